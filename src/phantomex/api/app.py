@@ -1,0 +1,86 @@
+"""The FastAPI application: builds the kernel from settings and runs it for the app's lifetime."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+from fastapi import FastAPI
+
+from phantomex import __version__
+from phantomex.api import errors, routes, ws
+from phantomex.broker.paper import PaperBroker, PaperBrokerConfig
+from phantomex.config import Settings
+from phantomex.demo import seed_demo
+from phantomex.kernel.runtime import CLOCK_KEY, Kernel, KernelConfig
+from phantomex.market.base import MarketFeed
+from phantomex.market.replay import replay_dataset, replay_from_files
+from phantomex.store.repo import Store
+
+log = logging.getLogger(__name__)
+
+
+def build_feed(settings: Settings, store: Store) -> MarketFeed:
+    """The replay feed from settings, resuming after the stored clock."""
+    cursor = store.get_state(CLOCK_KEY)
+    start_after = datetime.fromisoformat(cursor["time"]) if cursor else None
+    kwargs = {
+        "speed": settings.replay_speed,
+        "loop": settings.replay_loop,
+        "warmup_bars": settings.warmup_bars,
+        "start_after": start_after,
+    }
+    if settings.replay_files:
+        return replay_from_files(settings.replay_files, **kwargs)
+    return replay_dataset("demo", **kwargs)
+
+
+def build_kernel(settings: Settings, store: Store, feed: MarketFeed | None = None) -> Kernel:
+    broker = PaperBroker(
+        PaperBrokerConfig(fee_bps=settings.fee_bps, slippage_bps=settings.slippage_bps)
+    )
+    config = KernelConfig(approval_ttl=timedelta(seconds=settings.approval_ttl_seconds))
+    kernel = Kernel(store, feed or build_feed(settings, store), broker, config=config)
+    kernel.load()
+    kernel.warm_up()
+    if settings.demo:
+        created = seed_demo(kernel)
+        if created:
+            log.info("created %d demo agents", created)
+    return kernel
+
+
+def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
+    """The app; the kernel starts with the app's lifespan and stops with it."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = Store(settings.database_url)
+        kernel = build_kernel(settings, store, feed)
+        hub = ws.Hub()
+        kernel.bus.subscribe(hub.on_event)
+        app.state.kernel, app.state.hub, app.state.settings = kernel, hub, settings
+        task = asyncio.create_task(kernel.run(), name="kernel")
+        log.info("PhantomEx %s serving on %s", __version__, settings.base_url)
+        try:
+            yield
+        finally:
+            kernel.stop()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            store.close()
+
+    app = FastAPI(
+        title="PhantomEx",
+        version=__version__,
+        description="AI and rule agents trading paper wallets on live or replayed markets.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.include_router(routes.router)
+    app.include_router(ws.router)
+    return app

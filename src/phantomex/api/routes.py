@@ -1,0 +1,261 @@
+"""REST endpoints: thin handlers over the kernel and the store."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from phantomex.brains.registry import strategy_schemas
+from phantomex.domain.models import Action, Decision, DecisionStatus, Mode
+from phantomex.kernel.agent import AgentSpec
+from phantomex.kernel.runtime import Kernel, KernelError
+from phantomex.risk.profile import RiskProfile
+from phantomex.serialize import iso, jsonable
+
+router = APIRouter()
+Json = dict[str, Any]
+
+
+def kernel(request: Request) -> Kernel:
+    return request.app.state.kernel  # type: ignore[no-any-return]
+
+
+K = Annotated[Kernel, Depends(kernel)]
+AgentIdQ = Annotated[str | None, Query(max_length=64, description="Only this agent.")]
+SymbolQ = Annotated[str | None, Query(max_length=32, description="Only this symbol.")]
+LimitQ = Annotated[int, Query(ge=1, le=1000)]
+OffsetQ = Annotated[int, Query(ge=0)]
+
+
+class DepositBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    amount: Decimal = Field(
+        gt=0,
+        le=Decimal(10) ** 12,
+        allow_inf_nan=False,
+        description="USD to add to the wallet's cash.",
+    )
+
+
+class ModeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mode: Mode
+
+
+class OrderBody(BaseModel):
+    """A person's own market order for an agent (risk-checked; queued if the agent is advisory)."""
+
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["buy", "sell"]
+    symbol: str = Field(min_length=1, max_length=32)
+    quantity: Decimal | None = Field(None, gt=0, allow_inf_nan=False)
+    notional: Decimal | None = Field(
+        None, gt=0, allow_inf_nan=False, description="Size in USD instead of a quantity."
+    )
+    reasoning: str = Field("manual order", max_length=2000)
+
+
+class KillBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    agent_id: str | None = Field(None, max_length=64, description="Only this agent; all if empty.")
+    flatten: bool = Field(False, description="Also close every open position.")
+
+
+@router.get("/health", tags=["system"])
+def health(k: K) -> Json:
+    return {
+        "status": "ok",
+        "clock": iso(k.now) if k.now else None,
+        "ticks": k.ticks,
+        "agents": len(k.agents),
+        "kill_switch": k.killed,
+    }
+
+
+@router.get("/api/agents", tags=["agents"])
+def list_agents(k: K) -> list[Json]:
+    return [k.agent_view(a) for a in k.agents.values()]
+
+
+@router.post("/api/agents", status_code=201, tags=["agents"])
+async def create_agent(spec: AgentSpec, k: K) -> Json:
+    async with k.lock:
+        return k.agent_view(k.create_agent(spec))
+
+
+@router.get("/api/agents/{agent_id}", tags=["agents"])
+def get_agent(agent_id: str, k: K) -> Json:
+    return k.agent_view(k.get(agent_id))
+
+
+@router.delete("/api/agents/{agent_id}", tags=["agents"])
+async def delete_agent(agent_id: str, k: K) -> Json:
+    async with k.lock:
+        k.delete_agent(agent_id)
+    return {"deleted": agent_id}
+
+
+@router.post("/api/agents/{agent_id}/trade", tags=["agents"])
+async def trade_now(agent_id: str, k: K) -> Json:
+    async with k.lock:
+        return jsonable(await k.trade_now(agent_id))  # type: ignore[no-any-return]
+
+
+@router.post("/api/agents/{agent_id}/orders", tags=["agents"])
+async def place_order(agent_id: str, body: OrderBody, k: K) -> Json:
+    decision = Decision(
+        Action(body.action),
+        body.symbol.upper(),
+        quantity=body.quantity,
+        notional=body.notional,
+        reasoning=body.reasoning,
+    )
+    async with k.lock:
+        return jsonable(k.place(agent_id, decision))  # type: ignore[no-any-return]
+
+
+@router.post("/api/agents/{agent_id}/deposit", tags=["agents"])
+async def deposit(agent_id: str, body: DepositBody, k: K) -> Json:
+    async with k.lock:
+        k.deposit(agent_id, body.amount)
+        return k.agent_view(k.get(agent_id))
+
+
+@router.patch("/api/agents/{agent_id}/mode", tags=["agents"])
+async def set_mode(agent_id: str, body: ModeBody, k: K) -> Json:
+    async with k.lock:
+        return k.agent_view(k.set_mode(agent_id, body.mode))
+
+
+@router.post("/api/agents/{agent_id}/pause", tags=["agents"])
+async def pause(agent_id: str, k: K) -> Json:
+    async with k.lock:
+        return k.agent_view(k.pause(agent_id))
+
+
+@router.post("/api/agents/{agent_id}/resume", tags=["agents"])
+async def resume(agent_id: str, k: K) -> Json:
+    async with k.lock:
+        return k.agent_view(k.resume(agent_id))
+
+
+@router.get("/api/agents/{agent_id}/decisions", tags=["decisions"])
+def agent_decisions(
+    agent_id: str,
+    k: K,
+    status: DecisionStatus | None = None,
+    limit: LimitQ = 100,
+    offset: OffsetQ = 0,
+) -> list[Json]:
+    k.get(agent_id)
+    recs = k.store.decisions(agent_id, status.value if status else None, limit, offset)
+    return jsonable(recs)  # type: ignore[no-any-return]
+
+
+@router.get("/api/decisions", tags=["decisions"])
+def decisions(
+    k: K,
+    status: DecisionStatus | None = None,
+    agent_id: AgentIdQ = None,
+    limit: LimitQ = 100,
+    offset: OffsetQ = 0,
+) -> list[Json]:
+    recs = k.store.decisions(agent_id, status.value if status else None, limit, offset)
+    return jsonable(recs)  # type: ignore[no-any-return]
+
+
+@router.post("/api/decisions/{decision_id}/approve", tags=["decisions"])
+async def approve(decision_id: str, k: K) -> Json:
+    async with k.lock:
+        return jsonable(k.approve(decision_id))  # type: ignore[no-any-return]
+
+
+@router.post("/api/decisions/{decision_id}/reject", tags=["decisions"])
+async def reject(decision_id: str, k: K) -> Json:
+    async with k.lock:
+        return jsonable(k.reject(decision_id))  # type: ignore[no-any-return]
+
+
+@router.get("/api/market/prices", tags=["market"])
+def prices(k: K) -> list[Json]:
+    return k.price_list()
+
+
+@router.get("/api/market/history", tags=["market"])
+def history(
+    k: K, symbol: Annotated[str, Query(min_length=1, max_length=32)], limit: LimitQ = 200
+) -> Json:
+    sym = symbol.upper()
+    if sym not in k.feed.instruments:
+        raise KernelError(
+            f"unknown symbol {symbol!r}; known: {sorted(k.feed.instruments)}",
+            field="symbol",
+            code="not_found",
+        )
+    now = k.now
+    bars = k.history.view(now).bars(sym, limit) if now else []
+    return {"symbol": sym, "bars": jsonable(bars)}
+
+
+@router.get("/api/trades", tags=["trades"])
+def trades(
+    k: K,
+    agent_id: AgentIdQ = None,
+    symbol: SymbolQ = None,
+    limit: LimitQ = 100,
+    offset: OffsetQ = 0,
+) -> Json:
+    rows, total = k.store.trades(agent_id, symbol.upper() if symbol else None, limit, offset)
+    return {"trades": jsonable(rows), "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/api/strategies", tags=["agents"])
+def strategies() -> list[Json]:
+    return strategy_schemas()
+
+
+@router.get("/api/risk/defaults", tags=["risk"])
+def risk_defaults() -> Json:
+    return {
+        "defaults": RiskProfile().model_dump(mode="json"),
+        "schema": RiskProfile.model_json_schema(),
+    }
+
+
+@router.get("/api/risk/events", tags=["risk"])
+def risk_events(k: K, agent_id: AgentIdQ = None, limit: LimitQ = 100) -> list[Json]:
+    return jsonable(k.store.risk_events(agent_id, limit))  # type: ignore[no-any-return]
+
+
+@router.get("/api/kill-switch", tags=["risk"])
+def kill_state(k: K) -> Json:
+    return {"on": k.killed}
+
+
+@router.post("/api/kill-switch", tags=["risk"])
+async def kill(k: K, body: KillBody | None = None) -> Json:
+    body = body or KillBody()
+    async with k.lock:
+        affected = k.kill(body.agent_id, flatten=body.flatten)
+    return {"on": k.killed, "agents": affected, "flatten": body.flatten}
+
+
+@router.post("/api/kill-switch/release", tags=["risk"])
+async def release(k: K) -> Json:
+    async with k.lock:
+        k.release_kill()
+    return {"on": k.killed}
+
+
+@router.get("/api/audit", tags=["system"])
+async def audit(k: K) -> Json:
+    async with k.lock:
+        mismatches = k.audit()
+    return {
+        "ok": not mismatches,
+        "agents": len(k.agents),
+        "mismatches": [jsonable(m) | {"message": str(m)} for m in mismatches],
+    }

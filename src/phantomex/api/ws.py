@@ -1,0 +1,89 @@
+"""WebSocket hub: a snapshot on connect, then every kernel event as a typed JSON message."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from phantomex.kernel.bus import Event
+from phantomex.kernel.runtime import Kernel
+from phantomex.serialize import iso, jsonable
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+QUEUE_SIZE = 1000
+
+
+class Hub:
+    """Fans events out to connected clients; a client that falls too far behind is dropped."""
+
+    def __init__(self) -> None:
+        self.clients: set[asyncio.Queue[dict[str, Any] | None]] = set()
+
+    def on_event(self, event: Event) -> None:
+        message = {
+            "type": event.type,
+            "ts": iso(event.time),
+            "wall_ts": iso(event.wall_time),
+            "data": jsonable(event.data),
+        }
+        for queue in list(self.clients):
+            try:
+                queue.put_nowait(message)
+            except asyncio.QueueFull:
+                self.clients.discard(queue)
+                with contextlib.suppress(asyncio.QueueFull):
+                    queue.get_nowait()
+                    queue.put_nowait(None)  # tells the sender loop to close
+
+    def snapshot(self, kernel: Kernel) -> dict[str, Any]:
+        return {
+            "type": "snapshot",
+            "ts": iso(kernel.now) if kernel.now else None,
+            "data": {
+                "agents": [kernel.agent_view(a) for a in kernel.agents.values()],
+                "prices": kernel.price_list(),
+                "pending": jsonable(kernel.pending()),
+                "kill_switch": kernel.killed,
+            },
+        }
+
+
+@router.websocket("/ws")
+async def websocket(ws: WebSocket) -> None:
+    hub: Hub = ws.app.state.hub
+    kernel: Kernel = ws.app.state.kernel
+    await ws.accept()
+    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(QUEUE_SIZE)
+    hub.clients.add(queue)
+    try:
+        await ws.send_json(hub.snapshot(kernel))
+        receiver = asyncio.create_task(_drain(ws))
+        while True:
+            getter = asyncio.create_task(queue.get())
+            done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
+            if receiver in done:
+                getter.cancel()
+                break
+            message = getter.result()
+            if message is None:
+                await ws.close(code=1013, reason="too slow")
+                break
+            await ws.send_json(message)
+        receiver.cancel()
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        hub.clients.discard(queue)
+
+
+async def _drain(ws: WebSocket) -> None:
+    """Read (and ignore) client messages until the client disconnects."""
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while True:
+            await ws.receive_text()

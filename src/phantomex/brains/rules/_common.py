@@ -1,0 +1,133 @@
+"""Shared plumbing of the rule brains: parameter base model, per-symbol signals and the choice of
+one decision among several symbols.
+
+Every rule brain is long-only spot. It evaluates each of the agent's symbols into a
+:class:`Signal` and :func:`choose` turns those into one :class:`Decision`: exits before entries,
+then the strongest signal, ties broken by the order of ``ctx.symbols`` (deterministic)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from phantomex.brains.base import BrainContext
+from phantomex.brains.indicators import FloatArray, is_clean_series
+from phantomex.domain.models import Action, Decision
+from phantomex.domain.money import ZERO, is_valid_price
+
+
+class RuleParams(BaseModel):
+    """Base of every rule brain's parameters: unknown names are rejected, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """What a rule says about one symbol. ``strength`` ranks actionable signals (bigger wins)."""
+
+    symbol: str
+    action: Action
+    reasoning: str
+    strength: float = 0.0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def hold(cls, symbol: str, reasoning: str, **meta: Any) -> Signal:
+        return cls(symbol, Action.HOLD, reasoning, meta={"symbol": symbol, **meta})
+
+
+def fmt(value: float | Decimal, digits: int = 8) -> str:
+    """A price or value for reasoning text: up to ``digits`` significant digits, no exponent
+    noise for ordinary prices (67234.5, 0.000123)."""
+    return f"{float(value):.{digits}g}"
+
+
+def num(value: float | Decimal, digits: int = 6) -> float:
+    """A JSON-friendly float for ``meta``."""
+    return round(float(value), digits)
+
+
+def unique_symbols(symbols: Iterable[str]) -> list[str]:
+    """The symbols in order, without duplicates."""
+    return list(dict.fromkeys(symbols))
+
+
+def current_price(ctx: BrainContext, symbol: str) -> Decimal | None:
+    """The latest price of ``symbol`` if it is present, finite and positive."""
+    price = ctx.mark(symbol)
+    return price if is_valid_price(price) else None
+
+
+def holding(ctx: BrainContext, symbol: str) -> Decimal:
+    """Quantity held (0 when flat)."""
+    qty = ctx.wallet.quantity(symbol)
+    return qty if qty > ZERO else ZERO
+
+
+def buy_blocked(ctx: BrainContext, symbol: str) -> bool:
+    """True when the kernel says no quantity at all can be bought (no buying power)."""
+    limit = ctx.max_buy_quantity.get(symbol)
+    return limit is not None and limit <= ZERO
+
+
+def closes_or_reason(
+    ctx: BrainContext, symbol: str, need: int, lookback: int
+) -> tuple[FloatArray | None, str]:
+    """The last ``lookback`` closes of ``symbol`` (at least ``need``), or None and why not."""
+    closes = ctx.history.closes(symbol, lookback)
+    if closes.size < need:
+        return None, f"{symbol}: not enough history ({closes.size}/{need} bars)"
+    if not is_clean_series(closes):
+        return None, f"{symbol}: history has missing or invalid prices"
+    return closes, ""
+
+
+def choose(signals: list[Signal]) -> Decision:
+    """One decision from per-symbol signals: sells first, then the strongest, then symbol order."""
+    if not signals:
+        return Decision.hold("no symbols to trade")
+    ranked = sorted(
+        (
+            (0 if s.action is Action.SELL else 1, -s.strength, i, s)
+            for i, s in enumerate(signals)
+            if s.action is not Action.HOLD
+        ),
+        key=lambda item: item[:3],
+    )
+    if ranked:
+        best = ranked[0][3]
+        meta = dict(best.meta)
+        meta.setdefault("symbol", best.symbol)
+        if len(signals) > 1:
+            meta["signals"] = {s.symbol: s.action.value for s in signals}
+        return Decision(action=best.action, symbol=best.symbol, reasoning=best.reasoning, meta=meta)
+    if len(signals) == 1:
+        return Decision.hold(signals[0].reasoning, **signals[0].meta)
+    return Decision.hold(
+        "; ".join(s.reasoning for s in signals),
+        symbols={s.symbol: s.meta for s in signals},
+    )
+
+
+class RuleBrain:
+    """Base of the rule brains. Subclasses set ``kind``, ``title``, ``description`` and a nested
+    ``Params`` model, and implement :meth:`evaluate` for one symbol."""
+
+    kind: ClassVar[str]
+    title: ClassVar[str]
+    description: ClassVar[str]
+    Params: ClassVar[type[RuleParams]]
+
+    async def decide(self, ctx: BrainContext) -> Decision:
+        return choose([self.evaluate(ctx, symbol) for symbol in unique_symbols(ctx.symbols)])
+
+    def evaluate(self, ctx: BrainContext, symbol: str) -> Signal:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError

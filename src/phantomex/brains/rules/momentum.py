@@ -1,0 +1,125 @@
+"""Moving-average crossover momentum: buy the golden cross while flat, sell the death cross."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from phantomex.brains.base import BrainContext
+from phantomex.brains.indicators import moving_average
+from phantomex.brains.rules._common import (
+    RuleBrain,
+    RuleParams,
+    Signal,
+    buy_blocked,
+    closes_or_reason,
+    current_price,
+    fmt,
+    holding,
+    num,
+)
+from phantomex.domain.models import Action
+
+# An EMA remembers its seed; 10 slow periods of history make that memory negligible.
+EMA_LOOKBACK_PERIODS = 10
+
+
+class MomentumParams(RuleParams):
+    fast: int = Field(default=10, ge=2, le=500, description="Fast moving-average period in bars.")
+    slow: int = Field(default=30, ge=3, le=1000, description="Slow moving-average period in bars.")
+    ma: Literal["sma", "ema"] = Field(
+        default="sma", description="Moving-average type: simple (sma) or exponential (ema)."
+    )
+
+    @model_validator(mode="after")
+    def _fast_below_slow(self) -> MomentumParams:
+        if self.fast >= self.slow:
+            raise ValueError(f"fast ({self.fast}) must be below slow ({self.slow})")
+        return self
+
+
+class MomentumBrain(RuleBrain):
+    kind: ClassVar[str] = "momentum"
+    title: ClassVar[str] = "Moving-average crossover"
+    description: ClassVar[str] = (
+        "Buys on the bar where the fast moving average crosses above the slow one while flat and "
+        "sells the whole position on the bar where it crosses below. Long only."
+    )
+    Params: ClassVar[type[MomentumParams]] = MomentumParams
+
+    def __init__(self, params: MomentumParams) -> None:
+        self.params = params
+
+    def describe(self) -> str:
+        p = self.params
+        return f"{p.ma.upper()}({p.fast}/{p.slow}) crossover momentum"
+
+    def evaluate(self, ctx: BrainContext, symbol: str) -> Signal:
+        p = self.params
+        price = current_price(ctx, symbol)
+        if price is None:
+            return Signal.hold(symbol, f"{symbol}: no valid price")
+        # Both averages must exist at t-1: the slow one starts at index slow-1.
+        lookback = p.slow * EMA_LOOKBACK_PERIODS + 1 if p.ma == "ema" else p.slow + 1
+        closes, why = closes_or_reason(ctx, symbol, need=p.slow + 1, lookback=lookback)
+        if closes is None:
+            return Signal.hold(symbol, why, price=num(price))
+        fast = moving_average(closes, p.fast, p.ma)
+        slow = moving_average(closes, p.slow, p.ma)
+        f_now, f_prev, s_now, s_prev = (
+            float(fast[-1]),
+            float(fast[-2]),
+            float(slow[-1]),
+            float(slow[-2]),
+        )
+        if not np.isfinite([f_now, f_prev, s_now, s_prev]).all():  # pragma: no cover - guarded
+            return Signal.hold(symbol, f"{symbol}: moving averages unavailable")
+        cross_up = f_now > s_now and f_prev <= s_prev
+        cross_down = f_now < s_now and f_prev >= s_prev
+        name = p.ma.upper()
+        label = f"{name}({p.fast}) {fmt(f_now, 6)} vs {name}({p.slow}) {fmt(s_now, 6)}"
+        spread_pct = (f_now - s_now) / s_now * 100
+        meta = {
+            "symbol": symbol,
+            "price": num(price),
+            "fast": num(f_now),
+            "slow": num(s_now),
+            "fast_prev": num(f_prev),
+            "slow_prev": num(s_prev),
+            "spread_pct": num(spread_pct, 4),
+            "cross": "up" if cross_up else "down" if cross_down else None,
+        }
+        held = holding(ctx, symbol)
+        if held and cross_down:
+            return Signal(
+                symbol,
+                Action.SELL,
+                f"{label} on {symbol}: crossed below, sell",
+                strength=abs(spread_pct),
+                meta=meta,
+            )
+        if not held and cross_up:
+            if buy_blocked(ctx, symbol):
+                return Signal(
+                    symbol,
+                    Action.HOLD,
+                    f"{label} on {symbol}: crossed above but no buying power",
+                    meta=meta,
+                )
+            return Signal(
+                symbol,
+                Action.BUY,
+                f"{label} on {symbol}: crossed above at {fmt(price)}, buy",
+                strength=abs(spread_pct),
+                meta=meta,
+            )
+        trend = "above" if f_now > s_now else "below" if f_now < s_now else "equal to"
+        position = "long" if held else "flat"
+        return Signal(
+            symbol,
+            Action.HOLD,
+            f"{label} on {symbol}: fast {trend} slow, no cross ({position})",
+            meta=meta,
+        )

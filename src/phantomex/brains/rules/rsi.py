@@ -1,0 +1,132 @@
+"""RSI mean reversion: buy when oversold while flat, sell when overbought while long."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from phantomex.brains.base import BrainContext
+from phantomex.brains.indicators import rsi
+from phantomex.brains.rules._common import (
+    RuleBrain,
+    RuleParams,
+    Signal,
+    buy_blocked,
+    closes_or_reason,
+    current_price,
+    fmt,
+    holding,
+    num,
+)
+from phantomex.domain.models import Action
+
+# Wilder's smoothing remembers the whole series; 10 periods of history make the effect of older
+# bars negligible (< 1e-4 RSI points) and keep every decision bounded in cost.
+LOOKBACK_PERIODS = 10
+
+
+class RsiParams(RuleParams):
+    period: int = Field(
+        default=14, ge=2, le=200, description="RSI look-back in bars (Wilder's RSI)."
+    )
+    oversold: float = Field(
+        default=30.0, gt=0, lt=100, description="Buy when flat and RSI is below this level."
+    )
+    overbought: float = Field(
+        default=70.0, gt=0, lt=100, description="Sell the position when RSI is above this level."
+    )
+
+    @model_validator(mode="after")
+    def _levels_ordered(self) -> RsiParams:
+        if self.oversold >= self.overbought:
+            raise ValueError(
+                f"oversold ({self.oversold}) must be below overbought ({self.overbought})"
+            )
+        return self
+
+
+class RsiBrain(RuleBrain):
+    kind: ClassVar[str] = "rsi"
+    title: ClassVar[str] = "RSI mean reversion"
+    description: ClassVar[str] = (
+        "Buys when Wilder's RSI drops below the oversold level while flat and sells the whole "
+        "position when RSI rises above the overbought level (levels, not crossings). Long only."
+    )
+    Params: ClassVar[type[RsiParams]] = RsiParams
+
+    def __init__(self, params: RsiParams) -> None:
+        self.params = params
+
+    def describe(self) -> str:
+        p = self.params
+        return f"RSI({p.period}) mean reversion: buy < {p.oversold:g}, sell > {p.overbought:g}"
+
+    def evaluate(self, ctx: BrainContext, symbol: str) -> Signal:
+        p = self.params
+        price = current_price(ctx, symbol)
+        if price is None:
+            return Signal.hold(symbol, f"{symbol}: no valid price")
+        closes, why = closes_or_reason(
+            ctx, symbol, need=p.period + 1, lookback=p.period * LOOKBACK_PERIODS + 1
+        )
+        if closes is None:
+            return Signal.hold(symbol, why, price=num(price))
+        if np.ptp(closes) == 0:
+            return Signal.hold(symbol, f"{symbol}: price has not moved, RSI undefined")
+        value = float(rsi(closes, p.period)[-1])
+        if not np.isfinite(value):  # pragma: no cover - guarded by the length/clean checks
+            return Signal.hold(symbol, f"{symbol}: RSI unavailable")
+        label = f"RSI({p.period}) {value:.1f}"
+        meta = {
+            "symbol": symbol,
+            "price": num(price),
+            "rsi": num(value, 4),
+            "oversold": p.oversold,
+            "overbought": p.overbought,
+        }
+        held = holding(ctx, symbol)
+        if held:
+            if value > p.overbought:
+                return Signal(
+                    symbol,
+                    Action.SELL,
+                    f"{label} > {p.overbought:g} on {symbol}: overbought, sell",
+                    strength=value - p.overbought,
+                    meta=meta,
+                )
+            return Signal(
+                symbol,
+                Action.HOLD,
+                f"{label} on {symbol}, holding until > {p.overbought:g}",
+                meta=meta,
+            )
+        if value < p.oversold:
+            if buy_blocked(ctx, symbol):
+                return Signal(
+                    symbol,
+                    Action.HOLD,
+                    f"{label} < {p.oversold:g} on {symbol} but no buying power",
+                    meta=meta,
+                )
+            return Signal(
+                symbol,
+                Action.BUY,
+                f"{label} < {p.oversold:g} on {symbol} at {fmt(price)}: oversold, buy",
+                strength=p.oversold - value,
+                meta=meta,
+            )
+        if value > p.overbought:
+            return Signal(
+                symbol,
+                Action.HOLD,
+                f"{label} > {p.overbought:g} on {symbol}: overbought but flat (no shorting)",
+                meta=meta,
+            )
+        return Signal(
+            symbol,
+            Action.HOLD,
+            f"{label} on {symbol} within {p.oversold:g}-{p.overbought:g}: no signal",
+            meta=meta,
+        )

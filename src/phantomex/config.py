@@ -1,0 +1,86 @@
+"""Settings in one place. Precedence: CLI flag > ``PHANTOMEX_*`` environment > TOML file > defaults.
+
+The TOML file is ``phantomex.toml`` in the working directory, or the path in ``PHANTOMEX_CONFIG``.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def config_file() -> Path:
+    return Path(os.environ.get("PHANTOMEX_CONFIG", "phantomex.toml"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PHANTOMEX_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Address the server binds.")
+    port: int = Field(8000, ge=1, le=65535)
+    data_dir: Path = Field(
+        Path("data"), description="Holds phantomex.db, the log and the pid file."
+    )
+    db_url: str | None = Field(None, description="SQLAlchemy URL; overrides the SQLite file.")
+    demo: bool = Field(True, description="Create the three demo agents on an empty database.")
+    replay_speed: float = Field(
+        60.0,
+        ge=0,
+        description="Market seconds per wall second (60: one 1-minute bar per second; "
+        "0: as fast as possible).",
+    )
+    replay_files: list[Path] = Field(
+        default_factory=list, description="OHLCV files to replay instead of the shipped dataset."
+    )
+    replay_loop: bool = Field(True, description="Start the replay again when the data ends.")
+    warmup_bars: int = Field(60, ge=0, description="Bars of history loaded before trading starts.")
+    fee_bps: Decimal = Field(Decimal(10), ge=0, le=1000, description="Paper fee per side.")
+    slippage_bps: Decimal = Field(Decimal(0), ge=0, le=1000)
+    approval_ttl_seconds: int = Field(
+        300, gt=0, description="Wall-clock seconds an advisory decision waits for a person."
+    )
+    log_level: str = "info"
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{(self.data_dir / 'phantomex.db').resolve()}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir / "phantomex.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "phantomex.log"
+
+    @property
+    def base_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file())
+        return (init_settings, env_settings, toml)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings with CLI overrides (None values are ignored so lower layers show through)."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

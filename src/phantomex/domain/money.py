@@ -1,0 +1,50 @@
+"""Exact money and quantity arithmetic.
+
+PhantomEx keeps every amount as :class:`decimal.Decimal`. Decimal is exact in base 10 (prices and
+fees arrive as decimal strings), holds fractional crypto quantities without a fixed scale (the
+reference backtest forbids rounding quantities), and is C-accelerated in CPython. Fixed-point
+integers would force one scale on every instrument; floats cannot reconcile "to the last unit".
+The default context (28 significant digits, traps on invalid operations) is used everywhere.
+"""
+
+from __future__ import annotations
+
+import decimal
+from decimal import Decimal
+from typing import Final
+
+ZERO: Final = Decimal(0)
+ONE: Final = Decimal(1)
+BPS: Final = Decimal(10_000)
+
+
+def to_decimal(value: object) -> Decimal:
+    """Convert ``value`` to a finite Decimal; floats go through ``repr`` so 0.1 stays 0.1."""
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, bool):
+        raise ValueError("booleans are not amounts")
+    elif isinstance(value, int | str):
+        try:
+            result = Decimal(value)
+        except decimal.InvalidOperation as exc:
+            raise ValueError(f"not a number: {value!r}") from exc
+    elif isinstance(value, float):
+        result = Decimal(repr(value))
+    else:
+        raise ValueError(f"not a number: {value!r}")
+    if not result.is_finite():
+        raise ValueError(f"not a finite number: {value!r}")
+    return result
+
+
+def is_valid_price(value: Decimal | None) -> bool:
+    """A tradable price is present, finite and strictly positive."""
+    return value is not None and value.is_finite() and value > 0
+
+
+def quantize_down(value: Decimal, step: Decimal | None) -> Decimal:
+    """Round ``value`` down to a multiple of ``step`` (no rounding when ``step`` is None)."""
+    if step is None or step <= 0:
+        return value
+    return (value // step) * step

@@ -1,0 +1,70 @@
+"""Agent configuration (validated at every boundary) and runtime record."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from phantomex.domain.models import AgentStatus, Mode
+from phantomex.risk.profile import RiskProfile, RiskState
+
+
+class AgentSpec(BaseModel):
+    """What a user chooses for an agent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=80, pattern=r"^[\w .\-]+$")
+    brain: str = Field(min_length=1, max_length=40, description="A strategy from /api/strategies.")
+    params: dict[str, Any] = Field(default_factory=dict, description="The brain's parameters.")
+    goal: str = Field("", max_length=2000, description="Free text; LLM brains read it.")
+    mode: Mode = Mode.AUTONOMOUS
+    allowance: Decimal = Field(
+        Decimal(10_000),
+        gt=0,
+        le=Decimal(10) ** 12,
+        allow_inf_nan=False,
+        description="Starting paper cash in USD.",
+    )
+    symbols: list[str] = Field(min_length=1, max_length=50)
+    interval_seconds: int = Field(60, ge=1, le=7 * 86400, description="Time between decisions.")
+    risk: RiskProfile = Field(default_factory=RiskProfile)
+
+    @field_validator("symbols")
+    @classmethod
+    def _upper_unique(cls, value: list[str]) -> list[str]:
+        out: list[str] = []
+        for sym in value:
+            sym = sym.strip().upper()
+            if not sym:
+                raise ValueError("empty symbol")
+            if sym not in out:
+                out.append(sym)
+        return out
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(slots=True)
+class Agent:
+    """An agent as the kernel runs it."""
+
+    id: str
+    spec: AgentSpec
+    created_at: datetime
+    status: AgentStatus = AgentStatus.RUNNING
+    status_reason: str = ""
+    risk_state: RiskState = field(default_factory=RiskState)
+    brain_state: dict[str, Any] = field(default_factory=dict)
+    last_decided_at: datetime | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name

@@ -1,0 +1,46 @@
+"""In-process event bus: the kernel publishes, the store, WebSocket hub and others follow."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPES = ("price", "decision", "approval", "trade", "agent", "risk", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A typed message. ``time`` is the kernel's clock; ``wall_time`` when it was published."""
+
+    type: str
+    data: dict[str, Any]
+    time: datetime
+    wall_time: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+
+    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
+        """Add a subscriber; returns the function that removes it."""
+        self._subscribers.append(fn)
+        return lambda: self._subscribers.remove(fn)
+
+    def publish(self, type_: str, data: dict[str, Any], time: datetime) -> None:
+        if type_ not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {type_}")
+        event = Event(type_, data, time)
+        for fn in list(self._subscribers):
+            try:
+                fn(event)
+            except Exception:  # a broken follower must never stop the kernel
+                log.exception("event subscriber failed on %s", type_)

@@ -1,0 +1,669 @@
+"""The kernel: one tick loop for live and replayed markets.
+
+Per tick: marks → resting orders → risk bookkeeping and forced exits → due agents decide →
+risk check → advisory queue or broker → ledger (one transaction with the store) → events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from phantomex.brains.base import Brain, BrainContext
+from phantomex.brains.registry import create_brain
+from phantomex.broker.base import OrderRejected
+from phantomex.broker.paper import PaperBroker
+from phantomex.domain.models import (
+    Action,
+    AgentStatus,
+    Decision,
+    DecisionStatus,
+    Deposit,
+    Fill,
+    Mode,
+    Order,
+    Side,
+    Snapshot,
+    Tick,
+    Wallet,
+)
+from phantomex.domain.money import ZERO, is_valid_price
+from phantomex.kernel.agent import Agent, AgentSpec, new_id
+from phantomex.kernel.bus import EventBus
+from phantomex.ledger.ledger import Ledger, LedgerError
+from phantomex.ledger.reconcile import Mismatch, reconcile
+from phantomex.market.base import MarketFeed, PriceHistory
+from phantomex.risk.engine import RiskEngine, Verdict, price_problem
+from phantomex.risk.profile import RiskState
+from phantomex.serialize import jsonable
+from phantomex.store.repo import DecisionRecord, DuplicateEntry, Store
+
+log = logging.getLogger(__name__)
+
+CLOCK_KEY = "clock"
+KILL_KEY = "kill_switch"
+
+
+class KernelError(ValueError):
+    """A command the kernel refuses; ``field`` names the input at fault (for 4xx answers)."""
+
+    def __init__(self, message: str, *, field: str | None = None, code: str = "invalid") -> None:
+        super().__init__(message)
+        self.field = field
+        self.code = code
+
+
+class NotFound(KernelError):
+    def __init__(self, what: str, ident: str) -> None:
+        super().__init__(f"{what} {ident!r} not found", field=None, code="not_found")
+
+
+@dataclass(frozen=True, slots=True)
+class KernelConfig:
+    approval_ttl: timedelta = timedelta(minutes=5)
+    persist_snapshots: bool = True
+
+
+class Kernel:
+    """Owns the live state: agents, brains, wallets (through the ledger), prices and approvals."""
+
+    def __init__(
+        self,
+        store: Store,
+        feed: MarketFeed,
+        broker: PaperBroker,
+        *,
+        bus: EventBus | None = None,
+        config: KernelConfig | None = None,
+    ) -> None:
+        self.store = store
+        self.feed = feed
+        self.broker = broker
+        self.bus = bus or EventBus()
+        self.config = config or KernelConfig()
+        self.risk = RiskEngine(fee_bps=broker.config.fee_bps)
+        self.ledger = Ledger(on_commit=store.commit_entry)
+        self.history = PriceHistory()
+        self.agents: dict[str, Agent] = {}
+        self.brains: dict[str, Brain] = {}
+        self.prices: dict[str, Snapshot] = {}
+        self.marks: dict[str, Decimal] = {}
+        self.now: datetime | None = None
+        self.killed = False
+        self.ticks = 0
+        self.lock = asyncio.Lock()
+        self._stopping = False
+
+    # -- start-up ---------------------------------------------------------------------------------
+    def load(self) -> None:
+        """Restore agents, wallets, resting orders, the clock and the kill switch from the store."""
+        wallets = self.store.load_wallets()
+        for agent in self.store.load_agents():
+            self.agents[agent.id] = agent
+            self.brains[agent.id] = create_brain(agent.spec.brain, agent.spec.params)
+            self.ledger.restore(wallets[agent.id])
+        self.broker.remember_keys(self.store.used_keys())
+        for order in self.store.open_orders():
+            if order.agent_id in self.agents:
+                self.broker.restore_order(order)
+        clock = self.store.get_state(CLOCK_KEY)
+        if clock:
+            self.now = datetime.fromisoformat(clock["time"])
+        kill = self.store.get_state(KILL_KEY)
+        self.killed = bool(kill and kill.get("on"))
+
+    def warm_up(self) -> None:
+        """Feed the warm-up bars into the history (and prices) without trading on them."""
+        for tick in self.feed.warmup():
+            if self.now is not None and tick.time <= self.now:
+                continue
+            self._take_prices(tick)
+
+    async def run(self) -> None:
+        """Consume the feed until it ends or :meth:`stop` is called."""
+        while not self._stopping:
+            tick = await self.feed.next_tick()
+            if tick is None:
+                break
+            if self.now is not None and tick.time <= self.now:
+                continue  # already processed before a restart
+            async with self.lock:
+                try:
+                    await self.step(tick)
+                except Exception as exc:  # keep the market moving; the error is reported
+                    log.exception("tick %s failed", tick.time)
+                    self.bus.publish("error", {"message": f"tick failed: {exc}"}, tick.time)
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.feed.close()
+
+    # -- one tick ---------------------------------------------------------------------------------
+    async def step(self, tick: Tick) -> None:
+        self._take_prices(tick)
+        now = tick.time
+        if self.config.persist_snapshots:
+            self.store.save_snapshots(list(tick.snapshots.values()))
+        self.store.set_state(CLOCK_KEY, {"time": now.isoformat()})
+        self.bus.publish("price", {"prices": self.price_list()}, now)
+        self._fill_resting(tick)
+        self._expire_approvals()
+        for agent in list(self.agents.values()):
+            if agent.status is not AgentStatus.RUNNING and not self._paused_for_day(agent):
+                continue
+            self._risk_bookkeeping(agent)
+        if self.killed:
+            return
+        for agent in list(self.agents.values()):
+            if agent.status is AgentStatus.RUNNING and self._due(agent):
+                await self._decide(agent, source="brain")
+
+    def _take_prices(self, tick: Tick) -> None:
+        self.now = tick.time
+        self.ticks += 1
+        self.history.append(tick.bars.values())
+        for sym, snap in tick.snapshots.items():
+            self.prices[sym] = snap
+            if is_valid_price(snap.price):
+                self.marks[sym] = snap.price
+
+    def _due(self, agent: Agent) -> bool:
+        assert self.now is not None
+        last = agent.last_decided_at
+        return last is None or (self.now - last).total_seconds() >= agent.spec.interval_seconds
+
+    def _paused_for_day(self, agent: Agent) -> bool:
+        return agent.status is AgentStatus.PAUSED and agent.risk_state.paused_until is not None
+
+    # -- risk: bookkeeping and forced exits -------------------------------------------------------
+    def _risk_bookkeeping(self, agent: Agent) -> None:
+        assert self.now is not None
+        state = agent.risk_state
+        if self._paused_for_day(agent) and state.paused_until and self.now >= state.paused_until:
+            state.paused_until = None
+            self._set_status(agent, AgentStatus.RUNNING, "daily loss pause over")
+        if agent.status is not AgentStatus.RUNNING:
+            return
+        wallet = self.ledger.wallet(agent.id)
+        hit = self.risk.update(agent.spec.risk, state, wallet.equity(self.marks), self.now)
+        if hit == "drawdown":
+            self._risk_event(
+                agent,
+                "drawdown",
+                None,
+                f"equity fell {agent.spec.risk.max_drawdown_pct}% below its peak "
+                f"{state.peak_equity:.2f}: closing positions and stopping",
+            )
+            self._flatten(agent, "drawdown")
+            self._set_status(agent, AgentStatus.STOPPED, "max drawdown reached")
+            return
+        if hit == "daily_loss":
+            self._risk_event(
+                agent,
+                "daily_loss",
+                None,
+                f"daily loss limit {agent.spec.risk.daily_loss_limit_pct}% hit; "
+                f"paused until {state.paused_until}",
+            )
+            self._set_status(agent, AgentStatus.PAUSED, "daily loss limit")
+            return
+        for exit_ in self.risk.forced_exits(agent.spec.risk, wallet, self.prices, self.now):
+            self._risk_event(agent, exit_.kind, exit_.symbol, exit_.detail)
+            self._force_sell(agent, exit_.symbol, exit_.quantity, exit_.kind, exit_.detail)
+        self.store.save_agent(agent)
+
+    def _flatten(self, agent: Agent, kind: str) -> None:
+        for sym, pos in sorted(self.ledger.wallet(agent.id).positions.items()):
+            problem = price_problem(
+                self.prices.get(sym), self._now(), agent.spec.risk.max_price_age_seconds
+            )
+            if problem:
+                self._risk_event(agent, kind, sym, f"cannot close {sym}: {problem}")
+                continue
+            self._force_sell(agent, sym, pos.quantity, kind, f"{kind}: closing {sym}")
+
+    def _force_sell(self, agent: Agent, symbol: str, qty: Decimal, kind: str, detail: str) -> None:
+        decision = Decision(Action.SELL, symbol, quantity=qty, reasoning=detail)
+        rec = self._record(agent, decision, source=f"risk:{kind}")
+        verdict = Verdict(True, Side.SELL, symbol, qty, price=self.prices[symbol].price)
+        self._execute(agent, rec, verdict)
+
+    # -- deciding ---------------------------------------------------------------------------------
+    async def _decide(self, agent: Agent, *, source: str) -> DecisionRecord:
+        now = self._now()
+        agent.last_decided_at = now
+        wallet = self.ledger.wallet(agent.id)
+        ctx = BrainContext(
+            agent_id=agent.id,
+            agent_name=agent.name,
+            goal=agent.spec.goal,
+            now=now,
+            symbols=list(agent.spec.symbols),
+            prices=dict(self.prices),
+            history=self.history.view(now),
+            wallet=wallet,
+            max_buy_quantity=self._max_buy(agent, wallet),
+            state=agent.brain_state,
+        )
+        try:
+            decision = await self.brains[agent.id].decide(ctx)
+        except Exception as exc:  # a failing brain holds; it never takes the kernel down
+            log.exception("brain of %s failed", agent.name)
+            self.bus.publish(
+                "error", {"agent_id": agent.id, "message": f"brain failed: {exc}"}, now
+            )
+            decision = Decision.hold(f"brain error: {exc}")
+        agent.brain_state = ctx.state
+        rec = self._handle(agent, decision, source=source, deterministic=source == "brain")
+        self.store.save_agent(agent)
+        return rec
+
+    def place(self, agent_id: str, decision: Decision) -> DecisionRecord:
+        """A person's own order for an agent: same risk checks and mode as the agent's own."""
+        agent = self.get(agent_id)
+        if decision.symbol not in self.prices:
+            raise KernelError(f"no price for {decision.symbol!r}", field="symbol")
+        rec = self._handle(agent, decision, source="manual", deterministic=False)
+        self.store.save_agent(agent)
+        return rec
+
+    def _handle(
+        self, agent: Agent, decision: Decision, *, source: str, deterministic: bool
+    ) -> DecisionRecord:
+        """Record a decision, then hold, reject, queue it for approval or execute it."""
+        rec = self._record(agent, decision, source=source, deterministic=deterministic)
+        if decision.action is Action.HOLD:
+            self._resolve(rec, DecisionStatus.HELD, decision.reasoning)
+            return rec
+        verdict = self._check(agent, decision)
+        rec.checks = [c.to_json() for c in verdict.checks]
+        if not verdict.approved:
+            self._resolve(rec, DecisionStatus.REJECTED, verdict.reason)
+            self._risk_event(agent, "rejected", decision.symbol, verdict.reason)
+        elif agent.spec.mode is Mode.ADVISORY:
+            for older in self.pending():
+                if older.agent_id == agent.id:
+                    self._resolve(older, DecisionStatus.EXPIRED, "superseded by a newer decision")
+            rec.status = DecisionStatus.PENDING.value
+            rec.quantity = verdict.quantity
+            rec.price = verdict.price
+            rec.expires_at = datetime.now(UTC) + self.config.approval_ttl
+            self.store.save_decision(rec)
+            self.bus.publish(
+                "approval", {"event": "requested", "decision": jsonable(rec)}, self._now()
+            )
+        else:
+            self._execute(agent, rec, verdict)
+        return rec
+
+    def _check(self, agent: Agent, decision: Decision) -> Verdict:
+        return self.risk.check(
+            decision,
+            profile=agent.spec.risk,
+            state=agent.risk_state,
+            wallet=self.ledger.wallet(agent.id),
+            prices=self.prices,
+            allowed_symbols=agent.spec.symbols,
+            now=self._now(),
+            halted="kill switch is on" if self.killed else None,
+        )
+
+    def _max_buy(self, agent: Agent, wallet: Wallet) -> dict[str, Decimal]:
+        equity = wallet.equity(self.marks)
+        return {
+            sym: self.risk.max_buy_quantity(agent.spec.risk, wallet, sym, self.marks[sym], equity)
+            for sym in agent.spec.symbols
+            if sym in self.marks
+        }
+
+    def _record(
+        self, agent: Agent, decision: Decision, *, source: str, deterministic: bool = True
+    ) -> DecisionRecord:
+        now = self._now()
+        if deterministic:  # the same tick re-run after a crash yields the same id (and order key)
+            seed = f"{agent.id}|{now.isoformat()}|{source}|{decision.symbol}"
+            rec_id = hashlib.sha256(seed.encode()).hexdigest()[:32]
+        else:
+            rec_id = new_id()
+        snap = self.prices.get(decision.symbol or "")
+        rec = DecisionRecord(
+            id=rec_id,
+            agent_id=agent.id,
+            time=now,
+            source=source,
+            action=decision.action.value,
+            status=DecisionStatus.APPROVED.value,
+            symbol=decision.symbol,
+            quantity=decision.quantity,
+            notional=decision.notional,
+            price=snap.price if snap and is_valid_price(snap.price) else None,
+            reasoning=decision.reasoning,
+            confidence=decision.confidence,
+            meta=jsonable(decision.meta),
+        )
+        return rec
+
+    def _resolve(self, rec: DecisionRecord, status: DecisionStatus, reason: str) -> None:
+        rec.status = status.value
+        rec.reason = reason
+        rec.resolved_at = self._now()
+        self.store.save_decision(rec)
+        self.bus.publish("decision", {"decision": jsonable(rec)}, self._now())
+
+    def _execute(self, agent: Agent, rec: DecisionRecord, verdict: Verdict) -> Fill | None:
+        """Send the sized order to the broker and apply the fill through the ledger."""
+        assert verdict.side is not None and verdict.symbol is not None
+        now = self._now()
+        order = Order(
+            id=rec.id,
+            agent_id=agent.id,
+            symbol=verdict.symbol,
+            side=verdict.side,
+            quantity=verdict.quantity,
+            idempotency_key=f"order:{rec.id}",
+            decision_id=rec.id,
+            reason=rec.reasoning,
+            created_at=now,
+        )
+        rec.quantity = verdict.quantity
+        snap = self.prices[verdict.symbol]
+        try:
+            fill = self.broker.submit(
+                order, self.ledger.wallet(agent.id), snap, now, resize=agent.spec.risk.resize_to_fit
+            )
+        except OrderRejected as exc:
+            self._resolve(rec, DecisionStatus.REJECTED, exc.reason)
+            self._risk_event(agent, "rejected", verdict.symbol, exc.reason)
+            return None
+        if fill is None:
+            return None
+        self.store.save_decision(rec)
+        try:
+            self.ledger.apply(fill)
+        except DuplicateEntry:
+            log.info("fill %s already stored; not applied twice", fill.idempotency_key)
+            return None
+        except LedgerError as exc:
+            self._resolve(rec, DecisionStatus.REJECTED, str(exc))
+            return None
+        agent.risk_state.last_trade_at = now
+        rec.status, rec.price, rec.resolved_at = DecisionStatus.EXECUTED.value, fill.price, now
+        self.bus.publish("decision", {"decision": jsonable(rec)}, now)
+        self.bus.publish("trade", {"trade": jsonable(fill), "agent_name": agent.name}, now)
+        self._publish_agent(agent)
+        return fill
+
+    def _fill_resting(self, tick: Tick) -> None:
+        wallets = {a: self.ledger.wallet(a) for a in self.agents}
+        for order, result in self.broker.on_tick(tick, wallets):
+            agent = self.agents.get(order.agent_id)
+            if isinstance(result, OrderRejected) or agent is None:
+                self.store.save_order(order, "cancelled")
+                continue
+            try:
+                self.ledger.apply(result)
+            except (DuplicateEntry, LedgerError) as exc:
+                self.store.save_order(order, "cancelled")
+                log.warning("resting order %s not applied: %s", order.id, exc)
+                continue
+            self.bus.publish(
+                "trade", {"trade": jsonable(result), "agent_name": agent.name}, tick.time
+            )
+
+    # -- approvals --------------------------------------------------------------------------------
+    def pending(self) -> list[DecisionRecord]:
+        return self.store.decisions(status=DecisionStatus.PENDING.value, limit=1000)
+
+    def _expire_approvals(self) -> None:
+        wall = datetime.now(UTC)
+        for rec in self.pending():
+            if rec.expires_at is not None and rec.expires_at <= wall:
+                self._resolve(rec, DecisionStatus.EXPIRED, "no answer before the expiry")
+                self.bus.publish(
+                    "approval", {"event": "expired", "decision": jsonable(rec)}, self._now()
+                )
+
+    def _pending_decision(self, decision_id: str) -> tuple[DecisionRecord, Agent]:
+        rec = self.store.get_decision(decision_id)
+        if rec is None:
+            raise NotFound("decision", decision_id)
+        if rec.status != DecisionStatus.PENDING.value:
+            raise KernelError(
+                f"decision is {rec.status}, not pending", field="decision_id", code="conflict"
+            )
+        agent = self.agents.get(rec.agent_id)
+        if agent is None:
+            raise NotFound("agent", rec.agent_id)
+        return rec, agent
+
+    def approve(self, decision_id: str) -> DecisionRecord:
+        """Re-check risk at the current price, then execute (or reject with the reason)."""
+        rec, agent = self._pending_decision(decision_id)
+        if rec.expires_at is not None and rec.expires_at <= datetime.now(UTC):
+            self._resolve(rec, DecisionStatus.EXPIRED, "approved after the expiry")
+            return rec
+        decision = Decision(
+            Action(rec.action), rec.symbol, quantity=rec.quantity, reasoning=rec.reasoning
+        )
+        verdict = self._check(agent, decision)
+        rec.checks = [c.to_json() for c in verdict.checks]
+        self.bus.publish("approval", {"event": "approved", "decision": jsonable(rec)}, self._now())
+        if not verdict.approved:
+            self._resolve(rec, DecisionStatus.REJECTED, f"re-check failed: {verdict.reason}")
+            return rec
+        rec.status = DecisionStatus.APPROVED.value
+        self._execute(agent, rec, verdict)
+        self.store.save_agent(agent)
+        return self.store.get_decision(rec.id) or rec
+
+    def reject(self, decision_id: str) -> DecisionRecord:
+        rec, _ = self._pending_decision(decision_id)
+        self._resolve(rec, DecisionStatus.REJECTED, "rejected by a person")
+        self.bus.publish("approval", {"event": "rejected", "decision": jsonable(rec)}, self._now())
+        return rec
+
+    # -- commands ---------------------------------------------------------------------------------
+    def create_agent(self, spec: AgentSpec) -> Agent:
+        if any(a.name.lower() == spec.name.lower() for a in self.agents.values()):
+            raise KernelError(f"an agent named {spec.name!r} exists", field="name", code="conflict")
+        unknown = [s for s in spec.symbols if s not in self.feed.instruments]
+        if unknown:
+            raise KernelError(
+                f"unknown symbol(s) {unknown}; known: {sorted(self.feed.instruments)}",
+                field="symbols",
+            )
+        brain = create_brain(spec.brain, spec.params)  # raises on unknown strategy / bad params
+        now = self._now()
+        agent = Agent(id=new_id(), spec=spec, created_at=now)
+        allowance = Deposit(agent.id, spec.allowance, now, f"deposit:{agent.id}:initial", True)
+        self.ledger.open_wallet(
+            allowance, persist=lambda w: self.store.add_agent(agent, allowance, w)
+        )
+        self.agents[agent.id] = agent
+        self.brains[agent.id] = brain
+        self._publish_agent(agent)
+        return agent
+
+    def get(self, agent_id: str) -> Agent:
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            raise NotFound("agent", agent_id)
+        return agent
+
+    def delete_agent(self, agent_id: str) -> None:
+        agent = self.get(agent_id)
+        self._cancel_agent_work(agent, "agent deleted")
+        self.store.delete_agent(agent_id, self._now())
+        del self.agents[agent_id]
+        del self.brains[agent_id]
+        self.ledger.close_wallet(agent_id)
+        self.bus.publish("agent", {"event": "deleted", "agent_id": agent_id}, self._now())
+
+    def set_mode(self, agent_id: str, mode: Mode) -> Agent:
+        agent = self.get(agent_id)
+        agent.spec = agent.spec.model_copy(update={"mode": mode})
+        self.store.save_agent(agent)
+        self._publish_agent(agent)
+        return agent
+
+    def pause(self, agent_id: str) -> Agent:
+        agent = self.get(agent_id)
+        if agent.status is not AgentStatus.PAUSED:
+            self._set_status(agent, AgentStatus.PAUSED, "paused by a person")
+        return agent
+
+    def resume(self, agent_id: str) -> Agent:
+        agent = self.get(agent_id)
+        if agent.risk_state.paused_until and self._now() < agent.risk_state.paused_until:
+            raise KernelError(
+                f"paused by the daily loss limit until {agent.risk_state.paused_until}",
+                field="status",
+                code="conflict",
+            )
+        agent.risk_state.paused_until = None
+        if agent.status is AgentStatus.STOPPED:
+            agent.risk_state.peak_equity = None  # a restart begins a new drawdown window
+        self._set_status(agent, AgentStatus.RUNNING, "resumed")
+        return agent
+
+    async def trade_now(self, agent_id: str) -> DecisionRecord:
+        """Run one decision immediately (still subject to risk and the agent's mode)."""
+        agent = self.get(agent_id)
+        if self.killed:
+            raise KernelError("the kill switch is on", code="conflict")
+        if not self.prices:
+            raise KernelError("no prices yet: the market feed has not started", code="conflict")
+        return await self._decide(agent, source="manual")
+
+    def deposit(self, agent_id: str, amount: Decimal, key: str | None = None) -> Wallet:
+        self.get(agent_id)
+        dep = Deposit(agent_id, amount, self._now(), key or f"deposit:{new_id()}")
+        try:
+            wallet = self.ledger.deposit(dep)
+        except LedgerError as exc:
+            raise KernelError(str(exc), field="amount") from exc
+        self._publish_agent(self.agents[agent_id])
+        return wallet
+
+    def kill(self, agent_id: str | None = None, *, flatten: bool = False) -> list[str]:
+        """Global (no agent) or per-agent kill: stop deciding, cancel approvals and resting
+        orders, optionally close positions. Returns the agents affected."""
+        targets = [self.get(agent_id)] if agent_id else list(self.agents.values())
+        if agent_id is None:
+            self.killed = True
+            self.store.set_state(KILL_KEY, {"on": True, "time": self._now().isoformat()})
+        for agent in targets:
+            self._cancel_agent_work(agent, "kill switch")
+            if flatten:
+                self._flatten(agent, "kill")
+            self._set_status(agent, AgentStatus.STOPPED, "kill switch")
+        self._risk_event(
+            None,
+            "kill",
+            None,
+            f"kill switch on for {agent_id or 'all agents'}"
+            + (" with positions closed" if flatten else ""),
+        )
+        return [a.id for a in targets]
+
+    def release_kill(self) -> None:
+        """Lift the global kill switch; agents stay stopped until resumed one by one."""
+        self.killed = False
+        self.store.set_state(KILL_KEY, {"on": False, "time": self._now().isoformat()})
+        self._risk_event(None, "kill_released", None, "kill switch released")
+
+    def _cancel_agent_work(self, agent: Agent, why: str) -> None:
+        for rec in self.pending():
+            if rec.agent_id == agent.id:
+                self._resolve(rec, DecisionStatus.REJECTED, f"cancelled: {why}")
+        for order in self.broker.cancel_all(agent.id):
+            self.store.save_order(order, "cancelled")
+
+    # -- audit and views --------------------------------------------------------------------------
+    def audit(self) -> list[Mismatch]:
+        """Live wallets and stored wallets against a rebuild from the stored history."""
+        entries = self.store.ledger_entries()
+        live = {a: self.ledger.wallet(a) for a in self.ledger.agent_ids()}
+        stored = {a: w for a, w in self.store.load_wallets().items() if a in live}
+        live_entries = {a: e for a, e in entries.items() if a in live}
+        return reconcile(live, live_entries) + reconcile(stored, live_entries)
+
+    def price_list(self) -> list[dict[str, Any]]:
+        return [jsonable(self.prices[s]) for s in sorted(self.prices)]
+
+    def agent_view(self, agent: Agent) -> dict[str, Any]:
+        wallet = self.ledger.wallet(agent.id)
+        equity = wallet.equity(self.marks)
+        pnl = equity - wallet.funding
+        positions = []
+        for sym, pos in sorted(wallet.positions.items()):
+            mark = self.marks.get(sym)
+            positions.append(
+                {
+                    "symbol": sym,
+                    "quantity": pos.quantity,
+                    "avg_cost": pos.avg_cost,
+                    "cost": pos.cost,
+                    "mark": mark,
+                    "value": pos.value(mark) if mark is not None else None,
+                    "unrealized_pnl": pos.unrealized_pnl(mark) if mark is not None else None,
+                    "opened_at": pos.opened_at,
+                }
+            )
+        return jsonable(
+            {
+                "id": agent.id,
+                "name": agent.name,
+                "brain": agent.spec.brain,
+                "brain_description": self.brains[agent.id].describe(),
+                "params": agent.spec.params,
+                "goal": agent.spec.goal,
+                "mode": agent.spec.mode,
+                "status": agent.status,
+                "status_reason": agent.status_reason,
+                "symbols": agent.spec.symbols,
+                "interval_seconds": agent.spec.interval_seconds,
+                "risk": agent.spec.risk.model_dump(mode="json"),
+                "created_at": agent.created_at,
+                "last_decided_at": agent.last_decided_at,
+                "wallet": {
+                    "allowance": wallet.allowance,
+                    "cash": wallet.cash,
+                    "deposits": wallet.deposits,
+                    "funding": wallet.funding,
+                    "equity": equity,
+                    "pnl": pnl,
+                    "pnl_pct": (pnl / wallet.funding * 100) if wallet.funding else ZERO,
+                    "realized_pnl": wallet.realized_pnl,
+                    "unrealized_pnl": wallet.unrealized_pnl(self.marks),
+                    "fees_paid": wallet.fees_paid,
+                    "positions": positions,
+                },
+            }
+        )
+
+    def _publish_agent(self, agent: Agent) -> None:
+        self.bus.publish(
+            "agent", {"event": "updated", "agent": self.agent_view(agent)}, self._now()
+        )
+
+    def _set_status(self, agent: Agent, status: AgentStatus, reason: str) -> None:
+        agent.status, agent.status_reason = status, reason
+        self.store.save_agent(agent)
+        self._publish_agent(agent)
+
+    def _risk_event(self, agent: Agent | None, kind: str, symbol: str | None, detail: str) -> None:
+        now = self._now()
+        agent_id = agent.id if agent else None
+        self.store.add_risk_event(kind, detail, now, agent_id, symbol)
+        self.bus.publish(
+            "risk", {"agent_id": agent_id, "kind": kind, "symbol": symbol, "detail": detail}, now
+        )
+
+    def _now(self) -> datetime:
+        return self.now or datetime.now(UTC)

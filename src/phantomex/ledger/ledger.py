@@ -1,0 +1,144 @@
+"""The ledger: the only place where cash and holdings change."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from phantomex.domain.models import Deposit, Fill, Position, Side, Wallet
+from phantomex.domain.money import is_valid_price
+
+
+class LedgerError(ValueError):
+    """A fill or deposit that would break a wallet invariant (and so was not applied)."""
+
+
+#: Called with the entry, the wallet before it and the wallet it produces, before the live wallet
+#: is replaced. A store persists them in one transaction; if it raises, the live wallet stays.
+CommitHook = Callable[[Fill | Deposit, Wallet, Wallet], None]
+
+
+def apply_fill(wallet: Wallet, fill: Fill) -> Wallet:
+    """Return the wallet that results from ``fill``; ``wallet`` itself is not modified.
+
+    Buys add notional plus fee to the position's cost basis. Sells remove the sold share of the
+    cost basis and book ``proceeds - fee - removed basis`` as realized P&L."""
+    if fill.agent_id != wallet.agent_id:
+        raise LedgerError(f"fill for agent {fill.agent_id} applied to wallet {wallet.agent_id}")
+    if fill.quantity <= 0 or not fill.quantity.is_finite():
+        raise LedgerError(f"fill quantity must be positive, got {fill.quantity}")
+    if not is_valid_price(fill.price):
+        raise LedgerError(f"fill price must be positive, got {fill.price}")
+    if fill.fee < 0 or not fill.fee.is_finite():
+        raise LedgerError(f"fee must be zero or positive, got {fill.fee}")
+    new = wallet.copy()
+    new.version += 1
+    notional = fill.quantity * fill.price
+    pos = new.positions.get(fill.symbol) or Position(fill.symbol)
+    if fill.side is Side.BUY:
+        cost = notional + fill.fee
+        if cost > new.cash:
+            raise LedgerError(f"buy costs {cost} but cash is {new.cash}")
+        new.cash -= cost
+        if pos.quantity == 0:
+            pos.opened_at = fill.time
+        pos.quantity += fill.quantity
+        pos.cost += cost
+    else:
+        if fill.quantity > pos.quantity:
+            raise LedgerError(
+                f"sell of {fill.quantity} {fill.symbol} exceeds holding of {pos.quantity}"
+            )
+        proceeds = notional - fill.fee
+        if proceeds < 0:
+            raise LedgerError(f"fee {fill.fee} exceeds sale proceeds {notional}")
+        removed = (
+            pos.cost if fill.quantity == pos.quantity else pos.cost * fill.quantity / pos.quantity
+        )
+        new.cash += proceeds
+        new.realized_pnl += proceeds - removed
+        pos.quantity -= fill.quantity
+        pos.cost -= removed
+    new.fees_paid += fill.fee
+    if pos.quantity == 0:
+        new.positions.pop(fill.symbol, None)
+    else:
+        new.positions[fill.symbol] = pos
+    return new
+
+
+def apply_deposit(wallet: Wallet, deposit: Deposit) -> Wallet:
+    """Return the wallet after adding ``deposit`` (to the allowance when it is the initial one)."""
+    if deposit.amount <= 0 or not deposit.amount.is_finite():
+        raise LedgerError(f"deposit must be a positive amount, got {deposit.amount}")
+    new = wallet.copy()
+    new.version += 1
+    new.cash += deposit.amount
+    if deposit.initial:
+        new.allowance += deposit.amount
+    else:
+        new.deposits += deposit.amount
+    return new
+
+
+class Ledger:
+    """Holds the live wallets. ``apply`` and ``deposit`` are the only ways they change."""
+
+    def __init__(self, on_commit: CommitHook | None = None) -> None:
+        self._wallets: dict[str, Wallet] = {}
+        self._on_commit = on_commit
+
+    def open_wallet(
+        self, allowance: Deposit, persist: Callable[[Wallet], None] | None = None
+    ) -> Wallet:
+        """Open a wallet funded with its allowance; ``persist`` stores it (with the agent)
+        in one transaction before it goes live."""
+        if allowance.agent_id in self._wallets:
+            raise LedgerError(f"wallet for {allowance.agent_id} already exists")
+        if not allowance.initial:
+            raise LedgerError("a wallet opens with its allowance (an initial deposit)")
+        wallet = apply_deposit(Wallet(agent_id=allowance.agent_id), allowance)
+        if persist is not None:
+            persist(wallet)
+        self._wallets[wallet.agent_id] = wallet
+        return wallet.copy()
+
+    def restore(self, wallet: Wallet) -> None:
+        """Load a wallet previously persisted by the store (on start-up)."""
+        self._wallets[wallet.agent_id] = wallet.copy()
+
+    def close_wallet(self, agent_id: str) -> None:
+        self._wallets.pop(agent_id, None)
+
+    def wallet(self, agent_id: str) -> Wallet:
+        """A copy of the live wallet: callers cannot change it behind the ledger's back."""
+        try:
+            return self._wallets[agent_id].copy()
+        except KeyError:
+            raise LedgerError(f"no wallet for agent {agent_id}") from None
+
+    def has_wallet(self, agent_id: str) -> bool:
+        return agent_id in self._wallets
+
+    def agent_ids(self) -> list[str]:
+        return list(self._wallets)
+
+    def apply(self, fill: Fill) -> Wallet:
+        """Apply a fill: validate, persist through the commit hook, then swap in the new wallet."""
+        new = apply_fill(self._live(fill.agent_id), fill)
+        return self._commit(fill, new)
+
+    def deposit(self, deposit: Deposit) -> Wallet:
+        new = apply_deposit(self._live(deposit.agent_id), deposit)
+        return self._commit(deposit, new)
+
+    def _live(self, agent_id: str) -> Wallet:
+        try:
+            return self._wallets[agent_id]
+        except KeyError:
+            raise LedgerError(f"no wallet for agent {agent_id}") from None
+
+    def _commit(self, entry: Fill | Deposit, new: Wallet) -> Wallet:
+        if self._on_commit is not None:
+            self._on_commit(entry, self._wallets[new.agent_id], new)
+        self._wallets[new.agent_id] = new
+        return new.copy()

@@ -1,0 +1,67 @@
+"""Reconciliation: rebuild every wallet from its stored fills and deposits and compare."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from phantomex.domain.models import Deposit, Fill, Wallet
+from phantomex.ledger.ledger import LedgerError, apply_deposit, apply_fill
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    agent_id: str
+    field: str
+    expected: str  # rebuilt from the history
+    actual: str  # the wallet being checked
+
+    def __str__(self) -> str:
+        return f"agent {self.agent_id}: {self.field} is {self.actual}, history says {self.expected}"
+
+
+def rebuild(agent_id: str, entries: Iterable[Fill | Deposit]) -> Wallet:
+    """Replay ``entries`` (in the order they were applied) onto an empty wallet."""
+    wallet = Wallet(agent_id=agent_id)
+    for entry in entries:
+        wallet = (
+            apply_fill(wallet, entry) if isinstance(entry, Fill) else apply_deposit(wallet, entry)
+        )
+    return wallet
+
+
+def compare(expected: Wallet, actual: Wallet) -> list[Mismatch]:
+    """Every field (and every position) in which ``actual`` differs from ``expected``."""
+    out: list[Mismatch] = []
+    aid = actual.agent_id
+    for name in ("allowance", "cash", "deposits", "realized_pnl", "fees_paid", "version"):
+        e, a = getattr(expected, name), getattr(actual, name)
+        if e != a:
+            out.append(Mismatch(aid, name, str(e), str(a)))
+    for sym in sorted(set(expected.positions) | set(actual.positions)):
+        ep, ap = expected.positions.get(sym), actual.positions.get(sym)
+        for name in ("quantity", "cost"):
+            e = getattr(ep, name) if ep else 0
+            a = getattr(ap, name) if ap else 0
+            if e != a:
+                out.append(Mismatch(aid, f"{sym}.{name}", str(e), str(a)))
+    return out
+
+
+def reconcile(
+    wallets: dict[str, Wallet], entries: dict[str, list[Fill | Deposit]]
+) -> list[Mismatch]:
+    """Check each wallet against its history; a wallet without history or vice versa is a mismatch."""
+    out: list[Mismatch] = []
+    for agent_id in sorted(set(wallets) | set(entries)):
+        try:
+            expected = rebuild(agent_id, entries.get(agent_id, []))
+        except LedgerError as exc:
+            out.append(Mismatch(agent_id, "history", "a valid history", str(exc)))
+            continue
+        actual = wallets.get(agent_id)
+        if actual is None:
+            out.append(Mismatch(agent_id, "wallet", "present", "missing"))
+            continue
+        out.extend(compare(expected, actual))
+    return out

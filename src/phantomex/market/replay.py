@@ -1,0 +1,438 @@
+"""Replay historical bars as a market feed (:class:`~phantomex.market.base.MarketFeed`).
+
+Clock and alignment
+    The bars of all symbols are aligned on the union of their open times. The tick for open time
+    ``t`` carries every bar that opens at ``t`` and has ``Tick.time = t + period``: the *close*
+    time, so a decision made on that tick sees the bar's close and nothing later. A symbol with no
+    bar at ``t`` is absent from ``Tick.bars`` and keeps its previous snapshot (whose ``time`` is
+    then older than ``Tick.time``: the price is stale). A symbol has no snapshot before its first
+    bar.
+
+Snapshots
+    ``price`` is the close of the symbol's latest bar, ``time`` that bar's close time, and
+    ``change_24h_pct = (close / close_24h_ago - 1) * 100`` where ``close_24h_ago`` is the close of
+    the latest bar of the symbol opening at or before ``t - 24h`` (so only data at or before the
+    tick is used); None when there is no such bar.
+
+Looping
+    With ``loop=True`` the data restart from the beginning when they run out, every time shifted
+    forward by ``span + period`` per lap (``span`` = last open time minus first open time), so the
+    clock keeps increasing strictly and one ``period`` separates the last bar of a lap from the
+    first bar of the next. Prices repeat exactly; bars in later laps are copies with shifted
+    ``time``. The 24-hour change follows this virtual timeline, so early in a later lap it
+    compares with the end of the previous lap (just like a price history built from the ticks).
+
+Warmup and resume
+    ``warmup()`` returns the ``warmup_bars`` ticks immediately before the first tick that
+    ``next_tick()`` returns (never traded on). ``start_after`` skips every tick with
+    ``time <= start_after`` (in any lap), so a restarted replay resumes exactly after the last
+    tick it processed; without it, ``next_tick()`` starts right after the warmup ticks.
+
+Pacing
+    ``speed`` is market seconds per wall second: at ``speed=60`` one-minute bars arrive one per
+    wall second. ``0`` or ``inf`` means as fast as possible (the feed still yields to the event
+    loop every few ticks). Ticks are scheduled at ``origin + k * period / speed`` against a
+    monotonic clock, so sleep overshoot never accumulates; gaps in the data are not replayed as
+    pauses. A consumer that falls more than ``max(1 s, 4 intervals)`` behind gets the schedule
+    re-anchored instead of a burst of catch-up ticks (e.g. after being paused).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from phantomex.domain.models import Bar, Instrument, Snapshot
+from phantomex.market.base import Tick
+from phantomex.market.loaders import load_bars, load_dataset
+
+__all__ = ["DEFAULT_PERIOD", "ReplayFeed", "replay_dataset", "replay_from_files"]
+
+DEFAULT_PERIOD = timedelta(minutes=1)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+_DAY_US = 86_400_000_000
+_HUNDRED = Decimal(100)
+_ONE = Decimal(1)
+_YIELD_EVERY = 64  # unpaced replay: give other tasks a turn every this many ticks
+
+
+def _us(dt: datetime) -> int:
+    return (dt - _EPOCH) // _ONE_US
+
+
+class ReplayFeed:
+    """A :class:`~phantomex.market.base.MarketFeed` replaying bars (see the module docstring).
+
+    ``bars`` maps symbol -> bars (any order; duplicates by time keep the first); each bar's
+    ``symbol`` must equal its key and its ``time`` (open time) must be timezone-aware.
+    ``period`` defaults to the most common spacing between consecutive bars (1 minute when it
+    cannot be inferred). ``instruments`` overrides the default crypto ``Instrument(symbol)``
+    (quoted in USD). ``clock`` is the monotonic clock used for pacing (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        bars: Mapping[str, Sequence[Bar]],
+        *,
+        period: timedelta | None = None,
+        speed: float = 0.0,
+        loop: bool = False,
+        warmup_bars: int = 0,
+        start_after: datetime | None = None,
+        instruments: Mapping[str, Instrument] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not bars:
+            raise ValueError("ReplayFeed needs bars for at least one symbol")
+        if warmup_bars < 0:
+            raise ValueError(f"warmup_bars must be >= 0, got {warmup_bars}")
+        series: dict[str, list[Bar]] = {}
+        opens: dict[str, list[int]] = {}
+        for symbol, symbol_bars in bars.items():
+            series[symbol], opens[symbol] = _prepare(symbol, symbol_bars)
+
+        self._symbols: tuple[str, ...] = tuple(series)
+        if period is None:
+            period = _infer_period(opens.values())
+        if period <= timedelta(0):
+            raise ValueError(f"period must be positive, got {period}")
+        self._period = period
+        period_us = period // _ONE_US
+
+        # Union of open times -> per-symbol rows indexed by union position.
+        times = sorted(set().union(*opens.values()))
+        n = len(times)
+        position = {t: i for i, t in enumerate(times)}
+        rows: dict[str, list[Bar | None]] = {}
+        union_idx: dict[str, list[int]] = {}
+        for symbol in self._symbols:
+            row: list[Bar | None] = [None] * n
+            idx = [position[t] for t in opens[symbol]]
+            for i, bar in zip(idx, series[symbol], strict=True):
+                row[i] = bar
+            rows[symbol] = row
+            union_idx[symbol] = idx
+
+        self._n = n
+        self._times_us = times  # open times, lap 0
+        self._close_us = [t + period_us for t in times]  # tick times, lap 0
+        self._close_dt = [_EPOCH + timedelta(microseconds=t) for t in self._close_us]
+        self._lap_us = times[-1] - times[0] + period_us  # span + period
+        self._lap = timedelta(microseconds=self._lap_us)
+        self._rows = rows
+        self._union_idx = union_idx
+        self._opens = opens
+        self._closes = {s: [b.close for b in series[s]] for s in self._symbols}
+
+        self._instruments = {s: Instrument(s) for s in self._symbols}
+        if instruments:
+            self._instruments.update({s: i for s, i in instruments.items() if s in rows})
+        self._loop = loop
+        self._warmup_bars = warmup_bars
+        first = warmup_bars
+        if start_after is not None:
+            first = max(first, self._first_after(start_after))
+        if not loop:
+            first = min(first, n)
+        self._first = first  # virtual index of the first tick next_tick() returns
+        self._warmup_from = max(0, first - warmup_bars)
+        self._warmup_ticks: list[Tick] | None = None
+
+        self._cursor = first
+        self._snaps = self._snapshots_before(first)
+        self._last_time: datetime | None = None
+        self._closed = False
+        self._wake: asyncio.Event | None = None
+
+        self._clock = clock
+        self._speed = 0.0
+        self._interval = 0.0
+        self._origin: float | None = None
+        self._scheduled = 0  # ticks emitted since the schedule origin
+        self._emitted = 0
+        self.set_speed(speed)
+
+    # ------------------------------------------------------------------ MarketFeed protocol
+
+    @property
+    def instruments(self) -> dict[str, Instrument]:
+        return dict(self._instruments)
+
+    def warmup(self) -> list[Tick]:
+        """The ``warmup_bars`` ticks right before the first tick of :meth:`next_tick`."""
+        if self._warmup_ticks is None:
+            snaps = self._snapshots_before(self._warmup_from)
+            self._warmup_ticks = [
+                self._build(v, snaps) for v in range(self._warmup_from, self._first)
+            ]
+        return list(self._warmup_ticks)
+
+    async def next_tick(self) -> Tick | None:
+        if self._closed or (not self._loop and self._cursor >= self._n):
+            return None
+        delay = self._delay(self._clock())
+        if delay > 0:
+            await self._wait(delay)
+            if self._closed:
+                return None
+        elif self._emitted % _YIELD_EVERY == _YIELD_EVERY - 1:
+            await asyncio.sleep(0)
+            if self._closed:
+                return None
+        tick = self._build(self._cursor, self._snaps)
+        self._cursor += 1
+        self._scheduled += 1
+        self._emitted += 1
+        self._last_time = tick.time
+        return tick
+
+    def close(self) -> None:
+        """End the feed: a pending and every later :meth:`next_tick` call return None. Call it
+        from the event loop's thread (use ``loop.call_soon_threadsafe`` from elsewhere)."""
+        self._closed = True
+        if self._wake is not None:
+            self._wake.set()
+
+    # ------------------------------------------------------------------ extras
+
+    def __aiter__(self) -> ReplayFeed:
+        return self
+
+    async def __anext__(self) -> Tick:
+        tick = await self.next_tick()
+        if tick is None:
+            raise StopAsyncIteration
+        return tick
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return self._symbols
+
+    @property
+    def period(self) -> timedelta:
+        return self._period
+
+    @property
+    def speed(self) -> float:
+        return self._speed
+
+    @property
+    def interval(self) -> float:
+        """Wall seconds between ticks (0 = unpaced)."""
+        return self._interval
+
+    @property
+    def loop(self) -> bool:
+        return self._loop
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def bar_count(self) -> int:
+        """Distinct timestamps (ticks) per lap."""
+        return self._n
+
+    @property
+    def start(self) -> datetime:
+        """Time of the first tick of the data (lap 0), warmup included."""
+        return self._close_dt[0]
+
+    @property
+    def end(self) -> datetime:
+        """Time of the last tick of lap 0."""
+        return self._close_dt[-1]
+
+    @property
+    def last_time(self) -> datetime | None:
+        """Time of the last tick returned by :meth:`next_tick`: pass it as ``start_after`` to
+        resume a replay later."""
+        return self._last_time
+
+    @property
+    def remaining(self) -> int | None:
+        """Ticks :meth:`next_tick` will still return (None when looping)."""
+        if self._loop:
+            return None
+        return 0 if self._closed else max(0, self._n - self._cursor)
+
+    def set_speed(self, speed: float) -> None:
+        """Change the pace (market seconds per wall second; 0 or inf = unpaced)."""
+        if math.isnan(speed) or speed < 0:
+            raise ValueError(f"speed must be >= 0 (0 or inf = as fast as possible), got {speed}")
+        self._speed = speed
+        unpaced = speed == 0 or math.isinf(speed)
+        self._interval = 0.0 if unpaced else self._period.total_seconds() / speed
+        self._origin = None  # re-anchor: the next tick is due at once
+
+    # ------------------------------------------------------------------ internals
+
+    def _delay(self, now: float) -> float:
+        """Seconds to wait before emitting the next tick, given the monotonic time ``now``."""
+        interval = self._interval
+        if interval <= 0:
+            return 0.0
+        if self._origin is None:
+            self._origin, self._scheduled = now, 0
+        due = self._origin + self._scheduled * interval
+        if now - due > max(1.0, 4 * interval):  # far behind (consumer paused): re-anchor
+            self._origin, self._scheduled = now, 0
+            return 0.0
+        return max(0.0, due - now)
+
+    async def _wait(self, delay: float) -> None:
+        self._wake = wake = asyncio.Event()  # fresh per wait: never bound to an old event loop
+        try:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=delay)
+        finally:
+            self._wake = None
+
+    def _first_after(self, after: datetime) -> int:
+        """Virtual index of the first tick whose time is strictly after ``after``."""
+        if after.tzinfo is None:
+            after = after.replace(tzinfo=UTC)
+        x = _us(after)
+        first_close = self._close_us[0]
+        if x < first_close:
+            return 0
+        lap = (x - first_close) // self._lap_us
+        i = bisect_right(self._close_us, x - lap * self._lap_us)
+        return lap * self._n + i  # i == n means the first tick of the next lap
+
+    def _change(self, symbol: str, lap: int, i: int, close: Decimal) -> Decimal | None:
+        opens = self._opens[symbol]
+        target = self._times_us[i] - _DAY_US
+        first = opens[0]
+        if target < first:
+            if lap == 0:
+                return None
+            laps_back = (first - target + self._lap_us - 1) // self._lap_us
+            if laps_back > lap:
+                return None
+            target += laps_back * self._lap_us
+        before = self._closes[symbol][bisect_right(opens, target) - 1]
+        if before <= 0:
+            return None
+        return (close / before - _ONE) * _HUNDRED
+
+    def _snapshot(self, symbol: str, lap: int, i: int) -> Snapshot:
+        bar = self._rows[symbol][i]
+        assert bar is not None
+        when = self._close_dt[i] + self._lap * lap if lap else self._close_dt[i]
+        return Snapshot(symbol, when, bar.close, self._change(symbol, lap, i, bar.close))
+
+    def _snapshots_before(self, v: int) -> dict[str, Snapshot]:
+        """Each symbol's latest snapshot before virtual index ``v`` (start state for a cursor)."""
+        snaps: dict[str, Snapshot] = {}
+        if v <= 0:
+            return snaps
+        lap, i = divmod(v - 1, self._n)
+        for symbol in self._symbols:
+            idx = self._union_idx[symbol]
+            k = bisect_right(idx, i) - 1
+            if k >= 0:
+                snaps[symbol] = self._snapshot(symbol, lap, idx[k])
+            elif lap > 0:
+                snaps[symbol] = self._snapshot(symbol, lap - 1, idx[-1])
+        return snaps
+
+    def _build(self, v: int, snaps: dict[str, Snapshot]) -> Tick:
+        """The tick at virtual index ``v``; updates ``snaps`` (the running latest snapshots)."""
+        lap, i = divmod(v, self._n)
+        if lap:
+            shift = self._lap * lap
+            now = self._close_dt[i] + shift
+        else:
+            now = self._close_dt[i]
+        bars: dict[str, Bar] = {}
+        for symbol, row in self._rows.items():
+            bar = row[i]
+            if bar is None:
+                continue
+            if lap:
+                bar = Bar(
+                    symbol, bar.time + shift, bar.open, bar.high, bar.low, bar.close, bar.volume
+                )
+            bars[symbol] = bar
+            snaps[symbol] = Snapshot(
+                symbol, now, bar.close, self._change(symbol, lap, i, bar.close)
+            )
+        return Tick(time=now, snapshots=dict(snaps), bars=bars)
+
+
+def _prepare(symbol: str, bars: Sequence[Bar]) -> tuple[list[Bar], list[int]]:
+    """Validate one symbol's bars; returns them sorted and de-duplicated with open times in µs."""
+    if not bars:
+        raise ValueError(f"{symbol}: no bars")
+    out = list(bars)
+    try:
+        opens = [_us(b.time) for b in out]
+    except TypeError:
+        raise ValueError(f"{symbol}: bar times must be timezone-aware") from None
+    if any(b.symbol != symbol for b in out):
+        raise ValueError(f"{symbol}: every bar's symbol must be {symbol!r}")
+    if any(b <= a for a, b in pairwise(opens)):
+        order = sorted(range(len(out)), key=opens.__getitem__)  # stable: first duplicate wins
+        kept: list[int] = []
+        for j in order:
+            if not kept or opens[j] != opens[kept[-1]]:
+                kept.append(j)
+        out = [out[j] for j in kept]
+        opens = [opens[j] for j in kept]
+    return out, opens
+
+
+def _infer_period(opens: Iterable[list[int]]) -> timedelta:
+    """Most common spacing between consecutive bars (smallest on a tie), else 1 minute."""
+    steps: Counter[int] = Counter()
+    for times in opens:
+        steps.update(b - a for a, b in pairwise(times))
+    if not steps:
+        return DEFAULT_PERIOD
+    best = max(steps.items(), key=lambda kv: (kv[1], -kv[0]))[0]
+    return timedelta(microseconds=best)
+
+
+def replay_from_files(
+    paths: str | Path | Iterable[str | Path] | Mapping[str, str | Path], **kwargs: Any
+) -> ReplayFeed:
+    """Build a :class:`ReplayFeed` from OHLCV files (see :mod:`phantomex.market.loaders`).
+
+    ``paths`` is a path, an iterable of paths (symbols inferred from the file names) or a mapping
+    symbol -> path. ``kwargs`` go to :class:`ReplayFeed`."""
+    items: Iterable[tuple[str | None, str | Path]]
+    if isinstance(paths, str | Path):
+        items = [(None, paths)]
+    elif isinstance(paths, Mapping):
+        items = list(paths.items())
+    else:
+        items = [(None, p) for p in paths]
+    data: dict[str, list[Bar]] = {}
+    for symbol, path in items:
+        bars = load_bars(path, symbol)
+        name = bars[0].symbol
+        if name in data:
+            raise ValueError(f"{path}: symbol {name} given twice")
+        data[name] = bars
+    return ReplayFeed(data, **kwargs)
+
+
+def replay_dataset(
+    name: str = "demo", symbols: Iterable[str] | None = None, **kwargs: Any
+) -> ReplayFeed:
+    """A :class:`ReplayFeed` over a shipped dataset (see :func:`loaders.load_dataset`)."""
+    return ReplayFeed(load_dataset(name, symbols), **kwargs)

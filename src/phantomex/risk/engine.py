@@ -1,0 +1,283 @@
+"""Pre-trade checks, order sizing and forced exits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from phantomex.domain.models import Action, Decision, Side, Snapshot, Wallet
+from phantomex.domain.money import BPS, ZERO, is_valid_price
+from phantomex.risk.profile import RiskProfile, RiskState
+
+HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "passed": self.passed, "detail": self.detail}
+
+
+@dataclass(slots=True)
+class Verdict:
+    """The risk engine's answer to a decision: an order size, or a rejection with its reason."""
+
+    approved: bool
+    side: Side | None = None
+    symbol: str | None = None
+    quantity: Decimal = ZERO
+    price: Decimal | None = None
+    reason: str = ""
+    checks: list[Check] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ForcedExit:
+    symbol: str
+    quantity: Decimal
+    kind: str  # stop_loss | take_profit | max_hold | drawdown | kill
+    detail: str
+
+
+def price_problem(snap: Snapshot | None, now: datetime, max_age: int) -> str | None:
+    """Why a snapshot can't be traded on (missing, invalid, stale), or None when it can."""
+    if snap is None:
+        return "no price"
+    if not is_valid_price(snap.price):
+        return f"invalid price {snap.price}"
+    age = (now - snap.time).total_seconds()
+    if age > max_age:
+        return f"price is stale ({age:.0f}s old, limit {max_age}s)"
+    return None
+
+
+class RiskEngine:
+    """Stateless rules; the per-agent memory lives in :class:`RiskState`."""
+
+    def __init__(self, fee_bps: Decimal = Decimal(10)) -> None:
+        self.fee_rate = fee_bps / BPS
+
+    # -- daily loss and drawdown bookkeeping ------------------------------------------------------
+    def update(
+        self, profile: RiskProfile, state: RiskState, equity: Decimal, now: datetime
+    ) -> str | None:
+        """Roll the day, track the peak; return 'drawdown' or 'daily_loss' when a limit is hit."""
+        if state.day != now.date():
+            state.day = now.date()
+            state.day_start_equity = equity
+        if state.peak_equity is None or equity > state.peak_equity:
+            state.peak_equity = equity
+        if profile.max_drawdown_pct is not None and state.peak_equity > 0:
+            dd = (state.peak_equity - equity) / state.peak_equity * HUNDRED
+            if dd >= profile.max_drawdown_pct:
+                return "drawdown"
+        if (
+            profile.daily_loss_limit_pct is not None
+            and state.day_start_equity
+            and state.day_start_equity > 0
+        ):
+            loss = (state.day_start_equity - equity) / state.day_start_equity * HUNDRED
+            if loss >= profile.daily_loss_limit_pct:
+                state.paused_until = datetime.combine(
+                    now.date() + timedelta(days=1), datetime.min.time(), tzinfo=now.tzinfo
+                )
+                return "daily_loss"
+        return None
+
+    def forced_exits(
+        self,
+        profile: RiskProfile,
+        wallet: Wallet,
+        prices: dict[str, Snapshot],
+        now: datetime,
+    ) -> list[ForcedExit]:
+        """Stop-loss, take-profit and max-hold exits due now (only on fresh, valid prices)."""
+        exits: list[ForcedExit] = []
+        for symbol, pos in sorted(wallet.positions.items()):
+            snap = prices.get(symbol)
+            if pos.quantity <= 0 or price_problem(snap, now, profile.max_price_age_seconds):
+                continue
+            assert snap is not None
+            avg = pos.avg_cost
+            change = (snap.price - avg) / avg * HUNDRED if avg > 0 else ZERO
+            if profile.stop_loss_pct is not None and change <= -profile.stop_loss_pct:
+                exits.append(
+                    ForcedExit(
+                        symbol,
+                        pos.quantity,
+                        "stop_loss",
+                        f"{symbol} {change:.2f}% from average cost "
+                        f"(stop-loss at -{profile.stop_loss_pct}%)",
+                    )
+                )
+            elif profile.take_profit_pct is not None and change >= profile.take_profit_pct:
+                exits.append(
+                    ForcedExit(
+                        symbol,
+                        pos.quantity,
+                        "take_profit",
+                        f"{symbol} +{change:.2f}% from average cost "
+                        f"(take-profit at +{profile.take_profit_pct}%)",
+                    )
+                )
+            elif (
+                profile.max_hold_minutes is not None
+                and pos.opened_at is not None
+                and now - pos.opened_at >= timedelta(minutes=profile.max_hold_minutes)
+            ):
+                exits.append(
+                    ForcedExit(
+                        symbol,
+                        pos.quantity,
+                        "max_hold",
+                        f"{symbol} held longer than {profile.max_hold_minutes} min",
+                    )
+                )
+        return exits
+
+    # -- pre-trade check --------------------------------------------------------------------------
+    def check(
+        self,
+        decision: Decision,
+        *,
+        profile: RiskProfile,
+        state: RiskState,
+        wallet: Wallet,
+        prices: dict[str, Snapshot],
+        allowed_symbols: list[str],
+        now: datetime,
+        halted: str | None = None,
+    ) -> Verdict:
+        """Turn a buy/sell decision into a sized order, or reject it with the reason."""
+        checks: list[Check] = []
+
+        def reject(name: str, reason: str) -> Verdict:
+            checks.append(Check(name, False, reason))
+            return Verdict(False, symbol=decision.symbol, reason=reason, checks=checks)
+
+        def ok(name: str, detail: str) -> None:
+            checks.append(Check(name, True, detail))
+
+        if decision.action is Action.HOLD:
+            return reject("action", "hold: nothing to trade")
+        if halted:
+            return reject("halt", halted)
+        symbol = decision.symbol
+        if not symbol or symbol not in allowed_symbols:
+            return reject("symbol", f"symbol {symbol!r} is not one of {allowed_symbols}")
+        ok("symbol", symbol)
+        snap = prices.get(symbol)
+        problem = price_problem(snap, now, profile.max_price_age_seconds)
+        if problem:
+            return reject("price", f"{symbol}: {problem}")
+        assert snap is not None
+        price = snap.price
+        ok("price", f"{symbol} at {price}")
+        if state.paused_until is not None and now < state.paused_until:
+            return reject("daily_loss", f"daily loss limit hit; paused until {state.paused_until}")
+        if state.last_trade_at is not None and profile.cooldown_seconds:
+            wait = profile.cooldown_seconds - (now - state.last_trade_at).total_seconds()
+            if wait > 0:
+                return reject("cooldown", f"cooldown: {wait:.0f}s until the next trade")
+        ok("cooldown", "no trade within the cooldown")
+        for name, value in (("quantity", decision.quantity), ("notional", decision.notional)):
+            if value is not None and (not value.is_finite() or value <= 0):
+                return reject(name, f"{name} must be a positive number, got {value}")
+
+        marks = {s: p.price for s, p in prices.items() if is_valid_price(p.price)}
+        equity = wallet.equity(marks)
+        if decision.action is Action.BUY:
+            verdict = self._size_buy(decision, profile, wallet, symbol, price, equity, checks)
+        else:
+            verdict = self._size_sell(decision, profile, wallet, symbol, price, checks)
+        if not verdict.approved:
+            return verdict
+        notional = verdict.quantity * price
+        if notional < profile.min_order_notional:
+            return reject(
+                "min_notional",
+                f"order of {notional:.2f} USD is below the minimum {profile.min_order_notional}",
+            )
+        verdict.price = price
+        return verdict
+
+    def max_buy_quantity(
+        self, profile: RiskProfile, wallet: Wallet, symbol: str, price: Decimal, equity: Decimal
+    ) -> Decimal:
+        """The largest buy of ``symbol`` that every limit and the cash allow right now."""
+        by_alloc = equity * profile.max_allocation_pct / HUNDRED / price
+        room = equity * profile.max_position_pct / HUNDRED - wallet.quantity(symbol) * price
+        by_position = max(room, ZERO) / price
+        by_cash = max(wallet.cash, ZERO) / (price * (1 + self.fee_rate))
+        return max(min(by_alloc, by_position, by_cash), ZERO)
+
+    def _size_buy(
+        self,
+        decision: Decision,
+        profile: RiskProfile,
+        wallet: Wallet,
+        symbol: str,
+        price: Decimal,
+        equity: Decimal,
+        checks: list[Check],
+    ) -> Verdict:
+        limit = self.max_buy_quantity(profile, wallet, symbol, price, equity)
+        if decision.quantity is not None:
+            wanted = decision.quantity
+        elif decision.notional is not None:
+            wanted = decision.notional / price
+        else:
+            wanted = limit
+        if wanted > limit:
+            detail = (
+                f"buy of {wanted} {symbol} exceeds the limit of {limit} "
+                f"(allocation {profile.max_allocation_pct}%, position "
+                f"{profile.max_position_pct}%, cash {wallet.cash:.2f})"
+            )
+            if not profile.resize_to_fit:
+                checks.append(Check("size", False, detail))
+                return Verdict(False, symbol=symbol, reason=detail, checks=checks)
+            checks.append(Check("size", True, "resized: " + detail))
+            wanted = limit
+        else:
+            checks.append(Check("size", True, f"buy {wanted} {symbol} within limits"))
+        if wanted <= 0:
+            reason = f"no room to buy {symbol} (cash {wallet.cash:.2f})"
+            return Verdict(False, symbol=symbol, reason=reason, checks=checks)
+        return Verdict(True, Side.BUY, symbol, wanted, checks=checks)
+
+    @staticmethod
+    def _size_sell(
+        decision: Decision,
+        profile: RiskProfile,
+        wallet: Wallet,
+        symbol: str,
+        price: Decimal,
+        checks: list[Check],
+    ) -> Verdict:
+        held = wallet.quantity(symbol)
+        if held <= 0:
+            reason = f"cannot sell {symbol}: not held (spot, no shorting)"
+            checks.append(Check("holding", False, reason))
+            return Verdict(False, symbol=symbol, reason=reason, checks=checks)
+        if decision.quantity is not None:
+            wanted = decision.quantity
+        elif decision.notional is not None:
+            wanted = decision.notional / price
+        else:
+            wanted = held
+        if wanted > held:
+            detail = f"sell of {wanted} {symbol} exceeds the holding of {held}"
+            if not profile.resize_to_fit:
+                checks.append(Check("holding", False, detail))
+                return Verdict(False, symbol=symbol, reason=detail, checks=checks)
+            checks.append(Check("holding", True, "resized: " + detail))
+            wanted = held
+        else:
+            checks.append(Check("holding", True, f"sell {wanted} of {held} {symbol}"))
+        return Verdict(True, Side.SELL, symbol, wanted, checks=checks)

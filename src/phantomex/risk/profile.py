@@ -1,0 +1,115 @@
+"""Risk profiles: the limits that stand between every decision and the wallet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RiskProfile(BaseModel):
+    """Per-agent limits. Percentages are of the agent's current equity; None disables a rule."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_allocation_pct: Decimal = Field(
+        Decimal(25),
+        gt=0,
+        le=100,
+        allow_inf_nan=False,
+        description="Largest buy, as % of equity (a buy without a size uses this much).",
+    )
+    max_position_pct: Decimal = Field(
+        Decimal(50),
+        gt=0,
+        le=100,
+        allow_inf_nan=False,
+        description="Largest holding of one symbol, as % of equity.",
+    )
+    stop_loss_pct: Decimal | None = Field(
+        Decimal(5),
+        gt=0,
+        lt=100,
+        allow_inf_nan=False,
+        description="Close a position this % below its average cost.",
+    )
+    take_profit_pct: Decimal | None = Field(
+        Decimal(10),
+        gt=0,
+        allow_inf_nan=False,
+        description="Close a position this % above its average cost.",
+    )
+    max_hold_minutes: int | None = Field(
+        None, gt=0, description="Close a position held longer than this."
+    )
+    daily_loss_limit_pct: Decimal | None = Field(
+        Decimal(5),
+        gt=0,
+        le=100,
+        allow_inf_nan=False,
+        description="Pause the agent until the next UTC day after losing this % of the day's start equity.",
+    )
+    max_drawdown_pct: Decimal | None = Field(
+        Decimal(20),
+        gt=0,
+        le=100,
+        allow_inf_nan=False,
+        description="Close every position and stop the agent this % below its peak equity.",
+    )
+    cooldown_seconds: int = Field(60, ge=0, description="Minimum time between two trades.")
+    max_price_age_seconds: int = Field(
+        300, gt=0, description="Never trade on a price older than this."
+    )
+    min_order_notional: Decimal = Field(
+        Decimal(1), ge=0, allow_inf_nan=False, description="Smallest order worth sending, in USD."
+    )
+    resize_to_fit: bool = Field(
+        True, description="Shrink an order to the limits and the cash instead of rejecting it."
+    )
+
+
+@dataclass(slots=True)
+class RiskState:
+    """What the risk engine remembers about one agent between ticks (persisted with the agent)."""
+
+    peak_equity: Decimal | None = None
+    day: date | None = None
+    day_start_equity: Decimal | None = None
+    last_trade_at: datetime | None = None
+    paused_until: datetime | None = None
+
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "peak_equity": _s(self.peak_equity),
+            "day": self.day.isoformat() if self.day else None,
+            "day_start_equity": _s(self.day_start_equity),
+            "last_trade_at": self.last_trade_at.isoformat() if self.last_trade_at else None,
+            "paused_until": self.paused_until.isoformat() if self.paused_until else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, str | None] | None) -> RiskState:
+        data = data or {}
+
+        def dec(key: str) -> Decimal | None:
+            v = data.get(key)
+            return Decimal(v) if v is not None else None
+
+        def ts(key: str) -> datetime | None:
+            v = data.get(key)
+            return datetime.fromisoformat(v) if v else None
+
+        day = data.get("day")
+        return cls(
+            peak_equity=dec("peak_equity"),
+            day=date.fromisoformat(day) if day else None,
+            day_start_equity=dec("day_start_equity"),
+            last_trade_at=ts("last_trade_at"),
+            paused_until=ts("paused_until"),
+        )
+
+
+def _s(value: Decimal | None) -> str | None:
+    return str(value) if value is not None else None

@@ -1,0 +1,422 @@
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+
+from phantomex.domain.models import AssetClass, Bar
+from phantomex.market.base import Tick
+from phantomex.market.replay import ReplayFeed, replay_dataset, replay_from_files
+
+T0 = datetime(2023, 1, 1, tzinfo=UTC)
+MIN = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
+
+
+def make_bars(
+    symbol: str,
+    closes: Sequence[Decimal | int | str],
+    *,
+    start: datetime = T0,
+    period: timedelta = MIN,
+    skip: Sequence[int] = (),
+) -> list[Bar]:
+    out = []
+    for i, c in enumerate(closes):
+        if i in skip:
+            continue
+        close = Decimal(c)
+        out.append(Bar(symbol, start + i * period, close, close + 1, close - 1, close, Decimal(i)))
+    return out
+
+
+async def drain(feed: ReplayFeed, limit: int | None = None) -> list[Tick]:
+    ticks: list[Tick] = []
+    while limit is None or len(ticks) < limit:
+        tick = await feed.next_tick()
+        if tick is None:
+            break
+        ticks.append(tick)
+    return ticks
+
+
+def run(feed: ReplayFeed, limit: int | None = None) -> list[Tick]:
+    return asyncio.run(drain(feed, limit))
+
+
+# ----------------------------------------------------------------------------- alignment
+
+
+def test_tick_time_is_bar_close_and_prices_are_closes() -> None:
+    feed = ReplayFeed({"BTC": make_bars("BTC", [10, 11, 12])})
+    ticks = run(feed)
+    assert [t.time for t in ticks] == [T0 + MIN, T0 + 2 * MIN, T0 + 3 * MIN]
+    assert [t.snapshots["BTC"].price for t in ticks] == [10, 11, 12]
+    assert [t.bars["BTC"].time for t in ticks] == [T0, T0 + MIN, T0 + 2 * MIN]
+    assert all(t.snapshots["BTC"].time == t.time for t in ticks)
+    assert feed.instruments["BTC"].asset_class is AssetClass.CRYPTO
+    assert feed.instruments["BTC"].quote == "USD"
+
+
+def test_missing_bar_leaves_a_stale_snapshot() -> None:
+    feed = ReplayFeed(
+        {
+            "A": make_bars("A", [1, 2, 3, 4, 5]),
+            "B": make_bars("B", [10, 20, 30, 40, 50], skip=[2, 3]),
+            "C": make_bars("C", [7, 8, 9, 10, 11], skip=[0, 1]),  # starts late
+        }
+    )
+    ticks = run(feed)
+    assert len(ticks) == 5
+    assert [sorted(t.bars) for t in ticks] == [
+        ["A", "B"],
+        ["A", "B"],
+        ["A", "C"],
+        ["A", "C"],
+        ["A", "B", "C"],
+    ]
+    # No snapshot for C before its first bar.
+    assert "C" not in ticks[0].snapshots and "C" not in ticks[1].snapshots
+    # B keeps its t=1 close and time while it has no bars.
+    for t in ticks[2:4]:
+        assert t.snapshots["B"].price == Decimal(20)
+        assert t.snapshots["B"].time == T0 + 2 * MIN < t.time
+    assert ticks[4].snapshots["B"].price == Decimal(50)
+    assert ticks[4].snapshots["B"].time == ticks[4].time
+
+
+def test_period_is_inferred() -> None:
+    feed = ReplayFeed({"X": make_bars("X", [1, 2, 3, 4], period=timedelta(minutes=5), skip=[2])})
+    assert feed.period == timedelta(minutes=5)
+    ticks = run(feed)
+    assert [t.time for t in ticks] == [T0 + timedelta(minutes=m) for m in (5, 10, 20)]
+
+
+def test_unsorted_input_is_sorted() -> None:
+    bars = make_bars("X", [1, 2, 3])
+    ticks = run(ReplayFeed({"X": [bars[2], bars[0], bars[1], bars[0]]}))
+    assert [t.snapshots["X"].price for t in ticks] == [1, 2, 3]
+
+
+def test_invalid_input_is_rejected() -> None:
+    with pytest.raises(ValueError):
+        ReplayFeed({})
+    with pytest.raises(ValueError, match="X"):
+        ReplayFeed({"X": []})
+    with pytest.raises(ValueError, match="symbol"):
+        ReplayFeed({"X": make_bars("Y", [1])})
+    naive = [Bar("X", datetime(2023, 1, 1), *(Decimal(1),) * 5)]
+    with pytest.raises(ValueError, match="timezone"):
+        ReplayFeed({"X": naive})
+    with pytest.raises(ValueError, match="speed"):
+        ReplayFeed({"X": make_bars("X", [1])}, speed=-1)
+    with pytest.raises(ValueError, match="warmup"):
+        ReplayFeed({"X": make_bars("X", [1])}, warmup_bars=-1)
+
+
+# ----------------------------------------------------------------------------- 24h change
+
+
+def hourly(n: int, symbol: str = "X") -> list[Bar]:
+    return make_bars(symbol, [100 + 3 * i + (i % 5) for i in range(n)], period=HOUR)
+
+
+def test_change_24h_uses_the_close_24h_earlier() -> None:
+    bars = hourly(40)
+    ticks = run(ReplayFeed({"X": bars}))
+    for i, tick in enumerate(ticks):
+        change = tick.snapshots["X"].change_24h_pct
+        if i < 24:
+            assert change is None
+        else:
+            expected = (bars[i].close / bars[i - 24].close - 1) * 100
+            assert change == expected
+            assert isinstance(change, Decimal)
+
+
+def test_change_24h_with_a_gap_uses_the_latest_earlier_bar() -> None:
+    bars = [b for b in hourly(30) if b.time != T0 + 2 * HOUR]
+    ticks = {t.time: t for t in run(ReplayFeed({"X": bars}, period=HOUR))}
+    tick = ticks[T0 + 27 * HOUR]  # bar opening at 26h: 24h earlier is 2h (missing) -> use 1h
+    assert tick.snapshots["X"].change_24h_pct == (bars[-4].close / bars[1].close - 1) * 100
+
+
+def test_change_24h_never_looks_ahead() -> None:
+    bars = hourly(60)
+    cut = 35  # tick index t: everything after bar 35 gets changed
+    changed = bars[: cut + 1] + [
+        Bar("X", b.time, b.open * 2, b.high * 2, b.low * 2, b.close * 2, b.volume)
+        for b in bars[cut + 1 :]
+    ]
+    original = run(ReplayFeed({"X": bars}))
+    altered = run(ReplayFeed({"X": changed}))
+    assert original[: cut + 1] == altered[: cut + 1]
+    assert original[cut + 1] != altered[cut + 1]  # the test can see a difference
+
+
+# ----------------------------------------------------------------------------- looping
+
+
+def test_loop_keeps_time_strictly_increasing_and_repeats_prices() -> None:
+    data = {"A": make_bars("A", [1, 2, 3]), "B": make_bars("B", [5, 6, 7], skip=[1])}
+    ticks = run(ReplayFeed(data, loop=True), limit=10)
+    assert len(ticks) == 10
+    times = [t.time for t in ticks]
+    assert all(b > a for a, b in pairwise(times))
+    assert all(b - a == MIN for a, b in pairwise(times))  # span + period
+    assert [t.snapshots["A"].price for t in ticks] == [1, 2, 3] * 3 + [1]
+    lap2 = ticks[3]
+    assert lap2.bars["A"].time == lap2.time - MIN == T0 + 3 * MIN
+    assert lap2.bars["A"].close == Decimal(1)
+    # B has no bar at index 1 in every lap: stale snapshot from the same lap.
+    assert "B" not in ticks[4].bars
+    assert ticks[4].snapshots["B"].time == ticks[3].time
+
+
+def test_loop_stale_snapshot_carries_over_from_previous_lap() -> None:
+    data = {"A": make_bars("A", [1, 2, 3]), "B": make_bars("B", [5, 6, 7], skip=[0])}
+    ticks = run(ReplayFeed(data, loop=True), limit=6)
+    assert "B" not in ticks[0].snapshots
+    assert ticks[3].snapshots["B"].price == Decimal(7)  # from the end of lap 0
+    assert ticks[3].snapshots["B"].time == ticks[2].time
+
+
+def test_loop_change_24h_follows_the_virtual_timeline() -> None:
+    bars = hourly(30)  # lap = 30h
+    ticks = run(ReplayFeed({"X": bars}, loop=True), limit=70)
+    # Lap 1, bar 0: 24h earlier is lap 0, bar 6.
+    assert ticks[30].snapshots["X"].change_24h_pct == (bars[0].close / bars[6].close - 1) * 100
+    # Lap 1, bar 25: 24h earlier is lap 1, bar 1.
+    assert ticks[55].snapshots["X"].change_24h_pct == (bars[25].close / bars[1].close - 1) * 100
+
+
+def test_no_loop_ends() -> None:
+    feed = ReplayFeed({"A": make_bars("A", [1, 2])})
+    assert len(run(feed)) == 2
+    assert feed.remaining == 0
+    assert asyncio.run(feed.next_tick()) is None
+
+
+# ----------------------------------------------------------------------------- warmup / resume
+
+
+def test_warmup_ticks_are_not_returned_by_next_tick() -> None:
+    bars = make_bars("A", range(1, 11))
+    feed = ReplayFeed({"A": bars}, warmup_bars=4)
+    warm = feed.warmup()
+    assert [t.snapshots["A"].price for t in warm] == [1, 2, 3, 4]
+    ticks = run(feed)
+    assert [t.snapshots["A"].price for t in ticks] == [5, 6, 7, 8, 9, 10]
+    assert feed.warmup() == warm  # stable
+
+
+def test_warmup_longer_than_data_without_loop() -> None:
+    feed = ReplayFeed({"A": make_bars("A", [1, 2, 3])}, warmup_bars=5)
+    assert len(feed.warmup()) == 3
+    assert run(feed) == []
+
+
+def test_start_after_resumes_exactly_including_later_laps() -> None:
+    data = {
+        "A": make_bars("A", range(1, 8)),
+        "B": make_bars("B", range(10, 17), skip=[0, 1, 4]),
+    }
+    full = run(ReplayFeed(data, loop=True), limit=25)
+    for j in (0, 3, 5, 6, 7, 11, 16, 20):  # 7 ticks per lap: 7, 11 and 16, 20 are in laps 1, 2
+        resumed = run(ReplayFeed(data, loop=True, start_after=full[j].time), limit=3)
+        assert resumed == full[j + 1 : j + 4], j
+    # Between two ticks: resume at the next one.
+    mid = full[9].time + timedelta(seconds=30)
+    assert run(ReplayFeed(data, loop=True, start_after=mid), limit=1) == [full[10]]
+    # Before the data: from the beginning.
+    early = run(ReplayFeed(data, loop=True, start_after=T0 - HOUR), limit=2)
+    assert early == full[:2]
+
+
+def test_start_after_without_loop_past_the_end() -> None:
+    data = {"A": make_bars("A", [1, 2, 3])}
+    feed = ReplayFeed(data, start_after=T0 + 10 * MIN)
+    assert run(feed) == []
+    last = ReplayFeed(data, start_after=T0 + 2 * MIN)
+    assert [t.snapshots["A"].price for t in run(last)] == [3]
+
+
+def test_warmup_with_start_after_is_the_ticks_just_before() -> None:
+    data = {"A": make_bars("A", range(1, 11))}
+    full = run(ReplayFeed(data, loop=True), limit=25)
+    feed = ReplayFeed(data, loop=True, warmup_bars=3, start_after=full[12].time)
+    assert feed.warmup() == full[10:13]
+    assert run(feed, limit=2) == full[13:15]
+    assert feed.last_time == full[14].time
+
+
+# ----------------------------------------------------------------------------- pacing / close
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def paced_feed(speed: float, clock: FakeClock, n: int = 20) -> tuple[ReplayFeed, list[float]]:
+    feed = ReplayFeed({"A": make_bars("A", range(1, n + 1))}, speed=speed, clock=clock)
+    waits: list[float] = []
+
+    async def fake_wait(delay: float) -> None:
+        waits.append(delay)
+        clock.now += delay
+
+    feed._wait = fake_wait  # type: ignore[method-assign]
+    return feed, waits
+
+
+def test_pacing_schedule_does_not_drift() -> None:
+    clock = FakeClock()
+    feed, waits = paced_feed(60, clock)  # 1-minute bars at 60x: one tick per second
+    assert feed.interval == pytest.approx(1.0)
+    emitted: list[float] = []
+
+    async def consume() -> None:
+        for _ in range(6):
+            assert await feed.next_tick() is not None
+            emitted.append(clock.now)
+            clock.now += 0.3  # the consumer works 0.3 s per tick
+
+    asyncio.run(consume())
+    assert emitted == pytest.approx([1000.0, 1001.0, 1002.0, 1003.0, 1004.0, 1005.0])
+    assert waits == pytest.approx([0.7] * 5)
+
+
+def test_pacing_catches_up_briefly_then_reanchors_after_a_long_stall() -> None:
+    clock = FakeClock()
+    feed, _ = paced_feed(120, clock)  # 0.5 s per tick
+
+    async def consume() -> list[float]:
+        times = []
+        for stall in (0.0, 1.2, 0.0, 0.0, 30.0, 0.0, 0.0):
+            clock.now += stall
+            assert await feed.next_tick() is not None
+            times.append(clock.now)
+        return times
+
+    times = asyncio.run(consume())
+    # 1.2 s stall (< max lag): ticks 1..2 come at once, then back on the 0.5 s grid; after the
+    # 30 s stall the schedule is re-anchored instead of bursting 60 ticks.
+    assert times == pytest.approx([1000.0, 1001.2, 1001.2, 1001.5, 1031.5, 1032.0, 1032.5])
+
+
+@pytest.mark.parametrize("speed", [0, math.inf])
+def test_unpaced_never_waits(speed: float) -> None:
+    clock = FakeClock()
+    feed, waits = paced_feed(speed, clock, n=200)
+    assert len(run(feed)) == 200
+    assert waits == []
+
+
+def test_real_pacing_at_high_speed() -> None:
+    feed = ReplayFeed({"A": make_bars("A", range(1, 22))}, speed=6000)  # 10 ms per tick
+    start = time.monotonic()
+    ticks = run(feed)
+    elapsed = time.monotonic() - start
+    assert len(ticks) == 21
+    assert 0.19 <= elapsed < 3.0  # 20 intervals of 10 ms; generous upper bound
+
+
+def test_close_ends_the_feed() -> None:
+    feed = ReplayFeed({"A": make_bars("A", [1, 2, 3])}, loop=True)
+
+    async def go() -> tuple[Tick | None, Tick | None]:
+        first = await feed.next_tick()
+        feed.close()
+        return first, await feed.next_tick()
+
+    first, after = asyncio.run(go())
+    assert first is not None and after is None
+    assert feed.closed
+
+
+def test_close_wakes_a_sleeping_next_tick() -> None:
+    feed = ReplayFeed({"A": make_bars("A", [1, 2, 3])}, speed=1)  # 60 s per tick
+
+    async def go() -> tuple[Tick | None, float]:
+        await feed.next_tick()
+        asyncio.get_running_loop().call_later(0.05, feed.close)
+        start = time.monotonic()
+        tick = await feed.next_tick()
+        return tick, time.monotonic() - start
+
+    tick, waited = asyncio.run(go())
+    assert tick is None and waited < 5
+
+
+@pytest.mark.asyncio
+async def test_async_iteration() -> None:
+    feed = ReplayFeed({"A": make_bars("A", [1, 2, 3])})
+    prices = [tick.snapshots["A"].price async for tick in feed]
+    assert prices == [1, 2, 3]
+
+
+# ----------------------------------------------------------------------------- helpers / perf
+
+
+def test_replay_from_files(tmp_path: Path) -> None:
+    (tmp_path / "BTC_USDT-1m.json").write_text(
+        "[[1672531200000, 1, 2, 0.5, 1.5, 10], [1672531260000, 1.5, 2, 1, 1.75, 10]]"
+    )
+    (tmp_path / "eth.csv").write_text(
+        "time,open,high,low,close,volume\n2023-01-01T00:01:00Z,5,6,4,5.5,1\n"
+    )
+    feed = replay_from_files([tmp_path / "BTC_USDT-1m.json", tmp_path / "eth.csv"])
+    assert feed.symbols == ("BTC", "ETH")
+    ticks = run(feed)
+    assert [t.time for t in ticks] == [T0 + MIN, T0 + 2 * MIN]
+    assert ticks[0].snapshots == {"BTC": ticks[0].snapshots["BTC"]}
+    assert ticks[1].snapshots["ETH"].price == Decimal("5.5")
+    assert ticks[1].snapshots["BTC"].price == Decimal("1.75")
+    named = replay_from_files({"XBT": tmp_path / "BTC_USDT-1m.json"})
+    assert named.symbols == ("XBT",)
+    with pytest.raises(ValueError, match="twice"):
+        replay_from_files([tmp_path / "eth.csv", tmp_path / "eth.csv"])
+
+
+def test_replay_dataset_first_tick() -> None:
+    feed = replay_dataset(symbols=["BTC", "XRP"], warmup_bars=2)
+    assert feed.bar_count == 43198
+    assert feed.period == MIN
+    tick = run(feed, limit=1)[0]
+    assert tick.time == datetime(2023, 4, 1, 21, 6, tzinfo=UTC)  # third bar (21:05) closes
+    assert set(tick.bars) == {"BTC", "XRP"}
+
+
+def test_replay_is_fast() -> None:
+    n = 43_200
+    data = {
+        s: [
+            Bar(s, T0 + i * MIN, *(Decimal(100 + (i * (k + 3)) % 97),) * 4, Decimal(1))
+            for i in range(n)
+        ]
+        for k, s in enumerate("ABCDE")
+    }
+    start = time.perf_counter()
+    feed = ReplayFeed(data)
+    ticks = 0
+
+    async def go() -> None:
+        nonlocal ticks
+        while await feed.next_tick() is not None:
+            ticks += 1
+
+    asyncio.run(go())
+    elapsed = time.perf_counter() - start
+    assert ticks == n
+    assert elapsed < 10  # ~0.7 s on a laptop; the bound only catches O(n^2) regressions
