@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 import pytest
 
 from phantomex.domain.models import Deposit, Fill, Side, Wallet
 from phantomex.ledger.ledger import Ledger, LedgerError, apply_deposit, apply_fill
-from phantomex.ledger.reconcile import compare, reconcile, rebuild
+from phantomex.ledger.reconcile import compare, rebuild, reconcile
 
 D = Decimal
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -434,8 +434,55 @@ def test_rebuild_matches_live_wallet_and_detects_tampering() -> None:
 
 
 def test_reconcile_reports_missing_wallet_and_invalid_history() -> None:
-    good = [deposit("10", initial=True, agent="x")]
-    bad = [deposit("10", initial=True, agent="y"), fill("sell", "1", "1", agent="y")]
+    good: list[Fill | Deposit] = [deposit("10", initial=True, agent="x")]
+    bad: list[Fill | Deposit] = [
+        deposit("10", initial=True, agent="y"),
+        fill("sell", "1", "1", agent="y"),
+    ]
     found = reconcile({"z": Wallet("z", cash=D(5))}, {"x": good, "y": bad})
     by_agent = {m.agent_id: m.field for m in found}
     assert by_agent == {"x": "wallet", "y": "history", "z": "cash"}
+
+
+# ----------------------------------------------------------------------------- P&L identity
+
+
+def test_equity_values_unmarked_holdings_at_cost() -> None:
+    ledger = funded_ledger()
+    ledger.apply(fill("buy", "2", "100", "0.2", symbol="BTC"))
+    w = ledger.apply(fill("buy", "1", "50", "0", symbol="ETH"))
+    marks = {"BTC": D(110)}
+    assert w.holdings_value(marks) == D(220) + D(50)
+    assert w.equity(marks) == w.cash + D(270)
+    assert w.unrealized_pnl(marks) == D(220) - D("200.2")
+    assert w.equity(marks) - w.funding == w.realized_pnl + w.unrealized_pnl(marks)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "28-digit Decimal context: a partial sell's removed basis (cost * q / quantity) has 28 "
+        "significant digits, and later `cash += proceeds` / `pos.cost -= removed` / "
+        "`realized_pnl += proceeds - removed` round, so cash + cost - realized drifts from funding"
+    ),
+)
+def test_funding_identity_is_exact_for_btc_trades() -> None:
+    """Position's docstring: realized + unrealized P&L always adds up exactly to equity minus
+    funding. Ordinary BTC trades with a 10 bps fee break it by 1e-24 after six fills."""
+    ledger = funded_ledger("100000")
+    trades = [
+        ("buy", "0.3", "40000.01"),
+        ("sell", "0.1", "41000"),
+        ("buy", "0.3", "42000.55"),
+        ("sell", "0.11", "39000.5"),
+        ("buy", "0.123", "41234.56"),
+        ("sell", "0.2", "40000"),
+    ]
+    for side, q, p in trades:
+        w = ledger.apply(fill(side, q, p, D(q) * D(p) * 10 / 10000))
+        marks = {"BTC": D(p)}
+        with localcontext() as ctx:
+            ctx.prec = 200  # evaluate the identity itself without rounding
+            lhs = w.equity(marks) - w.funding
+            rhs = w.realized_pnl + w.unrealized_pnl(marks)
+        assert lhs == rhs, (side, q, p, lhs - rhs)

@@ -125,60 +125,64 @@ def run_history(
     return ledger, entries, marks
 
 
-def exact_sum(values: list[Decimal]) -> Decimal:
+def rounding_slack(w: Wallet, marks: dict[str, Decimal], steps: int) -> Decimal:
+    """How far 28-digit rounding can move the funding identity after ``steps`` entries: half a
+    unit in the 28th digit of the largest amount involved, a few roundings per entry."""
+    amounts = [abs(w.cash), abs(w.realized_pnl), w.funding, w.fees_paid]
+    for s, p in w.positions.items():
+        amounts += [abs(p.cost), abs(p.quantity * marks[s])]
+    return max(amounts) * D("1e-27") * 4 * (steps + 1)
+
+
+def funding_gap(w: Wallet, marks: dict[str, Decimal]) -> Decimal:
+    """(equity - funding) - (realized + unrealized), computed without rounding."""
     with decimal.localcontext(EXACT):
-        return sum(values, ZERO)
+        # every holding has a mark: a symbol is only held after a fill at a price
+        holdings = sum((p.quantity * marks[s] for s, p in w.positions.items()), ZERO)
+        total_cost = sum((p.cost for p in w.positions.values()), ZERO)
+        equity = w.cash + holdings
+        unrealized = holdings - total_cost
+        return (equity - w.funding) - (w.realized_pnl + unrealized)
 
 
 def assert_invariants(w: Wallet, marks: dict[str, Decimal]) -> None:
     assert w.cash >= 0
     assert w.fees_paid >= 0
+    assert w.funding > 0
     for sym, pos in w.positions.items():
         assert pos.symbol == sym
         assert pos.quantity > 0  # zero positions are removed
         assert pos.cost >= 0
-    with decimal.localcontext(EXACT):
-        # every holding has a mark here: a symbol is only held after a fill at a price
-        holdings = sum((p.quantity * marks[s] for s, p in w.positions.items()), ZERO)
-        total_cost = sum((p.cost for p in w.positions.values()), ZERO)
-        equity = w.cash + holdings
-        unrealized = holdings - total_cost
-        # equity - funding == realized + unrealized, on the exact stored amounts
-        assert equity - w.funding == w.realized_pnl + unrealized
+    # the wallet's equity is cash plus every holding at its mark
+    holdings = sum((pos.quantity * marks[sym] for sym, pos in w.positions.items()), ZERO)
+    assert w.equity(marks) == w.cash + holdings
+    assert w.unrealized_pnl(marks) == holdings - sum((p.cost for p in w.positions.values()), ZERO)
+    # equity - funding == realized + unrealized; exact as long as no amount needs more than
+    # 28 significant digits (see test_ledger.py::test_funding_identity_is_exact_for_btc_trades
+    # for the rounding drift beyond that), so allow that rounding and nothing more
+    assert abs(funding_gap(w, marks)) <= rounding_slack(w, marks, w.version)
 
 
 @PROPS
 @given(allowance=deposits, history=st.lists(ops, min_size=1, max_size=25))
 def test_random_histories_keep_wallet_invariants(allowance: Decimal, history: list[Op]) -> None:
-    ledger, entries, marks = run_history(allowance, history)
-    w = ledger.wallet(AGENT)
-    assert_invariants(w, marks)
-    assert w.version == len(entries)
-    # the wallet's own equity (28-digit context) is cash plus the marked holdings
-    assert w.equity(marks) == w.cash + sum(
-        (p.quantity * marks[s] for s, p in w.positions.items()), ZERO
-    )
-    # replaying the history gives exactly the live wallet
-    rebuilt = rebuild(AGENT, entries)
-    assert compare(rebuilt, w) == []
-    assert compare(w, rebuilt) == []
-
-
-@PROPS
-@given(allowance=deposits, history=st.lists(ops, min_size=1, max_size=25))
-def test_funding_identity_holds_after_every_entry(allowance: Decimal, history: list[Op]) -> None:
-    """The identity is checked after each step, not only at the end (a later entry could hide
-    an earlier break)."""
+    """Invariants are checked after every entry (a later entry could hide an earlier break),
+    and the replayed history must equal the live wallet exactly."""
     seen: list[tuple[Wallet, dict[str, Decimal]]] = []
     marks: dict[str, Decimal] = {}
+    entries: list[Fill | Deposit] = []
 
-    def hook(entry: Fill | Deposit, _b: Wallet, after: Wallet) -> None:
+    def hook(entry: Fill | Deposit, before: Wallet, after: Wallet) -> None:
+        assert after.version == before.version + 1
+        entries.append(entry)
         if isinstance(entry, Fill):
             marks[entry.symbol] = entry.price
         seen.append((after.copy(), dict(marks)))
 
     ledger = Ledger(on_commit=hook)
-    ledger.open_wallet(Deposit(AGENT, allowance, T0, key(), initial=True))
+    opening = Deposit(AGENT, allowance, T0, key(), initial=True)
+    ledger.open_wallet(opening)
+    entries.append(opening)
     for i, op in enumerate(history):
         now = T0 + timedelta(minutes=i + 1)
         wallet = ledger.wallet(AGENT)
@@ -190,6 +194,17 @@ def test_funding_identity_holds_after_every_entry(allowance: Decimal, history: l
             ledger.apply(f)
     for w, m in seen:
         assert_invariants(w, m)
+    live = ledger.wallet(AGENT)
+    assert live.version == len(entries)
+    assert live.funding == allowance + sum(
+        (e.amount for e in entries[1:] if isinstance(e, Deposit)), ZERO
+    )
+    rebuilt = rebuild(AGENT, entries)
+    assert compare(rebuilt, live) == []
+    assert compare(live, rebuilt) == []
+    assert {s: (p.quantity, p.cost) for s, p in rebuilt.positions.items()} == {
+        s: (p.quantity, p.cost) for s, p in live.positions.items()
+    }
 
 
 # ----------------------------------------------------------------------------- invalid fills

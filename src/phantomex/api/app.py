@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -27,7 +28,7 @@ def build_feed(settings: Settings, store: Store) -> MarketFeed:
     """The replay feed from settings, resuming after the stored clock."""
     cursor = store.get_state(CLOCK_KEY)
     start_after = datetime.fromisoformat(cursor["time"]) if cursor else None
-    kwargs = {
+    kwargs: dict[str, Any] = {
         "speed": settings.replay_speed,
         "loop": settings.replay_loop,
         "warmup_bars": settings.warmup_bars,

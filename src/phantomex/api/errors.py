@@ -18,7 +18,7 @@ def error_body(code: str, message: str, field: str | None = None, **extra: Any) 
     return {"error": {"code": code, "message": message, "field": field, **extra}}
 
 
-def _field_of(loc: tuple[Any, ...] | list[Any]) -> str | None:
+def _field_of(loc: Any) -> str | None:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or None
 
@@ -29,7 +29,8 @@ def _validation_response(errors: list[Any], prefix: str | None = None) -> JSONRe
     if prefix:
         field = f"{prefix}.{field}" if field else prefix
     details = [{"field": _field_of(e.get("loc", ())), "message": e.get("msg", "")} for e in errors]
-    message = f"{field}: {first.get('msg', 'invalid')}" if field else first.get("msg", "invalid")
+    msg = str(first.get("msg", "invalid"))
+    message = f"{field}: {msg}" if field else msg
     return JSONResponse(
         status_code=422,
         content=error_body("validation_error", message, field, details=details),

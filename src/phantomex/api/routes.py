@@ -20,7 +20,7 @@ Json = dict[str, Any]
 
 
 def kernel(request: Request) -> Kernel:
-    return request.app.state.kernel  # type: ignore[no-any-return]
+    return request.app.state.kernel
 
 
 K = Annotated[Kernel, Depends(kernel)]
@@ -101,7 +101,7 @@ async def delete_agent(agent_id: str, k: K) -> Json:
 @router.post("/api/agents/{agent_id}/trade", tags=["agents"])
 async def trade_now(agent_id: str, k: K) -> Json:
     async with k.lock:
-        return jsonable(await k.trade_now(agent_id))  # type: ignore[no-any-return]
+        return jsonable(await k.trade_now(agent_id))
 
 
 @router.post("/api/agents/{agent_id}/orders", tags=["agents"])
@@ -114,7 +114,7 @@ async def place_order(agent_id: str, body: OrderBody, k: K) -> Json:
         reasoning=body.reasoning,
     )
     async with k.lock:
-        return jsonable(k.place(agent_id, decision))  # type: ignore[no-any-return]
+        return jsonable(k.place(agent_id, decision))
 
 
 @router.post("/api/agents/{agent_id}/deposit", tags=["agents"])
@@ -152,7 +152,7 @@ def agent_decisions(
 ) -> list[Json]:
     k.get(agent_id)
     recs = k.store.decisions(agent_id, status.value if status else None, limit, offset)
-    return jsonable(recs)  # type: ignore[no-any-return]
+    return jsonable(recs)
 
 
 @router.get("/api/decisions", tags=["decisions"])
@@ -164,19 +164,19 @@ def decisions(
     offset: OffsetQ = 0,
 ) -> list[Json]:
     recs = k.store.decisions(agent_id, status.value if status else None, limit, offset)
-    return jsonable(recs)  # type: ignore[no-any-return]
+    return jsonable(recs)
 
 
 @router.post("/api/decisions/{decision_id}/approve", tags=["decisions"])
 async def approve(decision_id: str, k: K) -> Json:
     async with k.lock:
-        return jsonable(k.approve(decision_id))  # type: ignore[no-any-return]
+        return jsonable(k.approve(decision_id))
 
 
 @router.post("/api/decisions/{decision_id}/reject", tags=["decisions"])
 async def reject(decision_id: str, k: K) -> Json:
     async with k.lock:
-        return jsonable(k.reject(decision_id))  # type: ignore[no-any-return]
+        return jsonable(k.reject(decision_id))
 
 
 @router.get("/api/market/prices", tags=["market"])
@@ -227,7 +227,7 @@ def risk_defaults() -> Json:
 
 @router.get("/api/risk/events", tags=["risk"])
 def risk_events(k: K, agent_id: AgentIdQ = None, limit: LimitQ = 100) -> list[Json]:
-    return jsonable(k.store.risk_events(agent_id, limit))  # type: ignore[no-any-return]
+    return jsonable(k.store.risk_events(agent_id, limit))
 
 
 @router.get("/api/kill-switch", tags=["risk"])

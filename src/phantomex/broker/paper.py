@@ -67,7 +67,7 @@ class PaperBroker:
     def on_tick(
         self, tick: Tick, wallets: dict[str, Wallet]
     ) -> list[tuple[Order, Fill | OrderRejected]]:
-        """Fill resting orders whose trigger the tick crossed; cancel those that can't be covered."""
+        """Fill resting orders the tick crossed; cancel those the wallet can't cover."""
         done: list[tuple[Order, Fill | OrderRejected]] = []
         for order in list(self._resting.values()):
             price = self._crossed(order, tick)

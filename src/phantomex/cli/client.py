@@ -101,10 +101,11 @@ class Api:
 
     # -- look-ups ---------------------------------------------------------------------------------
     def agents(self) -> list[dict[str, Any]]:
-        return self.get("/api/agents")  # type: ignore[no-any-return]
+        agents: list[dict[str, Any]] = self.get("/api/agents")
+        return agents
 
     def resolve_agent(self, ref: str) -> dict[str, Any]:
-        """The agent whose id or (case-insensitive) name is ``ref``; a unique id prefix works too."""
+        """The agent whose id or (case-insensitive) name is ``ref`` (or unique id prefix)."""
         return resolve_agent(self.agents(), ref)
 
     def resolve_decision(self, ref: str) -> str:
@@ -117,7 +118,7 @@ class Api:
             return str(hits[0])
         if len(hits) > 1:
             fail(f"decision id {ref!r} is ambiguous: matches {len(hits)} pending decisions")
-        return ref  # let the server answer (not found / not pending)
+        fail(f"error: no pending decision whose id starts with {ref!r} (see `phantomex pending`)")
 
 
 def resolve_agent(agents: list[dict[str, Any]], ref: str) -> dict[str, Any]:

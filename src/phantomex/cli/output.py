@@ -215,10 +215,12 @@ def decision_table(d: dict[str, Any], agent_name: str) -> Table:
         ("Price", price(d.get("price")) if d.get("price") is not None else None),
         ("Status", status_cell(d.get("status"))),
         ("Reason", d.get("reason")),
-        ("Reasoning", d.get("reasoning")),
+        ("Reasoning", d.get("reasoning") if d.get("reasoning") != d.get("reason") else None),
         ("Expires", short_time(d.get("expires_at")) if d.get("expires_at") else None),
     ]
     for label, value in rows:
+        if value is None and label in ("Reasoning", "Expires"):
+            continue
         table.add_row(label, value if isinstance(value, Text) else t(value))
     failed = [c for c in d.get("checks", []) if not c.get("passed")]
     for c in failed:
@@ -227,7 +229,7 @@ def decision_table(d: dict[str, Any], agent_name: str) -> Table:
 
 
 def trades_table(trades: list[dict[str, Any]], total: int, offset: int) -> Table:
-    shown = f"{offset + 1}–{offset + len(trades)} of {total}" if trades else f"0 of {total}"
+    shown = f"{offset + 1}-{offset + len(trades)} of {total}" if trades else f"0 of {total}"
     table = Table(title=f"Trades ({shown})", title_justify="left")
     table.add_column("Time", no_wrap=True)
     table.add_column("Agent", no_wrap=True)

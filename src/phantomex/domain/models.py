@@ -74,7 +74,7 @@ class Instrument:
 
 @dataclass(frozen=True, slots=True)
 class Bar:
-    """One OHLCV candle. ``time`` is the candle's open time (UTC); it closes at ``time + period``."""
+    """One OHLCV candle. ``time`` is its open time (UTC); it closes at ``time + period``."""
 
     symbol: str
     time: datetime
@@ -200,7 +200,7 @@ class Position:
 
 @dataclass(slots=True)
 class Wallet:
-    """An agent's paper account. ``allowance`` is the starting stake, ``deposits`` what was added."""
+    """An agent's paper account: ``allowance`` is the starting stake, ``deposits`` the rest."""
 
     agent_id: str
     allowance: Decimal = ZERO

@@ -7,12 +7,15 @@ risk check → advisory queue or broker → ledger (one transaction with the sto
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from phantomex.brains.base import Brain, BrainContext
 from phantomex.brains.registry import create_brain
@@ -39,11 +42,13 @@ from phantomex.ledger.ledger import Ledger, LedgerError
 from phantomex.ledger.reconcile import Mismatch, reconcile
 from phantomex.market.base import MarketFeed, PriceHistory
 from phantomex.risk.engine import RiskEngine, Verdict, price_problem
-from phantomex.risk.profile import RiskState
 from phantomex.serialize import jsonable
 from phantomex.store.repo import DecisionRecord, DuplicateEntry, Store
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 CLOCK_KEY = "clock"
 KILL_KEY = "kill_switch"
@@ -61,6 +66,19 @@ class KernelError(ValueError):
 class NotFound(KernelError):
     def __init__(self, what: str, ident: str) -> None:
         super().__init__(f"{what} {ident!r} not found", field=None, code="not_found")
+
+
+def atomic(method: Callable[P, R]) -> Callable[P, R]:
+    """Run a kernel command as one store transaction (see :meth:`Kernel.unit`)."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        kernel = args[0]
+        assert isinstance(kernel, Kernel)
+        with kernel.unit():
+            return method(*args, **kwargs)
+
+    return wrapper
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,20 +120,43 @@ class Kernel:
     # -- start-up ---------------------------------------------------------------------------------
     def load(self) -> None:
         """Restore agents, wallets, resting orders, the clock and the kill switch from the store."""
-        wallets = self.store.load_wallets()
-        for agent in self.store.load_agents():
-            self.agents[agent.id] = agent
-            self.brains[agent.id] = create_brain(agent.spec.brain, agent.spec.params)
-            self.ledger.restore(wallets[agent.id])
-        self.broker.remember_keys(self.store.used_keys())
-        for order in self.store.open_orders():
-            if order.agent_id in self.agents:
-                self.broker.restore_order(order)
+        self._load_agents()
         clock = self.store.get_state(CLOCK_KEY)
         if clock:
             self.now = datetime.fromisoformat(clock["time"])
         kill = self.store.get_state(KILL_KEY)
         self.killed = bool(kill and kill.get("on"))
+
+    def _load_agents(self) -> None:
+        self.agents.clear()
+        self.brains.clear()
+        for agent_id in self.ledger.agent_ids():
+            self.ledger.close_wallet(agent_id)
+        wallets = self.store.load_wallets()
+        for agent in self.store.load_agents():
+            self.agents[agent.id] = agent
+            self.brains[agent.id] = create_brain(agent.spec.brain, agent.spec.params)
+            self.ledger.restore(wallets[agent.id])
+        self.broker.cancel_all()
+        self.broker.remember_keys(self.store.used_keys())
+        for order in self.store.open_orders():
+            if order.agent_id in self.agents:
+                self.broker.restore_order(order)
+
+    @contextmanager
+    def unit(self) -> Iterator[None]:
+        """One store transaction for a tick or a command. A refused command (a ValueError such as
+        KernelError) changed nothing; any other failure rolls the transaction back and reloads
+        agents and wallets from the store, so memory never runs ahead of the database."""
+        try:
+            with self.store.unit():
+                yield
+        except ValueError:
+            raise
+        except Exception:
+            log.exception("transaction failed; reloading agents and wallets from the store")
+            self._load_agents()
+            raise
 
     def warm_up(self) -> None:
         """Feed the warm-up bars into the history (and prices) without trading on them."""
@@ -134,7 +175,8 @@ class Kernel:
                 continue  # already processed before a restart
             async with self.lock:
                 try:
-                    await self.step(tick)
+                    with self.unit():
+                        await self.step(tick)
                 except Exception as exc:  # keep the market moving; the error is reported
                     log.exception("tick %s failed", tick.time)
                     self.bus.publish("error", {"message": f"tick failed: {exc}"}, tick.time)
@@ -263,6 +305,7 @@ class Kernel:
         self.store.save_agent(agent)
         return rec
 
+    @atomic
     def place(self, agent_id: str, decision: Decision) -> DecisionRecord:
         """A person's own order for an agent: same risk checks and mode as the agent's own."""
         agent = self.get(agent_id)
@@ -441,6 +484,7 @@ class Kernel:
             raise NotFound("agent", rec.agent_id)
         return rec, agent
 
+    @atomic
     def approve(self, decision_id: str) -> DecisionRecord:
         """Re-check risk at the current price, then execute (or reject with the reason)."""
         rec, agent = self._pending_decision(decision_id)
@@ -461,6 +505,7 @@ class Kernel:
         self.store.save_agent(agent)
         return self.store.get_decision(rec.id) or rec
 
+    @atomic
     def reject(self, decision_id: str) -> DecisionRecord:
         rec, _ = self._pending_decision(decision_id)
         self._resolve(rec, DecisionStatus.REJECTED, "rejected by a person")
@@ -468,6 +513,7 @@ class Kernel:
         return rec
 
     # -- commands ---------------------------------------------------------------------------------
+    @atomic
     def create_agent(self, spec: AgentSpec) -> Agent:
         if any(a.name.lower() == spec.name.lower() for a in self.agents.values()):
             raise KernelError(f"an agent named {spec.name!r} exists", field="name", code="conflict")
@@ -495,6 +541,7 @@ class Kernel:
             raise NotFound("agent", agent_id)
         return agent
 
+    @atomic
     def delete_agent(self, agent_id: str) -> None:
         agent = self.get(agent_id)
         self._cancel_agent_work(agent, "agent deleted")
@@ -504,6 +551,7 @@ class Kernel:
         self.ledger.close_wallet(agent_id)
         self.bus.publish("agent", {"event": "deleted", "agent_id": agent_id}, self._now())
 
+    @atomic
     def set_mode(self, agent_id: str, mode: Mode) -> Agent:
         agent = self.get(agent_id)
         agent.spec = agent.spec.model_copy(update={"mode": mode})
@@ -511,12 +559,14 @@ class Kernel:
         self._publish_agent(agent)
         return agent
 
+    @atomic
     def pause(self, agent_id: str) -> Agent:
         agent = self.get(agent_id)
         if agent.status is not AgentStatus.PAUSED:
             self._set_status(agent, AgentStatus.PAUSED, "paused by a person")
         return agent
 
+    @atomic
     def resume(self, agent_id: str) -> Agent:
         agent = self.get(agent_id)
         if agent.risk_state.paused_until and self._now() < agent.risk_state.paused_until:
@@ -538,8 +588,10 @@ class Kernel:
             raise KernelError("the kill switch is on", code="conflict")
         if not self.prices:
             raise KernelError("no prices yet: the market feed has not started", code="conflict")
-        return await self._decide(agent, source="manual")
+        with self.unit():
+            return await self._decide(agent, source="manual")
 
+    @atomic
     def deposit(self, agent_id: str, amount: Decimal, key: str | None = None) -> Wallet:
         self.get(agent_id)
         dep = Deposit(agent_id, amount, self._now(), key or f"deposit:{new_id()}")
@@ -550,6 +602,7 @@ class Kernel:
         self._publish_agent(self.agents[agent_id])
         return wallet
 
+    @atomic
     def kill(self, agent_id: str | None = None, *, flatten: bool = False) -> list[str]:
         """Global (no agent) or per-agent kill: stop deciding, cancel approvals and resting
         orders, optionally close positions. Returns the agents affected."""
@@ -571,6 +624,7 @@ class Kernel:
         )
         return [a.id for a in targets]
 
+    @atomic
     def release_kill(self) -> None:
         """Lift the global kill switch; agents stay stopped until resumed one by one."""
         self.killed = False

@@ -51,7 +51,7 @@ def compare(expected: Wallet, actual: Wallet) -> list[Mismatch]:
 def reconcile(
     wallets: dict[str, Wallet], entries: dict[str, list[Fill | Deposit]]
 ) -> list[Mismatch]:
-    """Check each wallet against its history; a wallet without history or vice versa is a mismatch."""
+    """Check each wallet against its history; a wallet or a history alone is a mismatch."""
     out: list[Mismatch] = []
     for agent_id in sorted(set(wallets) | set(entries)):
         try:

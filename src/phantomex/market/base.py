@@ -1,4 +1,4 @@
-"""The market port: feeds deliver ticks; brains read history through a window ending at the clock."""
+"""The market port: feeds deliver ticks; brains read history through a window up to the clock."""
 
 from __future__ import annotations
 

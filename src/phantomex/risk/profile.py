@@ -49,7 +49,8 @@ class RiskProfile(BaseModel):
         gt=0,
         le=100,
         allow_inf_nan=False,
-        description="Pause the agent until the next UTC day after losing this % of the day's start equity.",
+        description="Pause the agent until the next UTC day after losing this % of the "
+        "day's start equity.",
     )
     max_drawdown_pct: Decimal | None = Field(
         Decimal(20),

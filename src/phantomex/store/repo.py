@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -77,13 +78,35 @@ class Store:
         if run_migrations:
             migrate(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._unit: ContextVar[Session | None] = ContextVar(f"unit-{id(self)}", default=None)
 
     def close(self) -> None:
         self.engine.dispose()
 
     @contextmanager
+    def unit(self) -> Iterator[None]:
+        """Group every write made in this context (this task) into one transaction.
+
+        The kernel runs each tick and each command in a unit: it commits whole or not at all, so a
+        crash never leaves half a tick behind. Other tasks (API reads) keep their own sessions."""
+        if self._unit.get() is not None:
+            yield
+            return
+        with self._sessions.begin() as s:
+            token = self._unit.set(s)
+            try:
+                yield
+            finally:
+                self._unit.reset(token)
+
+    @contextmanager
     def session(self) -> Iterator[Session]:
-        """One transaction: committed on success, rolled back on any error."""
+        """The current unit's session, or a transaction of its own committed on success."""
+        current = self._unit.get()
+        if current is not None:
+            yield current
+            current.flush()
+            return
         with self._sessions.begin() as s:
             yield s
 
@@ -124,7 +147,10 @@ class Store:
 
         Raises DuplicateEntry when the idempotency key was used before (nothing is written)."""
         try:
-            with self.session() as s:
+            with (
+                self.session() as s,
+                s.begin_nested(),
+            ):  # a savepoint: a duplicate undoes only itself
                 self._write_entry(
                     s, entry, after, realized=after.realized_pnl - before.realized_pnl
                 )

@@ -1,0 +1,636 @@
+"""The ``phantomex`` command: run the server and drive it over its REST API."""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import sys
+import time
+import tomllib
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from phantomex.cli import audit as audit_mod
+from phantomex.cli import server
+from phantomex.cli.client import Api, ApiError, NotRunning, fail, not_running_message
+from phantomex.cli.output import (
+    agents_table,
+    console,
+    decision_table,
+    decisions_table,
+    money,
+    positions_table,
+    prices_table,
+    print_json,
+    say,
+    strategies_table,
+    trades_table,
+    wallet_table,
+)
+from phantomex.config import Settings, config_file, load_settings
+
+app = typer.Typer(
+    name="phantomex",
+    help="PhantomEx: AI and rule agents paper-trading on real or replayed prices.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+agents_app = typer.Typer(help="Create, inspect and control agents.", no_args_is_help=True)
+app.add_typer(agents_app, name="agents")
+
+
+@dataclass
+class _Global:
+    url: str | None = None
+
+
+GLOBAL = _Global()
+
+# -- shared options --------------------------------------------------------------------------------
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of tables.")]
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", help="Directory of the database, log and pid file.", show_default=False
+    ),
+]
+AgentArg = Annotated[str, typer.Argument(help="Agent id (or unique id prefix) or name.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+class ModeChoice(enum.StrEnum):
+    autonomous = "autonomous"
+    advisory = "advisory"
+
+
+def settings_from(**overrides: Any) -> Settings:
+    """Settings (flag > env > TOML > default), or a one-line error and exit 1."""
+    try:
+        return load_settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
+        fail(f"invalid setting {where}: {first.get('msg')}")
+    except tomllib.TOMLDecodeError as exc:
+        fail(f"cannot read the config file {config_file()}: {exc}")
+
+
+def api() -> Api:
+    return Api(GLOBAL.url or settings_from().base_url)
+
+
+def names_by_id(client: Api) -> dict[str, str]:
+    return {a["id"]: a["name"] for a in client.agents()}
+
+
+@app.callback()
+def main(
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            envvar="PHANTOMEX_URL",
+            help="Server address (default: http://PHANTOMEX_HOST:PHANTOMEX_PORT).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    GLOBAL.url = url.rstrip("/") if url else None
+
+
+# -- server ----------------------------------------------------------------------------------------
+def _start(
+    *,
+    host: str | None,
+    port: int | None,
+    data_dir: Path | None,
+    no_demo: bool,
+    speed: float | None,
+    daemon: bool,
+) -> None:
+    overrides: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "data_dir": data_dir,
+        "demo": False if no_demo else None,
+        "replay_speed": speed,
+    }
+    settings = settings_from(**overrides)
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"cannot create the data directory {settings.data_dir}: {exc.strerror or exc}")
+    pid = server.running_pid(settings)
+    if pid is not None and pid != os.getpid():
+        say(f"PhantomEx is already running (pid {pid}) at {settings.base_url}")
+        raise typer.Exit(0 if daemon else 1)
+    problem = server.bind_problem(settings.host, settings.port)
+    if problem:
+        other = " (a PhantomEx server answers there)" if server.health(settings.base_url) else ""
+        fail(f"cannot start PhantomEx: {problem}{other}")
+    if not daemon:
+        server.run_foreground(settings)
+        return
+    proc = server.spawn_daemon(settings, server.child_env(settings, overrides))
+    if server.wait_healthy(proc, settings.base_url):
+        say(f"PhantomEx started (pid {proc.pid}) at {settings.base_url}")
+        say(f"logs: {settings.log_file}")
+        return
+    if proc.poll() is None:
+        server.stop_pid(proc.pid, timeout=5)
+    proc.wait()
+    server.remove_pid_file(settings, proc.pid)
+    tail = "\n".join(server.tail_lines(settings.log_file, 15))
+    fail(
+        f"PhantomEx did not come up at {settings.base_url} within {server.START_TIMEOUT:.0f} s "
+        f"(exit code {proc.returncode}); the end of {settings.log_file}:\n{tail}"
+    )
+
+
+def _stop(data_dir: Path | None) -> bool:
+    """Stop the server of ``data_dir``'s pid file; False if none was running."""
+    settings = settings_from(data_dir=data_dir)
+    pid = server.running_pid(settings)
+    if pid is None:
+        say(f"PhantomEx is not running (no live process in {settings.pid_file})")
+        return False
+    graceful = server.stop_pid(pid)
+    server.remove_pid_file(settings, pid)
+    say(f"PhantomEx stopped (pid {pid})" + ("" if graceful else "; killed after no clean exit"))
+    return True
+
+
+HostOpt = Annotated[str | None, typer.Option(help="Address to bind.", show_default=False)]
+PortOpt = Annotated[int | None, typer.Option(help="Port to listen on.", show_default=False)]
+NoDemoOpt = Annotated[
+    bool, typer.Option("--no-demo", help="Do not create the demo agents on an empty database.")
+]
+SpeedOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--speed", help="Replay speed: market seconds per wall second (0: max).", show_default=False
+    ),
+]
+
+
+@app.command()
+def start(
+    host: HostOpt = None,
+    port: PortOpt = None,
+    data_dir: DataDirOpt = None,
+    no_demo: NoDemoOpt = False,
+    speed: SpeedOpt = None,
+    daemon: Annotated[
+        bool, typer.Option("--daemon", "-d", help="Run in the background; log to the log file.")
+    ] = False,
+) -> None:
+    """Start the server (in the foreground unless --daemon)."""
+    _start(host=host, port=port, data_dir=data_dir, no_demo=no_demo, speed=speed, daemon=daemon)
+
+
+@app.command()
+def stop(data_dir: DataDirOpt = None) -> None:
+    """Stop the background server (SIGTERM, then SIGKILL after 15 s)."""
+    _stop(data_dir)
+
+
+@app.command()
+def restart(
+    host: HostOpt = None,
+    port: PortOpt = None,
+    data_dir: DataDirOpt = None,
+    no_demo: NoDemoOpt = False,
+    speed: SpeedOpt = None,
+) -> None:
+    """Stop the server if it runs, then start it in the background."""
+    _stop(data_dir)
+    _start(host=host, port=port, data_dir=data_dir, no_demo=no_demo, speed=speed, daemon=True)
+
+
+@app.command()
+def status(as_json: JsonOpt = False) -> None:
+    """Server health and every agent's equity and P&L."""
+    client = api()
+    health = client.get("/health")
+    agents = client.agents()
+    if as_json:
+        print_json({"url": client.url, "health": health, "agents": agents})
+        return
+    kill = "ON" if health.get("kill_switch") else "off"
+    clock = health.get("clock") or "not started"
+    say(
+        f"PhantomEx is running at {client.url} — market clock {clock}, "
+        f"{health.get('ticks')} ticks, kill switch {kill}"
+    )
+    console.print(agents_table(agents))
+
+
+@app.command()
+def logs(
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
+    ] = False,
+    lines: Annotated[int, typer.Option("--lines", "-n", min=0, help="Lines to show.")] = 50,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Show the end of the server log (written by `start --daemon`)."""
+    settings = settings_from(data_dir=data_dir)
+    path = settings.log_file
+    if not path.exists():
+        fail(f"no log file at {path} (it is written by `phantomex start --daemon`)")
+    for line in server.tail_lines(path, lines):
+        sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+    if not follow:
+        return
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            while True:
+                chunk = f.read()
+                if chunk:
+                    sys.stdout.write(chunk.decode("utf-8", errors="replace"))
+                    sys.stdout.flush()
+                    continue
+                if path.exists() and path.stat().st_size < f.tell():
+                    f.seek(0)  # truncated
+                time.sleep(0.3)
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
+# -- agents ----------------------------------------------------------------------------------------
+@agents_app.command("list")
+def agents_list(as_json: JsonOpt = False) -> None:
+    """Every agent with its equity and P&L."""
+    agents = api().agents()
+    if as_json:
+        print_json(agents)
+        return
+    if not agents:
+        say("no agents yet: create one with `phantomex agents add`")
+        return
+    console.print(agents_table(agents))
+
+
+def parse_pairs(pairs: list[str], what: str) -> dict[str, Any]:
+    """``key=value`` options; values are JSON when they parse, else strings."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            fail(f"error: {what}: expected key=value, got {pair!r}")
+        try:
+            out[key] = json.loads(raw)
+        except ValueError:
+            out[key] = raw
+    return out
+
+
+@agents_app.command("add")
+def agents_add(
+    name: Annotated[str, typer.Argument(help="A unique name.")],
+    brain: Annotated[str, typer.Option(help="Strategy (see `phantomex strategies`).")],
+    symbols: Annotated[str, typer.Option(help="Comma-separated symbols, e.g. BTC,ETH.")],
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="Brain parameter key=value (repeatable)."),
+    ] = None,
+    risk: Annotated[
+        list[str] | None,
+        typer.Option("--risk", help="Risk setting key=value (repeatable), e.g. stop_loss_pct=3."),
+    ] = None,
+    allowance: Annotated[str, typer.Option(help="Starting paper cash in USD.")] = "10000",
+    mode: Annotated[ModeChoice, typer.Option(case_sensitive=False)] = ModeChoice.autonomous,
+    interval: Annotated[int, typer.Option(help="Seconds between decisions.")] = 60,
+    goal: Annotated[str, typer.Option(help="Free-text goal (LLM brains read it).")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an agent with its own paper wallet."""
+    body: dict[str, Any] = {
+        "name": name,
+        "brain": brain,
+        "symbols": [s.strip() for s in symbols.split(",") if s.strip()],
+        "params": parse_pairs(param or [], "param"),
+        "allowance": allowance,
+        "mode": mode.value,
+        "interval_seconds": interval,
+        "goal": goal,
+    }
+    if risk:
+        body["risk"] = parse_pairs(risk, "risk")
+    agent = api().post("/api/agents", body)
+    if as_json:
+        print_json(agent)
+        return
+    say(f"created agent {agent['name']} ({agent['id']}) with {money(allowance)} USD", "green")
+    console.print(wallet_table(agent))
+
+
+@agents_app.command("remove")
+def agents_remove(agent: AgentArg, yes: YesOpt = False) -> None:
+    """Delete an agent (its trades stay in the history)."""
+    client = api()
+    a = client.resolve_agent(agent)
+    if not yes:
+        typer.confirm(f"Remove agent {a['name']} ({a['id']})?", abort=True)
+    client.call("DELETE", f"/api/agents/{a['id']}")
+    say(f"removed agent {a['name']} ({a['id']})")
+
+
+def _agent_action(agent: str, action: str, verb: str) -> None:
+    client = api()
+    a = client.resolve_agent(agent)
+    out = client.post(f"/api/agents/{a['id']}/{action}")
+    say(f"{out['name']} {verb}: status {out['status']}")
+
+
+@agents_app.command("pause")
+def agents_pause(agent: AgentArg) -> None:
+    """Stop an agent deciding (positions stay open)."""
+    _agent_action(agent, "pause", "paused")
+
+
+@agents_app.command("resume")
+def agents_resume(agent: AgentArg) -> None:
+    """Let a paused or stopped agent decide again."""
+    _agent_action(agent, "resume", "resumed")
+
+
+@agents_app.command("mode")
+def agents_mode(
+    agent: AgentArg,
+    mode: Annotated[ModeChoice, typer.Argument(case_sensitive=False, help="The new mode.")],
+) -> None:
+    """Switch between autonomous (trades itself) and advisory (a person approves)."""
+    client = api()
+    a = client.resolve_agent(agent)
+    out = client.call("PATCH", f"/api/agents/{a['id']}/mode", json={"mode": mode.value})
+    say(f"{out['name']} is now {out['mode']}")
+
+
+@agents_app.command("show")
+def agents_show(agent: AgentArg, as_json: JsonOpt = False) -> None:
+    """One agent's settings, wallet and positions."""
+    a = api().resolve_agent(agent)
+    if as_json:
+        print_json(a)
+        return
+    console.print(wallet_table(a))
+    positions = a.get("wallet", {}).get("positions", [])
+    if positions:
+        console.print(positions_table(positions))
+    else:
+        say("no open positions")
+
+
+# -- trading ---------------------------------------------------------------------------------------
+@app.command()
+def trade(agent: AgentArg, as_json: JsonOpt = False) -> None:
+    """Make an agent decide now (still subject to risk checks and its mode)."""
+    client = api()
+    a = client.resolve_agent(agent)
+    rec = client.post(f"/api/agents/{a['id']}/trade")
+    if as_json:
+        print_json(rec)
+        return
+    console.print(decision_table(rec, a["name"]))
+
+
+@app.command(context_settings={"ignore_unknown_options": True})
+def deposit(
+    agent: AgentArg,
+    amount: Annotated[str, typer.Argument(help="USD to add to the agent's cash.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Add paper cash to an agent's wallet."""
+    try:
+        value = Decimal(amount.strip().replace(",", "").replace("_", ""))
+    except InvalidOperation:
+        fail(f"error: amount: must be a number, got {amount!r}")
+    if not value.is_finite():
+        fail(f"error: amount: must be a finite number, got {amount!r}")
+    client = api()
+    a = client.resolve_agent(agent)
+    out = client.post(f"/api/agents/{a['id']}/deposit", {"amount": format(value, "f")})
+    if as_json:
+        print_json(out)
+        return
+    w = out["wallet"]
+    say(
+        f"deposited {value:f} USD into {out['name']}: cash {money(w['cash'])}, "
+        f"equity {money(w['equity'])}"
+    )
+
+
+DecisionArg = Annotated[
+    str, typer.Argument(help="Decision id (or unique prefix of a pending one).")
+]
+
+
+def _resolve_decision(action: str, decision: str, as_json: bool) -> None:
+    client = api()
+    decision_id = client.resolve_decision(decision)
+    rec = client.post(f"/api/decisions/{decision_id}/{action}")
+    if as_json:
+        print_json(rec)
+        return
+    name = names_by_id(client).get(rec["agent_id"], rec["agent_id"])
+    console.print(decision_table(rec, name))
+
+
+@app.command()
+def approve(decision: DecisionArg, as_json: JsonOpt = False) -> None:
+    """Approve a pending advisory decision (risk is checked again at the current price)."""
+    _resolve_decision("approve", decision, as_json)
+
+
+@app.command()
+def reject(decision: DecisionArg, as_json: JsonOpt = False) -> None:
+    """Reject a pending advisory decision."""
+    _resolve_decision("reject", decision, as_json)
+
+
+@app.command()
+def pending(as_json: JsonOpt = False) -> None:
+    """Advisory decisions waiting for a person."""
+    client = api()
+    recs = client.get("/api/decisions", status="pending", limit=1000)
+    if as_json:
+        print_json(recs)
+        return
+    if not recs:
+        say("no pending decisions")
+        return
+    console.print(decisions_table(recs, names_by_id(client), title="Pending decisions"))
+    say("approve with `phantomex approve ID`, reject with `phantomex reject ID`")
+
+
+@app.command()
+def decisions(
+    agent: AgentArg,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=1000)] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """An agent's latest decisions, newest first."""
+    client = api()
+    a = client.resolve_agent(agent)
+    recs = client.get(f"/api/agents/{a['id']}/decisions", limit=limit)
+    if as_json:
+        print_json(recs)
+        return
+    console.print(decisions_table(recs, {a["id"]: a["name"]}, title=f"Decisions of {a['name']}"))
+
+
+@app.command()
+def prices(as_json: JsonOpt = False) -> None:
+    """Latest price of every symbol."""
+    rows = api().get("/api/market/prices")
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        say("no prices yet: the market feed has not started")
+        return
+    console.print(prices_table(rows))
+
+
+@app.command()
+def trades(
+    agent: Annotated[str | None, typer.Option("--agent", "-a", help="Only this agent.")] = None,
+    symbol: Annotated[str | None, typer.Option("--symbol", "-s", help="Only this symbol.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=1000)] = 20,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Executed trades, newest first."""
+    client = api()
+    agent_id = client.resolve_agent(agent)["id"] if agent else None
+    page = client.get("/api/trades", agent_id=agent_id, symbol=symbol, limit=limit, offset=offset)
+    if as_json:
+        print_json(page)
+        return
+    console.print(trades_table(page["trades"], page["total"], offset))
+
+
+@app.command()
+def strategies(as_json: JsonOpt = False) -> None:
+    """Strategies an agent can use, with their parameters."""
+    rows = api().get("/api/strategies")
+    if as_json:
+        print_json(rows)
+        return
+    console.print(strategies_table(rows))
+
+
+# -- risk ------------------------------------------------------------------------------------------
+def _release(client: Api, as_json: bool) -> None:
+    out = client.post("/api/kill-switch/release")
+    if as_json:
+        print_json(out)
+        return
+    say("kill switch released; stopped agents stay stopped until `phantomex agents resume`")
+
+
+@app.command()
+def kill(
+    agent: Annotated[
+        str | None, typer.Option("--agent", "-a", help="Only this agent (default: all).")
+    ] = None,
+    flatten: Annotated[bool, typer.Option(help="Also close every open position.")] = False,
+    release: Annotated[bool, typer.Option("--release", help="Lift the kill switch.")] = False,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Emergency stop: agents stop deciding and pending approvals are cancelled."""
+    client = api()
+    if release:
+        if agent or flatten:
+            fail("error: --release takes no --agent or --flatten")
+        _release(client, as_json)
+        return
+    target = client.resolve_agent(agent) if agent else None
+    what = f"agent {target['name']}" if target else "ALL agents"
+    if not yes:
+        closing = " and close their positions" if flatten else ""
+        typer.confirm(f"Stop {what}{closing}?", abort=True)
+    out = client.post(
+        "/api/kill-switch", {"agent_id": target["id"] if target else None, "flatten": flatten}
+    )
+    if as_json:
+        print_json(out)
+        return
+    n = len(out.get("agents", []))
+    say(
+        f"kill switch {'ON' if out.get('on') else 'applied'} for {what}: {n} agent(s) stopped"
+        + (", positions closed" if flatten else ""),
+        "red",
+    )
+    if out.get("on"):
+        say("lift it with `phantomex kill --release`")
+
+
+@app.command("release")
+def release_cmd(as_json: JsonOpt = False) -> None:
+    """Lift the global kill switch (same as `kill --release`)."""
+    _release(api(), as_json)
+
+
+# -- audit -----------------------------------------------------------------------------------------
+@app.command()
+def audit(
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Read the database even if the server answers.")
+    ] = False,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check every wallet against a rebuild from its fills and deposits (exit 1 on a mismatch)."""
+    settings = settings_from(data_dir=data_dir)
+    client = Api(GLOBAL.url or settings.base_url)
+    result: dict[str, Any] | None = None
+    names: dict[str, str] = {}
+    if not offline:
+        try:
+            result = client.request("GET", "/api/audit")
+            names = {a["id"]: a["name"] for a in client.request("GET", "/api/agents")}
+        except NotRunning:
+            result = None
+        except ApiError as exc:
+            fail(str(exc))
+    if result is None:
+        try:
+            res, names = audit_mod.offline_audit(settings)
+        except audit_mod.AuditUnavailable as exc:
+            hint = "" if offline else f" ({not_running_message(client.url)})"
+            fail(f"cannot audit: {exc}{hint}")
+        result = {"ok": res.ok, "agents": res.wallets, "mismatches": res.mismatches}
+        result["offline"] = True
+    if as_json:
+        print_json(result)
+    else:
+        where = "offline, from the database" if result.get("offline") else "on the running server"
+        mismatches = result.get("mismatches", [])
+        if not mismatches:
+            say(
+                f"audit passed: {result.get('agents')} wallets reconcile with their history "
+                f"({where})",
+                "green",
+            )
+        else:
+            say(f"audit FAILED: {len(mismatches)} mismatch(es) ({where})", "red")
+            for m in mismatches:
+                say(f"  {audit_mod.describe(m, names)}")
+    if result.get("mismatches"):
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()
