@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -116,8 +117,14 @@ class ServerHandle:
     def cli(self, *args: str, timeout: float = 90) -> tuple[int, str, str]:
         return run_cli(*args, env=self.env, timeout=timeout)
 
-    def get(self, path: str, **params: object) -> object:
-        resp = httpx.get(f"{self.url}{path}", params=params, timeout=30)  # type: ignore[arg-type]
+    def get(self, path: str, **params: Any) -> Any:
+        """GET the API directly (for checks that need no CLI process)."""
+        resp = httpx.get(f"{self.url}{path}", params=params, timeout=30)
+        resp.raise_for_status()
+        return resp.json()
+
+    def post(self, path: str, body: Any = None) -> Any:
+        resp = httpx.post(f"{self.url}{path}", json=body, timeout=30)
         resp.raise_for_status()
         return resp.json()
 

@@ -245,3 +245,29 @@ def test_unknown_symbol_and_duplicate_name_are_refused(tmp_path: Path, dataset: 
     assert err.value.field == "name"
     assert len(kernel.store.load_agents()) == 1
     assert kernel.now is not None and kernel.now.tzinfo is UTC
+
+
+class ExplodingBrain:
+    kind = "exploding"
+
+    async def decide(self, ctx: object) -> Decision:
+        raise RuntimeError("boom")
+
+    def describe(self) -> str:
+        return "always fails"
+
+
+@pytest.mark.asyncio
+async def test_failing_brain_holds_and_puts_agent_in_error(tmp_path: Path, dataset: dict) -> None:
+    kernel = make_kernel(tmp_path / "e.db", dataset)
+    agent = kernel.create_agent(AgentSpec(name="e", brain="rsi", symbols=["BTC"]))
+    kernel.brains[agent.id] = ExplodingBrain()
+    await kernel.step(await kernel.feed.next_tick())  # type: ignore[arg-type]
+    assert kernel.agents[agent.id].status is AgentStatus.ERROR
+    rec = kernel.store.decisions(agent.id)[0]
+    assert rec.status == "held" and "boom" in rec.reasoning
+    ticks_before = kernel.ticks
+    await kernel.step(await kernel.feed.next_tick())  # type: ignore[arg-type]
+    assert kernel.ticks == ticks_before + 1
+    assert len(kernel.store.decisions(agent.id)) == 1  # an agent in error no longer decides
+    assert kernel.resume(agent.id).status is AgentStatus.RUNNING

@@ -218,13 +218,6 @@ def test_buy_with_position_already_at_its_limit_is_rejected() -> None:
     assert "no room" in v.reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "RiskEngine._size_buy 'no room to buy' rejection appends no failing Check: the verdict "
-        "is rejected while every entry in checks says passed=True"
-    ),
-)
 def test_no_room_rejection_records_a_failed_check() -> None:
     w = make_wallet("5000", BTC=("50", "5000"))
     v = check(buy(quantity=D(1)), prof=profile(max_position_pct=D(50)), wallet=w)

@@ -179,8 +179,10 @@ class Deposit:
 
 @dataclass(slots=True)
 class Position:
-    """Holdings of one symbol. ``cost`` is the total cost basis (buy notional plus buy fees), so
-    realized + unrealized P&L always adds up exactly to equity minus funding."""
+    """Holdings of one symbol. ``cost`` is the total cost basis (buy notional plus buy fees).
+
+    Realized + unrealized P&L adds up to equity minus funding up to Decimal's 28th significant
+    digit (a partial sell's share of the basis is a division); the reconciliation is exact."""
 
     symbol: str
     quantity: Decimal = ZERO

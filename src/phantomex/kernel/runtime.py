@@ -294,12 +294,13 @@ class Kernel:
         )
         try:
             decision = await self.brains[agent.id].decide(ctx)
-        except Exception as exc:  # a failing brain holds; it never takes the kernel down
+        except Exception as exc:  # a failing brain holds and waits for a person to resume it
             log.exception("brain of %s failed", agent.name)
             self.bus.publish(
                 "error", {"agent_id": agent.id, "message": f"brain failed: {exc}"}, now
             )
             decision = Decision.hold(f"brain error: {exc}")
+            self._set_status(agent, AgentStatus.ERROR, f"brain failed: {exc}")
         agent.brain_state = ctx.state
         rec = self._handle(agent, decision, source=source, deterministic=source == "brain")
         self.store.save_agent(agent)

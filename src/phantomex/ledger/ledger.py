@@ -24,11 +24,11 @@ def apply_fill(wallet: Wallet, fill: Fill) -> Wallet:
     cost basis and book ``proceeds - fee - removed basis`` as realized P&L."""
     if fill.agent_id != wallet.agent_id:
         raise LedgerError(f"fill for agent {fill.agent_id} applied to wallet {wallet.agent_id}")
-    if fill.quantity <= 0 or not fill.quantity.is_finite():
+    if not fill.quantity.is_finite() or fill.quantity <= 0:
         raise LedgerError(f"fill quantity must be positive, got {fill.quantity}")
     if not is_valid_price(fill.price):
         raise LedgerError(f"fill price must be positive, got {fill.price}")
-    if fill.fee < 0 or not fill.fee.is_finite():
+    if not fill.fee.is_finite() or fill.fee < 0:
         raise LedgerError(f"fee must be zero or positive, got {fill.fee}")
     new = wallet.copy()
     new.version += 1
@@ -68,7 +68,7 @@ def apply_fill(wallet: Wallet, fill: Fill) -> Wallet:
 
 def apply_deposit(wallet: Wallet, deposit: Deposit) -> Wallet:
     """Return the wallet after adding ``deposit`` (to the allowance when it is the initial one)."""
-    if deposit.amount <= 0 or not deposit.amount.is_finite():
+    if not deposit.amount.is_finite() or deposit.amount <= 0:
         raise LedgerError(f"deposit must be a positive amount, got {deposit.amount}")
     new = wallet.copy()
     new.version += 1

@@ -248,6 +248,7 @@ class RiskEngine:
             checks.append(Check("size", True, f"buy {wanted} {symbol} within limits"))
         if wanted <= 0:
             reason = f"no room to buy {symbol} (cash {wallet.cash:.2f})"
+            checks.append(Check("size", False, reason))
             return Verdict(False, symbol=symbol, reason=reason, checks=checks)
         return Verdict(True, Side.BUY, symbol, wanted, checks=checks)
 
