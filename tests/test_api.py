@@ -136,6 +136,11 @@ def test_agent_lifecycle(client: httpx.Client) -> None:
         "pending",
         "rejected",
     )
+    client.post(f"/api/agents/{aid}/pause")
+    paused = client.post(f"/api/agents/{aid}/orders", json={"action": "buy", "symbol": "BTC"})
+    assert paused.status_code == 409 and paused.json()["error"]["field"] == "status"
+    assert client.post(f"/api/agents/{aid}/trade").status_code == 409
+    client.post(f"/api/agents/{aid}/resume")
     order = client.post(f"/api/agents/{aid}/orders", json={"action": "buy", "symbol": "BTC"})
     assert order.status_code == 200 and order.json()["status"] == "pending"
     did = order.json()["id"]
@@ -165,6 +170,7 @@ BAD_REQUESTS = [
     ("post", "/api/agents/{id}/deposit", {"amount": "Infinity"}, 422, "amount"),
     ("post", "/api/agents/{id}/deposit", {"amount": "ten"}, 422, "amount"),
     ("post", "/api/agents/{id}/deposit", {"amount": 0}, 422, "amount"),
+    ("post", "/api/agents/{id}/deposit", {"amount": "1e-40"}, 422, "amount"),
     ("post", "/api/agents/{id}/deposit", {}, 422, "amount"),
     ("post", "/api/agents/nope/deposit", {"amount": 5}, 404, None),
     ("post", "/api/agents/nope/trade", None, 404, None),

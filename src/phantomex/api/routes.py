@@ -35,8 +35,9 @@ class DepositBody(BaseModel):
     amount: Decimal = Field(
         gt=0,
         le=Decimal(10) ** 12,
+        decimal_places=8,
         allow_inf_nan=False,
-        description="USD to add to the wallet's cash.",
+        description="USD to add to the wallet's cash (at most 8 decimals).",
     )
 
 
@@ -51,9 +52,16 @@ class OrderBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     action: Literal["buy", "sell"]
     symbol: str = Field(min_length=1, max_length=32)
-    quantity: Decimal | None = Field(None, gt=0, allow_inf_nan=False)
+    quantity: Decimal | None = Field(
+        None, gt=0, le=Decimal(10) ** 15, decimal_places=18, allow_inf_nan=False
+    )
     notional: Decimal | None = Field(
-        None, gt=0, allow_inf_nan=False, description="Size in USD instead of a quantity."
+        None,
+        gt=0,
+        le=Decimal(10) ** 12,
+        decimal_places=8,
+        allow_inf_nan=False,
+        description="Size in USD instead of a quantity.",
     )
     reasoning: str = Field("manual order", max_length=2000)
 

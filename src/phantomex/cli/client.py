@@ -61,7 +61,7 @@ class Api:
                 resp = client.request(method, path, json=json, params=clean)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise NotRunning(self.url) from exc
-        except httpx.UnsupportedProtocol as exc:
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             raise ApiError(0, "bad_url", f"not a usable server address: {self.url}", None) from exc
         except httpx.HTTPError as exc:
             raise ApiError(0, "transport", f"talking to {self.url} failed: {exc}", None) from exc

@@ -40,6 +40,7 @@ app = typer.Typer(
     help="PhantomEx: AI and rule agents paper-trading on real or replayed prices.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_show_locals=False,
 )
 agents_app = typer.Typer(help="Create, inspect and control agents.", no_args_is_help=True)
 app.add_typer(agents_app, name="agents")

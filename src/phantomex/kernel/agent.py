@@ -28,8 +28,9 @@ class AgentSpec(BaseModel):
         Decimal(10_000),
         gt=0,
         le=Decimal(10) ** 12,
+        decimal_places=8,
         allow_inf_nan=False,
-        description="Starting paper cash in USD.",
+        description="Starting paper cash in USD (at most 8 decimals).",
     )
     symbols: list[str] = Field(min_length=1, max_length=50)
     interval_seconds: int = Field(60, ge=1, le=7 * 86400, description="Time between decisions.")

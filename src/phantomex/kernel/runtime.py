@@ -309,9 +309,10 @@ class Kernel:
     @atomic
     def place(self, agent_id: str, decision: Decision) -> DecisionRecord:
         """A person's own order for an agent: same risk checks and mode as the agent's own."""
-        agent = self.get(agent_id)
+        self.get(agent_id)
         if decision.symbol not in self.prices:
             raise KernelError(f"no price for {decision.symbol!r}", field="symbol")
+        agent = self._running(agent_id)
         rec = self._handle(agent, decision, source="manual", deterministic=False)
         self.store.save_agent(agent)
         return rec
@@ -542,6 +543,17 @@ class Kernel:
             raise NotFound("agent", agent_id)
         return agent
 
+    def _running(self, agent_id: str) -> Agent:
+        """The agent, if it is running: a paused, stopped or failed agent makes no trades."""
+        agent = self.get(agent_id)
+        if agent.status is not AgentStatus.RUNNING:
+            raise KernelError(
+                f"agent {agent.name!r} is {agent.status.value}; resume it first",
+                field="status",
+                code="conflict",
+            )
+        return agent
+
     @atomic
     def delete_agent(self, agent_id: str) -> None:
         agent = self.get(agent_id)
@@ -584,9 +596,10 @@ class Kernel:
 
     async def trade_now(self, agent_id: str) -> DecisionRecord:
         """Run one decision immediately (still subject to risk and the agent's mode)."""
-        agent = self.get(agent_id)
+        self.get(agent_id)
         if self.killed:
             raise KernelError("the kill switch is on", code="conflict")
+        agent = self._running(agent_id)
         if not self.prices:
             raise KernelError("no prices yet: the market feed has not started", code="conflict")
         with self.unit():
