@@ -310,3 +310,41 @@ def test_restart_keeps_wallets_positions_and_history(tmp_path: Path) -> None:
             ]
         assert c.get("/api/trades", params={"limit": 1000}).json() == trades
         assert c.get("/api/audit").json()["ok"] is True
+
+
+def test_limit_order_rests_then_can_be_cancelled(client: httpx.Client) -> None:
+    body = {"name": "Limit Bot", "brain": "rsi", "symbols": ["ETH"]}
+    aid = client.post("/api/agents", json=body).json()["id"]
+    price = Decimal(client.get("/api/market/history?symbol=ETH&limit=1").json()["bars"][0]["close"])
+    far_below = str((price / 2).quantize(Decimal("0.01")))
+    order = {
+        "action": "buy",
+        "symbol": "ETH",
+        "type": "limit",
+        "limit_price": far_below,
+        "quantity": "0.01",
+    }
+    rec = client.post(f"/api/agents/{aid}/orders", json=order).json()
+    assert rec["status"] == "approved" and rec["meta"]["order"]["type"] == "limit"
+    open_orders = client.get("/api/orders", params={"agent_id": aid}).json()
+    assert [o["id"] for o in open_orders] == [rec["id"]]
+    assert open_orders[0]["limit_price"] == far_below
+    assert client.get("/api/trades", params={"agent_id": aid}).json()["total"] == 0
+    cancelled = client.delete(f"/api/orders/{rec['id']}")
+    assert cancelled.status_code == 200
+    assert client.get("/api/orders", params={"agent_id": aid}).json() == []
+    assert client.delete(f"/api/orders/{rec['id']}").status_code == 404
+    decision = next(
+        d for d in client.get(f"/api/agents/{aid}/decisions").json() if d["id"] == rec["id"]
+    )
+    assert decision["status"] == "rejected" and "cancelled" in decision["reason"]
+    for bad, field in (
+        ({"type": "limit"}, "limit_price"),
+        ({"type": "market", "stop_price": "5"}, "stop_price"),
+        ({"type": "stop", "stop_price": "-5"}, "stop_price"),
+    ):
+        resp = client.post(
+            f"/api/agents/{aid}/orders", json={"action": "buy", "symbol": "ETH", **bad}
+        )
+        assert resp.status_code == 422 and resp.json()["error"]["field"] == field
+    client.delete(f"/api/agents/{aid}")

@@ -17,6 +17,7 @@ from phantomex.domain.models import (
     Decision,
     DecisionStatus,
     Mode,
+    OrderType,
     Snapshot,
     Tick,
 )
@@ -271,3 +272,40 @@ async def test_failing_brain_holds_and_puts_agent_in_error(tmp_path: Path, datas
     assert kernel.ticks == ticks_before + 1
     assert len(kernel.store.decisions(agent.id)) == 1  # an agent in error no longer decides
     assert kernel.resume(agent.id).status is AgentStatus.RUNNING
+
+
+@pytest.mark.asyncio
+async def test_limit_buy_rests_until_the_price_crosses(tmp_path: Path, dataset: dict) -> None:
+    kernel = make_kernel(tmp_path / "lim.db", dataset)
+    agent = kernel.create_agent(
+        AgentSpec(
+            name="l",
+            brain="rsi",
+            params={"oversold": 1, "overbought": 99},
+            symbols=["BTC"],
+            risk=RiskProfile(cooldown_seconds=0),
+        )
+    )
+    assert kernel.now is not None
+    t0 = kernel.now + timedelta(minutes=1)
+    await kernel.step(tick_at(t0, {"BTC": "30000"}))
+    rec = kernel.place(
+        agent.id,
+        Decision(
+            Action.BUY,
+            "BTC",
+            quantity=Decimal("0.05"),
+            order_type=OrderType.LIMIT,
+            limit_price=Decimal("29500"),
+        ),
+    )
+    assert rec.status == "approved" and [o.id for o in kernel.open_orders()] == [rec.id]
+    await kernel.step(tick_at(t0 + timedelta(minutes=1), {"BTC": "29800"}))
+    assert kernel.store.trades()[1] == 0
+    await kernel.step(tick_at(t0 + timedelta(minutes=2), {"BTC": "29400"}))
+    rows, total = kernel.store.trades()
+    assert total == 1 and rows[0]["price"] == Decimal("29400") and rows[0]["decision_id"] == rec.id
+    assert kernel.open_orders() == []
+    assert kernel.store.get_decision(rec.id).status == "executed"  # type: ignore[union-attr]
+    assert kernel.ledger.wallet(agent.id).quantity("BTC") == Decimal("0.05")
+    assert kernel.audit() == []

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from phantomex.brains.registry import strategy_schemas
-from phantomex.domain.models import Action, Decision, DecisionStatus, Mode
+from phantomex.domain.models import Action, Decision, DecisionStatus, Mode, OrderType
 from phantomex.kernel.agent import AgentSpec
 from phantomex.kernel.runtime import Kernel, KernelError
 from phantomex.risk.profile import RiskProfile
@@ -63,6 +63,9 @@ class OrderBody(BaseModel):
         allow_inf_nan=False,
         description="Size in USD instead of a quantity.",
     )
+    type: OrderType = Field(OrderType.MARKET, description="market, limit or stop.")
+    limit_price: Decimal | None = Field(None, gt=0, le=Decimal(10) ** 12, allow_inf_nan=False)
+    stop_price: Decimal | None = Field(None, gt=0, le=Decimal(10) ** 12, allow_inf_nan=False)
     reasoning: str = Field("manual order", max_length=2000)
 
 
@@ -114,15 +117,37 @@ async def trade_now(agent_id: str, k: K) -> Json:
 
 @router.post("/api/agents/{agent_id}/orders", tags=["agents"])
 async def place_order(agent_id: str, body: OrderBody, k: K) -> Json:
+    needs = {OrderType.LIMIT: "limit_price", OrderType.STOP: "stop_price"}.get(body.type)
+    for name in ("limit_price", "stop_price"):
+        given = getattr(body, name) is not None
+        if name == needs and not given:
+            raise KernelError(f"a {body.type} order needs {name}", field=name)
+        if name != needs and given:
+            raise KernelError(f"{name} does not apply to a {body.type} order", field=name)
     decision = Decision(
         Action(body.action),
         body.symbol.upper(),
         quantity=body.quantity,
         notional=body.notional,
         reasoning=body.reasoning,
+        order_type=body.type,
+        limit_price=body.limit_price,
+        stop_price=body.stop_price,
     )
     async with k.lock:
         return jsonable(k.place(agent_id, decision))
+
+
+@router.get("/api/orders", tags=["orders"])
+def open_orders(k: K, agent_id: AgentIdQ = None) -> list[Json]:
+    """Resting limit and stop orders."""
+    return jsonable(k.open_orders(agent_id))
+
+
+@router.delete("/api/orders/{order_id}", tags=["orders"])
+async def cancel_order(order_id: str, k: K) -> Json:
+    async with k.lock:
+        return jsonable(k.cancel_order(order_id))
 
 
 @router.post("/api/agents/{agent_id}/deposit", tags=["agents"])

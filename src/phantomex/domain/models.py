@@ -121,7 +121,8 @@ class Decision:
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
     order_type: OrderType = OrderType.MARKET
-    limit_price: Decimal | None = None
+    limit_price: Decimal | None = None  # the limit of a limit order
+    stop_price: Decimal | None = None  # the trigger of a stop order
     meta: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

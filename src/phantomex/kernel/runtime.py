@@ -30,6 +30,7 @@ from phantomex.domain.models import (
     Fill,
     Mode,
     Order,
+    OrderType,
     Side,
     Snapshot,
     Tick,
@@ -391,6 +392,14 @@ class Kernel:
             confidence=decision.confidence,
             meta=jsonable(decision.meta),
         )
+        if decision.order_type is not OrderType.MARKET:
+            rec.meta["order"] = jsonable(
+                {
+                    "type": decision.order_type,
+                    "limit_price": decision.limit_price,
+                    "stop_price": decision.stop_price,
+                }
+            )
         return rec
 
     def _resolve(self, rec: DecisionRecord, status: DecisionStatus, reason: str) -> None:
@@ -404,6 +413,7 @@ class Kernel:
         """Send the sized order to the broker and apply the fill through the ledger."""
         assert verdict.side is not None and verdict.symbol is not None
         now = self._now()
+        shape = rec.meta.get("order") or {}
         order = Order(
             id=rec.id,
             agent_id=agent.id,
@@ -411,6 +421,9 @@ class Kernel:
             side=verdict.side,
             quantity=verdict.quantity,
             idempotency_key=f"order:{rec.id}",
+            type=OrderType(shape.get("type", OrderType.MARKET.value)),
+            limit_price=_dec(shape.get("limit_price")),
+            stop_price=_dec(shape.get("stop_price")),
             decision_id=rec.id,
             reason=rec.reasoning,
             created_at=now,
@@ -425,7 +438,10 @@ class Kernel:
             self._resolve(rec, DecisionStatus.REJECTED, exc.reason)
             self._risk_event(agent, "rejected", verdict.symbol, exc.reason)
             return None
-        if fill is None:
+        if fill is None:  # a limit or stop order now rests with the broker
+            self.store.save_decision(rec)
+            self.store.save_order(order, "open")
+            self._publish_agent(agent)
             return None
         self.store.save_decision(rec)
         try:
@@ -456,6 +472,8 @@ class Kernel:
                 self.store.save_order(order, "cancelled")
                 log.warning("resting order %s not applied: %s", order.id, exc)
                 continue
+            agent.risk_state.last_trade_at = tick.time
+            self._publish_agent(agent)
             self.bus.publish(
                 "trade", {"trade": jsonable(result), "agent_name": agent.name}, tick.time
             )
@@ -496,7 +514,7 @@ class Kernel:
         decision = Decision(
             Action(rec.action), rec.symbol, quantity=rec.quantity, reasoning=rec.reasoning
         )
-        verdict = self._check(agent, decision)
+        verdict = self._check(agent, decision)  # the order shape stays in rec.meta
         rec.checks = [c.to_json() for c in verdict.checks]
         self.bus.publish("approval", {"event": "approved", "decision": jsonable(rec)}, self._now())
         if not verdict.approved:
@@ -645,12 +663,29 @@ class Kernel:
         self.store.set_state(KILL_KEY, {"on": False, "time": self._now().isoformat()})
         self._risk_event(None, "kill_released", None, "kill switch released")
 
+    def open_orders(self, agent_id: str | None = None) -> list[Order]:
+        return self.broker.open_orders(agent_id)
+
+    @atomic
+    def cancel_order(self, order_id: str) -> Order:
+        order = self.broker.cancel(order_id)
+        if order is None:
+            raise NotFound("open order", order_id)
+        self.store.save_order(order, "cancelled")
+        rec = self.store.get_decision(order.decision_id or "")
+        if rec is not None:
+            self._resolve(rec, DecisionStatus.REJECTED, "order cancelled by a person")
+        return order
+
     def _cancel_agent_work(self, agent: Agent, why: str) -> None:
         for rec in self.pending():
             if rec.agent_id == agent.id:
                 self._resolve(rec, DecisionStatus.REJECTED, f"cancelled: {why}")
         for order in self.broker.cancel_all(agent.id):
             self.store.save_order(order, "cancelled")
+            placed = self.store.get_decision(order.decision_id or "")
+            if placed is not None:
+                self._resolve(placed, DecisionStatus.REJECTED, f"order cancelled: {why}")
 
     # -- audit and views --------------------------------------------------------------------------
     def audit(self) -> list[Mismatch]:
@@ -735,3 +770,7 @@ class Kernel:
 
     def _now(self) -> datetime:
         return self.now or datetime.now(UTC)
+
+
+def _dec(value: object) -> Decimal | None:
+    return Decimal(str(value)) if value is not None else None
