@@ -111,8 +111,7 @@ async def delete_agent(agent_id: str, k: K) -> Json:
 
 @router.post("/api/agents/{agent_id}/trade", tags=["agents"])
 async def trade_now(agent_id: str, k: K) -> Json:
-    async with k.lock:
-        return jsonable(await k.trade_now(agent_id))
+    return jsonable(await k.trade_now(agent_id))  # the kernel takes its lock itself
 
 
 @router.post("/api/agents/{agent_id}/orders", tags=["agents"])

@@ -26,6 +26,7 @@ class BrainContext:
     wallet: Wallet
     max_buy_quantity: dict[str, Decimal] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
+    recent_decisions: list[dict[str, Any]] = field(default_factory=list)  # slow brains only
 
     def mark(self, symbol: str) -> Decimal | None:
         snap = self.prices.get(symbol)

@@ -86,6 +86,8 @@ def atomic(method: Callable[P, R]) -> Callable[P, R]:
 class KernelConfig:
     approval_ttl: timedelta = timedelta(minutes=5)
     persist_snapshots: bool = True
+    await_slow_brains: bool = False  # backtests: wait for LLM brains inside the tick
+    decision_deadline_seconds: float = 120.0  # a decision later than this is a recorded hold
 
 
 class Kernel:
@@ -116,6 +118,7 @@ class Kernel:
         self.killed = False
         self.ticks = 0
         self.lock = asyncio.Lock()
+        self._inflight: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
 
     # -- start-up ---------------------------------------------------------------------------------
@@ -185,6 +188,8 @@ class Kernel:
     def stop(self) -> None:
         self._stopping = True
         self.feed.close()
+        for task in list(self._inflight.values()):
+            task.cancel()
 
     # -- one tick ---------------------------------------------------------------------------------
     async def step(self, tick: Tick) -> None:
@@ -204,7 +209,10 @@ class Kernel:
             return
         for agent in list(self.agents.values()):
             if agent.status is AgentStatus.RUNNING and self._due(agent):
-                await self._decide(agent, source="brain")
+                if _is_slow(self.brains[agent.id]) and not self.config.await_slow_brains:
+                    self._start_thinking(agent)
+                else:
+                    await self._decide(agent, source="brain")
 
     def _take_prices(self, tick: Tick) -> None:
         self.now = tick.time
@@ -278,10 +286,60 @@ class Kernel:
 
     # -- deciding ---------------------------------------------------------------------------------
     async def _decide(self, agent: Agent, *, source: str) -> DecisionRecord:
+        """Decide inline (rule brains, and every brain when the kernel awaits slow ones)."""
+        ctx = self._context(agent)
+        decision = await self._ask(agent, ctx)
+        return self._conclude(agent, ctx, decision, source=source)
+
+    def _start_thinking(self, agent: Agent) -> None:
+        """Start a slow (LLM) decision in the background: prices, forced exits and other agents
+        go on while the model thinks; the result is applied under the lock when it arrives."""
+        if agent.id in self._inflight:
+            return
+        ctx = self._context(agent)
+        task = asyncio.create_task(self._think(agent, ctx), name=f"decide-{agent.name}")
+        self._inflight[agent.id] = task
+        task.add_done_callback(lambda _: self._inflight.pop(agent.id, None))
+
+    async def _think(self, agent: Agent, ctx: BrainContext) -> None:
+        decision = await self._ask(agent, ctx)
+        async with self.lock:
+            if self.agents.get(agent.id) is not agent:
+                return  # deleted while it was thinking
+            if agent.status is not AgentStatus.RUNNING or self.killed:
+                decision = Decision.hold(
+                    f"agent {agent.status.value} while deciding; answer dropped: "
+                    f"{decision.reasoning}",
+                    **decision.meta,
+                )
+            try:
+                with self.unit():
+                    self._conclude(agent, ctx, decision, source="brain")
+            except Exception:  # reported by unit(); the next decision starts afresh
+                log.exception("could not apply the decision of %s", agent.name)
+
+    def _context(self, agent: Agent) -> BrainContext:
         now = self._now()
         agent.last_decided_at = now
         wallet = self.ledger.wallet(agent.id)
-        ctx = BrainContext(
+        recent = (
+            [
+                {
+                    "time": r.time,
+                    "action": r.action,
+                    "symbol": r.symbol,
+                    "status": r.status,
+                    "reason": r.reason,
+                    "price": r.price,
+                    "quantity": r.quantity,
+                }
+                for r in self.store.decisions(agent.id, limit=10)
+                if r.action != "hold"
+            ][:5]
+            if _is_slow(self.brains[agent.id])
+            else []
+        )
+        return BrainContext(
             agent_id=agent.id,
             agent_name=agent.name,
             goal=agent.spec.goal,
@@ -292,18 +350,42 @@ class Kernel:
             wallet=wallet,
             max_buy_quantity=self._max_buy(agent, wallet),
             state=agent.brain_state,
+            recent_decisions=recent,
         )
+
+    async def _ask(self, agent: Agent, ctx: BrainContext) -> Decision:
+        """The brain's decision; a failure or a missed deadline is a recorded hold."""
+        brain = self.brains[agent.id]
+        deadline = float(getattr(brain, "deadline_seconds", self.config.decision_deadline_seconds))
         try:
-            decision = await self.brains[agent.id].decide(ctx)
+            return await asyncio.wait_for(brain.decide(ctx), timeout=deadline)
+        except TimeoutError:
+            return Decision.hold(f"timeout: no decision within {deadline:g}s", timeout=True)
         except Exception as exc:  # a failing brain holds and waits for a person to resume it
             log.exception("brain of %s failed", agent.name)
-            self.bus.publish(
-                "error", {"agent_id": agent.id, "message": f"brain failed: {exc}"}, now
-            )
-            decision = Decision.hold(f"brain error: {exc}")
-            self._set_status(agent, AgentStatus.ERROR, f"brain failed: {exc}")
+            return Decision.hold(f"brain error: {exc}", brain_error=str(exc))
+
+    def _conclude(
+        self, agent: Agent, ctx: BrainContext, decision: Decision, *, source: str
+    ) -> DecisionRecord:
+        """Record the decision with its LLM calls, then act on it (inside a unit)."""
+        now = self._now()
         agent.brain_state = ctx.state
+        calls = decision.meta.pop("llm_calls", [])
+        pause = decision.meta.pop("pause", None)
+        if "brain_error" in decision.meta:
+            self.bus.publish("error", {"agent_id": agent.id, "message": decision.reasoning}, now)
+            self._set_status(agent, AgentStatus.ERROR, decision.reasoning)
         rec = self._handle(agent, decision, source=source, deterministic=source == "brain")
+        if calls:
+            self.store.add_llm_calls(rec.id, agent.id, now, [jsonable_call(c) for c in calls])
+            for call in calls:
+                if call.get("cache_entry") is not None and call.get("cache_key"):
+                    self.store.cache_put(call["cache_key"], call["cache_entry"], now)
+        if pause:
+            agent.risk_state.paused_until = datetime.fromisoformat(pause["until"])
+            self._risk_event(agent, "paused", None, pause["reason"])
+            self._set_status(agent, AgentStatus.PAUSED, pause["reason"])
         self.store.save_agent(agent)
         return rec
 
@@ -613,15 +695,20 @@ class Kernel:
         return agent
 
     async def trade_now(self, agent_id: str) -> DecisionRecord:
-        """Run one decision immediately (still subject to risk and the agent's mode)."""
-        self.get(agent_id)
-        if self.killed:
-            raise KernelError("the kill switch is on", code="conflict")
-        agent = self._running(agent_id)
-        if not self.prices:
-            raise KernelError("no prices yet: the market feed has not started", code="conflict")
-        with self.unit():
-            return await self._decide(agent, source="manual")
+        """Run one decision now (still subject to risk and the agent's mode). The lock is not
+        held while the brain thinks, so a slow model never stops the market."""
+        async with self.lock:
+            self.get(agent_id)
+            if self.killed:
+                raise KernelError("the kill switch is on", code="conflict")
+            agent = self._running(agent_id)
+            if not self.prices:
+                raise KernelError("no prices yet: the market feed has not started", code="conflict")
+            ctx = self._context(agent)
+        decision = await self._ask(agent, ctx)
+        async with self.lock:
+            with self.unit():
+                return self._conclude(agent, ctx, decision, source="manual")
 
     @atomic
     def deposit(self, agent_id: str, amount: Decimal, key: str | None = None) -> Wallet:
@@ -774,3 +861,13 @@ class Kernel:
 
 def _dec(value: object) -> Decimal | None:
     return Decimal(str(value)) if value is not None else None
+
+
+def _is_slow(brain: Brain) -> bool:
+    """Brains that wait on a network (LLMs) decide in the background."""
+    return bool(getattr(brain, "slow", False))
+
+
+def jsonable_call(call: dict[str, Any]) -> dict[str, Any]:
+    """An LLM call record ready for the store: JSON-safe except its money and time fields."""
+    return {k: (v if k in ("cost", "time") else jsonable(v)) for k, v in call.items()}

@@ -219,3 +219,40 @@ class SettingRow(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class LLMCallRow(Base):
+    """One call to a language model: the full audit trail of an LLM decision."""
+
+    __tablename__ = "llm_calls"
+    __table_args__ = (Index("ix_llm_calls_decision", "decision_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    decision_id: Mapped[str] = mapped_column(String(32))
+    agent_id: Mapped[str] = mapped_column(String(32))
+    time: Mapped[datetime]
+    purpose: Mapped[str] = mapped_column(String(16))  # decide | repair | tool | reflect
+    endpoint: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(200))
+    mode: Mapped[str | None] = mapped_column(String(16))
+    messages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    raw_response: Mapped[str | None] = mapped_column(Text)
+    thinking: Mapped[str | None] = mapped_column(Text)
+    parsed: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    latency_seconds: Mapped[float | None]
+    tokens_in: Mapped[int | None] = mapped_column(Integer)
+    tokens_out: Mapped[int | None] = mapped_column(Integer)
+    cost: Mapped[Decimal | None]
+    cached: Mapped[bool] = mapped_column(Boolean, default=False)
+    cache_key: Mapped[str | None] = mapped_column(String(64))
+
+
+class LLMCacheRow(Base):
+    """Responses keyed by endpoint, model, messages and options, for exact re-runs."""
+
+    __tablename__ = "llm_cache"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]

@@ -32,6 +32,8 @@ from phantomex.store.models import (
     AgentRow,
     DecisionRow,
     DepositRow,
+    LLMCacheRow,
+    LLMCallRow,
     OrderRow,
     PositionRow,
     PriceSnapshotRow,
@@ -408,6 +410,37 @@ class Store:
                 }
                 for r in s.scalars(q)
             ]
+
+    # -- LLM audit trail and response cache ------------------------------------------------------
+    def add_llm_calls(
+        self, decision_id: str, agent_id: str, time: datetime, calls: list[dict[str, Any]]
+    ) -> None:
+        """Store the calls behind one decision (dicts with LLMCallRow's column names)."""
+        columns = {c.key for c in LLMCallRow.__table__.columns} - {"id", "decision_id", "agent_id"}
+        with self.session() as s:
+            for call in calls:
+                fields = {k: v for k, v in call.items() if k in columns}
+                fields.setdefault("time", time)
+                s.add(LLMCallRow(decision_id=decision_id, agent_id=agent_id, **fields))
+
+    def llm_calls(self, decision_id: str) -> list[dict[str, Any]]:
+        with self.session() as s:
+            rows = s.scalars(
+                select(LLMCallRow)
+                .where(LLMCallRow.decision_id == decision_id)
+                .order_by(LLMCallRow.id)
+            )
+            names = [c.key for c in LLMCallRow.__table__.columns]
+            return [{c: getattr(r, c) for c in names} for r in rows]
+
+    def cache_get(self, key: str) -> dict[str, Any] | None:
+        with self.session() as s:
+            row = s.get(LLMCacheRow, key)
+            return dict(row.response) if row else None
+
+    def cache_put(self, key: str, response: dict[str, Any], when: datetime) -> None:
+        with self.session() as s:
+            s.merge(LLMCacheRow(key=key, response=response, created_at=when))
 
     # -- key/value state --------------------------------------------------------------------------
     def get_state(self, key: str) -> dict[str, Any] | None:
