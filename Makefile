@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench install clean
+.PHONY: run test lint format bench install clean dashboard browser test-frontend clean-dashboard
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,9 +15,11 @@ $(STAMP): requirements-dev.txt pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
+	@$(MAKE) --no-print-directory dashboard \
+	  || echo "PhantomEx: the dashboard build failed (see above); starting the API without it."
 	$(BIN)/phantomex start
 
-test: $(STAMP)
+test: $(STAMP) dashboard browser
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -34,3 +36,42 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# -- web dashboard: frontend/ (Svelte + Vite) built into src/phantomex/api/static/, served at / --
+DASHBOARD := src/phantomex/api/static/index.html
+NODE_STAMP := frontend/node_modules/.phantomex-installed
+FRONTEND_SRC := $(shell find frontend/src -type f 2>/dev/null) frontend/index.html \
+	frontend/vite.config.js frontend/svelte.config.js frontend/package.json
+HAVE_NPM := $(shell command -v npm 2>/dev/null)
+CHROMIUM := /usr/bin/chromium
+
+dashboard: $(DASHBOARD)
+
+$(NODE_STAMP): frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+	@touch $@
+
+ifeq ($(HAVE_NPM),)
+$(DASHBOARD):
+	@echo "PhantomEx: npm (Node.js 20+) was not found, so the web dashboard is not built."
+	@echo "  The server and its API still run; / shows how to build the dashboard."
+	@echo "  Install Node.js 20+ and run 'make dashboard' to build it."
+else
+$(DASHBOARD): $(NODE_STAMP) $(FRONTEND_SRC)
+	cd frontend && npm run build
+	@touch $@
+endif
+
+# The browser tests drive Debian's chromium (never a downloaded browser).
+browser:
+	@test -x $(CHROMIUM) || { \
+	  echo "Installing Debian's chromium for the browser tests..."; \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo -n"; fi; \
+	  { $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends chromium; } \
+	    || echo "Could not install chromium: the browser tests will be skipped."; }
+
+test-frontend: $(NODE_STAMP)
+	cd frontend && npm test
+
+clean-dashboard:
+	rm -rf frontend/node_modules src/phantomex/api/static

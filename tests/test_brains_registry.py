@@ -27,9 +27,13 @@ def test_the_four_rule_strategies_are_registered() -> None:
 
 def test_strategy_schemas_describe_every_parameter() -> None:
     schemas = strategy_schemas()
-    assert [s["name"] for s in schemas] == ["rsi", "momentum", "spike_fade", "train_of_trade"]
+    names = ["rsi", "momentum", "spike_fade", "train_of_trade", "llm"]
+    assert [s["name"] for s in schemas] == names
     json.dumps(schemas, allow_nan=False)  # served as-is by GET /api/strategies
-    for entry in schemas:
+    llm = schemas[-1]
+    assert set(llm["schema"]["required"]) == {"endpoint", "model"}
+    assert llm["schema"]["additionalProperties"] is False
+    for entry in schemas[:-1]:
         assert entry["description"] and entry["title"]
         properties = entry["schema"]["properties"]
         assert set(properties) == set(entry["defaults"])

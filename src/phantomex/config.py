@@ -18,6 +18,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from phantomex.brains.llm.types import EndpointConfig
+
 
 def config_file() -> Path:
     return Path(os.environ.get("PHANTOMEX_CONFIG", "phantomex.toml"))
@@ -48,6 +50,10 @@ class Settings(BaseSettings):
     slippage_bps: Decimal = Field(Decimal(0), ge=0, le=1000)
     approval_ttl_seconds: int = Field(
         300, gt=0, description="Wall-clock seconds an advisory decision waits for a person."
+    )
+    llm_endpoints: list[EndpointConfig] = Field(
+        default_factory=list,
+        description="LLM servers ([[llm_endpoints]] tables in the TOML file).",
     )
     log_level: str = "info"
 

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from decimal import Decimal
 
+from phantomex.brains.llm.runtime import LLMRuntime
+from phantomex.brains.llm.types import LLMError
 from phantomex.domain.models import Mode
 from phantomex.kernel.agent import AgentSpec
 from phantomex.kernel.runtime import Kernel
 from phantomex.risk.profile import RiskProfile
+
+log = logging.getLogger(__name__)
+LLM_DEMO_SYMBOLS = ["BTC", "ETH", "SOL"]
+LLM_DEMO_MODELS = 3
 
 DEMO_AGENTS = [
     AgentSpec(
@@ -47,3 +55,33 @@ def seed_demo(kernel: Kernel) -> int:
     for spec in DEMO_AGENTS:
         kernel.create_agent(spec)
     return len(DEMO_AGENTS)
+
+
+async def seed_llm_demo(kernel: Kernel, llm: LLMRuntime, timeout: float = 3.0) -> list[str]:
+    """Give each reachable endpoint up to three LLM agents (one per model), once.
+
+    An endpoint that doesn't answer within ``timeout`` is skipped: the demo runs without it."""
+    joined: list[str] = []
+    has_llm = {
+        a.spec.params.get("endpoint") for a in kernel.agents.values() if a.spec.brain == "llm"
+    }
+    for name in sorted(llm.endpoints):
+        if name in has_llm:
+            continue
+        try:
+            models = await asyncio.wait_for(llm.client(name).list_models(), timeout)
+        except (LLMError, TimeoutError) as exc:
+            log.info("LLM endpoint %s not reachable, no LLM demo agents: %s", name, exc)
+            continue
+        for model in sorted(m.name for m in models)[:LLM_DEMO_MODELS]:
+            spec = AgentSpec(
+                name=f"LLM {model}"[:80].replace(":", " ").replace("/", " "),
+                brain="llm",
+                params={"endpoint": name, "model": model},
+                goal="Grow the wallet with careful, well-reasoned trades; hold when unsure.",
+                symbols=LLM_DEMO_SYMBOLS,
+                interval_seconds=300,
+            )
+            kernel.create_agent(spec)
+            joined.append(spec.name)
+    return joined

@@ -12,10 +12,11 @@ from typing import Any
 from fastapi import FastAPI
 
 from phantomex import __version__
-from phantomex.api import errors, routes, ws
+from phantomex.api import dashboard, errors, llm_routes, routes, ws
+from phantomex.brains.llm.runtime import LLMRuntime
 from phantomex.broker.paper import PaperBroker, PaperBrokerConfig
 from phantomex.config import Settings
-from phantomex.demo import seed_demo
+from phantomex.demo import seed_demo, seed_llm_demo
 from phantomex.kernel.runtime import CLOCK_KEY, Kernel, KernelConfig
 from phantomex.market.base import MarketFeed
 from phantomex.market.replay import replay_dataset, replay_from_files
@@ -44,7 +45,8 @@ def build_kernel(settings: Settings, store: Store, feed: MarketFeed | None = Non
         PaperBrokerConfig(fee_bps=settings.fee_bps, slippage_bps=settings.slippage_bps)
     )
     config = KernelConfig(approval_ttl=timedelta(seconds=settings.approval_ttl_seconds))
-    kernel = Kernel(store, feed or build_feed(settings, store), broker, config=config)
+    llm = LLMRuntime(settings.llm_endpoints, cache=store.cache_get)
+    kernel = Kernel(store, feed or build_feed(settings, store), broker, config=config, llm=llm)
     kernel.load()
     kernel.warm_up()
     if settings.demo:
@@ -64,6 +66,11 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
         hub = ws.Hub()
         kernel.bus.subscribe(hub.on_event)
         app.state.kernel, app.state.hub, app.state.settings = kernel, hub, settings
+        if settings.demo and kernel.llm is not None:
+            async with kernel.lock:
+                joined = await seed_llm_demo(kernel, kernel.llm)
+            if joined:
+                log.info("LLM demo agents joined: %s", ", ".join(joined))
         task = asyncio.create_task(kernel.run(), name="kernel")
         log.info("PhantomEx %s serving on %s", __version__, settings.base_url)
         try:
@@ -73,6 +80,8 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            if kernel.llm is not None:
+                await kernel.llm.aclose()
             store.close()
 
     app = FastAPI(
@@ -83,5 +92,7 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
     )
     errors.install(app)
     app.include_router(routes.router)
+    app.include_router(llm_routes.router)
     app.include_router(ws.router)
+    dashboard.mount_dashboard(app)
     return app

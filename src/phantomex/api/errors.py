@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from phantomex.brains.registry import UnknownStrategyError
+from phantomex.brains.registry import UnknownEndpointError, UnknownStrategyError
 from phantomex.kernel.runtime import KernelError, NotFound
 
 
@@ -50,6 +50,12 @@ def install(app: FastAPI) -> None:
     async def _strategy(_: Request, exc: UnknownStrategyError) -> JSONResponse:
         return JSONResponse(
             status_code=422, content=error_body("unknown_strategy", str(exc), "brain")
+        )
+
+    @app.exception_handler(UnknownEndpointError)
+    async def _endpoint(_: Request, exc: UnknownEndpointError) -> JSONResponse:
+        return JSONResponse(
+            status_code=422, content=error_body("unknown_endpoint", str(exc), "params.endpoint")
         )
 
     @app.exception_handler(NotFound)

@@ -17,6 +17,7 @@ import typer
 from pydantic import ValidationError
 
 from phantomex.cli import audit as audit_mod
+from phantomex.cli import llm as llm_cli
 from phantomex.cli import server
 from phantomex.cli.client import Api, ApiError, NotRunning, fail, not_running_message
 from phantomex.cli.output import (
@@ -632,6 +633,8 @@ def audit(
     if result.get("mismatches"):
         raise typer.Exit(1)
 
+
+llm_cli.register(app)
 
 if __name__ == "__main__":
     app()

@@ -7,6 +7,7 @@ risk check → advisory queue or broker → ledger (one transaction with the sto
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import hashlib
 import logging
@@ -18,6 +19,7 @@ from decimal import Decimal
 from typing import Any, ParamSpec, TypeVar
 
 from phantomex.brains.base import Brain, BrainContext
+from phantomex.brains.llm.runtime import LLMRuntime
 from phantomex.brains.registry import create_brain
 from phantomex.broker.base import OrderRejected
 from phantomex.broker.paper import PaperBroker
@@ -101,12 +103,14 @@ class Kernel:
         *,
         bus: EventBus | None = None,
         config: KernelConfig | None = None,
+        llm: LLMRuntime | None = None,
     ) -> None:
         self.store = store
         self.feed = feed
         self.broker = broker
         self.bus = bus or EventBus()
         self.config = config or KernelConfig()
+        self.llm = llm
         self.risk = RiskEngine(fee_bps=broker.config.fee_bps)
         self.ledger = Ledger(on_commit=store.commit_entry)
         self.history = PriceHistory()
@@ -139,7 +143,7 @@ class Kernel:
         wallets = self.store.load_wallets()
         for agent in self.store.load_agents():
             self.agents[agent.id] = agent
-            self.brains[agent.id] = create_brain(agent.spec.brain, agent.spec.params)
+            self.brains[agent.id] = create_brain(agent.spec.brain, agent.spec.params, llm=self.llm)
             self.ledger.restore(wallets[agent.id])
         self.broker.cancel_all()
         self.broker.remember_keys(self.store.used_keys())
@@ -297,7 +301,10 @@ class Kernel:
         if agent.id in self._inflight:
             return
         ctx = self._context(agent)
-        task = asyncio.create_task(self._think(agent, ctx), name=f"decide-{agent.name}")
+        # A fresh context: the task must not inherit the tick's store transaction.
+        task = asyncio.create_task(
+            self._think(agent, ctx), name=f"decide-{agent.name}", context=contextvars.Context()
+        )
         self._inflight[agent.id] = task
         task.add_done_callback(lambda _: self._inflight.pop(agent.id, None))
 
@@ -625,7 +632,9 @@ class Kernel:
                 f"unknown symbol(s) {unknown}; known: {sorted(self.feed.instruments)}",
                 field="symbols",
             )
-        brain = create_brain(spec.brain, spec.params)  # raises on unknown strategy / bad params
+        brain = create_brain(
+            spec.brain, spec.params, llm=self.llm
+        )  # raises on unknown strategy / bad params
         now = self._now()
         agent = Agent(id=new_id(), spec=spec, created_at=now)
         allowance = Deposit(agent.id, spec.allowance, now, f"deposit:{agent.id}:initial", True)
