@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from decimal import Decimal
 
 from phantomex.brains.llm.runtime import LLMRuntime
 from phantomex.brains.llm.types import LLMError
 from phantomex.domain.models import Mode
 from phantomex.kernel.agent import AgentSpec
-from phantomex.kernel.runtime import Kernel
+from phantomex.kernel.runtime import Kernel, KernelError
 from phantomex.risk.profile import RiskProfile
 
 log = logging.getLogger(__name__)
@@ -75,13 +76,17 @@ async def seed_llm_demo(kernel: Kernel, llm: LLMRuntime, timeout: float = 3.0) -
             continue
         for model in sorted(m.name for m in models)[:LLM_DEMO_MODELS]:
             spec = AgentSpec(
-                name=f"LLM {model}"[:80].replace(":", " ").replace("/", " "),
+                name=re.sub(r"[^\w .\-]", " ", f"{model} on {name}")[:80],
                 brain="llm",
                 params={"endpoint": name, "model": model},
                 goal="Grow the wallet with careful, well-reasoned trades; hold when unsure.",
                 symbols=LLM_DEMO_SYMBOLS,
                 interval_seconds=300,
             )
-            kernel.create_agent(spec)
+            try:
+                kernel.create_agent(spec)
+            except KernelError as exc:  # the demo never stops the server from starting
+                log.warning("LLM demo agent %s not created: %s", spec.name, exc)
+                continue
             joined.append(spec.name)
     return joined

@@ -27,6 +27,8 @@ class BrainContext:
     max_buy_quantity: dict[str, Decimal] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
     recent_decisions: list[dict[str, Any]] = field(default_factory=list)  # slow brains only
+    recent_trades: list[dict[str, Any]] = field(default_factory=list)  # slow brains only
+    closed_trades: int = 0  # the agent's sells so far (slow brains only)
 
     def mark(self, symbol: str) -> Decimal | None:
         snap = self.prices.get(symbol)

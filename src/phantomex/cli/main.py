@@ -479,16 +479,42 @@ def pending(as_json: JsonOpt = False) -> None:
 def decisions(
     agent: AgentArg,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=1000)] = 20,
+    show_prompt: Annotated[
+        bool,
+        typer.Option(
+            "--show-prompt", help="Also print each decision's LLM calls: prompt and raw answer."
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """An agent's latest decisions, newest first."""
     client = api()
     a = client.resolve_agent(agent)
     recs = client.get(f"/api/agents/{a['id']}/decisions", limit=limit)
+    if show_prompt:
+        recs = [client.get(f"/api/agents/{a['id']}/decisions/{r['id']}") for r in recs]
     if as_json:
         print_json(recs)
         return
     console.print(decisions_table(recs, {a["id"]: a["name"]}, title=f"Decisions of {a['name']}"))
+    if show_prompt:
+        for rec in recs:
+            for call in rec.get("llm_calls", []):
+                console.rule(f"decision {rec['id'][:12]} · {call['purpose']} · {call['model']}")
+                for message in call["messages"]:
+                    console.print(f"[bold]{message['role']}[/bold]", markup=True)
+                    console.print(message["content"], markup=False, highlight=False)
+                console.print("[bold]answer[/bold]", markup=True)
+                console.print(
+                    call.get("raw_response") or f"(error: {call.get('error')})",
+                    markup=False,
+                    highlight=False,
+                )
+                console.print(
+                    f"latency {call.get('latency_seconds')} s · tokens in {call.get('tokens_in')}"
+                    f" · out {call.get('tokens_out')} · cached {call.get('cached')}",
+                    markup=False,
+                )
 
 
 @app.command()

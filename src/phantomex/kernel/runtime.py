@@ -329,8 +329,10 @@ class Kernel:
         now = self._now()
         agent.last_decided_at = now
         wallet = self.ledger.wallet(agent.id)
-        recent = (
-            [
+        slow = _is_slow(self.brains[agent.id])
+        recent, trades, closed = [], [], 0
+        if slow:  # what an LLM brain's prompt and reflection read
+            recent = [
                 {
                     "time": r.time,
                     "action": r.action,
@@ -343,9 +345,19 @@ class Kernel:
                 for r in self.store.decisions(agent.id, limit=10)
                 if r.action != "hold"
             ][:5]
-            if _is_slow(self.brains[agent.id])
-            else []
-        )
+            rows, _ = self.store.trades(agent.id, limit=10)
+            keys = (
+                "time",
+                "symbol",
+                "side",
+                "quantity",
+                "price",
+                "fee",
+                "realized_pnl",
+                "reasoning",
+            )
+            trades = [{k: t[k] for k in keys} for t in rows]
+            closed = self.store.count_trades(agent.id, side="sell")
         return BrainContext(
             agent_id=agent.id,
             agent_name=agent.name,
@@ -358,6 +370,8 @@ class Kernel:
             max_buy_quantity=self._max_buy(agent, wallet),
             state=agent.brain_state,
             recent_decisions=recent,
+            recent_trades=trades,
+            closed_trades=closed,
         )
 
     async def _ask(self, agent: Agent, ctx: BrainContext) -> Decision:
@@ -820,6 +834,7 @@ class Kernel:
                 "name": agent.name,
                 "brain": agent.spec.brain,
                 "brain_description": self.brains[agent.id].describe(),
+                "notes": list(agent.brain_state.get("notes", [])),
                 "params": agent.spec.params,
                 "goal": agent.spec.goal,
                 "mode": agent.spec.mode,

@@ -373,6 +373,13 @@ class Store:
             rows = [_trade_dict(t, name) for t, name in s.execute(q)]
             return rows, s.scalar(count) or 0
 
+    def count_trades(self, agent_id: str, side: str | None = None) -> int:
+        with self.session() as s:
+            q = select(func.count(TradeRow.id)).where(TradeRow.agent_id == agent_id)
+            if side:
+                q = q.where(TradeRow.side == side)
+            return s.scalar(q) or 0
+
     # -- market and risk events -------------------------------------------------------------------
     def save_snapshots(self, snapshots: list[Snapshot]) -> None:
         if not snapshots:
