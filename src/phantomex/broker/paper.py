@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
+from typing import Literal
 
 from phantomex.broker.base import OrderRejected
 from phantomex.domain.models import (
@@ -25,6 +26,10 @@ class PaperBrokerConfig:
     fee_bps: Decimal = Decimal(10)  # per side, like a spot exchange's taker fee
     slippage_bps: Decimal = ZERO
     quantity_step: Decimal | None = None  # None: fractional quantities are not rounded
+    #: "now": market orders fill at the current price (live trading, and backtests filling at
+    #: the signal bar's close); "next_open": at the next bar's open (a decision on bar t's
+    #: close fills at bar t+1's open).
+    fill_timing: Literal["now", "next_open"] = "now"
 
 
 class PaperBroker:
@@ -33,6 +38,7 @@ class PaperBroker:
     def __init__(self, config: PaperBrokerConfig | None = None) -> None:
         self.config = config or PaperBrokerConfig()
         self._resting: dict[str, Order] = {}
+        self._resize: set[str] = set()  # resting market orders that may be resized at fill
         self._used_keys: set[str] = set()
 
     # -- the Broker port ------------------------------------------------------------------------
@@ -50,6 +56,12 @@ class PaperBroker:
         Raises OrderRejected when the order is invalid or the wallet cannot cover it; with
         ``resize`` an uncoverable order is shrunk to what the wallet can cover instead."""
         self._check_new(order)
+        if order.type is OrderType.MARKET and self.config.fill_timing == "next_open":
+            if resize:
+                self._resize.add(order.id)
+            self._used_keys.add(order.idempotency_key)
+            self._resting[order.id] = order
+            return None
         if order.type is OrderType.MARKET:
             if not is_valid_price(snapshot.price):
                 raise OrderRejected(f"no valid price for {order.symbol}")
@@ -78,8 +90,15 @@ class PaperBroker:
             if wallet is None:
                 done.append((order, OrderRejected("the agent no longer exists")))
                 continue
+            bar = tick.bars.get(order.symbol)
+            market = order.type is OrderType.MARKET
+            when = bar.time if market and bar is not None else tick.time
+            if market:
+                price = self._slipped(order.side, price)
+            resize = order.id in self._resize
+            self._resize.discard(order.id)
             try:
-                fill = self._fill(order, price, wallet, tick.time, resize=False)
+                fill = self._fill(order, price, wallet, when, resize=resize)
             except OrderRejected as exc:
                 done.append((order, exc))
                 continue
@@ -124,7 +143,7 @@ class PaperBroker:
     def _fill(
         self, order: Order, price: Decimal, wallet: Wallet, now: datetime, *, resize: bool
     ) -> Fill:
-        qty = quantize_down(order.quantity, self.config.quantity_step)
+        qty = quantize_down(self._whole(order, price, wallet), self.config.quantity_step)
         if order.side is Side.BUY:
             cost = qty * price + self.fee_for(qty * price)
             if cost > wallet.cash:
@@ -167,6 +186,14 @@ class PaperBroker:
             reasoning=order.reason,
         )
 
+    def _whole(self, order: Order, price: Decimal, wallet: Wallet) -> Decimal:
+        """The order's quantity; a ``whole`` order is sized at the fill price."""
+        if not order.whole:
+            return order.quantity
+        if order.side is Side.SELL:
+            return wallet.quantity(order.symbol)
+        return max(wallet.cash, ZERO) / (price * (1 + self.config.fee_bps / BPS))
+
     @staticmethod
     def _crossed(order: Order, tick: Tick) -> Decimal | None:
         """The fill price if the tick crosses the order's trigger, else None."""
@@ -178,6 +205,8 @@ class PaperBroker:
             low = high = opening = snap.price
         else:
             return None
+        if order.type is OrderType.MARKET:  # a market order resting for the next open
+            return opening
         if order.type is OrderType.LIMIT:
             assert order.limit_price is not None
             if order.side is Side.BUY and low <= order.limit_price:

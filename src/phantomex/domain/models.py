@@ -146,6 +146,7 @@ class Order:
     decision_id: str | None = None
     reason: str = ""
     created_at: datetime | None = None
+    whole: bool = False  # size at fill time: a buy spends all the cash, a sell the whole holding
 
 
 @dataclass(frozen=True, slots=True)

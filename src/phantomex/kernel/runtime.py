@@ -530,6 +530,7 @@ class Kernel:
             decision_id=rec.id,
             reason=rec.reasoning,
             created_at=now,
+            whole=verdict.whole,
         )
         rec.quantity = verdict.quantity
         snap = self.prices[verdict.symbol]

@@ -34,6 +34,7 @@ class Verdict:
     price: Decimal | None = None
     reason: str = ""
     checks: list[Check] = field(default_factory=list)
+    whole: bool = False  # size at fill time: all the cash (buy) or the whole holding (sell)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +251,10 @@ class RiskEngine:
             reason = f"no room to buy {symbol} (cash {wallet.cash:.2f})"
             checks.append(Check("size", False, reason))
             return Verdict(False, symbol=symbol, reason=reason, checks=checks)
-        return Verdict(True, Side.BUY, symbol, wanted, checks=checks)
+        unsized = decision.quantity is None and decision.notional is None
+        by_cash = max(wallet.cash, ZERO) / (price * (1 + self.fee_rate))
+        whole = unsized and wanted == by_cash  # all-in: re-sized to the cash at the fill price
+        return Verdict(True, Side.BUY, symbol, wanted, checks=checks, whole=whole)
 
     @staticmethod
     def _size_sell(
@@ -281,4 +285,5 @@ class RiskEngine:
             wanted = held
         else:
             checks.append(Check("holding", True, f"sell {wanted} of {held} {symbol}"))
-        return Verdict(True, Side.SELL, symbol, wanted, checks=checks)
+        whole = decision.quantity is None and decision.notional is None
+        return Verdict(True, Side.SELL, symbol, wanted, checks=checks, whole=whole)
