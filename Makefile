@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench install clean dashboard browser test-frontend clean-dashboard
+.PHONY: run test lint format bench install clean dashboard browser postgres test-frontend clean-dashboard
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ run: $(STAMP)
 	  || echo "PhantomEx: the dashboard build failed (see above); starting the API without it."
 	$(BIN)/phantomex start
 
-test: $(STAMP) dashboard browser
+test: $(STAMP) dashboard browser postgres
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -69,6 +69,15 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo -n"; fi; \
 	  { $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends chromium; } \
 	    || echo "Could not install chromium: the browser tests will be skipped."; }
+
+# The store and API suites also run against a real PostgreSQL server (Debian's package); the
+# tests start a throwaway cluster on loopback themselves.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "Installing Debian's postgresql for the PostgreSQL test suites..."; \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo -n"; fi; \
+	  { $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends postgresql; } \
+	    || echo "Could not install postgresql: the PostgreSQL suites will be skipped."; }
 
 test-frontend: $(NODE_STAMP)
 	cd frontend && npm test

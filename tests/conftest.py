@@ -173,3 +173,25 @@ def running_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerH
     """A real server (demo agents, fast replay) shared by the tests of one module."""
     with serve(tmp_path_factory.mktemp("phantomex")) as handle:
         yield handle
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """A real PostgreSQL cluster on loopback for the whole session (skipped if not installed)."""
+    from postgres_server import PostgresServer, pg_bin
+
+    if pg_bin() is None:
+        pytest.skip("PostgreSQL is not installed; `make test` installs Debian's postgresql")
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The store's URL on each supported backend: a SQLite file, a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'phantomex.db'}"
+    return str(request.getfixturevalue("postgres").new_database())

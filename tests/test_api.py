@@ -27,11 +27,15 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, data_dir: Path, speed: float) -> None:
+    def __init__(self, data_dir: Path, speed: float, db_url: str | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         settings = Settings(
-            data_dir=data_dir, port=self.port, replay_speed=speed, approval_ttl_seconds=600
+            data_dir=data_dir,
+            port=self.port,
+            replay_speed=speed,
+            approval_ttl_seconds=600,
+            db_url=db_url,
         )
         config = uvicorn.Config(
             create_app(settings), host="127.0.0.1", port=self.port, log_level="warning"
@@ -55,9 +59,15 @@ class Server:
         self.thread.join(timeout=15)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with Server(tmp_path_factory.mktemp("api"), speed=600) as srv:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """The API on a real uvicorn server, once over SQLite and once over PostgreSQL."""
+    db_url = None
+    if request.param == "postgresql":
+        db_url = request.getfixturevalue("postgres").new_database()
+    with Server(tmp_path_factory.mktemp("api"), speed=600, db_url=db_url) as srv:
         yield srv
 
 

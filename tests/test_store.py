@@ -36,8 +36,9 @@ def key() -> str:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(f"sqlite:///{tmp_path / 'db' / 'phantomex.sqlite'}")
+def store(db_url: str) -> Iterator[Store]:
+    """The store on SQLite and on a real PostgreSQL server (see conftest.db_url)."""
+    s = Store(db_url)
     yield s
     s.close()
 
@@ -119,8 +120,8 @@ def test_migrations_create_the_schema_at_head(store: Store, tmp_path: Path) -> N
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
 
 
-def test_reopening_an_existing_database_keeps_the_data(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'again.sqlite'}"
+def test_reopening_an_existing_database_keeps_the_data(db_url: str) -> None:
+    url = db_url
     first = Store(url)
     first.set_state("cursor", {"n": 1})
     first.close()
@@ -130,6 +131,8 @@ def test_reopening_an_existing_database_keeps_the_data(tmp_path: Path) -> None:
 
 
 def test_sqlite_pragmas_are_set(store: Store) -> None:
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite pragmas")
     with store.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
