@@ -1,11 +1,31 @@
 """The LLM brain: prompt → structured answer → parsed decision, with one repair round trip.
 
-Every call is returned to the kernel in ``decision.meta["llm_calls"]`` (the kernel stores the
-audit trail and the cache entries), so the brain itself never writes anywhere."""
+Two ways to decide:
+
+* **single shot** (default): one call asking for the JSON decision in the strongest structured
+  mode the server accepts, and one repair call when the answer is unusable;
+* **tool use** (``tools: true``, a ReAct loop): the model may call the tools of
+  :mod:`~phantomex.brains.llm.tools` (price history, indicators, portfolio, notes) for up to
+  ``max_steps`` turns and ends with ``place_order`` or a JSON answer (parsed like the single
+  shot, with its one repair). Tool mistakes are fed back to the model, never raised; running out
+  of steps is a recorded hold. A server or model that rejects tools gets the single shot instead,
+  remembered in the agent's state, with a warning in the decision's ``meta["warnings"]``.
+
+Every ``reflect_every`` closed trades, one reflection call first turns the recent trades into
+1-3 lessons kept in the agent's notes (:mod:`~phantomex.brains.llm.reflect`), which every later
+prompt shows.
+
+Every call is returned to the kernel in ``decision.meta["llm_calls"]`` (purpose ``decide``,
+``repair``, ``tool`` or ``reflect``; the kernel stores the audit trail and the cache entries), so
+the brain itself never writes anywhere except its own ``ctx.state``.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
 import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -16,10 +36,33 @@ from phantomex.brains.base import BrainContext
 from phantomex.brains.llm.clients import chat_structured
 from phantomex.brains.llm.parse import parse_decision, repair_prompt
 from phantomex.brains.llm.prompt import build_messages
+from phantomex.brains.llm.reflect import (
+    LESSONS_SCHEMA,
+    parse_lessons,
+    reflection_due,
+    reflection_messages,
+    remember_notes,
+)
 from phantomex.brains.llm.runtime import LLMRuntime, cache_key
 from phantomex.brains.llm.schema import decision_json_schema
-from phantomex.brains.llm.types import ChatOptions, ChatResult, LLMError, StructuredMode
+from phantomex.brains.llm.tools import run_tool, tool_specs
+from phantomex.brains.llm.types import (
+    ChatOptions,
+    ChatResult,
+    LLMError,
+    StructuredMode,
+    ToolCall,
+)
 from phantomex.domain.models import Decision
+
+log = logging.getLogger(__name__)
+
+#: the brain-state key remembering that the agent's model (on its endpoint) rejects tools
+TOOLS_UNSUPPORTED_KEY = "tools_unsupported"
+_DECIDE_LINE = "Decide now. Reply with one JSON object only."
+_TOOL_DECIDE_LINE = (
+    "Decide now: call the tools you need, then place_order or reply with one JSON object."
+)
 
 
 class LLMParams(BaseModel):
@@ -46,6 +89,21 @@ class LLMParams(BaseModel):
     use_cache: bool = Field(
         default=False, description="Answer identical prompts from the response cache (replays)."
     )
+    tools: bool = Field(
+        default=False,
+        description="Let the model call tools (price history, indicators, portfolio, notes, "
+        "place_order) before it decides; falls back to one JSON answer where unsupported.",
+    )
+    max_steps: int = Field(
+        default=4, ge=1, le=10, description="Model turns per decision in tool mode."
+    )
+    reflect_every: int | None = Field(
+        default=5,
+        ge=1,
+        le=10_000,
+        description="Reflect on the recent trades every N closed trades and keep the lessons "
+        "as notes (empty: never).",
+    )
 
 
 class LLMBrain:
@@ -53,7 +111,8 @@ class LLMBrain:
     title: ClassVar[str] = "Language model"
     description: ClassVar[str] = (
         "Asks a language model (Ollama or any OpenAI-compatible server) for a JSON decision, "
-        "with the goal, rules, prices, history, indicators, positions and past decisions."
+        "with the goal, rules, prices, history, indicators, positions and past decisions; "
+        "optionally lets it call tools first, and reflects on its closed trades."
     )
     Params: ClassVar[type[LLMParams]] = LLMParams
     slow: ClassVar[bool] = True  # the kernel runs it in the background
@@ -63,11 +122,16 @@ class LLMBrain:
         self.runtime = runtime
         endpoint = runtime.endpoint(params.endpoint)  # raises on an unknown endpoint
         self.timeout = params.timeout_seconds or endpoint.timeout_seconds
-        self.deadline_seconds = 2 * self.timeout + 5  # a call and its repair, with slack
+        # the longest sequence of calls: tool turns (or a rejected one and the single shot), a
+        # repair, and a reflection; each within the timeout, with slack
+        calls = max(params.max_steps + 1, 3) if params.tools else 2
+        calls += 1 if params.reflect_every else 0
+        self.deadline_seconds = calls * self.timeout + 5
         self._schema: dict[str, Any] = decision_json_schema()
 
     def describe(self) -> str:
-        return f"{self.params.model} on {self.params.endpoint}"
+        tools = f", tools ({self.params.max_steps} steps)" if self.params.tools else ""
+        return f"{self.params.model} on {self.params.endpoint}{tools}"
 
     async def decide(self, ctx: BrainContext) -> Decision:
         decision = await self._decide(ctx)
@@ -75,27 +139,56 @@ class LLMBrain:
         return decision
 
     async def _decide(self, ctx: BrainContext) -> Decision:
+        p = self.params
         spent = self._tokens_today(ctx)
-        budget = self.params.daily_token_budget
+        budget = p.daily_token_budget
         if budget is not None and spent >= budget:
             midnight = datetime.combine(
                 ctx.now.date() + timedelta(days=1), datetime.min.time(), tzinfo=ctx.now.tzinfo
             )
             reason = f"daily token budget spent ({spent}/{budget})"
             return Decision.hold(reason, pause={"until": midnight.isoformat(), "reason": reason})
+        calls: list[dict[str, Any]] = []
+        warnings: list[str] = []
+        self._schema = decision_json_schema(sorted(ctx.symbols))
+        if reflection_due(ctx, p.reflect_every):
+            await self._reflect(ctx, calls, warnings)
         messages = build_messages(
             ctx,
             goal=ctx.goal,
             recent_decisions=ctx.recent_decisions,
             notes=list(ctx.state.get("notes", [])),
-            budget_chars=self.params.context_budget_chars,
+            budget_chars=p.context_budget_chars,
             mode_prompt_json=True,
         )
-        calls: list[dict[str, Any]] = []
-        self._schema = decision_json_schema(sorted(ctx.symbols))
+        decision: Decision | None = None
+        if p.tools:
+            unsupported = self._tools_unsupported(ctx)
+            if unsupported is not None:
+                warnings.append(f"tool use is off: the model rejected tools ({unsupported})")
+            else:
+                decision = await self._tool_loop(ctx, messages, calls, warnings)
+        if decision is None:
+            decision = await self._single_shot(messages, calls)
+        decision.meta["llm_calls"] = calls
+        decision.meta["model"] = p.model
+        if warnings:
+            decision.meta["warnings"] = [*decision.meta.get("warnings", []), *warnings]
+        return decision
+
+    # -- single shot -----------------------------------------------------------------------------
+    async def _single_shot(
+        self, messages: list[dict[str, Any]], calls: list[dict[str, Any]]
+    ) -> Decision:
         result = await self._call(messages, "decide", calls)
-        if result is None:
-            return Decision.hold(f"LLM call failed: {calls[-1]['error']}", llm_calls=calls)
+        if isinstance(result, LLMError):
+            return Decision.hold(f"LLM call failed: {calls[-1]['error']}")
+        return await self._answer(messages, result, calls)
+
+    async def _answer(
+        self, messages: list[dict[str, Any]], result: ChatResult, calls: list[dict[str, Any]]
+    ) -> Decision:
+        """The decision in a final answer, with one repair call when it is unusable."""
         outcome = parse_decision(result.content, reasoning_field=result.thinking)
         calls[-1]["parsed"] = _parsed(outcome.decision)
         if outcome.decision is None:
@@ -105,28 +198,119 @@ class LLMBrain:
                 {"role": "assistant", "content": result.content or ""},
                 {"role": "user", "content": repair_prompt(outcome.error or "invalid output")},
             ]
-            result = await self._call(repair, "repair", calls)
-            if result is None:
+            fixed = await self._call(repair, "repair", calls)
+            if isinstance(fixed, LLMError):
                 return Decision.hold(
-                    f"invalid model output, and the repair call failed: {calls[-1]['error']}",
-                    llm_calls=calls,
+                    f"invalid model output, and the repair call failed: {calls[-1]['error']}"
                 )
-            outcome = parse_decision(result.content, reasoning_field=result.thinking)
+            outcome = parse_decision(fixed.content, reasoning_field=fixed.thinking)
             calls[-1]["parsed"] = _parsed(outcome.decision)
             if outcome.decision is None:
                 calls[-1]["error"] = f"invalid output: {outcome.error}"
-                return Decision.hold(
-                    f"invalid model output after one repair: {outcome.error}", llm_calls=calls
-                )
-        decision = outcome.decision
-        decision.meta["llm_calls"] = calls
-        decision.meta["model"] = self.params.model
-        return decision
+                return Decision.hold(f"invalid model output after one repair: {outcome.error}")
+        return outcome.decision
 
+    # -- tool use --------------------------------------------------------------------------------
+    async def _tool_loop(
+        self,
+        ctx: BrainContext,
+        base: list[dict[str, Any]],
+        calls: list[dict[str, Any]],
+        warnings: list[str],
+    ) -> Decision | None:
+        """The ReAct loop; None when the server rejects tools (the caller then asks once)."""
+        p = self.params
+        client = self.runtime.client(p.endpoint)
+        specs = tool_specs(list(ctx.symbols))
+        messages = _with_tool_instructions(base, p.max_steps)
+        for step in range(1, p.max_steps + 1):
+            result = await self._call(messages, "tool", calls, tools=specs)
+            if isinstance(result, LLMError):
+                if not tools_rejected(result):
+                    return Decision.hold(f"LLM call failed: {calls[-1]['error']}")
+                reason = _detail(result)[:300]
+                ctx.state[TOOLS_UNSUPPORTED_KEY] = {
+                    "endpoint": p.endpoint,
+                    "model": p.model,
+                    "error": reason,
+                    "time": ctx.now.isoformat(),
+                }
+                warnings.append(
+                    f"the model rejected tools, answering without them from now on ({reason})"
+                )
+                return None
+            if not result.tool_calls:
+                decision = await self._answer(messages, result, calls)
+                decision.meta["tool_steps"] = step
+                return decision
+            messages = [*messages, client.assistant_message(result)]
+            results: list[dict[str, Any]] = []
+            calls[-1]["tool_results"] = results
+            errors: list[str] = []
+            for call in result.tool_calls:
+                outcome = run_tool(call, ctx)
+                results.append({"name": call.name, "id": call.id, "content": outcome.content})
+                if outcome.error is not None:
+                    errors.append(f"{call.name}: {outcome.error}")
+                if outcome.decision is not None:
+                    calls[-1]["parsed"] = _parsed(outcome.decision)
+                    outcome.decision.meta["tool_steps"] = step
+                    return outcome.decision
+                messages.append(client.tool_message(call, outcome.content))
+            if errors:
+                calls[-1]["error"] = "tool errors: " + "; ".join(errors)[:1000]
+        return Decision.hold(
+            f"step limit reached: no decision after {p.max_steps} tool steps", step_limit=True
+        )
+
+    def _tools_unsupported(self, ctx: BrainContext) -> str | None:
+        """Why tools are off for this agent's model, if it rejected them before."""
+        seen = ctx.state.get(TOOLS_UNSUPPORTED_KEY)
+        if (
+            isinstance(seen, dict)
+            and seen.get("endpoint") == self.params.endpoint
+            and seen.get("model") == self.params.model
+        ):
+            return str(seen.get("error") or "tools not supported")
+        return None
+
+    # -- reflection ------------------------------------------------------------------------------
+    async def _reflect(
+        self, ctx: BrainContext, calls: list[dict[str, Any]], warnings: list[str]
+    ) -> None:
+        """One reflection call; its lessons go to the notes. Never fails the decision."""
+        ctx.state["reflected_at_trades"] = ctx.closed_trades
+        try:
+            messages = reflection_messages(ctx, self.params.context_budget_chars)
+            result = await self._call(messages, "reflect", calls, schema=LESSONS_SCHEMA)
+            if isinstance(result, LLMError):
+                warnings.append(f"reflection failed: {calls[-1]['error']}")
+                return
+            lessons, error = parse_lessons(result.content)
+            calls[-1]["parsed"] = {"lessons": lessons}
+            if error is not None:
+                calls[-1]["error"] = f"invalid output: {error}"
+                warnings.append(f"reflection answer was not the requested JSON ({error})")
+            remember_notes(ctx.state, lessons)
+        except Exception as exc:  # a bug here must not cost the decision
+            log.exception("reflection failed")
+            warnings.append(f"reflection failed: {type(exc).__name__}: {exc}")
+
+    # -- one call --------------------------------------------------------------------------------
     async def _call(
-        self, messages: list[dict[str, Any]], purpose: str, calls: list[dict[str, Any]]
-    ) -> ChatResult | None:
-        """One model call (or a cache hit), recorded in ``calls``; None when it failed."""
+        self,
+        messages: list[dict[str, Any]],
+        purpose: str,
+        calls: list[dict[str, Any]],
+        *,
+        schema: dict[str, Any] | None = None,
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> ChatResult | LLMError:
+        """One model call (or a cache hit), recorded in ``calls``.
+
+        With ``tools`` the call offers them in prompt mode (a JSON format constraint would keep
+        the model from calling tools); else it asks for JSON matching ``schema`` (default: the
+        decision) in the strongest mode the server accepts."""
         p = self.params
         options = ChatOptions(
             temperature=p.temperature,
@@ -135,7 +319,10 @@ class LLMBrain:
             timeout_seconds=self.timeout,
             keep_alive=self.runtime.keep_alive(p.endpoint),
         )
-        key = cache_key(p.endpoint, p.model, messages, [p.temperature, p.seed, p.max_tokens])
+        key_options: list[Any] = [p.temperature, p.seed, p.max_tokens]
+        if tools is not None:
+            key_options.append({"tools": list(tools)})
+        key = cache_key(p.endpoint, p.model, messages, key_options)
         call: dict[str, Any] = {
             "purpose": purpose,
             "endpoint": p.endpoint,
@@ -152,17 +339,27 @@ class LLMBrain:
         started = time.perf_counter()
         try:
             async with self.runtime.call(p.endpoint, p.model):
-                result = await chat_structured(
-                    self.runtime.client(p.endpoint),
-                    p.model,
-                    messages,
-                    self._schema,
-                    options,
-                    self.runtime.modes,
-                )
+                client = self.runtime.client(p.endpoint)
+                if tools is not None:
+                    result = await client.chat(
+                        p.model,
+                        messages,
+                        tools=tools,
+                        options=options,
+                        mode=StructuredMode.PROMPT,
+                    )
+                else:
+                    result = await chat_structured(
+                        client,
+                        p.model,
+                        messages,
+                        schema if schema is not None else self._schema,
+                        options,
+                        self.runtime.modes,
+                    )
         except LLMError as exc:
             call.update(error=f"{exc.kind}: {exc}", latency_seconds=time.perf_counter() - started)
-            return None
+            return exc
         call.update(_result_fields(result), cost=self._cost(result))
         if p.use_cache:
             call["cache_entry"] = _cache_entry(result)
@@ -187,6 +384,44 @@ class LLMBrain:
         return int(usage.get("used", 0)) if usage.get("day") == ctx.now.date().isoformat() else 0
 
 
+def _detail(exc: LLMError) -> str:
+    """An LLMError's message without the endpoint prefix (``name (kind url): ...``)."""
+    text = str(exc)
+    return text.split("): ", 1)[1] if "): " in text else text
+
+
+def tools_rejected(exc: LLMError) -> bool:
+    """Whether a failed call means the server or model does not do tool calling: Ollama's
+    "does not support tools", or an HTTP 400/422 whose message is about tools."""
+    detail = _detail(exc).lower()
+    if "does not support tools" in detail:
+        return True
+    return exc.kind == "http" and exc.status in (400, 422) and "tool" in detail
+
+
+def _with_tool_instructions(messages: list[dict[str, Any]], max_steps: int) -> list[dict[str, Any]]:
+    """The decide messages, telling the model about its tools."""
+    out = [dict(m) for m in messages]
+    system = next((m for m in out if m.get("role") == "system"), None)
+    extra = (
+        "\n\nTOOLS\n"
+        "Before deciding you may call tools to look closer: get_price_history, get_indicators, "
+        f"get_portfolio, note (keep a note for later turns). You have at most {max_steps} "
+        "turns in all. End by calling place_order (buy, sell or hold) or by answering with the "
+        'JSON object above. A tool error comes back as {"error": "..."}: fix the call or '
+        "decide without it."
+    )
+    if system is not None:
+        system["content"] = str(system.get("content") or "") + extra
+    else:
+        out.insert(0, {"role": "system", "content": extra.strip()})
+    user = out[-1]
+    content = user.get("content")
+    if user.get("role") == "user" and isinstance(content, str) and content.endswith(_DECIDE_LINE):
+        user["content"] = content[: -len(_DECIDE_LINE)] + _TOOL_DECIDE_LINE
+    return out
+
+
 def count_tokens(state: dict[str, Any], day: str, calls: list[dict[str, Any]]) -> None:
     """Add the calls' tokens to the day's usage in a brain state."""
     usage = state.get("token_usage") or {}
@@ -195,33 +430,65 @@ def count_tokens(state: dict[str, Any], day: str, calls: list[dict[str, Any]]) -
     state["token_usage"] = {"day": day, "used": used}
 
 
+def _tool_calls_json(calls: list[ToolCall]) -> list[dict[str, Any]]:
+    out = []
+    for c in calls:
+        item: dict[str, Any] = {"name": c.name, "arguments": c.arguments, "id": c.id}
+        if c.arguments_error:
+            item["arguments_error"] = c.arguments_error
+        out.append(item)
+    return out
+
+
 def _result_fields(result: ChatResult) -> dict[str, Any]:
+    raw = result.content
+    fields: dict[str, Any] = {}
+    if result.tool_calls:  # the audit trail shows what the model called
+        tool_calls = _tool_calls_json(result.tool_calls)
+        fields["tool_calls"] = tool_calls
+        shown = json.dumps({"tool_calls": tool_calls}, default=str)
+        raw = f"{raw}\n{shown}" if raw else shown
     return {
         "mode": result.mode.value,
-        "raw_response": result.content,
+        "raw_response": raw,
         "thinking": result.thinking,
         "latency_seconds": result.latency_seconds,
         "tokens_in": result.tokens_in,
         "tokens_out": result.tokens_out,
+        **fields,
     }
 
 
 def _cache_entry(result: ChatResult) -> dict[str, Any]:
-    return {
+    entry: dict[str, Any] = {
         "content": result.content,
         "thinking": result.thinking,
         "mode": result.mode.value,
         "tokens_in": result.tokens_in,
         "tokens_out": result.tokens_out,
     }
+    if result.tool_calls:
+        entry["tool_calls"] = _tool_calls_json(result.tool_calls)
+    return entry
 
 
 def _result_from_cache(entry: dict[str, Any]) -> ChatResult:
+    calls = [
+        ToolCall(
+            name=str(c.get("name") or ""),
+            arguments=dict(c.get("arguments") or {}),
+            id=c.get("id"),
+            arguments_error=c.get("arguments_error"),
+        )
+        for c in entry.get("tool_calls") or []
+        if isinstance(c, dict)
+    ]
     return ChatResult(
         content=entry.get("content") or "",
         mode=StructuredMode(entry.get("mode", StructuredMode.PROMPT.value)),
         latency_seconds=0.0,
         thinking=entry.get("thinking"),
+        tool_calls=calls,
         tokens_in=entry.get("tokens_in"),
         tokens_out=entry.get("tokens_out"),
     )

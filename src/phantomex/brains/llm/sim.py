@@ -830,8 +830,9 @@ class _Sim:
         thinking = None
         if model.thinking:
             thought = (
-                f"The prompt gives {decision['action']} signals; my thresholds are "
-                f"{model.limits[0]:+.2f}% / {model.limits[1]:+.2f}%. {decision['reasoning']}"
+                f"The prompt gives {decision.get('action', 'reflection')} signals; my thresholds "
+                f"are {model.limits[0]:+.2f}% / {model.limits[1]:+.2f}%. "
+                f"{decision.get('reasoning', '')}"
             )
             if api == "openai" or body.get("think"):
                 thinking = thought

@@ -230,7 +230,19 @@ def _text_of(message: dict[str, Any]) -> str:
 def default_reply(
     model: str, messages: list[dict[str, Any]], limits: tuple[float, float] | None = None
 ) -> dict[str, Any]:
-    """Decision for the last user message; holdings are also read from tool results."""
+    """Decision for the last user message; holdings are also read from tool results. A request
+    for lessons (an agent's reflection) gets lessons instead."""
+    system = next(
+        (_text_of(m) for m in messages if isinstance(m, dict) and m.get("role") == "system"), ""
+    )
+    if '"lessons"' in system:
+        buy, sell = limits or thresholds(model)
+        return {
+            "lessons": [
+                f"Buy only after a 24h drop beyond {buy:+.2f}%; smaller dips kept reverting.",
+                f"Take profits once the 24h change passes {sell:+.2f}% instead of waiting.",
+            ]
+        }
     view = MarketView()
     for m in messages:
         if isinstance(m, dict) and m.get("role") == "tool":
