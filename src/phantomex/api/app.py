@@ -20,6 +20,7 @@ from phantomex.demo import seed_demo, seed_llm_demo
 from phantomex.kernel.runtime import CLOCK_KEY, Kernel, KernelConfig
 from phantomex.market.base import MarketFeed
 from phantomex.market.replay import replay_dataset, replay_from_files
+from phantomex.secrets import SecretBox
 from phantomex.store.repo import Store
 
 log = logging.getLogger(__name__)
@@ -40,13 +41,21 @@ def build_feed(settings: Settings, store: Store) -> MarketFeed:
     return replay_dataset("demo", **kwargs)
 
 
-def build_kernel(settings: Settings, store: Store, feed: MarketFeed | None = None) -> Kernel:
+def build_kernel(
+    settings: Settings, store: Store, box: SecretBox, feed: MarketFeed | None = None
+) -> Kernel:
     broker = PaperBroker(
         PaperBrokerConfig(fee_bps=settings.fee_bps, slippage_bps=settings.slippage_bps)
     )
     config = KernelConfig(approval_ttl=timedelta(seconds=settings.approval_ttl_seconds))
-    llm = LLMRuntime(settings.llm_endpoints, cache=store.cache_get)
+    saved = [
+        e
+        for e in llm_routes.load_saved(store, box)
+        if e.name not in {s.name for s in settings.llm_endpoints}
+    ]
+    llm = LLMRuntime([*settings.llm_endpoints, *saved], cache=store.cache_get)
     kernel = Kernel(store, feed or build_feed(settings, store), broker, config=config, llm=llm)
+    kernel.llm_static = {e.name for e in settings.llm_endpoints}
     kernel.load()
     kernel.warm_up()
     if settings.demo:
@@ -62,7 +71,9 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = Store(settings.database_url)
-        kernel = build_kernel(settings, store, feed)
+        box = SecretBox.for_data_dir(settings.data_dir)
+        kernel = build_kernel(settings, store, box, feed)
+        app.state.secrets = box
         hub = ws.Hub()
         kernel.bus.subscribe(hub.on_event)
         app.state.kernel, app.state.hub, app.state.settings = kernel, hub, settings

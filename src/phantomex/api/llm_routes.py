@@ -4,16 +4,46 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from pydantic import SecretStr
 
 from phantomex.api.routes import K
 from phantomex.brains.llm.clients import test_connection
-from phantomex.brains.llm.types import LLMError
+from phantomex.brains.llm.types import EndpointConfig, LLMError
 from phantomex.kernel.runtime import KernelError, NotFound
+from phantomex.secrets import SecretBox
 from phantomex.serialize import jsonable
+from phantomex.store.repo import Store
 
 router = APIRouter(tags=["llm"])
 Json = dict[str, Any]
+SAVED_KEY = "llm_endpoints"
+
+
+def load_saved(store: Store, box: SecretBox) -> list[EndpointConfig]:
+    """Endpoints added through the API (their API keys decrypted)."""
+    saved = (store.get_state(SAVED_KEY) or {}).get("endpoints", [])
+    out = []
+    for data in saved:
+        data = dict(data)
+        token = data.pop("api_key_encrypted", None)
+        data.pop("has_api_key", None)
+        out.append(EndpointConfig(**data, api_key=SecretStr(box.decrypt(token)) if token else None))
+    return out
+
+
+def _save(k: Any, box: SecretBox) -> None:
+    entries = []
+    for name in sorted(k.llm.endpoints):
+        endpoint = k.llm.endpoints[name]
+        if name in k.llm_static:
+            continue
+        data = endpoint.public()
+        data.pop("has_api_key")
+        if endpoint.api_key is not None:
+            data["api_key_encrypted"] = box.encrypt(endpoint.api_key.get_secret_value())
+        entries.append(data)
+    k.store.set_state(SAVED_KEY, {"endpoints": entries})
 
 
 def _runtime(k: K, name: str | None = None) -> Any:
@@ -29,6 +59,40 @@ def endpoints(k: K) -> list[Json]:
     """Configured endpoints; API keys are never returned (only whether one is set)."""
     llm = _runtime(k)
     return [e.public() for e in llm.endpoints.values()]
+
+
+@router.post("/api/llm/endpoints", status_code=201)
+async def add_endpoint(body: EndpointConfig, k: K, request: Request) -> Json:
+    """Add an endpoint; its API key is stored encrypted and never returned."""
+    llm = _runtime(k)
+    async with k.lock:
+        if body.name in llm.endpoints:
+            raise KernelError(f"LLM endpoint {body.name!r} exists", field="name", code="conflict")
+        llm.add_endpoint(body)
+        with k.unit():
+            _save(k, request.app.state.secrets)
+    return body.public()
+
+
+@router.delete("/api/llm/endpoints/{name}")
+async def remove_endpoint(name: str, k: K, request: Request) -> Json:
+    llm = _runtime(k, name)
+    async with k.lock:
+        if name in k.llm_static:
+            raise KernelError(
+                f"{name} is configured in the settings file; remove it there",
+                field="name",
+                code="conflict",
+            )
+        users = [a.name for a in k.agents.values() if a.spec.params.get("endpoint") == name]
+        if users:
+            raise KernelError(
+                f"agents use {name}: {', '.join(users)}", field="name", code="conflict"
+            )
+        await llm.remove_endpoint(name)
+        with k.unit():
+            _save(k, request.app.state.secrets)
+    return {"deleted": name}
 
 
 @router.get("/api/llm/endpoints/{name}/models")

@@ -111,6 +111,7 @@ class Kernel:
         self.bus = bus or EventBus()
         self.config = config or KernelConfig()
         self.llm = llm
+        self.llm_static: set[str] = set()  # endpoints from the settings file (not the API's)
         self.risk = RiskEngine(fee_bps=broker.config.fee_bps)
         self.ledger = Ledger(on_commit=store.commit_entry)
         self.history = PriceHistory()

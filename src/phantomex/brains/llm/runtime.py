@@ -79,6 +79,20 @@ class LLMRuntime:
         self.cache = cache
         self._waiting: dict[tuple[str, str], int] = {}
 
+    def add_endpoint(self, endpoint: EndpointConfig) -> None:
+        if endpoint.name in self.endpoints:
+            raise ValueError(f"LLM endpoint {endpoint.name!r} exists")
+        self.endpoints[endpoint.name] = endpoint
+        self._slots[endpoint.name] = ModelAwareSlots(endpoint.max_concurrency)
+
+    async def remove_endpoint(self, name: str) -> None:
+        self.endpoint(name)
+        del self.endpoints[name]
+        del self._slots[name]
+        client = self._clients.pop(name, None)
+        if client is not None:
+            await client.aclose()
+
     def endpoint(self, name: str) -> EndpointConfig:
         try:
             return self.endpoints[name]
