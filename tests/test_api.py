@@ -73,7 +73,7 @@ def server(
 
 @pytest.fixture()
 def client(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=10) as c:
+    with httpx.Client(base_url=server.url, timeout=30) as c:
         yield c
 
 
@@ -300,7 +300,7 @@ def test_websocket_snapshot_then_typed_messages(server: Server) -> None:
 
 
 def test_restart_keeps_wallets_positions_and_history(tmp_path: Path) -> None:
-    with Server(tmp_path, speed=3000) as srv, httpx.Client(base_url=srv.url) as c:
+    with Server(tmp_path, speed=3000) as srv, httpx.Client(base_url=srv.url, timeout=30) as c:
         deadline = time.monotonic() + 60
         while c.get("/api/trades").json()["total"] < 3 and time.monotonic() < deadline:
             time.sleep(0.3)
@@ -308,7 +308,7 @@ def test_restart_keeps_wallets_positions_and_history(tmp_path: Path) -> None:
         agents = c.get("/api/agents").json()
         trades = c.get("/api/trades", params={"limit": 1000}).json()
     assert trades["total"] >= 3
-    with Server(tmp_path, speed=3000) as srv, httpx.Client(base_url=srv.url) as c:
+    with Server(tmp_path, speed=3000) as srv, httpx.Client(base_url=srv.url, timeout=30) as c:
         assert c.get("/health").json()["kill_switch"] is True
         again = c.get("/api/agents").json()
         assert [a["id"] for a in again] == [a["id"] for a in agents]

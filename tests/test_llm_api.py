@@ -78,7 +78,7 @@ def test_endpoint_lifecycle_keeps_the_key_secret(
 
 
 def test_unknown_endpoint_for_an_llm_agent_names_the_field(tmp_path: Path) -> None:
-    with Server(tmp_path, speed=600) as srv, httpx.Client(base_url=srv.url) as c:
+    with Server(tmp_path, speed=600) as srv, httpx.Client(base_url=srv.url, timeout=30) as c:
         resp = c.post(
             "/api/agents",
             json={
