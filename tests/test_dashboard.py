@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -302,6 +303,54 @@ def test_chart_with_ranges_and_attribution(page: Any) -> None:
     expect(page.get_by_test_id("notice")).to_contain_text("TradingView")
     chart.scroll_into_view_if_needed()
     shot(page, "07-chart", full_page=False)
+
+
+def test_a_trade_shows_in_the_log_and_on_the_chart(page: Any, server: RestartableServer) -> None:
+    """The acceptance of the issue: make a trade and see it in the log AND on the chart, live
+    (the `trade` WebSocket message, no reload)."""
+    agent_id = buyer_id(server)
+    assert server.get(f"/api/agents/{agent_id}")["mode"] == "autonomous"
+    chart = page.get_by_test_id("chart")
+    chart.get_by_role("button", name="BTC", exact=True).click()
+    expect(chart).to_have_attribute("data-symbol", "BTC")
+
+    rec = server.post(
+        f"/api/agents/{agent_id}/orders",
+        {"action": "buy", "symbol": "BTC", "notional": "250", "reasoning": "e2e: log and chart"},
+    )
+    assert rec["status"] == "executed", rec
+    key = f"order:{rec['id']}"  # the fill's idempotency key
+    stored = server.get("/api/trades", agent_id=agent_id)["trades"]
+    trade = next(t for t in stored if t["idempotency_key"] == key)
+    bar = int(datetime.fromisoformat(trade["time"].replace("Z", "+00:00")).timestamp()) // 60 * 60
+
+    # in the trade log
+    page.get_by_test_id("filter-agent").select_option(agent_id)
+    row = page.locator(f'[data-testid=trade-row][data-key="{key}"]')
+    expect(row).to_have_count(1)
+    expect(row).to_have_attribute("data-side", "buy")
+    expect(row).to_have_attribute("data-symbol", "BTC")
+
+    # on BTC's chart: a buy marker on the trade's 1-minute bar
+    marker = chart.locator(f'[data-testid=chart-markers] li[data-key="{key}"]')
+    expect(marker).to_have_count(1)
+    expect(marker).to_have_attribute("data-side", "buy")
+    expect(marker).to_have_attribute("data-agent-id", agent_id)
+    expect(marker).to_have_attribute("data-time", str(bar))
+    expect(marker).to_have_text("B E2E")
+    markers = int(chart.get_attribute("data-markers") or "0")
+    listed = chart.locator("[data-testid=chart-markers] li").count()
+    assert markers >= 1 and markers == listed  # the count attribute and the list agree
+    # and not on another symbol's chart
+    chart.get_by_role("button", name="ETH", exact=True).click()
+    expect(chart).to_have_attribute("data-symbol", "ETH")
+    expect(chart.locator(f'[data-testid=chart-markers] li[data-key="{key}"]')).to_have_count(0)
+    chart.get_by_role("button", name="BTC", exact=True).click()
+    expect(marker).to_have_count(1)
+    assert page.evaluate("window.__sameDocument") is True  # all of it live, without a reload
+    chart.scroll_into_view_if_needed()
+    shot(page, "07b-trade-on-chart", full_page=False)
+    page.get_by_test_id("filter-agent").select_option("")
 
 
 def test_kill_switch_by_keyboard_and_release(page: Any, server: RestartableServer) -> None:

@@ -309,3 +309,21 @@ async def test_limit_buy_rests_until_the_price_crosses(tmp_path: Path, dataset: 
     assert kernel.store.get_decision(rec.id).status == "executed"  # type: ignore[union-attr]
     assert kernel.ledger.wallet(agent.id).quantity("BTC") == Decimal("0.05")
     assert kernel.audit() == []
+
+
+@pytest.mark.asyncio
+async def test_restart_warms_up_history_before_the_restored_clock(
+    tmp_path: Path, dataset: dict
+) -> None:
+    db = tmp_path / "w.db"
+    kernel = make_kernel(db, dataset)
+    kernel.create_agent(AgentSpec(name="w", brain="rsi", symbols=["BTC"]))
+    for _ in range(50):
+        await kernel.step(await kernel.feed.next_tick())  # type: ignore[arg-type]
+    clock = kernel.now
+    kernel.store.close()
+    again = make_kernel(db, dataset, start_after=clock)
+    assert again.now == clock
+    bars = again.history.view(clock).bars("BTC")  # type: ignore[arg-type]
+    assert len(bars) == 30 and bars[-1].time < clock  # type: ignore[operator]
+    assert all(b.time < clock for b in bars)  # type: ignore[operator]

@@ -168,11 +168,13 @@ class Kernel:
             raise
 
     def warm_up(self) -> None:
-        """Feed the warm-up bars into the history (and prices) without trading on them."""
+        """Feed the warm-up bars into the history (and prices) without trading on them. After a
+        restart these are the bars just before the restored clock, which stays where it was."""
+        restored = self.now
         for tick in self.feed.warmup():
-            if self.now is not None and tick.time <= self.now:
-                continue
             self._take_prices(tick)
+        if restored is not None and (self.now is None or self.now < restored):
+            self.now = restored
 
     async def run(self) -> None:
         """Consume the feed until it ends or :meth:`stop` is called."""
