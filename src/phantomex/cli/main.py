@@ -17,6 +17,7 @@ import typer
 from pydantic import ValidationError
 
 from phantomex.cli import audit as audit_mod
+from phantomex.cli import backtest as backtest_cli
 from phantomex.cli import llm as llm_cli
 from phantomex.cli import server
 from phantomex.cli.client import Api, ApiError, NotRunning, fail, not_running_message
@@ -661,6 +662,7 @@ def audit(
 
 
 llm_cli.register(app)
+backtest_cli.register(app)
 
 if __name__ == "__main__":
     app()

@@ -1,0 +1,311 @@
+"""``phantomex backtest``: run agents over recorded bars on the live kernel (see
+:mod:`phantomex.research.backtest`)."""
+
+from __future__ import annotations
+
+import enum
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from phantomex.cli.client import fail
+from phantomex.cli.output import console, err_console, print_json, say
+
+if TYPE_CHECKING:
+    from phantomex.research.backtest import BacktestResult
+
+
+class FillChoice(enum.StrEnum):
+    next_open = "next_open"
+    close = "close"
+
+
+def parse_assignments(
+    items: list[str] | None, what: str, *, numbers_as_text: bool = False
+) -> dict[str, Any]:
+    """``key=value`` pairs; values are read as JSON when they parse (10, 0.5, true, null,
+    [10, 30]) and kept as text otherwise; ``none`` is null. With ``numbers_as_text`` numbers stay
+    text (exact decimals for money and percentages)."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"{what} must look like key=value, got {item!r}")
+        text = raw.strip()
+        value: Any
+        if text.lower() in ("none", "null", "off"):
+            value = None
+        else:
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError:
+                value = text
+            if numbers_as_text and isinstance(value, int | float) and not isinstance(value, bool):
+                value = text
+        out[key] = value
+    return out
+
+
+def parse_when(text: str | None, *, end: bool) -> datetime | None:
+    """An ISO date or date-time (UTC unless it says otherwise). For ``--to`` (``end``) the
+    result is exclusive: a date includes that whole day, a time includes the bar opening then."""
+    if text is None:
+        return None
+    s = text.strip()
+    try:
+        day = date.fromisoformat(s)
+    except ValueError:
+        day = None
+    if day is not None and len(s) <= 10:
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        return start + timedelta(days=1) if end else start
+    try:
+        when = datetime.fromisoformat(s.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"not an ISO date or date-time: {text!r}") from None
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return when + timedelta(microseconds=1) if end else when
+
+
+def _decimal(text: str, what: str, *, positive: bool = False) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{what} must be a number, got {text!r}") from None
+    if not value.is_finite() or value < 0 or (positive and value == 0):
+        raise ValueError(f"{what} must be {'positive' if positive else 'zero or more'}")
+    return value
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``backtest`` command to ``app``."""
+
+    @app.command("backtest")
+    def backtest(
+        data: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--data",
+                help="OHLCV file (CSV/JSON, maybe .gz); SYMBOL=FILE names the symbol. Repeatable.",
+                show_default=False,
+            ),
+        ] = None,
+        dataset: Annotated[
+            str | None,
+            typer.Option("--dataset", help="A shipped dataset (demo).", show_default=False),
+        ] = None,
+        symbols: Annotated[
+            str | None,
+            typer.Option(
+                "--symbols",
+                help="Comma-separated symbols (default: all loaded).",
+                show_default=False,
+            ),
+        ] = None,
+        start: Annotated[
+            str | None,
+            typer.Option("--from", help="First bar (ISO date or time, UTC).", show_default=False),
+        ] = None,
+        stop: Annotated[
+            str | None,
+            typer.Option(
+                "--to", help="Last bar, inclusive (ISO date = that whole day).", show_default=False
+            ),
+        ] = None,
+        strategy: Annotated[
+            str | None,
+            typer.Option(
+                "--strategy",
+                help="rsi, momentum, sma_cross, ema_cross, spike_fade or train_of_trade.",
+                show_default=False,
+            ),
+        ] = None,
+        param: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--param", help="Strategy parameter key=value. Repeatable.", show_default=False
+            ),
+        ] = None,
+        agent: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--agent",
+                help="Agent TOML (AgentSpec fields: name, brain, params, risk...). Repeatable.",
+                show_default=False,
+            ),
+        ] = None,
+        cash: Annotated[str, typer.Option("--cash", help="Starting cash per agent.")] = "10000",
+        fee_bps: Annotated[str, typer.Option("--fee-bps", help="Fee per side, in bps.")] = "10",
+        slippage_bps: Annotated[
+            str, typer.Option("--slippage-bps", help="Slippage, in bps.")
+        ] = "0",
+        fill: Annotated[
+            FillChoice,
+            typer.Option(
+                "--fill",
+                help="next_open: at the next bar's open; close: at the signal bar's close.",
+            ),
+        ] = FillChoice.next_open,
+        risk: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--risk",
+                help="Risk override key=value (default all-in, no stops). Repeatable.",
+                show_default=False,
+            ),
+        ] = None,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="Print one JSON object (no progress bar).")
+        ] = False,
+        report: Annotated[
+            Path | None,
+            typer.Option(
+                "--report", help="Write an HTML report (and a PNG next to it).", show_default=False
+            ),
+        ] = None,
+    ) -> None:
+        """Backtest agents over recorded bars on the live kernel, as fast as possible."""
+        from phantomex.research.backtest import (
+            BacktestConfig,
+            BacktestError,
+            agent_from_toml,
+            bar_period,
+            load_data,
+            run_backtest,
+            strategy_agent,
+        )
+
+        try:
+            if not strategy and not agent:
+                raise ValueError("give --strategy NAME (with --param key=value) or --agent FILE")
+            if not data and not dataset:
+                raise ValueError("give --data FILE or --dataset NAME")
+            wanted = [s for s in (symbols or "").split(",") if s.strip()] or None
+            bars, sources = load_data(data or [], dataset, wanted)
+            when_from = parse_when(start, end=False)
+            when_to = parse_when(stop, end=True)
+            money = _decimal(cash, "--cash", positive=True)
+            interval = max(1, int(bar_period(bars).total_seconds()))
+            overrides = parse_assignments(risk, "--risk", numbers_as_text=True)
+            specs = []
+            if strategy:
+                specs.append(
+                    strategy_agent(
+                        strategy,
+                        parse_assignments(param, "--param"),
+                        symbols=list(bars),
+                        cash=money,
+                        risk=overrides,
+                        interval_seconds=interval,
+                    )
+                )
+            elif param:
+                raise ValueError("--param goes with --strategy (an --agent file has its params)")
+            for path in agent or []:
+                specs.append(
+                    agent_from_toml(
+                        path,
+                        symbols=list(bars),
+                        cash=money,
+                        risk=overrides,
+                        interval_seconds=interval,
+                    )
+                )
+            config = BacktestConfig(
+                data=bars,
+                agents=specs,
+                fee_bps=_decimal(fee_bps, "--fee-bps"),
+                slippage_bps=_decimal(slippage_bps, "--slippage-bps"),
+                fill=fill.value,
+                start=when_from,
+                end=when_to,
+                sources=sources,
+            )
+            result = _run(config, run_backtest, show_progress=not as_json)
+        except (BacktestError, ValueError) as exc:
+            fail(str(exc))
+        paths = None
+        if report is not None:
+            from phantomex.research.report import write_report
+
+            try:
+                paths = write_report(result, report)
+            except OSError as exc:
+                fail(f"cannot write the report {report}: {exc.strerror or exc}")
+        if as_json:
+            print_json(result.to_json())
+            return
+        _print_summary(result)
+        if paths:
+            say(f"report: {paths[0]}  summary: {paths[1]}")
+
+
+def _run(config: Any, run: Any, *, show_progress: bool) -> BacktestResult:
+    if not show_progress:
+        result: BacktestResult = run(config)
+        return result
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("backtest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("bars"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("backtest", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        result = run(config, progress=progress)
+    return result
+
+
+def _print_summary(result: BacktestResult) -> None:
+    from rich.table import Table
+
+    from phantomex.research.report import fmt_metric
+
+    table = Table(title=None, show_edge=False)
+    table.add_column("agent", no_wrap=True)
+    for label in ("trades", "final equity", "return", "Sharpe", "max DD", "win rate", "fees"):
+        table.add_column(label, justify="right", no_wrap=True)
+    rows = [(a.name, a.metrics) for a in result.agents]
+    if len(result.agents) > 1:
+        rows.append(("all", result.metrics))
+    for name, m in rows:
+        table.add_row(
+            name,
+            fmt_metric(m.get("trades"), "int"),
+            fmt_metric(m.get("final_equity"), "money"),
+            fmt_metric(m.get("total_return"), "pct"),
+            fmt_metric(m.get("sharpe"), "ratio"),
+            fmt_metric(m.get("max_drawdown"), "pct"),
+            fmt_metric(m.get("win_rate"), "share"),
+            fmt_metric(m.get("fees_paid"), "money"),
+        )
+    console.print(table)
+    rate = result.bars / result.elapsed_seconds if result.elapsed_seconds else 0.0
+    say(
+        f"{result.bars:,} bars ({', '.join(result.data)}, {result.times[0]:%Y-%m-%d %H:%M} → "
+        f"{result.times[-1]:%Y-%m-%d %H:%M} UTC) in {result.elapsed_seconds:.1f} s "
+        f"({rate:,.0f} bars/s)"
+    )
+    for err in result.errors:
+        err_console.print(f"error: {err}", markup=False, highlight=False)

@@ -1,0 +1,601 @@
+"""Backtests on the live kernel: the same Kernel, PaperBroker, RiskEngine, Ledger and Store as a
+live server, driven by a :class:`~phantomex.market.replay.ReplayFeed` as fast as it can go.
+
+Each tick is one :meth:`Kernel.step` inside a store unit, exactly as :meth:`Kernel.run` does it;
+the differences are that ticks are grouped into larger store transactions (the store is an
+in-memory SQLite database thrown away at the end), that a failing tick stops the backtest instead
+of being logged and skipped, and that after every tick the equity of every agent is marked to the
+bar's close (the equity curve).
+
+Fills: ``next_open`` (default) rests a market order until the next bar and fills it at that bar's
+open, so a decision on bar t's close fills at bar t+1's open and a decision on the last bar never
+fills; ``close`` fills at once at the decision bar's close. Position sizing of rule strategies:
+all-in on entry (the whole cash, fee included, unrounded quantities), all-out on exit, no
+stop-loss, take-profit, loss limits or cooldown (:data:`BACKTEST_RISK`) unless overridden: this is
+the reference configuration of ``shared/benchmarks/backtest-spec.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import tomllib
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from itertools import pairwise
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from phantomex.brains.base import Brain
+from phantomex.brains.llm.runtime import LLMRuntime
+from phantomex.broker.paper import PaperBroker, PaperBrokerConfig
+from phantomex.domain.models import Bar, Mode, Tick
+from phantomex.kernel.agent import AgentSpec
+from phantomex.kernel.bus import Event
+from phantomex.kernel.runtime import Kernel, KernelConfig
+from phantomex.market.loaders import infer_symbol, load_bars, load_dataset
+from phantomex.market.replay import ReplayFeed
+from phantomex.research.metrics import TradeRecord, compute_metrics
+from phantomex.risk.profile import RiskProfile
+from phantomex.serialize import iso, jsonable
+from phantomex.store.repo import Store
+
+__all__ = [
+    "ALIASES",
+    "BACKTEST_RISK",
+    "OUTCOME",
+    "AgentResult",
+    "BacktestConfig",
+    "BacktestError",
+    "BacktestResult",
+    "agent_from_toml",
+    "bar_period",
+    "load_data",
+    "resolve_strategy",
+    "risk_profile",
+    "run_backtest",
+    "select_window",
+    "strategy_agent",
+]
+
+Fill = Literal["next_open", "close"]
+Progress = Callable[[int, int], None]
+
+#: Strategy names that are a registered strategy with some parameters fixed.
+ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
+    "sma_cross": ("momentum", {"ma": "sma"}),
+    "ema_cross": ("momentum", {"ma": "ema"}),
+}
+
+#: All-in / all-out: the whole equity per buy and per position, no exits forced by risk rules.
+BACKTEST_RISK = RiskProfile(
+    max_allocation_pct=Decimal(100),
+    max_position_pct=Decimal(100),
+    stop_loss_pct=None,
+    take_profit_pct=None,
+    daily_loss_limit_pct=None,
+    max_drawdown_pct=None,
+    cooldown_seconds=0,
+    min_order_notional=Decimal(0),
+)
+
+#: The fields of a recorded decision that are its outcome, not the decision: a market order
+#: resting for the next open gets its status, fill price and time when that bar comes.
+OUTCOME = ("status", "price", "reason", "resolved_at")
+
+TICKS_PER_TRANSACTION = 1000
+PROGRESS_EVERY = 250
+
+
+class BacktestError(ValueError):
+    """A backtest that cannot run (bad input) or that failed."""
+
+
+# -- building a configuration --------------------------------------------------------------------
+def resolve_strategy(
+    name: str, params: Mapping[str, Any] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The registered strategy and parameters behind ``name`` (``sma_cross`` is ``momentum``
+    with ``ma = sma``; explicit parameters win over the alias's)."""
+    brain, fixed = ALIASES.get(name, (name, {}))
+    return brain, {**fixed, **dict(params or {})}
+
+
+def risk_profile(overrides: Mapping[str, Any] | None = None) -> RiskProfile:
+    """:data:`BACKTEST_RISK` with ``overrides`` (RiskProfile field names)."""
+    try:
+        return RiskProfile.model_validate({**BACKTEST_RISK.model_dump(), **dict(overrides or {})})
+    except ValidationError as exc:
+        raise BacktestError(f"invalid risk setting: {_first_error(exc)}") from None
+
+
+def strategy_agent(
+    strategy: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    symbols: Sequence[str],
+    cash: Decimal = Decimal(10_000),
+    risk: Mapping[str, Any] | RiskProfile | None = None,
+    name: str | None = None,
+    interval_seconds: int = 1,
+) -> AgentSpec:
+    """An agent running ``strategy`` (a registered strategy or an alias). ``interval_seconds``
+    1 decides on every bar; ``risk`` overrides :data:`BACKTEST_RISK`."""
+    brain, merged = resolve_strategy(strategy, params)
+    profile = risk if isinstance(risk, RiskProfile) else risk_profile(risk)
+    try:
+        return AgentSpec(
+            name=name or strategy,
+            brain=brain,
+            params=merged,
+            symbols=list(symbols),
+            allowance=cash,
+            interval_seconds=interval_seconds,
+            risk=profile,
+        )
+    except ValidationError as exc:
+        raise BacktestError(f"invalid agent {name or strategy!r}: {_first_error(exc)}") from None
+
+
+def agent_from_toml(
+    path: str | Path,
+    *,
+    symbols: Sequence[str],
+    cash: Decimal = Decimal(10_000),
+    risk: Mapping[str, Any] | None = None,
+    interval_seconds: int = 1,
+) -> AgentSpec:
+    """An agent from a TOML file with the fields of :class:`AgentSpec` (``strategy`` is accepted
+    for ``brain``, aliases included). Missing fields: ``name`` = the file's stem, ``symbols``,
+    ``allowance`` (= ``cash``) and ``interval_seconds`` from the arguments; the ``[risk]`` table
+    overrides ``risk`` which overrides :data:`BACKTEST_RISK`."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BacktestError(f"cannot read agent file {p}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BacktestError(f"{p}: invalid TOML: {exc}") from None
+    strategy = data.pop("strategy", None) or data.pop("brain", None)
+    if not isinstance(strategy, str):
+        raise BacktestError(f"{p}: needs `brain` (or `strategy`): the strategy to run")
+    if data.get("mode", "autonomous") != "autonomous":
+        raise BacktestError(f"{p}: backtests run autonomous agents (nobody approves trades)")
+    brain, params = resolve_strategy(strategy, data.pop("params", {}))
+    table = data.pop("risk", {})
+    if not isinstance(table, dict):
+        raise BacktestError(f"{p}: `risk` must be a table")
+    spec = {
+        "name": p.stem,
+        "symbols": list(symbols),
+        "allowance": cash,
+        "interval_seconds": interval_seconds,
+        **data,
+        "brain": brain,
+        "params": params,
+        "risk": risk_profile({**dict(risk or {}), **table}),
+    }
+    try:
+        return AgentSpec.model_validate(spec)
+    except ValidationError as exc:
+        raise BacktestError(f"{p}: {_first_error(exc)}") from None
+
+
+def load_data(
+    files: Iterable[str | Path] = (),
+    dataset: str | None = None,
+    symbols: Sequence[str] | None = None,
+) -> tuple[dict[str, list[Bar]], list[str]]:
+    """Bars keyed by symbol from OHLCV files (``PATH`` or ``SYMBOL=PATH``; the symbol is
+    otherwise inferred from the file name) and/or a dataset; restricted to ``symbols`` when
+    given. Returns the bars and a description of the sources."""
+    wanted = [s.strip().upper() for s in symbols or () if s.strip()]
+    data: dict[str, list[Bar]] = {}
+    sources: list[str] = []
+    for item in files:
+        text = str(item)
+        sym: str | None = None
+        path = text
+        head, sep, tail = text.partition("=")
+        if sep and head and "/" not in head and not Path(text).exists():
+            sym, path = head.strip().upper(), tail
+        try:
+            sym = sym or infer_symbol(path)
+            if wanted and sym not in wanted:
+                continue
+            if sym in data:
+                raise BacktestError(f"two data files for {sym} (the second: {path})")
+            data[sym] = load_bars(path, sym)
+        except BacktestError:
+            raise
+        except ValueError as exc:
+            raise BacktestError(str(exc)) from None
+        sources.append(f"{sym}={path}")
+    if dataset:
+        try:
+            loaded = load_dataset(dataset, wanted or None)
+        except ValueError as exc:
+            raise BacktestError(str(exc)) from None
+        for sym, bars in loaded.items():
+            if sym in data:
+                raise BacktestError(f"{sym} comes both from a file and from dataset {dataset!r}")
+            data[sym] = bars
+            sources.append(f"{sym}=dataset:{dataset}")
+    missing = [s for s in wanted if s not in data]
+    if missing:
+        raise BacktestError(f"no data for {', '.join(missing)} (loaded: {', '.join(data) or '-'})")
+    if not data:
+        raise BacktestError("no data: give --data FILE or --dataset NAME")
+    return ({s: data[s] for s in wanted} if wanted else data), sources
+
+
+def select_window(
+    data: Mapping[str, Sequence[Bar]], start: datetime | None, end: datetime | None
+) -> dict[str, list[Bar]]:
+    """The bars opening in ``[start, end)``; symbols left without bars are dropped."""
+    out: dict[str, list[Bar]] = {}
+    for sym, bars in data.items():
+        kept = [
+            b for b in bars if (start is None or b.time >= start) and (end is None or b.time < end)
+        ]
+        if kept:
+            out[sym] = kept
+    return out
+
+
+def bar_period(data: Mapping[str, Sequence[Bar]]) -> timedelta:
+    """The most common spacing between consecutive bars (smallest on a tie; 1 minute when
+    there is none), as the replay feed infers it."""
+    steps: Counter[timedelta] = Counter()
+    for bars in data.values():
+        steps.update(b.time - a.time for a, b in pairwise(bars))
+    steps = Counter({k: v for k, v in steps.items() if k > timedelta(0)})
+    if not steps:
+        return timedelta(minutes=1)
+    return max(steps.items(), key=lambda kv: (kv[1], -kv[0]))[0]
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    """What a backtest runs: the data, the agents and the market model.
+
+    ``end`` is exclusive (bars opening before it). ``sources`` only describes the data (for
+    reports). ``record_decisions`` keeps every decision record in the result (for analysis and
+    tests; a hold per agent and bar): what was decided, then its outcome (:data:`OUTCOME`)."""
+
+    data: Mapping[str, Sequence[Bar]]
+    agents: Sequence[AgentSpec]
+    fee_bps: Decimal = Decimal(10)
+    slippage_bps: Decimal = Decimal(0)
+    fill: Fill = "next_open"
+    start: datetime | None = None
+    end: datetime | None = None
+    sources: Sequence[str] = ()
+    record_decisions: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        """The configuration as JSON (for the ``--json`` output and reports)."""
+        return jsonable(
+            {
+                "data": list(self.sources),
+                "symbols": list(self.data),
+                "from": self.start,
+                "until": self.end,
+                "fill": self.fill,
+                "fee_bps": self.fee_bps,
+                "slippage_bps": self.slippage_bps,
+                "agents": [
+                    {
+                        "name": a.name,
+                        "brain": a.brain,
+                        "params": a.params,
+                        "symbols": a.symbols,
+                        "allowance": a.allowance,
+                        "interval_seconds": a.interval_seconds,
+                        "risk": a.risk.model_dump(mode="json"),
+                    }
+                    for a in self.agents
+                ],
+            }
+        )
+
+
+@dataclass
+class AgentResult:
+    name: str
+    spec: AgentSpec
+    trades: list[TradeRecord]
+    equity: list[Decimal]  # starting capital, then one value per bar (marked to the close)
+    in_market: list[bool]  # per bar: a position was open at the close
+    metrics: dict[str, Any]
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    status: str = "running"
+
+    @property
+    def final_equity(self) -> Decimal:
+        return self.equity[-1]
+
+
+@dataclass
+class BacktestResult:
+    config: BacktestConfig
+    data: dict[str, list[Bar]]  # the bars replayed (after the time window)
+    period: timedelta
+    times: list[datetime]  # the starting time, then each bar's close time
+    agents: list[AgentResult]
+    equity: list[Decimal]  # all agents together
+    metrics: dict[str, Any]  # of ``equity`` and every trade
+    elapsed_seconds: float
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def bars(self) -> int:
+        return len(self.times) - 1
+
+    @property
+    def trades(self) -> list[TradeRecord]:
+        if len(self.agents) == 1:
+            return self.agents[0].trades
+        order = {a.name: i for i, a in enumerate(self.agents)}
+        merged = [t for a in self.agents for t in a.trades]
+        return sorted(merged, key=lambda t: (t.time, order[t.agent]))  # stable: fill order kept
+
+    @property
+    def final_equity(self) -> Decimal:
+        return self.equity[-1]
+
+    def to_json(self) -> dict[str, Any]:
+        """One JSON object; the same run gives the same object except ``elapsed_seconds``.
+
+        With several agents, ``trades`` (each with its ``agent``), ``final_equity`` and
+        ``metrics`` are of all agents together (their summed equity) and ``agents`` has each
+        one's own figures."""
+        several = len(self.agents) > 1
+        out: dict[str, Any] = {
+            "bars": self.bars,
+            "start": iso(self.times[0]),
+            "end": iso(self.times[-1]),
+            "period_seconds": self.period.total_seconds(),
+            "trades": [t.to_json(with_agent=several) for t in self.trades],
+            "final_equity": format(self.final_equity, "f"),
+            "metrics": self.metrics,
+        }
+        if several:
+            out["agents"] = [
+                {
+                    "name": a.name,
+                    "brain": a.spec.brain,
+                    "params": jsonable(a.spec.params),
+                    "status": a.status,
+                    "trades": len(a.trades),
+                    "final_equity": format(a.final_equity, "f"),
+                    "metrics": a.metrics,
+                }
+                for a in self.agents
+            ]
+        elif self.agents[0].status != "running":
+            out["status"] = self.agents[0].status
+        if self.errors:
+            out["errors"] = list(self.errors)
+        out["config"] = self.config.describe()
+        out["elapsed_seconds"] = round(self.elapsed_seconds, 3)
+        return out
+
+
+# -- running ---------------------------------------------------------------------------------------
+def run_backtest(
+    config: BacktestConfig,
+    *,
+    progress: Progress | None = None,
+    brains: Mapping[str, Brain] | None = None,
+    llm: LLMRuntime | None = None,
+) -> BacktestResult:
+    """Run ``config`` on a fresh kernel with an in-memory store.
+
+    ``progress(done, total)`` is called every few hundred bars and at the end. ``brains``
+    replaces the brain of the named agents after they are created (instrumented or custom
+    brains; the spec's ``brain`` must still be a registered strategy). ``llm`` is the runtime
+    LLM agents use."""
+    return asyncio.run(_run(config, progress=progress, brains=brains or {}, llm=llm))
+
+
+async def _run(
+    config: BacktestConfig,
+    *,
+    progress: Progress | None,
+    brains: Mapping[str, Brain],
+    llm: LLMRuntime | None,
+) -> BacktestResult:
+    began = time.perf_counter()
+    if not config.agents:
+        raise BacktestError("no agent to backtest")
+    names = [a.name.lower() for a in config.agents]
+    if len(set(names)) != len(names):
+        raise BacktestError("agent names must be unique")
+    data = select_window(config.data, config.start, config.end)
+    if not data:
+        raise BacktestError("no bars in the chosen time window")
+    feed = ReplayFeed(data, speed=0)
+    total = feed.remaining or 0
+    store = Store("sqlite://")
+    try:
+        broker = PaperBroker(
+            PaperBrokerConfig(
+                fee_bps=config.fee_bps,
+                slippage_bps=config.slippage_bps,
+                fill_timing="next_open" if config.fill == "next_open" else "now",
+            )
+        )
+        kernel = Kernel(
+            store,
+            feed,
+            broker,
+            config=KernelConfig(persist_snapshots=False, await_slow_brains=True),
+            llm=llm,
+        )
+        kernel.load()
+        start = feed.start - feed.period
+        kernel.now = start  # agents and their deposits are created at the simulated start
+        agents = []
+        for spec in config.agents:
+            if spec.mode is not Mode.AUTONOMOUS:
+                raise BacktestError(f"agent {spec.name!r}: backtests run autonomous agents")
+            try:
+                agents.append(kernel.create_agent(spec))
+            except ValidationError as exc:
+                raise BacktestError(f"agent {spec.name!r}: {_first_error(exc)}") from None
+            except ValueError as exc:
+                raise BacktestError(f"agent {spec.name!r}: {exc}") from None
+        for agent in agents:
+            if agent.name in brains:
+                kernel.brains[agent.id] = brains[agent.name]
+        errors: list[str] = []
+
+        def on_event(event: Event) -> None:
+            if event.type == "error":
+                errors.append(f"{iso(event.time)}: {event.data.get('message', '')}")
+
+        kernel.bus.subscribe(on_event)
+        times: list[datetime] = [start]
+        equity = {a.id: [a.spec.allowance] for a in agents}
+        held: dict[str, list[bool]] = {a.id: [] for a in agents}
+
+        def observe(tick: Tick) -> None:
+            times.append(tick.time)
+            for agent in agents:
+                wallet = kernel.ledger.wallet(agent.id)
+                equity[agent.id].append(wallet.equity(kernel.marks))
+                held[agent.id].append(bool(wallet.positions))
+            done = len(times) - 1
+            if progress is not None and done % PROGRESS_EVERY == 0:
+                progress(done, total)
+
+        await _drive(kernel, feed, observe)
+        if progress is not None:
+            progress(len(times) - 1, total)
+        if kernel.audit():
+            raise BacktestError(f"the ledger does not reconcile: {kernel.audit()}")
+        results = [
+            _agent_result(
+                kernel,
+                agent.id,
+                equity[agent.id],
+                held[agent.id],
+                feed.period,
+                config.record_decisions,
+            )
+            for agent in agents
+        ]
+    finally:
+        store.close()
+    if len(results) == 1:
+        total_equity, metrics = results[0].equity, results[0].metrics
+    else:
+        total_equity = [
+            sum(col, Decimal(0)) for col in zip(*(r.equity for r in results), strict=True)
+        ]
+        in_market = [any(col) for col in zip(*(r.in_market for r in results), strict=True)]
+        every = sorted(
+            (t for r in results for t in r.trades),
+            key=lambda t: t.time,
+        )
+        metrics = compute_metrics(
+            total_equity, period=feed.period, trades=every, in_market=in_market
+        )
+    return BacktestResult(
+        config=config,
+        data=data,
+        period=feed.period,
+        times=times,
+        agents=results,
+        equity=total_equity,
+        metrics=metrics,
+        elapsed_seconds=time.perf_counter() - began,
+        errors=errors,
+    )
+
+
+async def _drive(kernel: Kernel, feed: ReplayFeed, observe: Callable[[Tick], None]) -> None:
+    """:meth:`Kernel.run`'s loop, with ticks grouped into larger transactions and failures
+    raised; ``observe`` sees the kernel after each tick."""
+    while True:
+        with kernel.store.unit():
+            for _ in range(TICKS_PER_TRANSACTION):
+                tick = await feed.next_tick()
+                if tick is None:
+                    return
+                async with kernel.lock:
+                    with kernel.unit():
+                        await kernel.step(tick)
+                observe(tick)
+
+
+def _agent_result(
+    kernel: Kernel,
+    agent_id: str,
+    equity: list[Decimal],
+    in_market: list[bool],
+    period: timedelta,
+    record_decisions: bool,
+) -> AgentResult:
+    agent = kernel.agents[agent_id]
+    rows, _ = kernel.store.trades(agent_id, limit=10**9)
+    rows.sort(key=lambda r: (r["time"], r["seq"]))
+    trades = [
+        TradeRecord(
+            symbol=r["symbol"],
+            side=r["side"],
+            quantity=r["quantity"],
+            price=r["price"],
+            fee=r["fee"],
+            time=r["time"],
+            agent=agent.name,
+        )
+        for r in rows
+    ]
+    decisions: list[dict[str, Any]] = []
+    if record_decisions:
+        records = kernel.store.decisions(agent_id, limit=10**9)
+        records.sort(key=lambda d: d.time)
+        decisions = [
+            {
+                "time": d.time,
+                "source": d.source,
+                "action": d.action,
+                "symbol": d.symbol,
+                "quantity": d.quantity,
+                "notional": d.notional,
+                "reasoning": d.reasoning,
+                "confidence": d.confidence,
+                "checks": d.checks,
+                "meta": d.meta,
+                # the outcome: a resting order's fill later sets status, price and resolved_at
+                "status": d.status,
+                "price": d.price,
+                "reason": d.reason,
+                "resolved_at": d.resolved_at,
+            }
+            for d in records
+        ]
+    metrics = compute_metrics(equity, period=period, trades=trades, in_market=in_market)
+    return AgentResult(
+        name=agent.name,
+        spec=agent.spec,
+        trades=trades,
+        equity=equity,
+        in_market=in_market,
+        metrics=metrics,
+        decisions=decisions,
+        status=agent.status.value,
+    )
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))

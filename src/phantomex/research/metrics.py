@@ -1,0 +1,313 @@
+"""Performance metrics of a backtest, from its equity curve and its trades.
+
+The equity curve has one value per bar, marked to the bar's close, preceded by the starting
+capital (so ``n`` bars give ``n + 1`` values and ``n`` simple returns). Annualised figures use
+``periods_per_year`` = one year (365 days: crypto trades every day) divided by the bar period,
+e.g. 525,600 for 1-minute bars. The ratios follow empyrical's definitions (risk-free rate 0):
+
+- total return ``E_n / E_0 - 1``; CAGR ``(E_n / E_0) ** (periods_per_year / n) - 1``;
+- annualised volatility ``std(r, ddof=1) * sqrt(periods_per_year)``;
+- Sharpe ``mean(r) / std(r, ddof=1) * sqrt(periods_per_year)``;
+- Sortino ``mean(r) * periods_per_year / (sqrt(mean(min(r, 0)²)) * sqrt(periods_per_year))``;
+- max drawdown ``min(E / running_max(E) - 1)`` (negative, the start included); Calmar
+  ``CAGR / |max drawdown|``;
+- max drawdown duration: the longest stretch from a peak until equity is back at or above it
+  (or until the end when it never recovers), in bars and in seconds.
+
+Trades are grouped into round trips per agent and symbol: from flat to flat. A round trip's P&L
+is its sells' proceeds net of fees minus its buys' cost including fees; an open position at the
+end is not a round trip. Win rate, profit factor and the average trade are over round trips.
+Exposure is the share of bars that end with a position open.
+
+A ratio that is undefined (no variation, no losing round trip, no round trip at all...) is None.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from phantomex.serialize import iso
+
+__all__ = [
+    "YEAR",
+    "Drawdown",
+    "RoundTrip",
+    "TradeRecord",
+    "annual_volatility",
+    "cagr",
+    "compute_metrics",
+    "max_drawdown",
+    "monthly_returns",
+    "periods_per_year",
+    "returns_from_equity",
+    "round_trips",
+    "sharpe",
+    "sortino",
+]
+
+YEAR = timedelta(days=365)
+ZERO = Decimal(0)
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class TradeRecord:
+    """One fill of a backtest."""
+
+    symbol: str
+    side: str  # "buy" or "sell"
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal
+    time: datetime
+    agent: str = ""
+
+    @property
+    def notional(self) -> Decimal:
+        return self.quantity * self.price
+
+    def to_json(self, *, with_agent: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {"agent": self.agent} if with_agent else {}
+        out.update(
+            symbol=self.symbol,
+            side=self.side,
+            quantity=format(self.quantity, "f"),
+            price=format(self.price, "f"),
+            fee=format(self.fee, "f"),
+            time=iso(self.time),
+        )
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class RoundTrip:
+    """A position from flat to flat on one symbol."""
+
+    agent: str
+    symbol: str
+    entry_time: datetime
+    exit_time: datetime
+    cost: Decimal  # buys, fees included
+    proceeds: Decimal  # sells, net of fees
+    fees: Decimal
+
+    @property
+    def pnl(self) -> Decimal:
+        return self.proceeds - self.cost
+
+    @property
+    def ret(self) -> float:
+        return float(self.pnl / self.cost) if self.cost else math.nan
+
+
+@dataclass(frozen=True, slots=True)
+class Drawdown:
+    depth: float  # min(E / peak - 1), <= 0
+    peak: int  # index of the peak before the deepest point
+    trough: int
+    longest_bars: int  # the longest time under water, in bars
+    longest_start: int  # its peak index
+    longest_end: int  # the index where it recovered (or the last index)
+
+
+def periods_per_year(period: timedelta) -> float:
+    """Bars per year for bars of ``period`` (525,600 for 1 minute)."""
+    if period <= timedelta(0):
+        raise ValueError(f"the bar period must be positive, got {period}")
+    return YEAR / period
+
+
+def returns_from_equity(equity: Sequence[float] | FloatArray) -> FloatArray:
+    """Simple returns ``E[i] / E[i-1] - 1`` of an equity curve."""
+    e = np.asarray(equity, dtype=np.float64)
+    if e.size < 2:
+        return np.empty(0, dtype=np.float64)
+    return np.asarray(e[1:] / e[:-1] - 1.0, dtype=np.float64)
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def cagr(equity: Sequence[float] | FloatArray, ppy: float) -> float | None:
+    e = np.asarray(equity, dtype=np.float64)
+    n = e.size - 1
+    if n < 1 or e[0] <= 0:
+        return None
+    growth = e[-1] / e[0]
+    if growth <= 0:
+        return -1.0
+    with np.errstate(over="ignore"):
+        return _finite(float(np.power(growth, ppy / n) - 1.0))
+
+
+def annual_volatility(returns: FloatArray, ppy: float) -> float | None:
+    if returns.size < 2:
+        return None
+    return _finite(float(np.std(returns, ddof=1) * math.sqrt(ppy)))
+
+
+def sharpe(returns: FloatArray, ppy: float) -> float | None:
+    if returns.size < 2:
+        return None
+    sd = float(np.std(returns, ddof=1))
+    if sd == 0 or not math.isfinite(sd):
+        return None
+    return _finite(float(np.mean(returns)) / sd * math.sqrt(ppy))
+
+
+def sortino(returns: FloatArray, ppy: float) -> float | None:
+    if returns.size < 2:
+        return None
+    downside = math.sqrt(float(np.mean(np.square(np.minimum(returns, 0.0))))) * math.sqrt(ppy)
+    if downside == 0:
+        return None
+    return _finite(float(np.mean(returns)) * ppy / downside)
+
+
+def max_drawdown(equity: Sequence[float] | FloatArray) -> Drawdown:
+    """The deepest drawdown and the longest time under water of an equity curve."""
+    e = np.asarray(equity, dtype=np.float64)
+    if e.size == 0:
+        return Drawdown(0.0, 0, 0, 0, 0, 0)
+    peaks = np.maximum.accumulate(e)
+    dd = e / peaks - 1.0
+    trough = int(np.argmin(dd))
+    depth = float(dd[trough])
+    peak = int(np.argmax(e[: trough + 1])) if depth < 0 else trough
+    # Time under water: from the last new high to the first value back at or above it.
+    longest, longest_start, longest_end = 0, 0, 0
+    start = 0
+    under = False
+    for i in range(1, e.size):
+        if e[i] >= peaks[i - 1]:
+            if under and i - start > longest:
+                longest, longest_start, longest_end = i - start, start, i
+            under = False
+            start = i
+        else:
+            under = True
+    if under and e.size - 1 - start > longest:
+        longest, longest_start, longest_end = e.size - 1 - start, start, e.size - 1
+    return Drawdown(depth, peak, trough, longest, longest_start, longest_end)
+
+
+def round_trips(trades: Iterable[TradeRecord]) -> list[RoundTrip]:
+    """Closed round trips (flat to flat), per agent and symbol, in the order they closed."""
+    open_: dict[tuple[str, str], dict[str, Any]] = {}
+    done: list[RoundTrip] = []
+    for t in trades:
+        key = (t.agent, t.symbol)
+        cur = open_.get(key)
+        if t.side == "buy":
+            if cur is None:
+                cur = open_[key] = {
+                    "qty": ZERO,
+                    "cost": ZERO,
+                    "proceeds": ZERO,
+                    "fees": ZERO,
+                    "entry": t.time,
+                }
+            cur["qty"] += t.quantity
+            cur["cost"] += t.notional + t.fee
+            cur["fees"] += t.fee
+            continue
+        if cur is None:  # a sell without a recorded entry: nothing to pair it with
+            continue
+        cur["qty"] -= t.quantity
+        cur["proceeds"] += t.notional - t.fee
+        cur["fees"] += t.fee
+        if cur["qty"] <= 0:
+            done.append(
+                RoundTrip(
+                    t.agent,
+                    t.symbol,
+                    cur["entry"],
+                    t.time,
+                    cur["cost"],
+                    cur["proceeds"],
+                    cur["fees"],
+                )
+            )
+            del open_[key]
+    return done
+
+
+def monthly_returns(
+    times: Sequence[datetime], equity: Sequence[float] | FloatArray
+) -> dict[tuple[int, int], float]:
+    """Return of each calendar month (UTC): its last equity over the previous month's last (or
+    the starting capital) minus 1. ``times[i]`` is when ``equity[i]`` was marked."""
+    e = np.asarray(equity, dtype=np.float64)
+    out: dict[tuple[int, int], float] = {}
+    if e.size < 2:
+        return out
+    last_of: dict[tuple[int, int], int] = {}
+    for i in range(1, e.size):
+        last_of[(times[i].year, times[i].month)] = i
+    prev = 0
+    for month, i in last_of.items():
+        out[month] = float(e[i] / e[prev] - 1.0)
+        prev = i
+    return out
+
+
+def compute_metrics(
+    equity: Sequence[float] | Sequence[Decimal] | FloatArray,
+    *,
+    period: timedelta,
+    trades: Sequence[TradeRecord] = (),
+    in_market: Sequence[bool] | None = None,
+) -> dict[str, Any]:
+    """Every metric of the module docstring, JSON-ready (money as decimal strings).
+
+    ``equity``: starting capital then one value per bar; ``in_market[i]``: whether bar ``i``
+    ended with a position (``len(equity) - 1`` values)."""
+    e = np.array([float(v) for v in equity], dtype=np.float64)
+    ppy = periods_per_year(period)
+    r = returns_from_equity(e)
+    dd = max_drawdown(e)
+    growth = cagr(e, ppy)
+    trips = round_trips(trades)
+    pnls = [t.pnl for t in trips]
+    wins = [p for p in pnls if p > 0]
+    losses = [p for p in pnls if p < 0]
+    gross_profit = sum(wins, ZERO)
+    gross_loss = -sum(losses, ZERO)
+    fees = sum((t.fee for t in trades), ZERO)
+    start = Decimal(str(equity[0])) if not isinstance(equity[0], Decimal) else equity[0]
+    end = Decimal(str(equity[-1])) if not isinstance(equity[-1], Decimal) else equity[-1]
+    calmar = growth / abs(dd.depth) if growth is not None and dd.depth < 0 else None
+    bars = e.size - 1
+    return {
+        "bars": bars,
+        "periods_per_year": ppy,
+        "start_equity": format(start, "f"),
+        "final_equity": format(end, "f"),
+        "net_profit": format(end - start, "f"),
+        "total_return": float(e[-1] / e[0] - 1.0) if e.size and e[0] else None,
+        "cagr": growth,
+        "annual_volatility": annual_volatility(r, ppy),
+        "sharpe": sharpe(r, ppy),
+        "sortino": sortino(r, ppy),
+        "calmar": _finite(calmar) if calmar is not None else None,
+        "max_drawdown": dd.depth,
+        "max_drawdown_duration_bars": dd.longest_bars,
+        "max_drawdown_duration_seconds": dd.longest_bars * period.total_seconds(),
+        "trades": len(trades),
+        "round_trips": len(trips),
+        "win_rate": len(wins) / len(trips) if trips else None,
+        "profit_factor": float(gross_profit / gross_loss) if gross_loss > 0 else None,
+        "average_trade": format(sum(pnls, ZERO) / len(pnls), "f") if pnls else None,
+        "average_trade_return": float(np.mean([t.ret for t in trips])) if trips else None,
+        "exposure": sum(1 for x in in_market if x) / len(in_market) if in_market else None,
+        "fees_paid": format(fees, "f"),
+    }

@@ -1,0 +1,536 @@
+"""Backtest reports: one self-contained HTML file (inline SVG charts, no scripts, no network) and a
+PNG summary next to it (matplotlib, Agg backend).
+
+The HTML holds: a summary, a comparison table when several agents ran, the price of every symbol
+with the trades marked (buys ▲, sells ▼), the equity and drawdown curves, the metrics, the monthly
+returns, every trade, and the configuration that produced it. The same result gives the same
+files byte for byte apart from the elapsed time shown.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from bisect import bisect_left
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from phantomex.research.backtest import AgentResult, BacktestResult
+from phantomex.research.metrics import TradeRecord, monthly_returns, round_trips
+
+__all__ = ["render_html", "render_png", "write_report"]
+
+PALETTE = ("#2563eb", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#475569")
+BUY, SELL = "#16a34a", "#dc2626"
+WIDTH, PAD_L, PAD_R, PAD_T, PAD_B = 1000, 70, 12, 10, 24
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+# (key, label, format) of the metrics shown, in order.
+METRIC_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("final_equity", "Final equity", "money"),
+    ("net_profit", "Net profit", "money"),
+    ("total_return", "Total return", "pct"),
+    ("cagr", "CAGR", "pct"),
+    ("annual_volatility", "Annualised volatility", "share"),
+    ("sharpe", "Sharpe", "ratio"),
+    ("sortino", "Sortino", "ratio"),
+    ("calmar", "Calmar", "ratio"),
+    ("max_drawdown", "Max drawdown", "pct"),
+    ("max_drawdown_duration_seconds", "Max drawdown duration", "duration"),
+    ("trades", "Trades (fills)", "int"),
+    ("round_trips", "Round trips", "int"),
+    ("win_rate", "Win rate", "share"),
+    ("profit_factor", "Profit factor", "ratio"),
+    ("average_trade", "Average round trip P&L", "money"),
+    ("average_trade_return", "Average round trip return", "pct"),
+    ("exposure", "Exposure (bars in market)", "share"),
+    ("fees_paid", "Fees paid", "money"),
+)
+
+
+def write_report(result: BacktestResult, path: str | Path) -> tuple[Path, Path]:
+    """Write the HTML report to ``path`` and the PNG summary next to it (same name, ``.png``)."""
+    html_path = Path(path)
+    if html_path.suffix.lower() not in (".html", ".htm"):
+        html_path = html_path.with_suffix(html_path.suffix + ".html")
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    png_path = html_path.with_suffix(".png")
+    html_path.write_text(render_html(result), encoding="utf-8")
+    render_png(result, png_path)
+    return html_path, png_path
+
+
+# -- formatting -----------------------------------------------------------------------------------
+def fmt_metric(value: Any, kind: str) -> str:
+    if value is None:
+        return "—"
+    if kind == "money":
+        return f"{Decimal(str(value)):,.2f}"
+    if kind == "pct":
+        return f"{float(value) * 100:+.2f}%"
+    if kind == "share":
+        return f"{float(value) * 100:.2f}%"
+    if kind == "ratio":
+        return f"{float(value):.3f}"
+    if kind == "int":
+        return f"{int(value):,}"
+    if kind == "duration":
+        return _duration(float(value))
+    return html.escape(str(value))
+
+
+def _duration(seconds: float) -> str:
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}d {hours}h {minutes}m"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m"
+
+
+def _num(value: float) -> str:
+    """A compact axis label."""
+    a = abs(value)
+    if a >= 1e6:
+        return f"{value / 1e6:.2f}M"
+    if a >= 1e4:
+        return f"{value:,.0f}"
+    if a >= 100:
+        return f"{value:,.1f}"
+    if a >= 1:
+        return f"{value:.3f}"
+    return f"{value:.4g}"
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text))
+
+
+# -- SVG charts -----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Series:
+    label: str
+    color: str
+    values: Sequence[float]  # NaN = no value
+    fill: bool = False  # area down to 0 (drawdown)
+
+
+@dataclass(frozen=True, slots=True)
+class _Marker:
+    x: int  # index into the chart's x axis
+    y: float
+    buy: bool
+    title: str
+
+
+def _envelope(values: np.ndarray, width: int) -> list[tuple[int, float]]:
+    """Points to draw: every point when few, else the min and max of each pixel column (in
+    their order), which keeps every spike visible."""
+    n = values.size
+    idx = np.arange(n)
+    ok = ~np.isnan(values)
+    if n <= 2 * width:
+        return [(int(i), float(values[i])) for i in idx[ok]]
+    out: list[tuple[int, float]] = []
+    edges = np.linspace(0, n, width + 1).astype(int)
+    for a, b in pairwise_edges(edges):
+        chunk = values[a:b]
+        good = ~np.isnan(chunk)
+        if not good.any():
+            continue
+        lo = a + int(np.nanargmin(chunk))
+        hi = a + int(np.nanargmax(chunk))
+        for i in sorted({lo, hi}):
+            out.append((i, float(values[i])))
+    return out
+
+
+def pairwise_edges(edges: np.ndarray) -> list[tuple[int, int]]:
+    return [(int(a), int(b)) for a, b in pairwise(edges.tolist()) if b > a]
+
+
+def _svg_chart(
+    series: Sequence[_Series],
+    times: Sequence[datetime],
+    *,
+    height: int = 260,
+    markers: Sequence[_Marker] = (),
+    percent: bool = False,
+    title: str = "",
+) -> str:
+    n = len(times)
+    arrays = [np.asarray(s.values, dtype=np.float64) for s in series]
+    finite = np.concatenate(
+        [a[np.isfinite(a)] for a in arrays] + [np.array([m.y for m in markers])]
+    )
+    if finite.size == 0 or n < 2:
+        return '<p class="muted">no data to draw</p>'
+    lo, hi = float(finite.min()), float(finite.max())
+    if any(s.fill for s in series):
+        hi = max(hi, 0.0)
+    if hi == lo:
+        lo, hi = lo - 1, hi + 1
+    pad = (hi - lo) * 0.04
+    lo, hi = lo - pad, hi + pad
+    plot_w = WIDTH - PAD_L - PAD_R
+    plot_h = height - PAD_T - PAD_B
+
+    def x(i: float) -> float:
+        return PAD_L + plot_w * i / (n - 1)
+
+    def y(v: float) -> float:
+        return PAD_T + plot_h * (hi - v) / (hi - lo)
+
+    parts = [
+        f'<svg viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
+        f'aria-label="{_e(title)}" xmlns="http://www.w3.org/2000/svg">',
+        f'<rect x="{PAD_L}" y="{PAD_T}" width="{plot_w}" height="{plot_h}" class="plot"/>',
+    ]
+    for k in range(5):  # horizontal grid and y labels
+        v = lo + (hi - lo) * (k + 0.5) / 5
+        label = f"{v * 100:.1f}%" if percent else _num(v)
+        parts.append(
+            f'<line x1="{PAD_L}" x2="{WIDTH - PAD_R}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
+            f'class="grid"/><text x="{PAD_L - 6}" y="{y(v) + 4:.1f}" class="yl">{label}</text>'
+        )
+    for k in range(5):  # x labels
+        i = round((n - 1) * k / 4)
+        anchor = "start" if k == 0 else "end" if k == 4 else "middle"
+        parts.append(
+            f'<text x="{x(i):.1f}" y="{height - 6}" text-anchor="{anchor}" class="xl">'
+            f"{times[i]:%Y-%m-%d %H:%M}</text>"
+        )
+    for s, arr in zip(series, arrays, strict=True):
+        points = _envelope(arr, plot_w)
+        if not points:
+            continue
+        path = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in points)
+        if s.fill:
+            base = y(0.0)
+            first, last = points[0][0], points[-1][0]
+            parts.append(
+                f'<polygon points="{x(first):.1f},{base:.1f} {path} {x(last):.1f},{base:.1f}" '
+                f'fill="{s.color}" fill-opacity="0.25" stroke="none"/>'
+            )
+        parts.append(
+            f'<polyline points="{path}" fill="none" stroke="{s.color}" stroke-width="1.2"/>'
+        )
+    r = 5.0 if len(markers) <= 200 else 3.0  # smaller marks when there are many
+    for m in markers:
+        cx, cy = x(m.x), y(m.y)
+        d = 1 if m.buy else -1  # buys below the price pointing up, sells above pointing down
+        shape = (
+            f"{cx:.1f},{cy + d:.1f} {cx - r:.1f},{cy + d * 2 * r:.1f} "
+            f"{cx + r:.1f},{cy + d * 2 * r:.1f}"
+        )
+        color = BUY if m.buy else SELL
+        parts.append(
+            f'<polygon points="{shape}" fill="{color}" class="mk"><title>{_e(m.title)}</title>'
+            "</polygon>"
+        )
+    if len(series) > 1 or markers:
+        legend = [f'<tspan fill="{s.color}">■ {_e(s.label)}</tspan>' for s in series if s.label]
+        if markers:
+            legend.append(f'<tspan fill="{BUY}">▲ buy</tspan> <tspan fill="{SELL}">▼ sell</tspan>')
+        parts.append(
+            f'<text x="{PAD_L + 8}" y="{PAD_T + 14}" class="lg">{"  ".join(legend)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# -- data for the charts --------------------------------------------------------------------------
+def _closes_on_axis(result: BacktestResult, symbol: str) -> list[float]:
+    """The symbol's close at each point of ``result.times`` (its open at the start, the last
+    close carried over a missing bar, NaN before its first bar)."""
+    period = result.period
+    by_close = {b.time + period: float(b.close) for b in result.data[symbol]}
+    first = result.data[symbol][0]
+    out: list[float] = []
+    last = float(first.open) if first.time == result.times[0] else math.nan
+    for t in result.times:
+        last = by_close.get(t, last)
+        out.append(last)
+    return out
+
+
+def _trade_x(times: Sequence[datetime], trade: TradeRecord) -> int:
+    return min(bisect_left(times, trade.time), len(times) - 1)
+
+
+def _drawdown(equity: Sequence[Decimal]) -> list[float]:
+    e = np.array([float(v) for v in equity], dtype=np.float64)
+    return list(e / np.maximum.accumulate(e) - 1.0)
+
+
+def _several(result: BacktestResult) -> bool:
+    return len(result.agents) > 1
+
+
+# -- HTML -----------------------------------------------------------------------------------------
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#0f172a;
+background:#f8fafc}main{max-width:1060px;margin:0 auto;padding:20px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid
+#e2e8f0;padding-bottom:4px}.muted{color:#64748b}.cards{display:flex;flex-wrap:wrap;gap:10px;
+margin:14px 0}.card{background:#fff;border:1px solid #e2e8f0;border-radius:8px;padding:8px 14px;
+min-width:120px}.card b{display:block;font-size:18px}table{border-collapse:collapse;
+background:#fff;font-variant-numeric:tabular-nums}td,th{border:1px solid #e2e8f0;padding:3px 8px;
+text-align:right;white-space:nowrap}th{background:#f1f5f9}td.l,th.l{text-align:left}
+.scroll{max-height:480px;overflow:auto;border:1px solid #e2e8f0}.pos{color:#15803d}
+.neg{color:#b91c1c}svg{background:#fff;border:1px solid #e2e8f0;border-radius:6px}
+svg .plot{fill:none}svg .grid{stroke:#eef2f7}svg text{font:11px system-ui,sans-serif;
+fill:#475569}svg .yl{text-anchor:end}svg .lg{font-size:12px}pre{background:#fff;
+border:1px solid #e2e8f0;padding:10px;overflow:auto;font-size:12px}
+"""
+
+
+def render_html(result: BacktestResult) -> str:
+    cfg = result.config.describe()
+    symbols = list(result.data)
+    names = ", ".join(a.name for a in result.agents)
+    m = result.metrics
+    out: list[str] = [
+        "<!doctype html><html lang=en><head><meta charset=utf-8>",
+        '<meta name="viewport" content="width=device-width,initial-scale=1">',
+        f"<title>PhantomEx backtest: {_e(names)}</title><style>{CSS}</style></head><body><main>",
+        f"<h1>Backtest: {_e(names)}</h1>",
+        f'<p class="muted">{_e(", ".join(symbols))} · {result.bars:,} bars of '
+        f"{_duration(result.period.total_seconds())} · {result.times[0]:%Y-%m-%d %H:%M} → "
+        f"{result.times[-1]:%Y-%m-%d %H:%M} UTC · fills at "
+        f"{'the next bar open' if cfg['fill'] == 'next_open' else 'the bar close'} · fee "
+        f"{_e(cfg['fee_bps'])} bps · slippage {_e(cfg['slippage_bps'])} bps · "
+        f"ran in {result.elapsed_seconds:.1f} s</p>",
+        '<div class="cards">',
+    ]
+    for key, label, kind in (
+        ("final_equity", "Final equity", "money"),
+        ("total_return", "Total return", "pct"),
+        ("sharpe", "Sharpe", "ratio"),
+        ("max_drawdown", "Max drawdown", "pct"),
+        ("trades", "Trades", "int"),
+        ("win_rate", "Win rate", "share"),
+    ):
+        out.append(f'<div class="card">{label}<b>{fmt_metric(m.get(key), kind)}</b></div>')
+    out.append("</div>")
+    if result.errors:
+        out.append("<h2>Errors</h2><ul>")
+        out.extend(f"<li>{_e(err)}</li>" for err in result.errors)
+        out.append("</ul>")
+    if _several(result):
+        out.append('<h2 id="comparison">Comparison</h2>')
+        out.append(_comparison_table(result.agents))
+    out.append('<h2 id="prices">Prices and trades</h2>')
+    for sym in symbols:
+        closes = _closes_on_axis(result, sym)
+        markers = [
+            _Marker(
+                _trade_x(result.times, t),
+                float(t.price),
+                t.side == "buy",
+                f"{t.agent} {t.side} {t.quantity:.8f} {sym} @ {t.price} on {t.time:%Y-%m-%d %H:%M}",
+            )
+            for a in result.agents
+            for t in a.trades
+            if t.symbol == sym
+        ]
+        out.append(f"<h3>{_e(sym)}</h3>")
+        out.append(
+            _svg_chart(
+                [_Series(f"{sym} close", "#334155", closes)],
+                result.times,
+                markers=markers,
+                title=f"{sym} price with trades",
+            )
+        )
+    out.append('<h2 id="equity">Equity</h2>')
+    eq_series = [
+        _Series(a.name, PALETTE[i % len(PALETTE)], [float(v) for v in a.equity])
+        for i, a in enumerate(result.agents)
+    ]
+    out.append(_svg_chart(eq_series, result.times, title="equity"))
+    out.append('<h2 id="drawdown">Drawdown</h2>')
+    dd_series = [
+        _Series(a.name, PALETTE[i % len(PALETTE)], _drawdown(a.equity), fill=True)
+        for i, a in enumerate(result.agents)
+    ]
+    out.append(_svg_chart(dd_series, result.times, height=200, percent=True, title="drawdown"))
+    out.append('<h2 id="metrics">Metrics</h2>')
+    out.append(_metrics_table(result))
+    out.append('<h2 id="monthly">Monthly returns</h2>')
+    for agent in result.agents:
+        if _several(result):
+            out.append(f"<h3>{_e(agent.name)}</h3>")
+        out.append(_monthly_table(result.times, agent.equity))
+    out.append('<h2 id="trades">Trades</h2>')
+    out.append(_trades_table(result))
+    out.append('<h2 id="config">Configuration</h2>')
+    out.append(f"<pre>{_e(json.dumps(cfg, indent=2))}</pre>")
+    out.append("</main></body></html>\n")
+    return "\n".join(out)
+
+
+def _comparison_table(agents: Sequence[AgentResult]) -> str:
+    keys = [
+        r
+        for r in METRIC_ROWS
+        if r[0]
+        in (
+            "final_equity",
+            "total_return",
+            "cagr",
+            "annual_volatility",
+            "sharpe",
+            "sortino",
+            "calmar",
+            "max_drawdown",
+            "trades",
+            "win_rate",
+            "profit_factor",
+            "exposure",
+            "fees_paid",
+        )
+    ]
+    head = "".join(f"<th>{_e(label)}</th>" for _, label, _ in keys)
+    rows = []
+    for a in agents:
+        desc = f"{a.spec.brain} {json.dumps(a.spec.params, sort_keys=True)}"
+        cells = "".join(f"<td>{fmt_metric(a.metrics.get(k), kind)}</td>" for k, _, kind in keys)
+        rows.append(f'<tr><td class="l">{_e(a.name)}</td><td class="l">{_e(desc)}</td>{cells}</tr>')
+    return (
+        '<div class="scroll"><table><tr><th class="l">Agent</th><th class="l">Strategy</th>'
+        f"{head}</tr>{''.join(rows)}</table></div>"
+    )
+
+
+def _metrics_table(result: BacktestResult) -> str:
+    columns: list[tuple[str, dict[str, Any]]] = [(a.name, a.metrics) for a in result.agents]
+    if _several(result):
+        columns.append(("All agents", result.metrics))
+    head = "".join(f"<th>{_e(name)}</th>" for name, _ in columns)
+    rows = [
+        f'<tr><td class="l">{_e(label)}</td>'
+        + "".join(f"<td>{fmt_metric(metrics.get(key), kind)}</td>" for _, metrics in columns)
+        + "</tr>"
+        for key, label, kind in METRIC_ROWS
+    ]
+    return f'<table><tr><th class="l">Metric</th>{head}</tr>{"".join(rows)}</table>'
+
+
+def _pct_cell(value: float | None) -> str:
+    if value is None:
+        return "<td></td>"
+    cls = "pos" if value > 0 else "neg" if value < 0 else ""
+    return f'<td class="{cls}">{value * 100:+.2f}%</td>'
+
+
+def _monthly_table(times: Sequence[datetime], equity: Sequence[Decimal]) -> str:
+    e = [float(v) for v in equity]
+    months = monthly_returns(times, e)
+    years = sorted({y for y, _ in months})
+    head = "".join(f"<th>{m}</th>" for m in MONTHS)
+    rows = []
+    for year in years:
+        cells = "".join(_pct_cell(months.get((year, mo))) for mo in range(1, 13))
+        total = math.prod(1 + months[k] for k in months if k[0] == year) - 1
+        rows.append(f'<tr><td class="l">{year}</td>{cells}{_pct_cell(total)}</tr>')
+    return f'<table><tr><th class="l">Year</th>{head}<th>Year</th></tr>{"".join(rows)}</table>'
+
+
+def _trades_table(result: BacktestResult) -> str:
+    trades = result.trades
+    if not trades:
+        return '<p class="muted">no trades</p>'
+    pnl_at: dict[tuple[str, str, datetime], Decimal] = {
+        (rt.agent, rt.symbol, rt.exit_time): rt.pnl for rt in round_trips(trades)
+    }
+    several = _several(result)
+    head = (
+        ('<th class="l">Agent</th>' if several else "")
+        + '<th class="l">Time (UTC)</th><th class="l">Symbol</th><th class="l">Side</th>'
+        "<th>Quantity</th><th>Price</th><th>Notional</th><th>Fee</th><th>Round-trip P&amp;L</th>"
+    )
+    rows = []
+    for t in trades:
+        pnl = pnl_at.get((t.agent, t.symbol, t.time)) if t.side == "sell" else None
+        pnl_cell = (
+            f'<td class="{"pos" if pnl > 0 else "neg" if pnl < 0 else ""}">{pnl:,.2f}</td>'
+            if pnl is not None
+            else "<td></td>"
+        )
+        side_cls = "pos" if t.side == "buy" else "neg"
+        rows.append(
+            "<tr>"
+            + (f'<td class="l">{_e(t.agent)}</td>' if several else "")
+            + f'<td class="l">{t.time:%Y-%m-%d %H:%M:%S}</td><td class="l">{_e(t.symbol)}</td>'
+            f'<td class="l {side_cls}">{t.side}</td><td>{t.quantity:.8f}</td>'
+            f"<td>{t.price:,.8g}</td><td>{t.notional:,.2f}</td><td>{t.fee:,.4f}</td>{pnl_cell}</tr>"
+        )
+    return (
+        f'<p class="muted">{len(trades):,} fills</p><div class="scroll"><table><tr>{head}</tr>'
+        f"{''.join(rows)}</table></div>"
+    )
+
+
+# -- PNG ------------------------------------------------------------------------------------------
+def render_png(result: BacktestResult, path: str | Path) -> Path:
+    """A one-page summary: the first symbol's price with the trades, the equity of each agent,
+    the drawdown, and the key metrics in the title."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    times = np.array([np.datetime64(t.replace(tzinfo=None), "us") for t in result.times])
+    fig = Figure(figsize=(12, 9), dpi=100)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2, 1.3]})
+    sym = next(iter(result.data))
+    ax = axes[0]
+    ax.plot(times, _closes_on_axis(result, sym), color="#334155", lw=0.7, label=f"{sym} close")
+    for side, color, marker in (("buy", BUY, "^"), ("sell", SELL, "v")):
+        pts = [
+            (times[_trade_x(result.times, t)], float(t.price))
+            for a in result.agents
+            for t in a.trades
+            if t.symbol == sym and t.side == side
+        ]
+        if pts:
+            xs, ys = zip(*pts, strict=True)
+            ax.scatter(xs, ys, marker=marker, color=color, s=22, zorder=3, label=side)
+    ax.set_ylabel(f"{sym} price")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(alpha=0.3)
+    for i, agent in enumerate(result.agents):
+        color = PALETTE[i % len(PALETTE)]
+        axes[1].plot(times, [float(v) for v in agent.equity], color=color, lw=1, label=agent.name)
+        dd = np.array(_drawdown(agent.equity)) * 100
+        axes[2].fill_between(times, dd, 0, color=color, alpha=0.3, lw=0)
+        axes[2].plot(times, dd, color=color, lw=0.7)
+    axes[1].set_ylabel("equity")
+    axes[1].legend(loc="upper left", fontsize=8)
+    axes[1].grid(alpha=0.3)
+    axes[2].set_ylabel("drawdown %")
+    axes[2].grid(alpha=0.3)
+    m = result.metrics
+    names = ", ".join(a.name for a in result.agents)
+    fig.suptitle(
+        f"{names} on {', '.join(result.data)}: final equity "
+        f"{fmt_metric(m.get('final_equity'), 'money')}, return "
+        f"{fmt_metric(m.get('total_return'), 'pct')}, Sharpe {fmt_metric(m.get('sharpe'), 'ratio')}"
+        f", max DD {fmt_metric(m.get('max_drawdown'), 'pct')}, {m.get('trades', 0)} trades",
+        fontsize=11,
+    )
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, format="png", metadata={"Software": None})
+    return out

@@ -1,0 +1,344 @@
+"""`phantomex backtest` and ``run_backtest``: the spec's reference engine reproduced on real bars,
+the JSON output, determinism, several agents, time windows, reports and errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from phantomex.cli.backtest import parse_assignments, parse_when, register
+from phantomex.domain.models import Bar
+from phantomex.market.loaders import load_dataset
+from phantomex.research.backtest import (
+    BACKTEST_RISK,
+    BacktestConfig,
+    BacktestError,
+    agent_from_toml,
+    load_data,
+    resolve_strategy,
+    run_backtest,
+    strategy_agent,
+)
+from phantomex.research.report import write_report
+
+FEE = Decimal("0.001")
+CASH = Decimal(10_000)
+
+
+@pytest.fixture(scope="module")
+def btc() -> list[Bar]:
+    return load_dataset("demo", ["BTC"])["BTC"]
+
+
+@pytest.fixture(scope="module")
+def app() -> typer.Typer:
+    app = typer.Typer()
+
+    @app.callback()
+    def main() -> None:
+        """Test app."""
+
+    register(app)
+    return app
+
+
+# -- the reference engine of shared/benchmarks/backtest-spec.md ---------------------------------
+def sma_cross_signals(closes: np.ndarray, fast: int, slow: int) -> list[int]:
+    """+1 on a cross up, -1 on a cross down, at bar t's close (plain arithmetic means)."""
+
+    def sma(n: int) -> np.ndarray:
+        out = np.full(closes.size, np.nan)
+        for t in range(n - 1, closes.size):
+            out[t] = closes[t - n + 1 : t + 1].mean()
+        return out
+
+    f, s = sma(fast), sma(slow)
+    sig = [0] * closes.size
+    for t in range(1, closes.size):
+        if np.isnan(s[t - 1]):
+            continue
+        if f[t] > s[t] and f[t - 1] <= s[t - 1]:
+            sig[t] = 1
+        elif f[t] < s[t] and f[t - 1] >= s[t - 1]:
+            sig[t] = -1
+    return sig
+
+
+def reference(
+    bars: list[Bar], signal: list[int], *, next_open: bool = True
+) -> tuple[list[tuple[str, datetime, Decimal, Decimal]], Decimal]:
+    """All-in / all-out long-only fills at t+1's open (or t's close); equity marked to the
+    last close."""
+    cash, qty, trades = CASH, Decimal(0), []
+    period = bars[1].time - bars[0].time
+    for t in range(len(bars) - (1 if next_open else 0)):
+        p = bars[t + 1].open if next_open else bars[t].close
+        when = bars[t + 1].time if next_open else bars[t].time + period
+        if signal[t] == 1 and qty == 0:
+            qty = cash / (p * (1 + FEE))
+            cash = Decimal(0)
+            trades.append(("buy", when, p, qty))
+        elif signal[t] == -1 and qty > 0:
+            trades.append(("sell", when, p, qty))
+            cash += qty * p - qty * p * FEE
+            qty = Decimal(0)
+    return trades, cash + qty * bars[-1].close
+
+
+def _close(a: Decimal, b: Decimal, rel: str) -> bool:
+    return abs(a - b) <= abs(b) * Decimal(rel)
+
+
+@pytest.mark.parametrize(("n", "fill"), [(2000, "next_open"), (600, "close")])
+def test_sma_cross_equals_the_reference_engine(btc: list[Bar], n: int, fill: Any) -> None:
+    bars = btc[:n]
+    closes = np.array([float(b.close) for b in bars])
+    want, want_equity = reference(
+        bars, sma_cross_signals(closes, 10, 30), next_open=fill == "next_open"
+    )
+    spec = strategy_agent("sma_cross", {"fast": 10, "slow": 30}, symbols=["BTC"])
+    result = run_backtest(BacktestConfig(data={"BTC": bars}, agents=[spec], fill=fill))
+    got = [(t.side, t.time, t.price, t.quantity) for t in result.trades]
+    assert len(want) > 15
+    assert [g[:3] for g in got] == [w[:3] for w in want]
+    for g, w in zip(got, want, strict=True):
+        assert _close(g[3], w[3], "1e-20")
+    assert _close(result.final_equity, want_equity, "1e-6")
+    assert result.bars == n
+    assert len(result.agents[0].equity) == n + 1
+    assert result.metrics["trades"] == len(want)
+
+
+# -- the command ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def btc_csv(tmp_path_factory: pytest.TempPathFactory, btc: list[Bar]) -> Path:
+    path = tmp_path_factory.mktemp("data") / "btc_1m.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["time", "open", "high", "low", "close", "volume"])
+        for b in btc[:400]:
+            w.writerow([b.time.isoformat(), b.open, b.high, b.low, b.close, b.volume])
+    return path
+
+
+def _invoke(app: typer.Typer, *args: str) -> Any:
+    return CliRunner().invoke(app, ["backtest", *args])
+
+
+def test_json_output_is_complete_and_repeatable(app: typer.Typer, btc_csv: Path) -> None:
+    args = ["--data", str(btc_csv), "--strategy", "sma_cross", "--param", "fast=5"]
+    args += ["--param", "slow=20", "--json"]
+    first = _invoke(app, *args)
+    assert first.exit_code == 0, first.output
+    second = _invoke(app, *args)
+    one, two = json.loads(first.stdout), json.loads(second.stdout)
+    assert one.pop("elapsed_seconds") >= 0
+    two.pop("elapsed_seconds")
+    assert one == two
+    assert one["bars"] == 400
+    assert {"trades", "final_equity", "metrics", "bars", "config"} <= set(one)
+    assert "agents" not in one
+    trades = one["trades"]
+    assert len(trades) > 10
+    assert set(trades[0]) == {"symbol", "side", "quantity", "price", "fee", "time"}
+    assert all(isinstance(trades[0][k], str) for k in ("quantity", "price", "fee"))
+    assert trades[0]["time"].endswith("Z") and trades[0]["side"] == "buy"
+    assert datetime.fromisoformat(trades[0]["time"]).tzinfo is not None
+    # final equity = cash + qty x last close, rebuilt from the trades alone
+    cash, qty = CASH, Decimal(0)
+    for t in trades:
+        q, p, fee = Decimal(t["quantity"]), Decimal(t["price"]), Decimal(t["fee"])
+        assert fee == q * p * FEE
+        cash, qty = (
+            (cash - q * p - fee, qty + q) if t["side"] == "buy" else (cash + q * p - fee, qty - q)
+        )
+    last_close = Decimal(str(load_dataset("demo", ["BTC"])["BTC"][399].close))
+    assert _close(Decimal(one["final_equity"]), cash + qty * last_close, "1e-20")
+    m = one["metrics"]
+    for key in (
+        "total_return",
+        "cagr",
+        "annual_volatility",
+        "sharpe",
+        "sortino",
+        "calmar",
+        "max_drawdown",
+        "max_drawdown_duration_bars",
+        "win_rate",
+        "profit_factor",
+        "exposure",
+        "trades",
+        "average_trade",
+        "fees_paid",
+    ):
+        assert key in m
+    assert m["trades"] == len(trades)
+    assert one["config"]["agents"][0]["params"] == {"ma": "sma", "fast": 5, "slow": 20}
+    assert one["config"]["fill"] == "next_open"
+
+
+def test_window_fill_costs_and_table_output(app: typer.Typer, btc_csv: Path) -> None:
+    args = ["--data", f"XBT={btc_csv}", "--strategy", "rsi", "--param", "oversold=40"]
+    args += ["--from", "2023-04-01T22:00", "--to", "2023-04-02T01:59", "--fill", "close"]
+    args += ["--fee-bps", "5", "--slippage-bps", "2", "--cash", "500", "--json"]
+    res = _invoke(app, *args)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["bars"] == 240
+    assert out["start"] == "2023-04-01T22:00:00Z" and out["end"] == "2023-04-02T02:00:00Z"
+    assert out["config"]["symbols"] == ["XBT"]
+    assert out["trades"] and all(t["symbol"] == "XBT" for t in out["trades"])
+    t = out["trades"][0]
+    q, p, fee = Decimal(t["quantity"]), Decimal(t["price"]), Decimal(t["fee"])
+    assert fee == q * p * Decimal("0.0005")
+    assert q * p + fee <= 500
+    table = _invoke(app, *args[:-1])
+    assert table.exit_code == 0, table.output
+    assert "rsi" in table.stdout and "240 bars" in table.stdout
+
+
+def _agent_file(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_several_agents_with_a_report(app: typer.Typer, btc_csv: Path, tmp_path: Path) -> None:
+    sma = _agent_file(
+        tmp_path / "fast_sma.toml",
+        'strategy = "sma_cross"\n[params]\nfast = 5\nslow = 20\n',
+    )
+    rsi = _agent_file(
+        tmp_path / "rsi.toml",
+        'name = "RSI 40-60"\nbrain = "rsi"\nallowance = "2500"\n'
+        "[params]\noversold = 40\noverbought = 60\n[risk]\nmax_allocation_pct = 50\n",
+    )
+    report = tmp_path / "out" / "run.html"
+    res = _invoke(
+        app, "--data", str(btc_csv), "--agent", str(sma), "--agent", str(rsi), "--json",
+        "--report", str(report),
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    names = [a["name"] for a in out["agents"]]
+    assert names == ["fast_sma", "RSI 40-60"]
+    assert {t["agent"] for t in out["trades"]} == set(names)
+    total = sum(Decimal(a["final_equity"]) for a in out["agents"])
+    assert Decimal(out["final_equity"]) == total
+    assert out["metrics"]["trades"] == len(out["trades"])
+    assert out["config"]["agents"][1]["allowance"] == "2500"
+    assert out["config"]["agents"][1]["risk"]["max_allocation_pct"] == "50"
+    assert out["config"]["agents"][0]["risk"]["stop_loss_pct"] is None
+    page = report.read_text(encoding="utf-8")
+    for part in (
+        "<svg",
+        'id="comparison"',
+        'id="prices"',
+        'id="equity"',
+        'id="drawdown"',
+        'id="metrics"',
+        'id="monthly"',
+        'id="trades"',
+        'id="config"',
+        "fast_sma",
+        "RSI 40-60",
+        "Sharpe",
+        "Apr",
+        "&quot;fill&quot;: &quot;next_open&quot;",
+    ):
+        assert part in page, part
+    assert page.count("<tr>") > len(out["trades"])
+    assert "<script" not in page and "http://" not in page.replace("http://www.w3.org", "")
+    png = report.with_suffix(".png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000
+
+
+def test_report_from_the_library(tmp_path: Path, btc: list[Bar]) -> None:
+    spec = strategy_agent("train_of_trade", {"entry_drop_pct": 0.2, "take_profit_pct": 0.2},
+                          symbols=["BTC"])  # fmt: skip
+    result = run_backtest(BacktestConfig(data={"BTC": btc[:300]}, agents=[spec]))
+    html_path, png_path = write_report(result, tmp_path / "r")
+    assert html_path.name == "r.html" and png_path.name == "r.png"
+    page = html_path.read_text(encoding="utf-8")
+    assert "train_of_trade" in page and "Monthly returns" in page and "polyline" in page
+    assert 'id="comparison"' not in page
+    assert png_path.stat().st_size > 20_000
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--strategy", "rsi"], "--data FILE or --dataset"),
+        (["--data", "{csv}"], "--strategy NAME"),
+        (["--dataset", "nope", "--strategy", "rsi"], "unknown dataset"),
+        (["--dataset", "demo", "--symbols", "ZZZ", "--strategy", "rsi"], "ZZZ"),
+        (["--data", "{csv}", "--symbols", "ETH", "--strategy", "rsi"], "no data for ETH"),
+        (["--data", "{csv}", "--strategy", "magic"], "unknown strategy"),
+        (["--data", "{csv}", "--strategy", "rsi", "--param", "x"], "key=value"),
+        (["--data", "{csv}", "--strategy", "rsi", "--param", "period=1"], "period"),
+        (["--data", "{csv}", "--strategy", "rsi", "--from", "2030-01-01"], "no bars"),
+        (["--data", "{csv}", "--strategy", "rsi", "--to", "noon"], "ISO date"),
+        (["--data", "{csv}", "--strategy", "rsi", "--risk", "cooldown=1"], "invalid risk"),
+        (["--data", "{csv}", "--strategy", "rsi", "--cash", "-1"], "--cash"),
+        (["--data", "missing.csv", "--strategy", "rsi"], "cannot read"),
+    ],
+)
+def test_errors_are_one_clear_line(
+    app: typer.Typer, btc_csv: Path, args: list[str], message: str
+) -> None:
+    res = _invoke(app, *[a.replace("{csv}", str(btc_csv)) for a in args], "--json")
+    assert res.exit_code == 1
+    assert message in res.stderr
+    assert res.stdout == ""
+
+
+# -- the library pieces ---------------------------------------------------------------------------
+def test_aliases_risk_and_toml(tmp_path: Path) -> None:
+    assert resolve_strategy("sma_cross", {"fast": 3}) == ("momentum", {"ma": "sma", "fast": 3})
+    assert resolve_strategy("rsi") == ("rsi", {})
+    spec = strategy_agent("ema_cross", symbols=["btc"], risk={"stop_loss_pct": "2"})
+    assert spec.brain == "momentum" and spec.params == {"ma": "ema"} and spec.symbols == ["BTC"]
+    assert spec.risk.stop_loss_pct == Decimal(2)
+    assert spec.risk.max_allocation_pct == BACKTEST_RISK.max_allocation_pct == 100
+    bad = _agent_file(tmp_path / "bad.toml", 'brain = "rsi"\nmode = "advisory"\n')
+    with pytest.raises(BacktestError, match="autonomous"):
+        agent_from_toml(bad, symbols=["BTC"])
+    broken = _agent_file(tmp_path / "broken.toml", "brain = \n")
+    with pytest.raises(BacktestError, match="invalid TOML"):
+        agent_from_toml(broken, symbols=["BTC"])
+    with pytest.raises(BacktestError, match="brain"):
+        agent_from_toml(_agent_file(tmp_path / "x.toml", "[params]\n"), symbols=["BTC"])
+
+
+def test_load_data_and_dates(btc_csv: Path) -> None:
+    data, sources = load_data([btc_csv], None, None)
+    assert list(data) == ["BTC"] and len(data["BTC"]) == 400
+    assert sources == [f"BTC={btc_csv}"]
+    data, _ = load_data([], "demo", ["eth", "BTC"])
+    assert list(data) == ["ETH", "BTC"]
+    with pytest.raises(BacktestError, match="both"):
+        load_data([btc_csv], "demo", ["BTC"])
+    assert parse_when("2023-04-02", end=False) == datetime(2023, 4, 2, tzinfo=UTC)
+    assert parse_when("2023-04-02", end=True) == datetime(2023, 4, 3, tzinfo=UTC)
+    assert parse_when("2023-04-02T10:00", end=True) == datetime(
+        2023, 4, 2, 10, tzinfo=UTC
+    ) + timedelta(microseconds=1)
+    assert parse_when("2023-04-02T12:00+02:00", end=False) == datetime(2023, 4, 2, 10, tzinfo=UTC)
+    with pytest.raises(ValueError):
+        parse_when("yesterday", end=False)
+    assert parse_assignments(["a=1", "b=0.5", "c=sma", "d=none", "e=[1, 2]"], "x") == {
+        "a": 1,
+        "b": 0.5,
+        "c": "sma",
+        "d": None,
+        "e": [1, 2],
+    }
+    assert parse_assignments(["p=0.1"], "x", numbers_as_text=True) == {"p": "0.1"}
