@@ -33,6 +33,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from phantomex.api.dashboard import mount_dashboard
+from phantomex.brains.llm.sim import SimServer
 
 FRONTEND = ROOT / "frontend"
 BUYER = "E2E Buyer"
@@ -381,6 +382,98 @@ def test_kill_switch_by_keyboard_and_release(page: Any, server: RestartableServe
     buyer = card(page, BUYER)
     buyer.get_by_test_id("pause-resume").click()  # agents stay stopped until resumed
     expect(buyer.get_by_test_id("agent-status")).to_have_text("running")
+
+
+def test_llm_setup_add_test_and_remove_an_endpoint(
+    page: Any, server: RestartableServer, watch: ConsoleWatch
+) -> None:
+    """The LLM setup panel against a local simulated Ollama: add, test, models, remove."""
+    with SimServer(models=["alpha:7b", "beta:8b"]) as sim:
+        toggle = page.get_by_test_id("llm-toggle")
+        toggle.focus()
+        page.keyboard.press("Enter")  # keyboard usable: a real button
+        panel = page.get_by_test_id("llm-setup")
+        expect(panel).to_be_visible()
+        expect(toggle).to_have_attribute("aria-expanded", "true")
+        expect(panel.get_by_role("heading", name="LLM setup")).to_be_focused()
+
+        form = panel.get_by_test_id("llm-add-form")
+        form.get_by_label("Endpoint name", exact=True).fill("bad name!")
+        form.get_by_label("Kind", exact=True).select_option("ollama")
+        form.get_by_label("Base URL", exact=True).fill(sim.url)
+        form.get_by_label("Max concurrency", exact=True).fill("2")
+        with watch.expecting(r"status of 422"):
+            form.get_by_test_id("llm-add").click()
+            expect(form.get_by_test_id("llm-error-name")).to_contain_text("pattern")
+        name_field = form.get_by_label("Endpoint name", exact=True)
+        expect(name_field).to_have_attribute("aria-invalid", "true")
+        expect(name_field).to_be_focused()
+
+        name_field.fill("e2e-sim")
+        expect(form.get_by_label("API key (optional)", exact=True)).to_have_attribute(
+            "type", "password"
+        )
+        form.get_by_test_id("llm-add").click()
+        endpoint = panel.locator('[data-testid=llm-endpoint][data-name="e2e-sim"]')
+        expect(endpoint).to_be_visible()
+        expect(endpoint.get_by_test_id("llm-kind")).to_have_text("ollama")
+        expect(endpoint.get_by_test_id("llm-url")).to_have_text(sim.url)
+        expect(endpoint.get_by_test_id("llm-key-set")).to_have_count(0)
+        expect(form.get_by_test_id("llm-error-name")).to_have_count(0)
+        saved = {e["name"]: e for e in server.get("/api/llm/endpoints")}
+        assert saved["e2e-sim"]["max_concurrency"] == 2
+        assert saved["e2e-sim"]["has_api_key"] is False
+
+        # the same name again: 409, shown next to the name field
+        name_field.fill("e2e-sim")
+        form.get_by_label("Base URL", exact=True).fill(sim.url)
+        with watch.expecting(r"status of 409"):
+            form.get_by_test_id("llm-add").click()
+            expect(form.get_by_test_id("llm-error-name")).to_contain_text("exists")
+        name_field.fill("")
+        expect(form.get_by_test_id("llm-error-name")).to_have_count(0)  # editing clears it
+
+        endpoint.get_by_test_id("llm-test").click()
+        result = endpoint.get_by_test_id("llm-test-result")
+        expect(result).to_have_attribute("data-ok", "true")
+        expect(result).to_contain_text(re.compile(r"OK · \d+ ms · 2 model"))
+        models = endpoint.get_by_test_id("llm-models")
+        expect(models.locator("li[data-model]")).to_have_count(2)
+        expect(models.locator('li[data-model="alpha:7b"]')).to_contain_text("alpha:7b")
+        expect(models.locator('li[data-model="beta:8b"]')).to_contain_text("beta:8b")
+        expect(endpoint.get_by_test_id("llm-loaded")).to_be_visible()
+        shot(page, "08b-llm-setup")
+
+        # the add-agent form offers the endpoint and its models for the "llm" brain
+        page.get_by_test_id("add-agent-toggle").click()
+        agent_form = page.get_by_test_id("add-agent-form")
+        agent_form.get_by_label("Brain", exact=True).select_option("llm")
+        chosen = agent_form.locator("#aa-params-endpoint")
+        expect(chosen.locator('option[value="e2e-sim"]')).to_have_count(1)
+        chosen.select_option("e2e-sim")
+        model = agent_form.locator("#aa-params-model")
+        expect(model.locator("option")).to_have_text(["alpha:7b", "beta:8b"])
+        expect(model).to_have_value("alpha:7b")
+        page.get_by_test_id("add-agent-toggle").click()
+        expect(agent_form).to_be_hidden()
+
+        # remove, after a confirmation (cancelled once)
+        dialog = page.get_by_test_id("confirm-dialog")
+        endpoint.get_by_test_id("llm-remove").click()
+        expect(dialog).to_be_visible()
+        page.keyboard.press("Escape")
+        expect(dialog).to_be_hidden()
+        expect(endpoint).to_be_visible()
+        endpoint.get_by_test_id("llm-remove").click()
+        dialog.get_by_test_id("confirm-ok").click()
+        expect(endpoint).to_have_count(0)
+        assert "e2e-sim" not in {e["name"] for e in server.get("/api/llm/endpoints")}
+
+        panel.get_by_role("heading", name="LLM setup").focus()
+        page.keyboard.press("Escape")
+        expect(panel).to_be_hidden()
+        expect(toggle).to_be_focused()
+    assert watch.errors == [], "\n".join(watch.errors)
 
 
 def test_reconnects_after_a_server_restart(

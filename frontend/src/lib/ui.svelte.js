@@ -3,6 +3,7 @@ class Ui {
   chartSymbol = $state(null);
   drawerAgentId = $state(null);
   showAddAgent = $state(false);
+  showLlm = $state(false); // the LLM setup panel
   now = $state(Date.now()); // wall clock for countdowns, ticks once a second
 
   constructor() {
