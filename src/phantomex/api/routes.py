@@ -218,7 +218,9 @@ def prices(k: K) -> list[Json]:
 
 @router.get("/api/market/history", tags=["market"])
 def history(
-    k: K, symbol: Annotated[str, Query(min_length=1, max_length=32)], limit: LimitQ = 200
+    k: K,
+    symbol: Annotated[str, Query(min_length=1, max_length=32)],
+    limit: Annotated[int, Query(ge=1, le=5000, description="Bars, newest last.")] = 200,
 ) -> Json:
     sym = symbol.upper()
     if sym not in k.feed.instruments:

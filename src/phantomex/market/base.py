@@ -37,7 +37,7 @@ class PriceHistory:
     Only bars the kernel has already processed are in here, so a brain can never see a bar later
     than the kernel's clock."""
 
-    def __init__(self, max_bars: int = 2000) -> None:
+    def __init__(self, max_bars: int = 5000) -> None:
         self._bars: dict[str, deque[Bar]] = {}
         self._max = max_bars
 
