@@ -354,6 +354,37 @@ def test_a_trade_shows_in_the_log_and_on_the_chart(page: Any, server: Restartabl
     page.get_by_test_id("filter-agent").select_option("")
 
 
+def test_equity_curves_of_all_agents_on_one_chart(page: Any) -> None:
+    """One line series per agent (from the same equity samples as the sparklines), a legend with
+    the agents' names, updated live, with TradingView's attribution."""
+    equity = page.get_by_test_id("equity-chart")
+    equity.scroll_into_view_if_needed()
+    expect(equity.locator("canvas").first).to_be_visible()
+    names = page.locator("[data-testid=agent-card]").evaluate_all(
+        "cards => cards.map(c => c.dataset.name)"
+    )
+    assert len(names) >= 3
+    expect(equity).to_have_attribute("data-series", str(len(names)))
+    legend = equity.get_by_test_id("equity-legend")
+    expect(legend.locator("li")).to_have_count(len(names))
+    for name in names:
+        expect(legend).to_contain_text(name)
+    colours = legend.locator("li").evaluate_all("items => items.map(i => i.dataset.colour)")
+    assert all(colours) and len(set(colours)) == len(colours), colours  # distinct colours
+    expect(equity.locator('a[href*="tradingview.com"]')).to_have_count(1)
+    # live: the newest sample drawn moves on without a reload
+    page.wait_for_function(
+        "document.querySelector('[data-testid=equity-chart]').dataset.last !== '0'"
+    )
+    last = int(equity.get_attribute("data-last") or "0")
+    page.wait_for_function(
+        "t => +document.querySelector('[data-testid=equity-chart]').dataset.last > t", arg=last
+    )
+    assert int(equity.get_attribute("data-points") or "0") >= len(names)
+    assert page.evaluate("window.__sameDocument") is True
+    shot(page, "07c-equity-curves", full_page=False)
+
+
 def test_kill_switch_by_keyboard_and_release(page: Any, server: RestartableServer) -> None:
     kill = page.get_by_test_id("kill-switch")
     button = kill.get_by_role("button", name="Kill switch")
@@ -473,6 +504,77 @@ def test_llm_setup_add_test_and_remove_an_endpoint(
         page.keyboard.press("Escape")
         expect(panel).to_be_hidden()
         expect(toggle).to_be_focused()
+    assert watch.errors == [], "\n".join(watch.errors)
+
+
+def test_decision_drawer_shows_the_llm_calls(
+    page: Any, server: RestartableServer, watch: ConsoleWatch
+) -> None:
+    """An LLM agent (against the simulated Ollama): the drawer fetches the decision's full record
+    and shows each model call: purpose, model, latency, tokens, prompt and raw response."""
+    with SimServer(models=["alpha:7b"]) as sim:
+        server.post(
+            "/api/llm/endpoints", {"name": "e2e-drawer", "kind": "ollama", "base_url": sim.url}
+        )
+        agent = server.post(
+            "/api/agents",
+            {
+                "name": "E2E LLM",
+                "brain": "llm",
+                "symbols": ["BTC"],
+                "interval_seconds": 60,
+                "params": {"endpoint": "e2e-drawer", "model": "alpha:7b"},
+            },
+        )
+        agent_id = agent["id"]
+        try:
+            llm_card = card(page, "E2E LLM")
+            expect(llm_card).to_be_visible()
+            expect(page.get_by_test_id("equity-chart")).to_have_attribute("data-series", "5")
+            decisions: list[Any] = []
+            deadline = time.monotonic() + 30
+            while not decisions and time.monotonic() < deadline:
+                decisions = server.get(f"/api/agents/{agent_id}/decisions")
+                time.sleep(0.3)
+            assert decisions, "the LLM agent made no decision"
+            detail = server.get(f"/api/agents/{agent_id}/decisions/{decisions[-1]['id']}")
+            assert detail["llm_calls"], detail
+            call = detail["llm_calls"][0]
+
+            llm_card.get_by_test_id("decisions-open").click()
+            drawer = page.get_by_test_id("decision-drawer")
+            expect(drawer).to_be_visible()
+            item = drawer.get_by_test_id("decision-item").last
+            item.get_by_role("button").first.click()
+            calls = item.get_by_test_id("llm-call")
+            expect(calls.first).to_be_visible()
+            first = calls.first
+            expect(first).to_have_attribute("data-purpose", call["purpose"])
+            expect(first.get_by_test_id("llm-call-model")).to_contain_text("alpha:7b")
+            expect(first.get_by_test_id("llm-call-tokens")).to_contain_text(" in · ")
+            expect(first).to_contain_text("Latency")
+            raw = first.get_by_test_id("llm-call-raw")
+            expect(raw.locator("pre")).to_be_visible()
+            expect(raw.locator("pre")).to_contain_text(call["raw_response"][:40].strip())
+            prompt = first.get_by_test_id("llm-call-prompt")
+            body = prompt.locator("pre").first
+            expect(body).to_be_hidden()  # collapsed until asked for
+            prompt.locator("summary").click()
+            expect(body).to_be_visible()
+            content = call["messages"][0]["content"]
+            expect(body).to_contain_text(content.strip().splitlines()[0][:60].strip())
+            expect(prompt.locator(".msg")).to_have_count(len(call["messages"]))
+            first.scroll_into_view_if_needed()
+            shot(page, "08c-decision-drawer-llm", full_page=False)
+            page.keyboard.press("Escape")
+            expect(drawer).to_be_hidden()
+        finally:
+            httpx.delete(f"{server.url}/api/agents/{agent_id}", timeout=30).raise_for_status()
+            httpx.delete(
+                f"{server.url}/api/llm/endpoints/e2e-drawer", timeout=30
+            ).raise_for_status()
+        expect(card(page, "E2E LLM")).to_have_count(0)
+        expect(page.get_by_test_id("equity-chart")).to_have_attribute("data-series", "4")
     assert watch.errors == [], "\n".join(watch.errors)
 
 
