@@ -8,18 +8,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from llm_kernel import close, llm_kernel, run_ticks, sim_endpoint
 
 from phantomex.brains.llm.runtime import LLMRuntime, ModelAwareSlots
 from phantomex.brains.llm.sim import SimServer
 from phantomex.brains.llm.types import EndpointConfig, KeepAlive
-from phantomex.broker.paper import PaperBroker
 from phantomex.domain.models import AgentStatus, Bar
 from phantomex.kernel.agent import AgentSpec
-from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.market.loaders import load_dataset
-from phantomex.market.replay import ReplayFeed
 from phantomex.risk.profile import RiskProfile
-from phantomex.store.repo import Store
 
 MODELS = ["alpha:7b", "beta:8b", "gamma-r1:14b"]
 
@@ -42,31 +39,6 @@ def fresh_sim(sim: SimServer) -> None:
     sim.configure(latency_seconds=0.0)
 
 
-def endpoint(sim: SimServer, kind: str = "ollama", **kw: object) -> EndpointConfig:
-    url = sim.url if kind == "ollama" else sim.openai_url
-    return EndpointConfig(name=f"sim-{kind}", kind=kind, base_url=url, **kw)  # type: ignore[arg-type]
-
-
-def make_kernel(
-    db: Path, data: dict[str, list[Bar]], endpoints: list[EndpointConfig], **config: object
-) -> Kernel:
-    store = Store(f"sqlite:///{db}")
-    # Start a day in, so the prompt has 24h changes (the simulated models trade on them).
-    day_in = data["BTC"][1500].time
-    feed = ReplayFeed(data, speed=0, warmup_bars=60, start_after=day_in)
-    llm = LLMRuntime(endpoints, cache=store.cache_get)
-    kernel = Kernel(
-        store,
-        feed,
-        PaperBroker(),
-        config=KernelConfig(persist_snapshots=False, **config),  # type: ignore[arg-type]
-        llm=llm,
-    )
-    kernel.load()
-    kernel.warm_up()
-    return kernel
-
-
 def llm_spec(name: str, ep: EndpointConfig, model: str, **params: object) -> AgentSpec:
     return AgentSpec(
         name=name,
@@ -78,28 +50,13 @@ def llm_spec(name: str, ep: EndpointConfig, model: str, **params: object) -> Age
     )
 
 
-async def close(kernel: Kernel) -> None:
-    if kernel.llm is not None:
-        await kernel.llm.aclose()
-    kernel.store.close()
-
-
-async def run_ticks(kernel: Kernel, n: int) -> None:
-    for _ in range(n):
-        tick = await kernel.feed.next_tick()
-        assert tick is not None
-        async with kernel.lock:
-            with kernel.unit():
-                await kernel.step(tick)
-
-
 @pytest.mark.parametrize("kind", ["ollama", "openai"])
 @pytest.mark.asyncio
 async def test_llm_agents_trade_with_a_full_audit_trail(
     tmp_path: Path, dataset: dict, sim: SimServer, kind: str
 ) -> None:
-    ep = endpoint(sim, kind)
-    kernel = make_kernel(tmp_path / "llm.db", dataset, [ep], await_slow_brains=True)
+    ep = sim_endpoint(sim, kind)
+    kernel = llm_kernel(tmp_path / "llm.db", dataset, [ep])
     agents = [kernel.create_agent(llm_spec(f"llm {i}", ep, m)) for i, m in enumerate(MODELS)]
     await run_ticks(kernel, 1200)
     decisions = kernel.store.decisions(limit=1000)
@@ -125,8 +82,8 @@ async def test_slow_model_never_blocks_prices_or_rule_agents(
     tmp_path: Path, dataset: dict, sim: SimServer
 ) -> None:
     sim.configure(latency_seconds=1.5)
-    ep = endpoint(sim)
-    kernel = make_kernel(tmp_path / "slow.db", dataset, [ep])
+    ep = sim_endpoint(sim)
+    kernel = llm_kernel(tmp_path / "slow.db", dataset, [ep], await_slow_brains=False)
     llm = kernel.create_agent(llm_spec("slow llm", ep, MODELS[0]))
     rule = kernel.create_agent(
         AgentSpec(name="rsi", brain="rsi", symbols=["BTC"], risk=RiskProfile(cooldown_seconds=0))
@@ -145,8 +102,8 @@ async def test_slow_model_never_blocks_prices_or_rule_agents(
 @pytest.mark.asyncio
 async def test_timeout_is_a_recorded_hold(tmp_path: Path, dataset: dict, sim: SimServer) -> None:
     sim.configure(latency_seconds=3.0)
-    ep = endpoint(sim, timeout_seconds=0.3)
-    kernel = make_kernel(tmp_path / "t.db", dataset, [ep], await_slow_brains=True)
+    ep = sim_endpoint(sim, timeout_seconds=0.3)
+    kernel = llm_kernel(tmp_path / "t.db", dataset, [ep])
     agent = kernel.create_agent(llm_spec("late", ep, MODELS[0]))
     await run_ticks(kernel, 1)
     (rec,) = kernel.store.decisions(agent.id)
@@ -161,8 +118,8 @@ async def test_timeout_is_a_recorded_hold(tmp_path: Path, dataset: dict, sim: Si
 async def test_bad_output_gets_one_repair_then_a_recorded_hold(
     tmp_path: Path, dataset: dict, sim: SimServer
 ) -> None:
-    ep = endpoint(sim)
-    kernel = make_kernel(tmp_path / "r.db", dataset, [ep], await_slow_brains=True)
+    ep = sim_endpoint(sim)
+    kernel = llm_kernel(tmp_path / "r.db", dataset, [ep])
     agent = kernel.create_agent(llm_spec("fixable", ep, MODELS[0]))
     fixed = '{"action": "hold", "symbol": null, "reasoning": "fixed", "confidence": 0.5}'
     sim.script(MODELS[0], ["I think we should buy some {", fixed, "still not json", "nope"])
@@ -186,8 +143,8 @@ async def test_bad_output_gets_one_repair_then_a_recorded_hold(
 async def test_token_budget_pauses_the_agent_until_the_next_day(
     tmp_path: Path, dataset: dict, sim: SimServer
 ) -> None:
-    ep = endpoint(sim)
-    kernel = make_kernel(tmp_path / "b.db", dataset, [ep], await_slow_brains=True)
+    ep = sim_endpoint(sim)
+    kernel = llm_kernel(tmp_path / "b.db", dataset, [ep])
     agent = kernel.create_agent(llm_spec("thrifty", ep, MODELS[0], daily_token_budget=1))
     await run_ticks(kernel, 11)
     assert kernel.agents[agent.id].status is AgentStatus.PAUSED
@@ -203,11 +160,11 @@ async def test_token_budget_pauses_the_agent_until_the_next_day(
 async def test_response_cache_replays_exactly_without_calls(
     tmp_path: Path, dataset: dict, sim: SimServer
 ) -> None:
-    ep = endpoint(sim)
+    ep = sim_endpoint(sim)
     logs = []
     first = None
     for run in range(2):
-        kernel = make_kernel(tmp_path / f"run{run}.db", dataset, [ep], await_slow_brains=True)
+        kernel = llm_kernel(tmp_path / f"run{run}.db", dataset, [ep])
         if first is not None:  # the second run reads the first run's cache
             kernel.llm.cache = first.cache_get  # type: ignore[union-attr]
         sim.reset()
@@ -268,7 +225,7 @@ async def test_keep_alive_policies_unload_as_configured(sim: SimServer) -> None:
 def test_unknown_endpoint_is_refused_with_the_field(tmp_path: Path, dataset: dict) -> None:
     from phantomex.brains.registry import UnknownEndpointError
 
-    kernel = make_kernel(tmp_path / "u.db", dataset, [])
+    kernel = llm_kernel(tmp_path / "u.db", dataset, [])
     with pytest.raises(UnknownEndpointError):
         kernel.create_agent(
             AgentSpec(

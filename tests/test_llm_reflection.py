@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from llm_kernel import close, llm_kernel, sim_endpoint
 
 from phantomex.brains.base import BrainContext
 from phantomex.brains.llm.reflect import (
@@ -20,18 +21,15 @@ from phantomex.brains.llm.reflect import (
     reflection_due,
     reflection_messages,
 )
-from phantomex.brains.llm.runtime import LLMRuntime
 from phantomex.brains.llm.sim import SimServer
 from phantomex.brains.llm.types import EndpointConfig
-from phantomex.broker.paper import PaperBroker
 from phantomex.domain.models import Bar, Wallet
 from phantomex.kernel.agent import AgentSpec
-from phantomex.kernel.runtime import Kernel, KernelConfig
+from phantomex.kernel.runtime import Kernel
 from phantomex.market.base import PriceHistory
 from phantomex.market.loaders import load_dataset
-from phantomex.market.replay import ReplayFeed
 from phantomex.risk.profile import RiskProfile
-from phantomex.store.repo import DecisionRecord, Store
+from phantomex.store.repo import DecisionRecord
 
 MODEL = "thinker:7b"
 
@@ -65,26 +63,6 @@ def fresh_sim(sim: SimServer) -> None:
     sim.configure(latency_seconds=0.0)
 
 
-def endpoint(sim: SimServer, kind: str = "ollama") -> EndpointConfig:
-    url = sim.url if kind == "ollama" else sim.openai_url
-    return EndpointConfig(name=f"sim-{kind}", kind=kind, base_url=url)
-
-
-def make_kernel(db: Path, data: dict[str, list[Bar]], ep: EndpointConfig) -> Kernel:
-    store = Store(f"sqlite:///{db}")
-    feed = ReplayFeed(data, speed=0, warmup_bars=60, start_after=data["BTC"][1500].time)
-    kernel = Kernel(
-        store,
-        feed,
-        PaperBroker(),
-        config=KernelConfig(persist_snapshots=False, await_slow_brains=True),
-        llm=LLMRuntime([ep], cache=store.cache_get),
-    )
-    kernel.load()
-    kernel.warm_up()
-    return kernel
-
-
 def agent(kernel: Kernel, ep: EndpointConfig, **params: object) -> str:
     spec = AgentSpec(
         name="reflective",
@@ -113,19 +91,13 @@ def purposes(kernel: Kernel, rec: DecisionRecord) -> list[str]:
     return [c["purpose"] for c in kernel.store.llm_calls(rec.id)]
 
 
-async def close(kernel: Kernel) -> None:
-    if kernel.llm is not None:
-        await kernel.llm.aclose()
-    kernel.store.close()
-
-
 @pytest.mark.parametrize("kind", ["ollama", "openai"])
 @pytest.mark.asyncio
 async def test_reflection_once_per_n_closed_trades_feeds_notes_and_prompts(
     tmp_path: Path, dataset: dict, sim: SimServer, kind: str
 ) -> None:
-    ep = endpoint(sim, kind)
-    kernel = make_kernel(tmp_path / "r.db", dataset, ep)
+    ep = sim_endpoint(sim, kind)
+    kernel = llm_kernel(tmp_path / "r.db", dataset, [ep])
     aid = agent(kernel, ep, reflect_every=2)
     first = json.dumps({"lessons": ["Dips kept dipping: wait for a higher low", "Size smaller"]})
     second = json.dumps({"lessons": ["one", "two", "three", "four"]})
@@ -168,8 +140,8 @@ async def test_reflection_once_per_n_closed_trades_feeds_notes_and_prompts(
 async def test_failed_reflection_does_not_break_the_cycle(
     tmp_path: Path, dataset: dict, sim: SimServer
 ) -> None:
-    ep = endpoint(sim)
-    kernel = make_kernel(tmp_path / "f.db", dataset, ep)
+    ep = sim_endpoint(sim)
+    kernel = llm_kernel(tmp_path / "f.db", dataset, [ep])
     aid = agent(kernel, ep, reflect_every=1)
     sim.script(MODEL, [BUY, SELL, {"status": 500}, HOLD, HOLD])
     recs = await decisions(kernel, aid, 4)
@@ -194,8 +166,8 @@ async def test_failed_reflection_does_not_break_the_cycle(
 async def test_prose_reflection_is_kept_as_one_truncated_note(
     tmp_path: Path, dataset: dict, sim: SimServer
 ) -> None:
-    ep = endpoint(sim, "openai")
-    kernel = make_kernel(tmp_path / "p.db", dataset, ep)
+    ep = sim_endpoint(sim, "openai")
+    kernel = llm_kernel(tmp_path / "p.db", dataset, [ep])
     aid = agent(kernel, ep, reflect_every=1)
     prose = "<think>hmm</think>I bought high and sold low, again. " * 30
     sim.script(MODEL, [BUY, SELL, prose, HOLD])
@@ -213,8 +185,8 @@ async def test_prose_reflection_is_kept_as_one_truncated_note(
 async def test_reflection_off_and_the_default_model(
     tmp_path: Path, dataset: dict, sim: SimServer
 ) -> None:
-    ep = endpoint(sim)
-    kernel = make_kernel(tmp_path / "o.db", dataset, ep)
+    ep = sim_endpoint(sim)
+    kernel = llm_kernel(tmp_path / "o.db", dataset, [ep])
     aid = agent(kernel, ep, reflect_every=None)
     sim.script(MODEL, [BUY, SELL, BUY, SELL, HOLD])
     recs = await decisions(kernel, aid, 5)

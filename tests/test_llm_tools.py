@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from llm_kernel import close, llm_kernel, run_ticks, sim_endpoint
 
 from phantomex.brains.base import BrainContext
 from phantomex.brains.llm.brain import LLMBrain, LLMParams, tools_rejected
@@ -20,13 +21,11 @@ from phantomex.brains.llm.runtime import LLMRuntime
 from phantomex.brains.llm.sim import SimServer
 from phantomex.brains.llm.tools import TOOL_NAMES, run_tool, tool_specs
 from phantomex.brains.llm.types import EndpointConfig, LLMError, ToolCall
-from phantomex.broker.paper import PaperBroker
 from phantomex.domain.models import Bar, Snapshot, Wallet
 from phantomex.kernel.agent import AgentSpec
-from phantomex.kernel.runtime import Kernel, KernelConfig
+from phantomex.kernel.runtime import Kernel
 from phantomex.market.base import PriceHistory
 from phantomex.market.loaders import load_dataset
-from phantomex.market.replay import ReplayFeed
 from phantomex.risk.profile import RiskProfile
 from phantomex.store.repo import DecisionRecord, Store
 
@@ -53,26 +52,6 @@ def fresh_sim(sim: SimServer) -> None:
     sim.configure(latency_seconds=0.0, use_tools=True)
 
 
-def endpoint(sim: SimServer, kind: str = "ollama") -> EndpointConfig:
-    url = sim.url if kind == "ollama" else sim.openai_url
-    return EndpointConfig(name=f"sim-{kind}", kind=kind, base_url=url)
-
-
-def make_kernel(db: Path, data: dict[str, list[Bar]], endpoints: list[EndpointConfig]) -> Kernel:
-    store = Store(f"sqlite:///{db}")
-    feed = ReplayFeed(data, speed=0, warmup_bars=60, start_after=data["BTC"][1500].time)
-    kernel = Kernel(
-        store,
-        feed,
-        PaperBroker(),
-        config=KernelConfig(persist_snapshots=False, await_slow_brains=True),
-        llm=LLMRuntime(endpoints, cache=store.cache_get),
-    )
-    kernel.load()
-    kernel.warm_up()
-    return kernel
-
-
 def tool_agent(kernel: Kernel, ep: EndpointConfig, **params: object) -> str:
     spec = AgentSpec(
         name="tool user",
@@ -83,21 +62,6 @@ def tool_agent(kernel: Kernel, ep: EndpointConfig, **params: object) -> str:
         risk=RiskProfile(cooldown_seconds=0),
     )
     return kernel.create_agent(spec).id
-
-
-async def run_ticks(kernel: Kernel, n: int) -> None:
-    for _ in range(n):
-        tick = await kernel.feed.next_tick()
-        assert tick is not None
-        async with kernel.lock:
-            with kernel.unit():
-                await kernel.step(tick)
-
-
-async def close(kernel: Kernel) -> None:
-    if kernel.llm is not None:
-        await kernel.llm.aclose()
-    kernel.store.close()
 
 
 def only_decision(kernel: Kernel, agent_id: str) -> DecisionRecord:
@@ -124,8 +88,8 @@ def tc(name: str, arguments: Any = None) -> dict[str, Any]:
 async def test_portfolio_indicators_then_place_order_executes_with_every_step_recorded(
     tmp_path: Path, dataset: dict, sim: SimServer, kind: str
 ) -> None:
-    ep = endpoint(sim, kind)
-    kernel = make_kernel(tmp_path / "t.db", dataset, [ep])
+    ep = sim_endpoint(sim, kind)
+    kernel = llm_kernel(tmp_path / "t.db", dataset, [ep])
     agent = tool_agent(kernel, ep)
     order = {"action": "buy", "symbol": "BTC", "notional": 100, "reasoning": "RSI looks low"}
     sim.script(
@@ -170,8 +134,8 @@ async def test_portfolio_indicators_then_place_order_executes_with_every_step_re
 async def test_bad_arguments_and_unknown_tools_are_fed_back_and_the_loop_goes_on(
     tmp_path: Path, dataset: dict, sim: SimServer, kind: str
 ) -> None:
-    ep = endpoint(sim, kind)
-    kernel = make_kernel(tmp_path / "t.db", dataset, [ep])
+    ep = sim_endpoint(sim, kind)
+    kernel = llm_kernel(tmp_path / "t.db", dataset, [ep])
     agent = tool_agent(kernel, ep)
     # OpenAI sends arguments as a JSON string (here broken); Ollama as an object (bad value)
     bad = "{not json" if kind == "openai" else {"symbol": "BTC", "bars": "lots"}
@@ -203,8 +167,8 @@ async def test_bad_arguments_and_unknown_tools_are_fed_back_and_the_loop_goes_on
 
 @pytest.mark.asyncio
 async def test_step_limit_is_a_recorded_hold(tmp_path: Path, dataset: dict, sim: SimServer) -> None:
-    ep = endpoint(sim)
-    kernel = make_kernel(tmp_path / "t.db", dataset, [ep])
+    ep = sim_endpoint(sim)
+    kernel = llm_kernel(tmp_path / "t.db", dataset, [ep])
     agent = tool_agent(kernel, ep, max_steps=2)
     sim.script(MODEL, [tc("get_portfolio"), tc("get_portfolio"), tc("get_portfolio"), HOLD])
     await run_ticks(kernel, 1)
@@ -221,8 +185,8 @@ async def test_step_limit_is_a_recorded_hold(tmp_path: Path, dataset: dict, sim:
 async def test_invalid_orders_are_fed_back_and_risk_still_decides(
     tmp_path: Path, dataset: dict, sim: SimServer, kind: str
 ) -> None:
-    ep = endpoint(sim, kind)
-    kernel = make_kernel(tmp_path / "t.db", dataset, [ep])
+    ep = sim_endpoint(sim, kind)
+    kernel = llm_kernel(tmp_path / "t.db", dataset, [ep])
     agent = tool_agent(kernel, ep, max_steps=4)
     sim.script(
         MODEL,
@@ -252,8 +216,8 @@ async def test_invalid_orders_are_fed_back_and_risk_still_decides(
 async def test_price_history_never_returns_bars_after_the_clock(
     tmp_path: Path, dataset: dict, sim: SimServer
 ) -> None:
-    ep = endpoint(sim, "openai")
-    kernel = make_kernel(tmp_path / "t.db", dataset, [ep])
+    ep = sim_endpoint(sim, "openai")
+    kernel = llm_kernel(tmp_path / "t.db", dataset, [ep])
     agent = tool_agent(kernel, ep)
     sim.script(MODEL, [tc("get_price_history", {"symbol": "ETH", "bars": 500}), HOLD])
     await run_ticks(kernel, 1)
@@ -349,8 +313,8 @@ def test_tool_specs_are_openai_functions_ollama_accepts() -> None:
 async def test_note_tool_from_the_model_shows_in_the_agent_view(
     tmp_path: Path, dataset: dict, sim: SimServer
 ) -> None:
-    ep = endpoint(sim)
-    kernel = make_kernel(tmp_path / "t.db", dataset, [ep])
+    ep = sim_endpoint(sim)
+    kernel = llm_kernel(tmp_path / "t.db", dataset, [ep])
     agent = tool_agent(kernel, ep)
     sim.script(MODEL, [tc("note", {"text": "ETH dips recover within the hour"}), HOLD, HOLD])
     await run_ticks(kernel, 11)
@@ -387,8 +351,8 @@ REJECTIONS = {
 async def test_server_rejecting_tools_falls_back_to_one_answer_and_remembers(
     tmp_path: Path, dataset: dict, sim: SimServer, kind: str
 ) -> None:
-    ep = endpoint(sim, kind)
-    kernel = make_kernel(tmp_path / "t.db", dataset, [ep])
+    ep = sim_endpoint(sim, kind)
+    kernel = llm_kernel(tmp_path / "t.db", dataset, [ep])
     agent = tool_agent(kernel, ep)
     sim.script(MODEL, [REJECTIONS[kind], HOLD])
     await run_ticks(kernel, 1)
@@ -417,8 +381,8 @@ async def test_server_rejecting_tools_falls_back_to_one_answer_and_remembers(
 async def test_other_http_errors_are_a_hold_not_a_fallback(
     tmp_path: Path, dataset: dict, sim: SimServer
 ) -> None:
-    ep = endpoint(sim, "openai")
-    kernel = make_kernel(tmp_path / "t.db", dataset, [ep])
+    ep = sim_endpoint(sim, "openai")
+    kernel = llm_kernel(tmp_path / "t.db", dataset, [ep])
     agent = tool_agent(kernel, ep)
     sim.script(MODEL, [{"status": 500}])
     await run_ticks(kernel, 1)
@@ -444,8 +408,8 @@ def test_tools_rejected_reads_the_message_not_the_endpoint_name() -> None:
 async def test_default_sim_model_reads_the_portfolio_then_answers(
     tmp_path: Path, dataset: dict, sim: SimServer, kind: str
 ) -> None:
-    ep = endpoint(sim, kind)
-    kernel = make_kernel(tmp_path / "t.db", dataset, [ep])
+    ep = sim_endpoint(sim, kind)
+    kernel = llm_kernel(tmp_path / "t.db", dataset, [ep])
     agent = tool_agent(kernel, ep)
     await run_ticks(kernel, 60)
     decisions = kernel.store.decisions(agent, limit=100)
@@ -463,11 +427,11 @@ async def test_default_sim_model_reads_the_portfolio_then_answers(
 async def test_tool_loop_replays_from_the_cache_without_calls(
     tmp_path: Path, dataset: dict, sim: SimServer
 ) -> None:
-    ep = endpoint(sim, "openai")
+    ep = sim_endpoint(sim, "openai")
     logs = []
     first: Store | None = None
     for run in range(2):
-        kernel = make_kernel(tmp_path / f"run{run}.db", dataset, [ep])
+        kernel = llm_kernel(tmp_path / f"run{run}.db", dataset, [ep])
         if first is not None:
             kernel.llm.cache = first.cache_get  # type: ignore[union-attr]
         sim.reset()

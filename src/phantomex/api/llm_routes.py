@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import SecretStr
 
 from phantomex.api.routes import K
-from phantomex.brains.llm.clients import test_connection
+from phantomex.brains.llm.clients import LLMClient, test_connection
 from phantomex.brains.llm.types import EndpointConfig, LLMError
 from phantomex.kernel.runtime import KernelError, NotFound
 from phantomex.secrets import SecretBox
@@ -95,24 +96,23 @@ async def remove_endpoint(name: str, k: K, request: Request) -> Json:
     return {"deleted": name}
 
 
-@router.get("/api/llm/endpoints/{name}/models")
-async def models(name: str, k: K) -> Json:
-    llm = _runtime(k, name)
+async def _ask(k: K, name: str, call: Callable[[LLMClient], Awaitable[Any]]) -> Any:
+    """One read from a configured endpoint's server; a failure is a 409 naming the endpoint."""
+    client = _runtime(k, name).client(name)
     try:
-        found = await llm.client(name).list_models()
+        return await call(client)
     except LLMError as exc:
         raise KernelError(f"{name}: {exc}", code="conflict") from exc
-    return {"endpoint": name, "models": jsonable(found)}
+
+
+@router.get("/api/llm/endpoints/{name}/models")
+async def models(name: str, k: K) -> Json:
+    return {"endpoint": name, "models": jsonable(await _ask(k, name, lambda c: c.list_models()))}
 
 
 @router.get("/api/llm/endpoints/{name}/loaded")
 async def loaded(name: str, k: K) -> Json:
-    llm = _runtime(k, name)
-    try:
-        found = await llm.client(name).loaded_models()
-    except LLMError as exc:
-        raise KernelError(f"{name}: {exc}", code="conflict") from exc
-    return {"endpoint": name, "loaded": jsonable(found)}
+    return {"endpoint": name, "loaded": jsonable(await _ask(k, name, lambda c: c.loaded_models()))}
 
 
 @router.post("/api/llm/endpoints/{name}/test")
