@@ -174,11 +174,16 @@ def dataset_symbols(name: str = "demo") -> list[str]:
 
 
 def load_dataset(name: str = "demo", symbols: Iterable[str] | None = None) -> dict[str, list[Bar]]:
-    """Load a dataset shipped with PhantomEx, keyed by symbol (in the order asked for).
+    """Load a dataset shipped with PhantomEx, or one stored under the data directory by
+    ``phantomex data download|import``, keyed by symbol (in the order asked for).
 
     ``demo`` holds real Binance spot 1-minute candles of BTC, ETH, SOL, DOGE and XRP against USDT
     for 2023-04-01 21:03 .. 2023-05-01 21:00 UTC (43,198 bars each); see
     ``phantomex/market/datasets/PROVENANCE.md``."""
+    if name not in DATASETS:  # downloaded or imported: ``phantomex data list``
+        from phantomex.market.datastore import default_store
+
+        return default_store().load_dataset(name, None if symbols is None else list(symbols))
     files = _dataset_files(name)
     wanted = list(files) if symbols is None else [s.strip().upper() for s in symbols]
     unknown = [s for s in wanted if s not in files]

@@ -1,0 +1,181 @@
+"""Downloaded and imported candles, kept as Parquet files under ``<data_dir>/datasets``.
+
+A dataset is a folder; each symbol and timeframe is one file ``<SYMBOL>_<timeframe>.parquet``
+with the open time (UTC, microseconds) and the OHLCV values as exact decimal text (money stays
+Decimal: Parquet's float columns would round, and one fixed decimal scale would not fit every
+instrument). A file's metadata says where the candles came from."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from phantomex.domain.models import Bar
+
+SCHEMA = pa.schema(
+    [
+        ("time", pa.timestamp("us", tz="UTC")),
+        ("open", pa.string()),
+        ("high", pa.string()),
+        ("low", pa.string()),
+        ("close", pa.string()),
+        ("volume", pa.string()),
+    ]
+)
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_FILE = re.compile(r"(?P<symbol>[A-Z0-9]+)_(?P<timeframe>[0-9]+[smhdwM])\.parquet")
+
+
+@dataclass(frozen=True)
+class StoredSeries:
+    """One stored file: what it holds and where it came from."""
+
+    dataset: str
+    symbol: str
+    timeframe: str
+    bars: int
+    first: datetime | None
+    last: datetime | None
+    source: str
+    path: Path
+
+
+class DataStore:
+    """The Parquet datasets under one root folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, dataset: str, symbol: str, timeframe: str) -> Path:
+        if not _NAME.fullmatch(dataset):
+            raise ValueError(
+                f"bad dataset name {dataset!r}: letters, digits, '_', '-', '.'; at most 64"
+            )
+        if not re.fullmatch(r"[A-Z0-9]+", symbol):
+            raise ValueError(f"bad symbol {symbol!r}: upper-case letters and digits only")
+        if not re.fullmatch(r"[0-9]+[smhdwM]", timeframe):
+            raise ValueError(f"bad timeframe {timeframe!r} (e.g. 1m, 5m, 1h, 1d)")
+        return self.root / dataset / f"{symbol}_{timeframe}.parquet"
+
+    def save(
+        self, dataset: str, symbol: str, timeframe: str, bars: Iterable[Bar], source: str
+    ) -> int:
+        """Merge ``bars`` into the stored file (a stored bar with the same time wins: the
+        first download of a candle is kept) and write it atomically; returns the bar count."""
+        path = self.path(dataset, symbol, timeframe)
+        merged = {b.time: b for b in bars}
+        merged.update({b.time: b for b in self.load(dataset, symbol, timeframe)})
+        ordered = [merged[t] for t in sorted(merged)]
+        table = pa.Table.from_pydict(
+            {
+                "time": [b.time for b in ordered],
+                "open": [format(b.open, "f") for b in ordered],
+                "high": [format(b.high, "f") for b in ordered],
+                "low": [format(b.low, "f") for b in ordered],
+                "close": [format(b.close, "f") for b in ordered],
+                "volume": [format(b.volume, "f") for b in ordered],
+            },
+            schema=SCHEMA.with_metadata({"source": source, "symbol": symbol}),
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".parquet.tmp")
+        pq.write_table(table, tmp)
+        tmp.replace(path)
+        return len(ordered)
+
+    def load(self, dataset: str, symbol: str, timeframe: str) -> list[Bar]:
+        path = self.path(dataset, symbol, timeframe)
+        if not path.exists():
+            return []
+        rows = pq.read_table(path).to_pylist()
+        return [
+            Bar(
+                symbol=symbol,
+                time=r["time"].astimezone(UTC),
+                open=Decimal(r["open"]),
+                high=Decimal(r["high"]),
+                low=Decimal(r["low"]),
+                close=Decimal(r["close"]),
+                volume=Decimal(r["volume"]),
+            )
+            for r in rows
+        ]
+
+    def last_time(self, dataset: str, symbol: str, timeframe: str) -> datetime | None:
+        """The open time of the newest stored bar (where a download resumes)."""
+        path = self.path(dataset, symbol, timeframe)
+        if not path.exists():
+            return None
+        times = pq.read_table(path, columns=["time"]).column("time")
+        if len(times) == 0:
+            return None
+        newest: datetime = times[len(times) - 1].as_py()
+        return newest.astimezone(UTC)
+
+    def series(self) -> list[StoredSeries]:
+        """Every stored file, by dataset then symbol."""
+        out: list[StoredSeries] = []
+        if not self.root.is_dir():
+            return out
+        for path in sorted(self.root.glob("*/*.parquet")):
+            match = _FILE.fullmatch(path.name)
+            if match is None:
+                continue
+            meta = pq.read_metadata(path)
+            times = pq.read_table(path, columns=["time"]).column("time")
+            custom = meta.schema.to_arrow_schema().metadata or {}
+            out.append(
+                StoredSeries(
+                    dataset=path.parent.name,
+                    symbol=match["symbol"],
+                    timeframe=match["timeframe"],
+                    bars=meta.num_rows,
+                    first=times[0].as_py() if len(times) else None,
+                    last=times[len(times) - 1].as_py() if len(times) else None,
+                    source=custom.get(b"source", b"").decode(),
+                    path=path,
+                )
+            )
+        return out
+
+    def load_dataset(
+        self, dataset: str, symbols: Sequence[str] | None = None
+    ) -> dict[str, list[Bar]]:
+        """Bars of a stored dataset keyed by symbol (one timeframe per symbol expected)."""
+        stored = [s for s in self.series() if s.dataset == dataset]
+        if not stored:
+            names = sorted({s.dataset for s in self.series()})
+            raise ValueError(
+                f"unknown dataset {dataset!r}; shipped: demo; stored under {self.root}: "
+                + (", ".join(names) or "none (phantomex data download|import)")
+            )
+        by_symbol: dict[str, StoredSeries] = {}
+        for s in stored:
+            if s.symbol in by_symbol:
+                raise ValueError(
+                    f"dataset {dataset!r} holds {s.symbol} in two timeframes; "
+                    "keep one timeframe per dataset"
+                )
+            by_symbol[s.symbol] = s
+        wanted = list(by_symbol) if symbols is None else [x.upper() for x in symbols]
+        unknown = [x for x in wanted if x not in by_symbol]
+        if unknown:
+            raise ValueError(
+                f"dataset {dataset!r} has no symbol(s) {', '.join(unknown)}; "
+                f"available: {', '.join(by_symbol)}"
+            )
+        return {x: self.load(dataset, x, by_symbol[x].timeframe) for x in dict.fromkeys(wanted)}
+
+
+def default_store() -> DataStore:
+    """The store under the configured data directory."""
+    from phantomex.config import load_settings
+
+    return DataStore(load_settings().data_dir / "datasets")
