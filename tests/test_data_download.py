@@ -9,13 +9,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from conftest import free_port, run_cli, server_env
+from fakeapi import FakeAPI, Reply, Request, fixture
 
 from phantomex.domain.models import Bar
 from phantomex.market.datastore import DataStore
 from phantomex.market.download import DownloadError, download, make_exchange, point_at
 from phantomex.market.loaders import load_dataset
-from conftest import free_port, run_cli, server_env
-from fakeapi import FakeAPI, Reply, Request, fixture
 
 START = datetime(2023, 4, 10, tzinfo=UTC)
 
@@ -183,7 +183,7 @@ def test_garbage_and_errors_never_become_candles(binance: FakeAPI, tmp_path: Pat
 def test_offline_download_fails_with_a_clear_message(tmp_path: Path) -> None:
     ex = make_exchange("binance")
     point_at(ex, f"http://127.0.0.1:{free_port()}")  # nothing listens there
-    with pytest.raises(DownloadError, match="cannot reach binance.*offline"):
+    with pytest.raises(DownloadError, match=r"cannot reach binance.*offline"):
         download(ex, DataStore(tmp_path), "bn", "BTC", since=START)
     with pytest.raises(DownloadError, match="unknown exchange"):
         make_exchange("no-such-exchange")
@@ -226,7 +226,7 @@ def test_cli_download_import_list_and_backtest_on_stored_data(
 
 def test_offline_cli_download_says_what_to_do(tmp_path: Path) -> None:
     env = server_env(free_port(), tmp_path)
-    code, out, err = run_cli(
+    code, _, err = run_cli(
         "data", "download", "--symbols", "BTC", "--since", "2023-04-10",
         "--api-url", f"http://127.0.0.1:{free_port()}", env=env,
     )  # fmt: skip
