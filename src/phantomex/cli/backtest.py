@@ -72,7 +72,7 @@ def parse_when(text: str | None, *, end: bool) -> datetime | None:
     return when + timedelta(microseconds=1) if end else when
 
 
-def _decimal(text: str, what: str, *, positive: bool = False) -> Decimal:
+def decimal_option(text: str, what: str, *, positive: bool = False) -> Decimal:
     try:
         value = Decimal(text)
     except InvalidOperation:
@@ -189,7 +189,7 @@ def register(app: typer.Typer) -> None:
             bars, sources = load_data(data or [], dataset, wanted)
             when_from = parse_when(start, end=False)
             when_to = parse_when(stop, end=True)
-            money = _decimal(cash, "--cash", positive=True)
+            money = decimal_option(cash, "--cash", positive=True)
             interval = max(1, int(bar_period(bars).total_seconds()))
             overrides = parse_assignments(risk, "--risk", numbers_as_text=True)
             specs = []
@@ -219,8 +219,8 @@ def register(app: typer.Typer) -> None:
             config = BacktestConfig(
                 data=bars,
                 agents=specs,
-                fee_bps=_decimal(fee_bps, "--fee-bps"),
-                slippage_bps=_decimal(slippage_bps, "--slippage-bps"),
+                fee_bps=decimal_option(fee_bps, "--fee-bps"),
+                slippage_bps=decimal_option(slippage_bps, "--slippage-bps"),
                 fill=fill.value,
                 start=when_from,
                 end=when_to,

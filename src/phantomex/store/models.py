@@ -256,3 +256,7 @@ class LLMCacheRow(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     response: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime]
+
+
+# Tables defined beside the code that uses them (imported here so the metadata is complete).
+from phantomex.store import optimize as _optimize  # noqa: E402, F401

@@ -1,0 +1,182 @@
+"""``phantomex optimize``: search a strategy's parameters with Optuna, in and out of sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from phantomex.cli.backtest import FillChoice, decimal_option, parse_assignments, parse_when
+from phantomex.cli.client import fail
+from phantomex.cli.output import console, err_console, print_json
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``optimize`` command to ``app``."""
+
+    @app.command("optimize")
+    def optimize_cmd(
+        strategy: Annotated[str, typer.Option("--strategy", help="The strategy to tune.")],
+        space: Annotated[
+            list[str],
+            typer.Option(
+                "--space",
+                help="name=LOW:HIGH[:STEP] or name=a|b|c. Repeatable.",
+                show_default=False,
+            ),
+        ],
+        data: Annotated[
+            list[str] | None,
+            typer.Option("--data", help="OHLCV file; SYMBOL=FILE. Repeatable.", show_default=False),
+        ] = None,
+        dataset: Annotated[
+            str | None,
+            typer.Option("--dataset", help="Shipped or stored dataset.", show_default=False),
+        ] = None,
+        symbols: Annotated[
+            str | None, typer.Option("--symbols", help="Comma-separated.", show_default=False)
+        ] = None,
+        start: Annotated[str | None, typer.Option("--from", show_default=False)] = None,
+        stop: Annotated[str | None, typer.Option("--to", show_default=False)] = None,
+        param: Annotated[
+            list[str] | None,
+            typer.Option("--param", help="Fixed parameter key=value.", show_default=False),
+        ] = None,
+        trials: Annotated[int, typer.Option(min=1, help="Finished trials per window.")] = 50,
+        objective: Annotated[
+            str, typer.Option(help="Metric to optimise (sharpe, sortino, total_return, ...).")
+        ] = "sharpe",
+        split: Annotated[float, typer.Option(help="In-sample share of the bars.")] = 0.7,
+        walk_forward: Annotated[
+            int, typer.Option(min=0, help="Rolling walk-forward windows instead of one split.")
+        ] = 0,
+        study: Annotated[
+            str | None,
+            typer.Option(help="Study name; an existing one resumes.", show_default=False),
+        ] = None,
+        jobs: Annotated[
+            int, typer.Option(min=1, help="Trials run at once (local processes, or Ray tasks).")
+        ] = 1,
+        ray: Annotated[
+            str | None,
+            typer.Option(
+                "--ray",
+                help="Run trials on this Ray cluster (ADDRESS, or local).",
+                show_default=False,
+            ),
+        ] = None,
+        seed: Annotated[int, typer.Option(help="Sampler seed.")] = 42,
+        cash: Annotated[str, typer.Option(help="Starting cash.")] = "10000",
+        fee_bps: Annotated[str, typer.Option(help="Fee per side in basis points.")] = "10",
+        slippage_bps: Annotated[str, typer.Option(help="Slippage in basis points.")] = "0",
+        fill: Annotated[FillChoice, typer.Option(help="Fill model.")] = FillChoice.next_open,
+        data_dir: Annotated[
+            Path | None,
+            typer.Option("--data-dir", help="Holds the database.", show_default=False),
+        ] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    ) -> None:
+        """Tune a strategy with Optuna (TPE); report the best parameters in and out of sample."""
+        from phantomex.config import load_settings
+        from phantomex.research.backtest import BacktestError, bar_period, load_data
+        from phantomex.research.optimize import (
+            Market,
+            local_runner,
+            make_windows,
+            optimize,
+            parse_space,
+            ray_runner,
+        )
+        from phantomex.store.repo import Store
+
+        try:
+            dims = parse_space(space)
+            wanted = [s for s in (symbols or "").split(",") if s.strip()] or None
+            if not data and not dataset:
+                raise ValueError("give --data FILE or --dataset NAME")
+            bars, _ = load_data(data or [], dataset, wanted)
+            first, last = parse_when(start, end=False), parse_when(stop, end=True)
+            bars = {
+                s: [
+                    b
+                    for b in bs
+                    if (first is None or b.time >= first) and (last is None or b.time < last)
+                ]
+                for s, bs in bars.items()
+            }
+            times = sorted({b.time for bs in bars.values() for b in bs})
+            windows = make_windows(times, split=split, walk_forward=walk_forward)
+            market = Market(
+                data=bars,
+                strategy=strategy,
+                fixed=parse_assignments(param, "--param"),
+                cash=decimal_option(cash, "--cash", positive=True),
+                fee_bps=decimal_option(fee_bps, "--fee-bps"),
+                slippage_bps=decimal_option(slippage_bps, "--slippage-bps"),
+                fill=fill.value,
+                interval_seconds=max(1, int(bar_period(bars).total_seconds())),
+            )
+            settings = load_settings(data_dir=data_dir)
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            store = Store(settings.database_url)
+            name = study or f"{strategy}-{'-'.join(sorted(bars))}-{objective}"
+            runner = ray_runner(market, ray) if ray else local_runner(market, jobs)
+            with runner as run:
+                result = optimize(
+                    market,
+                    dims,
+                    windows,
+                    runner=run,
+                    store=store,
+                    study=name,
+                    trials=trials,
+                    objective=objective,
+                    batch=jobs,
+                    seed=seed,
+                    progress=None if as_json else _progress,
+                )
+            store.close()
+        except (BacktestError, ValueError) as exc:
+            fail(str(exc))
+        if as_json:
+            print_json(result.to_json())
+            return
+        _print(result)
+
+
+def _progress(done: int, wanted: int) -> None:
+    err_console.print(f"trials {done}/{wanted}", end="\r")
+
+
+def _print(result: object) -> None:
+    from rich.table import Table
+
+    from phantomex.research.optimize import OptimizeResult
+
+    assert isinstance(result, OptimizeResult)
+    key = result.objective
+    table = Table(
+        "study", "in-sample", "out-of-sample", "best parameters", f"{key} in", f"{key} out",
+        "return in", "return out", "trades out", title=f"optimised {key} ({result.direction})",
+    )  # fmt: skip
+    for w in result.windows:
+        table.add_row(
+            w.study,
+            f"{w.window.train_start:%Y-%m-%d %H:%M} → {w.window.test_start:%Y-%m-%d %H:%M}",
+            f"{w.window.test_start:%Y-%m-%d %H:%M} → {w.window.test_end:%Y-%m-%d %H:%M}",
+            ", ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                for k, v in w.best_params.items()
+            ),
+            _fmt(w.in_sample.get(key)),
+            _fmt(w.out_of_sample.get(key)),
+            _fmt(w.in_sample.get("total_return")),
+            _fmt(w.out_of_sample.get("total_return")),
+            str(w.out_of_sample.get("trades", "-")),
+        )
+    console.print(table)
+
+
+def _fmt(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value if value is not None else "-")
