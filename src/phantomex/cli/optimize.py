@@ -155,27 +155,21 @@ def _print(result: object) -> None:
     from phantomex.research.optimize import OptimizeResult
 
     assert isinstance(result, OptimizeResult)
-    key = result.objective
-    table = Table(
-        "study", "in-sample", "out-of-sample", "best parameters", f"{key} in", f"{key} out",
-        "return in", "return out", "trades out", title=f"optimised {key} ({result.direction})",
-    )  # fmt: skip
+    shown = (result.objective, "total_return", "sharpe", "max_drawdown", "trades", "final_equity")
     for w in result.windows:
-        table.add_row(
-            w.study,
-            f"{w.window.train_start:%Y-%m-%d %H:%M} → {w.window.test_start:%Y-%m-%d %H:%M}",
-            f"{w.window.test_start:%Y-%m-%d %H:%M} → {w.window.test_end:%Y-%m-%d %H:%M}",
-            ", ".join(
-                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                for k, v in w.best_params.items()
-            ),
-            _fmt(w.in_sample.get(key)),
-            _fmt(w.out_of_sample.get(key)),
-            _fmt(w.in_sample.get("total_return")),
-            _fmt(w.out_of_sample.get("total_return")),
-            str(w.out_of_sample.get("trades", "-")),
+        params = ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in w.best_params.items()
         )
-    console.print(table)
+        when = "%Y-%m-%d %H:%M"
+        table = Table(
+            "metric",
+            f"in-sample {w.window.train_start:{when}} → {w.window.test_start:{when}}",
+            f"out-of-sample → {w.window.test_end:{when}}",
+            title=f"{w.study}: {w.trials} trials ({w.resumed} resumed); best {params}",
+        )
+        for key in dict.fromkeys(shown):
+            table.add_row(key, _fmt(w.in_sample.get(key)), _fmt(w.out_of_sample.get(key)))
+        console.print(table)
 
 
 def _fmt(value: object) -> str:

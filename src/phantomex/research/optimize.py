@@ -36,6 +36,8 @@ from phantomex.store.optimize import OptimizationTrialRow, load_trials, save_tri
 from phantomex.store.repo import Store
 
 #: Metrics where smaller is better; every other metric is maximised (``max_drawdown`` is <= 0).
+optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own output says what happened
+
 MINIMISED = frozenset(
     {"annual_volatility", "max_drawdown_duration_bars", "max_drawdown_duration_seconds"}
 )
