@@ -151,7 +151,7 @@ def test_cli_locally_and_on_a_local_ray_instance(tmp_path: Path) -> None:
     local = _cli_optimize(env, "--study", "cli", "--jobs", "2")
     (window,) = local["windows"]  # type: ignore[misc]
     assert window["trials"] == 4 and set(window["best_params"]) == {"oversold", "overbought"}
-    assert window["out_of_sample"]["bars"] == 120
+    assert window["out_of_sample"]["bars"] == 144  # --split 0.7 of 480 bars
     store = Store(f"sqlite:///{tmp_path / 'phantomex.db'}")
     assert len(load_trials(store, "cli")) == 4  # kept in the project's database
     store.close()
