@@ -64,6 +64,10 @@ class Request:
         values = self.query.get(name)
         return values[0] if values else None
 
+    def form(self) -> dict[str, str]:
+        """An ``application/x-www-form-urlencoded`` body (the first value of each field)."""
+        return {k: v[0] for k, v in parse_qs(self.body.decode()).items()}
+
 
 Handler = Callable[[Request], Reply]
 

@@ -19,6 +19,7 @@ from pydantic_settings import (
 )
 
 from phantomex.brains.llm.types import EndpointConfig
+from phantomex.notify.settings import NotificationSettings
 
 
 def config_file() -> Path:
@@ -56,6 +57,10 @@ class Settings(BaseSettings):
         description="LLM servers ([[llm_endpoints]] tables in the TOML file).",
     )
     log_level: str = "info"
+    notifications: NotificationSettings = Field(
+        default_factory=NotificationSettings,
+        description="Apprise URLs, event switches, rate limit, Telegram bot ([notifications]).",
+    )
 
     @property
     def database_url(self) -> str:

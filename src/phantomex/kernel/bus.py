@@ -10,7 +10,18 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = ("price", "decision", "approval", "trade", "agent", "risk", "error")
+EVENT_TYPES = (
+    "price",
+    "decision",
+    "approval",
+    "trade",
+    "agent",
+    "risk",
+    "error",
+    "server",  # {"event": "started" | "stopped", "version", "url"}
+    "session_summary",  # {"session_id", "text"}
+    "feed_stale",  # {"source", "stale": bool, ...} (a SourceHealth record)
+)
 
 
 @dataclass(frozen=True, slots=True)

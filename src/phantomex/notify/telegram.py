@@ -1,0 +1,321 @@
+"""The Telegram bot (python-telegram-bot, long polling): approval buttons, commands, and a
+notifier sink that copies every notification to the allowed chats.
+
+Only chats in ``allowed_chat_ids`` are served; any other chat is refused and logged before a
+handler runs. Commands change the kernel under its lock, like the REST routes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import RetryAfter, TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    TypeHandler,
+)
+
+from phantomex.kernel.agent import Agent
+from phantomex.kernel.runtime import Kernel, KernelError
+from phantomex.notify.messages import Message, num
+from phantomex.notify.notifier import DeliveryError
+from phantomex.notify.settings import TELEGRAM_API
+from phantomex.store.repo import DecisionRecord
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 4096  # Bot API limit for sendMessage / editMessageText
+MAX_RETRY_AFTER = 60.0  # longest flood-control wait honoured before giving up on a message
+
+HELP = """PhantomEx commands:
+/status: agents, kill switch, pending approvals
+/pnl: profit and loss per agent
+/pending: pending approvals, with Approve/Reject buttons
+/pause <agent>, /resume <agent>: by name or id
+/kill all|<agent> [flatten]: the kill switch (an argument is required)
+/release: lift the global kill switch (agents stay stopped until resumed)"""
+
+Context = ContextTypes.DEFAULT_TYPE
+
+
+def approval_keyboard(decision_id: str) -> InlineKeyboardMarkup:
+    """Approve/Reject buttons; callback data is ``approve:<id>`` (<= 64 bytes, the API limit)."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton("Approve", callback_data=f"approve:{decision_id}"),
+                InlineKeyboardButton("Reject", callback_data=f"reject:{decision_id}"),
+            ]
+        ]
+    )
+
+
+def find_agent(kernel: Kernel, ref: str) -> Agent:
+    """An agent by id, name (any case) or unique id prefix."""
+    ref = ref.strip()
+    if ref in kernel.agents:
+        return kernel.agents[ref]
+    named = [a for a in kernel.agents.values() if a.name.lower() == ref.lower()]
+    if len(named) == 1:
+        return named[0]
+    prefixed = [a for a in kernel.agents.values() if ref and a.id.startswith(ref)]
+    if len(prefixed) == 1:
+        return prefixed[0]
+    known = ", ".join(sorted(a.name for a in kernel.agents.values())) or "none"
+    raise KernelError(f"no single agent matches {ref!r}; agents: {known}")
+
+
+def outcome(rec: DecisionRecord) -> str:
+    """One line on what became of a decision after a button press."""
+    what = f"{rec.action.upper()} {num(rec.quantity)} {rec.symbol}"
+    if rec.status == "executed":
+        return f"Approved: {what} executed @ {num(rec.price)}"
+    if rec.status == "approved":
+        return f"Approved: {what} placed"
+    return f"{rec.status.capitalize()}: {what} ({rec.reason})"
+
+
+def status_text(kernel: Kernel) -> str:
+    lines = [
+        f"Kill switch: {'ON' if kernel.killed else 'off'}",
+        f"Clock: {kernel.now.isoformat() if kernel.now else 'not started'}",
+        f"Pending approvals: {len(kernel.pending())}",
+    ]
+    for agent in sorted(kernel.agents.values(), key=lambda a: a.name.lower()):
+        w = kernel.agent_view(agent)["wallet"]
+        lines.append(
+            f"{agent.name}: {agent.status.value}, {agent.spec.mode.value}, equity "
+            f"{num(w['equity'], 2)} ({num(w['pnl_pct'], 2)}%)"
+        )
+    return "\n".join(lines)
+
+
+def pnl_text(kernel: Kernel) -> str:
+    if not kernel.agents:
+        return "No agents."
+    lines, total = [], 0.0
+    for agent in sorted(kernel.agents.values(), key=lambda a: a.name.lower()):
+        w = kernel.agent_view(agent)["wallet"]
+        total += float(w["pnl"])
+        lines.append(
+            f"{agent.name}: {num(w['pnl'], 2)} ({num(w['pnl_pct'], 2)}%), realized "
+            f"{num(w['realized_pnl'], 2)}, unrealized {num(w['unrealized_pnl'], 2)}"
+        )
+    lines.append(f"Total: {num(total, 2)} USD")
+    return "\n".join(lines)
+
+
+class TelegramBot:
+    """The bot and its long-polling loop, run inside the server's event loop."""
+
+    name = "telegram"
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        token: str,
+        allowed_chat_ids: list[int],
+        *,
+        api_url: str = TELEGRAM_API,
+        poll_timeout: int = 30,
+    ) -> None:
+        self.kernel = kernel
+        self.allowed = frozenset(allowed_chat_ids)
+        self.poll_timeout = poll_timeout
+        self.refused = 0
+        file_url = api_url.removesuffix("/bot") + "/file/bot"
+        self.app: Application[Any, Any, Any, Any, Any, Any] = (
+            Application.builder().token(token).base_url(api_url).base_file_url(file_url).build()
+        )
+        self.app.add_handler(TypeHandler(Update, self._guard), group=-1)
+        commands = {
+            "start": self._help,
+            "help": self._help,
+            "status": self._status,
+            "pnl": self._pnl,
+            "pending": self._pending,
+            "pause": self._pause,
+            "resume": self._resume,
+            "kill": self._kill,
+            "release": self._release,
+        }
+        for command, callback in commands.items():
+            self.app.add_handler(CommandHandler(command, callback))
+        self.app.add_handler(CallbackQueryHandler(self._button, pattern=r"^(approve|reject):"))
+        self.app.add_error_handler(self._error)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Check the token (getMe) and start long polling. Updates sent while the server was down
+        are dropped: an old /kill must not fire on the next start."""
+        await self.app.initialize()
+        assert self.app.updater is not None
+        await self.app.updater.start_polling(
+            timeout=self.poll_timeout,
+            allowed_updates=["message", "callback_query"],
+            drop_pending_updates=True,
+        )
+        await self.app.start()
+        log.info(
+            "Telegram bot @%s polling for %d chat(s)", self.app.bot.username, len(self.allowed)
+        )
+
+    async def stop(self) -> None:
+        if self.app.updater is not None and self.app.updater.running:
+            await self.app.updater.stop()
+        if self.app.running:
+            await self.app.stop()
+        await self.app.shutdown()
+
+    # -- the notifier sink ------------------------------------------------------------------------
+    async def send(self, message: Message) -> None:
+        """Send to every allowed chat; approval requests get Approve/Reject buttons."""
+        markup = approval_keyboard(message.decision_id) if message.decision_id else None
+        failed = []
+        for chat_id in sorted(self.allowed):
+            try:
+                await self._send(chat_id, message.text[:MAX_TEXT], markup)
+            except TelegramError as exc:
+                failed.append(f"{chat_id}: {exc}")
+        if failed:
+            raise DeliveryError("; ".join(failed))
+
+    async def _send(self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None) -> None:
+        try:
+            await self.app.bot.send_message(chat_id, text, reply_markup=markup)
+        except RetryAfter as exc:  # flood control: wait as told, once
+            wait = exc.retry_after
+            seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+            if seconds > MAX_RETRY_AFTER:
+                raise
+            await asyncio.sleep(seconds)
+            await self.app.bot.send_message(chat_id, text, reply_markup=markup)
+
+    # -- handlers ---------------------------------------------------------------------------------
+    async def _guard(self, update: object, context: Context) -> None:
+        """Refuse (and log) every update from a chat that is not allowed; nothing else runs."""
+        if not isinstance(update, Update):
+            raise ApplicationHandlerStop
+        chat = update.effective_chat
+        if chat is not None and chat.id in self.allowed:
+            return
+        self.refused += 1
+        user = update.effective_user
+        log.warning(
+            "Telegram: refused an update from chat %s (user %s); not in allowed_chat_ids",
+            chat.id if chat else None,
+            user.id if user else None,
+        )
+        refusal = f"Not allowed: chat {chat.id if chat else '?'} is not in allowed_chat_ids."
+        if update.callback_query is not None:
+            await update.callback_query.answer(refusal, show_alert=True)
+        elif update.effective_message is not None:
+            await update.effective_message.reply_text(refusal)
+        raise ApplicationHandlerStop
+
+    async def _reply(self, update: Update, text: str) -> None:
+        if update.effective_message is not None:
+            await update.effective_message.reply_text(text[:MAX_TEXT])
+
+    async def _help(self, update: Update, context: Context) -> None:
+        await self._reply(update, HELP)
+
+    async def _status(self, update: Update, context: Context) -> None:
+        async with self.kernel.lock:
+            text = status_text(self.kernel)
+        await self._reply(update, text)
+
+    async def _pnl(self, update: Update, context: Context) -> None:
+        async with self.kernel.lock:
+            text = pnl_text(self.kernel)
+        await self._reply(update, text)
+
+    async def _pending(self, update: Update, context: Context) -> None:
+        async with self.kernel.lock:
+            pending = self.kernel.pending()
+            names = {a.id: a.name for a in self.kernel.agents.values()}
+        if not pending:
+            await self._reply(update, "No pending approvals.")
+            return
+        for rec in pending[:20]:
+            text = (
+                f"Approval needed: {names.get(rec.agent_id, rec.agent_id[:8])}\n"
+                f"{rec.action.upper()} {num(rec.quantity)} {rec.symbol} @ {num(rec.price)}\n"
+                f"{rec.reasoning}"
+            )
+            if update.effective_message is not None:
+                await update.effective_message.reply_text(
+                    text[:MAX_TEXT], reply_markup=approval_keyboard(rec.id)
+                )
+
+    async def _agent_command(self, update: Update, context: Context, verb: str) -> None:
+        if not context.args:
+            await self._reply(update, f"Usage: /{verb} <agent name or id>")
+            return
+        try:
+            async with self.kernel.lock:
+                agent = find_agent(self.kernel, " ".join(context.args))
+                agent = getattr(self.kernel, verb)(agent.id)
+                text = f"{agent.name}: {agent.status.value}"
+        except KernelError as exc:
+            text = f"Not done: {exc}"
+        await self._reply(update, text)
+
+    async def _pause(self, update: Update, context: Context) -> None:
+        await self._agent_command(update, context, "pause")
+
+    async def _resume(self, update: Update, context: Context) -> None:
+        await self._agent_command(update, context, "resume")
+
+    async def _kill(self, update: Update, context: Context) -> None:
+        """``/kill all`` or ``/kill <agent>``, optionally ``flatten``; bare ``/kill`` only explains,
+        so a stray tap in the command menu cannot stop everything."""
+        args = list(context.args or [])
+        flatten = bool(args) and args[-1].lower() == "flatten"
+        target = " ".join(args[:-1] if flatten else args)
+        if not target:
+            await self._reply(update, "Usage: /kill all [flatten] or /kill <agent> [flatten]")
+            return
+        try:
+            async with self.kernel.lock:
+                agent_id = None if target.lower() == "all" else find_agent(self.kernel, target).id
+                affected = self.kernel.kill(agent_id, flatten=flatten)
+            text = (
+                f"Kill switch ON for {'all agents' if agent_id is None else target}: "
+                f"{len(affected)} agent(s) stopped" + (", positions closed" if flatten else "")
+            )
+        except KernelError as exc:
+            text = f"Not done: {exc}"
+        await self._reply(update, text)
+
+    async def _release(self, update: Update, context: Context) -> None:
+        async with self.kernel.lock:
+            self.kernel.release_kill()
+        await self._reply(update, "Kill switch released; agents stay stopped until /resume.")
+
+    async def _button(self, update: Update, context: Context) -> None:
+        query = update.callback_query
+        assert query is not None and query.data is not None
+        verb, _, decision_id = query.data.partition(":")
+        try:
+            async with self.kernel.lock:
+                rec = (self.kernel.approve if verb == "approve" else self.kernel.reject)(
+                    decision_id
+                )
+            result = outcome(rec)
+        except KernelError as exc:
+            result = f"Not done: {exc}"
+        who = query.from_user.username or query.from_user.first_name if query.from_user else "?"
+        await query.answer(result[:200])
+        original = query.message.text if query.message and hasattr(query.message, "text") else ""
+        await query.edit_message_text(f"{original}\n\n{result} (by {who})"[:MAX_TEXT])
+
+    async def _error(self, update: object, context: Context) -> None:
+        log.error("Telegram bot: %s", context.error, exc_info=context.error)
