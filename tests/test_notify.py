@@ -249,3 +249,69 @@ def test_settings_from_toml_and_bad_input(tmp_path: Path, monkeypatch: pytest.Mo
     with pytest.raises(ValidationError, match="not both"):
         NotificationSettings.model_validate({"telegram": {"token": "1:a", "token_encrypted": "x"}})
     assert AppriseSink(["not a url", "mailto://"]).invalid == ["?", "mailto://…"]
+
+
+def _cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toml: str, *args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from phantomex.cli.main import app
+
+    path = tmp_path / "phantomex.toml"
+    path.write_text(f'data_dir = "{tmp_path / "data"}"\n{toml}')
+    monkeypatch.setenv("PHANTOMEX_CONFIG", str(path))
+    for var in ("PHANTOMEX_NOTIFICATIONS", "PHANTOMEX_DATA_DIR", "PHANTOMEX_SECRET_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    return CliRunner().invoke(app, list(args))
+
+
+def test_cli_notify_test_sends_through_every_channel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api: FakeAPI
+) -> None:
+    tg = FakeTelegram(api)
+    toml = (
+        f'[notifications]\nurls = ["{webhook(api)}"]\n'
+        f'[notifications.telegram]\ntoken = "{tg.token}"\n'
+        f'allowed_chat_ids = [{tg.chat_id}]\napi_url = "{tg.api_url}"\n'
+    )
+    result = _cli(tmp_path, monkeypatch, toml, "notify", "test")
+    assert result.exit_code == 0, result.output
+    assert "apprise (1 URL(s)): sent" in result.output
+    assert "telegram (1 chat(s)): sent" in result.output
+    assert posted(api)[0]["title"] == "PhantomEx test"
+    assert tg.sent(tg.chat_id)[0]["text"].startswith("PhantomEx test\n")
+
+
+def test_cli_notify_test_reports_failures_and_missing_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api: FakeAPI
+) -> None:
+    result = _cli(tmp_path, monkeypatch, "", "notify", "test")
+    assert result.exit_code == 1 and "no notification channel configured" in result.output
+    api.route("POST", "/down", Reply(500, {"error": "down"}))
+    tg = FakeTelegram(api)
+    tg.failures["sendMessage"] = [Reply(403, fixture("telegram/error_403_blocked.json"))]
+    toml = (
+        f'[notifications]\nurls = ["json://{api.url.removeprefix("http://")}/down", "nope"]\n'
+        f'[notifications.telegram]\ntoken = "{tg.token}"\n'
+        f'allowed_chat_ids = [{tg.chat_id}]\napi_url = "{tg.api_url}"\n'
+    )
+    result = _cli(tmp_path, monkeypatch, toml, "notify", "test")
+    assert result.exit_code == 1
+    assert "apprise URL ?: FAILED: not a valid apprise URL" in result.output
+    assert "apprise (1 URL(s)): FAILED" in result.output
+    assert "telegram (1 chat(s)): FAILED: chat 1001: Forbidden: bot was blocked" in result.output
+    result = _cli(tmp_path, monkeypatch, "[notifications]\nmax_per_minute = -1\n", "notify", "test")
+    assert result.exit_code == 1 and "invalid setting notifications.max_per_minute" in result.output
+
+
+def test_cli_encrypt_token_round_trips(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from phantomex.notify.settings import TelegramSettings
+
+    token = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+    result = _cli(tmp_path, monkeypatch, "", "notify", "encrypt-token", "--token", token)
+    assert result.exit_code == 0, result.output
+    line = result.output.splitlines()[-1]
+    assert line.startswith('token_encrypted = "') and token not in result.output
+    encrypted = line.split('"')[1]
+    assert TelegramSettings(token_encrypted=encrypted).bot_token(tmp_path / "data") == token
+    bad = _cli(tmp_path, monkeypatch, "", "notify", "encrypt-token", "--token", "hello")
+    assert bad.exit_code == 1 and "does not look like a bot token" in bad.output

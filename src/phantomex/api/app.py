@@ -20,6 +20,7 @@ from phantomex.demo import seed_demo, seed_llm_demo
 from phantomex.kernel.runtime import CLOCK_KEY, Kernel, KernelConfig
 from phantomex.market.base import MarketFeed
 from phantomex.market.replay import replay_dataset, replay_from_files
+from phantomex.notify.service import Notifications
 from phantomex.secrets import SecretBox
 from phantomex.store.repo import Store
 
@@ -82,6 +83,7 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
                 joined = await seed_llm_demo(kernel, kernel.llm)
             if joined:
                 log.info("LLM demo agents joined: %s", ", ".join(joined))
+        app.state.notifications = await Notifications.open(settings, kernel)
         task = asyncio.create_task(kernel.run(), name="kernel")
         log.info("PhantomEx %s serving on %s", __version__, settings.base_url)
         try:
@@ -93,6 +95,7 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
                 await task
             if kernel.llm is not None:
                 await kernel.llm.aclose()
+            await app.state.notifications.close()
             store.close()
 
     app = FastAPI(

@@ -20,6 +20,7 @@ from phantomex.cli import audit as audit_mod
 from phantomex.cli import backtest as backtest_cli
 from phantomex.cli import data as data_cli
 from phantomex.cli import llm as llm_cli
+from phantomex.cli import notify as notify_cli
 from phantomex.cli import optimize as optimize_cli
 from phantomex.cli import server
 from phantomex.cli.client import Api, ApiError, NotRunning, fail, not_running_message
@@ -664,6 +665,7 @@ def audit(
 
 
 llm_cli.register(app)
+notify_cli.register(app)
 backtest_cli.register(app)
 data_cli.register(app)
 optimize_cli.register(app)

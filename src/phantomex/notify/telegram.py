@@ -11,7 +11,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import RetryAfter, TelegramError
 from telegram.ext import (
     Application,
@@ -112,6 +112,36 @@ def pnl_text(kernel: Kernel) -> str:
     return "\n".join(lines)
 
 
+async def send_text(
+    bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None
+) -> None:
+    """sendMessage as plain text; on flood control (429) wait ``retry_after`` once and retry."""
+    text = text[:MAX_TEXT]
+    try:
+        await bot.send_message(chat_id, text, reply_markup=markup)
+    except RetryAfter as exc:
+        wait = exc.retry_after
+        seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+        if seconds > MAX_RETRY_AFTER:
+            raise
+        await asyncio.sleep(seconds)
+        await bot.send_message(chat_id, text, reply_markup=markup)
+
+
+async def send_to_chats(
+    bot: Bot, chat_ids: list[int], text: str, markup: InlineKeyboardMarkup | None = None
+) -> None:
+    """Send to each chat; one chat failing does not stop the others (raises at the end)."""
+    failed = []
+    for chat_id in chat_ids:
+        try:
+            await send_text(bot, chat_id, text, markup)
+        except TelegramError as exc:
+            failed.append(f"chat {chat_id}: {exc}")
+    if failed:
+        raise DeliveryError("; ".join(failed))
+
+
 class TelegramBot:
     """The bot and its long-polling loop, run inside the server's event loop."""
 
@@ -178,25 +208,7 @@ class TelegramBot:
     async def send(self, message: Message) -> None:
         """Send to every allowed chat; approval requests get Approve/Reject buttons."""
         markup = approval_keyboard(message.decision_id) if message.decision_id else None
-        failed = []
-        for chat_id in sorted(self.allowed):
-            try:
-                await self._send(chat_id, message.text[:MAX_TEXT], markup)
-            except TelegramError as exc:
-                failed.append(f"{chat_id}: {exc}")
-        if failed:
-            raise DeliveryError("; ".join(failed))
-
-    async def _send(self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None) -> None:
-        try:
-            await self.app.bot.send_message(chat_id, text, reply_markup=markup)
-        except RetryAfter as exc:  # flood control: wait as told, once
-            wait = exc.retry_after
-            seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
-            if seconds > MAX_RETRY_AFTER:
-                raise
-            await asyncio.sleep(seconds)
-            await self.app.bot.send_message(chat_id, text, reply_markup=markup)
+        await send_to_chats(self.app.bot, sorted(self.allowed), message.text, markup)
 
     # -- handlers ---------------------------------------------------------------------------------
     async def _guard(self, update: object, context: Context) -> None:

@@ -1,0 +1,106 @@
+"""Notifications for the server's lifetime: builds the notifier and the Telegram bot from the
+settings, announces the server's start and stop, and never lets a failure stop the server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+
+from telegram.error import Forbidden, InvalidToken, NetworkError
+
+from phantomex import __version__
+from phantomex.config import Settings
+from phantomex.kernel.runtime import Kernel
+from phantomex.notify.notifier import AppriseSink, Notifier, Sink
+from phantomex.notify.telegram import TelegramBot
+
+log = logging.getLogger(__name__)
+
+RETRY_SECONDS = (5, 15, 60, 300)  # Telegram unreachable at start: try again after these
+
+
+class Notifications:
+    """The running notifier and bot (either may be absent)."""
+
+    def __init__(self, kernel: Kernel, notifier: Notifier | None, bot: TelegramBot | None) -> None:
+        self.kernel = kernel
+        self.notifier = notifier
+        self.bot = bot
+        self._bot_task: asyncio.Task[None] | None = None
+        self._detach = notifier.attach(kernel.bus) if notifier else None
+
+    @classmethod
+    async def open(cls, settings: Settings, kernel: Kernel) -> Notifications:
+        config = settings.notifications
+        sinks: list[Sink] = []
+        if config.urls:
+            apprise_sink = AppriseSink([u.get_secret_value() for u in config.urls])
+            if len(apprise_sink):
+                sinks.append(apprise_sink)
+        bot = None
+        if config.telegram.enabled:
+            try:
+                token = config.telegram.bot_token(settings.data_dir)
+            except ValueError as exc:  # SecretError: wrong or rotated key
+                log.error("Telegram bot disabled: %s", exc)
+                token = None
+            if token and not config.telegram.allowed_chat_ids:
+                log.error("Telegram bot disabled: notifications.telegram.allowed_chat_ids is empty")
+            elif token:
+                bot = TelegramBot(
+                    kernel,
+                    token,
+                    config.telegram.allowed_chat_ids,
+                    api_url=config.telegram.api_url,
+                    poll_timeout=config.telegram.poll_timeout,
+                )
+                sinks.append(bot)
+        notifier = None
+        if sinks:
+            notifier = Notifier(
+                config,
+                sinks,
+                name_of=lambda i: kernel.agents[i].name if i in kernel.agents else None,
+            )
+            await notifier.start()
+        self = cls(kernel, notifier, bot)
+        if bot is not None:
+            self._bot_task = asyncio.create_task(self._start_bot(bot), name="telegram-bot")
+        self._announce("started", url=settings.base_url)
+        return self
+
+    async def _start_bot(self, bot: TelegramBot) -> None:
+        for attempt, wait in enumerate((*RETRY_SECONDS, None)):
+            try:
+                await bot.start()
+                return
+            except (InvalidToken, Forbidden) as exc:
+                log.error("Telegram bot disabled: the token was refused (%s)", exc)
+                return
+            except NetworkError as exc:
+                if wait is None:
+                    log.error("Telegram bot disabled: unreachable after %d tries", attempt + 1)
+                    return
+                log.warning("Telegram unreachable (%s); trying again in %d s", exc, wait)
+                await asyncio.sleep(wait)
+
+    def _announce(self, what: str, **data: str) -> None:
+        now = self.kernel.now or datetime.now(UTC)
+        self.kernel.bus.publish("server", {"event": what, "version": __version__, **data}, now)
+
+    async def close(self) -> None:
+        """Announce the stop, send what is queued, stop the bot."""
+        self._announce("stopped")
+        if self.notifier is not None:
+            await self.notifier.stop()
+        if self._detach is not None:
+            self._detach()
+        if self._bot_task is not None:
+            self._bot_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._bot_task
+        if self.bot is not None:
+            with contextlib.suppress(Exception):  # never block the shutdown on Telegram
+                await self.bot.stop()
