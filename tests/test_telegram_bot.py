@@ -60,7 +60,13 @@ async def advisory_request(rig: Rig) -> tuple[str, dict[str, Any]]:
     notifier.attach(kernel.bus)
     await notifier.start()
     agent = kernel.create_agent(
-        AgentSpec(name="Asky", brain="rsi", symbols=["SOL"], mode=Mode.ADVISORY)
+        AgentSpec(
+            name="Asky",
+            brain="rsi",
+            symbols=["SOL"],
+            mode=Mode.ADVISORY,
+            risk=RiskProfile(cooldown_seconds=0),
+        )
     )
     await kernel.step(tick_at(next_minute(kernel), {"SOL": "150"}))
     async with kernel.lock:
@@ -167,3 +173,26 @@ async def test_a_wrong_token_fails_at_start_with_a_clear_error(tmp_path: Path) -
         with pytest.raises(InvalidToken):
             await bot.start()
         kernel.store.close()
+
+
+@pytest.mark.asyncio
+async def test_buttons_go_when_the_approval_is_resolved_elsewhere(rig: Rig) -> None:
+    rig.bot.attach(rig.kernel.bus)
+    decision_id, message = await advisory_request(rig)
+    async with rig.kernel.lock:
+        rig.kernel.approve(decision_id)  # as the dashboard or the CLI would
+    edit = (await rig.tg.until(lambda: rig.tg.calls("editMessageText")))[0]
+    assert edit["message_id"] == str(message["message_id"]) and "reply_markup" not in edit
+    assert edit["text"].startswith(message["text"]) and "Approved: BUY" in edit["text"]
+
+    agent_id = rig.kernel.store.get_decision(decision_id).agent_id  # type: ignore[union-attr]
+    notifier = Notifier(NotificationSettings(), [rig.bot])
+    notifier.attach(rig.kernel.bus)
+    await notifier.start()
+    async with rig.kernel.lock:
+        first = rig.kernel.place(agent_id, Decision(Action.SELL, "SOL"))
+        assert first.status == "pending"
+        rig.kernel.place(agent_id, Decision(Action.SELL, "SOL"))  # supersedes the first
+    await notifier.stop()
+    edits = await rig.tg.until(lambda: rig.tg.calls("editMessageText")[1:])
+    assert "Expired: SELL" in edits[0]["text"] and "superseded" in edits[0]["text"]

@@ -29,7 +29,7 @@ class Notifications:
         self.notifier = notifier
         self.bot = bot
         self._bot_task: asyncio.Task[None] | None = None
-        self._detach = notifier.attach(kernel.bus) if notifier else None
+        self._detach = [x.attach(kernel.bus) for x in (notifier, bot) if x is not None]
 
     @classmethod
     async def open(cls, settings: Settings, kernel: Kernel) -> Notifications:
@@ -95,8 +95,8 @@ class Notifications:
         self._announce("stopped")
         if self.notifier is not None:
             await self.notifier.stop()
-        if self._detach is not None:
-            self._detach()
+        for detach in self._detach:
+            detach()
         if self._bot_task is not None:
             self._bot_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Message as TgMessage
 from telegram.error import RetryAfter, TelegramError
 from telegram.ext import (
     Application,
@@ -23,11 +25,12 @@ from telegram.ext import (
 )
 
 from phantomex.kernel.agent import Agent
+from phantomex.kernel.bus import Event, EventBus
 from phantomex.kernel.runtime import Kernel, KernelError
 from phantomex.notify.messages import Message, num
 from phantomex.notify.notifier import DeliveryError
 from phantomex.notify.settings import TELEGRAM_API
-from phantomex.store.repo import DecisionRecord
+from phantomex.serialize import jsonable
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +75,15 @@ def find_agent(kernel: Kernel, ref: str) -> Agent:
     raise KernelError(f"no single agent matches {ref!r}; agents: {known}")
 
 
-def outcome(rec: DecisionRecord) -> str:
-    """One line on what became of a decision after a button press."""
-    what = f"{rec.action.upper()} {num(rec.quantity)} {rec.symbol}"
-    if rec.status == "executed":
-        return f"Approved: {what} executed @ {num(rec.price)}"
-    if rec.status == "approved":
+def outcome(d: dict[str, Any]) -> str:
+    """One line on what became of a decision (a decision record as JSON)."""
+    what = f"{str(d.get('action', '?')).upper()} {num(d.get('quantity'))} {d.get('symbol')}"
+    status = str(d.get("status", "?"))
+    if status == "executed":
+        return f"Approved: {what} executed @ {num(d.get('price'))}"
+    if status == "approved":
         return f"Approved: {what} placed"
-    return f"{rec.status.capitalize()}: {what} ({rec.reason})"
+    return f"{status.capitalize()}: {what} ({d.get('reason', '')})"
 
 
 def status_text(kernel: Kernel) -> str:
@@ -114,32 +118,33 @@ def pnl_text(kernel: Kernel) -> str:
 
 async def send_text(
     bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None
-) -> None:
+) -> TgMessage:
     """sendMessage as plain text; on flood control (429) wait ``retry_after`` once and retry."""
     text = text[:MAX_TEXT]
     try:
-        await bot.send_message(chat_id, text, reply_markup=markup)
+        return await bot.send_message(chat_id, text, reply_markup=markup)
     except RetryAfter as exc:
         wait = exc.retry_after
         seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
         if seconds > MAX_RETRY_AFTER:
             raise
         await asyncio.sleep(seconds)
-        await bot.send_message(chat_id, text, reply_markup=markup)
+        return await bot.send_message(chat_id, text, reply_markup=markup)
 
 
 async def send_to_chats(
     bot: Bot, chat_ids: list[int], text: str, markup: InlineKeyboardMarkup | None = None
-) -> None:
+) -> list[TgMessage]:
     """Send to each chat; one chat failing does not stop the others (raises at the end)."""
-    failed = []
+    sent, failed = [], []
     for chat_id in chat_ids:
         try:
-            await send_text(bot, chat_id, text, markup)
+            sent.append(await send_text(bot, chat_id, text, markup))
         except TelegramError as exc:
             failed.append(f"chat {chat_id}: {exc}")
     if failed:
         raise DeliveryError("; ".join(failed))
+    return sent
 
 
 class TelegramBot:
@@ -160,6 +165,8 @@ class TelegramBot:
         self.allowed = frozenset(allowed_chat_ids)
         self.poll_timeout = poll_timeout
         self.refused = 0
+        self._buttons: dict[str, list[tuple[int, int, str]]] = {}  # decision: chat, message, text
+        self._tasks: set[asyncio.Task[None]] = set()
         file_url = api_url.removesuffix("/bot") + "/file/bot"
         self.app: Application[Any, Any, Any, Any, Any, Any] = (
             Application.builder().token(token).base_url(api_url).base_file_url(file_url).build()
@@ -207,8 +214,48 @@ class TelegramBot:
     # -- the notifier sink ------------------------------------------------------------------------
     async def send(self, message: Message) -> None:
         """Send to every allowed chat; approval requests get Approve/Reject buttons."""
-        markup = approval_keyboard(message.decision_id) if message.decision_id else None
-        await send_to_chats(self.app.bot, sorted(self.allowed), message.text, markup)
+        if message.decision_id is None:
+            await send_to_chats(self.app.bot, sorted(self.allowed), message.text)
+            return
+        markup = approval_keyboard(message.decision_id)
+        sent = await send_to_chats(self.app.bot, sorted(self.allowed), message.text, markup)
+        copies = [(m.chat_id, m.message_id, message.text) for m in sent]
+        rec = self.kernel.store.get_decision(message.decision_id)
+        if rec is not None and rec.status != "pending":  # resolved while the message was queued
+            await self._close(copies, outcome(jsonable(rec)))
+        else:
+            self._buttons[message.decision_id] = copies
+
+    # -- approvals resolved elsewhere ---------------------------------------------------------
+    def attach(self, bus: EventBus) -> Callable[[], None]:
+        """Follow ``bus`` to take the buttons away from approvals resolved elsewhere."""
+        return bus.subscribe(self.on_event)
+
+    def on_event(self, event: Event) -> None:
+        """A decision we showed buttons for was approved, rejected or expired (dashboard, CLI,
+        expiry, superseded): edit our messages to say so, without buttons."""
+        if event.type != "decision":
+            return
+        d = event.data.get("decision") or {}
+        if d.get("status") == "pending" or str(d.get("id")) not in self._buttons:
+            return
+        sent = self._buttons.pop(str(d["id"]))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # published outside the server's loop: nothing to edit from here
+            return
+        task = loop.create_task(self._close(sent, outcome(d)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _close(self, sent: list[tuple[int, int, str]], line: str) -> None:
+        for chat_id, message_id, text in sent:
+            try:
+                await self.app.bot.edit_message_text(
+                    f"{text}\n\n{line}"[:MAX_TEXT], chat_id=chat_id, message_id=message_id
+                )
+            except TelegramError as exc:
+                log.warning("could not update the approval message in chat %s: %s", chat_id, exc)
 
     # -- handlers ---------------------------------------------------------------------------------
     async def _guard(self, update: object, context: Context) -> None:
@@ -316,18 +363,21 @@ class TelegramBot:
         query = update.callback_query
         assert query is not None and query.data is not None
         verb, _, decision_id = query.data.partition(":")
+        copies = self._buttons.pop(decision_id, [])  # this press edits them, not on_event
         try:
             async with self.kernel.lock:
                 rec = (self.kernel.approve if verb == "approve" else self.kernel.reject)(
                     decision_id
                 )
-            result = outcome(rec)
+            result = outcome(jsonable(rec))
         except KernelError as exc:
             result = f"Not done: {exc}"
         who = query.from_user.username or query.from_user.first_name if query.from_user else "?"
         await query.answer(result[:200])
         original = query.message.text if query.message and hasattr(query.message, "text") else ""
         await query.edit_message_text(f"{original}\n\n{result} (by {who})"[:MAX_TEXT])
+        pressed = (query.message.chat.id, query.message.message_id) if query.message else None
+        await self._close([c for c in copies if c[:2] != pressed], f"{result} (by {who})")
 
     async def _error(self, update: object, context: Context) -> None:
         log.error("Telegram bot: %s", context.error, exc_info=context.error)
