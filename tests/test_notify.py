@@ -315,3 +315,31 @@ def test_cli_encrypt_token_round_trips(tmp_path: Path, monkeypatch: pytest.Monke
     assert TelegramSettings(token_encrypted=encrypted).bot_token(tmp_path / "data") == token
     bad = _cli(tmp_path, monkeypatch, "", "notify", "encrypt-token", "--token", "hello")
     assert bad.exit_code == 1 and "does not look like a bot token" in bad.output
+
+
+@pytest.mark.asyncio
+async def test_the_server_runs_on_when_telegram_refuses_the_token(
+    tmp_path: Path, api: FakeAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    from phantomex.config import Settings
+    from phantomex.notify.service import Notifications
+
+    tg = FakeTelegram(api)
+    tg.failures["getMe"] = [Reply(401, fixture("telegram/error_401.json"))]
+    config = {
+        "urls": [webhook(api)],
+        "telegram": {"token": tg.token, "allowed_chat_ids": [tg.chat_id], "api_url": tg.api_url},
+    }
+    kernel = make_kernel(tmp_path / "k.db")
+    service = await Notifications.open(
+        Settings(data_dir=tmp_path, notifications=config),
+        kernel,  # type: ignore[arg-type]
+    )
+    assert service._bot_task is not None
+    await service._bot_task
+    assert "Telegram bot disabled: the token was refused" in caplog.text
+    kernel.kill()
+    await service.close()
+    kernel.store.close()
+    assert [b["title"] for b in posted(api)][-2:] == ["Kill switch ON", "PhantomEx stopped"]
+    assert not tg.calls("sendMessage")

@@ -78,13 +78,15 @@ class Notifications:
                 return
             except (InvalidToken, Forbidden) as exc:
                 log.error("Telegram bot disabled: the token was refused (%s)", exc)
-                return
+                break
             except NetworkError as exc:
                 if wait is None:
                     log.error("Telegram bot disabled: unreachable after %d tries", attempt + 1)
-                    return
+                    break
                 log.warning("Telegram unreachable (%s); trying again in %d s", exc, wait)
                 await asyncio.sleep(wait)
+        if self.notifier is not None and bot in self.notifier.sinks:
+            self.notifier.sinks.remove(bot)  # the other channels go on
 
     def _announce(self, what: str, **data: str) -> None:
         now = self.kernel.now or datetime.now(UTC)
