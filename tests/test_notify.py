@@ -343,3 +343,25 @@ async def test_the_server_runs_on_when_telegram_refuses_the_token(
     kernel.store.close()
     assert [b["title"] for b in posted(api)][-2:] == ["Kill switch ON", "PhantomEx stopped"]
     assert not tg.calls("sendMessage")
+
+
+@pytest.mark.asyncio
+async def test_events_published_from_another_thread_are_delivered(api: FakeAPI) -> None:
+    import asyncio
+
+    from phantomex.kernel.bus import EventBus
+
+    url = webhook(api)
+    bus = EventBus()
+    notifier = Notifier(settings(urls=[url]), [AppriseSink([url])])
+    notifier.attach(bus)
+    await notifier.start()
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    stale = {"source": "ccxt:kraken", "stale": True, "age_seconds": 400.0}
+    await asyncio.to_thread(bus.publish, "feed_stale", stale, now)  # a feed's own thread
+    await notifier.stop()
+    assert [(b["title"], b["message"]) for b in posted(api)] == [
+        ("Feed stale: ccxt:kraken", "last price 400 s ago")
+    ]
+    notifier.submit(Message("trade", "after stop", ""))  # never raises
+    assert notifier.stats["dropped"] == 1

@@ -105,8 +105,11 @@ class Notifier:
             running = None
         if running is loop:
             self._put(message)
-        else:
+            return
+        try:
             loop.call_soon_threadsafe(self._put, message)
+        except RuntimeError:  # the loop closed meanwhile
+            self.stats["dropped"] += 1
 
     def _put(self, message: Message) -> None:
         assert self._queue is not None
@@ -135,7 +138,7 @@ class Notifier:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        self._task = None
+        self._task = self._queue = None  # later messages are counted as dropped
         log.info("notifications: %s", dict(self.stats))
 
     async def _run(self) -> None:

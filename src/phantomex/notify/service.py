@@ -36,6 +36,9 @@ class Notifications:
         config = settings.notifications
         sinks: list[Sink] = []
         if config.urls:
+            apprise_log = logging.getLogger("apprise")
+            if apprise_log.level == logging.NOTSET:  # not one "Notifying 1 service(s)" per message
+                apprise_log.setLevel(logging.WARNING)
             apprise_sink = AppriseSink([u.get_secret_value() for u in config.urls])
             if len(apprise_sink):
                 sinks.append(apprise_sink)
