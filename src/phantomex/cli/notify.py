@@ -76,7 +76,7 @@ def register(app: typer.Typer) -> None:
 
     @notify_app.command("test")
     def test() -> None:
-        """Send a test message through every configured channel ([notifications] settings)."""
+        """Send a test message through every configured channel (the notifications table)."""
         settings = _settings()
         if not settings.notifications.enabled:
             fail(
