@@ -20,7 +20,7 @@ import httpx
 from phantomex.config import Settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-START_TIMEOUT = 30.0
+START_TIMEOUT = 90.0  # a loaded 2-core machine needs time to import the stack
 STOP_TIMEOUT = 15.0
 
 
