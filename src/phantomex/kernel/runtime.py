@@ -434,7 +434,9 @@ class Kernel:
             return rec
         verdict = self._check(agent, decision)
         rec.checks = [c.to_json() for c in verdict.checks]
-        if not verdict.approved:
+        if not verdict.approved and verdict.hold:  # e.g. market closed: wait, not a breach
+            self._resolve(rec, DecisionStatus.HELD, verdict.reason)
+        elif not verdict.approved:
             self._resolve(rec, DecisionStatus.REJECTED, verdict.reason)
             self._risk_event(agent, "rejected", decision.symbol, verdict.reason)
         elif agent.spec.mode is Mode.ADVISORY:
@@ -463,6 +465,7 @@ class Kernel:
             allowed_symbols=agent.spec.symbols,
             now=self._now(),
             halted="kill switch is on" if self.killed else None,
+            instruments=self.feed.instruments,
         )
 
     def _max_buy(self, agent: Agent, wallet: Wallet) -> dict[str, Decimal]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from phantomex.domain.models import Action, Decision, Side, Snapshot, Wallet
+from phantomex.domain.models import Action, Decision, Instrument, Side, Snapshot, Wallet
 from phantomex.domain.money import BPS, ZERO, is_valid_price
+from phantomex.risk.market_hours import market_closed
 from phantomex.risk.profile import RiskProfile, RiskState
 
 HUNDRED = Decimal(100)
@@ -35,6 +37,7 @@ class Verdict:
     reason: str = ""
     checks: list[Check] = field(default_factory=list)
     whole: bool = False  # size at fill time: all the cash (buy) or the whole holding (sell)
+    hold: bool = False  # not a breach but a wait (market closed): recorded as a hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +156,7 @@ class RiskEngine:
         allowed_symbols: list[str],
         now: datetime,
         halted: str | None = None,
+        instruments: Mapping[str, Instrument] | None = None,
     ) -> Verdict:
         """Turn a buy/sell decision into a sized order, or reject it with the reason."""
         checks: list[Check] = []
@@ -172,6 +176,11 @@ class RiskEngine:
         if not symbol or symbol not in allowed_symbols:
             return reject("symbol", f"symbol {symbol!r} is not one of {allowed_symbols}")
         ok("symbol", symbol)
+        closed = market_closed(instruments.get(symbol) if instruments else None, now)
+        if closed:
+            verdict = reject("market_hours", closed)
+            verdict.hold = True
+            return verdict
         snap = prices.get(symbol)
         problem = price_problem(snap, now, profile.max_price_age_seconds)
         if problem:
