@@ -13,7 +13,7 @@ import exchange_calendars as xcals
 import pandas as pd
 from exchange_calendars.errors import InvalidCalendarName
 
-__all__ = ["CalendarError", "Session", "calendar_for", "session_at"]
+__all__ = ["CalendarError", "Session", "calendar_for", "session_at", "session_close"]
 
 #: Sessions are known from here (exchange-calendars' default start moves with today's date, so a
 #: fixed start keeps backtests of older data working whatever the date).
@@ -74,3 +74,15 @@ def _next_open(name: str, minute: pd.Timestamp) -> datetime | None:
     except ValueError:  # beyond the calendar's last session
         return None
     return nxt.to_pydatetime()
+
+
+@lru_cache(maxsize=65536)
+def session_close(name: str, at: datetime) -> datetime | None:
+    """The close of the regular session that is open at ``at`` (None when none is open)."""
+    cal = calendar_for(name)
+    try:
+        session = cal.minute_to_session(pd.Timestamp(at).tz_convert(UTC).floor("min"), "none")
+    except ValueError:  # not a trading minute, or outside the calendar
+        return None
+    close: pd.Timestamp = cal.session_close(session)
+    return close.to_pydatetime()
