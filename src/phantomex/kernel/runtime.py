@@ -43,6 +43,7 @@ from phantomex.kernel.agent import Agent, AgentSpec, new_id
 from phantomex.kernel.bus import EventBus
 from phantomex.ledger.ledger import Ledger, LedgerError
 from phantomex.ledger.reconcile import Mismatch, reconcile
+from phantomex.ledger.settlement import settle_resolved
 from phantomex.market.base import MarketFeed, PriceHistory
 from phantomex.risk.engine import RiskEngine, Verdict, price_problem
 from phantomex.serialize import jsonable
@@ -202,6 +203,7 @@ class Kernel:
     async def step(self, tick: Tick) -> None:
         self._take_prices(tick)
         now = tick.time
+        self._settle_resolved(now)
         if self.config.persist_snapshots:
             self.store.save_snapshots(list(tick.snapshots.values()))
         self.store.set_state(CLOCK_KEY, {"time": now.isoformat()})
@@ -229,6 +231,18 @@ class Kernel:
             self.prices[sym] = snap
             if is_valid_price(snap.price):
                 self.marks[sym] = snap.price
+
+    def _settle_resolved(self, now: datetime) -> None:
+        """Pay out positions in resolved markets (feeds with ``resolutions()``: Polymarket)."""
+        resolutions = getattr(self.feed, "resolutions", None)
+        if resolutions is None:
+            return
+        for fill in settle_resolved(self.ledger, resolutions(), now):
+            agent = self.agents.get(fill.agent_id)
+            name = agent.name if agent else None
+            self.bus.publish("trade", {"trade": jsonable(fill), "agent_name": name}, now)
+            if agent is not None:
+                self._publish_agent(agent)
 
     def _due(self, agent: Agent) -> bool:
         assert self.now is not None

@@ -28,6 +28,7 @@ from phantomex.domain.models import AssetClass, Bar, Instrument, Snapshot, Tick
 from phantomex.market.bar_cache import BarCache
 from phantomex.market.calendars import session_close
 from phantomex.market.health import SourceHealth
+from phantomex.market.retry import Backoff
 from phantomex.market.yahoo_chart import (
     DEFAULT_BASE_URL,
     INTERVALS,
@@ -100,10 +101,8 @@ class YahooFeed:
         self._client = client
         self._interval = interval
         self._period = INTERVALS[interval]
-        self._poll = poll_seconds
         self._warmup_bars = warmup_bars
         self._cache = cache
-        self._max_backoff = max_backoff_seconds
         self._clock = clock
         self._health = SourceHealth(
             "yahoo",
@@ -112,8 +111,7 @@ class YahooFeed:
         )
         self._snapshots: dict[str, Snapshot] = {}
         self._delivered: dict[str, datetime] = {}  # open time of the last bar handed out
-        self._delay = 0.0
-        self._failed_polls = 0
+        self._backoff = Backoff(poll_seconds, max_backoff_seconds)
         self._closed = False
 
     @property
@@ -123,7 +121,7 @@ class YahooFeed:
     @property
     def next_delay(self) -> float:
         """Seconds the next poll waits (the poll interval, or the backoff after failures)."""
-        return self._delay
+        return self._backoff.delay
 
     def health(self) -> list[SourceHealth]:
         return [self._health]
@@ -168,7 +166,7 @@ class YahooFeed:
     async def next_tick(self) -> Tick | None:
         if self._closed:
             return None
-        await asyncio.sleep(self._delay)
+        await asyncio.sleep(self._backoff.delay)
         if self._closed:
             return None
         return await asyncio.to_thread(self.poll)
@@ -238,15 +236,9 @@ class YahooFeed:
     ) -> None:
         if answered:
             self._health.ok(now)
-            self._failed_polls = 0
-        else:
-            self._failed_polls += 1
         for error in errors:
             self._health.failed(now, error)
-        delay = self._poll * 2 ** min(self._failed_polls, 16)
-        self._delay = min(delay, max(self._max_backoff, self._poll))
-        if retry_after is not None:
-            self._delay = max(self._delay, retry_after)
+        self._backoff.record(answered > 0, retry_after)
 
     def close(self) -> None:
         self._closed = True

@@ -23,6 +23,7 @@ import httpx
 
 from phantomex.domain.models import Bar
 from phantomex.domain.money import ZERO, to_decimal
+from phantomex.market.retry import retry_after_seconds
 
 __all__ = ["INTERVALS", "Chart", "YahooChartClient", "YahooError", "parse_chart"]
 
@@ -167,7 +168,7 @@ class YahooChartClient:
         if resp.status_code == 429:
             raise YahooError(
                 f"{symbol}: rate limited (HTTP 429)",
-                retry_after=_retry_after(resp.headers.get("Retry-After")),
+                retry_after=retry_after_seconds(resp.headers.get("Retry-After")),
             )
         try:
             payload = resp.json()
@@ -182,12 +183,3 @@ class YahooChartClient:
 
     def close(self) -> None:
         self._http.close()
-
-
-def _retry_after(value: str | None) -> float | None:
-    """``Retry-After`` in seconds (the delta form; an HTTP date is ignored)."""
-    try:
-        seconds = float(value) if value is not None else None
-    except ValueError:
-        return None
-    return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
