@@ -195,6 +195,11 @@ def test_long_slug_needs_an_alias(venue: tuple[FakeAPI, Venue]) -> None:
             {"markets": [long_slug], "gamma_url": api.url, "clob_url": api.url}
         )
     assert MarketRef.parse(f"BTC100K={long_slug}") == MarketRef(long_slug, "BTC100K")
+    venue_.market = MARKET
+    plain = polymarket_feed_from_settings(
+        {"markets": [SLUG], "gamma_url": api.url, "clob_url": api.url}
+    )
+    assert set(plain.instruments) == {f"{SLUG.upper()}:UP", f"{SLUG.upper()}:DOWN"}
 
 
 def test_unknown_slug_is_a_clear_error(venue: tuple[FakeAPI, Venue]) -> None:

@@ -1,8 +1,8 @@
 """Polymarket prediction markets as a polling :class:`~phantomex.market.base.MarketFeed`.
 
 Each outcome token of a market is an instrument (``asset_class`` prediction, venue
-``polymarket``, priced 0..1 in USD) named ``<alias>:<OUTCOME>``, e.g.
-``btc-updown-5m-1773307200:UP``; the alias is the slug unless the settings give a shorter one
+``polymarket``, priced 0..1 in USD) named ``<ALIAS>:<OUTCOME>`` in capitals, e.g.
+``BTC-UPDOWN-5M-1773307200:UP``; the alias is the slug unless the settings give a shorter one
 (``"BTC5M=btc-updown-5m-1773307200"``), since symbols are at most 32 characters.
 
 Every poll reads the market from Gamma and, while it accepts orders, each token's CLOB book: the
@@ -69,8 +69,9 @@ class _Token:
 
 
 def outcome_symbol(alias: str, outcome: str) -> str:
-    """``<alias>:<OUTCOME>``; raises when it is longer than the store allows."""
-    symbol = f"{alias}:{outcome.strip().upper().replace(' ', '_')}"
+    """``<ALIAS>:<OUTCOME>`` in capitals (agent symbols are upper-cased); raises when it is
+    longer than the store allows."""
+    symbol = f"{alias.strip()}:{outcome.strip().replace(' ', '_')}".upper()
     if len(symbol) > MAX_SYMBOL:
         raise ValueError(
             f"symbol {symbol!r} is longer than {MAX_SYMBOL} characters; give the market a "
