@@ -12,6 +12,7 @@ from phantomex.domain.models import (
     AssetClass,
     Decision,
     Instrument,
+    Position,
     Snapshot,
     Wallet,
 )
@@ -131,3 +132,25 @@ def test_without_instruments_the_engine_behaves_as_before() -> None:
         now=utc(2020, 9, 7, 15),
     )
     assert verdict.approved
+
+
+def test_forced_exits_wait_for_the_open() -> None:
+    wallet = Wallet("a", allowance=Decimal(0), cash=Decimal(0))
+    wallet.positions["AAPL"] = Position("AAPL", Decimal(10), Decimal(1500))  # avg 150
+    wallet.positions["BTC"] = Position("BTC", Decimal(1), Decimal(12000))
+    prices = {
+        "AAPL": Snapshot("AAPL", utc(2020, 9, 8, 20, 0), Decimal(120)),  # -20 %: stop-loss due
+        "BTC": Snapshot("BTC", utc(2020, 9, 8, 20, 0), Decimal(10000)),
+    }
+    after_close = utc(2020, 9, 8, 20, 2)
+    instruments = {"AAPL": AAPL, "BTC": BTC}
+    exits = RiskEngine().forced_exits(
+        RiskProfile(), wallet, prices, after_close, instruments=instruments
+    )
+    assert [e.symbol for e in exits] == ["BTC"]  # the equity's stop waits for 13:30 tomorrow
+    before_close = utc(2020, 9, 8, 19, 58)
+    prices = {s: Snapshot(s, before_close, p.price) for s, p in prices.items()}
+    exits = RiskEngine().forced_exits(
+        RiskProfile(), wallet, prices, before_close, instruments=instruments
+    )
+    assert [e.symbol for e in exits] == ["AAPL", "BTC"]

@@ -284,7 +284,9 @@ class Kernel:
             )
             self._set_status(agent, AgentStatus.PAUSED, "daily loss limit")
             return
-        for exit_ in self.risk.forced_exits(agent.spec.risk, wallet, self.prices, self.now):
+        for exit_ in self.risk.forced_exits(
+            agent.spec.risk, wallet, self.prices, self.now, self.feed.instruments
+        ):
             self._risk_event(agent, exit_.kind, exit_.symbol, exit_.detail)
             self._force_sell(agent, exit_.symbol, exit_.quantity, exit_.kind, exit_.detail)
         self.store.save_agent(agent)

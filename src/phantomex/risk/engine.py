@@ -99,13 +99,17 @@ class RiskEngine:
         wallet: Wallet,
         prices: dict[str, Snapshot],
         now: datetime,
+        instruments: Mapping[str, Instrument] | None = None,
     ) -> list[ForcedExit]:
-        """Stop-loss, take-profit and max-hold exits due now (only on fresh, valid prices)."""
+        """Stop-loss, take-profit and max-hold exits due now (only on fresh, valid prices, and
+        while the instrument's market is open)."""
         exits: list[ForcedExit] = []
         for symbol, pos in sorted(wallet.positions.items()):
             snap = prices.get(symbol)
             if pos.quantity <= 0 or price_problem(snap, now, profile.max_price_age_seconds):
                 continue
+            if market_closed(instruments.get(symbol) if instruments else None, now):
+                continue  # exits wait for the next open
             assert snap is not None
             avg = pos.avg_cost
             change = (snap.price - avg) / avg * HUNDRED if avg > 0 else ZERO
