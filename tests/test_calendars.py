@@ -154,3 +154,19 @@ def test_forced_exits_wait_for_the_open() -> None:
         RiskProfile(), wallet, prices, before_close, instruments=instruments
     )
     assert [e.symbol for e in exits] == ["AAPL", "BTC"]
+
+
+def test_equities_are_sized_in_whole_shares() -> None:
+    at = utc(2020, 9, 8, 15)
+    all_in = _check(Decision(Action.BUY, "AAPL"), at)  # 25 % of 10,000 at 120.5 = 20.7 shares
+    assert all_in.approved and all_in.quantity == 20 and not all_in.whole
+    by_notional = _check(Decision(Action.BUY, "AAPL", notional=Decimal(100)), at)
+    assert not by_notional.approved and by_notional.reason == (
+        "AAPL trades in lots of 1: the order rounds to 0"
+    )
+    wallet = Wallet("a", allowance=Decimal(0), cash=Decimal(0))
+    wallet.positions["AAPL"] = Position("AAPL", Decimal(10), Decimal(1200))
+    sell = _check(Decision(Action.SELL, "AAPL", quantity=Decimal("2.5")), at, wallet)
+    assert sell.quantity == 2
+    crypto = _check(Decision(Action.BUY, "BTC", notional=Decimal(100)), at)
+    assert crypto.quantity == Decimal("0.01")  # no lot: fractional as before

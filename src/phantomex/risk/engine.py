@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from phantomex.domain.models import Action, Decision, Instrument, Side, Snapshot, Wallet
-from phantomex.domain.money import BPS, ZERO, is_valid_price
+from phantomex.domain.money import BPS, ZERO, is_valid_price, quantize_down
 from phantomex.risk.market_hours import market_closed
 from phantomex.risk.profile import RiskProfile, RiskState
 
@@ -211,6 +211,12 @@ class RiskEngine:
             verdict = self._size_sell(decision, profile, wallet, symbol, price, checks)
         if not verdict.approved:
             return verdict
+        lot = instruments[symbol].quantity_step if instruments and symbol in instruments else None
+        if lot:  # whole shares: round down, and fill exactly that (not re-sized to the cash)
+            verdict.quantity = quantize_down(verdict.quantity, lot)
+            verdict.whole = verdict.whole and verdict.side is Side.SELL
+            if verdict.quantity <= 0:
+                return reject("lot", f"{symbol} trades in lots of {lot}: the order rounds to 0")
         notional = verdict.quantity * price
         if notional < profile.min_order_notional:
             return reject(
