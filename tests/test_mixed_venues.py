@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,13 +16,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
+import httpx
 import pytest
+import uvicorn
 from fakeapi import FakeAPI, Reply, fixture
 
+from phantomex.api.app import create_app
 from phantomex.brains.base import BrainContext
 from phantomex.brains.registry import STRATEGIES
 from phantomex.brains.rules._common import RuleBrain, RuleParams, holding
 from phantomex.broker.paper import PaperBroker
+from phantomex.config import Settings
 from phantomex.domain.models import Action, Decision, Instrument, Tick
 from phantomex.kernel.agent import AgentSpec
 from phantomex.kernel.runtime import Kernel, KernelConfig
@@ -93,10 +100,12 @@ def aapl_chart(now: datetime) -> dict[str, Any]:
 
 class TwoSources:
     """A test-local merge of two feeds on the replay's clock (the production CompositeFeed
-    lives in market/sources.py)."""
+    lives in market/sources.py). Ticks start once ``go`` is set; ``done`` is set at the end."""
 
     def __init__(self, crypto: ReplayFeed, equity: YahooFeed, clock: SimClock) -> None:
         self.crypto, self.equity, self.clock = crypto, equity, clock
+        self.go, self.done = threading.Event(), threading.Event()
+        self.go.set()
 
     @property
     def instruments(self) -> dict[str, Instrument]:
@@ -106,8 +115,10 @@ class TwoSources:
         return self.crypto.warmup()
 
     async def next_tick(self) -> Tick | None:
+        await asyncio.to_thread(self.go.wait)
         tick = await self.crypto.next_tick()
         if tick is None:
+            self.done.set()
             return None
         self.clock.now = tick.time
         stocks = await asyncio.to_thread(self.equity.poll)
@@ -116,6 +127,26 @@ class TwoSources:
     def close(self) -> None:
         self.crypto.close()
         self.equity.close()
+
+
+def two_sources(api: FakeAPI, clock: SimClock) -> TwoSources:
+    """BTC replayed from the shipped Binance data, AAPL from Yahoo (the local server)."""
+    btc = load_dataset("demo", ["BTC"])["BTC"]
+    window = [b for b in btc if START - timedelta(minutes=5) <= b.time < END]
+    crypto = ReplayFeed({"BTC": window}, speed=0, warmup_bars=5)
+    equity = yahoo_feed_from_settings(
+        {"tickers": ["AAPL:NASDAQ"], "base_url": api.url, "cache": False, "warmup_bars": 0},
+        clock=lambda: clock.now,
+    )
+    return TwoSources(crypto, equity, clock)
+
+
+RISK: dict[str, Any] = {
+    "cooldown_seconds": 0,
+    "stop_loss_pct": None,
+    "take_profit_pct": None,
+    "daily_loss_limit_pct": None,
+}
 
 
 @pytest.fixture
@@ -132,21 +163,13 @@ async def test_equity_agent_is_held_outside_the_session_while_crypto_trades(
 ) -> None:
     api, clock = yahoo
     monkeypatch.setitem(STRATEGIES, FlipBrain.kind, FlipBrain)
-    btc = load_dataset("demo", ["BTC"])["BTC"]
-    window = [b for b in btc if START - timedelta(minutes=5) <= b.time < END]
-    crypto = ReplayFeed({"BTC": window}, speed=0, warmup_bars=5)
-    equity = yahoo_feed_from_settings(
-        {"tickers": ["AAPL:NASDAQ"], "base_url": api.url, "cache": False, "warmup_bars": 0},
-        clock=lambda: clock.now,
-    )
-    feed = TwoSources(crypto, equity, clock)
+    feed = two_sources(api, clock)
+    equity = feed.equity
     store = Store(f"sqlite:///{tmp_path / 'phantomex.db'}")
     kernel = Kernel(store, feed, PaperBroker(), config=KernelConfig(persist_snapshots=False))
     kernel.load()
     kernel.warm_up()
-    risk = RiskProfile(
-        cooldown_seconds=0, stop_loss_pct=None, take_profit_pct=None, daily_loss_limit_pct=None
-    )
+    risk = RiskProfile(**RISK)
     flip = {"brain": "test_flip", "risk": risk}
     coin = kernel.create_agent(
         AgentSpec(name="coin", params={"quantity": "0.01"}, symbols=["BTC"], **flip)
@@ -177,3 +200,65 @@ async def test_equity_agent_is_held_outside_the_session_while_crypto_trades(
     assert store.risk_events(stock.id, limit=500) == []  # a wait, not a risk rejection
     assert kernel.audit() == []  # both wallets rebuild exactly from their trades
     assert equity.health()[0].errors == 0
+
+
+def test_server_runs_agents_on_two_sources(
+    yahoo: tuple[FakeAPI, SimClock], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same over the real API: a uvicorn server whose kernel reads both sources."""
+    api, clock = yahoo
+    monkeypatch.setitem(STRATEGIES, FlipBrain.kind, FlipBrain)
+    feed = two_sources(api, clock)
+    feed.go.clear()  # the market waits until the agents exist
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    settings = Settings(data_dir=tmp_path, port=port, demo=False)
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, feed), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    if client.get("/health").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            ids = {}
+            for name, symbol, qty in (("coin", "BTC", "0.01"), ("stock", "AAPL", "2")):
+                body = {
+                    "name": name,
+                    "brain": FlipBrain.kind,
+                    "params": {"quantity": qty},
+                    "symbols": [symbol],
+                    "risk": RISK,
+                }
+                resp = client.post("/api/agents", json=body)
+                assert resp.status_code in (200, 201), resp.text
+                ids[name] = resp.json()["id"]
+            feed.go.set()
+            assert feed.done.wait(60), "the replay did not finish"
+
+            def decisions(name: str) -> list[dict[str, Any]]:
+                got = client.get(f"/api/agents/{ids[name]}/decisions", params={"limit": 500})
+                return list(got.json())
+
+            stock = decisions("stock")
+            after = [d for d in stock if datetime.fromisoformat(d["time"]) >= SESSION_CLOSE]
+            before = [d for d in stock if d not in after]
+            assert before and {d["status"] for d in before} == {"executed"}
+            assert len(after) >= 25 and {d["status"] for d in after} == {"held"}
+            assert {d["reason"] for d in after} == {
+                "market closed: next open 2023-04-06 13:30 UTC (XNAS)"
+            }
+            coin = decisions("coin")
+            assert {d["status"] for d in coin} == {"executed"} and len(coin) > len(before)
+            assert client.get("/api/audit").json()["ok"] is True
+    finally:
+        feed.go.set()  # never leave the feed's thread waiting
+        server.should_exit = True
+        thread.join(timeout=15)
