@@ -192,6 +192,16 @@ def test_timeout_keeps_known_prices(api: FakeAPI) -> None:
     assert feed.health()[0].last_error == "AAPL: timeout (ReadTimeout)"
 
 
+def test_malformed_answer_is_an_error_not_a_crash(api: FakeAPI) -> None:
+    body = copy.deepcopy(fixture(BTC_1D))
+    body["chart"]["result"][0]["timestamp"] = 1577836800  # a number, not a list
+    api.route("GET", "/v8/finance/chart/AAPL", Reply(body=body))
+    feed = feed_for(api, SATURDAY)
+    assert feed.poll().snapshots == {}
+    error = feed.health()[0].last_error
+    assert error is not None and error.startswith("AAPL: malformed chart answer (TypeError")
+
+
 def test_non_json_answer_is_an_error(api: FakeAPI) -> None:
     api.route("GET", "/v8/finance/chart/AAPL", Reply(200, "<html>consent</html>"))
     feed = feed_for(api, SATURDAY)

@@ -253,6 +253,17 @@ def test_timeout_and_empty_gamma_answer(venue: tuple[FakeAPI, Venue]) -> None:
     assert feed.health()[0].last_error == f"market {SLUG}: not found"
 
 
+def test_malformed_book_is_an_error_not_a_crash(venue: tuple[FakeAPI, Venue]) -> None:
+    api, venue_ = venue
+    feed = make_feed(api)
+    venue_.books[UP_TOKEN] = Reply(body={"bids": "0.5", "asks": []})
+    feed.poll()
+    assert feed.health()[0].last_error == f"book of {UP_TOKEN}: bids is not a list"
+    venue_.books[UP_TOKEN] = Reply(body=[{"price": "0.5"}])
+    feed.poll()
+    assert feed.health()[0].last_error == f"book of {UP_TOKEN}: not an object"
+
+
 def test_closed_market_gets_no_new_prices(venue: tuple[FakeAPI, Venue]) -> None:
     api, venue_ = venue
     feed = make_feed(api)

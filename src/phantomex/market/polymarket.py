@@ -148,7 +148,12 @@ class PolymarketFeed:
         await asyncio.sleep(self._backoff.delay)
         if self._closed:
             return None
-        return await asyncio.to_thread(self.poll)
+        try:
+            return await asyncio.to_thread(self.poll)
+        except RuntimeError:  # httpx refuses a request once close() has run
+            if self._closed:
+                return None
+            raise
 
     def poll(self) -> Tick:
         """Read every market and its books once; the tick is at the clock's time."""

@@ -8,10 +8,11 @@ order: best bid = max(bids), best ask = min(asks), never the first or last level
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -29,6 +30,7 @@ __all__ = [
     "parse_gamma_market",
 ]
 
+T = TypeVar("T")
 GAMMA_URL = "https://gamma-api.polymarket.com"
 CLOB_URL = "https://clob.polymarket.com"
 #: Polymarket shows the midpoint while the spread is at most this, else the last trade price.
@@ -207,12 +209,12 @@ class PolymarketClient:
         matches = [m for m in items if isinstance(m, dict) and m.get("slug") == slug]
         if not matches:
             raise PolymarketError(f"market {slug}: not found")
-        return parse_gamma_market(matches[0])
+        return _parsed(lambda: parse_gamma_market(matches[0]), f"market {slug}")
 
     def book(self, token_id: str) -> Book:
         """The order book of one outcome token (``GET /book?token_id=``)."""
         body = self._get(f"{self.clob_url}/book", {"token_id": token_id}, f"book of {token_id}")
-        return parse_book(body, token_id)
+        return _parsed(lambda: parse_book(body, token_id), f"book of {token_id}")
 
     def _get(self, url: str, params: dict[str, str], what: str) -> Any:
         try:
@@ -239,3 +241,11 @@ class PolymarketClient:
 
     def close(self) -> None:
         self._http.close()
+
+
+def _parsed(parse: Callable[[], T], what: str) -> T:
+    """Run a parser; an unexpected shape becomes a :class:`PolymarketError`, never a crash."""
+    try:
+        return parse()
+    except (TypeError, KeyError, IndexError, AttributeError, ValueError) as exc:
+        raise PolymarketError(f"{what}: malformed answer ({exc!r})") from exc

@@ -169,7 +169,12 @@ class YahooFeed:
         await asyncio.sleep(self._backoff.delay)
         if self._closed:
             return None
-        return await asyncio.to_thread(self.poll)
+        try:
+            return await asyncio.to_thread(self.poll)
+        except RuntimeError:  # httpx refuses a request once close() has run
+            if self._closed:
+                return None
+            raise
 
     def poll(self) -> Tick:
         """Ask for every ticker once and return the tick at the clock's time."""

@@ -179,7 +179,10 @@ class YahooChartClient:
             raise YahooError(f"{symbol}: HTTP {resp.status_code}" + (f": {error}" if error else ""))
         if payload is None:
             raise YahooError(f"{symbol}: answer is not JSON")
-        return parse_chart(symbol, payload)
+        try:
+            return parse_chart(symbol, payload)
+        except (TypeError, KeyError, IndexError, AttributeError, ValueError) as exc:
+            raise YahooError(f"{symbol}: malformed chart answer ({exc!r})") from exc
 
     def close(self) -> None:
         self._http.close()
