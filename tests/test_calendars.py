@@ -170,3 +170,10 @@ def test_equities_are_sized_in_whole_shares() -> None:
     assert sell.quantity == 2
     crypto = _check(Decision(Action.BUY, "BTC", notional=Decimal(100)), at)
     assert crypto.quantity == Decimal("0.01")  # no lot: fractional as before
+
+
+def test_lunch_breaks_are_closed() -> None:
+    hong_kong_lunch = utc(2020, 9, 8, 4, 30)  # 12:30 in Hong Kong
+    session = session_at("XHKG", hong_kong_lunch)
+    assert not session.open and session.next_open == utc(2020, 9, 8, 5, 0)
+    assert session_at("XHKG", utc(2020, 9, 8, 2, 0)).open
