@@ -12,10 +12,10 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
-import exchange_calendars as xcals
-import pandas as pd
-from exchange_calendars.errors import InvalidCalendarName
+if TYPE_CHECKING:  # exchange-calendars and pandas load on the first calendar question
+    import exchange_calendars as xcals
 
 __all__ = ["CalendarError", "Session", "calendar_for", "session_at", "session_close"]
 
@@ -50,7 +50,7 @@ class Session:
 class _Schedule:
     """Session opens and closes in UTC nanoseconds, sorted."""
 
-    calendar: xcals.ExchangeCalendar
+    calendar: Any  # exchange_calendars.ExchangeCalendar
     opens: list[int]
     closes: list[int]
     has_breaks: bool
@@ -59,6 +59,9 @@ class _Schedule:
 @lru_cache(maxsize=16)
 def calendar_for(name: str) -> xcals.ExchangeCalendar:
     """The exchange calendar ``name`` (an ISO MIC such as ``XNYS``), built once per process."""
+    import exchange_calendars as xcals
+    from exchange_calendars.errors import InvalidCalendarName
+
     try:
         return xcals.get_calendar(name, start=FIRST_SESSION)
     except InvalidCalendarName as exc:
@@ -97,6 +100,8 @@ def session_at(name: str, at: datetime) -> Session:
             f"{_dt(sched.closes[-1]):%Y-%m-%d}, not {at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
         )
     if sched.has_breaks:
+        import pandas as pd
+
         cal, ts = sched.calendar, pd.Timestamp(at)
         if cal.is_open_at_time(ts):
             return Session(name, at, True)
