@@ -203,7 +203,7 @@ class PolymarketFeed:
 
 
 class PolymarketSettings(BaseModel):
-    """The ``polymarket`` source's settings (e.g. a ``[sources.polymarket]`` TOML table)."""
+    """The ``polymarket`` source's settings (the ``[polymarket]`` TOML table)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -253,7 +253,7 @@ class YahooFeed:
 
 
 class YahooSettings(BaseModel):
-    """The ``yahoo`` source's settings (e.g. a ``[sources.yahoo]`` TOML table)."""
+    """The ``yahoo`` source's settings (the ``[yahoo]`` TOML table)."""
 
     model_config = ConfigDict(extra="forbid")
 
