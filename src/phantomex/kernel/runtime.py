@@ -46,6 +46,7 @@ from phantomex.ledger.reconcile import Mismatch, reconcile
 from phantomex.ledger.settlement import settle_resolved
 from phantomex.market.base import MarketFeed, PriceHistory
 from phantomex.risk.engine import RiskEngine, Verdict, price_problem
+from phantomex.risk.market_hours import market_closed
 from phantomex.serialize import jsonable
 from phantomex.store.repo import DecisionRecord, DuplicateEntry, Store
 
@@ -293,7 +294,7 @@ class Kernel:
 
     def _flatten(self, agent: Agent, kind: str) -> None:
         for sym, pos in sorted(self.ledger.wallet(agent.id).positions.items()):
-            problem = price_problem(
+            problem = market_closed(self.feed.instruments.get(sym), self._now()) or price_problem(
                 self.prices.get(sym), self._now(), agent.spec.risk.max_price_age_seconds
             )
             if problem:
