@@ -70,6 +70,8 @@ class Instrument:
     asset_class: AssetClass = AssetClass.CRYPTO
     quote: str = "USD"
     quantity_step: Decimal | None = None  # lot size; None = unrounded fractional quantities
+    venue: str | None = None  # where it trades: "NASDAQ", "NYSE", "polymarket", ...
+    calendar: str | None = None  # exchange-calendars name ("XNYS"); None = around the clock
 
 
 @dataclass(frozen=True, slots=True)

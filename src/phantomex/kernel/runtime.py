@@ -43,8 +43,10 @@ from phantomex.kernel.agent import Agent, AgentSpec, new_id
 from phantomex.kernel.bus import EventBus
 from phantomex.ledger.ledger import Ledger, LedgerError
 from phantomex.ledger.reconcile import Mismatch, reconcile
+from phantomex.ledger.settlement import settle_resolved
 from phantomex.market.base import MarketFeed, PriceHistory
 from phantomex.risk.engine import RiskEngine, Verdict, price_problem
+from phantomex.risk.market_hours import market_closed
 from phantomex.serialize import jsonable
 from phantomex.store.repo import DecisionRecord, DuplicateEntry, Store
 
@@ -202,6 +204,7 @@ class Kernel:
     async def step(self, tick: Tick) -> None:
         self._take_prices(tick)
         now = tick.time
+        self._settle_resolved(now)
         if self.config.persist_snapshots:
             self.store.save_snapshots(list(tick.snapshots.values()))
         self.store.set_state(CLOCK_KEY, {"time": now.isoformat()})
@@ -229,6 +232,18 @@ class Kernel:
             self.prices[sym] = snap
             if is_valid_price(snap.price):
                 self.marks[sym] = snap.price
+
+    def _settle_resolved(self, now: datetime) -> None:
+        """Pay out positions in resolved markets (feeds with ``resolutions()``: Polymarket)."""
+        resolutions = getattr(self.feed, "resolutions", None)
+        if resolutions is None:
+            return
+        for fill in settle_resolved(self.ledger, resolutions(), now):
+            agent = self.agents.get(fill.agent_id)
+            name = agent.name if agent else None
+            self.bus.publish("trade", {"trade": jsonable(fill), "agent_name": name}, now)
+            if agent is not None:
+                self._publish_agent(agent)
 
     def _due(self, agent: Agent) -> bool:
         assert self.now is not None
@@ -270,14 +285,16 @@ class Kernel:
             )
             self._set_status(agent, AgentStatus.PAUSED, "daily loss limit")
             return
-        for exit_ in self.risk.forced_exits(agent.spec.risk, wallet, self.prices, self.now):
+        for exit_ in self.risk.forced_exits(
+            agent.spec.risk, wallet, self.prices, self.now, self.feed.instruments
+        ):
             self._risk_event(agent, exit_.kind, exit_.symbol, exit_.detail)
             self._force_sell(agent, exit_.symbol, exit_.quantity, exit_.kind, exit_.detail)
         self.store.save_agent(agent)
 
     def _flatten(self, agent: Agent, kind: str) -> None:
         for sym, pos in sorted(self.ledger.wallet(agent.id).positions.items()):
-            problem = price_problem(
+            problem = market_closed(self.feed.instruments.get(sym), self._now()) or price_problem(
                 self.prices.get(sym), self._now(), agent.spec.risk.max_price_age_seconds
             )
             if problem:
@@ -434,7 +451,9 @@ class Kernel:
             return rec
         verdict = self._check(agent, decision)
         rec.checks = [c.to_json() for c in verdict.checks]
-        if not verdict.approved:
+        if not verdict.approved and verdict.hold:  # e.g. market closed: wait, not a breach
+            self._resolve(rec, DecisionStatus.HELD, verdict.reason)
+        elif not verdict.approved:
             self._resolve(rec, DecisionStatus.REJECTED, verdict.reason)
             self._risk_event(agent, "rejected", decision.symbol, verdict.reason)
         elif agent.spec.mode is Mode.ADVISORY:
@@ -463,6 +482,7 @@ class Kernel:
             allowed_symbols=agent.spec.symbols,
             now=self._now(),
             halted="kill switch is on" if self.killed else None,
+            instruments=self.feed.instruments,
         )
 
     def _max_buy(self, agent: Agent, wallet: Wallet) -> dict[str, Decimal]:

@@ -12,6 +12,9 @@ class LedgerError(ValueError):
     """A fill or deposit that would break a wallet invariant (and so was not applied)."""
 
 
+#: Idempotency-key prefix of a settlement: a fee-free sell at a resolved market's payout.
+SETTLEMENT_PREFIX = "settle:"
+
 #: Called with the entry, the wallet before it and the wallet it produces, before the live wallet
 #: is replaced. A store persists them in one transaction; if it raises, the live wallet stays.
 CommitHook = Callable[[Fill | Deposit, Wallet, Wallet], None]
@@ -26,7 +29,7 @@ def apply_fill(wallet: Wallet, fill: Fill) -> Wallet:
         raise LedgerError(f"fill for agent {fill.agent_id} applied to wallet {wallet.agent_id}")
     if not fill.quantity.is_finite() or fill.quantity <= 0:
         raise LedgerError(f"fill quantity must be positive, got {fill.quantity}")
-    if not is_valid_price(fill.price):
+    if not is_valid_price(fill.price) and not (is_settlement(fill) and fill.price == 0):
         raise LedgerError(f"fill price must be positive, got {fill.price}")
     if not fill.fee.is_finite() or fill.fee < 0:
         raise LedgerError(f"fee must be zero or positive, got {fill.fee}")
@@ -64,6 +67,11 @@ def apply_fill(wallet: Wallet, fill: Fill) -> Wallet:
     else:
         new.positions[fill.symbol] = pos
     return new
+
+
+def is_settlement(fill: Fill) -> bool:
+    """A payout of a resolved market (the only fill that may be priced 0: a losing outcome)."""
+    return fill.side is Side.SELL and fill.idempotency_key.startswith(SETTLEMENT_PREFIX)
 
 
 def apply_deposit(wallet: Wallet, deposit: Deposit) -> Wallet:

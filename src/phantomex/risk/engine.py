@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from phantomex.domain.models import Action, Decision, Side, Snapshot, Wallet
-from phantomex.domain.money import BPS, ZERO, is_valid_price
+from phantomex.domain.models import Action, Decision, Instrument, Side, Snapshot, Wallet
+from phantomex.domain.money import BPS, ZERO, is_valid_price, quantize_down
+from phantomex.risk.market_hours import market_closed
 from phantomex.risk.profile import RiskProfile, RiskState
 
 HUNDRED = Decimal(100)
@@ -35,6 +37,7 @@ class Verdict:
     reason: str = ""
     checks: list[Check] = field(default_factory=list)
     whole: bool = False  # size at fill time: all the cash (buy) or the whole holding (sell)
+    hold: bool = False  # not a breach but a wait (market closed): recorded as a hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,13 +99,17 @@ class RiskEngine:
         wallet: Wallet,
         prices: dict[str, Snapshot],
         now: datetime,
+        instruments: Mapping[str, Instrument] | None = None,
     ) -> list[ForcedExit]:
-        """Stop-loss, take-profit and max-hold exits due now (only on fresh, valid prices)."""
+        """Stop-loss, take-profit and max-hold exits due now (only on fresh, valid prices, and
+        while the instrument's market is open)."""
         exits: list[ForcedExit] = []
         for symbol, pos in sorted(wallet.positions.items()):
             snap = prices.get(symbol)
             if pos.quantity <= 0 or price_problem(snap, now, profile.max_price_age_seconds):
                 continue
+            if market_closed(instruments.get(symbol) if instruments else None, now):
+                continue  # exits wait for the next open
             assert snap is not None
             avg = pos.avg_cost
             change = (snap.price - avg) / avg * HUNDRED if avg > 0 else ZERO
@@ -153,6 +160,7 @@ class RiskEngine:
         allowed_symbols: list[str],
         now: datetime,
         halted: str | None = None,
+        instruments: Mapping[str, Instrument] | None = None,
     ) -> Verdict:
         """Turn a buy/sell decision into a sized order, or reject it with the reason."""
         checks: list[Check] = []
@@ -172,6 +180,11 @@ class RiskEngine:
         if not symbol or symbol not in allowed_symbols:
             return reject("symbol", f"symbol {symbol!r} is not one of {allowed_symbols}")
         ok("symbol", symbol)
+        closed = market_closed(instruments.get(symbol) if instruments else None, now)
+        if closed:
+            verdict = reject("market_hours", closed)
+            verdict.hold = True
+            return verdict
         snap = prices.get(symbol)
         problem = price_problem(snap, now, profile.max_price_age_seconds)
         if problem:
@@ -198,6 +211,12 @@ class RiskEngine:
             verdict = self._size_sell(decision, profile, wallet, symbol, price, checks)
         if not verdict.approved:
             return verdict
+        lot = instruments[symbol].quantity_step if instruments and symbol in instruments else None
+        if lot:  # whole shares: round down, and fill exactly that (not re-sized to the cash)
+            verdict.quantity = quantize_down(verdict.quantity, lot)
+            verdict.whole = verdict.whole and verdict.side is Side.SELL
+            if verdict.quantity <= 0:
+                return reject("lot", f"{symbol} trades in lots of {lot}: the order rounds to 0")
         notional = verdict.quantity * price
         if notional < profile.min_order_notional:
             return reject(

@@ -1,0 +1,33 @@
+"""Reading a rate-limited answer's ``Retry-After`` header."""
+
+from __future__ import annotations
+
+import math
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After`` in seconds (the delta form; an HTTP date or garbage gives None)."""
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
+
+
+class Backoff:
+    """The wait before the next poll: ``base`` after a good round, doubling per failed round up
+    to ``maximum``, and never shorter than a rate limit's ``Retry-After``."""
+
+    def __init__(self, base: float, maximum: float) -> None:
+        self.base = base
+        self.maximum = max(maximum, base)
+        self.failed_rounds = 0
+        self.delay = 0.0  # the first poll goes at once
+
+    def record(self, answered: bool, retry_after: float | None = None) -> float:
+        """Account for one polling round (``answered``: at least one request succeeded)."""
+        self.failed_rounds = 0 if answered else self.failed_rounds + 1
+        self.delay = min(self.base * 2 ** min(self.failed_rounds, 16), self.maximum)
+        if retry_after is not None:
+            self.delay = max(self.delay, retry_after)
+        return self.delay
