@@ -84,6 +84,8 @@ class Run:
     end: datetime  # market time (replay) or wall time (live)
     feed: ReplayFeed | None = None
     stop_requested: bool = False
+    interrupted: bool = False  # stopped by the server's shutdown
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     last_summary: datetime | None = None
     saved_at: float = field(default_factory=time.monotonic)
@@ -178,20 +180,25 @@ class SessionManager:
             raise SessionError(
                 f"session {session_id} is {got['status']}, not running", code="conflict"
             )
-        run.stop_requested = True
-        if run.feed is not None:
-            run.feed.close()
-        if run.task is not None:
-            await asyncio.shield(run.task)
+        await self._halt(run)
         return self.get(session_id)
 
     async def aclose(self) -> None:
         """Server shutdown: running sessions save what they have and end ``interrupted``."""
         for run in list(self.runs.values()):
-            if run.task is not None:
-                run.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await run.task
+            run.interrupted = True
+            await self._halt(run)
+
+    @staticmethod
+    async def _halt(run: Run) -> None:
+        """Ask the run to stop (cooperatively: Python 3.11's ``wait_for`` can swallow a task
+        cancellation) and wait for its results to be saved."""
+        run.stop_requested = True
+        run.wake.set()
+        if run.feed is not None:
+            run.feed.close()
+        if run.task is not None:
+            await asyncio.shield(run.task)
 
     # -- reads ------------------------------------------------------------------------------------
     def get(self, session_id: str, *, curves: bool = True) -> dict[str, Any]:
@@ -348,7 +355,9 @@ class SessionManager:
         status, error = "finished", None
         try:
             await drive(run)
-            if run.stop_requested:
+            if run.interrupted:
+                status, error = "interrupted", "the server stopped while the session ran"
+            elif run.stop_requested:
                 status = "stopped"
         except asyncio.CancelledError:
             status, error = "interrupted", "the server stopped while the session ran"
@@ -374,6 +383,9 @@ class SessionManager:
                 for _ in range(TICKS_PER_TRANSACTION):
                     tick = await feed.next_tick()
                     if tick is None or run.stop_requested:
+                        mismatches = kernel.audit()
+                        if mismatches:
+                            raise RuntimeError(f"the ledger does not reconcile: {mismatches}")
                         return
                     async with kernel.lock:
                         with kernel.unit():
@@ -391,7 +403,8 @@ class SessionManager:
     async def _drive_live(self, run: Run) -> None:
         while not run.stop_requested and now() < run.end:
             wait = min(run.period.total_seconds(), (run.end - now()).total_seconds())
-            await asyncio.sleep(max(wait, 0.0))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(run.wake.wait(), timeout=max(wait, 0.0))
             async with self.kernel.lock:
                 run.tracker.sample(min(now(), run.end))
                 self._save(run)
