@@ -163,18 +163,18 @@ def leaderboard_tables(board: dict[str, Any]) -> list[Table]:
                 else f"{r['entrant']} ({', '.join(r['names'])})"
             )
             if r["role"] == "benchmark":
-                name += " [benchmark]"
+                name += " (benchmark)"
             wr = r["win_rate"]
             table.add_row(
                 str(r["rank"]),
-                name,
-                _cell(r["total_return"], _pct),
-                _cell(r["sharpe"], _num),
-                _cell(r["sortino"], _num),
-                _cell(r["max_drawdown"], _pct),
-                f"{_cell(wr, lambda v: _pct(v, 0))} ({wr['round_trips']})",
-                _cell(r["trades"], lambda v: "—" if v is None else f"{v:.0f}"),
-                "≈ " + ", ".join(r["not_significant_vs"]) if r["not_significant_vs"] else "",
+                Text(name),
+                Text(_cell(r["total_return"], _pct)),
+                Text(_cell(r["sharpe"], _num)),
+                Text(_cell(r["sortino"], _num)),
+                Text(_cell(r["max_drawdown"], _pct)),
+                Text(f"{_cell(wr, lambda v: _pct(v, 0))} ({wr['round_trips']})"),
+                Text(_cell(r["trades"], lambda v: "—" if v is None else f"{v:.0f}")),
+                Text("≈ " + ", ".join(r["not_significant_vs"]) if r["not_significant_vs"] else ""),
             )
         tables.append(table)
     return tables
