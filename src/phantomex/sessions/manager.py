@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from phantomex.brains.llm.types import LLMError
-from phantomex.brains.registry import create_brain
+from phantomex.brains.registry import STRATEGIES, create_brain
 from phantomex.broker.paper import PaperBroker, PaperBrokerConfig
 from phantomex.domain.models import Bar
 from phantomex.kernel.agent import AgentSpec, new_id
@@ -58,10 +58,12 @@ def _bars(dataset: str, symbol: str) -> list[Bar]:
 
 
 def entrant(brain: str, params: Mapping[str, Any]) -> str:
-    """What the leaderboard ranks across sessions: a model, or a strategy with its parameters."""
+    """What the leaderboard ranks across sessions: a model, or a strategy with all its
+    parameters (defaults included, so ``rsi`` and ``rsi:period=14`` are the same entrant)."""
     if brain == "llm":
         return f"llm:{params.get('model')}"
-    args = ",".join(f"{k}={params[k]}" for k in sorted(params))
+    full = STRATEGIES[brain].Params.model_validate(dict(params)).model_dump(mode="json")
+    args = ",".join(f"{k}={full[k]}" for k in sorted(full))
     return f"{brain}({args})" if args else brain
 
 
@@ -430,6 +432,12 @@ class SessionManager:
         }
         if status != RUNNING:
             fields["finished_at"] = now()
+            if run.clock < run.end:  # cut short: the market window is the part that ran
+                got = self.repo.get(run.id)
+                window = dict(got["window"]) if got else {}
+                if window:
+                    window.update(planned_end=window["end"], end=iso(run.clock))
+                    fields.update(window=window, fingerprint=fingerprint(window))
             for r in results.values():
                 if r["status"] == "running":
                     r["status"] = "finished"
