@@ -111,6 +111,7 @@ def test_the_summary_is_written_by_the_model_and_audited(server: ServerHandle, f
     assert final["prompt"][0]["role"] == "system"
     assert '"ruby"' in final["prompt"][1]["content"]  # the figures the model was given
     assert final["figures"]["agents"] and "buy-and-hold" in final["figures"]["benchmarks"]
+    assert "Leader:" in final["template"] and "ruby" in final["template"]  # exact figures too
     db = sqlite3.connect(server.data_dir / "phantomex.db")
     try:
         rows = db.execute(
@@ -121,7 +122,7 @@ def test_the_summary_is_written_by_the_model_and_audited(server: ServerHandle, f
         db.close()
     assert rows == [("summary", "alpha:7b", final["raw_output"])]
     rc, out, _ = server.cli("session", "show", "four")
-    assert rc == 0 and "Summary (final, by llm)" in out and "sam" in out
+    assert rc == 0 and "Summary (final, by llm)" in out and "Figures:" in out and "sam" in out
 
 
 def test_the_leaderboard_has_intervals_from_the_api_and_the_cli(

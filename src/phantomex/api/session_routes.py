@@ -56,11 +56,14 @@ def session_summary(session_id: str, m: M) -> Json:
     """The stored summaries (periodic and final) and the latest; while none is stored, a
     template summary of the results so far (not stored)."""
     stored = m.summaries(session_id)
+    for row in stored:  # the template's text of the same figures, next to a model's
+        row["template"] = summaries.template_text(row["figures"])
     if stored:
         return {"latest": stored[-1], "summaries": stored}
     facts = summaries.figures(m.get(session_id))
     draft = {"kind": "draft", "author": "template", "figures": facts}
-    return {"latest": {**draft, "text": summaries.template_text(facts)}, "summaries": []}
+    text = summaries.template_text(facts)
+    return {"latest": {**draft, "text": text, "template": text}, "summaries": []}
 
 
 @router.post("/api/sessions/{session_id}/summary", status_code=201)

@@ -156,11 +156,12 @@ def leaderboard_tables(board: dict[str, Any]) -> list[Table]:
         for col in ("#", "entrant", "return", "Sharpe", "Sortino", "max DD", "win rate", "trades"):
             table.add_column(col)
         table.add_column("not significantly different from")
+        label = {r["entrant"]: ", ".join(r["names"]) for r in g["rows"]}
         for r in g["rows"]:
             name = (
                 r["entrant"]
                 if r["names"] == [r["entrant"]]
-                else f"{r['entrant']} ({', '.join(r['names'])})"
+                else f"{r['entrant']} ({label[r['entrant']]})"
             )
             if r["role"] == "benchmark":
                 name += " (benchmark)"
@@ -174,7 +175,11 @@ def leaderboard_tables(board: dict[str, Any]) -> list[Table]:
                 Text(_cell(r["max_drawdown"], _pct)),
                 Text(f"{_cell(wr, lambda v: _pct(v, 0))} ({wr['round_trips']})"),
                 Text(_cell(r["trades"], lambda v: "—" if v is None else f"{v:.0f}")),
-                Text("≈ " + ", ".join(r["not_significant_vs"]) if r["not_significant_vs"] else ""),
+                Text(
+                    "≈ " + "; ".join(label[e] for e in r["not_significant_vs"])
+                    if r["not_significant_vs"]
+                    else ""
+                ),
             )
         tables.append(table)
     return tables
@@ -300,6 +305,9 @@ def register(app: typer.Typer, api: Callable[[], Api]) -> None:
         latest = summary["latest"]
         say(f"\nSummary ({latest['kind']}, by {latest['author']}):", "bold")
         say(latest["text"])
+        if latest["author"] != "template":  # the exact figures, whatever the model wrote
+            say("\nFigures:", "bold")
+            say(latest["template"])
         if got.get("error"):
             say(f"error: {got['error']}", "red")
 
