@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from phantomex import __version__
-from phantomex.api import dashboard, errors, llm_routes, routes, ws
+from phantomex.api import dashboard, errors, llm_routes, routes, session_routes, ws
 from phantomex.brains.llm.runtime import LLMRuntime
 from phantomex.broker.paper import PaperBroker, PaperBrokerConfig
 from phantomex.config import Settings
@@ -22,6 +22,7 @@ from phantomex.market.base import MarketFeed
 from phantomex.market.replay import replay_dataset, replay_from_files
 from phantomex.notify.service import Notifications
 from phantomex.secrets import SecretBox
+from phantomex.sessions.manager import SessionManager
 from phantomex.store.repo import Store
 
 log = logging.getLogger(__name__)
@@ -84,11 +85,15 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
             if joined:
                 log.info("LLM demo agents joined: %s", ", ".join(joined))
         app.state.notifications = await Notifications.open(settings, kernel)
+        app.state.sessions = SessionManager(
+            kernel, store, fee_bps=settings.fee_bps, slippage_bps=settings.slippage_bps
+        )
         task = asyncio.create_task(kernel.run(), name="kernel")
         log.info("PhantomEx %s serving on %s", __version__, settings.base_url)
         try:
             yield
         finally:
+            await app.state.sessions.aclose()
             kernel.stop()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -107,6 +112,7 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(routes.router)
     app.include_router(llm_routes.router)
+    app.include_router(session_routes.router)
     app.include_router(ws.router)
     dashboard.mount_dashboard(app)
     return app

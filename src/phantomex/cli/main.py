@@ -23,6 +23,7 @@ from phantomex.cli import llm as llm_cli
 from phantomex.cli import notify as notify_cli
 from phantomex.cli import optimize as optimize_cli
 from phantomex.cli import server
+from phantomex.cli import session as session_cli
 from phantomex.cli.client import Api, ApiError, NotRunning, fail, not_running_message
 from phantomex.cli.output import (
     agents_table,
@@ -669,6 +670,7 @@ notify_cli.register(app)
 backtest_cli.register(app)
 data_cli.register(app)
 optimize_cli.register(app)
+session_cli.register(app, api)
 
 if __name__ == "__main__":
     app()

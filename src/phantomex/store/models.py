@@ -259,4 +259,5 @@ class LLMCacheRow(Base):
 
 
 # Tables defined beside the code that uses them (imported here so the metadata is complete).
+from phantomex.sessions import models as _session_models  # noqa: E402,F401  (registers the tables)
 from phantomex.store import optimize as _optimize  # noqa: E402, F401

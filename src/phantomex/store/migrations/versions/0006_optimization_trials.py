@@ -1,7 +1,7 @@
 """optimisation trials
 
 Revision ID: 0006_optimize
-Revises: 0002
+Revises: 0003_sessions
 Create Date: 2026-11-21
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import phantomex.store.models
 
 revision: str = "0006_optimize"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003_sessions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,106 @@
+"""REST endpoints of sessions, their summaries and the leaderboard."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from phantomex.sessions import summary as summaries
+from phantomex.sessions.leaderboard import METRICS, LeaderboardError, leaderboard
+from phantomex.sessions.manager import SessionManager
+from phantomex.sessions.spec import SessionError, SessionSpec
+
+router = APIRouter(tags=["sessions"])
+Json = dict[str, Any]
+
+
+def manager(request: Request) -> SessionManager:
+    sessions: SessionManager = request.app.state.sessions
+    return sessions
+
+
+M = Annotated[SessionManager, Depends(manager)]
+
+
+@router.post("/api/sessions", status_code=201)
+async def start_session(spec: SessionSpec, m: M) -> Json:
+    """Start a session: every agent gets ``cash`` on the same market. Replay sessions run in
+    the background on a kernel of their own; live ones trade in the live kernel."""
+    return await m.start(spec)
+
+
+@router.get("/api/sessions")
+def list_sessions(m: M) -> list[Json]:
+    """Sessions, newest first, with elapsed/remaining time and each agent's P&L."""
+    return m.overview()
+
+
+@router.get("/api/sessions/{session_id}")
+def get_session(
+    session_id: str,
+    m: M,
+    curves: Annotated[bool, Query(description="Include equity curves, trades, decisions.")] = True,
+) -> Json:
+    return m.get(session_id, curves=curves)
+
+
+@router.post("/api/sessions/{session_id}/stop")
+async def stop_session(session_id: str, m: M) -> Json:
+    """Stop early; the results so far are kept (status ``stopped``)."""
+    return await m.stop(session_id)
+
+
+@router.get("/api/sessions/{session_id}/summary")
+def session_summary(session_id: str, m: M) -> Json:
+    """The stored summaries (periodic and final) and the latest; while none is stored, a
+    template summary of the results so far (not stored)."""
+    stored = m.summaries(session_id)
+    for row in stored:  # the template's text of the same figures, next to a model's
+        row["template"] = summaries.template_text(row["figures"])
+    if stored:
+        return {"latest": stored[-1], "summaries": stored}
+    facts = summaries.figures(m.get(session_id))
+    draft = {"kind": "draft", "author": "template", "figures": facts}
+    text = summaries.template_text(facts)
+    return {"latest": {**draft, "text": text, "template": text}, "summaries": []}
+
+
+@router.post("/api/sessions/{session_id}/summary", status_code=201)
+async def write_summary(session_id: str, m: M) -> Json:
+    """Write a summary now (by the session's model if it has one)."""
+    await m.write_summary(m.get(session_id), "manual")
+    return {"latest": m.summaries(session_id)[-1]}
+
+
+@router.get("/api/leaderboard")
+def get_leaderboard(
+    m: M,
+    session_id: Annotated[str | None, Query(max_length=64, description="One session.")] = None,
+    by: Annotated[str, Query(description=f"Ranking metric: {', '.join(METRICS)}.")] = (
+        "total_return"
+    ),
+    mix: Annotated[bool, Query(description="Rank agents of different windows together.")] = False,
+    confidence: Annotated[float, Query(gt=0.5, lt=1)] = 0.95,
+    resamples: Annotated[int, Query(ge=100, le=20_000)] = 2000,
+    seed: Annotated[int, Query(ge=0)] = 0,
+) -> Json:
+    """Agents and models ranked across sessions (or in one), with bootstrap intervals."""
+    sessions = [m.get(session_id)] if session_id is not None else m.repo.all_finished()
+    try:
+        board = leaderboard(
+            sessions,
+            per_session=session_id is not None,
+            by=by,
+            mix=mix,
+            confidence=confidence,
+            resamples=resamples,
+            seed=seed,
+        )
+    except LeaderboardError as exc:
+        raise SessionError(str(exc), field="by") from None
+    board["sessions"] = [
+        {"id": s["id"], "name": s["name"], "status": s["status"], "fingerprint": s["fingerprint"]}
+        for s in sessions
+    ]
+    return board
