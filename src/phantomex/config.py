@@ -19,6 +19,7 @@ from pydantic_settings import (
 )
 
 from phantomex.brains.llm.types import EndpointConfig
+from phantomex.market.coingecko import CoinGeckoConfig
 
 
 def config_file() -> Path:
@@ -54,6 +55,13 @@ class Settings(BaseSettings):
     llm_endpoints: list[EndpointConfig] = Field(
         default_factory=list,
         description="LLM servers ([[llm_endpoints]] tables in the TOML file).",
+    )
+    sources: list[str] = Field(
+        default_factory=lambda: ["replay"],
+        description="Market sources: replay, coingecko, ccxt:<exchange>, yahoo, polymarket.",
+    )
+    coingecko: CoinGeckoConfig = Field(
+        default_factory=CoinGeckoConfig, description="The coingecko source ([coingecko] table)."
     )
     log_level: str = "info"
 

@@ -20,6 +20,7 @@ from phantomex.cli import audit as audit_mod
 from phantomex.cli import backtest as backtest_cli
 from phantomex.cli import llm as llm_cli
 from phantomex.cli import server
+from phantomex.cli import sources as sources_cli
 from phantomex.cli.client import Api, ApiError, NotRunning, fail, not_running_message
 from phantomex.cli.output import (
     agents_table,
@@ -663,6 +664,7 @@ def audit(
 
 llm_cli.register(app)
 backtest_cli.register(app)
+sources_cli.register(app, api)
 
 if __name__ == "__main__":
     app()

@@ -286,6 +286,7 @@ class CoinGeckoFeed:
                 asyncio.get_running_loop().create_task(client.aclose())
 
     def health(self) -> list[SourceHealth]:
+        self._health.symbols = [c.symbol for c in self.coins]
         return [self._health]
 
     # ------------------------------------------------------------------ polling
@@ -295,7 +296,6 @@ class CoinGeckoFeed:
         """The coins polled (resolved on first use; may ask ``/coins/markets``)."""
         if self._coins is None:
             self._coins = self._resolve()
-            self._health.symbols = [c.symbol for c in self._coins]
             period = timedelta(seconds=self.config.bar_seconds)
             self._builders = {c.symbol: BarBuilder(c.symbol, period) for c in self._coins}
         return self._coins
