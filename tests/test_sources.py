@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 from fakeapi import FakeAPI, Reply
 
+from phantomex.broker.paper import PaperBroker
 from phantomex.config import Settings
+from phantomex.kernel.agent import AgentSpec
+from phantomex.kernel.runtime import Kernel, KernelError
 from phantomex.market.coingecko import CoinGeckoConfig, CoinGeckoFeed
 from phantomex.market.replay import ReplayFeed
 from phantomex.market.sources import (
@@ -123,4 +126,30 @@ async def test_composite_renames_warmup_bars() -> None:
         ticks = feed.warmup()
         assert [sorted(t.bars) for t in ticks] == [["BTC", "BTC@MIRROR"]] * 3
         assert all(t.bars["BTC@MIRROR"].symbol == "BTC@MIRROR" for t in ticks)
+        feed.close()
+
+
+@pytest.mark.asyncio
+async def test_an_agent_source_picks_that_sources_symbols(store: Store) -> None:
+    with FakeAPI() as one, FakeAPI() as two:
+        feed = CompositeFeed(
+            [("coingecko", gecko(one, ["BTC", "ETH"])), ("mirror", gecko(two, ["BTC", "SOL"]))]
+        )
+        kernel = Kernel(store, feed, PaperBroker())
+        mirror = kernel.create_agent(
+            AgentSpec(name="Mirror", brain="rsi", symbols=["btc", "SOL"], source="Mirror")
+        )
+        assert mirror.spec.symbols == ["BTC@MIRROR", "SOL"]
+        main = kernel.create_agent(
+            AgentSpec(name="Main", brain="rsi", symbols=["BTC"], source="coingecko")
+        )
+        assert main.spec.symbols == ["BTC"]
+        with pytest.raises(KernelError, match=r"SOL is not a symbol of source 'coingecko'") as err:
+            kernel.create_agent(
+                AgentSpec(name="Bad", brain="rsi", symbols=["SOL"], source="coingecko")
+            )
+        assert err.value.field == "source"
+        with pytest.raises(KernelError, match="unknown source 'yahoo'"):
+            kernel.create_agent(AgentSpec(name="Bad", brain="rsi", symbols=["BTC"], source="yahoo"))
+        assert sorted(a.name for a in kernel.agents.values()) == ["Main", "Mirror"]
         feed.close()

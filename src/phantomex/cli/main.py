@@ -315,6 +315,10 @@ def agents_add(
     mode: Annotated[ModeChoice, typer.Option(case_sensitive=False)] = ModeChoice.autonomous,
     interval: Annotated[int, typer.Option(help="Seconds between decisions.")] = 60,
     goal: Annotated[str, typer.Option(help="Free-text goal (LLM brains read it).")] = "",
+    source: Annotated[
+        str | None,
+        typer.Option(help="Only this market source's symbols (see `phantomex sources`)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create an agent with its own paper wallet."""
@@ -330,6 +334,8 @@ def agents_add(
     }
     if risk:
         body["risk"] = parse_pairs(risk, "risk")
+    if source:
+        body["source"] = source
     agent = api().post("/api/agents", body)
     if as_json:
         print_json(agent)

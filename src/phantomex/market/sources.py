@@ -35,6 +35,7 @@ __all__ = [
     "build_source",
     "build_sources",
     "health_of",
+    "restrict_to_source",
     "symbol_sources",
 ]
 
@@ -121,6 +122,25 @@ def health_of(feed: MarketFeed) -> list[SourceHealth]:
 def symbol_sources(feed: MarketFeed) -> dict[str, str]:
     """Each symbol the feed trades -> the name of the source it comes from."""
     return {sym: h.source for h in health_of(feed) for sym in h.symbols}
+
+
+def restrict_to_source(feed: MarketFeed, source: str, symbols: Sequence[str]) -> list[str]:
+    """``symbols`` as the feed names them, each from ``source`` (``BTC`` is ``BTC@SOURCE`` when
+    another source has the plain name); :class:`SourceError` when one is not there."""
+    owners = symbol_sources(feed)
+    source = source.strip().lower()
+    if source not in owners.values():
+        raise SourceError(f"unknown source {source!r}; running: {sorted(set(owners.values()))}")
+    out = []
+    for symbol in symbols:
+        name = next(
+            (n for n in (symbol, f"{symbol}@{source.upper()}") if owners.get(n) == source), None
+        )
+        if name is None:
+            mine = sorted(s for s, o in owners.items() if o == source)
+            raise SourceError(f"{symbol} is not a symbol of source {source!r}; it has {mine}")
+        out.append(name)
+    return out
 
 
 class CompositeFeed:
