@@ -11,6 +11,7 @@ from fakeapi import FakeAPI, Reply
 
 from phantomex.broker.paper import PaperBroker
 from phantomex.config import Settings
+from phantomex.demo import seed_demo
 from phantomex.kernel.agent import AgentSpec
 from phantomex.kernel.runtime import Kernel, KernelError
 from phantomex.market.coingecko import CoinGeckoConfig, CoinGeckoFeed
@@ -153,3 +154,15 @@ async def test_an_agent_source_picks_that_sources_symbols(store: Store) -> None:
             kernel.create_agent(AgentSpec(name="Bad", brain="rsi", symbols=["BTC"], source="yahoo"))
         assert sorted(a.name for a in kernel.agents.values()) == ["Main", "Mirror"]
         feed.close()
+
+
+def test_the_demo_trades_the_symbols_a_live_source_has(store: Store) -> None:
+    with FakeAPI() as api:
+        kernel = Kernel(store, gecko(api, ["BTC", "SOL", "ADA"]), PaperBroker())
+        assert seed_demo(kernel) == 3
+        symbols = {a.name: a.spec.symbols for a in kernel.agents.values()}
+        assert symbols == {
+            "Ruby RSI": ["BTC", "SOL"],
+            "Max Momentum": ["BTC", "SOL"],
+            "Sam Spike-Fade": ["SOL"],
+        }
