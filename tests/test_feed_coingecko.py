@@ -352,6 +352,17 @@ async def test_ticks_keep_coming_during_an_outage_until_closed(api: FakeAPI) -> 
     assert await feed.next_tick() is None
 
 
+@pytest.mark.asyncio
+async def test_the_next_request_waits_a_full_poll_interval(api: FakeAPI) -> None:
+    api.route("GET", PRICE, Reply(body=fixture("coingecko/simple_price.json")))
+    feed = make_feed(api, Clock(), poll_seconds=30.0)
+    assert await feed.next_tick() is not None
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(feed.next_tick(), 0.3)
+    assert len(api.calls(PRICE)) == 1
+    await _close(feed)
+
+
 def test_bar_builder_completes_a_bar_when_a_later_one_starts() -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     b = BarBuilder("BTC", timedelta(minutes=1))

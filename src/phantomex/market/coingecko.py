@@ -270,8 +270,8 @@ class CoinGeckoFeed:
             await self._sleep(self._due - now)
             if self._closed:
                 return None
-        self._due = max(self._due or 0.0, self._clock() - self.config.poll_seconds)
-        self._due += self.config.poll_seconds
+        start, poll = self._clock(), self.config.poll_seconds
+        self._due = max(self._due or start, start - poll) + poll  # late: re-anchor, no burst
         tick = await self.poll()
         return None if self._closed else tick
 
