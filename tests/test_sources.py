@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fakeapi import FakeAPI, Reply
 
+from phantomex.api.sources import SourceWatch
 from phantomex.broker.paper import PaperBroker
 from phantomex.config import Settings
 from phantomex.demo import seed_demo
 from phantomex.kernel.agent import AgentSpec
+from phantomex.kernel.bus import Event
 from phantomex.kernel.runtime import Kernel, KernelError
 from phantomex.market.coingecko import CoinGeckoConfig, CoinGeckoFeed
 from phantomex.market.replay import ReplayFeed
@@ -166,3 +169,32 @@ def test_the_demo_trades_the_symbols_a_live_source_has(store: Store) -> None:
             "Max Momentum": ["BTC", "SOL"],
             "Sam Spike-Fade": ["SOL"],
         }
+
+
+@pytest.mark.asyncio
+async def test_a_sources_event_is_published_when_a_source_turns_stale(store: Store) -> None:
+    with FakeAPI() as api:
+        api.route(
+            "GET",
+            PRICE,
+            Reply(body={"bitcoin": {"usd": 100, "last_updated_at": 1779092258}}),
+            Reply(500, {"error": "down"}),
+        )
+        feed = CoinGeckoFeed(
+            CoinGeckoConfig(coins=["BTC"], base_url=api.url + "/api/v3", stale_after_seconds=0.05)
+        )
+        kernel = Kernel(store, feed, PaperBroker())
+        seen: list[Event] = []
+        kernel.bus.subscribe(seen.append)
+        kernel.bus.subscribe(SourceWatch(kernel).on_event)
+        with kernel.unit():
+            await kernel.step(await feed.poll())  # fresh: the watch's starting point
+            assert [e.type for e in seen] == ["price"]
+            time.sleep(0.1)  # longer than stale_after: the next look finds it stale
+            await kernel.step(await feed.poll())
+        events = [e for e in seen if e.type == "sources"]
+        assert len(events) == 1
+        [row] = events[0].data["sources"]
+        assert row["stale"] is True and row["last_error"] == "HTTP 500: down"
+        assert row["prices"]["BTC"]["price"] == "100"
+        feed.close()
