@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from conftest import ServerHandle, serve
 from fakeapi import FakeAPI, Reply, Request
 
@@ -95,7 +96,8 @@ def test_agents_stop_on_stale_prices_and_resume_after_an_outage(tmp_path: Path) 
                     "name": "Gecko RSI",
                     "brain": "rsi",
                     "params": {"period": 2, "oversold": 45, "overbought": 55},
-                    "symbols": ["BTC"],
+                    "symbols": ["btc"],
+                    "source": "coingecko",
                     "interval_seconds": 1,
                     "risk": {
                         "cooldown_seconds": 0,
@@ -107,6 +109,15 @@ def test_agents_stop_on_stale_prices_and_resume_after_an_outage(tmp_path: Path) 
                     },
                 },
             )
+            wrong = httpx.post(
+                f"{server.url}/api/agents",
+                json={"name": "Y", "brain": "rsi", "symbols": ["BTC"], "source": "yahoo"},
+                timeout=30,
+            )
+            assert wrong.status_code == 422
+            assert wrong.json()["error"]["field"] == "source"
+            assert "unknown source 'yahoo'" in wrong.json()["error"]["message"]
+
             # 1. Live prices: the agent trades, the source is fresh.
             wait_for("two trades on live prices", lambda: len(trades(server)) >= 2)
             assert coingecko_health(server)["stale"] is False
@@ -166,4 +177,7 @@ def test_agents_stop_on_stale_prices_and_resume_after_an_outage(tmp_path: Path) 
             rows = db.execute("SELECT time FROM price_snapshots WHERE symbol = 'BTC'").fetchall()
         times = [datetime.fromisoformat(r[0]).replace(tzinfo=UTC) for r in rows]
         assert times and len(times) == len(set(times))
-        assert not [t for t in times if stale_from <= t <= stale_until]
+        # last_updated_at is whole seconds: an answer right after the outage may carry the second
+        # in which the outage ended
+        ended = stale_until.replace(microsecond=0)
+        assert not [t for t in times if stale_from <= t < ended]
