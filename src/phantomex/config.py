@@ -19,6 +19,9 @@ from pydantic_settings import (
 )
 
 from phantomex.brains.llm.types import EndpointConfig
+from phantomex.market.coingecko import CoinGeckoConfig
+from phantomex.market.polymarket import PolymarketSettings
+from phantomex.market.yahoo import YahooSettings
 from phantomex.notify.settings import NotificationSettings
 
 
@@ -55,6 +58,19 @@ class Settings(BaseSettings):
     llm_endpoints: list[EndpointConfig] = Field(
         default_factory=list,
         description="LLM servers ([[llm_endpoints]] tables in the TOML file).",
+    )
+    sources: list[str] = Field(
+        default_factory=lambda: ["replay"],
+        description="Market sources: replay, coingecko, ccxt:<exchange>, yahoo, polymarket.",
+    )
+    coingecko: CoinGeckoConfig = Field(
+        default_factory=CoinGeckoConfig, description="The coingecko source ([coingecko] table)."
+    )
+    yahoo: YahooSettings = Field(
+        default_factory=YahooSettings, description="The yahoo source ([yahoo] table)."
+    )
+    polymarket: PolymarketSettings = Field(
+        default_factory=PolymarketSettings, description="The polymarket source ([polymarket])."
     )
     log_level: str = "info"
     notifications: NotificationSettings = Field(

@@ -53,9 +53,16 @@ def seed_demo(kernel: Kernel) -> int:
     """Create the demo agents on a database that has none; returns how many were created."""
     if kernel.agents:
         return 0
-    for spec in DEMO_AGENTS:
-        kernel.create_agent(spec)
-    return len(DEMO_AGENTS)
+    known = kernel.feed.instruments
+    created = 0
+    for spec in DEMO_AGENTS:  # a live source may lack some demo symbols: trade the others
+        symbols = [s for s in spec.symbols if s in known]
+        if not symbols:
+            log.warning("demo agent %s skipped: no symbol of %s here", spec.name, spec.symbols)
+            continue
+        kernel.create_agent(spec.model_copy(update={"symbols": symbols}))
+        created += 1
+    return created
 
 
 async def seed_llm_demo(kernel: Kernel, llm: LLMRuntime, timeout: float = 3.0) -> list[str]:

@@ -6,20 +6,19 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 from fastapi import FastAPI
 
 from phantomex import __version__
-from phantomex.api import dashboard, errors, llm_routes, routes, session_routes, ws
+from phantomex.api import dashboard, errors, llm_routes, routes, session_routes, sources, ws
 from phantomex.brains.llm.runtime import LLMRuntime
 from phantomex.broker.paper import PaperBroker, PaperBrokerConfig
 from phantomex.config import Settings
 from phantomex.demo import seed_demo, seed_llm_demo
-from phantomex.kernel.runtime import CLOCK_KEY, Kernel, KernelConfig
+from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.market.base import MarketFeed
-from phantomex.market.replay import replay_dataset, replay_from_files
+from phantomex.market.sources import build_sources
 from phantomex.notify.service import Notifications
 from phantomex.secrets import SecretBox
 from phantomex.sessions.manager import SessionManager
@@ -29,18 +28,8 @@ log = logging.getLogger(__name__)
 
 
 def build_feed(settings: Settings, store: Store) -> MarketFeed:
-    """The replay feed from settings, resuming after the stored clock."""
-    cursor = store.get_state(CLOCK_KEY)
-    start_after = datetime.fromisoformat(cursor["time"]) if cursor else None
-    kwargs: dict[str, Any] = {
-        "speed": settings.replay_speed,
-        "loop": settings.replay_loop,
-        "warmup_bars": settings.warmup_bars,
-        "start_after": start_after,
-    }
-    if settings.replay_files:
-        return replay_from_files(settings.replay_files, **kwargs)
-    return replay_dataset("demo", **kwargs)
+    """The feed of the configured sources (a replay resumes after the stored clock)."""
+    return build_sources(settings.sources, settings, store)
 
 
 def build_kernel(
@@ -78,6 +67,7 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
         app.state.secrets = box
         hub = ws.Hub()
         kernel.bus.subscribe(hub.on_event)
+        kernel.bus.subscribe(sources.SourceWatch(kernel).on_event)
         app.state.kernel, app.state.hub, app.state.settings = kernel, hub, settings
         if settings.demo and kernel.llm is not None:
             async with kernel.lock:
@@ -113,6 +103,7 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
     app.include_router(routes.router)
     app.include_router(llm_routes.router)
     app.include_router(session_routes.router)
+    app.include_router(sources.router)
     app.include_router(ws.router)
     dashboard.mount_dashboard(app)
     return app

@@ -24,6 +24,7 @@ from phantomex.cli import notify as notify_cli
 from phantomex.cli import optimize as optimize_cli
 from phantomex.cli import server
 from phantomex.cli import session as session_cli
+from phantomex.cli import sources as sources_cli
 from phantomex.cli.client import Api, ApiError, NotRunning, fail, not_running_message
 from phantomex.cli.output import (
     agents_table,
@@ -318,6 +319,10 @@ def agents_add(
     mode: Annotated[ModeChoice, typer.Option(case_sensitive=False)] = ModeChoice.autonomous,
     interval: Annotated[int, typer.Option(help="Seconds between decisions.")] = 60,
     goal: Annotated[str, typer.Option(help="Free-text goal (LLM brains read it).")] = "",
+    source: Annotated[
+        str | None,
+        typer.Option(help="Only this market source's symbols (see `phantomex sources`)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create an agent with its own paper wallet."""
@@ -333,6 +338,8 @@ def agents_add(
     }
     if risk:
         body["risk"] = parse_pairs(risk, "risk")
+    if source:
+        body["source"] = source
     agent = api().post("/api/agents", body)
     if as_json:
         print_json(agent)
@@ -671,6 +678,7 @@ backtest_cli.register(app)
 data_cli.register(app)
 optimize_cli.register(app)
 session_cli.register(app, api)
+sources_cli.register(app, api)
 
 if __name__ == "__main__":
     app()

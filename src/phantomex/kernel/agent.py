@@ -35,6 +35,13 @@ class AgentSpec(BaseModel):
     symbols: list[str] = Field(min_length=1, max_length=50)
     interval_seconds: int = Field(60, ge=1, le=7 * 86400, description="Time between decisions.")
     risk: RiskProfile = Field(default_factory=RiskProfile)
+    source: str | None = Field(
+        None,
+        min_length=1,
+        max_length=40,
+        description="Trade only this market source's symbols (see /api/sources): with it, BTC "
+        "means that source's BTC. Resolved into the symbols when the agent is created.",
+    )
 
     @field_validator("symbols")
     @classmethod

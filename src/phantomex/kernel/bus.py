@@ -20,6 +20,7 @@ EVENT_TYPES = (
     "error",
     "server",  # {"event": "started" | "stopped", "version", "url"}
     "session_summary",  # {"session_id", "text"}
+    "sources",  # {"sources": [SourceHealth.as_dict()...], "changed": [...]}
     "feed_stale",  # {"source", "stale": bool, ...} (a SourceHealth record)
 )
 

@@ -45,6 +45,7 @@ from phantomex.ledger.ledger import Ledger, LedgerError
 from phantomex.ledger.reconcile import Mismatch, reconcile
 from phantomex.ledger.settlement import settle_resolved
 from phantomex.market.base import MarketFeed, PriceHistory
+from phantomex.market.sources import SourceError, restrict_to_source
 from phantomex.risk.engine import RiskEngine, Verdict, price_problem
 from phantomex.risk.market_hours import market_closed
 from phantomex.serialize import jsonable
@@ -664,6 +665,12 @@ class Kernel:
     def create_agent(self, spec: AgentSpec) -> Agent:
         if any(a.name.lower() == spec.name.lower() for a in self.agents.values()):
             raise KernelError(f"an agent named {spec.name!r} exists", field="name", code="conflict")
+        if spec.source is not None:
+            try:
+                symbols = restrict_to_source(self.feed, spec.source, spec.symbols)
+            except SourceError as exc:
+                raise KernelError(str(exc), field="source") from exc
+            spec = spec.model_copy(update={"symbols": symbols})
         unknown = [s for s in spec.symbols if s not in self.feed.instruments]
         if unknown:
             raise KernelError(

@@ -54,6 +54,7 @@ from typing import Any
 
 from phantomex.domain.models import Bar, Instrument, Snapshot
 from phantomex.market.base import Tick
+from phantomex.market.health import SourceHealth
 from phantomex.market.loaders import load_bars, load_dataset
 
 __all__ = ["DEFAULT_PERIOD", "ReplayFeed", "replay_dataset", "replay_from_files"]
@@ -163,6 +164,7 @@ class ReplayFeed:
         self._scheduled = 0  # ticks emitted since the schedule origin
         self._emitted = 0
         self.set_speed(speed)
+        self._health = SourceHealth("replay", symbols=list(self._symbols))
 
     # ------------------------------------------------------------------ MarketFeed protocol
 
@@ -196,6 +198,7 @@ class ReplayFeed:
         self._scheduled += 1
         self._emitted += 1
         self._last_time = tick.time
+        self._health.ok(datetime.now(UTC))
         return tick
 
     def close(self) -> None:
@@ -204,6 +207,11 @@ class ReplayFeed:
         self._closed = True
         if self._wake is not None:
             self._wake.set()
+
+    def health(self) -> list[SourceHealth]:
+        """When the replay last emitted a tick (wall clock): stale when paced ticks stop."""
+        self._health.stale_after = max(timedelta(minutes=3), timedelta(seconds=10 * self._interval))
+        return [self._health]
 
     # ------------------------------------------------------------------ extras
 
