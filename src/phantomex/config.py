@@ -19,6 +19,7 @@ from pydantic_settings import (
 )
 
 from phantomex.brains.llm.types import EndpointConfig
+from phantomex.broker.venues import ExchangeSettings
 
 
 def config_file() -> Path:
@@ -54,6 +55,10 @@ class Settings(BaseSettings):
     llm_endpoints: list[EndpointConfig] = Field(
         default_factory=list,
         description="LLM servers ([[llm_endpoints]] tables in the TOML file).",
+    )
+    exchange: ExchangeSettings = Field(
+        default_factory=ExchangeSettings,
+        description="Exchange trading ([exchange] table): real-money switch, notional caps.",
     )
     log_level: str = "info"
 

@@ -12,9 +12,10 @@ from typing import Any
 from fastapi import FastAPI
 
 from phantomex import __version__
-from phantomex.api import dashboard, errors, llm_routes, routes, ws
+from phantomex.api import dashboard, errors, exchange_routes, llm_routes, routes, ws
 from phantomex.brains.llm.runtime import LLMRuntime
-from phantomex.broker.paper import PaperBroker, PaperBrokerConfig
+from phantomex.broker import exchange_setup
+from phantomex.broker.paper import PaperBrokerConfig
 from phantomex.config import Settings
 from phantomex.demo import seed_demo, seed_llm_demo
 from phantomex.kernel.runtime import CLOCK_KEY, Kernel, KernelConfig
@@ -44,8 +45,11 @@ def build_feed(settings: Settings, store: Store) -> MarketFeed:
 def build_kernel(
     settings: Settings, store: Store, box: SecretBox, feed: MarketFeed | None = None
 ) -> Kernel:
-    broker = PaperBroker(
-        PaperBrokerConfig(fee_bps=settings.fee_bps, slippage_bps=settings.slippage_bps)
+    broker = exchange_setup.build_router(  # a PaperBroker that routes exchange agents' orders
+        PaperBrokerConfig(fee_bps=settings.fee_bps, slippage_bps=settings.slippage_bps),
+        store,
+        box,
+        settings.exchange,
     )
     config = KernelConfig(approval_ttl=timedelta(seconds=settings.approval_ttl_seconds))
     saved = [
@@ -57,6 +61,7 @@ def build_kernel(
     kernel = Kernel(store, feed or build_feed(settings, store), broker, config=config, llm=llm)
     kernel.llm_static = {e.name for e in settings.llm_endpoints}
     kernel.load()
+    exchange_setup.attach(kernel)  # kill switch → exchange orders; start-up reconciliation
     kernel.warm_up()
     if settings.demo:
         created = seed_demo(kernel)
@@ -104,6 +109,7 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(routes.router)
     app.include_router(llm_routes.router)
+    app.include_router(exchange_routes.router)
     app.include_router(ws.router)
     dashboard.mount_dashboard(app)
     return app

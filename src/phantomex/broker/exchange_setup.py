@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from phantomex.broker.ccxt_broker import CcxtBroker
 from phantomex.broker.credentials import load_credentials, venues_with_keys
@@ -23,9 +23,13 @@ from phantomex.broker.venues import (
     real_money_refusal,
 )
 from phantomex.domain.models import Wallet
+from phantomex.kernel.bus import Event
 from phantomex.market import ccxt_client
 from phantomex.secrets import SecretBox
 from phantomex.store.repo import Store
+
+if TYPE_CHECKING:
+    from phantomex.kernel.runtime import Kernel
 
 log = logging.getLogger(__name__)
 
@@ -151,3 +155,40 @@ def _seed_daily_use(router: VenueRouter, store: Store, now: datetime) -> None:
         used = sum((Decimal(r["notional"]) for r in rows if r["time"] >= day_start), Decimal(0))
         if used:
             broker.caps.spend(used, now)
+
+
+def follow_kill_switch(router: VenueRouter) -> Callable[[Event], None]:
+    """A bus subscriber: the global kill switch (a ``kill`` risk event for no single agent)
+    cancels every open order on every exchange account. Per-agent kills reach the exchange
+    through ``cancel_all(agent_id)``, which the kernel already calls."""
+
+    def on_event(event: Event) -> None:
+        data = event.data
+        if event.type == "risk" and data.get("kind") == "kill" and data.get("agent_id") is None:
+            router.cancel_exchange_orders()
+
+    return on_event
+
+
+def attach(kernel: Kernel) -> list[VenueReport]:
+    """Start-up wiring for a kernel whose broker is a VenueRouter: follow the kill switch and
+    reconcile the ledger against the exchanges. Every finding is logged and stored as a
+    ``reconcile`` risk event; the ledger is never adjusted."""
+    router = kernel.broker
+    if not isinstance(router, VenueRouter):
+        return []
+    kernel.bus.subscribe(follow_kill_switch(router))
+    if not router.book.venues:
+        return []
+    wallets = {a: kernel.ledger.wallet(a) for a in kernel.ledger.agent_ids()}
+    reports = reconcile_all(router, wallets)
+    now = datetime.now(UTC)
+
+    def record(venue: str, line: str) -> None:
+        kernel.store.add_risk_event("reconcile", line, now, None, None)
+        kernel.bus.publish(
+            "risk", {"agent_id": None, "kind": "reconcile", "symbol": None, "detail": line}, now
+        )
+
+    report_findings(reports, record)
+    return reports
