@@ -17,7 +17,7 @@ from fakeapi import FakeAPI, Reply, fixture
 from sqlalchemy import text
 
 from phantomex.broker.base import OrderRejected
-from phantomex.broker.ccxt_broker import CcxtBroker, agent_prefix
+from phantomex.broker.ccxt_broker import CcxtBroker
 from phantomex.broker.credentials import Credentials, load_credentials, save_credentials
 from phantomex.broker.exchange_setup import (
     build_router,
@@ -27,7 +27,7 @@ from phantomex.broker.exchange_setup import (
 )
 from phantomex.broker.paper import PaperBrokerConfig
 from phantomex.broker.router import VenueRouter
-from phantomex.broker.venues import STATE_KEY, ExchangeSettings, Venue
+from phantomex.broker.venues import STATE_KEY, ExchangeSettings, Venue, agent_prefix
 from phantomex.domain.models import Deposit, Fill, Order, OrderType, Side, Snapshot, Wallet
 from phantomex.ledger.ledger import Ledger
 from phantomex.market import ccxt_client

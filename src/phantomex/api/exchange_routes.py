@@ -18,7 +18,6 @@ from phantomex.broker.credentials import (
 from phantomex.broker.router import VenueRouter
 from phantomex.broker.venues import ExchangeSettings, parse_venue
 from phantomex.kernel.runtime import Kernel, KernelError, NotFound
-from phantomex.market import ccxt_client
 
 router = APIRouter(tags=["exchange"])
 Json = dict[str, Any]
@@ -51,6 +50,8 @@ def _settings(request: Request) -> ExchangeSettings:
 
 
 def _exchange_venue(name: str) -> str:
+    from phantomex.market import ccxt_client  # ccxt is slow to import: only when used
+
     venue = parse_venue(name)
     if venue is None:
         raise KernelError("paper needs no keys: name an exchange venue", field="venue")

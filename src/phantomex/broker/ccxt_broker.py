@@ -16,7 +16,13 @@ from typing import Any
 import ccxt
 
 from phantomex.broker.base import OrderRejected
-from phantomex.broker.venues import ExchangeSettings, NotionalCaps, Venue, real_money_refusal
+from phantomex.broker.venues import (
+    ExchangeSettings,
+    NotionalCaps,
+    Venue,
+    agent_prefix,
+    real_money_refusal,
+)
 from phantomex.domain.models import Fill, Order, OrderType, Side, Snapshot, Wallet
 from phantomex.domain.money import BPS, ZERO, is_valid_price, to_decimal
 from phantomex.market.symbols import to_pair
@@ -27,16 +33,11 @@ log = logging.getLogger(__name__)
 CASH_MARGIN_BPS = Decimal(100)
 #: Assumed fee when sizing a "whole" buy (the real fee comes from the fill).
 FEE_ESTIMATE_BPS = Decimal(10)
-CLIENT_ID_PREFIX = "px"
 
 
 def client_order_id(order: Order) -> str:
     """Our id on the exchange: ``px`` + 8 chars of the agent + 24 of the order (≤ 36, [0-9a-z])."""
-    return f"{CLIENT_ID_PREFIX}{order.agent_id[:8]}{order.id[:24]}"
-
-
-def agent_prefix(agent_id: str) -> str:
-    return f"{CLIENT_ID_PREFIX}{agent_id[:8]}"
+    return f"{agent_prefix(order.agent_id)}{order.id[:24]}"
 
 
 class CcxtBroker:

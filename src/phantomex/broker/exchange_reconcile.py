@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from phantomex.broker.ccxt_broker import CLIENT_ID_PREFIX, CcxtBroker
+from phantomex.broker.venues import CLIENT_ID_PREFIX
 from phantomex.domain.models import Wallet
 from phantomex.domain.money import ZERO, to_decimal
+
+if TYPE_CHECKING:
+    from phantomex.broker.ccxt_broker import CcxtBroker
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,5 @@
 """Wire exchange trading from the settings and the store: brokers per venue, agents' venues,
-start-up reconciliation."""
+start-up reconciliation. ccxt is imported only once a venue is used (it is slow to import)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from phantomex.broker.ccxt_broker import CcxtBroker
 from phantomex.broker.credentials import load_credentials, venues_with_keys
 from phantomex.broker.exchange_reconcile import VenueReport, reconcile_venue
 from phantomex.broker.paper import PaperBrokerConfig
@@ -24,7 +23,6 @@ from phantomex.broker.venues import (
 )
 from phantomex.domain.models import Wallet
 from phantomex.kernel.bus import Event
-from phantomex.market import ccxt_client
 from phantomex.secrets import SecretBox
 from phantomex.store.repo import Store
 
@@ -41,7 +39,7 @@ def build_router(
     store: Store,
     box: SecretBox,
     settings: ExchangeSettings,
-    client_factory: ClientFactory = ccxt_client.sync_client,
+    client_factory: ClientFactory | None = None,
 ) -> VenueRouter:
     """The broker for the kernel: paper for every agent, plus one exchange broker per venue
     that has keys (and, for real money, permission). Today's exchange notional counts against
@@ -60,9 +58,12 @@ def open_venue(
     box: SecretBox,
     settings: ExchangeSettings,
     name: str,
-    client_factory: ClientFactory = ccxt_client.sync_client,
+    client_factory: ClientFactory | None = None,
 ) -> None:
     """(Re)build the broker of venue ``name``; when it can't trade, record why instead."""
+    from phantomex.broker.ccxt_broker import CcxtBroker
+    from phantomex.market import ccxt_client
+
     venue = parse_venue(name)
     if venue is None:
         return
@@ -73,7 +74,7 @@ def open_venue(
         refusal = "no API keys stored for it"
     if refusal is None and creds is not None:
         try:
-            client = client_factory(
+            client = (client_factory or ccxt_client.sync_client)(
                 venue.exchange_id,
                 sandbox=venue.testnet,
                 api_urls=settings.api_urls.get(venue.name),
@@ -98,9 +99,11 @@ def set_agent_venue(
     settings: ExchangeSettings,
     agent_id: str,
     name: str,
-    client_factory: ClientFactory = ccxt_client.sync_client,
+    client_factory: ClientFactory | None = None,
 ) -> str:
     """Put an agent on ``paper`` or an exchange venue (explicitly; ValueError saying why not)."""
+    from phantomex.market import ccxt_client
+
     venue = parse_venue(name)
     if venue is None:
         router.book.venues.pop(agent_id, None)

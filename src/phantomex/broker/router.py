@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from phantomex.broker.base import OrderRejected
-from phantomex.broker.ccxt_broker import CcxtBroker
 from phantomex.broker.paper import PaperBroker, PaperBrokerConfig
 from phantomex.broker.venues import VenueBook
 from phantomex.domain.models import Fill, Order, Snapshot, Wallet
+
+if TYPE_CHECKING:
+    from phantomex.broker.ccxt_broker import CcxtBroker
 
 log = logging.getLogger(__name__)
 

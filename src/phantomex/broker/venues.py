@@ -14,6 +14,8 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict, Field
 
 PAPER = "paper"
+#: Client order ids PhantomEx sends start with this (then 8 characters of the agent's id).
+CLIENT_ID_PREFIX = "px"
 TESTNET_SUFFIX = "-testnet"
 STATE_KEY = "exchange_venues"
 
@@ -45,6 +47,11 @@ class Venue:
     name: str  # binance-testnet
     exchange_id: str  # binance
     testnet: bool
+
+
+def agent_prefix(agent_id: str) -> str:
+    """The start of every client order id sent for this agent."""
+    return f"{CLIENT_ID_PREFIX}{agent_id[:8]}"
 
 
 def parse_venue(name: str) -> Venue | None:
