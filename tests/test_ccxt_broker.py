@@ -16,6 +16,7 @@ from cryptography.fernet import Fernet
 from fakeapi import FakeAPI, Reply, fixture
 from sqlalchemy import text
 
+from phantomex.broker import exchange_setup
 from phantomex.broker.base import OrderRejected
 from phantomex.broker.ccxt_broker import CcxtBroker
 from phantomex.broker.credentials import Credentials, load_credentials, save_credentials
@@ -29,8 +30,12 @@ from phantomex.broker.paper import PaperBrokerConfig
 from phantomex.broker.router import VenueRouter
 from phantomex.broker.venues import STATE_KEY, ExchangeSettings, Venue, agent_prefix
 from phantomex.domain.models import Deposit, Fill, Order, OrderType, Side, Snapshot, Wallet
+from phantomex.kernel.agent import AgentSpec
+from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.ledger.ledger import Ledger
 from phantomex.market import ccxt_client
+from phantomex.market.loaders import load_dataset
+from phantomex.market.replay import ReplayFeed
 from phantomex.secrets import SecretBox
 from phantomex.store.repo import Store
 
@@ -406,3 +411,35 @@ def test_reconciliation_reports_an_unreachable_exchange(
     (report,) = reconcile_all(router, {AGENT: wallet_with_btc()})
     assert report.error and "-2015" in report.error
     assert report.lines() == [f"{TESTNET}: could not reconcile: {report.error}"]
+
+
+# -- wired into a real kernel --------------------------------------------------------------------
+def test_kernel_start_up_reconciles_and_global_kill_cancels(
+    api: FakeAPI, store: Store, box: SecretBox
+) -> None:
+    data = {s: bars[:60] for s, bars in load_dataset("demo", ["BTC"]).items()}
+    router = make_router(api, store, box)
+    kernel = Kernel(
+        store,
+        ReplayFeed(data, speed=0, warmup_bars=10),
+        router,
+        config=KernelConfig(persist_snapshots=False),
+    )
+    kernel.load()
+    kernel.warm_up()
+    agent = kernel.create_agent(
+        AgentSpec(name="ex", brain="rsi", symbols=["BTC"], allowance=Decimal(1000))
+    )
+    set_agent_venue(router, store, box, settings_for(api), agent.id, TESTNET)
+
+    (report,) = exchange_setup.attach(kernel)
+    assert report.agents == [agent.id]  # only the kernel's agents on the venue are counted
+    usdt = next(a for a in report.assets if a.asset == "USDT")
+    assert (usdt.ledger, usdt.exchange, usdt.status) == (Decimal(1000), Decimal(0), "short")
+    stored = [e["detail"] for e in store.risk_events() if e["kind"] == "reconcile"]
+    assert any("USDT ledger 1000 vs exchange 0" in d for d in stored)
+    assert kernel.ledger.wallet(agent.id).cash == Decimal(1000)  # never adjusted
+
+    kernel.kill()  # global: the agent's own orders, then every open order on the account
+    cancels = [r for r in api.calls("/api/v3/order") if r.method == "DELETE"]
+    assert [(r.arg("symbol"), r.arg("orderId")) for r in cancels] == [("LTCBTC", "1")]
