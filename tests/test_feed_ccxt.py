@@ -288,3 +288,17 @@ def test_next_tick_polls_and_close_ends_the_feed(api: FakeAPI) -> None:
     first, after = asyncio.run(run())
     assert first is not None and "BNB" in first.snapshots
     assert after is None
+
+
+def test_a_failing_ticker_stream_falls_back_to_polling(api: FakeAPI) -> None:
+    # the stream URL points at the fake HTTP server, which refuses the websocket upgrade (404)
+    feed = make_feed(api, use_websocket=True)
+    exchange = feed._client()
+    exchange.urls["api"]["ws"] = {
+        k: f"ws://127.0.0.1:{api.url.rsplit(':', 1)[1]}/ws" for k in ("spot", "margin")
+    }
+    tick = poll(feed)
+    assert feed.websocket is False
+    assert tick is not None and tick.snapshots["BNB"].price == Decimal("4.00000200")
+    assert any(r.path.startswith("/ws") for r in api.requests)
+    assert feed.health()[0].errors >= 1
