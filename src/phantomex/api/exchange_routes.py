@@ -80,7 +80,9 @@ def venues(k: K) -> list[Json]:
                 "has_keys": name in keyed,
                 "available": name in vr.brokers,
                 "refusal": vr.refusals.get(name),
-                "agents": sorted(a for a, v in vr.book.venues.items() if v == name),
+                "agents": sorted(
+                    a for a, v in vr.book.venues.items() if v == name and a in k.agents
+                ),
             }
         )
     return out
