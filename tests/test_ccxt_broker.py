@@ -443,3 +443,68 @@ def test_kernel_start_up_reconciles_and_global_kill_cancels(
     kernel.kill()  # global: the agent's own orders, then every open order on the account
     cancels = [r for r in api.calls("/api/v3/order") if r.method == "DELETE"]
     assert [(r.arg("symbol"), r.arg("orderId")) for r in cancels] == [("LTCBTC", "1")]
+
+
+def test_a_lost_answer_is_looked_up_by_client_id(
+    api: FakeAPI, store: Store, box: SecretBox
+) -> None:
+    api.route(
+        "POST", "/api/v3/order", Reply(body=fixture("binance/order_market_full.json"), delay=2.0)
+    )
+    found = fixture("binance/query_order.json")
+    found |= {
+        "symbol": "BTCUSDT",
+        "orderId": 28,
+        "clientOrderId": "set below",
+        "type": "MARKET",
+        "side": "SELL",
+        "price": "0.0",
+        "origQty": "10.0",
+        "executedQty": "10.0",
+        "cummulativeQuoteQty": "39983.0",
+        "status": "FILLED",
+        "isWorking": False,
+    }
+
+    def query(request: Any) -> Reply:
+        return Reply(body=found | {"clientOrderId": request.arg("origClientOrderId")})
+
+    api.route("GET", "/api/v3/order", query)
+    trade = fixture("binance/my_trades.json")[0]
+    trade |= {
+        "symbol": "BTCUSDT",
+        "orderId": 28,
+        "price": "3998.30000000",
+        "qty": "10.00000000",
+        "quoteQty": "39983.00000000",
+        "commission": "39.98300000",
+        "commissionAsset": "USDT",
+        "isBuyer": False,
+    }
+    api.route("GET", "/api/v3/myTrades", Reply(body=[trade]))
+    router = make_router(
+        api, store, box, order_cap_usd=Decimal(50000), daily_cap_usd=Decimal(50000)
+    )
+    router.brokers[TESTNET].client.timeout = 500
+    fill = router.submit(order(), wallet_with_btc(), btc(), NOW)
+    assert fill is not None
+    assert (fill.quantity, fill.price, fill.fee) == (
+        Decimal(10),
+        Decimal("3998.3"),
+        Decimal("39.983"),
+    )
+    (asked,) = [r for r in api.calls("/api/v3/order") if r.method == "GET"]
+    assert asked.arg("origClientOrderId") == posted(api)[0]["newClientOrderId"]
+    assert api.calls("/api/v3/myTrades")[0].arg("orderId") == "28"
+
+
+def test_a_lost_answer_for_an_order_the_exchange_never_got(
+    api: FakeAPI, store: Store, box: SecretBox
+) -> None:
+    api.route("POST", "/api/v3/order", Reply(503, "Service Unavailable"))
+    api.route("GET", "/api/v3/order", Reply(400, {"code": -2013, "msg": "Order does not exist."}))
+    router = make_router(
+        api, store, box, order_cap_usd=Decimal(50000), daily_cap_usd=Decimal(50000)
+    )
+    with pytest.raises(OrderRejected, match="was not placed"):
+        router.submit(order(), wallet_with_btc(), btc(), NOW)

@@ -151,14 +151,37 @@ class CcxtBroker:
         except (ccxt.RateLimitExceeded, ccxt.DDoSProtection) as exc:  # 429/418: not accepted
             raise OrderRejected(f"{self.venue.name} is rate limiting: {_describe(exc)}") from exc
         except ccxt.BaseError as exc:
-            # a timeout or a 5xx leaves the order's fate unknown: it may have executed
-            raise OrderRejected(
-                f"{self.venue.name}: order status unknown ({_describe(exc)}); it may have "
-                f"executed - run `phantomex exchange reconcile` before trading on"
-            ) from exc
+            # a timeout or a 5xx leaves the order's fate unknown: ask the exchange by our id
+            answer = self._look_up(order, pair, exc)
         if not isinstance(answer, dict):
             raise OrderRejected(f"{self.venue.name}: unreadable order answer")
         return answer
+
+    def _look_up(self, order: Order, pair: str, cause: ccxt.BaseError) -> dict[str, Any]:
+        """The order as the exchange knows it (with its trades, for the fees), after a send
+        whose answer was lost. OrderRejected when it was never placed or still can't be told."""
+        cid = client_order_id(order)
+        try:
+            found = self.client.fetch_order(cid, pair, params={"origClientOrderId": cid})
+            if to_decimal(found.get("filled") or 0) > 0 and not found.get("trades"):
+                found["trades"] = self.client.fetch_my_trades(pair, params={"orderId": found["id"]})
+        except ccxt.OrderNotFound as exc:
+            raise OrderRejected(
+                f"{self.venue.name}: the order was not placed ({_describe(cause)})"
+            ) from exc
+        except (ccxt.BaseError, ValueError) as exc:
+            raise OrderRejected(
+                f"{self.venue.name}: order status unknown ({_describe(cause)}); it may have "
+                f"executed - run `phantomex exchange reconcile` before trading on"
+            ) from exc
+        log.warning(
+            "%s: order %s answer lost (%s); found it: %s",
+            self.venue.name,
+            cid,
+            _describe(cause),
+            found.get("status"),
+        )
+        return dict(found)
 
     def _fill(self, order: Order, answer: dict[str, Any], now: datetime) -> Fill:
         """The exchange's fill: price from its trades (else the average), fees in quote."""
