@@ -56,8 +56,7 @@ def test_the_default_source_is_the_replay_and_it_reports_health(store: Store) ->
     ("specs", "message"),
     [
         (["nasdaq"], "unknown source 'nasdaq'"),
-        (["yahoo"], "not available"),
-        (["ccxt:binance"], "not available"),
+        (["ccxt"], "name the exchange"),
         (["replay", "coingecko"], "cannot be combined"),
         (["coingecko", "CoinGecko"], "listed twice"),
         ([], "no market source"),

@@ -19,6 +19,8 @@ from pydantic_settings import (
 )
 
 from phantomex.brains.llm.types import EndpointConfig
+from phantomex.broker.venues import ExchangeSettings
+from phantomex.market.ccxt_settings import CcxtSourceSettings
 from phantomex.market.coingecko import CoinGeckoConfig
 from phantomex.market.polymarket import PolymarketSettings
 from phantomex.market.yahoo import YahooSettings
@@ -66,11 +68,18 @@ class Settings(BaseSettings):
     coingecko: CoinGeckoConfig = Field(
         default_factory=CoinGeckoConfig, description="The coingecko source ([coingecko] table)."
     )
+    ccxt: CcxtSourceSettings = Field(
+        default_factory=CcxtSourceSettings, description="The ccxt:<exchange> source ([ccxt])."
+    )
     yahoo: YahooSettings = Field(
         default_factory=YahooSettings, description="The yahoo source ([yahoo] table)."
     )
     polymarket: PolymarketSettings = Field(
         default_factory=PolymarketSettings, description="The polymarket source ([polymarket])."
+    )
+    exchange: ExchangeSettings = Field(
+        default_factory=ExchangeSettings,
+        description="Exchange trading ([exchange] table): real-money switch, notional caps.",
     )
     log_level: str = "info"
     notifications: NotificationSettings = Field(

@@ -11,9 +11,19 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from phantomex import __version__
-from phantomex.api import dashboard, errors, llm_routes, routes, session_routes, sources, ws
+from phantomex.api import (
+    dashboard,
+    errors,
+    exchange_routes,
+    llm_routes,
+    routes,
+    session_routes,
+    sources,
+    ws,
+)
 from phantomex.brains.llm.runtime import LLMRuntime
-from phantomex.broker.paper import PaperBroker, PaperBrokerConfig
+from phantomex.broker import exchange_setup
+from phantomex.broker.paper import PaperBrokerConfig
 from phantomex.config import Settings
 from phantomex.demo import seed_demo, seed_llm_demo
 from phantomex.kernel.runtime import Kernel, KernelConfig
@@ -35,8 +45,11 @@ def build_feed(settings: Settings, store: Store) -> MarketFeed:
 def build_kernel(
     settings: Settings, store: Store, box: SecretBox, feed: MarketFeed | None = None
 ) -> Kernel:
-    broker = PaperBroker(
-        PaperBrokerConfig(fee_bps=settings.fee_bps, slippage_bps=settings.slippage_bps)
+    broker = exchange_setup.build_router(  # a PaperBroker that routes exchange agents' orders
+        PaperBrokerConfig(fee_bps=settings.fee_bps, slippage_bps=settings.slippage_bps),
+        store,
+        box,
+        settings.exchange,
     )
     config = KernelConfig(approval_ttl=timedelta(seconds=settings.approval_ttl_seconds))
     saved = [
@@ -48,6 +61,7 @@ def build_kernel(
     kernel = Kernel(store, feed or build_feed(settings, store), broker, config=config, llm=llm)
     kernel.llm_static = {e.name for e in settings.llm_endpoints}
     kernel.load()
+    exchange_setup.attach(kernel)  # kill switch → exchange orders; start-up reconciliation
     kernel.warm_up()
     if settings.demo:
         created = seed_demo(kernel)
@@ -104,6 +118,7 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
     app.include_router(llm_routes.router)
     app.include_router(session_routes.router)
     app.include_router(sources.router)
+    app.include_router(exchange_routes.router)
     app.include_router(ws.router)
     dashboard.mount_dashboard(app)
     return app

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from phantomex.cli import audit as audit_mod
 from phantomex.cli import backtest as backtest_cli
 from phantomex.cli import data as data_cli
+from phantomex.cli import exchange as exchange_cli
 from phantomex.cli import llm as llm_cli
 from phantomex.cli import notify as notify_cli
 from phantomex.cli import optimize as optimize_cli
@@ -679,6 +680,7 @@ data_cli.register(app)
 optimize_cli.register(app)
 session_cli.register(app, api)
 sources_cli.register(app, api)
+exchange_cli.register(app, api)
 
 if __name__ == "__main__":
     app()

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FACTORIES",
-    "PLANNED",
     "CompositeFeed",
     "SourceError",
     "build_source",
@@ -73,6 +72,28 @@ def _coingecko(arg: str | None, settings: Settings, store: Store) -> MarketFeed:
     return CoinGeckoFeed(settings.coingecko)
 
 
+def _ccxt(arg: str | None, settings: Settings, store: Store) -> MarketFeed:
+    from phantomex.market.ccxt_feed import ccxt_feed_from_spec
+
+    if not arg:
+        raise SourceError("name the exchange: ccxt:<exchange>, e.g. ccxt:binance")
+    cfg = settings.ccxt
+    try:
+        return ccxt_feed_from_spec(
+            arg,
+            cfg.symbols,
+            quote=cfg.quote,
+            timeframe=cfg.timeframe,
+            poll_seconds=cfg.poll_seconds,
+            use_websocket=cfg.use_websocket,
+            warmup_bars=cfg.warmup_bars,
+            api_urls=settings.exchange.api_urls.get(arg) or None,
+            timeout_ms=settings.exchange.timeout_ms,
+        )
+    except ValueError as exc:
+        raise SourceError(f"ccxt:{arg}: {exc}") from exc
+
+
 def _yahoo(arg: str | None, settings: Settings, store: Store) -> MarketFeed:
     from phantomex.market.yahoo import yahoo_feed_from_settings
 
@@ -91,10 +112,10 @@ def _polymarket(arg: str | None, settings: Settings, store: Store) -> MarketFeed
 FACTORIES: dict[str, FeedFactory] = {
     "replay": _replay,
     "coingecko": _coingecko,
+    "ccxt": _ccxt,
     "yahoo": _yahoo,
     "polymarket": _polymarket,
 }
-PLANNED = ("ccxt",)  # named in the docs; not in FACTORIES yet
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
@@ -107,9 +128,7 @@ def build_source(spec: str, settings: Settings, store: Store) -> MarketFeed:
     name, arg = parse_spec(spec)
     factory = FACTORIES.get(name)
     if factory is None:
-        if name in PLANNED:
-            raise SourceError(f"source {spec!r} is not available in this version yet")
-        known = ", ".join([*FACTORIES, *(p for p in PLANNED if p not in FACTORIES)])
+        known = ", ".join(FACTORIES)
         raise SourceError(f"unknown source {spec!r}; known: {known} (ccxt as ccxt:<exchange>)")
     return factory(arg, settings, store)
 

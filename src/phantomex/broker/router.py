@@ -1,0 +1,97 @@
+"""Route each agent's orders to its venue: the paper broker, or an exchange broker.
+
+:class:`VenueRouter` *is* a paper broker (agents on paper are served by the inherited methods),
+so the kernel takes it where it takes a PaperBroker. Orders of agents set to an exchange venue
+go to that venue's :class:`CcxtBroker`; an agent whose venue has no broker (no keys, real money
+not allowed) gets a refusal, never a paper fill in its place."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from phantomex.broker.base import OrderRejected
+from phantomex.broker.paper import PaperBroker, PaperBrokerConfig
+from phantomex.broker.venues import VenueBook
+from phantomex.domain.models import Fill, Order, Snapshot, Wallet
+
+if TYPE_CHECKING:
+    from phantomex.broker.ccxt_broker import CcxtBroker
+
+log = logging.getLogger(__name__)
+
+
+class VenueRouter(PaperBroker):
+    def __init__(
+        self,
+        config: PaperBrokerConfig | None,
+        book: VenueBook,
+        brokers: dict[str, CcxtBroker],
+        refusals: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(config)
+        self.book = book
+        self.brokers = brokers
+        #: venues that have no broker, with the reason (shown when one of their agents trades)
+        self.refusals = dict(refusals or {})
+
+    def exchange_broker(self, agent_id: str) -> CcxtBroker | None:
+        """The agent's exchange broker; None for paper agents; OrderRejected when its venue
+        can't trade."""
+        venue = self.book.venue_of(agent_id)
+        if venue is None:
+            return None
+        broker = self.brokers.get(venue.name)
+        if broker is None:
+            why = self.refusals.get(venue.name, "no API keys stored for it")
+            raise OrderRejected(f"venue {venue.name!r} is not available: {why}")
+        return broker
+
+    def submit(
+        self,
+        order: Order,
+        wallet: Wallet,
+        snapshot: Snapshot,
+        now: datetime,
+        *,
+        resize: bool = False,
+    ) -> Fill | None:
+        broker = self.exchange_broker(order.agent_id)
+        if broker is None:
+            return super().submit(order, wallet, snapshot, now, resize=resize)
+        return broker.submit(order, wallet, snapshot, now)  # never resized on an exchange
+
+    def cancel_all(self, agent_id: str | None = None) -> list[Order]:
+        """Paper orders as before; for one agent on an exchange venue (the kill switch, deleting
+        the agent) also its open orders on the exchange. ``cancel_all()`` without an agent is the
+        kernel's start-up reset of paper state and leaves exchanges alone."""
+        cancelled = super().cancel_all(agent_id)
+        if agent_id is not None:
+            try:
+                broker = self.exchange_broker(agent_id)
+            except OrderRejected:
+                broker = None
+            if broker is not None:
+                try:
+                    broker.cancel_open_orders(agent_id)
+                except Exception:  # the kill path must go on; the failure is in the log
+                    log.exception("cancelling exchange orders of agent %s failed", agent_id)
+        return cancelled
+
+    def cancel_exchange_orders(self) -> dict[str, list[str]]:
+        """Cancel every open order on every exchange account (the global kill switch's hook).
+        Returns the cancelled exchange order ids per venue; failures are logged, not raised."""
+        out: dict[str, list[str]] = {}
+        for name, broker in sorted(self.brokers.items()):
+            try:
+                out[name] = broker.cancel_open_orders()
+            except Exception:
+                log.exception("cancelling open orders on %s failed", name)
+                out[name] = []
+        return out
+
+    def remember_keys(self, keys: set[str]) -> None:
+        super().remember_keys(keys)
+        for broker in self.brokers.values():
+            broker.remember_keys(keys)
