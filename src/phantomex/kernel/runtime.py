@@ -11,6 +11,7 @@ import contextvars
 import functools
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -90,6 +91,11 @@ class KernelConfig:
     persist_snapshots: bool = True
     await_slow_brains: bool = False  # backtests: wait for LLM brains inside the tick
     decision_deadline_seconds: float = 120.0  # a decision later than this is a recorded hold
+    #: Backtest bookkeeping (nothing to lose on a crash): holds are counted in ``Kernel.holds``
+    #: instead of stored, agents and the clock are written by :meth:`Kernel.flush`, and
+    #: approvals are not scanned while no agent is advisory. Trades, orders, non-hold decisions,
+    #: deposits and risk events are written as in live trading.
+    lean: bool = False
 
 
 class Kernel:
@@ -122,6 +128,8 @@ class Kernel:
         self.now: datetime | None = None
         self.killed = False
         self.ticks = 0
+        self.holds: Counter[str] = Counter()  # lean mode: hold decisions per agent, not stored
+        self._dirty: dict[str, Agent] = {}  # lean mode: agents to save at the next flush
         self.lock = asyncio.Lock()
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
@@ -191,6 +199,9 @@ class Kernel:
                 except Exception as exc:  # keep the market moving; the error is reported
                     log.exception("tick %s failed", tick.time)
                     self.bus.publish("error", {"message": f"tick failed: {exc}"}, tick.time)
+        if self.config.lean:
+            with self.unit():
+                self.flush()
 
     def stop(self) -> None:
         self._stopping = True
@@ -204,7 +215,8 @@ class Kernel:
         now = tick.time
         if self.config.persist_snapshots:
             self.store.save_snapshots(list(tick.snapshots.values()))
-        self.store.set_state(CLOCK_KEY, {"time": now.isoformat()})
+        if not self.config.lean:
+            self.store.set_state(CLOCK_KEY, {"time": now.isoformat()})
         self.bus.publish("price", {"prices": self.price_list()}, now)
         self._fill_resting(tick)
         self._expire_approvals()
@@ -273,7 +285,7 @@ class Kernel:
         for exit_ in self.risk.forced_exits(agent.spec.risk, wallet, self.prices, self.now):
             self._risk_event(agent, exit_.kind, exit_.symbol, exit_.detail)
             self._force_sell(agent, exit_.symbol, exit_.quantity, exit_.kind, exit_.detail)
-        self.store.save_agent(agent)
+        self._save_agent(agent)
 
     def _flatten(self, agent: Agent, kind: str) -> None:
         for sym, pos in sorted(self.ledger.wallet(agent.id).positions.items()):
@@ -410,7 +422,7 @@ class Kernel:
             agent.risk_state.paused_until = datetime.fromisoformat(pause["until"])
             self._risk_event(agent, "paused", None, pause["reason"])
             self._set_status(agent, AgentStatus.PAUSED, pause["reason"])
-        self.store.save_agent(agent)
+        self._save_agent(agent)
         return rec
 
     @atomic
@@ -429,6 +441,9 @@ class Kernel:
     ) -> DecisionRecord:
         """Record a decision, then hold, reject, queue it for approval or execute it."""
         rec = self._record(agent, decision, source=source, deterministic=deterministic)
+        if decision.action is Action.HOLD and self.config.lean:
+            self.holds[agent.id] += 1
+            return rec
         if decision.action is Action.HOLD:
             self._resolve(rec, DecisionStatus.HELD, decision.reasoning)
             return rec
@@ -590,6 +605,8 @@ class Kernel:
         return self.store.decisions(status=DecisionStatus.PENDING.value, limit=1000)
 
     def _expire_approvals(self) -> None:
+        if self.config.lean and all(a.spec.mode is Mode.AUTONOMOUS for a in self.agents.values()):
+            return  # approvals are only ever requested for advisory agents
         wall = datetime.now(UTC)
         for rec in self.pending():
             if rec.expires_at is not None and rec.expires_at <= wall:
@@ -869,6 +886,23 @@ class Kernel:
         self.bus.publish(
             "agent", {"event": "updated", "agent": self.agent_view(agent)}, self._now()
         )
+
+    def _save_agent(self, agent: Agent) -> None:
+        """Save the agent now, or at the next :meth:`flush` in lean mode."""
+        if self.config.lean:
+            self._dirty[agent.id] = agent
+        else:
+            self.store.save_agent(agent)
+
+    def flush(self) -> None:
+        """Lean mode: write the agents changed since the last flush and the clock (call it
+        inside the unit that ends a batch of ticks)."""
+        for agent_id, agent in self._dirty.items():
+            if self.agents.get(agent_id) is agent:
+                self.store.save_agent(agent)
+        self._dirty.clear()
+        if self.now is not None:
+            self.store.set_state(CLOCK_KEY, {"time": self.now.isoformat()})
 
     def _set_status(self, agent: Agent, status: AgentStatus, reason: str) -> None:
         agent.status, agent.status_reason = status, reason

@@ -435,7 +435,11 @@ async def _run(
             store,
             feed,
             broker,
-            config=KernelConfig(persist_snapshots=False, await_slow_brains=True),
+            config=KernelConfig(
+                persist_snapshots=False,
+                await_slow_brains=True,
+                lean=not config.record_decisions,
+            ),
             llm=llm,
         )
         kernel.load()
@@ -521,18 +525,22 @@ async def _run(
 
 
 async def _drive(kernel: Kernel, feed: ReplayFeed, observe: Callable[[Tick], None]) -> None:
-    """:meth:`Kernel.run`'s loop, with ticks grouped into larger transactions and failures
-    raised; ``observe`` sees the kernel after each tick."""
-    while True:
+    """:meth:`Kernel.run`'s loop, with ticks grouped into larger transactions (each ending
+    with :meth:`Kernel.flush`) and failures raised; ``observe`` sees the kernel after each
+    tick."""
+    ended = False
+    while not ended:
         with kernel.store.unit():
             for _ in range(TICKS_PER_TRANSACTION):
                 tick = await feed.next_tick()
                 if tick is None:
-                    return
+                    ended = True
+                    break
                 async with kernel.lock:
                     with kernel.unit():
                         await kernel.step(tick)
                 observe(tick)
+            kernel.flush()
 
 
 def _agent_result(
