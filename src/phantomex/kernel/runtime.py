@@ -19,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ParamSpec, TypeVar
 
+import numpy as np
+
 from phantomex.brains.base import Brain, BrainContext
 from phantomex.brains.llm.runtime import LLMRuntime
 from phantomex.brains.registry import create_brain
@@ -130,6 +132,7 @@ class Kernel:
         self.ticks = 0
         self.holds: Counter[str] = Counter()  # lean mode: hold decisions per agent, not stored
         self._dirty: dict[str, Agent] = {}  # lean mode: agents to save at the next flush
+        self._may_act: dict[str, frozenset[datetime]] = {}  # see plan_decisions()
         self.lock = asyncio.Lock()
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
@@ -184,6 +187,38 @@ class Kernel:
         if restored is not None and (self.now is None or self.now < restored):
             self.now = restored
 
+    def plan_decisions(self) -> int:
+        """Event skipping for a lean replay of a finite feed: for every agent whose brain
+        declares vectorised signals (``may_act``), the tick times at which it may act. At its
+        other due ticks the agent holds without asking its brain (the hold is counted and its
+        decision schedule kept), so nothing else changes: prices, fills, risk exits and the
+        ledger still run on every tick. Returns the number of agents planned."""
+        self._may_act.clear()
+        times = getattr(self.feed, "tick_times", None)
+        series = getattr(self.feed, "bar_series", None)
+        looping = bool(getattr(self.feed, "loop", False))
+        if not self.config.lean or looping or times is None or series is None:
+            return 0
+        tick_times: list[datetime] = times()
+        for agent in self.agents.values():
+            may_act = getattr(self.brains[agent.id], "may_act", None)
+            if may_act is None:
+                continue
+            acting = np.zeros(len(tick_times), dtype=np.bool_)
+            planned = True
+            for symbol in set(agent.spec.symbols) & set(self.feed.instruments):
+                index, closes = series(symbol)
+                flags = may_act(np.array([float(c) for c in closes], dtype=np.float64))
+                if flags is None:
+                    planned = False
+                    break
+                # a tick without a bar of the symbol sees that symbol as at its latest bar
+                spans = np.diff(np.append(index, len(tick_times)))
+                acting[index[0] :] |= np.repeat(flags, spans)
+            if planned:
+                self._may_act[agent.id] = frozenset(tick_times[i] for i in np.flatnonzero(acting))
+        return len(self._may_act)
+
     async def run(self) -> None:
         """Consume the feed until it ends or :meth:`stop` is called."""
         while not self._stopping:
@@ -228,7 +263,11 @@ class Kernel:
             return
         for agent in list(self.agents.values()):
             if agent.status is AgentStatus.RUNNING and self._due(agent):
-                if _is_slow(self.brains[agent.id]) and not self.config.await_slow_brains:
+                acts = self._may_act.get(agent.id)
+                if acts is not None and now not in acts:
+                    agent.last_decided_at = now  # a hold, as the brain would have decided
+                    self.holds[agent.id] += 1
+                elif _is_slow(self.brains[agent.id]) and not self.config.await_slow_brains:
                     self._start_thinking(agent)
                 else:
                     await self._decide(agent, source="brain")

@@ -458,6 +458,7 @@ async def _run(
         for agent in agents:
             if agent.name in brains:
                 kernel.brains[agent.id] = brains[agent.name]
+        kernel.plan_decisions()
         errors: list[str] = []
 
         def on_event(event: Event) -> None:
