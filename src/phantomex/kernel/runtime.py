@@ -95,8 +95,9 @@ class KernelConfig:
     decision_deadline_seconds: float = 120.0  # a decision later than this is a recorded hold
     #: Backtest bookkeeping (nothing to lose on a crash): holds are counted in ``Kernel.holds``
     #: instead of stored, agents and the clock are written by :meth:`Kernel.flush`, and
-    #: approvals are not scanned while no agent is advisory. Trades, orders, non-hold decisions,
-    #: deposits and risk events are written as in live trading.
+    #: approvals are not scanned while no agent is advisory, and no price or agent events are
+    #: published (the views nobody follows in a backtest). Trades, orders, non-hold decisions,
+    #: deposits and risk events are written and published as in live trading.
     lean: bool = False
 
 
@@ -252,7 +253,8 @@ class Kernel:
             self.store.save_snapshots(list(tick.snapshots.values()))
         if not self.config.lean:
             self.store.set_state(CLOCK_KEY, {"time": now.isoformat()})
-        self.bus.publish("price", {"prices": self.price_list()}, now)
+        if not self.config.lean:
+            self.bus.publish("price", {"prices": self.price_list()}, now)
         self._fill_resting(tick)
         self._expire_approvals()
         for agent in list(self.agents.values()):
@@ -621,6 +623,8 @@ class Kernel:
         return fill
 
     def _fill_resting(self, tick: Tick) -> None:
+        if not self.broker.open_orders():
+            return
         wallets = {a: self.ledger.wallet(a) for a in self.agents}
         for order, result in self.broker.on_tick(tick, wallets):
             agent = self.agents.get(order.agent_id)
@@ -922,6 +926,8 @@ class Kernel:
         )
 
     def _publish_agent(self, agent: Agent) -> None:
+        if self.config.lean:
+            return  # nobody follows a backtest's agent views
         self.bus.publish(
             "agent", {"event": "updated", "agent": self.agent_view(agent)}, self._now()
         )

@@ -321,7 +321,7 @@ class AgentResult:
         return self.equity[-1]
 
 
-@dataclass
+@dataclass(repr=False)
 class BacktestResult:
     config: BacktestConfig
     data: dict[str, list[Bar]]  # the bars replayed (after the time window)
@@ -332,6 +332,14 @@ class BacktestResult:
     metrics: dict[str, Any]  # of ``equity`` and every trade
     elapsed_seconds: float
     errors: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        # Short: asyncio.run (Python 3.11) formats the finished task's result when it restores
+        # the SIGINT handler, and a full dataclass repr walks every bar's equity.
+        return (
+            f"BacktestResult({self.bars} bars, {len(self.agents)} agents, "
+            f"final equity {self.final_equity})"
+        )
 
     @property
     def bars(self) -> int:
