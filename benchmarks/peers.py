@@ -67,6 +67,19 @@ STRATEGIES = ("sma_cross", "rsi")
 
 Trade = tuple[datetime, str, float]  # fill time (bar open), side, price
 
+NOTES = """\
+- Setup: see the docstring of benchmarks/peers.py. PhantomEx runs `run_backtest` (the code path of
+  `phantomex backtest`): the live kernel, broker, risk engine, ledger and an in-memory SQLite store,
+  Decimal money, lean bookkeeping and event skipping. The peers trade on signals precomputed with
+  numpy (TA-Lib's SMA and RSI); PhantomEx's brains compute their own.
+- Agreement: trade by trade (time, side, price within 1e-6) and final equity (1e-6 relative)
+  against PhantomEx; `-` where PhantomEx was not run at that size.
+- Dust: 0.2 % of fees per round trip decays equity towards zero on long random walks (SMA cross
+  makes thousands of round trips); backtesting.py sizes in whole units of 1e-12 and stops when
+  equity cannot buy one, and float engines drift apart once equity is dust. Such rows are
+  compared up to the engine's last trade.
+"""
+
 
 @dataclass
 class Market:
@@ -395,7 +408,7 @@ def table(rows: list[dict[str, Any]], header: str) -> str:
             f"| {r['data']} | {r['strategy']} | {r['engine']} | {r['bars_per_s']:,.0f} | "
             f"{ratio_bt} | {ratio_vbt} | {r['trades']:,} | {r['equity']:.10g} | {r['agreement']} |"
         )
-    return "\n".join([*lines, "", *notes]) + "\n"
+    return "\n".join([*lines, "", *notes, "", NOTES])
 
 
 def main() -> None:
