@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/llm_scheduling.py
+	$(BIN)/python benchmarks/peers.py
 
 bench-dashboard: $(STAMP) dashboard browser
 	$(BIN)/python benchmarks/dashboard.py

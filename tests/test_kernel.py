@@ -327,3 +327,33 @@ async def test_restart_warms_up_history_before_the_restored_clock(
     bars = again.history.view(clock).bars("BTC")  # type: ignore[arg-type]
     assert len(bars) == 30 and bars[-1].time < clock  # type: ignore[operator]
     assert all(b.time < clock for b in bars)  # type: ignore[operator]
+
+
+@pytest.mark.asyncio
+async def test_lean_mode_trades_the_same_and_counts_holds(tmp_path: Path, dataset: dict) -> None:
+    full = make_kernel(tmp_path / "full.db", dataset)
+    lean_feed = ReplayFeed(dataset, speed=0, warmup_bars=30)
+    lean = Kernel(
+        Store(f"sqlite:///{tmp_path / 'lean.db'}"),
+        lean_feed,
+        PaperBroker(),
+        config=KernelConfig(persist_snapshots=False, lean=True),
+    )
+    lean.load()
+    lean.warm_up()
+    for kernel in (full, lean):
+        for spec in specs():
+            kernel.create_agent(spec)
+        await run_to_end(kernel)
+        assert kernel.audit() == []
+    assert trade_log(lean) == trade_log(full)
+    stored = lean.store.decisions(limit=10_000)
+    assert stored and all(r.action != "hold" for r in stored)
+    full_holds = [r for r in full.store.decisions(limit=10_000) if r.action == "hold"]
+    assert sum(lean.holds.values()) == len(full_holds)
+    # flushed at the end of the run: the clock and each agent's last decision time
+    assert lean.store.get_state("clock") == {"time": lean.now.isoformat()}
+    saved = {a.id: a.last_decided_at for a in lean.store.load_agents()}
+    assert saved == {a: lean.agents[a].last_decided_at for a in lean.agents}
+    full.store.close()
+    lean.store.close()

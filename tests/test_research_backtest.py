@@ -15,6 +15,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from phantomex.brains.registry import create_brain
 from phantomex.cli.backtest import parse_assignments, parse_when, register
 from phantomex.domain.models import Bar
 from phantomex.market.loaders import load_dataset
@@ -342,3 +343,27 @@ def test_load_data_and_dates(btc_csv: Path) -> None:
         "e": [1, 2],
     }
     assert parse_assignments(["p=0.1"], "x", numbers_as_text=True) == {"p": "0.1"}
+
+
+@pytest.mark.parametrize(
+    ("strategy", "params"),
+    [("sma_cross", {"fast": 10, "slow": 30}), ("ema_cross", {"fast": 5, "slow": 20}), ("rsi", {})],
+)
+def test_event_skipping_changes_nothing(btc: list[Bar], strategy: str, params: dict) -> None:
+    """A lean run (the brain asked only on the bars its vectorised signals flag) trades and
+    marks exactly like a run that asks the brain on every bar; every action of the latter is
+    on a flagged bar."""
+    data = {"BTC": btc[:1500]}
+    spec = strategy_agent(strategy, params, symbols=["BTC"])
+    every_bar = run_backtest(BacktestConfig(data=data, agents=[spec], record_decisions=True))
+    lean = run_backtest(BacktestConfig(data=data, agents=[spec]))
+    assert len(every_bar.trades) >= 6
+    assert lean.trades == every_bar.trades
+    assert lean.equity == every_bar.equity
+    flags = create_brain(spec.brain, spec.params).may_act(
+        np.array([float(b.close) for b in data["BTC"]])
+    )
+    flagged = {t for t, f in zip(every_bar.times[1:], flags, strict=True) if f}
+    acted = [d["time"] for d in every_bar.agents[0].decisions if d["action"] != "hold"]
+    assert acted and set(acted) <= flagged
+    assert len(flagged) < len(flags) / 2

@@ -15,10 +15,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
+import numpy as np
 import pytest
 
 from phantomex.brains.base import BrainContext
 from phantomex.brains.llm.prompt import build_messages
+from phantomex.brains.registry import create_brain
 from phantomex.domain.models import Action, Bar, Decision
 from phantomex.market.loaders import load_dataset
 from phantomex.research.backtest import (
@@ -252,3 +254,20 @@ def test_the_check_catches_a_brain_that_peeks(real: dict[str, list[Bar]]) -> Non
     made = [[_made(d) for d in r.agents[0].decisions if d["time"] <= t] for r in runs]
     assert made[0][:-1] == made[1][:-1]  # before t the peeked bars are the same...
     assert made[0][-1] != made[1][-1]  # ...at t it saw bar k+1, which changed: caught
+
+
+@pytest.mark.parametrize("name", ["rsi", "sma_cross", "ema_cross"])
+def test_vectorised_signals_only_see_the_past(real: dict[str, list[Bar]], name: str) -> None:
+    """A rule brain's ``may_act`` over a whole series: each bar's flag depends on that bar
+    and earlier ones only (replacing the bars after k changes no flag up to k)."""
+    strategy, params = STRATEGIES[name]
+    spec = strategy_agent(strategy, params, symbols=["BTC"])
+    brain = create_brain(spec.brain, spec.params)
+    k = 150
+    base = np.array([float(b.close) for b in real["BTC"]])
+    changed = np.array([float(b.close) for b in random_walk_after(real["BTC"], k, seed=7)])
+    flags, flags_changed = brain.may_act(base), brain.may_act(changed)
+    assert flags.shape == base.shape
+    assert (flags[: k + 1] == flags_changed[: k + 1]).all()
+    assert (flags[k + 1 :] != flags_changed[k + 1 :]).any(), "the changed bars changed nothing"
+    assert 0 < flags.sum() < flags.size / 2, "the flags must skip most bars"

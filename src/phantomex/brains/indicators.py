@@ -17,6 +17,7 @@ import numpy.typing as npt
 import talib
 
 FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 def as_float_array(values: Sequence[float] | npt.ArrayLike) -> FloatArray:

@@ -11,12 +11,15 @@ import contextvars
 import functools
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ParamSpec, TypeVar
+
+import numpy as np
 
 from phantomex.brains.base import Brain, BrainContext
 from phantomex.brains.llm.runtime import LLMRuntime
@@ -93,6 +96,12 @@ class KernelConfig:
     persist_snapshots: bool = True
     await_slow_brains: bool = False  # backtests: wait for LLM brains inside the tick
     decision_deadline_seconds: float = 120.0  # a decision later than this is a recorded hold
+    #: Backtest bookkeeping (nothing to lose on a crash): holds are counted in ``Kernel.holds``
+    #: instead of stored, agents and the clock are written by :meth:`Kernel.flush`, and
+    #: approvals are not scanned while no agent is advisory, and no price or agent events are
+    #: published (the views nobody follows in a backtest). Trades, orders, non-hold decisions,
+    #: deposits and risk events are written and published as in live trading.
+    lean: bool = False
 
 
 class Kernel:
@@ -125,6 +134,9 @@ class Kernel:
         self.now: datetime | None = None
         self.killed = False
         self.ticks = 0
+        self.holds: Counter[str] = Counter()  # lean mode: hold decisions per agent, not stored
+        self._dirty: dict[str, Agent] = {}  # lean mode: agents to save at the next flush
+        self._may_act: dict[str, frozenset[datetime]] = {}  # see plan_decisions()
         self.lock = asyncio.Lock()
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
@@ -179,6 +191,38 @@ class Kernel:
         if restored is not None and (self.now is None or self.now < restored):
             self.now = restored
 
+    def plan_decisions(self) -> int:
+        """Event skipping for a lean replay of a finite feed: for every agent whose brain
+        declares vectorised signals (``may_act``), the tick times at which it may act. At its
+        other due ticks the agent holds without asking its brain (the hold is counted and its
+        decision schedule kept), so nothing else changes: prices, fills, risk exits and the
+        ledger still run on every tick. Returns the number of agents planned."""
+        self._may_act.clear()
+        times = getattr(self.feed, "tick_times", None)
+        series = getattr(self.feed, "bar_series", None)
+        looping = bool(getattr(self.feed, "loop", False))
+        if not self.config.lean or looping or times is None or series is None:
+            return 0
+        tick_times: list[datetime] = times()
+        for agent in self.agents.values():
+            may_act = getattr(self.brains[agent.id], "may_act", None)
+            if may_act is None:
+                continue
+            acting = np.zeros(len(tick_times), dtype=np.bool_)
+            planned = True
+            for symbol in set(agent.spec.symbols) & set(self.feed.instruments):
+                index, closes = series(symbol)
+                flags = may_act(np.array([float(c) for c in closes], dtype=np.float64))
+                if flags is None:
+                    planned = False
+                    break
+                # a tick without a bar of the symbol sees that symbol as at its latest bar
+                spans = np.diff(np.append(index, len(tick_times)))
+                acting[index[0] :] |= np.repeat(flags, spans)
+            if planned:
+                self._may_act[agent.id] = frozenset(tick_times[i] for i in np.flatnonzero(acting))
+        return len(self._may_act)
+
     async def run(self) -> None:
         """Consume the feed until it ends or :meth:`stop` is called."""
         while not self._stopping:
@@ -194,6 +238,9 @@ class Kernel:
                 except Exception as exc:  # keep the market moving; the error is reported
                     log.exception("tick %s failed", tick.time)
                     self.bus.publish("error", {"message": f"tick failed: {exc}"}, tick.time)
+        if self.config.lean:
+            with self.unit():
+                self.flush()
 
     def stop(self) -> None:
         self._stopping = True
@@ -208,8 +255,10 @@ class Kernel:
         self._settle_resolved(now)
         if self.config.persist_snapshots:
             self.store.save_snapshots(list(tick.snapshots.values()))
-        self.store.set_state(CLOCK_KEY, {"time": now.isoformat()})
-        self.bus.publish("price", {"prices": self.price_list()}, now)
+        if not self.config.lean:
+            self.store.set_state(CLOCK_KEY, {"time": now.isoformat()})
+        if not self.config.lean:
+            self.bus.publish("price", {"prices": self.price_list()}, now)
         self._fill_resting(tick)
         self._expire_approvals()
         for agent in list(self.agents.values()):
@@ -220,7 +269,11 @@ class Kernel:
             return
         for agent in list(self.agents.values()):
             if agent.status is AgentStatus.RUNNING and self._due(agent):
-                if _is_slow(self.brains[agent.id]) and not self.config.await_slow_brains:
+                acts = self._may_act.get(agent.id)
+                if acts is not None and now not in acts:
+                    agent.last_decided_at = now  # a hold, as the brain would have decided
+                    self.holds[agent.id] += 1
+                elif _is_slow(self.brains[agent.id]) and not self.config.await_slow_brains:
                     self._start_thinking(agent)
                 else:
                     await self._decide(agent, source="brain")
@@ -291,7 +344,7 @@ class Kernel:
         ):
             self._risk_event(agent, exit_.kind, exit_.symbol, exit_.detail)
             self._force_sell(agent, exit_.symbol, exit_.quantity, exit_.kind, exit_.detail)
-        self.store.save_agent(agent)
+        self._save_agent(agent)
 
     def _flatten(self, agent: Agent, kind: str) -> None:
         for sym, pos in sorted(self.ledger.wallet(agent.id).positions.items()):
@@ -428,7 +481,7 @@ class Kernel:
             agent.risk_state.paused_until = datetime.fromisoformat(pause["until"])
             self._risk_event(agent, "paused", None, pause["reason"])
             self._set_status(agent, AgentStatus.PAUSED, pause["reason"])
-        self.store.save_agent(agent)
+        self._save_agent(agent)
         return rec
 
     @atomic
@@ -447,6 +500,9 @@ class Kernel:
     ) -> DecisionRecord:
         """Record a decision, then hold, reject, queue it for approval or execute it."""
         rec = self._record(agent, decision, source=source, deterministic=deterministic)
+        if decision.action is Action.HOLD and self.config.lean:
+            self.holds[agent.id] += 1
+            return rec
         if decision.action is Action.HOLD:
             self._resolve(rec, DecisionStatus.HELD, decision.reasoning)
             return rec
@@ -588,6 +644,8 @@ class Kernel:
         return fill
 
     def _fill_resting(self, tick: Tick) -> None:
+        if not self.broker.open_orders():
+            return
         wallets = {a: self.ledger.wallet(a) for a in self.agents}
         for order, result in self.broker.on_tick(tick, wallets):
             agent = self.agents.get(order.agent_id)
@@ -611,6 +669,8 @@ class Kernel:
         return self.store.decisions(status=DecisionStatus.PENDING.value, limit=1000)
 
     def _expire_approvals(self) -> None:
+        if self.config.lean and all(a.spec.mode is Mode.AUTONOMOUS for a in self.agents.values()):
+            return  # approvals are only ever requested for advisory agents
         wall = datetime.now(UTC)
         for rec in self.pending():
             if rec.expires_at is not None and rec.expires_at <= wall:
@@ -893,9 +953,28 @@ class Kernel:
         )
 
     def _publish_agent(self, agent: Agent) -> None:
+        if self.config.lean:
+            return  # nobody follows a backtest's agent views
         self.bus.publish(
             "agent", {"event": "updated", "agent": self.agent_view(agent)}, self._now()
         )
+
+    def _save_agent(self, agent: Agent) -> None:
+        """Save the agent now, or at the next :meth:`flush` in lean mode."""
+        if self.config.lean:
+            self._dirty[agent.id] = agent
+        else:
+            self.store.save_agent(agent)
+
+    def flush(self) -> None:
+        """Lean mode: write the agents changed since the last flush and the clock (call it
+        inside the unit that ends a batch of ticks)."""
+        for agent_id, agent in self._dirty.items():
+            if self.agents.get(agent_id) is agent:
+                self.store.save_agent(agent)
+        self._dirty.clear()
+        if self.now is not None:
+            self.store.set_state(CLOCK_KEY, {"time": self.now.isoformat()})
 
     def _set_status(self, agent: Agent, status: AgentStatus, reason: str) -> None:
         agent.status, agent.status_reason = status, reason

@@ -277,6 +277,14 @@ class ReplayFeed:
             return None
         return 0 if self._closed else max(0, self._n - self._cursor)
 
+    def tick_times(self) -> list[datetime]:
+        """The time of every tick of lap 0 (warmup included), in order."""
+        return list(self._close_dt)
+
+    def bar_series(self, symbol: str) -> tuple[list[int], list[Decimal]]:
+        """``symbol``'s bars in lap 0: the index in :meth:`tick_times` of each, and its close."""
+        return list(self._union_idx[symbol]), list(self._closes[symbol])
+
     def set_speed(self, speed: float) -> None:
         """Change the pace (market seconds per wall second; 0 or inf = unpaced)."""
         if math.isnan(speed) or speed < 0:

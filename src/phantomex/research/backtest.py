@@ -321,7 +321,7 @@ class AgentResult:
         return self.equity[-1]
 
 
-@dataclass
+@dataclass(repr=False)
 class BacktestResult:
     config: BacktestConfig
     data: dict[str, list[Bar]]  # the bars replayed (after the time window)
@@ -332,6 +332,14 @@ class BacktestResult:
     metrics: dict[str, Any]  # of ``equity`` and every trade
     elapsed_seconds: float
     errors: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        # Short: asyncio.run (Python 3.11) formats the finished task's result when it restores
+        # the SIGINT handler, and a full dataclass repr walks every bar's equity.
+        return (
+            f"BacktestResult({self.bars} bars, {len(self.agents)} agents, "
+            f"final equity {self.final_equity})"
+        )
 
     @property
     def bars(self) -> int:
@@ -435,7 +443,11 @@ async def _run(
             store,
             feed,
             broker,
-            config=KernelConfig(persist_snapshots=False, await_slow_brains=True),
+            config=KernelConfig(
+                persist_snapshots=False,
+                await_slow_brains=True,
+                lean=not config.record_decisions,
+            ),
             llm=llm,
         )
         kernel.load()
@@ -454,6 +466,7 @@ async def _run(
         for agent in agents:
             if agent.name in brains:
                 kernel.brains[agent.id] = brains[agent.name]
+        kernel.plan_decisions()
         errors: list[str] = []
 
         def on_event(event: Event) -> None:
@@ -521,18 +534,22 @@ async def _run(
 
 
 async def _drive(kernel: Kernel, feed: ReplayFeed, observe: Callable[[Tick], None]) -> None:
-    """:meth:`Kernel.run`'s loop, with ticks grouped into larger transactions and failures
-    raised; ``observe`` sees the kernel after each tick."""
-    while True:
+    """:meth:`Kernel.run`'s loop, with ticks grouped into larger transactions (each ending
+    with :meth:`Kernel.flush`) and failures raised; ``observe`` sees the kernel after each
+    tick."""
+    ended = False
+    while not ended:
         with kernel.store.unit():
             for _ in range(TICKS_PER_TRANSACTION):
                 tick = await feed.next_tick()
                 if tick is None:
-                    return
+                    ended = True
+                    break
                 async with kernel.lock:
                     with kernel.unit():
                         await kernel.step(tick)
                 observe(tick)
+            kernel.flush()
 
 
 def _agent_result(

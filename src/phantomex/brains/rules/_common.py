@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from phantomex.brains.base import BrainContext
-from phantomex.brains.indicators import FloatArray, is_clean_series
+from phantomex.brains.indicators import BoolArray, FloatArray, is_clean_series
 from phantomex.domain.models import Action, Decision
 from phantomex.domain.money import ZERO, is_valid_price
 
@@ -128,6 +128,14 @@ class RuleBrain:
 
     def evaluate(self, ctx: BrainContext, symbol: str) -> Signal:
         raise NotImplementedError
+
+    def may_act(self, closes: FloatArray) -> BoolArray | None:
+        """Vectorised signals: over a whole close series, True at each bar where
+        :meth:`evaluate` may return something other than a hold (for any wallet), False where
+        it certainly holds; None when the strategy has no vectorised form. Each value depends
+        only on the closes up to its bar, and tolerances make it a superset of the bars where
+        the windowed, per-bar computation acts."""
+        return None
 
     def describe(self) -> str:
         raise NotImplementedError

@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from phantomex.brains.base import BrainContext
-from phantomex.brains.indicators import moving_average
+from phantomex.brains.indicators import BoolArray, FloatArray, moving_average
 from phantomex.brains.rules._common import (
     RuleBrain,
     RuleParams,
@@ -24,6 +24,9 @@ from phantomex.domain.models import Action
 
 # An EMA remembers its seed; 10 slow periods of history make that memory negligible.
 EMA_LOOKBACK_PERIODS = 10
+# May-act margins, relative to the close: the whole-series averages differ from the per-bar
+# windowed ones by rounding (SMA) and by the EMA's forgotten seed (< 1e-5 with the look-back).
+CROSS_TOLERANCE = {"sma": 1e-9, "ema": 1e-5}
 
 
 class MomentumParams(RuleParams):
@@ -55,6 +58,19 @@ class MomentumBrain(RuleBrain):
     def describe(self) -> str:
         p = self.params
         return f"{p.ma.upper()}({p.fast}/{p.slow}) crossover momentum"
+
+    def may_act(self, closes: FloatArray) -> BoolArray:
+        """Bars where the averages may cross (up or down), within :data:`CROSS_TOLERANCE`."""
+        p = self.params
+        spread = moving_average(closes, p.fast, p.ma) - moving_average(closes, p.slow, p.ma)
+        tol = np.abs(closes) * CROSS_TOLERANCE[p.ma]
+        now, prev, tol_now, tol_prev = spread[1:], spread[:-1], tol[1:], tol[:-1]
+        unknown = ~(np.isfinite(now) & np.isfinite(prev))
+        up = (now > -tol_now) & (prev <= tol_prev)
+        down = (now < tol_now) & (prev >= -tol_prev)
+        out = np.ones(closes.size, dtype=np.bool_)
+        out[1:] = unknown | up | down
+        return out
 
     def evaluate(self, ctx: BrainContext, symbol: str) -> Signal:
         p = self.params

@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from phantomex.brains.base import BrainContext
-from phantomex.brains.indicators import rsi
+from phantomex.brains.indicators import BoolArray, FloatArray, rsi
 from phantomex.brains.rules._common import (
     RuleBrain,
     RuleParams,
@@ -25,6 +25,8 @@ from phantomex.domain.models import Action
 # Wilder's smoothing remembers the whole series; 10 periods of history make the effect of older
 # bars negligible (< 1e-4 RSI points) and keep every decision bounded in cost.
 LOOKBACK_PERIODS = 10
+# May-act margin in RSI points: far above the windowed RSI's difference from the whole series'.
+LEVEL_TOLERANCE = 0.5
 
 
 class RsiParams(RuleParams):
@@ -62,6 +64,17 @@ class RsiBrain(RuleBrain):
     def describe(self) -> str:
         p = self.params
         return f"RSI({p.period}) mean reversion: buy < {p.oversold:g}, sell > {p.overbought:g}"
+
+    def may_act(self, closes: FloatArray) -> BoolArray:
+        """Bars where RSI may be beyond a level (within :data:`LEVEL_TOLERANCE`)."""
+        p = self.params
+        value = rsi(closes, p.period)
+        with np.errstate(invalid="ignore"):
+            beyond = (value < p.oversold + LEVEL_TOLERANCE) | (
+                value > p.overbought - LEVEL_TOLERANCE
+            )
+        out: BoolArray = beyond | ~np.isfinite(value)
+        return out
 
     def evaluate(self, ctx: BrainContext, symbol: str) -> Signal:
         p = self.params
