@@ -78,6 +78,7 @@ class FakeAPI:
     def __init__(self) -> None:
         self.requests: list[Request] = []
         self._routes: dict[tuple[str, str], list[Reply] | Handler] = {}
+        self._fallback: Handler | None = None
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -95,6 +96,10 @@ class FakeAPI:
         else:
             self._routes[(method.upper(), path)] = [r for r in replies if isinstance(r, Reply)]
 
+    def fallback(self, handler: Handler) -> None:
+        """Answer every request no route matches with ``handler`` (e.g. a recording proxy)."""
+        self._fallback = handler
+
     def calls(self, path: str) -> list[Request]:
         with self._lock:
             return [r for r in self.requests if r.path == path]
@@ -111,6 +116,8 @@ class FakeAPI:
         with self._lock:
             self.requests.append(request)
             script = self._routes.get((request.method, request.path))
+            if script is None and self._fallback is not None:
+                script = self._fallback
             if script is None:
                 return Reply(404, {"error": f"no route {request.method} {request.path}"})
             if callable(script):

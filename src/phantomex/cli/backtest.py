@@ -168,6 +168,24 @@ def register(app: typer.Typer) -> None:
                 "--report", help="Write an HTML report (and a PNG next to it).", show_default=False
             ),
         ] = None,
+        blind: Annotated[
+            bool,
+            typer.Option(
+                "--blind",
+                help="Disguise symbols, dates and prices from the agents; results mapped back.",
+            ),
+        ] = False,
+        blind_seed: Annotated[
+            int | None,
+            typer.Option("--blind-seed", help="Seed of the disguise.", show_default=False),
+        ] = None,
+        llm_cache: Annotated[
+            bool,
+            typer.Option(
+                "--llm-cache/--no-llm-cache",
+                help="Answer LLM agents from the project's response cache (exact re-runs).",
+            ),
+        ] = True,
     ) -> None:
         """Backtest agents over recorded bars on the live kernel, as fast as possible."""
         from phantomex.research.backtest import (
@@ -176,7 +194,6 @@ def register(app: typer.Typer) -> None:
             agent_from_toml,
             bar_period,
             load_data,
-            run_backtest,
             strategy_agent,
         )
 
@@ -226,7 +243,15 @@ def register(app: typer.Typer) -> None:
                 end=when_to,
                 sources=sources,
             )
-            result = _run(config, run_backtest, show_progress=not as_json)
+            config, run = llm_backtest(config, use_cache=llm_cache)
+            if blind:
+                from phantomex.research.blind import BlindKey, blind_config, unblind_result
+
+                key = BlindKey.make(list(config.data), blind_seed)
+                disguised = _run(blind_config(config, key), run, show_progress=not as_json)
+                result = unblind_result(disguised, config, key)
+            else:
+                result = _run(config, run, show_progress=not as_json)
         except (BacktestError, ValueError) as exc:
             fail(str(exc))
         paths = None
@@ -243,6 +268,47 @@ def register(app: typer.Typer) -> None:
         _print_summary(result)
         if paths:
             say(f"report: {paths[0]}  summary: {paths[1]}")
+
+
+def llm_backtest(config: Any, *, use_cache: bool) -> tuple[Any, Any]:
+    """The configuration and ``run_backtest``, with an LLM runtime when an agent has an LLM
+    brain: the configured endpoints (settings and those saved through the API) and, with
+    ``use_cache``, the project's response cache, which LLM agents then use unless their
+    parameters say otherwise."""
+    from dataclasses import replace
+    from functools import partial
+
+    from phantomex.research.backtest import run_backtest
+
+    if not any(a.brain == "llm" for a in config.agents):
+        return config, run_backtest
+    if use_cache:
+        agents = [
+            a.model_copy(update={"params": {"use_cache": True, **a.params}})
+            if a.brain == "llm"
+            else a
+            for a in config.agents
+        ]
+        config = replace(config, agents=agents)
+    from phantomex.api.llm_routes import load_saved
+    from phantomex.brains.llm.runtime import LLMRuntime
+    from phantomex.config import load_settings
+    from phantomex.secrets import SecretBox
+    from phantomex.store.repo import Store
+
+    settings = load_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.database_url)
+    static = {e.name for e in settings.llm_endpoints}
+    saved = [
+        e
+        for e in load_saved(store, SecretBox.for_data_dir(settings.data_dir))
+        if e.name not in static
+    ]
+    llm = LLMRuntime(
+        [*settings.llm_endpoints, *saved], cache=store.cache_get if use_cache else None
+    )
+    return config, partial(run_backtest, llm=llm, cache_store=store if use_cache else None)
 
 
 def _run(config: Any, run: Any, *, show_progress: bool) -> BacktestResult:

@@ -402,14 +402,18 @@ def run_backtest(
     progress: Progress | None = None,
     brains: Mapping[str, Brain] | None = None,
     llm: LLMRuntime | None = None,
+    cache_store: Store | None = None,
 ) -> BacktestResult:
     """Run ``config`` on a fresh kernel with an in-memory store.
 
     ``progress(done, total)`` is called every few hundred bars and at the end. ``brains``
     replaces the brain of the named agents after they are created (instrumented or custom
     brains; the spec's ``brain`` must still be a registered strategy). ``llm`` is the runtime
-    LLM agents use."""
-    return asyncio.run(_run(config, progress=progress, brains=brains or {}, llm=llm))
+    LLM agents use; the LLM responses of the run are saved in ``cache_store`` when given (the
+    store ``llm``'s cache reads), so a re-run gets the same answers and repeats exactly."""
+    return asyncio.run(
+        _run(config, progress=progress, brains=brains or {}, llm=llm, cache_store=cache_store)
+    )
 
 
 async def _run(
@@ -418,6 +422,7 @@ async def _run(
     progress: Progress | None,
     brains: Mapping[str, Brain],
     llm: LLMRuntime | None,
+    cache_store: Store | None = None,
 ) -> BacktestResult:
     began = time.perf_counter()
     if not config.agents:
@@ -491,6 +496,9 @@ async def _run(
         await _drive(kernel, feed, observe)
         if progress is not None:
             progress(len(times) - 1, total)
+        if cache_store is not None:
+            for key, response, when in store.cache_entries():
+                cache_store.cache_put(key, response, when)
         if kernel.audit():
             raise BacktestError(f"the ledger does not reconcile: {kernel.audit()}")
         results = [

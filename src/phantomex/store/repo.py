@@ -445,6 +445,12 @@ class Store:
             row = s.get(LLMCacheRow, key)
             return dict(row.response) if row else None
 
+    def cache_entries(self) -> list[tuple[str, dict[str, Any], datetime]]:
+        """Every cached LLM response as (key, response, stored at)."""
+        with self.session() as s:
+            rows = s.scalars(select(LLMCacheRow))
+            return [(r.key, dict(r.response), r.created_at) for r in rows]
+
     def cache_put(self, key: str, response: dict[str, Any], when: datetime) -> None:
         with self.session() as s:
             s.merge(LLMCacheRow(key=key, response=response, created_at=when))
