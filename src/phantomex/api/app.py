@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from phantomex import __version__
-from phantomex.api import dashboard, errors, llm_routes, routes, ws
+from phantomex.api import auth, dashboard, errors, llm_routes, routes, ws
 from phantomex.brains.llm.runtime import LLMRuntime
 from phantomex.broker.paper import PaperBroker, PaperBrokerConfig
 from phantomex.config import Settings
@@ -105,5 +105,6 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
     app.include_router(routes.router)
     app.include_router(llm_routes.router)
     app.include_router(ws.router)
+    auth.install(app)
     dashboard.mount_dashboard(app)
     return app

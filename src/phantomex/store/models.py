@@ -256,3 +256,6 @@ class LLMCacheRow(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     response: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime]
+
+
+from phantomex.auth import models as _auth_models  # noqa: E402, F401  (auth tables)
