@@ -20,6 +20,7 @@ from phantomex.cli import audit as audit_mod
 from phantomex.cli import auth as auth_cli
 from phantomex.cli import backtest as backtest_cli
 from phantomex.cli import llm as llm_cli
+from phantomex.cli import secrets_cmd as secrets_cli
 from phantomex.cli import server
 from phantomex.cli.client import Api, ApiError, NotRunning, fail, not_running_message
 from phantomex.cli.output import (
@@ -665,6 +666,7 @@ def audit(
 
 llm_cli.register(app)
 auth_cli.register(app)
+secrets_cli.register(app)
 backtest_cli.register(app)
 
 if __name__ == "__main__":
