@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from phantomex import __version__
-from phantomex.api import auth, dashboard, errors, llm_routes, routes, ws
+from phantomex.api import auth, dashboard, errors, llm_routes, metrics, routes, ws
 from phantomex.brains.llm.runtime import LLMRuntime
 from phantomex.broker.paper import PaperBroker, PaperBrokerConfig
 from phantomex.config import Settings
@@ -76,6 +76,7 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
         app.state.secrets = box
         hub = ws.Hub()
         kernel.bus.subscribe(hub.on_event)
+        metrics.attach(app, kernel)
         app.state.kernel, app.state.hub, app.state.settings = kernel, hub, settings
         if settings.demo and kernel.llm is not None:
             async with kernel.lock:
@@ -106,5 +107,6 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
     app.include_router(llm_routes.router)
     app.include_router(ws.router)
     auth.install(app)
+    metrics.install(app)
     dashboard.mount_dashboard(app)
     return app

@@ -10,7 +10,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = ("price", "decision", "approval", "trade", "agent", "risk", "error")
+EVENT_TYPES = ("price", "decision", "approval", "trade", "agent", "risk", "error", "llm")
 
 
 @dataclass(frozen=True, slots=True)
