@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from phantomex import __version__
-from phantomex.api import auth, dashboard, errors, llm_routes, metrics, routes, ws
+from phantomex.api import auth, dashboard, errors, llm_routes, metrics, openapi, routes, ws
 from phantomex.brains.llm.runtime import LLMRuntime
 from phantomex.broker.paper import PaperBroker, PaperBrokerConfig
 from phantomex.config import Settings
@@ -108,5 +108,6 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
     app.include_router(ws.router)
     auth.install(app)
     metrics.install(app)
+    openapi.install(app)
     dashboard.mount_dashboard(app)
     return app
