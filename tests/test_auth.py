@@ -15,6 +15,8 @@ import pytest
 import websockets
 from conftest import CLI, ServerHandle, free_port, run_cli, serve, server_env
 
+from phantomex.auth.policy import exposure_problem, is_loopback
+
 PASSWORD = "correct horse battery staple"
 TIMEOUT = 60  # seconds; argon2 on a busy machine is slow
 
@@ -222,3 +224,23 @@ def test_no_secret_reaches_the_database_or_the_log(server: ServerHandle) -> None
     for secret in (PASSWORD, token):
         assert secret.encode() not in stored
         assert secret not in server.server_output()
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.0.1", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.5", False),
+        ("phantomex.example", False),
+    ],
+)
+def test_which_hosts_are_loopback(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+    assert (exposure_problem(host, auth_configured=False) is None) is loopback
+    assert exposure_problem(host, auth_configured=True) is None

@@ -168,7 +168,11 @@ class AuthService:
     # -- state -----------------------------------------------------------------------------------
     def configured(self) -> bool:
         """True when a password is set or an active token exists."""
-        return bool(self.password_hash()) or bool(self.tokens())
+        if self.password_hash():
+            return True
+        with self.store.session() as s:
+            active = select(ApiTokenRow.id).where(ApiTokenRow.revoked_at.is_(None)).limit(1)
+            return s.scalar(active) is not None
 
     # -- sessions --------------------------------------------------------------------------------
     def new_session(self, ttl: timedelta = SESSION_TTL) -> tuple[str, datetime]:
