@@ -48,6 +48,7 @@ def test_schemathesis_finds_no_5xx_and_no_schema_mismatch(tmp_path: Path) -> Non
             capture_output=True,
             text=True,
             timeout=600,
+            cwd=tmp_path,  # its cache folder (.schemathesis) stays out of the repository
         )
         output = proc.stdout + proc.stderr
         if proc.returncode != 0:
