@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from phantomex.auth.policy import exposure_problem
+from phantomex.auth.policy import exposure_problem, is_loopback
 from phantomex.auth.service import AuthError, AuthService, hash_password
 from phantomex.cli.client import fail
 from phantomex.cli.output import console, print_json, say
@@ -56,6 +56,8 @@ def cli_token(settings: Settings) -> str | None:
 
 def start_problem(settings: Settings) -> str | None:
     """Why ``phantomex start`` must refuse these settings (None if it may start)."""
+    if is_loopback(settings.host) and not settings.auth:
+        return None  # nothing to check: the database is not even opened
     if settings.auth is False:
         configured = False
     elif settings.auth_password_hash:

@@ -136,7 +136,7 @@ def _start(
     if pid is not None and pid != os.getpid():
         say(f"PhantomEx is already running (pid {pid}) at {settings.base_url}")
         raise typer.Exit(0 if daemon else 1)
-    problem = auth_cli.start_problem(settings) or server.bind_problem(settings.host, settings.port)
+    problem = server.bind_problem(settings.host, settings.port) or auth_cli.start_problem(settings)
     if problem:
         other = " (a PhantomEx server answers there)" if server.health(settings.base_url) else ""
         fail(f"cannot start PhantomEx: {problem}{other}")
