@@ -86,6 +86,17 @@ class Settings(BaseSettings):
         default_factory=NotificationSettings,
         description="Apprise URLs, event switches, rate limit, Telegram bot ([notifications]).",
     )
+    auth: bool | None = Field(
+        None,
+        description="Require a login or API token for the API and WebSocket. Default: on when a "
+        "password or token exists, and always when the host is not loopback.",
+    )
+    auth_password_hash: str | None = Field(
+        None, description="argon2 hash of the dashboard password (else `auth set-password`)."
+    )
+    cookie_secure: bool | None = Field(
+        None, description="Mark the session cookie Secure (default: when the request is https)."
+    )
 
     @property
     def database_url(self) -> str:

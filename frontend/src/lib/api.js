@@ -1,4 +1,5 @@
 // REST commands. Every 4xx body is {"error": {"code", "message", "field", "details"}}.
+import { csrfHeaders } from './auth.js';
 
 export class ApiError extends Error {
   constructor(status, error) {
@@ -12,7 +13,7 @@ export class ApiError extends Error {
 }
 
 export async function api(method, path, body) {
-  const init = { method, headers: { Accept: 'application/json' } };
+  const init = { method, headers: { Accept: 'application/json', ...csrfHeaders() } };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -32,6 +33,7 @@ export async function api(method, path, body) {
       json = null;
     }
   }
+  if (resp.status === 401) globalThis.dispatchEvent?.(new Event('phantomex:unauthorized'));
   if (!resp.ok) throw new ApiError(resp.status, json?.error || { message: text || resp.statusText });
   return json;
 }

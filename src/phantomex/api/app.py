@@ -12,10 +12,13 @@ from fastapi import FastAPI
 
 from phantomex import __version__
 from phantomex.api import (
+    auth,
     dashboard,
     errors,
     exchange_routes,
     llm_routes,
+    metrics,
+    openapi,
     routes,
     session_routes,
     sources,
@@ -82,6 +85,7 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
         hub = ws.Hub()
         kernel.bus.subscribe(hub.on_event)
         kernel.bus.subscribe(sources.SourceWatch(kernel).on_event)
+        metrics.attach(app, kernel)
         app.state.kernel, app.state.hub, app.state.settings = kernel, hub, settings
         if settings.demo and kernel.llm is not None:
             async with kernel.lock:
@@ -120,5 +124,8 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
     app.include_router(sources.router)
     app.include_router(exchange_routes.router)
     app.include_router(ws.router)
+    auth.install(app)
+    metrics.install(app)
+    openapi.install(app)
     dashboard.mount_dashboard(app)
     return app

@@ -43,8 +43,9 @@ class Api:
     """A thin client: every call returns the decoded JSON or raises :class:`ApiError` /
     :class:`NotRunning`; :meth:`call` turns those into a message and exit code 1."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, token: str | None = None) -> None:
         self.url = url.rstrip("/")
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def request(
         self,
@@ -57,7 +58,7 @@ class Api:
     ) -> Any:
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         try:
-            with httpx.Client(base_url=self.url, timeout=timeout) as client:
+            with httpx.Client(base_url=self.url, timeout=timeout, headers=self.headers) as client:
                 resp = client.request(method, path, json=json, params=clean)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise NotRunning(self.url) from exc

@@ -17,12 +17,14 @@ import typer
 from pydantic import ValidationError
 
 from phantomex.cli import audit as audit_mod
+from phantomex.cli import auth as auth_cli
 from phantomex.cli import backtest as backtest_cli
 from phantomex.cli import data as data_cli
 from phantomex.cli import exchange as exchange_cli
 from phantomex.cli import llm as llm_cli
 from phantomex.cli import notify as notify_cli
 from phantomex.cli import optimize as optimize_cli
+from phantomex.cli import secrets_cmd as secrets_cli
 from phantomex.cli import server
 from phantomex.cli import session as session_cli
 from phantomex.cli import sources as sources_cli
@@ -91,7 +93,8 @@ def settings_from(**overrides: Any) -> Settings:
 
 
 def api() -> Api:
-    return Api(GLOBAL.url or settings_from().base_url)
+    settings = settings_from()
+    return Api(GLOBAL.url or settings.base_url, token=auth_cli.cli_token(settings))
 
 
 def names_by_id(client: Api) -> dict[str, str]:
@@ -139,7 +142,7 @@ def _start(
     if pid is not None and pid != os.getpid():
         say(f"PhantomEx is already running (pid {pid}) at {settings.base_url}")
         raise typer.Exit(0 if daemon else 1)
-    problem = server.bind_problem(settings.host, settings.port)
+    problem = server.bind_problem(settings.host, settings.port) or auth_cli.start_problem(settings)
     if problem:
         other = " (a PhantomEx server answers there)" if server.health(settings.base_url) else ""
         fail(f"cannot start PhantomEx: {problem}{other}")
@@ -635,7 +638,7 @@ def audit(
 ) -> None:
     """Check every wallet against a rebuild from its fills and deposits (exit 1 on a mismatch)."""
     settings = settings_from(data_dir=data_dir)
-    client = Api(GLOBAL.url or settings.base_url)
+    client = Api(GLOBAL.url or settings.base_url, token=auth_cli.cli_token(settings))
     result: dict[str, Any] | None = None
     names: dict[str, str] = {}
     if not offline:
@@ -675,6 +678,8 @@ def audit(
 
 llm_cli.register(app)
 notify_cli.register(app)
+auth_cli.register(app)
+secrets_cli.register(app)
 backtest_cli.register(app)
 data_cli.register(app)
 optimize_cli.register(app)

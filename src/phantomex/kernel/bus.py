@@ -21,6 +21,7 @@ EVENT_TYPES = (
     "server",  # {"event": "started" | "stopped", "version", "url"}
     "session_summary",  # {"session_id", "text"}
     "sources",  # {"sources": [SourceHealth.as_dict()...], "changed": [...]}
+    "llm",  # {"agent_id", "calls": [endpoint, model, purpose, latency_seconds, ...]}
     "feed_stale",  # {"source", "stale": bool, ...} (a SourceHealth record)
 )
 

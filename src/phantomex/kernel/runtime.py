@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
+LLM_CALL_SUMMARY = ("endpoint", "model", "purpose", "latency_seconds", "error", "cached")
 CLOCK_KEY = "clock"
 KILL_KEY = "kill_switch"
 
@@ -474,6 +475,8 @@ class Kernel:
         rec = self._handle(agent, decision, source=source, deterministic=source == "brain")
         if calls:
             self.store.add_llm_calls(rec.id, agent.id, now, [jsonable_call(c) for c in calls])
+            summary = [{k: c.get(k) for k in LLM_CALL_SUMMARY} for c in calls]
+            self.bus.publish("llm", {"agent_id": agent.id, "calls": summary}, now)
             for call in calls:
                 if call.get("cache_entry") is not None and call.get("cache_key"):
                     self.store.cache_put(call["cache_key"], call["cache_entry"], now)

@@ -260,5 +260,6 @@ class LLMCacheRow(Base):
 
 # Tables defined beside the code that uses them (imported here so the metadata is complete).
 import phantomex.broker.credentials  # noqa: E402, F401  (exchange tables on this Base)
+from phantomex.auth import models as _auth_models  # noqa: E402, F401  (auth tables)
 from phantomex.sessions import models as _session_models  # noqa: E402,F401  (registers the tables)
 from phantomex.store import optimize as _optimize  # noqa: E402, F401

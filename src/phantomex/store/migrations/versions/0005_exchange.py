@@ -1,7 +1,7 @@
 """exchange credentials (encrypted)
 
 Revision ID: 0005_exchange
-Revises: 0006_optimize
+Revises: 0004_optimize
 Create Date: 2026-11-21
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import phantomex.store.models
 
 revision: str = "0005_exchange"
-down_revision: str | None = "0006_optimize"
+down_revision: str | None = "0004_optimize"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,6 +1,6 @@
 """optimisation trials
 
-Revision ID: 0006_optimize
+Revision ID: 0004_optimize
 Revises: 0003_sessions
 Create Date: 2026-11-21
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 import phantomex.store.models
 
-revision: str = "0006_optimize"
+revision: str = "0004_optimize"
 down_revision: str | None = "0003_sessions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,0 +1,1 @@
+"""Authentication: a dashboard password, API tokens, login sessions and the bind-address policy."""
