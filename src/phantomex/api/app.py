@@ -18,6 +18,7 @@ from phantomex.broker.paper import PaperBroker, PaperBrokerConfig
 from phantomex.config import Settings
 from phantomex.demo import seed_demo, seed_llm_demo
 from phantomex.kernel.runtime import CLOCK_KEY, Kernel, KernelConfig
+from phantomex.kernel.shutdown import shutdown
 from phantomex.market.base import MarketFeed
 from phantomex.market.replay import replay_dataset, replay_from_files
 from phantomex.secrets import SecretBox
@@ -87,10 +88,7 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
         try:
             yield
         finally:
-            kernel.stop()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await shutdown(kernel, task)  # in-flight decisions finish or are recorded abandoned
             if kernel.llm is not None:
                 await kernel.llm.aclose()
             store.close()

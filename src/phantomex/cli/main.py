@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from phantomex.cli import audit as audit_mod
 from phantomex.cli import backtest as backtest_cli
+from phantomex.cli import db as db_cli
 from phantomex.cli import llm as llm_cli
 from phantomex.cli import server
 from phantomex.cli.client import Api, ApiError, NotRunning, fail, not_running_message
@@ -663,6 +664,7 @@ def audit(
 
 llm_cli.register(app)
 backtest_cli.register(app)
+db_cli.register(app, settings_from)
 
 if __name__ == "__main__":
     app()
