@@ -96,6 +96,10 @@ clean-dashboard:
 crash-test: $(STAMP)
 	PHANTOMEX_KILL_LOOPS=$${PHANTOMEX_KILL_LOOPS:-50} $(BIN)/python -m pytest -s tests/test_crash_loop.py
 
+# HTTP reads with wrk, 200 WebSocket clients, 100 agents on a fast replay (medians; ~10 minutes).
+bench-load: $(STAMP) ops-tools
+	$(BIN)/python benchmarks/load.py
+
 # Debian's wrk (the load benchmark) and logrotate (the deployment test).
 ops-tools:
 	@command -v wrk >/dev/null && { command -v logrotate || test -x /usr/sbin/logrotate; } >/dev/null || { \
