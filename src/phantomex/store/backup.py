@@ -67,7 +67,7 @@ def check_sqlite(path: Path) -> Checked:
     if not path.is_file():
         raise BackupError(f"no file at {path}")
     try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
             result = [row[0] for row in con.execute("PRAGMA integrity_check")]
             if result != ["ok"]:
