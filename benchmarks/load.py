@@ -106,8 +106,12 @@ def health(url: str) -> dict[str, Any]:
 
 # -- 1. HTTP with wrk ------------------------------------------------------------------------------
 def to_ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    """A wrk duration (``850.00us``, ``12.5ms``, ``2.10s``, ``1.02m``) in milliseconds."""
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
+    if match is None:
+        raise ValueError(f"unexpected wrk duration {text!r}")
+    units = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+    return float(match.group(1)) * units[match.group(2)]
 
 
 def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
