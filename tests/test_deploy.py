@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 
 
-def test_systemd_unit_verifies() -> None:
+def test_systemd_unit_verifies(tmp_path: Path) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.skip("systemd-analyze is not installed")
@@ -27,9 +27,7 @@ def test_systemd_unit_verifies() -> None:
         assert option in unit
     # verify needs an ExecStart that exists: point it at this checkout's phantomex
     here = Path(sys.executable).parent / "phantomex"
-    tmp = DEPLOY.parent / ".pytest_cache" / "deploy"
-    tmp.mkdir(parents=True, exist_ok=True)
-    local = tmp / "phantomex.service"
+    local = tmp_path / "phantomex.service"
     local.write_text(unit.replace("/opt/phantomex/.venv/bin/phantomex", str(here)))
     proc = subprocess.run([analyze, "verify", str(local)], capture_output=True, text=True)
     # systemd-analyze exits 0 on unknown keys or bad values but prints them: any output is a fault
@@ -51,7 +49,7 @@ def test_dockerfile_copies_only_what_exists() -> None:
     assert "STOPSIGNAL SIGTERM" in text
 
 
-def test_logrotate_rotates_a_running_daemons_log(tmp_path: Path) -> None:
+def test_logrotate_rotates_a_running_servers_log(tmp_path: Path) -> None:
     logrotate = shutil.which("logrotate") or (
         "/usr/sbin/logrotate" if Path("/usr/sbin/logrotate").exists() else None
     )
