@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: run test lint format bench bench-dashboard install clean dashboard browser postgres test-frontend clean-dashboard
+.PHONY: crash-test bench-load ops-tools
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +20,7 @@ run: $(STAMP)
 	  || echo "PhantomEx: the dashboard build failed (see above); starting the API without it."
 	$(BIN)/phantomex start
 
-test: $(STAMP) dashboard browser postgres
+test: $(STAMP) dashboard browser postgres ops-tools
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -90,3 +91,20 @@ test-frontend: $(NODE_STAMP)
 
 clean-dashboard:
 	rm -rf frontend/node_modules src/phantomex/api/static
+
+# -- reliability (docs/reliability.md) ------------------------------------------------------------
+# The kill loop with its full count (`make test` runs 8 kills); PHANTOMEX_KILL_SEED=N reruns a seed.
+crash-test: $(STAMP)
+	PHANTOMEX_KILL_LOOPS=$${PHANTOMEX_KILL_LOOPS:-50} $(BIN)/python -m pytest -s tests/test_crash_loop.py
+
+# HTTP reads with wrk, 200 WebSocket clients, 100 agents on a fast replay (medians; ~10 minutes).
+bench-load: $(STAMP) ops-tools
+	$(BIN)/python benchmarks/load.py
+
+# Debian's wrk (the load benchmark) and logrotate (the deployment test).
+ops-tools:
+	@command -v wrk >/dev/null && { command -v logrotate || test -x /usr/sbin/logrotate; } >/dev/null || { \
+	  echo "Installing Debian's wrk and logrotate..."; \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo -n"; fi; \
+	  { $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends wrk logrotate; } \
+	    || echo "Could not install wrk/logrotate: the load benchmark and the logrotate test skip."; }

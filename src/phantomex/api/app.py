@@ -30,6 +30,7 @@ from phantomex.broker.paper import PaperBrokerConfig
 from phantomex.config import Settings
 from phantomex.demo import seed_demo, seed_llm_demo
 from phantomex.kernel.runtime import Kernel, KernelConfig
+from phantomex.kernel.shutdown import shutdown
 from phantomex.market.base import MarketFeed
 from phantomex.market.sources import build_sources
 from phantomex.notify.service import Notifications
@@ -102,10 +103,7 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
             yield
         finally:
             await app.state.sessions.aclose()
-            kernel.stop()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await shutdown(kernel, task)  # in-flight decisions finish or are recorded abandoned
             if kernel.llm is not None:
                 await kernel.llm.aclose()
             await app.state.notifications.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from typing import Any
 
@@ -20,18 +21,24 @@ QUEUE_SIZE = 1000
 
 
 class Hub:
-    """Fans events out to connected clients; a client that falls too far behind is dropped."""
+    """Fans events out to connected clients; a client that falls too far behind is dropped.
+
+    Each event is encoded to JSON once, whatever the number of clients."""
 
     def __init__(self) -> None:
-        self.clients: set[asyncio.Queue[dict[str, Any] | None]] = set()
+        self.clients: set[asyncio.Queue[str | None]] = set()
 
     def on_event(self, event: Event) -> None:
-        message = {
-            "type": event.type,
-            "ts": iso(event.time),
-            "wall_ts": iso(event.wall_time),
-            "data": jsonable(event.data),
-        }
+        message = json.dumps(
+            {
+                "type": event.type,
+                "ts": iso(event.time),
+                "wall_ts": iso(event.wall_time),
+                "data": jsonable(event.data),
+            },
+            separators=(",", ":"),
+            ensure_ascii=False,  # as Starlette's send_json
+        )
         for queue in list(self.clients):
             try:
                 queue.put_nowait(message)
@@ -59,7 +66,7 @@ async def websocket(ws: WebSocket) -> None:
     hub: Hub = ws.app.state.hub
     kernel: Kernel = ws.app.state.kernel
     await ws.accept()
-    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(QUEUE_SIZE)
+    queue: asyncio.Queue[str | None] = asyncio.Queue(QUEUE_SIZE)
     hub.clients.add(queue)
     try:
         await ws.send_json(hub.snapshot(kernel))
@@ -74,7 +81,7 @@ async def websocket(ws: WebSocket) -> None:
             if message is None:
                 await ws.close(code=1013, reason="too slow")
                 break
-            await ws.send_json(message)
+            await ws.send_text(message)
         receiver.cancel()
     except (WebSocketDisconnect, RuntimeError):
         pass

@@ -20,6 +20,7 @@ from phantomex.cli import audit as audit_mod
 from phantomex.cli import auth as auth_cli
 from phantomex.cli import backtest as backtest_cli
 from phantomex.cli import data as data_cli
+from phantomex.cli import db as db_cli
 from phantomex.cli import exchange as exchange_cli
 from phantomex.cli import llm as llm_cli
 from phantomex.cli import notify as notify_cli
@@ -686,6 +687,7 @@ optimize_cli.register(app)
 session_cli.register(app, api)
 sources_cli.register(app, api)
 exchange_cli.register(app, api)
+db_cli.register(app, settings_from)
 
 if __name__ == "__main__":
     app()

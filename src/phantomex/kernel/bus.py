@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -42,6 +44,7 @@ Subscriber = Callable[[Event], None]
 class EventBus:
     def __init__(self) -> None:
         self._subscribers: list[Subscriber] = []
+        self._held: ContextVar[list[Event] | None] = ContextVar(f"held-{id(self)}", default=None)
 
     def subscribe(self, fn: Subscriber) -> Callable[[], None]:
         """Add a subscriber; returns the function that removes it."""
@@ -52,8 +55,32 @@ class EventBus:
         if type_ not in EVENT_TYPES:
             raise ValueError(f"unknown event type {type_}")
         event = Event(type_, data, time)
+        held = self._held.get()
+        if held is not None:
+            held.append(event)
+        else:
+            self._deliver(event)
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold the events published in this context (this task) until it ends without an error,
+        then deliver them; drop them if it fails. The kernel wraps each store transaction in it,
+        so followers never hear of a change that a rollback or a crash undid."""
+        if self._held.get() is not None:
+            yield
+            return
+        events: list[Event] = []
+        token = self._held.set(events)
+        try:
+            yield
+        finally:
+            self._held.reset(token)
+        for event in events:
+            self._deliver(event)
+
+    def _deliver(self, event: Event) -> None:
         for fn in list(self._subscribers):
             try:
                 fn(event)
             except Exception:  # a broken follower must never stop the kernel
-                log.exception("event subscriber failed on %s", type_)
+                log.exception("event subscriber failed on %s", event.type)

@@ -174,7 +174,7 @@ class Kernel:
         KernelError) changed nothing; any other failure rolls the transaction back and reloads
         agents and wallets from the store, so memory never runs ahead of the database."""
         try:
-            with self.store.unit():
+            with self.bus.held(), self.store.unit():  # events go out once the transaction commits
                 yield
         except ValueError:
             raise

@@ -1,0 +1,79 @@
+"""Events leave the kernel only once their transaction is committed, and never after a rollback.
+
+A follower (the WebSocket hub) told of a trade that a crash then undoes would have reported a
+trade that never happened. Each check reads the database through its own sqlite3 connection at
+the moment the event is delivered."""
+
+from __future__ import annotations
+
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from phantomex.broker.paper import PaperBroker
+from phantomex.kernel.agent import AgentSpec
+from phantomex.kernel.bus import Event
+from phantomex.kernel.runtime import Kernel, KernelConfig
+from phantomex.market.loaders import load_dataset
+from phantomex.market.replay import ReplayFeed
+from phantomex.risk.profile import RiskProfile
+from phantomex.store.repo import DuplicateEntry, Store
+
+
+def kernel_on(db: Path) -> Kernel:
+    data = {s: bars[:400] for s, bars in load_dataset("demo", ["BTC", "ETH"]).items()}
+    feed = ReplayFeed(data, speed=0, warmup_bars=30, loop=False)
+    kernel = Kernel(Store(f"sqlite:///{db}"), feed, PaperBroker(), config=KernelConfig())
+    kernel.load()
+    kernel.warm_up()
+    return kernel
+
+
+@pytest.mark.asyncio
+async def test_trade_events_follow_the_commit(tmp_path: Path) -> None:
+    db = tmp_path / "phantomex.db"
+    kernel = kernel_on(db)
+    fast = RiskProfile(cooldown_seconds=0, max_allocation_pct=Decimal(50))
+    spec = AgentSpec(name="rsi", brain="rsi", params={"period": 5}, symbols=["BTC"], risk=fast)
+    kernel.create_agent(spec)
+    reader = sqlite3.connect(db)
+    seen: list[tuple[str, bool]] = []
+
+    def follower(event: Event) -> None:
+        if event.type == "trade":
+            key = event.data["trade"]["idempotency_key"]
+            row = reader.execute("SELECT 1 FROM trades WHERE idempotency_key = ?", (key,))
+            seen.append((key, row.fetchone() is not None))
+
+    kernel.bus.subscribe(follower)
+    await kernel.run()
+    reader.close()
+    kernel.store.close()
+    assert seen, "no trade: the test proved nothing"
+    assert all(committed for _, committed in seen), seen
+
+
+def test_a_rolled_back_unit_publishes_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "phantomex.db"
+    kernel = kernel_on(db)
+    spec = AgentSpec(name="rsi", brain="rsi", symbols=["BTC"])
+    agent = kernel.create_agent(spec)
+    reader = sqlite3.connect(db)
+    delivered: list[tuple[str, str]] = []
+
+    def follower(event: Event) -> None:
+        row = reader.execute("SELECT status FROM agents WHERE id = ?", (agent.id,)).fetchone()
+        delivered.append((event.type, row[0]))
+
+    kernel.bus.subscribe(follower)
+    with pytest.raises(DuplicateEntry), kernel.unit():  # a pause, then a write that fails
+        kernel.pause(agent.id)
+        kernel.deposit(agent.id, Decimal(5), key=f"deposit:{agent.id}:initial")
+    assert delivered == []
+    kernel.resume(agent.id)
+    kernel.pause(agent.id)  # committed: its event comes after the row is stored
+    assert delivered[-1] == ("agent", "paused")
+    reader.close()
+    kernel.store.close()
