@@ -72,18 +72,10 @@ class SimClock:
     now: datetime = START
 
 
-def aapl_chart(now: datetime) -> dict[str, Any]:
-    """Yahoo's 1m chart answer for AAPL up to ``now`` (the recorded answer's shape and meta),
-    with made-up prices from the session open; the bar in progress is included, like Yahoo."""
+def chart_answer(stamps: list[int], closes: list[float], market_time: int) -> dict[str, Any]:
+    """Yahoo's 1m chart answer for AAPL (the recorded answer's shape and meta) with these bars."""
     body = copy.deepcopy(fixture("yahoo/chart_AAPL_1m_weekend_empty.json"))
     result = body["chart"]["result"][0]
-    end = min(now, SESSION_CLOSE)
-    stamps, closes = [], []
-    t = SESSION_OPEN
-    while t < end:
-        stamps.append(int(t.timestamp()))
-        closes.append(round(165 + 0.01 * len(closes), 2))
-        t += timedelta(minutes=1)
     result["timestamp"] = stamps
     result["indicators"]["quote"] = [
         {
@@ -94,8 +86,22 @@ def aapl_chart(now: datetime) -> dict[str, Any]:
             "volume": [1000] * len(closes),
         }
     ]
-    result["meta"].update(regularMarketTime=int(end.timestamp()), regularMarketPrice=closes[-1])
+    result["meta"].update(regularMarketTime=market_time, regularMarketPrice=closes[-1])
     return body
+
+
+def aapl_chart(now: datetime) -> dict[str, Any]:
+    """The answer up to ``now``, with made-up prices from the session open; the bar in progress
+    is included, like Yahoo."""
+    end = min(now, SESSION_CLOSE)
+    stamps: list[int] = []
+    closes: list[float] = []
+    t = SESSION_OPEN
+    while t < end:
+        stamps.append(int(t.timestamp()))
+        closes.append(round(165 + 0.01 * len(closes), 2))
+        t += timedelta(minutes=1)
+    return chart_answer(stamps, closes, int(end.timestamp()))
 
 
 class TwoSources:

@@ -4,7 +4,6 @@ only in the NASDAQ session (the exchange calendar decides, at the real time of t
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -12,31 +11,19 @@ from pathlib import Path
 from typing import Any
 
 from conftest import serve
-from fakeapi import FakeAPI, Reply, Request, fixture
+from fakeapi import FakeAPI, Reply, Request
+from test_mixed_venues import chart_answer
 from test_outage_coingecko import CHART, PRICE, Market, wait_for
 
 from phantomex.market.calendars import session_at
 
 
 def live_chart(request: Request) -> Reply:
-    """Yahoo's 1-minute chart answer (the recorded answer's shape and meta) ending now."""
-    body = copy.deepcopy(fixture("yahoo/chart_AAPL_1m_weekend_empty.json"))
-    result = body["chart"]["result"][0]
+    """Yahoo's 1-minute chart answer for the 30 minutes before now."""
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     stamps = [int((now - timedelta(minutes=m)).timestamp()) for m in range(30, 0, -1)]
     closes = [round(190 + 0.01 * i, 2) for i in range(len(stamps))]
-    result["timestamp"] = stamps
-    result["indicators"]["quote"] = [
-        {
-            "open": closes,
-            "high": [c + 0.05 for c in closes],
-            "low": [c - 0.05 for c in closes],
-            "close": closes,
-            "volume": [1000] * len(closes),
-        }
-    ]
-    result["meta"].update(regularMarketTime=int(time.time()), regularMarketPrice=closes[-1])
-    return Reply(body=body)
+    return Reply(body=chart_answer(stamps, closes, int(time.time())))
 
 
 def test_crypto_and_equity_agents_on_coingecko_and_yahoo(tmp_path: Path) -> None:

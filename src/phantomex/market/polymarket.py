@@ -14,7 +14,6 @@ at its payouts: the winner at 1, the loser at 0 (an invalid price: never traded)
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,7 +32,7 @@ from phantomex.market.polymarket_api import (
     PolymarketError,
     displayed_price,
 )
-from phantomex.market.retry import Backoff
+from phantomex.market.retry import Backoff, polled_tick
 
 __all__ = [
     "MarketRef",
@@ -143,17 +142,7 @@ class PolymarketFeed:
         return []  # books have no history; prices start with the first poll
 
     async def next_tick(self) -> Tick | None:
-        if self._closed:
-            return None
-        await asyncio.sleep(self._backoff.delay)
-        if self._closed:
-            return None
-        try:
-            return await asyncio.to_thread(self.poll)
-        except RuntimeError:  # httpx refuses a request once close() has run
-            if self._closed:
-                return None
-            raise
+        return await polled_tick(lambda: self._closed, self._backoff.delay, self.poll)
 
     def poll(self) -> Tick:
         """Read every market and its books once; the tick is at the clock's time."""

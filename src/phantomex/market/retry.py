@@ -1,8 +1,12 @@
-"""Reading a rate-limited answer's ``Retry-After`` header."""
+"""Polling politely: ``Retry-After``, back-off, and a blocking poll run off the event loop."""
 
 from __future__ import annotations
 
+import asyncio
 import math
+from collections.abc import Callable
+
+from phantomex.domain.models import Tick
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -31,3 +35,20 @@ class Backoff:
         if retry_after is not None:
             self.delay = max(self.delay, retry_after)
         return self.delay
+
+
+async def polled_tick(
+    is_closed: Callable[[], bool], delay: float, poll: Callable[[], Tick]
+) -> Tick | None:
+    """Wait ``delay``, then run a feed's blocking ``poll`` in a thread; None once it is closed."""
+    if is_closed():
+        return None
+    await asyncio.sleep(delay)
+    if is_closed():
+        return None
+    try:
+        return await asyncio.to_thread(poll)
+    except RuntimeError:  # httpx refuses a request once close() has run
+        if is_closed():
+            return None
+        raise

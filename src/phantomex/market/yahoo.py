@@ -14,7 +14,6 @@ market-hours rule holds orders outside the session. Whole shares by default
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,7 +27,7 @@ from phantomex.domain.models import AssetClass, Bar, Instrument, Snapshot, Tick
 from phantomex.market.bar_cache import BarCache
 from phantomex.market.calendars import session_close
 from phantomex.market.health import SourceHealth
-from phantomex.market.retry import Backoff
+from phantomex.market.retry import Backoff, polled_tick
 from phantomex.market.yahoo_chart import (
     DEFAULT_BASE_URL,
     INTERVALS,
@@ -164,17 +163,7 @@ class YahooFeed:
 
     # -- polling ----------------------------------------------------------------------------------
     async def next_tick(self) -> Tick | None:
-        if self._closed:
-            return None
-        await asyncio.sleep(self._backoff.delay)
-        if self._closed:
-            return None
-        try:
-            return await asyncio.to_thread(self.poll)
-        except RuntimeError:  # httpx refuses a request once close() has run
-            if self._closed:
-                return None
-            raise
+        return await polled_tick(lambda: self._closed, self._backoff.delay, self.poll)
 
     def poll(self) -> Tick:
         """Ask for every ticker once and return the tick at the clock's time."""
