@@ -560,6 +560,24 @@ async def _drive(kernel: Kernel, feed: ReplayFeed, observe: Callable[[Tick], Non
             kernel.flush()
 
 
+def agent_trades(kernel: Kernel, agent_id: str, name: str) -> list[TradeRecord]:
+    """Every fill of an agent, in the order it happened, as trade records named ``name``."""
+    rows, _ = kernel.store.trades(agent_id, limit=10**9)
+    rows.sort(key=lambda r: (r["time"], r["seq"]))
+    return [
+        TradeRecord(
+            symbol=r["symbol"],
+            side=r["side"],
+            quantity=r["quantity"],
+            price=r["price"],
+            fee=r["fee"],
+            time=r["time"],
+            agent=name,
+        )
+        for r in rows
+    ]
+
+
 def _agent_result(
     kernel: Kernel,
     agent_id: str,
@@ -569,20 +587,7 @@ def _agent_result(
     record_decisions: bool,
 ) -> AgentResult:
     agent = kernel.agents[agent_id]
-    rows, _ = kernel.store.trades(agent_id, limit=10**9)
-    rows.sort(key=lambda r: (r["time"], r["seq"]))
-    trades = [
-        TradeRecord(
-            symbol=r["symbol"],
-            side=r["side"],
-            quantity=r["quantity"],
-            price=r["price"],
-            fee=r["fee"],
-            time=r["time"],
-            agent=agent.name,
-        )
-        for r in rows
-    ]
+    trades = agent_trades(kernel, agent_id, agent.name)
     decisions: list[dict[str, Any]] = []
     if record_decisions:
         records = kernel.store.decisions(agent_id, limit=10**9)

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from phantomex.kernel.runtime import Kernel
+from phantomex.research.backtest import agent_trades
 from phantomex.research.metrics import TradeRecord, compute_metrics
 from phantomex.serialize import iso, jsonable
 
@@ -108,20 +109,7 @@ class Tracker:
         return out
 
     def _trades(self, c: Competitor) -> list[TradeRecord]:
-        rows, _ = self.kernel.store.trades(c.agent_id, limit=10**9)
-        rows.sort(key=lambda r: (r["time"], r["seq"]))
-        return [
-            TradeRecord(
-                symbol=r["symbol"],
-                side=r["side"],
-                quantity=r["quantity"],
-                price=r["price"],
-                fee=r["fee"],
-                time=r["time"],
-                agent=c.name,
-            )
-            for r in rows
-        ]
+        return agent_trades(self.kernel, c.agent_id, c.name)
 
     def _decisions(self, c: Competitor) -> tuple[list[dict[str, Any]], int, list[list[Any]]]:
         records = self.kernel.store.decisions(c.agent_id, limit=10**9)
