@@ -16,6 +16,7 @@ from typing import Final
 ZERO: Final = Decimal(0)
 ONE: Final = Decimal(1)
 BPS: Final = Decimal(10_000)
+MAX_PRICE: Final = Decimal("1e12")  # no instrument trades above this: a bigger price is garbage
 
 
 def to_decimal(value: object) -> Decimal:
@@ -39,8 +40,8 @@ def to_decimal(value: object) -> Decimal:
 
 
 def is_valid_price(value: Decimal | None) -> bool:
-    """A tradable price is present, finite and strictly positive."""
-    return value is not None and value.is_finite() and value > 0
+    """A tradable price is present, finite, strictly positive and below :data:`MAX_PRICE`."""
+    return value is not None and value.is_finite() and 0 < value < MAX_PRICE
 
 
 def quantize_down(value: Decimal, step: Decimal | None) -> Decimal:

@@ -39,6 +39,7 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from phantomex.domain.models import Action, Decision
+from phantomex.domain.money import MAX_PRICE
 
 __all__ = [
     "MAX_NOTIONAL",
@@ -55,7 +56,6 @@ __all__ = [
 
 MAX_QUANTITY: Final = Decimal("1e15")
 MAX_NOTIONAL: Final = Decimal("1e12")
-MAX_PRICE: Final = Decimal("1e12")
 MIN_AMOUNT: Final = Decimal("1e-18")  # below this a size or price is noise (or an exploit)
 MAX_REASONING_CHARS: Final = 4000
 MAX_SYMBOL_CHARS: Final = 32
