@@ -162,6 +162,8 @@ def test_prices_update_without_reload(page: Any) -> None:
     expect(page.get_by_test_id("agent-card")).to_have_count(3)
     expect(page.get_by_test_id("total-equity")).to_contain_text("$")
     expect(page.locator("[data-testid=chart] canvas").first).to_be_visible()
+    source = page.locator("[data-testid=source][data-source=replay]")  # GET /api/sources
+    expect(source).to_have_attribute("data-stale", "false")
     shot(page, "01-overview")
 
 
