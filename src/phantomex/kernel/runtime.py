@@ -137,6 +137,10 @@ class Kernel:
         self.ticks = 0
         self.holds: Counter[str] = Counter()  # lean mode: hold decisions per agent, not stored
         self._dirty: dict[str, Agent] = {}  # lean mode: agents to save at the next flush
+        # agents changed in this task's open unit, written once when it ends (see unit())
+        self._unit_agents: contextvars.ContextVar[dict[str, Agent] | None] = contextvars.ContextVar(
+            f"unit-agents-{id(self)}", default=None
+        )
         self._may_act: dict[str, frozenset[datetime]] = {}  # see plan_decisions()
         self.lock = asyncio.Lock()
         self._inflight: dict[str, asyncio.Task[None]] = {}
@@ -173,15 +177,24 @@ class Kernel:
         """One store transaction for a tick or a command. A refused command (a ValueError such as
         KernelError) changed nothing; any other failure rolls the transaction back and reloads
         agents and wallets from the store, so memory never runs ahead of the database."""
+        if self._unit_agents.get() is not None:  # nested: the outer unit writes the agents
+            with self.bus.held(), self.store.unit():
+                yield
+            return
+        changed: dict[str, Agent] = {}
+        token = self._unit_agents.set(changed)
         try:
             with self.bus.held(), self.store.unit():  # events go out once the transaction commits
                 yield
+                self._write_agents(changed)  # once per agent, inside the same transaction
         except ValueError:
             raise
         except Exception:
             log.exception("transaction failed; reloading agents and wallets from the store")
             self._load_agents()
             raise
+        finally:
+            self._unit_agents.reset(token)
 
     def warm_up(self) -> None:
         """Feed the warm-up bars into the history (and prices) without trading on them. After a
@@ -495,7 +508,7 @@ class Kernel:
             raise KernelError(f"no price for {decision.symbol!r}", field="symbol")
         agent = self._running(agent_id)
         rec = self._handle(agent, decision, source="manual", deterministic=False)
-        self.store.save_agent(agent)
+        self._save_agent(agent)
         return rec
 
     def _handle(
@@ -963,19 +976,26 @@ class Kernel:
         )
 
     def _save_agent(self, agent: Agent) -> None:
-        """Save the agent now, or at the next :meth:`flush` in lean mode."""
+        """Save the agent at the end of the open unit (once, however often it changed), now
+        when no unit is open, or at the next :meth:`flush` in lean mode."""
+        changed = self._unit_agents.get()
         if self.config.lean:
             self._dirty[agent.id] = agent
+        elif changed is not None:
+            changed[agent.id] = agent
         else:
             self.store.save_agent(agent)
+
+    def _write_agents(self, changed: dict[str, Agent]) -> None:
+        for agent_id, agent in changed.items():
+            if self.agents.get(agent_id) is agent:  # not deleted or reloaded meanwhile
+                self.store.save_agent(agent)
+        changed.clear()
 
     def flush(self) -> None:
         """Lean mode: write the agents changed since the last flush and the clock (call it
         inside the unit that ends a batch of ticks)."""
-        for agent_id, agent in self._dirty.items():
-            if self.agents.get(agent_id) is agent:
-                self.store.save_agent(agent)
-        self._dirty.clear()
+        self._write_agents(self._dirty)
         if self.now is not None:
             self.store.set_state(CLOCK_KEY, {"time": self.now.isoformat()})
 
