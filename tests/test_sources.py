@@ -186,10 +186,11 @@ async def test_a_sources_event_is_published_when_a_source_turns_stale(store: Sto
         seen: list[Event] = []
         kernel.bus.subscribe(seen.append)
         kernel.bus.subscribe(SourceWatch(kernel).on_event)
-        with kernel.unit():
+        with kernel.unit():  # events go out when the tick's transaction commits
             await kernel.step(await feed.poll())  # fresh: the watch's starting point
-            assert [e.type for e in seen] == ["price"]
-            time.sleep(0.1)  # longer than stale_after: the next look finds it stale
+        assert [e.type for e in seen] == ["price"]
+        time.sleep(0.1)  # longer than stale_after: the next look finds it stale
+        with kernel.unit():
             await kernel.step(await feed.poll())
         events = [e for e in seen if e.type == "sources"]
         assert len(events) == 1
