@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, localcontext
+from decimal import ROUND_DOWN, Decimal, localcontext
 
 import pytest
 
@@ -469,3 +469,35 @@ def test_funding_identity_holds_to_the_28th_digit_for_btc_trades() -> None:
             lhs = w.equity(marks) - w.funding
             rhs = w.realized_pnl + w.unrealized_pnl(marks)
         assert abs(lhs - rhs) <= D("1e-22"), (side, q, p, lhs - rhs)
+
+
+def test_a_library_changing_the_decimal_context_cannot_skew_a_wallet() -> None:
+    """ccxt sets ROUND_HALF_UP on the current context; the wallet must still round exactly like
+    the replay of its history in the default context (a 1-ulp drift failed the kill loop)."""
+    bought = [Decimal("0.1234567890123456789") / (i + 1) for i in range(20)]
+    fills = [
+        Fill(
+            agent_id="a",
+            symbol="BTC",
+            side=Side.BUY if i % 2 == 0 else Side.SELL,
+            quantity=bought[i] if i % 2 == 0 else bought[i - 1],
+            price=Decimal("28123.4567") + i,
+            fee=Decimal("2.718281828459045235360287471") / (i + 3),
+            time=datetime(2023, 4, 1, tzinfo=UTC) + timedelta(minutes=i),
+            idempotency_key=f"k{i}",
+        )
+        for i in range(20)
+    ]
+    deposit = Deposit("a", Decimal("10000"), fills[0].time, "d0", initial=True)
+    with localcontext() as ctx:
+        ctx.rounding = ROUND_DOWN  # what another library might leave behind
+        wallet = apply_deposit(Wallet(agent_id="a"), deposit)
+        for fill in fills:
+            wallet = apply_fill(wallet, fill)
+    assert wallet.version == 21
+    expected = rebuild("a", [deposit, *fills])
+    assert (wallet.cash, wallet.fees_paid, wallet.realized_pnl) == (
+        expected.cash,
+        expected.fees_paid,
+        expected.realized_pnl,
+    )

@@ -4,19 +4,42 @@ PhantomEx keeps every amount as :class:`decimal.Decimal`. Decimal is exact in ba
 fees arrive as decimal strings), holds fractional crypto quantities without a fixed scale (the
 reference backtest forbids rounding quantities), and is C-accelerated in CPython. Fixed-point
 integers would force one scale on every instrument; floats cannot reconcile "to the last unit".
-The default context (28 significant digits, traps on invalid operations) is used everywhere.
+Ledger arithmetic runs in :data:`MONEY_CONTEXT` (28 significant digits, half-even, traps on
+invalid operations), whatever another library did to the thread's context: ccxt, for one, sets
+ROUND_HALF_UP on the current context, and a wallet must round exactly like its history's replay.
 """
 
 from __future__ import annotations
 
 import decimal
+import functools
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Final
+from typing import Final, ParamSpec, TypeVar
 
 ZERO: Final = Decimal(0)
 ONE: Final = Decimal(1)
 BPS: Final = Decimal(10_000)
 MAX_PRICE: Final = Decimal("1e12")  # no instrument trades above this: a bigger price is garbage
+MONEY_CONTEXT: Final = decimal.Context(
+    prec=28,
+    rounding=decimal.ROUND_HALF_EVEN,
+    traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def money_math(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run ``fn`` in :data:`MONEY_CONTEXT`."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with decimal.localcontext(MONEY_CONTEXT):
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def to_decimal(value: object) -> Decimal:

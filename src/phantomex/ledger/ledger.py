@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from phantomex.domain.models import Deposit, Fill, Position, Side, Wallet
-from phantomex.domain.money import is_valid_price
+from phantomex.domain.money import is_valid_price, money_math
 
 
 class LedgerError(ValueError):
@@ -20,6 +20,7 @@ SETTLEMENT_PREFIX = "settle:"
 CommitHook = Callable[[Fill | Deposit, Wallet, Wallet], None]
 
 
+@money_math
 def apply_fill(wallet: Wallet, fill: Fill) -> Wallet:
     """Return the wallet that results from ``fill``; ``wallet`` itself is not modified.
 
@@ -74,6 +75,7 @@ def is_settlement(fill: Fill) -> bool:
     return fill.side is Side.SELL and fill.idempotency_key.startswith(SETTLEMENT_PREFIX)
 
 
+@money_math
 def apply_deposit(wallet: Wallet, deposit: Deposit) -> Wallet:
     """Return the wallet after adding ``deposit`` (to the allowance when it is the initial one)."""
     if not deposit.amount.is_finite() or deposit.amount <= 0:
