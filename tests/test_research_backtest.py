@@ -4,6 +4,7 @@ the JSON output, determinism, several agents, time windows, reports and errors."
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -23,6 +24,7 @@ from phantomex.research.backtest import (
     BACKTEST_RISK,
     BacktestConfig,
     BacktestError,
+    BacktestResult,
     agent_from_toml,
     load_data,
     resolve_strategy,
@@ -345,25 +347,89 @@ def test_load_data_and_dates(btc_csv: Path) -> None:
     assert parse_assignments(["p=0.1"], "x", numbers_as_text=True) == {"p": "0.1"}
 
 
+def _every_bar_and_skipping(config: BacktestConfig) -> tuple[BacktestResult, BacktestResult]:
+    """The same backtest visiting every bar and asking the brain each time (decisions recorded,
+    so no event skipping) and with event skipping (lean)."""
+    every_bar = run_backtest(dataclasses.replace(config, record_decisions=True))
+    skipping = run_backtest(config)
+    return every_bar, skipping
+
+
+def _assert_same_run(every_bar: BacktestResult, skipping: BacktestResult) -> None:
+    assert skipping.trades == every_bar.trades
+    assert skipping.times == every_bar.times
+    assert skipping.equity == every_bar.equity
+    assert [a.in_market for a in skipping.agents] == [a.in_market for a in every_bar.agents]
+    assert [a.status for a in skipping.agents] == [a.status for a in every_bar.agents]
+    assert skipping.to_json()["trades"] == every_bar.to_json()["trades"]
+
+
 @pytest.mark.parametrize(
     ("strategy", "params"),
     [("sma_cross", {"fast": 10, "slow": 30}), ("ema_cross", {"fast": 5, "slow": 20}), ("rsi", {})],
 )
 def test_event_skipping_changes_nothing(btc: list[Bar], strategy: str, params: dict) -> None:
-    """A lean run (the brain asked only on the bars its vectorised signals flag) trades and
-    marks exactly like a run that asks the brain on every bar; every action of the latter is
-    on a flagged bar."""
+    """Event skipping (the kernel passes over the bars at which nothing can happen and asks the
+    brain only where its vectorised signals flag, for the position it has) trades and marks
+    exactly like a run that visits every bar and asks the brain each time; every action of the
+    latter is on a bar flagged for the position it had."""
     data = {"BTC": btc[:1500]}
     spec = strategy_agent(strategy, params, symbols=["BTC"])
-    every_bar = run_backtest(BacktestConfig(data=data, agents=[spec], record_decisions=True))
-    lean = run_backtest(BacktestConfig(data=data, agents=[spec]))
+    every_bar, skipping = _every_bar_and_skipping(BacktestConfig(data=data, agents=[spec]))
     assert len(every_bar.trades) >= 6
-    assert lean.trades == every_bar.trades
-    assert lean.equity == every_bar.equity
-    flags = create_brain(spec.brain, spec.params).may_act(
-        np.array([float(b.close) for b in data["BTC"]])
+    _assert_same_run(every_bar, skipping)
+    closes = np.array([float(b.close) for b in data["BTC"]])
+    brain = create_brain(spec.brain, spec.params)
+    times = every_bar.times[1:]
+    flagged = {
+        held: {t for t, f in zip(times, brain.may_act(closes, held=held), strict=True) if f}
+        for held in (False, True)
+    }
+    acted = [d for d in every_bar.agents[0].decisions if d["action"] != "hold"]
+    assert acted
+    for d in acted:
+        assert d["time"] in flagged[d["action"] == "sell"], d
+    assert len(flagged[False] | flagged[True]) < len(closes) / 2
+
+
+@pytest.mark.parametrize(
+    "risk",
+    [
+        {"stop_loss_pct": Decimal("0.3"), "take_profit_pct": Decimal("0.4")},
+        {"max_hold_minutes": 45},
+        {"max_drawdown_pct": Decimal("1.5"), "daily_loss_limit_pct": Decimal("0.4")},
+        {"daily_loss_limit_pct": Decimal("0.2")},
+    ],
+    ids=["stop-take", "max-hold", "drawdown", "daily-loss"],
+)
+@pytest.mark.parametrize("fill", ["next_open", "close"])
+def test_event_skipping_keeps_risk_exits(btc: list[Bar], risk: dict, fill: str) -> None:
+    """Risk exits still fire on the bar they would have without skipping: stop-loss and
+    take-profit levels found by vectorised search, max-hold deadlines, the drawdown exit and
+    the daily-loss pause."""
+    data = {"BTC": btc[:3000]}
+    spec = strategy_agent("rsi", {}, symbols=["BTC"], risk=risk)
+    every_bar, skipping = _every_bar_and_skipping(
+        BacktestConfig(data=data, agents=[spec], fill=fill)  # type: ignore[arg-type]
     )
-    flagged = {t for t, f in zip(every_bar.times[1:], flags, strict=True) if f}
-    acted = [d["time"] for d in every_bar.agents[0].decisions if d["action"] != "hold"]
-    assert acted and set(acted) <= flagged
-    assert len(flagged) < len(flags) / 2
+    forced = [d for d in every_bar.agents[0].decisions if d["source"].startswith("risk:")]
+    stopped = every_bar.agents[0].status != "running"
+    assert forced or stopped, "the risk settings must act in this window"
+    _assert_same_run(every_bar, skipping)
+
+
+def test_event_skipping_with_several_symbols_and_agents(btc: list[Bar]) -> None:
+    """Two agents over two symbols, one of which has gaps (a tick without its bar keeps its
+    previous price): the same trades, equity and marks as visiting every bar."""
+    eth = load_dataset("demo", ["ETH"])["ETH"][:2000]
+    gappy = [b for i, b in enumerate(eth) if i % 7 not in (3, 4)]
+    data = {"BTC": btc[:2000], "ETH": gappy}
+    agents = [
+        strategy_agent("sma_cross", {"fast": 5, "slow": 20}, symbols=["BTC", "ETH"], name="sma"),
+        strategy_agent(
+            "rsi", {}, symbols=["ETH"], name="rsi", risk={"take_profit_pct": Decimal("0.5")}
+        ),
+    ]
+    every_bar, skipping = _every_bar_and_skipping(BacktestConfig(data=data, agents=agents))
+    assert all(len(a.trades) >= 4 for a in every_bar.agents)
+    _assert_same_run(every_bar, skipping)

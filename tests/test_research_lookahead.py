@@ -256,17 +256,21 @@ def test_the_check_catches_a_brain_that_peeks(real: dict[str, list[Bar]]) -> Non
     assert made[0][-1] != made[1][-1]  # ...at t it saw bar k+1, which changed: caught
 
 
+@pytest.mark.parametrize("held", [False, True])
 @pytest.mark.parametrize("name", ["rsi", "sma_cross", "ema_cross"])
-def test_vectorised_signals_only_see_the_past(real: dict[str, list[Bar]], name: str) -> None:
-    """A rule brain's ``may_act`` over a whole series: each bar's flag depends on that bar
-    and earlier ones only (replacing the bars after k changes no flag up to k)."""
+def test_vectorised_signals_only_see_the_past(
+    real: dict[str, list[Bar]], name: str, held: bool
+) -> None:
+    """A rule brain's ``may_act`` over a whole series, flat or holding: each bar's flag
+    depends on that bar and earlier ones only (replacing the bars after k changes no flag up to
+    k)."""
     strategy, params = STRATEGIES[name]
     spec = strategy_agent(strategy, params, symbols=["BTC"])
     brain = create_brain(spec.brain, spec.params)
     k = 150
     base = np.array([float(b.close) for b in real["BTC"]])
     changed = np.array([float(b.close) for b in random_walk_after(real["BTC"], k, seed=7)])
-    flags, flags_changed = brain.may_act(base), brain.may_act(changed)
+    flags, flags_changed = brain.may_act(base, held=held), brain.may_act(changed, held=held)
     assert flags.shape == base.shape
     assert (flags[: k + 1] == flags_changed[: k + 1]).all()
     assert (flags[k + 1 :] != flags_changed[k + 1 :]).any(), "the changed bars changed nothing"

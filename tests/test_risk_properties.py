@@ -4,6 +4,7 @@ positive, affordable and within the allocation, position and holding limits."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -110,3 +111,30 @@ def test_a_garbage_price_is_always_rejected(price: Decimal, action: Action) -> N
         now=NOW,
     )
     assert not verdict.approved and verdict.checks[-1].name == "price"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    equity=st.lists(st.decimals(min_value=1, max_value=10**6, places=4), min_size=1, max_size=60),
+    steps=st.lists(st.integers(min_value=1, max_value=600), min_size=60, max_size=60),
+    start_day=st.integers(min_value=0, max_value=1),  # the state is of the day before or the same
+)
+def test_advance_is_update_tick_by_tick(
+    equity: list[Decimal], steps: list[int], start_day: int
+) -> None:
+    """Event skipping's :meth:`RiskEngine.advance` leaves the risk state (day, day-start
+    equity, peak) exactly where :meth:`RiskEngine.update` tick by tick does, when no limit is
+    set."""
+    engine, profile = RiskEngine(), RiskProfile(max_drawdown_pct=None, daily_loss_limit_pct=None)
+    t0 = datetime(2024, 1, 1, 22, tzinfo=UTC)
+    times = [t0 + timedelta(minutes=sum(steps[: i + 1])) for i in range(len(equity))]
+    before = RiskState(
+        peak_equity=Decimal(500),
+        day=(t0 + timedelta(days=start_day - 1)).date(),
+        day_start_equity=Decimal(400),
+    )
+    stepped, skipped = dataclasses.replace(before), dataclasses.replace(before)
+    for e, t in zip(equity, times, strict=True):
+        assert engine.update(profile, stepped, e, t) is None
+    engine.advance(skipped, equity, times)
+    assert skipped == stepped

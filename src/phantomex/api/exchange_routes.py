@@ -18,6 +18,7 @@ from phantomex.broker.credentials import (
 from phantomex.broker.router import VenueRouter
 from phantomex.broker.venues import ExchangeSettings, parse_venue
 from phantomex.kernel.runtime import Kernel, KernelError, NotFound
+from phantomex.store.repo import Store
 
 router = APIRouter(tags=["exchange"])
 Json = dict[str, Any]
@@ -62,13 +63,19 @@ def _exchange_venue(name: str) -> str:
     return venue.name
 
 
+def _sql(k: Kernel) -> Store:
+    """The server's store (a server's kernel runs on SQL; only backtests run in memory)."""
+    assert isinstance(k.store, Store)
+    return k.store
+
+
 @router.get("/api/exchange/venues")
 def venues(k: K) -> list[Json]:
     """Venues with keys or agents: whether they can trade (or why not) and their agents.
     Keys are never returned."""
     vr = _venues(k)
-    names = set(vr.book.venues.values()) | set(venues_with_keys(k.store)) | set(vr.brokers)
-    keyed = set(venues_with_keys(k.store))
+    names = set(vr.book.venues.values()) | set(venues_with_keys(_sql(k))) | set(vr.brokers)
+    keyed = set(venues_with_keys(_sql(k)))
     out = []
     for name in sorted(names):
         venue = parse_venue(name)
@@ -97,10 +104,10 @@ async def put_keys(venue: str, body: KeysIn, k: K, request: Request) -> Json:
     creds = Credentials(body.api_key.get_secret_value(), body.secret.get_secret_value())
     async with k.lock:
         try:
-            save_credentials(k.store, request.app.state.secrets, name, creds)
+            save_credentials(_sql(k), request.app.state.secrets, name, creds)
         except ValueError as exc:
             raise KernelError(str(exc), field="api_key") from exc
-        exchange_setup.open_venue(vr, k.store, request.app.state.secrets, settings, name)
+        exchange_setup.open_venue(vr, _sql(k), request.app.state.secrets, settings, name)
     return {"venue": name, "has_keys": True, "available": name in vr.brokers}
 
 
@@ -109,7 +116,7 @@ async def delete_keys(venue: str, k: K) -> Json:
     name = _exchange_venue(venue)
     vr = _venues(k)
     async with k.lock:
-        if not delete_credentials(k.store, name):
+        if not delete_credentials(_sql(k), name):
             raise NotFound("keys of venue", name)
         vr.brokers.pop(name, None)
         vr.refusals[name] = "no API keys stored for it"
@@ -124,7 +131,7 @@ async def set_venue(agent_id: str, body: VenueIn, k: K, request: Request) -> Jso
         k.get(agent_id)
         try:
             venue = exchange_setup.set_agent_venue(
-                vr, k.store, request.app.state.secrets, _settings(request), agent_id, body.venue
+                vr, _sql(k), request.app.state.secrets, _settings(request), agent_id, body.venue
             )
         except ValueError as exc:
             raise KernelError(str(exc), field="venue") from exc

@@ -12,14 +12,12 @@ import functools
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, ParamSpec, TypeVar
-
-import numpy as np
+from typing import Any, ParamSpec, TypeVar, cast
 
 from phantomex.brains.base import Brain, BrainContext
 from phantomex.brains.llm.runtime import LLMRuntime
@@ -29,6 +27,7 @@ from phantomex.broker.paper import PaperBroker
 from phantomex.domain.models import (
     Action,
     AgentStatus,
+    Bar,
     Decision,
     DecisionStatus,
     Deposit,
@@ -44,6 +43,7 @@ from phantomex.domain.models import (
 from phantomex.domain.money import ZERO, is_valid_price
 from phantomex.kernel.agent import Agent, AgentSpec, new_id
 from phantomex.kernel.bus import EventBus
+from phantomex.kernel.skipping import EventPlan, SkippableFeed
 from phantomex.ledger.ledger import Ledger, LedgerError
 from phantomex.ledger.reconcile import Mismatch, reconcile
 from phantomex.ledger.settlement import settle_resolved
@@ -52,7 +52,8 @@ from phantomex.market.sources import SourceError, restrict_to_source
 from phantomex.risk.engine import RiskEngine, Verdict, price_problem
 from phantomex.risk.market_hours import market_closed
 from phantomex.serialize import jsonable
-from phantomex.store.repo import DecisionRecord, DuplicateEntry, Store
+from phantomex.store.port import KernelStore
+from phantomex.store.repo import DecisionRecord, DuplicateEntry
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ class Kernel:
 
     def __init__(
         self,
-        store: Store,
+        store: KernelStore,
         feed: MarketFeed,
         broker: PaperBroker,
         *,
@@ -141,7 +142,7 @@ class Kernel:
         self._unit_agents: contextvars.ContextVar[dict[str, Agent] | None] = contextvars.ContextVar(
             f"unit-agents-{id(self)}", default=None
         )
-        self._may_act: dict[str, frozenset[datetime]] = {}  # see plan_decisions()
+        self.plan: EventPlan | None = None  # see plan_decisions()
         self.lock = asyncio.Lock()
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
@@ -205,37 +206,51 @@ class Kernel:
         if restored is not None and (self.now is None or self.now < restored):
             self.now = restored
 
-    def plan_decisions(self) -> int:
-        """Event skipping for a lean replay of a finite feed: for every agent whose brain
-        declares vectorised signals (``may_act``), the tick times at which it may act. At its
-        other due ticks the agent holds without asking its brain (the hold is counted and its
-        decision schedule kept), so nothing else changes: prices, fills, risk exits and the
-        ledger still run on every tick. Returns the number of agents planned."""
-        self._may_act.clear()
-        times = getattr(self.feed, "tick_times", None)
-        series = getattr(self.feed, "bar_series", None)
-        looping = bool(getattr(self.feed, "loop", False))
-        if not self.config.lean or looping or times is None or series is None:
-            return 0
-        tick_times: list[datetime] = times()
+    def plan_decisions(self) -> EventPlan | None:
+        """Event skipping for a lean replay of a finite feed (see :mod:`.skipping`): at a due
+        tick where an agent's brain certainly holds, the agent holds without asking it (the hold
+        is counted and its decision schedule kept); a backtest driver may also pass over whole
+        runs of ticks with :meth:`skip`. Returns the plan, None when the feed or the mode does
+        not allow one."""
+        self.plan = None
+        if (
+            self.config.lean
+            and not getattr(self.feed, "loop", True)
+            and hasattr(self.feed, "tick_times")
+            and hasattr(self.feed, "bar_series")
+            and not hasattr(self.feed, "resolutions")
+        ):
+            self.plan = EventPlan(self, cast(SkippableFeed, self.feed))
+        return self.plan
+
+    def skip(
+        self,
+        times: Sequence[datetime],
+        bars: Mapping[str, Sequence[Bar]],
+        snapshots: Mapping[str, Snapshot],
+        equity: Mapping[str, Sequence[Decimal]],
+    ) -> None:
+        """Pass over ticks at which nothing can happen (the plan's :meth:`EventPlan.next_event`
+        says so): their ``bars`` join the history, the clock, prices and marks move to the last
+        of them, each due agent holds once per tick and its risk state follows ``equity`` (the
+        agent's equity at each of the ticks)."""
+        if not times:
+            return
+        self.now = times[-1]
+        self.ticks += len(times)
+        for series in bars.values():
+            self.history.append(series)
+        for sym, snap in snapshots.items():
+            self.prices[sym] = snap
+            if is_valid_price(snap.price):
+                self.marks[sym] = snap.price
         for agent in self.agents.values():
-            may_act = getattr(self.brains[agent.id], "may_act", None)
-            if may_act is None:
+            if agent.status is not AgentStatus.RUNNING:
                 continue
-            acting = np.zeros(len(tick_times), dtype=np.bool_)
-            planned = True
-            for symbol in set(agent.spec.symbols) & set(self.feed.instruments):
-                index, closes = series(symbol)
-                flags = may_act(np.array([float(c) for c in closes], dtype=np.float64))
-                if flags is None:
-                    planned = False
-                    break
-                # a tick without a bar of the symbol sees that symbol as at its latest bar
-                spans = np.diff(np.append(index, len(tick_times)))
-                acting[index[0] :] |= np.repeat(flags, spans)
-            if planned:
-                self._may_act[agent.id] = frozenset(tick_times[i] for i in np.flatnonzero(acting))
-        return len(self._may_act)
+            self.risk.advance(agent.risk_state, equity[agent.id], times)
+            self._save_agent(agent)
+            agent.last_decided_at = self.now
+            self.holds[agent.id] += len(times)
 
     async def run(self) -> None:
         """Consume the feed until it ends or :meth:`stop` is called."""
@@ -283,8 +298,8 @@ class Kernel:
             return
         for agent in list(self.agents.values()):
             if agent.status is AgentStatus.RUNNING and self._due(agent):
-                acts = self._may_act.get(agent.id)
-                if acts is not None and now not in acts:
+                acts = self.plan and self.plan.may_act(agent.id, self.ledger.wallet(agent.id), now)
+                if acts is False:
                     agent.last_decided_at = now  # a hold, as the brain would have decided
                     self.holds[agent.id] += 1
                 elif _is_slow(self.brains[agent.id]) and not self.config.await_slow_brains:

@@ -281,6 +281,32 @@ class ReplayFeed:
         """The time of every tick of lap 0 (warmup included), in order."""
         return list(self._close_dt)
 
+    @property
+    def cursor(self) -> int:
+        """Index in :meth:`tick_times` of the tick :meth:`next_tick` returns next (lap 0)."""
+        return self._cursor
+
+    def skip_to(self, index: int) -> tuple[dict[str, list[Bar]], dict[str, Snapshot]]:
+        """Pass over the ticks from :attr:`cursor` up to ``index`` (excluded) without building
+        them (event skipping in a backtest): returns their bars per symbol and every symbol's
+        latest snapshot after them. Unpaced, non-looping feeds only."""
+        if self._loop or self._interval > 0:
+            raise ValueError("only an unpaced replay that does not loop can skip ticks")
+        start, stop = self._cursor, min(index, self._n)
+        bars: dict[str, list[Bar]] = {}
+        if stop <= start:
+            return bars, dict(self._snaps)
+        for symbol, row in self._rows.items():
+            span = [b for b in row[start:stop] if b is not None]
+            if span:
+                bars[symbol] = span
+                k = self._union_idx[symbol]
+                self._snaps[symbol] = self._snapshot(symbol, 0, k[bisect_right(k, stop - 1) - 1])
+        self._cursor = stop
+        self._emitted += stop - start
+        self._last_time = self._close_dt[stop - 1]
+        return bars, dict(self._snaps)
+
     def bar_series(self, symbol: str) -> tuple[list[int], list[Decimal]]:
         """``symbol``'s bars in lap 0: the index in :meth:`tick_times` of each, and its close."""
         return list(self._union_idx[symbol]), list(self._closes[symbol])

@@ -43,6 +43,7 @@ from phantomex.market.replay import ReplayFeed
 from phantomex.research.metrics import TradeRecord, compute_metrics
 from phantomex.risk.profile import RiskProfile
 from phantomex.serialize import iso, jsonable
+from phantomex.store.memory import MemoryStore
 from phantomex.store.repo import Store
 
 __all__ = [
@@ -435,7 +436,7 @@ async def _run(
         raise BacktestError("no bars in the chosen time window")
     feed = ReplayFeed(data, speed=0)
     total = feed.remaining or 0
-    store = Store("sqlite://")
+    store = MemoryStore()
     try:
         broker = PaperBroker(
             PaperBrokerConfig(
@@ -471,7 +472,6 @@ async def _run(
         for agent in agents:
             if agent.name in brains:
                 kernel.brains[agent.id] = brains[agent.name]
-        kernel.plan_decisions()
         errors: list[str] = []
 
         def on_event(event: Event) -> None:
@@ -489,11 +489,29 @@ async def _run(
                 wallet = kernel.ledger.wallet(agent.id)
                 equity[agent.id].append(wallet.equity(kernel.marks))
                 held[agent.id].append(bool(wallet.positions))
+            report(1)
+
+        def skip(stop: int) -> None:
+            """Pass over the ticks up to ``stop`` (excluded): nothing happens at them."""
+            assert plan is not None
+            start = feed.cursor
+            wallets = {a.id: kernel.ledger.wallet(a.id) for a in agents}
+            span = {a.id: plan.equity(wallets[a.id], start, stop) for a in agents}
+            bars, snapshots = feed.skip_to(stop)
+            kernel.skip(plan.times[start:stop], bars, snapshots, span)
+            times.extend(plan.times[start:stop])
+            for agent in agents:
+                equity[agent.id].extend(span[agent.id])
+                held[agent.id].extend([bool(wallets[agent.id].positions)] * (stop - start))
+            report(stop - start)
+
+        def report(count: int) -> None:
             done = len(times) - 1
-            if progress is not None and done % PROGRESS_EVERY == 0:
+            if progress is not None and done // PROGRESS_EVERY != (done - count) // PROGRESS_EVERY:
                 progress(done, total)
 
-        await _drive(kernel, feed, observe)
+        plan = kernel.plan_decisions()
+        await _drive(kernel, feed, observe, skip if plan is not None else None)
         if progress is not None:
             progress(len(times) - 1, total)
         if cache_store is not None:
@@ -541,14 +559,27 @@ async def _run(
     )
 
 
-async def _drive(kernel: Kernel, feed: ReplayFeed, observe: Callable[[Tick], None]) -> None:
+async def _drive(
+    kernel: Kernel,
+    feed: ReplayFeed,
+    observe: Callable[[Tick], None],
+    skip: Callable[[int], None] | None,
+) -> None:
     """:meth:`Kernel.run`'s loop, with ticks grouped into larger transactions (each ending
     with :meth:`Kernel.flush`) and failures raised; ``observe`` sees the kernel after each
-    tick."""
+    tick. With a ``skip`` (event skipping: the kernel has a plan), the ticks before the plan's
+    next event are passed over with it instead of being visited."""
+    plan = kernel.plan
     ended = False
     while not ended:
         with kernel.store.unit():
             for _ in range(TICKS_PER_TRANSACTION):
+                if skip is not None and plan is not None:
+                    nxt = plan.next_event(feed.cursor)
+                    if nxt > feed.cursor:
+                        async with kernel.lock:
+                            with kernel.unit():
+                                skip(nxt)
                 tick = await feed.next_tick()
                 if tick is None:
                     ended = True

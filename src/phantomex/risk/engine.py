@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from phantomex.domain.models import Action, Decision, Instrument, Side, Snapshot, Wallet
@@ -92,6 +93,23 @@ class RiskEngine:
                 )
                 return "daily_loss"
         return None
+
+    def advance(
+        self, state: RiskState, equity: Sequence[Decimal], times: Sequence[datetime]
+    ) -> None:
+        """:meth:`update` over ticks at which no limit can be hit (event skipping): the day rolls
+        to the last tick's, starting at the equity of that day's first tick, and the peak
+        follows. ``equity[i]`` is the equity at ``times[i]`` (sorted)."""
+        if not times:
+            return
+        last = times[-1]
+        if state.day != last.date():
+            first = bisect_left(times, datetime.combine(last.date(), time.min, tzinfo=last.tzinfo))
+            state.day = last.date()
+            state.day_start_equity = equity[first]
+        peak = max(equity)
+        if state.peak_equity is None or peak > state.peak_equity:
+            state.peak_equity = peak
 
     def forced_exits(
         self,

@@ -129,12 +129,13 @@ class RuleBrain:
     def evaluate(self, ctx: BrainContext, symbol: str) -> Signal:
         raise NotImplementedError
 
-    def may_act(self, closes: FloatArray) -> BoolArray | None:
+    def may_act(self, closes: FloatArray, *, held: bool) -> BoolArray | None:
         """Vectorised signals: over a whole close series, True at each bar where
-        :meth:`evaluate` may return something other than a hold (for any wallet), False where
-        it certainly holds; None when the strategy has no vectorised form. Each value depends
-        only on the closes up to its bar, and tolerances make it a superset of the bars where
-        the windowed, per-bar computation acts."""
+        :meth:`evaluate` may return something other than a hold while the wallet holds the
+        symbol (``held``) or is flat in it, False where it certainly holds; None when the
+        strategy has no vectorised form. Each value depends only on the closes up to its bar,
+        and tolerances make it a superset of the bars where the windowed, per-bar computation
+        acts."""
         return None
 
     def describe(self) -> str:

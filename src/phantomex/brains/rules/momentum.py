@@ -59,17 +59,20 @@ class MomentumBrain(RuleBrain):
         p = self.params
         return f"{p.ma.upper()}({p.fast}/{p.slow}) crossover momentum"
 
-    def may_act(self, closes: FloatArray) -> BoolArray:
-        """Bars where the averages may cross (up or down), within :data:`CROSS_TOLERANCE`."""
+    def may_act(self, closes: FloatArray, *, held: bool) -> BoolArray:
+        """Bars where the averages may cross down (``held``: a sell) or up (flat: a buy),
+        within :data:`CROSS_TOLERANCE`."""
         p = self.params
         spread = moving_average(closes, p.fast, p.ma) - moving_average(closes, p.slow, p.ma)
         tol = np.abs(closes) * CROSS_TOLERANCE[p.ma]
         now, prev, tol_now, tol_prev = spread[1:], spread[:-1], tol[1:], tol[:-1]
         unknown = ~(np.isfinite(now) & np.isfinite(prev))
-        up = (now > -tol_now) & (prev <= tol_prev)
-        down = (now < tol_now) & (prev >= -tol_prev)
+        if held:
+            cross = (now < tol_now) & (prev >= -tol_prev)
+        else:
+            cross = (now > -tol_now) & (prev <= tol_prev)
         out = np.ones(closes.size, dtype=np.bool_)
-        out[1:] = unknown | up | down
+        out[1:] = unknown | cross
         return out
 
     def evaluate(self, ctx: BrainContext, symbol: str) -> Signal:

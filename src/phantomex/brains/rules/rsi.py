@@ -65,14 +65,16 @@ class RsiBrain(RuleBrain):
         p = self.params
         return f"RSI({p.period}) mean reversion: buy < {p.oversold:g}, sell > {p.overbought:g}"
 
-    def may_act(self, closes: FloatArray) -> BoolArray:
-        """Bars where RSI may be beyond a level (within :data:`LEVEL_TOLERANCE`)."""
+    def may_act(self, closes: FloatArray, *, held: bool) -> BoolArray:
+        """Bars where RSI may be above the overbought level (``held``: a sell) or below the
+        oversold one (flat: a buy), within :data:`LEVEL_TOLERANCE`."""
         p = self.params
         value = rsi(closes, p.period)
         with np.errstate(invalid="ignore"):
-            beyond = (value < p.oversold + LEVEL_TOLERANCE) | (
-                value > p.overbought - LEVEL_TOLERANCE
-            )
+            if held:
+                beyond = value > p.overbought - LEVEL_TOLERANCE
+            else:
+                beyond = value < p.oversold + LEVEL_TOLERANCE
         out: BoolArray = beyond | ~np.isfinite(value)
         return out
 

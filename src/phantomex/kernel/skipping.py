@@ -1,0 +1,207 @@
+"""Event skipping for a lean replay of a finite feed (backtests).
+
+Brains that declare vectorised signals (``may_act``: per bar, whether the brain may do anything
+but hold while flat or while holding the symbol) let the kernel know in advance the ticks at
+which an agent may act. An :class:`EventPlan` maps those flags onto the feed's ticks and finds,
+from any tick on, the next one at which anything can happen:
+
+- an agent may act there (its flags for its current position in each of its symbols);
+- an order rests at the broker (it fills on the next tick);
+- a risk exit may fire: a stop-loss or take-profit level crossed by a close (vectorised search,
+  with a relative margin so rounding can only add candidates), or a max-hold deadline;
+- always, while an agent holds a position under a drawdown or daily-loss limit (its equity is
+  checked every tick), or when an agent is paused or not planned, or the kill switch is on.
+
+The ticks before that one change nothing but the clock, the prices and the marks, each due
+agent's hold count and the risk state's day and peak: :meth:`Kernel.skip` applies exactly that,
+with the equity of every skipped tick from :meth:`EventPlan.equity`. Each skipped tick is one at
+which the kernel, visiting it, would have done the same.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from phantomex.domain.models import AgentStatus, Position, Wallet
+from phantomex.domain.money import ZERO, is_valid_price
+from phantomex.risk.profile import RiskProfile
+
+if TYPE_CHECKING:
+    from phantomex.kernel.runtime import Kernel
+
+__all__ = ["EXIT_MARGIN", "EventPlan"]
+
+#: Relative margin on stop-loss / take-profit levels: a close within it is a candidate tick (the
+#: kernel then checks the level exactly, in Decimal).
+EXIT_MARGIN = 1e-9
+
+IntArray = np.ndarray
+
+
+class SkippableFeed(Protocol):
+    """What event skipping needs from a feed (:class:`~phantomex.market.replay.ReplayFeed`)."""
+
+    loop: bool
+
+    def tick_times(self) -> list[datetime]: ...
+
+    def bar_series(self, symbol: str) -> tuple[list[int], list[Decimal]]: ...
+
+
+class EventPlan:
+    """The ticks of a finite feed at which each planned agent may act (see the module)."""
+
+    def __init__(self, kernel: Kernel, feed: SkippableFeed) -> None:
+        self.kernel = kernel
+        self.feed = feed
+        self.times: list[datetime] = feed.tick_times()
+        self.index = {t: i for i, t in enumerate(self.times)}
+        n = len(self.times)
+        self.closes: dict[str, np.ndarray] = {}  # per tick, forward-filled; NaN before the first
+        self.marks: dict[str, list[Decimal | None]] = {}  # the same, exact
+        for symbol in kernel.feed.instruments:
+            where, closes = feed.bar_series(symbol)
+            spans = np.diff(np.append(np.asarray(where, dtype=np.int64), n))
+            floats = np.full(n, np.nan)
+            floats[where[0] :] = np.repeat([float(c) for c in closes], spans)
+            self.closes[symbol] = floats
+            marks: list[Decimal | None] = [None] * where[0]
+            last: Decimal | None = None
+            for close, span in zip(closes, spans.tolist(), strict=True):
+                last = close if is_valid_price(close) else last
+                marks.extend([last] * span)
+            self.marks[symbol] = marks
+        steps = np.diff([int(t.timestamp() * 1e6) for t in self.times]) if n > 1 else np.array([])
+        shortest = float(steps.min()) / 1e6 if steps.size else 0.0
+        # agent -> symbol -> (tick indices where it may act while flat, ... while holding)
+        self.acts: dict[str, dict[str, tuple[IntArray, IntArray]]] = {}
+        self.unplanned: set[str] = set()
+        for agent in kernel.agents.values():
+            planned = self._plan_agent(agent.id, agent.spec.symbols)
+            if planned is None or (shortest and agent.spec.interval_seconds > shortest):
+                self.unplanned.add(agent.id)
+            if planned is not None:
+                self.acts[agent.id] = planned
+
+    def _plan_agent(
+        self, agent_id: str, symbols: Sequence[str]
+    ) -> dict[str, tuple[IntArray, IntArray]] | None:
+        may_act = getattr(self.kernel.brains[agent_id], "may_act", None)
+        if may_act is None:
+            return None
+        out: dict[str, tuple[IntArray, IntArray]] = {}
+        for symbol in dict.fromkeys(symbols):
+            closes = self.closes.get(symbol)
+            if closes is None:
+                continue  # not in the feed: the brain holds on it for want of a price
+            first = int(np.argmax(np.isfinite(closes)))
+            where = np.asarray(self.feed.bar_series(symbol)[0], dtype=np.int64)
+            bar_closes = closes[where]
+            masks = []
+            for held in (False, True):
+                flags = may_act(bar_closes, held=held)
+                if flags is None:
+                    return None
+                # a tick without a bar of the symbol sees it as at its latest bar
+                ticks = np.zeros(closes.size, dtype=np.bool_)
+                ticks[first:] = np.repeat(flags, np.diff(np.append(where, closes.size)))
+                masks.append(np.flatnonzero(ticks))
+            out[symbol] = (masks[0], masks[1])
+        return out
+
+    # -- queries -------------------------------------------------------------------------------
+    def may_act(self, agent_id: str, wallet: Wallet, when: datetime) -> bool | None:
+        """Whether the agent may act at the tick ``when`` (None: not planned, ask the brain)."""
+        acts = self.acts.get(agent_id)
+        i = self.index.get(when)
+        if acts is None or i is None:
+            return None
+        for symbol, masks in acts.items():
+            idx = masks[wallet.quantity(symbol) > ZERO]
+            j = int(np.searchsorted(idx, i))
+            if j < idx.size and idx[j] == i:
+                return True
+        return False
+
+    def next_event(self, cursor: int) -> int:
+        """The first tick index at or after ``cursor`` at which anything may happen."""
+        n = len(self.times)
+        k = self.kernel
+        if cursor >= n or self.unplanned or k.killed or k.broker.open_orders():
+            return cursor
+        best = n
+        for agent in k.agents.values():
+            if agent.status is not AgentStatus.RUNNING:
+                if agent.status is AgentStatus.PAUSED:
+                    return cursor  # its pause may end at any tick
+                continue
+            wallet = k.ledger.wallet(agent.id)
+            for symbol, masks in self.acts[agent.id].items():
+                idx = masks[wallet.quantity(symbol) > ZERO]
+                j = int(np.searchsorted(idx, cursor))
+                if j < idx.size:
+                    best = min(best, int(idx[j]))
+            for symbol, pos in wallet.positions.items():
+                best = min(best, self._next_exit(agent.spec.risk, pos, symbol, cursor, best))
+            if best == cursor:
+                return cursor
+        return best
+
+    def _next_exit(
+        self, profile: RiskProfile, pos: Position, symbol: str, cursor: int, limit: int
+    ) -> int:
+        """The first tick in ``[cursor, limit)`` at which a risk exit of ``pos`` may fire
+        (``limit`` when none)."""
+        if profile.max_drawdown_pct is not None or profile.daily_loss_limit_pct is not None:
+            return cursor  # equity limits are checked on every tick while holding
+        if pos.quantity <= ZERO:
+            return limit
+        best = limit
+        if profile.max_hold_minutes is not None and pos.opened_at is not None:
+            deadline = pos.opened_at + timedelta(minutes=profile.max_hold_minutes)
+            best = min(best, max(cursor, bisect_left(self.times, deadline)))
+        closes = self.closes.get(symbol)
+        if closes is None or (profile.stop_loss_pct is None and profile.take_profit_pct is None):
+            return best
+        avg = float(pos.avg_cost)
+        if not avg > 0:
+            return cursor
+        window = closes[cursor:best]
+        hit = np.zeros(window.size, dtype=np.bool_)
+        if profile.stop_loss_pct is not None:
+            level = avg * (1 - float(profile.stop_loss_pct) / 100) * (1 + EXIT_MARGIN)
+            hit |= window <= level
+        if profile.take_profit_pct is not None:
+            level = avg * (1 + float(profile.take_profit_pct) / 100) * (1 - EXIT_MARGIN)
+            hit |= window >= level
+        first = int(np.argmax(hit)) if hit.size else 0
+        return cursor + first if hit.size and hit[first] else best
+
+    def equity(self, wallet: Wallet, start: int, stop: int) -> list[Decimal]:
+        """The wallet's equity at each tick in ``[start, stop)``, marked as the kernel marks it
+        (:meth:`Wallet.equity`), for a wallet that does not change over them."""
+        count = stop - start
+        cash = wallet.cash
+        if not wallet.positions:
+            return [cash] * count
+        columns = [
+            (pos.quantity, pos.cost, self.marks.get(symbol, [None] * len(self.times))[start:stop])
+            for symbol, pos in wallet.positions.items()
+        ]
+        if len(columns) == 1:
+            qty, cost, marks = columns[0]
+            return [cash + (ZERO + (qty * m if m is not None else cost)) for m in marks]
+        return [cash + sum((_value(c, t) for c in columns), ZERO) for t in range(count)]
+
+
+def _value(column: tuple[Decimal, Decimal, list[Decimal | None]], t: int) -> Decimal:
+    """A holding at its mark at ``t`` (at cost without one), as :meth:`Wallet.holdings_value`."""
+    qty, cost, marks = column
+    mark = marks[t]
+    return qty * mark if mark is not None else cost
