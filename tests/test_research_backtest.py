@@ -433,3 +433,18 @@ def test_event_skipping_with_several_symbols_and_agents(btc: list[Bar]) -> None:
     every_bar, skipping = _every_bar_and_skipping(BacktestConfig(data=data, agents=agents))
     assert all(len(a.trades) >= 4 for a in every_bar.agents)
     _assert_same_run(every_bar, skipping)
+
+
+def test_event_skipping_marks_past_invalid_closes(btc: list[Bar]) -> None:
+    """Bars with an invalid close (zero, NaN) in the data: the kernel never marks a wallet at
+    them, with or without skipping (equity keeps the last valid close)."""
+    bars = list(btc[:1500])
+    for i in range(200, 1500, 97):
+        bad = Decimal(0) if i % 2 else Decimal("NaN")
+        b = bars[i]
+        bars[i] = Bar(b.symbol, b.time, b.open, b.high, b.low, bad, b.volume)
+    spec = strategy_agent("rsi", {}, symbols=["BTC"])
+    every_bar, skipping = _every_bar_and_skipping(BacktestConfig(data={"BTC": bars}, agents=[spec]))
+    assert every_bar.trades
+    _assert_same_run(every_bar, skipping)
+    assert all(e.is_finite() and e > 0 for e in skipping.equity)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -39,21 +39,41 @@ class Event:
 
 
 Subscriber = Callable[[Event], None]
+Payload = dict[str, Any] | Callable[[], dict[str, Any]]
 
 
 class EventBus:
     def __init__(self) -> None:
         self._subscribers: list[Subscriber] = []
+        self._types: dict[Subscriber, frozenset[str] | None] = {}
         self._held: ContextVar[list[Event] | None] = ContextVar(f"held-{id(self)}", default=None)
 
-    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
-        """Add a subscriber; returns the function that removes it."""
+    def subscribe(self, fn: Subscriber, types: Iterable[str] | None = None) -> Callable[[], None]:
+        """Add a subscriber (of ``types`` only, when given; every event otherwise); returns the
+        function that removes it."""
         self._subscribers.append(fn)
-        return lambda: self._subscribers.remove(fn)
+        self._types[fn] = frozenset(types) if types is not None else None
 
-    def publish(self, type_: str, data: dict[str, Any], time: datetime) -> None:
+        def remove() -> None:
+            self._subscribers.remove(fn)
+            if fn not in self._subscribers:
+                self._types.pop(fn, None)
+
+        return remove
+
+    def wants(self, type_: str) -> bool:
+        """Whether any subscriber follows events of ``type_``."""
+        return any(t is None or type_ in t for t in self._types.values())
+
+    def publish(self, type_: str, data: Payload, time: datetime) -> None:
+        """Publish an event. ``data`` may be a function building the payload: it is called
+        (at once) only when someone follows ``type_``, so unfollowed events cost nothing."""
         if type_ not in EVENT_TYPES:
             raise ValueError(f"unknown event type {type_}")
+        if callable(data):
+            if not self.wants(type_):
+                return
+            data = data()
         event = Event(type_, data, time)
         held = self._held.get()
         if held is not None:
@@ -80,6 +100,9 @@ class EventBus:
 
     def _deliver(self, event: Event) -> None:
         for fn in list(self._subscribers):
+            types = self._types.get(fn)
+            if types is not None and event.type not in types:
+                continue
             try:
                 fn(event)
             except Exception:  # a broken follower must never stop the kernel

@@ -238,8 +238,8 @@ class Kernel:
             return
         self.now = times[-1]
         self.ticks += len(times)
-        for series in bars.values():
-            self.history.append(series)
+        for symbol, series in bars.items():
+            self.history.extend(symbol, series)
         for sym, snap in snapshots.items():
             self.prices[sym] = snap
             if is_valid_price(snap.price):
@@ -298,7 +298,7 @@ class Kernel:
             return
         for agent in list(self.agents.values()):
             if agent.status is AgentStatus.RUNNING and self._due(agent):
-                acts = self.plan and self.plan.may_act(agent.id, self.ledger.wallet(agent.id), now)
+                acts = self.plan and self.plan.may_act(agent.id, self.ledger.view(agent.id), now)
                 if acts is False:
                     agent.last_decided_at = now  # a hold, as the brain would have decided
                     self.holds[agent.id] += 1
@@ -324,7 +324,7 @@ class Kernel:
         for fill in settle_resolved(self.ledger, resolutions(), now):
             agent = self.agents.get(fill.agent_id)
             name = agent.name if agent else None
-            self.bus.publish("trade", {"trade": jsonable(fill), "agent_name": name}, now)
+            self.bus.publish("trade", functools.partial(_trade_event, fill, name), now)
             if agent is not None:
                 self._publish_agent(agent)
 
@@ -345,7 +345,7 @@ class Kernel:
             self._set_status(agent, AgentStatus.RUNNING, "daily loss pause over")
         if agent.status is not AgentStatus.RUNNING:
             return
-        wallet = self.ledger.wallet(agent.id)
+        wallet = self.ledger.view(agent.id)
         hit = self.risk.update(agent.spec.risk, state, wallet.equity(self.marks), self.now)
         if hit == "drawdown":
             self._risk_event(
@@ -621,7 +621,7 @@ class Kernel:
         rec.reason = reason
         rec.resolved_at = self._now()
         self.store.save_decision(rec)
-        self.bus.publish("decision", {"decision": jsonable(rec)}, self._now())
+        self.bus.publish("decision", lambda: {"decision": jsonable(rec)}, self._now())
 
     def _execute(self, agent: Agent, rec: DecisionRecord, verdict: Verdict) -> Fill | None:
         """Send the sized order to the broker and apply the fill through the ledger."""
@@ -669,15 +669,15 @@ class Kernel:
             return None
         agent.risk_state.last_trade_at = now
         rec.status, rec.price, rec.resolved_at = DecisionStatus.EXECUTED.value, fill.price, now
-        self.bus.publish("decision", {"decision": jsonable(rec)}, now)
-        self.bus.publish("trade", {"trade": jsonable(fill), "agent_name": agent.name}, now)
+        self.bus.publish("decision", lambda: {"decision": jsonable(rec)}, now)
+        self.bus.publish("trade", functools.partial(_trade_event, fill, agent.name), now)
         self._publish_agent(agent)
         return fill
 
     def _fill_resting(self, tick: Tick) -> None:
         if not self.broker.open_orders():
             return
-        wallets = {a: self.ledger.wallet(a) for a in self.agents}
+        wallets = {a: self.ledger.view(a) for a in self.agents}
         for order, result in self.broker.on_tick(tick, wallets):
             agent = self.agents.get(order.agent_id)
             if isinstance(result, OrderRejected) or agent is None:
@@ -692,7 +692,7 @@ class Kernel:
             agent.risk_state.last_trade_at = tick.time
             self._publish_agent(agent)
             self.bus.publish(
-                "trade", {"trade": jsonable(result), "agent_name": agent.name}, tick.time
+                "trade", functools.partial(_trade_event, result, agent.name), tick.time
             )
 
     # -- approvals --------------------------------------------------------------------------------
@@ -1043,3 +1043,8 @@ def _is_slow(brain: Brain) -> bool:
 def jsonable_call(call: dict[str, Any]) -> dict[str, Any]:
     """An LLM call record ready for the store: JSON-safe except its money and time fields."""
     return {k: (v if k in ("cost", "time") else jsonable(v)) for k, v in call.items()}
+
+
+def _trade_event(fill: Fill, agent_name: str | None) -> dict[str, Any]:
+    """The payload of a ``trade`` event."""
+    return {"trade": jsonable(fill), "agent_name": agent_name}

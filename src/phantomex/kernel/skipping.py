@@ -24,12 +24,13 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from phantomex.domain.models import AgentStatus, Position, Wallet
-from phantomex.domain.money import ZERO, is_valid_price
+from phantomex.domain.money import MAX_PRICE, ZERO, is_valid_price
 from phantomex.risk.profile import RiskProfile
 
 if TYPE_CHECKING:
@@ -61,33 +62,37 @@ class EventPlan:
         self.kernel = kernel
         self.feed = feed
         self.times: list[datetime] = feed.tick_times()
-        self.index = {t: i for i, t in enumerate(self.times)}
         n = len(self.times)
         self.closes: dict[str, np.ndarray] = {}  # per tick, forward-filled; NaN before the first
-        self.marks: dict[str, list[Decimal | None]] = {}  # the same, exact
+        self.marks: dict[str, np.ndarray] = {}  # the same, exact (Decimal objects; None before)
         for symbol in kernel.feed.instruments:
-            where, closes = feed.bar_series(symbol)
+            where, bar_closes = feed.bar_series(symbol)
+            closes: list[Decimal | None] = list(bar_closes)
             spans = np.diff(np.append(np.asarray(where, dtype=np.int64), n))
-            floats = np.full(n, np.nan)
-            floats[where[0] :] = np.repeat([float(c) for c in closes], spans)
-            self.closes[symbol] = floats
-            marks: list[Decimal | None] = [None] * where[0]
-            last: Decimal | None = None
-            for close, span in zip(closes, spans.tolist(), strict=True):
-                last = close if is_valid_price(close) else last
-                marks.extend([last] * span)
-            self.marks[symbol] = marks
-        steps = np.diff([int(t.timestamp() * 1e6) for t in self.times]) if n > 1 else np.array([])
-        shortest = float(steps.min()) / 1e6 if steps.size else 0.0
+            floats = np.array([float(c) for c in bar_closes])
+            valid = np.isfinite(floats) & (floats > 0) & (floats < float(MAX_PRICE))
+            if not valid.all():  # the kernel marks only valid prices: keep the last valid one
+                closes = [c if is_valid_price(c) else None for c in closes]
+                for k in range(1, len(closes)):
+                    closes[k] = closes[k] if closes[k] is not None else closes[k - 1]
+            self.closes[symbol] = np.full(n, np.nan)
+            self.closes[symbol][where[0] :] = np.repeat(floats, spans)
+            self.marks[symbol] = np.full(n, None, dtype=object)
+            self.marks[symbol][where[0] :] = np.repeat(np.array(closes, dtype=object), spans)
         # agent -> symbol -> (tick indices where it may act while flat, ... while holding)
         self.acts: dict[str, dict[str, tuple[IntArray, IntArray]]] = {}
         self.unplanned: set[str] = set()
+        shortest: float | None = None
         for agent in kernel.agents.values():
             planned = self._plan_agent(agent.id, agent.spec.symbols)
-            if planned is None or (shortest and agent.spec.interval_seconds > shortest):
-                self.unplanned.add(agent.id)
             if planned is not None:
                 self.acts[agent.id] = planned
+            if agent.spec.interval_seconds > 1 and shortest is None:
+                gaps = (b - a for a, b in pairwise(self.times))
+                shortest = min(gaps, default=timedelta(0)).total_seconds()
+            # an agent deciding less often than every tick is not due at every one: not planned
+            if planned is None or agent.spec.interval_seconds > (shortest or 1):
+                self.unplanned.add(agent.id)
 
     def _plan_agent(
         self, agent_id: str, symbols: Sequence[str]
@@ -119,8 +124,8 @@ class EventPlan:
     def may_act(self, agent_id: str, wallet: Wallet, when: datetime) -> bool | None:
         """Whether the agent may act at the tick ``when`` (None: not planned, ask the brain)."""
         acts = self.acts.get(agent_id)
-        i = self.index.get(when)
-        if acts is None or i is None:
+        i = bisect_left(self.times, when)
+        if acts is None or i == len(self.times) or self.times[i] != when:
             return None
         for symbol, masks in acts.items():
             idx = masks[wallet.quantity(symbol) > ZERO]
@@ -141,7 +146,7 @@ class EventPlan:
                 if agent.status is AgentStatus.PAUSED:
                     return cursor  # its pause may end at any tick
                 continue
-            wallet = k.ledger.wallet(agent.id)
+            wallet = k.ledger.view(agent.id)
             for symbol, masks in self.acts[agent.id].items():
                 idx = masks[wallet.quantity(symbol) > ZERO]
                 j = int(np.searchsorted(idx, cursor))
@@ -190,8 +195,13 @@ class EventPlan:
         cash = wallet.cash
         if not wallet.positions:
             return [cash] * count
+        nothing = np.full(count, None, dtype=object)
         columns = [
-            (pos.quantity, pos.cost, self.marks.get(symbol, [None] * len(self.times))[start:stop])
+            (
+                pos.quantity,
+                pos.cost,
+                self.marks[symbol][start:stop] if symbol in self.marks else nothing,
+            )
             for symbol, pos in wallet.positions.items()
         ]
         if len(columns) == 1:
@@ -200,7 +210,7 @@ class EventPlan:
         return [cash + sum((_value(c, t) for c in columns), ZERO) for t in range(count)]
 
 
-def _value(column: tuple[Decimal, Decimal, list[Decimal | None]], t: int) -> Decimal:
+def _value(column: tuple[Decimal, Decimal, np.ndarray], t: int) -> Decimal:
     """A holding at its mark at ``t`` (at cost without one), as :meth:`Wallet.holdings_value`."""
     qty, cost, marks = column
     mark = marks[t]

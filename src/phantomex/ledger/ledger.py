@@ -126,6 +126,12 @@ class Ledger:
         except KeyError:
             raise LedgerError(f"no wallet for agent {agent_id}") from None
 
+    def view(self, agent_id: str) -> Wallet:
+        """The live wallet itself, for hot read-only paths (marking equity, planning events).
+        The ledger never changes a wallet in place (each entry swaps in a new one), so it stays a
+        consistent snapshot; callers must not modify it."""
+        return self._live(agent_id)
+
     def has_wallet(self, agent_id: str) -> bool:
         return agent_id in self._wallets
 

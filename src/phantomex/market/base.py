@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -47,6 +47,16 @@ class PriceHistory:
             if series and bar.time <= series[-1].time:
                 continue  # out-of-order or duplicate bar from a feed: ignore it
             series.append(bar)
+
+    def extend(self, symbol: str, bars: Sequence[Bar]) -> None:
+        """Append one symbol's bars, already in strictly increasing time order (a replay's
+        skipped ticks), in one step; bars not after the latest one are ignored (as in
+        :meth:`append`)."""
+        series = self._bars.setdefault(symbol, deque(maxlen=self._max))
+        if series and bars and bars[0].time <= series[-1].time:
+            self.append(bars)
+        else:
+            series.extend(bars[-self._max :])
 
     def view(self, now: datetime) -> HistoryView:
         return HistoryView(self, now)

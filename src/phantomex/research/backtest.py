@@ -478,7 +478,7 @@ async def _run(
             if event.type == "error":
                 errors.append(f"{iso(event.time)}: {event.data.get('message', '')}")
 
-        kernel.bus.subscribe(on_event)
+        kernel.bus.subscribe(on_event, types=("error",))
         times: list[datetime] = [start]
         equity = {a.id: [a.spec.allowance] for a in agents}
         held: dict[str, list[bool]] = {a.id: [] for a in agents}
@@ -486,7 +486,7 @@ async def _run(
         def observe(tick: Tick) -> None:
             times.append(tick.time)
             for agent in agents:
-                wallet = kernel.ledger.wallet(agent.id)
+                wallet = kernel.ledger.view(agent.id)
                 equity[agent.id].append(wallet.equity(kernel.marks))
                 held[agent.id].append(bool(wallet.positions))
             report(1)
@@ -495,7 +495,7 @@ async def _run(
             """Pass over the ticks up to ``stop`` (excluded): nothing happens at them."""
             assert plan is not None
             start = feed.cursor
-            wallets = {a.id: kernel.ledger.wallet(a.id) for a in agents}
+            wallets = {a.id: kernel.ledger.view(a.id) for a in agents}
             span = {a.id: plan.equity(wallets[a.id], start, stop) for a in agents}
             bars, snapshots = feed.skip_to(stop)
             kernel.skip(plan.times[start:stop], bars, snapshots, span)
