@@ -12,7 +12,7 @@ point) and the shipped real BTC bars.
 
 How each engine is set up:
 - PhantomEx: ``run_backtest`` (the code path of ``phantomex backtest``) with ``sma_cross`` /
-  ``rsi``: the live kernel, broker, risk engine, ledger and store; Decimal money.
+  ``rsi``: the live kernel, broker, risk engine and ledger on the in-memory store; Decimal money.
 - backtesting.py: ``FractionalBacktest`` (its documented price scaling) with a unit of 1e-12, so
   whole-unit sizing rounds all-in quantities by < 1e-12 relative; ``size`` just below 1 (all
   the cash, commission included); signals precomputed with numpy in ``init``.
@@ -69,9 +69,10 @@ Trade = tuple[datetime, str, float]  # fill time (bar open), side, price
 
 NOTES = """\
 - Setup: see the docstring of benchmarks/peers.py. PhantomEx runs `run_backtest` (the code path of
-  `phantomex backtest`): the live kernel, broker, risk engine, ledger and an in-memory SQLite store,
-  Decimal money, lean bookkeeping and event skipping. The peers trade on signals precomputed with
-  numpy (TA-Lib's SMA and RSI); PhantomEx's brains compute their own.
+  `phantomex backtest`): the live kernel, broker, risk engine and ledger on an in-memory store,
+  Decimal money, lean bookkeeping and event skipping (the kernel visits only the bars at which the
+  strategy's vectorised signals, a resting order or a risk exit may act). The peers trade on
+  signals precomputed with numpy (TA-Lib's SMA and RSI); PhantomEx's brains compute their own.
 - Agreement: trade by trade (time, side, price within 1e-6) and final equity (1e-6 relative)
   against PhantomEx; `-` where PhantomEx was not run at that size.
 - Dust: 0.2 % of fees per round trip decays equity towards zero on long random walks (SMA cross

@@ -482,6 +482,8 @@ class Kernel:
         brain = self.brains[agent.id]
         deadline = float(getattr(brain, "deadline_seconds", self.config.decision_deadline_seconds))
         try:
+            if not _is_slow(brain):  # it computes without waiting: no deadline could cut it short
+                return await brain.decide(ctx)
             return await asyncio.wait_for(brain.decide(ctx), timeout=deadline)
         except TimeoutError:
             return Decision.hold(f"timeout: no decision within {deadline:g}s", timeout=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from itertools import islice
 from typing import Protocol
 
 import numpy as np
@@ -35,34 +36,48 @@ class PriceHistory:
     """Bounded per-symbol bar history, appended by the kernel as ticks arrive.
 
     Only bars the kernel has already processed are in here, so a brain can never see a bar later
-    than the kernel's clock."""
+    than the kernel's clock. Closes are also kept as floats, for indicators."""
 
     def __init__(self, max_bars: int = 5000) -> None:
         self._bars: dict[str, deque[Bar]] = {}
+        self._closes: dict[str, deque[float]] = {}
         self._max = max_bars
 
     def append(self, bars: Iterable[Bar]) -> None:
         for bar in bars:
-            series = self._bars.setdefault(bar.symbol, deque(maxlen=self._max))
+            series, closes = self._open(bar.symbol)
             if series and bar.time <= series[-1].time:
                 continue  # out-of-order or duplicate bar from a feed: ignore it
             series.append(bar)
+            closes.append(float(bar.close))
 
     def extend(self, symbol: str, bars: Sequence[Bar]) -> None:
         """Append one symbol's bars, already in strictly increasing time order (a replay's
         skipped ticks), in one step; bars not after the latest one are ignored (as in
         :meth:`append`)."""
-        series = self._bars.setdefault(symbol, deque(maxlen=self._max))
+        series, closes = self._open(symbol)
         if series and bars and bars[0].time <= series[-1].time:
             self.append(bars)
-        else:
-            series.extend(bars[-self._max :])
+            return
+        kept = bars[-self._max :]
+        series.extend(kept)
+        closes.extend([float(b.close) for b in kept])
+
+    def _open(self, symbol: str) -> tuple[deque[Bar], deque[float]]:
+        series = self._bars.get(symbol)
+        if series is None:
+            series = self._bars[symbol] = deque(maxlen=self._max)
+            self._closes[symbol] = deque(maxlen=self._max)
+        return series, self._closes[symbol]
 
     def view(self, now: datetime) -> HistoryView:
         return HistoryView(self, now)
 
     def _series(self, symbol: str) -> deque[Bar]:
         return self._bars.get(symbol, deque())
+
+    def _float_closes(self, symbol: str) -> deque[float]:
+        return self._closes.get(symbol, deque())
 
 
 class HistoryView:
@@ -75,16 +90,26 @@ class HistoryView:
     def bars(self, symbol: str, limit: int | None = None) -> list[Bar]:
         """The most recent bars (oldest first) whose open time is before ``now``."""
         series = self._history._series(symbol)
-        out: list[Bar] = []
-        for bar in reversed(series):
-            if bar.time >= self.now:
-                continue
-            out.append(bar)
-            if limit is not None and len(out) >= limit:
-                break
+        later = self._later(series)
+        out = list(islice(reversed(series), later, None if limit is None else later + limit))
         out.reverse()
         return out
 
     def closes(self, symbol: str, limit: int | None = None) -> np.ndarray:
-        """Close prices as float64 (for indicators only; money stays Decimal)."""
-        return np.array([float(b.close) for b in self.bars(symbol, limit)], dtype=np.float64)
+        """Close prices of :meth:`bars` as float64 (for indicators only; money stays
+        Decimal)."""
+        later = self._later(self._history._series(symbol))
+        closes = self._history._float_closes(symbol)
+        stop = None if limit is None else later + limit
+        out = np.fromiter(islice(reversed(closes), later, stop), dtype=np.float64)
+        return out[::-1].copy()
+
+    def _later(self, series: deque[Bar]) -> int:
+        """How many of the latest bars open at or after ``now`` (a view older than the
+        history: a decision that started before the latest ticks)."""
+        later = 0
+        for bar in reversed(series):
+            if bar.time < self.now:
+                break
+            later += 1
+        return later

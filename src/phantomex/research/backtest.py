@@ -1,11 +1,16 @@
-"""Backtests on the live kernel: the same Kernel, PaperBroker, RiskEngine, Ledger and Store as a
-live server, driven by a :class:`~phantomex.market.replay.ReplayFeed` as fast as it can go.
+"""Backtests on the live kernel: the same Kernel, PaperBroker, RiskEngine and Ledger as a live
+server, driven by a :class:`~phantomex.market.replay.ReplayFeed` as fast as it can go.
 
 Each tick is one :meth:`Kernel.step` inside a store unit, exactly as :meth:`Kernel.run` does it;
-the differences are that ticks are grouped into larger store transactions (the store is an
-in-memory SQLite database thrown away at the end), that a failing tick stops the backtest instead
-of being logged and skipped, and that after every tick the equity of every agent is marked to the
-bar's close (the equity curve).
+the differences are that the store is a :class:`~phantomex.store.memory.MemoryStore` (the run's
+records live as long as the result), that ticks are grouped into larger units, that a failing
+tick stops the backtest instead of being logged and skipped, and that after every tick the
+equity of every agent is marked to the bar's close (the equity curve).
+
+Event skipping (:mod:`phantomex.kernel.skipping`): when every agent's brain declares vectorised
+signals, the ticks at which nothing can happen (no agent may act for the position it has, no
+order rests, no risk exit may fire) are passed over with :meth:`Kernel.skip` instead of being
+visited, and their equity is marked in one go; the result is the same as visiting them.
 
 Fills: ``next_open`` (default) rests a market order until the next bar and fills it at that bar's
 open, so a decision on bar t's close fills at bar t+1's open and a decision on the last bar never

@@ -22,8 +22,8 @@ from phantomex.brains.rules._common import (
 )
 from phantomex.domain.models import Action
 
-# An EMA remembers its seed; 10 slow periods of history make that memory negligible.
-EMA_LOOKBACK_PERIODS = 10
+# An EMA remembers its seed; 40 slow periods of history put that memory below float precision.
+EMA_LOOKBACK_PERIODS = 40
 # May-act margins, relative to the close: the whole-series averages differ from the per-bar
 # windowed ones by rounding (SMA) and by the EMA's forgotten seed (< 1e-5 with the look-back).
 CROSS_TOLERANCE = {"sma": 1e-9, "ema": 1e-5}

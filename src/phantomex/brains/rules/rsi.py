@@ -22,9 +22,11 @@ from phantomex.brains.rules._common import (
 )
 from phantomex.domain.models import Action
 
-# Wilder's smoothing remembers the whole series; 10 periods of history make the effect of older
-# bars negligible (< 1e-4 RSI points) and keep every decision bounded in cost.
-LOOKBACK_PERIODS = 10
+# Wilder's smoothing remembers the whole series: a bar k bars back still weighs (1 - 1/period)^k.
+# 40 periods of history put that below 1e-17 (the windowed RSI is the whole series' to the last
+# float bit; 10 periods left up to 2e-3 RSI points, enough to flip a decision at a level) and keep
+# every decision bounded in cost.
+LOOKBACK_PERIODS = 40
 # May-act margin in RSI points: far above the windowed RSI's difference from the whole series'.
 LEVEL_TOLERANCE = 0.5
 

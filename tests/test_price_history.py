@@ -1,0 +1,61 @@
+"""PriceHistory and its views: bars and float closes agree, and never reach past the clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from itertools import pairwise
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from phantomex.domain.models import Bar
+from phantomex.market.base import PriceHistory
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def _bar(minute: int, close: str) -> Bar:
+    c = Decimal(close)
+    return Bar("BTC", T0 + timedelta(minutes=minute), c, c, c, c, Decimal(1))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    minutes=st.lists(st.integers(min_value=0, max_value=80), min_size=1, max_size=60),
+    chunks=st.lists(st.integers(min_value=1, max_value=9), min_size=1, max_size=20),
+    now=st.integers(min_value=-1, max_value=82),
+    limit=st.one_of(st.none(), st.integers(min_value=1, max_value=70)),
+    max_bars=st.integers(min_value=3, max_value=50),
+)
+def test_views_see_only_bars_before_the_clock(
+    minutes: list[int], chunks: list[int], now: int, limit: int | None, max_bars: int
+) -> None:
+    """Bars appended one by one or extended in sorted runs (out-of-order and duplicate bars
+    ignored), kept up to ``max_bars``: a view's bars are the latest before ``now``, and its
+    closes are their closes as floats, oldest first."""
+    history, kept = PriceHistory(max_bars=max_bars), []
+    bars = [_bar(m, f"{100 + m}.{i % 7}") for i, m in enumerate(minutes)]
+    i = 0
+    for n, size in enumerate(chunks * 10):
+        run = bars[i : i + size]
+        if not run:
+            break
+        if n % 2 and all(a.time < b.time for a, b in pairwise(run)):
+            history.extend("BTC", run)
+        else:
+            history.append(run)
+        for b in run:
+            if not kept or b.time > kept[-1].time:
+                kept.append(b)
+        i += size
+    kept = kept[-max_bars:]
+    view = history.view(T0 + timedelta(minutes=now))
+    expected = [b for b in kept if b.time < view.now]
+    expected = expected[-limit:] if limit is not None else expected
+    assert view.bars("BTC", limit) == expected
+    closes = view.closes("BTC", limit)
+    assert closes.dtype == np.float64
+    assert closes.tolist() == [float(b.close) for b in expected]
+    assert view.bars("ETH", limit) == [] and view.closes("ETH", limit).size == 0
