@@ -311,11 +311,26 @@ ENGINES: dict[str, Callable[[Market, str], Outcome]] = {
 
 
 # -- comparing ------------------------------------------------------------------------------------
+def cash_after(trades: list[Trade]) -> float:
+    """The reference configuration's equity after ``trades`` (all-in buys, all-out sells), at
+    the last trade's price."""
+    cash, qty = CASH, 0.0
+    for _, side, price in trades:
+        if side == "buy":
+            qty, cash = cash / (price * (1 + FEE)), 0.0
+        else:
+            cash, qty = qty * price * (1 - FEE), 0.0
+    return cash + qty * (trades[-1][2] if trades else 0.0)
+
+
 def agreement(reference: Outcome, other: Outcome) -> str:
     """How ``other`` agrees with PhantomEx: trade by trade, then final equity (1e-6 relative)."""
     ours, theirs = reference.trades, other.trades
     for i, (a, b) in enumerate(zip(ours, theirs, strict=False)):
         if a[0] != b[0] or a[1] != b[1] or not math.isclose(a[2], b[2], rel_tol=RTOL):
+            worth = cash_after(ours[:i])
+            if worth < DUST:
+                return f"same first {i:,} trades, until equity was dust ({worth:.2g})"
             return f"differs at trade {i + 1}: {a} vs {b}"
     if len(theirs) < len(ours):
         return f"same first {len(theirs):,} trades, then stops ({len(ours):,}; dust)"
