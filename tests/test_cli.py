@@ -292,12 +292,15 @@ def test_approve_and_reject_pending_decisions(server: ServerHandle) -> None:
 
 
 def test_kill_and_release(server: ServerHandle) -> None:
-    running = [a["id"] for a in server.get("/api/agents") if a["status"] == "running"]
-    momentum = by_name(server, "Max Momentum")
-    assert "Max Momentum" in ok(server, "kill", "--agent", "Max Momentum", "--yes")
-    assert by_name(server, "Max Momentum")["status"] == "stopped"
+    agents = server.get("/api/agents")
+    running = [a["id"] for a in agents if a["status"] == "running"]
+    # a running agent: one the daily loss limit paused (a fast replay crosses many days) would
+    # refuse the resume below until its pause ends
+    target = next(a for a in agents if a["status"] == "running")
+    assert target["name"] in ok(server, "kill", "--agent", target["name"], "--yes")
+    assert by_name(server, target["name"])["status"] == "stopped"
     assert server.get("/health")["kill_switch"] is False
-    server.post(f"/api/agents/{momentum['id']}/resume")
+    server.post(f"/api/agents/{target['id']}/resume")
 
     fails(server, "kill")  # no --yes and no terminal to answer: aborted, nothing happens
     assert server.get("/health")["kill_switch"] is False
