@@ -987,9 +987,11 @@ class Kernel:
             self.store.save_agent(agent)
 
     def _write_agents(self, changed: dict[str, Agent]) -> None:
-        for agent_id, agent in changed.items():
-            if self.agents.get(agent_id) is agent:  # not deleted or reloaded meanwhile
-                self.store.save_agent(agent)
+        self.store.save_agents(
+            agent
+            for agent_id, agent in changed.items()
+            if self.agents.get(agent_id) is agent  # not deleted or reloaded meanwhile
+        )
         changed.clear()
 
     def flush(self) -> None:
