@@ -13,7 +13,12 @@ def iso(ts: datetime) -> str:
     return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def jsonable(obj: Any) -> Any:
+    if type(obj) in _PLAIN:  # the common case first (exact types: enums and subclasses go on)
+        return obj
     if isinstance(obj, Decimal):
         return format(obj, "f")
     if isinstance(obj, datetime):

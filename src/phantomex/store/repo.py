@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -14,6 +15,7 @@ from sqlalchemy import Connection, Engine, Row, Table, delete, func, insert, sel
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.expression import Executable
 
 from phantomex.domain.models import (
     AgentStatus,
@@ -550,22 +552,28 @@ def _upsert(
     if not rows:
         return
     dialect = conn.dialect.name
-    columns = [c for c in rows[0] if c not in keys]
+    columns = tuple(c for c in rows[0] if c not in keys)
     if dialect in ("sqlite", "postgresql"):
-        stmt = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table)
-        if columns:
-            upsert = stmt.on_conflict_do_update(
-                index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns}
-            )
-        else:
-            upsert = stmt.on_conflict_do_nothing(index_elements=list(keys))
-        conn.execute(upsert, rows)
+        conn.execute(_upsert_statement(dialect, table, tuple(keys), columns), rows)
         return
     for row in rows:  # any other database: update, else insert
         where = [table.c[k] == row[k] for k in keys]
         done = conn.execute(update(table).where(*where).values({c: row[c] for c in columns}))
         if done.rowcount == 0:
             conn.execute(insert(table), [row])
+
+
+@functools.cache
+def _upsert_statement(
+    dialect: str, table: Table, keys: tuple[str, ...], columns: tuple[str, ...]
+) -> Executable:
+    """INSERT .. ON CONFLICT (keys) DO UPDATE SET columns (built once per shape)."""
+    stmt = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table)
+    if not columns:
+        return stmt.on_conflict_do_nothing(index_elements=list(keys))
+    return stmt.on_conflict_do_update(
+        index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns}
+    )
 
 
 def _agent_fields(agent: Agent) -> dict[str, Any]:
