@@ -40,8 +40,11 @@ class PriceHistory:
     def __init__(self, max_bars: int = 5000) -> None:
         self._bars: dict[str, deque[Bar]] = {}
         self._max = max_bars
+        # closes per (symbol, now, limit) since the last append: the agents of a tick share them
+        self._closes: dict[tuple[str, datetime, int | None], np.ndarray] = {}
 
     def append(self, bars: Iterable[Bar]) -> None:
+        self._closes.clear()
         for bar in bars:
             series = self._bars.setdefault(bar.symbol, deque(maxlen=self._max))
             if series and bar.time <= series[-1].time:
@@ -76,5 +79,11 @@ class HistoryView:
         return out
 
     def closes(self, symbol: str, limit: int | None = None) -> np.ndarray:
-        """Close prices as float64 (for indicators only; money stays Decimal)."""
-        return np.array([float(b.close) for b in self.bars(symbol, limit)], dtype=np.float64)
+        """Close prices as float64 (for indicators only; money stays Decimal). Each call gets
+        its own array; the conversion is done once per symbol, window and history state."""
+        key = (symbol, self.now, limit)
+        cached = self._history._closes.get(key)
+        if cached is None:
+            cached = np.array([float(b.close) for b in self.bars(symbol, limit)], dtype=np.float64)
+            self._history._closes[key] = cached
+        return cached.copy()
