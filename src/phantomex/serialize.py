@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -17,8 +18,16 @@ _PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 def jsonable(obj: Any) -> Any:
-    if type(obj) in _PLAIN:  # the common case first (exact types: enums and subclasses go on)
+    kind = type(obj)
+    if kind in _PLAIN:  # the common cases first (exact types: enums and subclasses go on)
         return obj
+    if kind is dict:  # plain values inline: most of a payload is leaves
+        return {
+            (k if type(k) is str else str(k)): (v if type(v) in _PLAIN else jsonable(v))
+            for k, v in obj.items()
+        }
+    if kind is list:
+        return [v if type(v) in _PLAIN else jsonable(v) for v in obj]
     if isinstance(obj, Decimal):
         return format(obj, "f")
     if isinstance(obj, datetime):
@@ -30,5 +39,10 @@ def jsonable(obj: Any) -> Any:
     if isinstance(obj, list | tuple | set):
         return [jsonable(v) for v in obj]
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {name: jsonable(getattr(obj, name)) for name in _field_names(kind)}
     return obj
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
