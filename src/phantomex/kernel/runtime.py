@@ -467,7 +467,10 @@ class Kernel:
         brain = self.brains[agent.id]
         deadline = float(getattr(brain, "deadline_seconds", self.config.decision_deadline_seconds))
         try:
-            return await asyncio.wait_for(brain.decide(ctx), timeout=deadline)
+            if _is_slow(brain):  # in a task of its own, as a network client expects
+                return await asyncio.wait_for(brain.decide(ctx), timeout=deadline)
+            async with asyncio.timeout(deadline):  # in this task: no task per rule decision
+                return await brain.decide(ctx)
         except TimeoutError:
             return Decision.hold(f"timeout: no decision within {deadline:g}s", timeout=True)
         except Exception as exc:  # a failing brain holds and waits for a person to resume it
