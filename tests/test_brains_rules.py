@@ -734,3 +734,17 @@ def test_describe_names_the_key_parameters() -> None:
     assert MomentumBrain(MomentumParams(ma="ema")).describe() == "EMA(10/30) crossover momentum"
     assert "10/30/60" in SpikeFadeBrain(SpikeFadeParams()).describe()
     assert "take profit 1.5%" in TrainOfTradeBrain(TrainOfTradeParams()).describe()
+
+
+def test_closes_are_fresh_after_each_bar_and_private_to_each_caller() -> None:
+    history = make_history({"BTC": [100, 101, 102]})
+    now = T0 + 3 * MINUTE
+    first = history.view(now).closes("BTC", 2)
+    assert first.tolist() == [101.0, 102.0]
+    first[:] = 0.0  # one brain scribbling on its array leaves the next brain's alone
+    assert history.view(now).closes("BTC", 2).tolist() == [101.0, 102.0]
+    history.append(make_bars([100, 101, 102, 107]))  # a new bar at 3 minutes: a new window
+    later = T0 + 4 * MINUTE
+    assert history.view(later).closes("BTC", 2).tolist() == [102.0, 107.0]
+    assert history.view(now).closes("BTC", 2).tolist() == [101.0, 102.0]  # no peek at 3 min
+    assert history.view(later).closes("BTC").tolist() == [100.0, 101.0, 102.0, 107.0]

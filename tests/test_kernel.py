@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -357,3 +358,46 @@ async def test_lean_mode_trades_the_same_and_counts_holds(tmp_path: Path, datase
     assert saved == {a: lean.agents[a].last_decided_at for a in lean.agents}
     full.store.close()
     lean.store.close()
+
+
+class WaitingBrain:
+    """A brain that is not slow (it decides inline) but awaits before answering."""
+
+    kind = "waiting"
+
+    def __init__(self, seconds: float, *, fail: bool = False) -> None:
+        self.seconds, self.fail = seconds, fail
+        self.deadline_seconds = 0.2
+
+    async def decide(self, ctx: object) -> Decision:
+        await asyncio.sleep(self.seconds)
+        if self.fail:
+            raise RuntimeError("failed after waiting")
+        return Decision.hold("waited")
+
+    def describe(self) -> str:
+        return "waits"
+
+
+@pytest.mark.asyncio
+async def test_an_inline_brain_may_wait_within_its_deadline(tmp_path: Path, dataset: dict) -> None:
+    kernel = make_kernel(tmp_path / "w.db", dataset)
+    ok = kernel.create_agent(AgentSpec(name="ok", brain="rsi", symbols=["BTC"]))
+    late = kernel.create_agent(AgentSpec(name="late", brain="rsi", symbols=["BTC"]))
+    bad = kernel.create_agent(AgentSpec(name="bad", brain="rsi", symbols=["BTC"]))
+    kernel.brains[ok.id] = WaitingBrain(0.01)  # type: ignore[assignment]
+    kernel.brains[late.id] = WaitingBrain(30)  # type: ignore[assignment]
+    kernel.brains[bad.id] = WaitingBrain(0.01, fail=True)  # type: ignore[assignment]
+    started = time.monotonic()
+    with kernel.unit():
+        await kernel.step(await kernel.feed.next_tick())  # type: ignore[arg-type]
+    assert time.monotonic() - started < 10  # the late brain was cut off at its deadline
+    [rec] = kernel.store.decisions(agent_id=ok.id)
+    assert (rec.status, rec.reason) == ("held", "waited")
+    [rec] = kernel.store.decisions(agent_id=late.id)
+    assert (rec.status, rec.reason) == ("held", "timeout: no decision within 0.2s")
+    assert rec.meta == {"timeout": True}
+    assert kernel.agents[late.id].status is AgentStatus.RUNNING
+    [rec] = kernel.store.decisions(agent_id=bad.id)
+    assert rec.status == "held" and "failed after waiting" in rec.reason
+    assert kernel.agents[bad.id].status is AgentStatus.ERROR

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -438,6 +439,59 @@ def test_decisions_save_get_and_list_by_status(store: Store) -> None:
     store.save_decision(updated)
     assert store.get_decision("d1") == updated
     assert [d.id for d in store.decisions(status="pending")] == ["d4", "d3"]
+
+
+def outside(store: Store, decision_id: str) -> DecisionRecord | None:
+    """The decision as another task (the API) sees it: committed rows only."""
+    return contextvars.Context().run(store.get_decision, decision_id)
+
+
+def test_decision_saved_in_a_unit_is_read_in_it_and_committed_with_it(store: Store) -> None:
+    ledger = Ledger(on_commit=store.commit_entry)
+    a = add_agent(store, ledger)
+    first = decision(a, "u1", "approved", 1)
+    with store.unit():
+        store.save_decision(first)
+        assert store.get_decision("u1") == first
+        first.meta["later"] = True  # the record changing after its save changes nothing stored
+        store.save_decision(decision(a, "u2", "pending", 2))
+        store.save_decision(decision(a, "u3", "pending", 3))
+        assert [d.id for d in store.decisions(status="pending")] == ["u3", "u2"]
+        held = decision(a, "u3", "held", 3)  # saved again in the unit: updated, not doubled
+        store.save_decision(held)
+        assert outside(store, "u1") is None  # nothing is visible before the commit
+    assert outside(store, "u1") == decision(a, "u1", "approved", 1)
+    assert store.get_decision("u3") == held
+    assert [d.id for d in store.decisions(agent_id=a.id)] == ["u3", "u2", "u1"]
+
+
+def test_decisions_saved_in_a_failed_unit_are_rolled_back(store: Store) -> None:
+    ledger = Ledger(on_commit=store.commit_entry)
+    a = add_agent(store, ledger)
+    with pytest.raises(RuntimeError), store.unit():
+        store.save_decision(decision(a, "r1", "pending", 1))
+        assert store.get_decision("r1") is not None  # written in the unit's transaction
+        store.save_decision(decision(a, "r2", "held", 2))  # not written yet
+        raise RuntimeError("the tick failed")
+    assert store.get_decision("r1") is None
+    assert store.get_decision("r2") is None
+    assert store.decisions(agent_id=a.id) == []
+
+
+def test_fill_in_a_unit_marks_the_decision_saved_just_before(store: Store) -> None:
+    ledger = Ledger(on_commit=store.commit_entry)
+    a = add_agent(store, ledger)
+    with store.unit():
+        store.save_decision(decision(a, "f1", "approved", 1))
+        ledger.apply(fill(a, "buy", "1", "42", idem="fill-f1", decision_id="f1"))
+        store.save_decision(decision(a, "f2", "approved", 2))
+        with pytest.raises(DuplicateEntry):  # undoes only itself, not the decisions before it
+            ledger.apply(fill(a, "buy", "1", "43", idem="fill-f1", decision_id="f2"))
+    rec = store.get_decision("f1")
+    assert rec is not None and (rec.status, rec.price) == ("executed", D(42))
+    rec = store.get_decision("f2")
+    assert rec is not None and (rec.status, rec.price) == ("approved", None)
+    assert count(store, TradeRow) == 1
 
 
 # ----------------------------------------------------------------------------- trades

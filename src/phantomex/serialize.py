@@ -13,7 +13,20 @@ def iso(ts: datetime) -> str:
     return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def jsonable(obj: Any) -> Any:
+    kind = type(obj)
+    if kind in _PLAIN:  # the common cases first (exact types: enums and subclasses go on)
+        return obj
+    if kind is dict:  # plain values inline: most of a payload is leaves
+        return {
+            (k if type(k) is str else str(k)): (v if type(v) in _PLAIN else jsonable(v))
+            for k, v in obj.items()
+        }
+    if kind is list:
+        return [v if type(v) in _PLAIN else jsonable(v) for v in obj]
     if isinstance(obj, Decimal):
         return format(obj, "f")
     if isinstance(obj, datetime):
@@ -25,5 +38,16 @@ def jsonable(obj: Any) -> Any:
     if isinstance(obj, list | tuple | set):
         return [jsonable(v) for v in obj]
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {name: jsonable(getattr(obj, name)) for name in _field_names(kind)}
     return obj
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    """A dataclass's field names, looked up once per class."""
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names

@@ -29,6 +29,8 @@ class Hub:
         self.clients: set[asyncio.Queue[str | None]] = set()
 
     def on_event(self, event: Event) -> None:
+        if not self.clients:
+            return  # nobody to send it to: not even encoded
         message = json.dumps(
             {
                 "type": event.type,

@@ -482,9 +482,10 @@ class Kernel:
         brain = self.brains[agent.id]
         deadline = float(getattr(brain, "deadline_seconds", self.config.decision_deadline_seconds))
         try:
-            if not _is_slow(brain):  # it computes without waiting: no deadline could cut it short
+            if _is_slow(brain):  # in a task of its own, as a network client expects
+                return await asyncio.wait_for(brain.decide(ctx), timeout=deadline)
+            async with asyncio.timeout(deadline):  # in this task: no task per rule decision
                 return await brain.decide(ctx)
-            return await asyncio.wait_for(brain.decide(ctx), timeout=deadline)
         except TimeoutError:
             return Decision.hold(f"timeout: no decision within {deadline:g}s", timeout=True)
         except Exception as exc:  # a failing brain holds and waits for a person to resume it
@@ -1004,9 +1005,11 @@ class Kernel:
             self.store.save_agent(agent)
 
     def _write_agents(self, changed: dict[str, Agent]) -> None:
-        for agent_id, agent in changed.items():
-            if self.agents.get(agent_id) is agent:  # not deleted or reloaded meanwhile
-                self.store.save_agent(agent)
+        self.store.save_agents(
+            agent
+            for agent_id, agent in changed.items()
+            if self.agents.get(agent_id) is agent  # not deleted or reloaded meanwhile
+        )
         changed.clear()
 
     def flush(self) -> None:

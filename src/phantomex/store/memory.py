@@ -16,7 +16,7 @@ a state to roll back to.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -74,6 +74,10 @@ class MemoryStore:
 
     def save_agent(self, agent: Agent) -> None:
         self._agents[agent.id] = copy.deepcopy(agent)
+
+    def save_agents(self, agents: Iterable[Agent]) -> None:
+        for agent in agents:
+            self.save_agent(agent)
 
     def delete_agent(self, agent_id: str, when: datetime) -> None:
         self._deleted.add(agent_id)

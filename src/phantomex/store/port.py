@@ -6,6 +6,7 @@ and :class:`~phantomex.store.memory.MemoryStore` (backtests).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -31,6 +32,8 @@ class KernelStore(Protocol):
     def add_agent(self, agent: Agent, allowance: Deposit, wallet: Wallet) -> None: ...
 
     def save_agent(self, agent: Agent) -> None: ...
+
+    def save_agents(self, agents: Iterable[Agent]) -> None: ...
 
     def delete_agent(self, agent_id: str, when: datetime) -> None: ...
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -10,9 +11,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Connection, Engine, Row, Table, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.expression import Executable
 
 from phantomex.domain.models import (
     AgentStatus,
@@ -43,6 +46,20 @@ from phantomex.store.models import (
     WalletRow,
 )
 
+AGENTS: Table = AgentRow.__table__  # type: ignore[assignment]
+WALLETS: Table = WalletRow.__table__  # type: ignore[assignment]
+POSITIONS: Table = PositionRow.__table__  # type: ignore[assignment]
+TRADES: Table = TradeRow.__table__  # type: ignore[assignment]
+DEPOSITS: Table = DepositRow.__table__  # type: ignore[assignment]
+DECISIONS: Table = DecisionRow.__table__  # type: ignore[assignment]
+ORDERS: Table = OrderRow.__table__  # type: ignore[assignment]
+SNAPSHOTS: Table = PriceSnapshotRow.__table__  # type: ignore[assignment]
+STATE: Table = SettingRow.__table__  # type: ignore[assignment]
+CACHE: Table = LLMCacheRow.__table__  # type: ignore[assignment]
+
+#: ``Session.info`` key of a unit's decisions not yet written (see :meth:`Store.save_decision`)
+PENDING_DECISIONS = "phantomex.pending_decisions"
+
 
 class DuplicateEntry(ValueError):
     """A fill or deposit whose idempotency key is already stored: it was not applied again."""
@@ -72,7 +89,11 @@ class DecisionRecord:
 
 
 class Store:
-    """Repository over SQLAlchemy. Opens (and migrates) the database at ``url``."""
+    """Repository over SQLAlchemy. Opens (and migrates) the database at ``url``.
+
+    The hot writes (agents, decisions, fills, wallets, the clock) are SQLAlchemy Core statements
+    (dialect upserts on SQLite and PostgreSQL), not ORM merges; reads of those tables are Core
+    too, so no ORM identity map can hold a stale copy of a row written this way."""
 
     def __init__(self, url: str, *, run_migrations: bool = True) -> None:
         self.url = url
@@ -98,50 +119,72 @@ class Store:
             token = self._unit.set(s)
             try:
                 yield
+                self._write_pending(s)  # in the same transaction, before it commits
             finally:
                 self._unit.reset(token)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """The current unit's session, or a transaction of its own committed on success."""
+        """The current unit's session, or a transaction of its own committed on success.
+
+        In a unit, the decisions saved so far are written first, so whatever the caller reads or
+        writes sees them."""
         current = self._unit.get()
         if current is not None:
+            self._write_pending(current)
             yield current
             current.flush()
             return
         with self._sessions.begin() as s:
             yield s
 
+    def _write_pending(self, s: Session) -> None:
+        pending: dict[str, dict[str, Any]] | None = s.info.get(PENDING_DECISIONS)
+        if pending:
+            rows = list(pending.values())
+            pending.clear()
+            _upsert(s.connection(), DECISIONS, rows, ("id",))
+
     # -- agents -----------------------------------------------------------------------------------
     def add_agent(self, agent: Agent, allowance: Deposit, wallet: Wallet) -> None:
         """Insert the agent, its wallet and its opening deposit in one transaction."""
         with self.session() as s:
-            s.add(_agent_row(agent))
-            s.flush()
+            s.connection().execute(insert(AGENTS), [_agent_fields(agent)])
             self._write_entry(s, allowance, wallet)
 
     def save_agent(self, agent: Agent) -> None:
+        self.save_agents([agent])
+
+    def save_agents(self, agents: Iterable[Agent]) -> None:
+        """Write the agents' settings and state (one statement for all of them)."""
+        rows = {a.id: _agent_fields(a) for a in agents}  # an agent given twice: its last state
+        if not rows:
+            return
         with self.session() as s:
-            s.merge(_agent_row(agent))
+            _upsert(s.connection(), AGENTS, list(rows.values()), ("id",))
 
     def delete_agent(self, agent_id: str, when: datetime) -> None:
         """Soft delete: the agent leaves every list, its trades stay for the audit."""
         with self.session() as s:
-            s.execute(
-                update(AgentRow)
-                .where(AgentRow.id == agent_id)
+            s.connection().execute(
+                update(AGENTS)
+                .where(AGENTS.c.id == agent_id)
                 .values(deleted_at=when, status=AgentStatus.STOPPED.value)
             )
 
     def load_agents(self) -> list[Agent]:
         with self.session() as s:
-            rows = s.execute(
-                select(AgentRow, WalletRow.allowance)
-                .join(WalletRow, WalletRow.agent_id == AgentRow.id)
-                .where(AgentRow.deleted_at.is_(None))
-                .order_by(AgentRow.created_at)
-            ).all()
-            return [_agent_from_row(r, allowance) for r, allowance in rows]
+            rows = (
+                s.connection()
+                .execute(
+                    select(AGENTS, WALLETS.c.allowance.label("wallet_allowance"))
+                    .join(WALLETS, WALLETS.c.agent_id == AGENTS.c.id)
+                    .where(AGENTS.c.deleted_at.is_(None))
+                    .order_by(AGENTS.c.created_at)
+                )
+                .all()
+            )
+            return [_agent_from_row(r, r.wallet_allowance) for r in rows]
 
     # -- wallets ----------------------------------------------------------------------------------
     def commit_entry(self, entry: Fill | Deposit, before: Wallet, after: Wallet) -> None:
@@ -164,71 +207,85 @@ class Store:
     def _write_entry(
         self, s: Session, entry: Fill | Deposit, wallet: Wallet, realized: Decimal | None = None
     ) -> None:
+        conn = s.connection()
         if isinstance(entry, Fill):
-            s.add(
-                TradeRow(
-                    agent_id=entry.agent_id,
-                    seq=wallet.version,
-                    decision_id=entry.decision_id,
-                    order_id=entry.order_id,
-                    symbol=entry.symbol,
-                    side=entry.side.value,
-                    quantity=entry.quantity,
-                    price=entry.price,
-                    fee=entry.fee,
-                    realized_pnl=realized if entry.side is Side.SELL else None,
-                    reasoning=entry.reasoning,
-                    idempotency_key=entry.idempotency_key,
-                    time=entry.time,
-                )
+            conn.execute(
+                insert(TRADES),
+                [
+                    {
+                        "agent_id": entry.agent_id,
+                        "seq": wallet.version,
+                        "decision_id": entry.decision_id,
+                        "order_id": entry.order_id,
+                        "symbol": entry.symbol,
+                        "side": entry.side.value,
+                        "quantity": entry.quantity,
+                        "price": entry.price,
+                        "fee": entry.fee,
+                        "realized_pnl": realized if entry.side is Side.SELL else None,
+                        "reasoning": entry.reasoning,
+                        "idempotency_key": entry.idempotency_key,
+                        "time": entry.time,
+                    }
+                ],
             )
             if entry.decision_id:
-                s.execute(
-                    update(DecisionRow)
-                    .where(DecisionRow.id == entry.decision_id)
+                conn.execute(
+                    update(DECISIONS)
+                    .where(DECISIONS.c.id == entry.decision_id)
                     .values(status="executed", price=entry.price, resolved_at=entry.time)
                 )
             if entry.order_id:
-                s.execute(
-                    update(OrderRow).where(OrderRow.id == entry.order_id).values(status="filled")
+                conn.execute(
+                    update(ORDERS).where(ORDERS.c.id == entry.order_id).values(status="filled")
                 )
         else:
-            s.add(
-                DepositRow(
-                    agent_id=entry.agent_id,
-                    seq=wallet.version,
-                    amount=entry.amount,
-                    initial=entry.initial,
-                    idempotency_key=entry.idempotency_key,
-                    time=entry.time,
-                )
+            conn.execute(
+                insert(DEPOSITS),
+                [
+                    {
+                        "agent_id": entry.agent_id,
+                        "seq": wallet.version,
+                        "amount": entry.amount,
+                        "initial": entry.initial,
+                        "idempotency_key": entry.idempotency_key,
+                        "time": entry.time,
+                    }
+                ],
             )
-        s.flush()
-        s.merge(
-            WalletRow(
-                agent_id=wallet.agent_id,
-                allowance=wallet.allowance,
-                cash=wallet.cash,
-                deposits=wallet.deposits,
-                realized_pnl=wallet.realized_pnl,
-                fees_paid=wallet.fees_paid,
-                version=wallet.version,
-            )
+        _upsert(
+            conn,
+            WALLETS,
+            [
+                {
+                    "agent_id": wallet.agent_id,
+                    "allowance": wallet.allowance,
+                    "cash": wallet.cash,
+                    "deposits": wallet.deposits,
+                    "realized_pnl": wallet.realized_pnl,
+                    "fees_paid": wallet.fees_paid,
+                    "version": wallet.version,
+                }
+            ],
+            ("agent_id",),
         )
-        s.execute(delete(PositionRow).where(PositionRow.agent_id == wallet.agent_id))
-        for pos in wallet.positions.values():
-            s.add(
-                PositionRow(
-                    agent_id=wallet.agent_id,
-                    symbol=pos.symbol,
-                    quantity=pos.quantity,
-                    cost=pos.cost,
-                    opened_at=pos.opened_at,
-                )
-            )
+        conn.execute(delete(POSITIONS).where(POSITIONS.c.agent_id == wallet.agent_id))
+        positions = [
+            {
+                "agent_id": wallet.agent_id,
+                "symbol": pos.symbol,
+                "quantity": pos.quantity,
+                "cost": pos.cost,
+                "opened_at": pos.opened_at,
+            }
+            for pos in wallet.positions.values()
+        ]
+        if positions:
+            conn.execute(insert(POSITIONS), positions)
 
     def load_wallets(self) -> dict[str, Wallet]:
         with self.session() as s:
+            conn = s.connection()
             wallets = {
                 w.agent_id: Wallet(
                     agent_id=w.agent_id,
@@ -239,9 +296,9 @@ class Store:
                     fees_paid=w.fees_paid,
                     version=w.version,
                 )
-                for w in s.scalars(select(WalletRow))
+                for w in conn.execute(select(WALLETS))
             }
-            for p in s.scalars(select(PositionRow)):
+            for p in conn.execute(select(POSITIONS)):
                 if p.agent_id in wallets:
                     wallets[p.agent_id].positions[p.symbol] = Position(
                         p.symbol, p.quantity, p.cost, p.opened_at
@@ -285,13 +342,24 @@ class Store:
 
     # -- decisions --------------------------------------------------------------------------------
     def save_decision(self, rec: DecisionRecord) -> None:
+        """Insert the decision, or update it when it was saved before.
+
+        In a unit the row is kept and written with the unit's other new decisions in one
+        statement: before the next store call of the unit (so every read, and a fill marking the
+        decision executed, sees it) or when the unit ends, in its transaction either way."""
+        fields = _decision_fields(rec)
+        current = self._unit.get()
+        if current is not None:
+            current.info.setdefault(PENDING_DECISIONS, {})[rec.id] = fields
+            return
         with self.session() as s:
-            s.merge(DecisionRow(**_decision_fields(rec)))
+            _upsert(s.connection(), DECISIONS, [fields], ("id",))
 
     def get_decision(self, decision_id: str) -> DecisionRecord | None:
         with self.session() as s:
-            row = s.get(DecisionRow, decision_id)
-            return _decision_from_row(row) if row else None
+            row = s.connection().execute(select(DECISIONS).where(DECISIONS.c.id == decision_id))
+            found = row.first()
+            return _decision_from_row(found) if found is not None else None
 
     def decisions(
         self,
@@ -301,38 +369,37 @@ class Store:
         offset: int = 0,
     ) -> list[DecisionRecord]:
         with self.session() as s:
-            q = select(DecisionRow)
+            q = select(DECISIONS)
             if agent_id:
-                q = q.where(DecisionRow.agent_id == agent_id)
+                q = q.where(DECISIONS.c.agent_id == agent_id)
             if status:
-                q = q.where(DecisionRow.status == status)
-            q = q.order_by(DecisionRow.time.desc(), DecisionRow.id).limit(limit).offset(offset)
-            return [_decision_from_row(r) for r in s.scalars(q)]
+                q = q.where(DECISIONS.c.status == status)
+            q = q.order_by(DECISIONS.c.time.desc(), DECISIONS.c.id).limit(limit).offset(offset)
+            return [_decision_from_row(r) for r in s.connection().execute(q)]
 
     # -- orders -----------------------------------------------------------------------------------
     def save_order(self, order: Order, status: str) -> None:
+        row = {
+            "id": order.id,
+            "agent_id": order.agent_id,
+            "decision_id": order.decision_id,
+            "symbol": order.symbol,
+            "side": order.side.value,
+            "type": order.type.value,
+            "quantity": order.quantity,
+            "limit_price": order.limit_price,
+            "stop_price": order.stop_price,
+            "status": status,
+            "reason": order.reason,
+            "idempotency_key": order.idempotency_key,
+            "created_at": order.created_at,
+        }
         with self.session() as s:
-            s.merge(
-                OrderRow(
-                    id=order.id,
-                    agent_id=order.agent_id,
-                    decision_id=order.decision_id,
-                    symbol=order.symbol,
-                    side=order.side.value,
-                    type=order.type.value,
-                    quantity=order.quantity,
-                    limit_price=order.limit_price,
-                    stop_price=order.stop_price,
-                    status=status,
-                    reason=order.reason,
-                    idempotency_key=order.idempotency_key,
-                    created_at=order.created_at,
-                )
-            )
+            _upsert(s.connection(), ORDERS, [row], ("id",))
 
     def open_orders(self) -> list[Order]:
         with self.session() as s:
-            rows = s.scalars(select(OrderRow).where(OrderRow.status == "open"))
+            rows = s.connection().execute(select(ORDERS).where(ORDERS.c.status == "open"))
             return [
                 Order(
                     id=r.id,
@@ -384,9 +451,17 @@ class Store:
     def save_snapshots(self, snapshots: list[Snapshot]) -> None:
         if not snapshots:
             return
+        rows = {
+            (snap.symbol, snap.time): {
+                "symbol": snap.symbol,
+                "time": snap.time,
+                "price": snap.price,
+                "change_24h_pct": snap.change_24h_pct,
+            }
+            for snap in snapshots
+        }  # one row per symbol and time, the last one given (as merging them one by one did)
         with self.session() as s:
-            for snap in snapshots:
-                s.merge(_snapshot_row(s, snap))
+            _upsert(s.connection(), SNAPSHOTS, list(rows.values()), ("symbol", "time"))
 
     def add_risk_event(
         self,
@@ -442,67 +517,87 @@ class Store:
 
     def cache_get(self, key: str) -> dict[str, Any] | None:
         with self.session() as s:
-            row = s.get(LLMCacheRow, key)
-            return dict(row.response) if row else None
+            row = s.connection().execute(select(CACHE.c.response).where(CACHE.c.key == key))
+            found = row.first()
+            return dict(found.response) if found is not None else None
 
     def cache_entries(self) -> list[tuple[str, dict[str, Any], datetime]]:
         """Every cached LLM response as (key, response, stored at)."""
         with self.session() as s:
-            rows = s.scalars(select(LLMCacheRow))
+            rows = s.connection().execute(select(CACHE))
             return [(r.key, dict(r.response), r.created_at) for r in rows]
 
     def cache_put(self, key: str, response: dict[str, Any], when: datetime) -> None:
         with self.session() as s:
-            s.merge(LLMCacheRow(key=key, response=response, created_at=when))
+            row = {"key": key, "response": response, "created_at": when}
+            _upsert(s.connection(), CACHE, [row], ("key",))
 
     # -- key/value state --------------------------------------------------------------------------
     def get_state(self, key: str) -> dict[str, Any] | None:
         with self.session() as s:
-            row = s.get(SettingRow, key)
-            return dict(row.value) if row else None
+            row = s.connection().execute(select(STATE.c.value).where(STATE.c.key == key))
+            found = row.first()
+            return dict(found.value) if found is not None else None
 
     def set_state(self, key: str, value: dict[str, Any]) -> None:
         with self.session() as s:
-            s.merge(SettingRow(key=key, value=value))
+            _upsert(s.connection(), STATE, [{"key": key, "value": value}], ("key",))
 
 
-def _snapshot_row(s: Session, snap: Snapshot) -> PriceSnapshotRow:
-    existing = s.scalar(
-        select(PriceSnapshotRow.id).where(
-            PriceSnapshotRow.symbol == snap.symbol, PriceSnapshotRow.time == snap.time
-        )
+def _upsert(
+    conn: Connection, table: Table, rows: list[dict[str, Any]], keys: Sequence[str]
+) -> None:
+    """Insert ``rows`` (dicts with the same columns, distinct ``keys``), updating those whose
+    ``keys`` are stored already: one executemany statement on SQLite and PostgreSQL."""
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    columns = tuple(c for c in rows[0] if c not in keys)
+    if dialect in ("sqlite", "postgresql"):
+        conn.execute(_upsert_statement(dialect, table, tuple(keys), columns), rows)
+        return
+    for row in rows:  # any other database: update, else insert
+        where = [table.c[k] == row[k] for k in keys]
+        done = conn.execute(update(table).where(*where).values({c: row[c] for c in columns}))
+        if done.rowcount == 0:
+            conn.execute(insert(table), [row])
+
+
+@functools.cache
+def _upsert_statement(
+    dialect: str, table: Table, keys: tuple[str, ...], columns: tuple[str, ...]
+) -> Executable:
+    """INSERT .. ON CONFLICT (keys) DO UPDATE SET columns (built once per shape)."""
+    stmt = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table)
+    if not columns:
+        return stmt.on_conflict_do_nothing(index_elements=list(keys))
+    return stmt.on_conflict_do_update(
+        index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns}
     )
-    return PriceSnapshotRow(
-        id=existing,
-        symbol=snap.symbol,
-        time=snap.time,
-        price=snap.price,
-        change_24h_pct=snap.change_24h_pct,
-    )
 
 
-def _agent_row(agent: Agent) -> AgentRow:
+def _agent_fields(agent: Agent) -> dict[str, Any]:
     spec = agent.spec
-    return AgentRow(
-        id=agent.id,
-        name=spec.name,
-        brain=spec.brain,
-        params=spec.params,
-        goal=spec.goal,
-        mode=spec.mode.value,
-        status=agent.status.value,
-        status_reason=agent.status_reason,
-        symbols=spec.symbols,
-        interval_seconds=spec.interval_seconds,
-        risk=spec.risk.model_dump(mode="json"),
-        risk_state=agent.risk_state.to_json(),
-        brain_state=agent.brain_state,
-        last_decided_at=agent.last_decided_at,
-        created_at=agent.created_at,
-    )
+    return {
+        "id": agent.id,
+        "name": spec.name,
+        "brain": spec.brain,
+        "params": spec.params,
+        "goal": spec.goal,
+        "mode": spec.mode.value,
+        "status": agent.status.value,
+        "status_reason": agent.status_reason,
+        "symbols": spec.symbols,
+        "interval_seconds": spec.interval_seconds,
+        "risk": spec.risk.model_dump(mode="json"),
+        "risk_state": agent.risk_state.to_json(),
+        "brain_state": agent.brain_state,
+        "last_decided_at": agent.last_decided_at,
+        "created_at": agent.created_at,
+    }
 
 
-def _agent_from_row(r: AgentRow, allowance: Decimal) -> Agent:
+def _agent_from_row(r: Row[Any], allowance: Decimal) -> Agent:
     spec = AgentSpec(
         name=r.name,
         brain=r.brain,
@@ -541,14 +636,14 @@ def _decision_fields(rec: DecisionRecord) -> dict[str, Any]:
         "confidence": rec.confidence,
         "status": rec.status,
         "reason": rec.reason,
-        "checks": rec.checks,
-        "meta": rec.meta,
+        "checks": list(rec.checks),  # copies: a buffered row must not change with the record
+        "meta": dict(rec.meta),
         "expires_at": rec.expires_at,
         "resolved_at": rec.resolved_at,
     }
 
 
-def _decision_from_row(r: DecisionRow) -> DecisionRecord:
+def _decision_from_row(r: Row[Any]) -> DecisionRecord:
     return DecisionRecord(
         id=r.id,
         agent_id=r.agent_id,
