@@ -323,6 +323,32 @@ def test_unpaced_never_waits(speed: float) -> None:
     assert waits == []
 
 
+def test_a_replay_behind_its_clock_still_lets_other_tasks_run() -> None:
+    """Slow ticks (a busy kernel) on an unpaced replay: the API's tasks get a turn at least
+    every 10 ms of ticks, not once every so many ticks."""
+    feed = ReplayFeed({"A": make_bars("A", range(1, 41))}, speed=0)
+    turns = 0
+
+    async def other_task(stop: asyncio.Event) -> None:
+        nonlocal turns
+        while not stop.is_set():
+            turns += 1
+            await asyncio.sleep(0)
+
+    async def consume() -> int:
+        stop = asyncio.Event()
+        task = asyncio.create_task(other_task(stop))
+        await asyncio.sleep(0)
+        started = turns
+        while await feed.next_tick() is not None:
+            time.sleep(0.005)  # a tick's work, blocking the loop
+        stop.set()
+        await task
+        return turns - started
+
+    assert asyncio.run(consume()) >= 10  # 40 ticks of 5 ms: about 20 turns
+
+
 def test_real_pacing_at_high_speed() -> None:
     feed = ReplayFeed({"A": make_bars("A", range(1, 22))}, speed=6000)  # 10 ms per tick
     start = time.monotonic()

@@ -13,6 +13,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from pydantic import ValidationError
 from sqlalchemy import func, inspect, select, text, update
 from sqlalchemy.exc import StatementError
 
@@ -235,6 +236,33 @@ def test_add_agent_failure_leaves_no_wallet_in_ledger_or_store(store: Store) -> 
         ledger.open_wallet(dep, persist=lambda w: store.add_agent(clone, dep, w))
     assert not ledger.has_wallet("other-id")
     assert set(store.load_wallets()) == {first.id}
+
+
+def test_saving_agents_writes_state_and_spec_edits_even_after_a_rollback(store: Store) -> None:
+    ledger = Ledger(on_commit=store.commit_entry)
+    agent = add_agent(store, ledger)
+    store.save_agents([agent])  # the whole row: this store has not saved this spec yet
+    agent.last_decided_at, agent.brain_state = T0 + timedelta(minutes=1), {"n": 1}
+    agent.risk_state = RiskState(peak_equity=D("10123.45"))
+    store.save_agents([agent])  # the state columns only
+    [loaded] = store.load_agents()
+    assert (loaded.last_decided_at, loaded.brain_state) == (T0 + timedelta(minutes=1), {"n": 1})
+    assert loaded.risk_state == agent.risk_state and loaded.spec == agent.spec
+    with pytest.raises(RuntimeError), store.unit():  # an edit saved, then rolled back
+        agent.spec = agent.spec.model_copy(update={"goal": "rolled back"})
+        store.save_agents([agent])
+        raise RuntimeError("tick failed")
+    agent.brain_state = {"n": 2}
+    store.save_agents([agent])  # the rolled back edit is written again, with the state
+    [loaded] = store.load_agents()
+    assert loaded.spec.goal == "rolled back" and loaded.brain_state == {"n": 2}
+    edited = agent.spec.model_copy(update={"symbols": ["ETH"], "interval_seconds": 300})
+    agent.spec = edited
+    store.save_agents([agent, agent])
+    [loaded] = store.load_agents()
+    assert loaded.spec == edited
+    with pytest.raises(ValidationError):
+        agent.spec.goal = "in place"  # type: ignore[misc]  # a spec is replaced, never edited
 
 
 def test_commit_entry_writes_trade_wallet_and_positions_together(store: Store) -> None:

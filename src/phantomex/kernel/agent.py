@@ -17,7 +17,7 @@ from phantomex.risk.profile import RiskProfile, RiskState
 class AgentSpec(BaseModel):
     """What a user chooses for an agent."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)  # edits replace it (model_copy)
 
     name: str = Field(min_length=1, max_length=80, pattern=r"^[\w .\-]+$")
     brain: str = Field(min_length=1, max_length=40, description="A strategy from /api/strategies.")

@@ -66,7 +66,7 @@ _ONE_US = timedelta(microseconds=1)
 _DAY_US = 86_400_000_000
 _HUNDRED = Decimal(100)
 _ONE = Decimal(1)
-_YIELD_EVERY = 64  # unpaced replay: give other tasks a turn every this many ticks
+_YIELD_AFTER = 0.01  # seconds: a replay behind its clock gives other tasks (the API) a turn
 
 
 def _us(dt: datetime) -> int:
@@ -162,7 +162,7 @@ class ReplayFeed:
         self._interval = 0.0
         self._origin: float | None = None
         self._scheduled = 0  # ticks emitted since the schedule origin
-        self._emitted = 0
+        self._yielded_at = time.monotonic()
         self.set_speed(speed)
         self._health = SourceHealth("replay", symbols=list(self._symbols))
 
@@ -185,18 +185,14 @@ class ReplayFeed:
         if self._closed or (not self._loop and self._cursor >= self._n):
             return None
         delay = self._delay(self._clock())
-        if delay > 0:
-            await self._wait(delay)
-            if self._closed:
-                return None
-        elif self._emitted % _YIELD_EVERY == _YIELD_EVERY - 1:
-            await asyncio.sleep(0)
+        if delay > 0 or time.monotonic() - self._yielded_at >= _YIELD_AFTER:
+            await (self._wait(delay) if delay > 0 else asyncio.sleep(0))
+            self._yielded_at = time.monotonic()
             if self._closed:
                 return None
         tick = self._build(self._cursor, self._snaps)
         self._cursor += 1
         self._scheduled += 1
-        self._emitted += 1
         self._last_time = tick.time
         self._health.ok(datetime.now(UTC))
         return tick
@@ -303,7 +299,6 @@ class ReplayFeed:
                 k = self._union_idx[symbol]
                 self._snaps[symbol] = self._snapshot(symbol, 0, k[bisect_right(k, stop - 1) - 1])
         self._cursor = stop
-        self._emitted += stop - start
         self._last_time = self._close_dt[stop - 1]
         return bars, dict(self._snaps)
 

@@ -11,7 +11,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, Table, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -102,6 +113,7 @@ class Store:
             migrate(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._unit: ContextVar[Session | None] = ContextVar(f"unit-{id(self)}", default=None)
+        self._written_specs: dict[str, AgentSpec] = {}  # the spec each agent's row was saved with
 
     def close(self) -> None:
         self.engine.dispose()
@@ -115,13 +127,23 @@ class Store:
         if self._unit.get() is not None:
             yield
             return
-        with self._sessions.begin() as s:
+        with self._forget_on_rollback(), self._sessions.begin() as s:
             token = self._unit.set(s)
             try:
                 yield
                 self._write_pending(s)  # in the same transaction, before it commits
             finally:
                 self._unit.reset(token)
+
+    @contextmanager
+    def _forget_on_rollback(self) -> Iterator[None]:
+        """A transaction that rolls back may have saved specs it never committed: forget them
+        all, so each agent's next save writes its whole row."""
+        try:
+            yield
+        except BaseException:
+            self._written_specs.clear()
+            raise
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -135,7 +157,7 @@ class Store:
             yield current
             current.flush()
             return
-        with self._sessions.begin() as s:
+        with self._forget_on_rollback(), self._sessions.begin() as s:
             yield s
 
     def _write_pending(self, s: Session) -> None:
@@ -156,12 +178,21 @@ class Store:
         self.save_agents([agent])
 
     def save_agents(self, agents: Iterable[Agent]) -> None:
-        """Write the agents' settings and state (one statement for all of them)."""
-        rows = {a.id: _agent_fields(a) for a in agents}  # an agent given twice: its last state
-        if not rows:
+        """Write the agents' settings and state: the whole row of an agent whose spec changed
+        since it was last saved, only the state columns of the others (one statement each)."""
+        latest = {a.id: a for a in agents}  # an agent given twice: its last state
+        if not latest:
             return
+        whole = [a for a in latest.values() if self._written_specs.get(a.id) is not a.spec]
+        states = [
+            _state_params(a) for a in latest.values() if self._written_specs.get(a.id) is a.spec
+        ]
         with self.session() as s:
-            _upsert(s.connection(), AGENTS, list(rows.values()), ("id",))
+            conn = s.connection()
+            _upsert(conn, AGENTS, [_agent_fields(a) for a in whole], ("id",))
+            if states:
+                conn.execute(_SAVE_STATE, states)
+        self._written_specs.update((a.id, a.spec) for a in whole)
 
     def delete_agent(self, agent_id: str, when: datetime) -> None:
         """Soft delete: the agent leaves every list, its trades stay for the audit."""
@@ -585,16 +616,36 @@ def _agent_fields(agent: Agent) -> dict[str, Any]:
         "params": spec.params,
         "goal": spec.goal,
         "mode": spec.mode.value,
-        "status": agent.status.value,
-        "status_reason": agent.status_reason,
         "symbols": spec.symbols,
         "interval_seconds": spec.interval_seconds,
         "risk": spec.risk.model_dump(mode="json"),
+        "created_at": agent.created_at,
+        **_agent_state(agent),
+    }
+
+
+def _agent_state(agent: Agent) -> dict[str, Any]:
+    """The columns that running an agent changes (its spec changes only by a user's edit)."""
+    return {
+        "status": agent.status.value,
+        "status_reason": agent.status_reason,
         "risk_state": agent.risk_state.to_json(),
         "brain_state": agent.brain_state,
         "last_decided_at": agent.last_decided_at,
-        "created_at": agent.created_at,
     }
+
+
+def _state_params(agent: Agent) -> dict[str, Any]:
+    """The parameters of :data:`_SAVE_STATE` (bound names must differ from column names)."""
+    return {"p_id": agent.id, **{f"p_{c}": v for c, v in _agent_state(agent).items()}}
+
+
+_STATE_COLUMNS = ("status", "status_reason", "risk_state", "brain_state", "last_decided_at")
+_SAVE_STATE = (
+    update(AGENTS)
+    .where(AGENTS.c.id == bindparam("p_id"))
+    .values({c: bindparam(f"p_{c}", type_=AGENTS.c[c].type) for c in _STATE_COLUMNS})
+)
 
 
 def _agent_from_row(r: Row[Any], allowance: Decimal) -> Agent:
