@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -117,6 +118,21 @@ def test_token_opens_the_api_and_the_cli_uses_it(server: ServerHandle) -> None:
     rc, _out, err = run_cli("agents", "list", env=env)
     assert rc == 1
     assert "authentication required" in err
+
+
+def test_a_loopback_server_turns_auth_on_once_the_cli_creates_a_token(tmp_path: Path) -> None:
+    """On 127.0.0.1 without credentials the API is open; the first token (created by another
+    process, the CLI) closes it within a moment, without a restart."""
+    with serve(tmp_path / "loopback") as server:
+        assert httpx.get(f"{server.url}/api/agents", timeout=TIMEOUT).status_code == 200
+        token = create_token(server.env, "script")
+        deadline = time.monotonic() + 30
+        while (status := httpx.get(f"{server.url}/api/agents", timeout=TIMEOUT).status_code) == 200:
+            assert time.monotonic() < deadline, "auth still off 30 s after the first token"
+            time.sleep(0.2)
+        assert status == 401
+        resp = httpx.get(f"{server.url}/api/agents", timeout=TIMEOUT, headers=bearer(token))
+        assert resp.status_code == 200
 
 
 def test_cookie_login_needs_csrf_for_mutations(server: ServerHandle) -> None:

@@ -10,6 +10,7 @@ cookie); a WebSocket with a cookie must come from the server's own origin.
 from __future__ import annotations
 
 import hmac
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.cookies import SimpleCookie
@@ -32,6 +33,7 @@ SESSION_COOKIE = "phantomex_session"
 CSRF_COOKIE = "phantomex_csrf"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+CONFIGURED_TTL = 1.0  # seconds a loopback server trusts its last "no credentials yet" lookup
 OPEN_PATHS = {
     "/health",
     "/",
@@ -60,11 +62,29 @@ class Gate:
     service: AuthService
     settings: Settings
     limiter: FailureLimiter = field(default_factory=FailureLimiter)
+    _configured: bool = False
+    _checked_at: float = float("-inf")  # time.monotonic() of the last lookup
 
     def enabled(self) -> bool:
         if self.settings.auth is not None:
             return self.settings.auth
-        return not is_loopback(self.settings.host) or self.service.configured()
+        if not is_loopback(self.settings.host):
+            return True
+        if not self.known_open():
+            self._configured = self.service.configured()  # a database read
+            self._checked_at = time.monotonic()
+        return self._configured
+
+    def known_open(self) -> bool:
+        """True when auth is certainly off without a database read: on loopback, no password
+        or token existed a moment ago (a token created by the CLI turns auth on within
+        :data:`CONFIGURED_TTL`)."""
+        return (
+            self.settings.auth is None
+            and is_loopback(self.settings.host)
+            and not self._configured
+            and time.monotonic() - self._checked_at < CONFIGURED_TTL
+        )
 
     def identify(self, headers: Headers) -> Identity:
         scheme, _, token = headers.get("authorization", "").partition(" ")
@@ -136,6 +156,9 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         gate = gate_of(scope["app"])
+        if gate.known_open():  # no thread and no database read per request
+            await self.app(scope, receive, send)
+            return
         headers = Headers(scope=scope)
 
         def decide() -> tuple[int, str, str] | None:
