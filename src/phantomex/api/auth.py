@@ -62,29 +62,32 @@ class Gate:
     service: AuthService
     settings: Settings
     limiter: FailureLimiter = field(default_factory=FailureLimiter)
+    _loopback: bool = field(init=False)
     _configured: bool = False
     _checked_at: float = float("-inf")  # time.monotonic() of the last lookup
 
+    def __post_init__(self) -> None:
+        self._loopback = is_loopback(self.settings.host)
+
     def enabled(self) -> bool:
-        if self.settings.auth is not None:
-            return self.settings.auth
-        if not is_loopback(self.settings.host):
-            return True
-        if not self.known_open():
-            self._configured = self.service.configured()  # a database read
-            self._checked_at = time.monotonic()
+        known = self.known()
+        if known is not None:
+            return known
+        self._configured = self.service.configured()  # a database read
+        self._checked_at = time.monotonic()
         return self._configured
 
-    def known_open(self) -> bool:
-        """True when auth is certainly off without a database read: on loopback, no password
-        or token existed a moment ago (a token created by the CLI turns auth on within
-        :data:`CONFIGURED_TTL`)."""
-        return (
-            self.settings.auth is None
-            and is_loopback(self.settings.host)
-            and not self._configured
-            and time.monotonic() - self._checked_at < CONFIGURED_TTL
-        )
+    def known(self) -> bool | None:
+        """Whether auth is on, when that is known without a database read, else None. On
+        loopback with auth left to the credentials, "off" is trusted for
+        :data:`CONFIGURED_TTL` (a token the CLI creates turns auth on within it); "on" is
+        always looked up again, so revoking the last credential takes effect at once."""
+        if self.settings.auth is not None:
+            return self.settings.auth
+        if not self._loopback:
+            return True
+        fresh = time.monotonic() - self._checked_at < CONFIGURED_TTL
+        return False if fresh and not self._configured else None
 
     def identify(self, headers: Headers) -> Identity:
         scheme, _, token = headers.get("authorization", "").partition(" ")
@@ -156,7 +159,7 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         gate = gate_of(scope["app"])
-        if gate.known_open():  # no thread and no database read per request
+        if gate.known() is False:  # no thread and no database read per request
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)

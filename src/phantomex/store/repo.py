@@ -183,10 +183,13 @@ class Store:
         latest = {a.id: a for a in agents}  # an agent given twice: its last state
         if not latest:
             return
-        whole = [a for a in latest.values() if self._written_specs.get(a.id) is not a.spec]
-        states = [
-            _state_params(a) for a in latest.values() if self._written_specs.get(a.id) is a.spec
-        ]
+        whole: list[Agent] = []
+        states: list[dict[str, Any]] = []
+        for a in latest.values():
+            if self._written_specs.get(a.id) is a.spec:
+                states.append(_state_params(a))
+            else:
+                whole.append(a)
         with self.session() as s:
             conn = s.connection()
             _upsert(conn, AGENTS, [_agent_fields(a) for a in whole], ("id",))
