@@ -325,7 +325,9 @@ async def test_the_server_runs_on_when_telegram_refuses_the_token(
     from phantomex.notify.service import Notifications
 
     tg = FakeTelegram(api)
-    tg.failures["getMe"] = [Reply(401, fixture("telegram/error_401.json"))]
+    # a slow refusal: the "started" notice is queued before Telegram has said no, and must not
+    # go out through the refused token meanwhile
+    tg.failures["getMe"] = [Reply(401, fixture("telegram/error_401.json"), delay=2.0)]
     config = {
         "urls": [webhook(api)],
         "telegram": {"token": tg.token, "allowed_chat_ids": [tg.chat_id], "api_url": tg.api_url},

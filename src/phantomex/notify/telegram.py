@@ -167,6 +167,8 @@ class TelegramBot:
         self.refused = 0
         self._buttons: dict[str, list[tuple[int, int, str]]] = {}  # decision: chat, message, text
         self._tasks: set[asyncio.Task[None]] = set()
+        self.ready = False  # getMe answered and polling runs
+        self._first_start = asyncio.Event()  # set once the first start attempt has an outcome
         file_url = api_url.removesuffix("/bot") + "/file/bot"
         self.app: Application[Any, Any, Any, Any, Any, Any] = (
             Application.builder().token(token).base_url(api_url).base_file_url(file_url).build()
@@ -192,14 +194,18 @@ class TelegramBot:
     async def start(self) -> None:
         """Check the token (getMe) and start long polling. Updates sent while the server was down
         are dropped: an old /kill must not fire on the next start."""
-        await self.app.initialize()
-        assert self.app.updater is not None
-        await self.app.updater.start_polling(
-            timeout=self.poll_timeout,
-            allowed_updates=["message", "callback_query"],
-            drop_pending_updates=True,
-        )
-        await self.app.start()
+        try:
+            await self.app.initialize()
+            assert self.app.updater is not None
+            await self.app.updater.start_polling(
+                timeout=self.poll_timeout,
+                allowed_updates=["message", "callback_query"],
+                drop_pending_updates=True,
+            )
+            await self.app.start()
+            self.ready = True
+        finally:
+            self._first_start.set()
         log.info(
             "Telegram bot @%s polling for %d chat(s)", self.app.bot.username, len(self.allowed)
         )
@@ -213,7 +219,11 @@ class TelegramBot:
 
     # -- the notifier sink ------------------------------------------------------------------------
     async def send(self, message: Message) -> None:
-        """Send to every allowed chat; approval requests get Approve/Reject buttons."""
+        """Send to every allowed chat; approval requests get Approve/Reject buttons. Waits for
+        the first start attempt: nothing is sent through a token Telegram has not accepted."""
+        await self._first_start.wait()
+        if not self.ready:
+            raise DeliveryError("the Telegram bot is not running")
         if message.decision_id is None:
             await send_to_chats(self.app.bot, sorted(self.allowed), message.text)
             return
