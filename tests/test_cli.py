@@ -221,10 +221,20 @@ def test_agents_add_mode_and_remove(server: ServerHandle) -> None:
 
 
 def test_pause_and_resume(server: ServerHandle) -> None:
-    assert "paused" in ok(server, "agents", "pause", "max momentum")
-    assert by_name(server, "Max Momentum")["status"] == "paused"
-    assert "running" in ok(server, "agents", "resume", "Max Momentum")
-    assert by_name(server, "Max Momentum")["status"] == "running"
+    # an agent of the test's own that cannot trade (RSI 200 never leaves 0.01..99.99 on real
+    # data), so no daily loss limit of a demo agent can refuse the resume
+    name = "Pause Resume"
+    ok(
+        server, "agents", "add", name, "--brain", "rsi", "--symbols", "BTC",
+        "--param", "period=200", "--param", "oversold=0.01", "--param", "overbought=99.99",
+    )  # fmt: skip
+    try:
+        assert "paused" in ok(server, "agents", "pause", "pause resume")
+        assert by_name(server, name)["status"] == "paused"
+        assert "running" in ok(server, "agents", "resume", name)
+        assert by_name(server, name)["status"] == "running"
+    finally:
+        ok(server, "agents", "remove", name, "--yes")
 
 
 def test_trade_now_shows_the_decision(server: ServerHandle) -> None:
