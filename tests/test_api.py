@@ -273,7 +273,11 @@ def test_kill_switch_and_release(client: httpx.Client) -> None:
     assert trade.status_code == 409
     assert client.post("/api/kill-switch/release").json()["on"] is False
     for a in client.get("/api/agents").json():
-        assert client.post(f"/api/agents/{a['id']}/resume").json()["status"] == "running"
+        resp = client.post(f"/api/agents/{a['id']}/resume")
+        if resp.status_code == 409:  # hit its daily loss limit in the replay: resumes tomorrow
+            assert "daily loss" in resp.json()["error"]["message"]
+            continue
+        assert resp.json()["status"] == "running"
 
 
 def test_websocket_snapshot_then_typed_messages(server: Server) -> None:
