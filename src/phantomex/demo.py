@@ -31,8 +31,11 @@ DEMO_AGENTS = [
     AgentSpec(
         name="Max Momentum",
         brain="momentum",
-        params={"fast": 5, "slow": 20, "ma": "ema"},
-        goal="Ride short-term trends.",
+        # hour-scale averages on 1-minute bars: a crossing must reflect a move worth more than the
+        # 0.2 % a round trip costs in fees (EMA 5/20 crossed ~75 times a day per symbol, its fees
+        # about equal to its loss); the usual 1 h / 4 h pair, not searched for a good result
+        params={"fast": 60, "slow": 240, "ma": "ema"},
+        goal="Ride hour-scale trends.",
         symbols=["BTC", "ETH", "SOL"],
         interval_seconds=60,
         risk=RiskProfile(max_allocation_pct=Decimal(30)),
