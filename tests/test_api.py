@@ -127,7 +127,15 @@ def test_prices_history_and_strategies(client: httpx.Client) -> None:
 
 
 def test_agent_lifecycle(client: httpx.Client) -> None:
-    body = {"name": "Api Bot", "brain": "rsi", "symbols": ["btc"], "allowance": "2500.50"}
+    # it decides on its first tick, then only when asked (a week of market time between): an
+    # approval of its own would hold the person's order below behind it
+    body = {
+        "name": "Api Bot",
+        "brain": "rsi",
+        "symbols": ["btc"],
+        "allowance": "2500.50",
+        "interval_seconds": 7 * 86400,
+    }
     created = client.post("/api/agents", json=body)
     assert created.status_code == 201, created.text
     agent = created.json()
@@ -146,6 +154,8 @@ def test_agent_lifecycle(client: httpx.Client) -> None:
         "pending",
         "rejected",
     )
+    if decision.json()["status"] == "pending":  # answered, so the order below is not held
+        client.post(f"/api/decisions/{decision.json()['id']}/reject")
     client.post(f"/api/agents/{aid}/pause")
     paused = client.post(f"/api/agents/{aid}/orders", json={"action": "buy", "symbol": "BTC"})
     assert paused.status_code == 409 and paused.json()["error"]["field"] == "status"

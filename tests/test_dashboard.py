@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -140,6 +140,18 @@ def buyer_id(server: RestartableServer) -> str:
     return agents[BUYER]
 
 
+def market_passes(server: RestartableServer, since: str, minutes: int) -> None:
+    """Wait until the replayed market is ``minutes`` past ``since`` (a generous deadline)."""
+    goal = datetime.fromisoformat(since.replace("Z", "+00:00")) + timedelta(minutes=minutes)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        times = [p["time"] for p in server.get("/api/market/prices")]
+        if times and max(datetime.fromisoformat(t.replace("Z", "+00:00")) for t in times) >= goal:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the market did not reach {goal} within 60 s")
+
+
 def test_api_is_not_shadowed(server: RestartableServer) -> None:
     root = httpx.get(server.url + "/", timeout=10)
     assert root.status_code == 200 and '<div id="app">' in root.text
@@ -225,15 +237,32 @@ def test_reject_one_advisory_decision_and_approve_another(
     statuses = {d["id"]: d["status"] for d in server.get(f"/api/agents/{agent_id}/decisions")}
     assert statuses[first] == "rejected"
 
-    # "Make trade" decides now: another buy, which waits for approval too: approve it
+    # "Make trade" decides now: another buy, which waits for approval too
     buyer = card(page, BUYER)
     buyer.get_by_test_id("make-trade").click()
     expect(mine).to_have_count(1)
     second = mine.get_attribute("data-decision-id")
-    assert second != first
+    assert second is not None and second != first
+    expect(mine.get_by_test_id("waiting")).to_have_text("No newer decision waiting")
+    # a person takes their time: several ticks pass and the agent decides again meanwhile;
+    # its newer decision waits behind the question instead of replacing it
+    asked_at = next(d for d in server.get("/api/decisions", status="pending") if d["id"] == second)
+    market_passes(server, asked_at["time"], minutes=5)
+    buyer.get_by_test_id("make-trade").click()
+    expect(buyer.get_by_test_id("decision-status")).to_have_text("held")
+    expect(buyer.get_by_test_id("latest-decision")).to_contain_text(
+        f"waiting for your answer on decision {second[:12]}"
+    )
+    expect(mine.get_by_test_id("waiting")).to_have_text("1 newer decision waiting behind it")
+    expect(mine).to_have_attribute("data-decision-id", second)
+    expect(mine.get_by_test_id("countdown")).to_have_text(re.compile(r"^[0-5]:\d\d$"))
+    shot(page, "03-approval-waiting", full_page=False)
+    market_passes(server, asked_at["time"], minutes=10)
     mine.get_by_test_id("approve").click()
     expect(page.locator(f'[data-decision-id="{second}"]')).to_have_count(0)
-    expect(buyer.get_by_test_id("decision-status")).to_have_text("executed")
+    statuses = {d["id"]: d["status"] for d in server.get(f"/api/agents/{agent_id}/decisions")}
+    assert statuses[second] == "executed"
+    expect(page.get_by_test_id("toasts")).to_contain_text("approved → executed")
 
     # the trade is in the log (and in the API)
     page.get_by_test_id("filter-agent").select_option(agent_id)

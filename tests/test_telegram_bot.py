@@ -3,7 +3,9 @@ that are not allowed, flood control."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +194,21 @@ async def test_buttons_go_when_the_approval_is_resolved_elsewhere(rig: Rig) -> N
     async with rig.kernel.lock:
         first = rig.kernel.place(agent_id, Decision(Action.SELL, "SOL"))
         assert first.status == "pending"
-        rig.kernel.place(agent_id, Decision(Action.SELL, "SOL"))  # supersedes the first
-    await notifier.stop()
+        newer = rig.kernel.place(agent_id, Decision(Action.SELL, "SOL"))
+    await notifier.stop()  # sends what it queued
+    assert newer.status == "held" and newer.reason.startswith("waiting for your answer")
+    request = next(m for m in rig.tg.sent() if first.id in str(m.get("reply_markup")))
+    assert (
+        "Answer by " in request["text"]
+        and "newer decisions wait until you answer" in request["text"]
+    )
+    listed = await rig.command("/pending")  # the newer decision waits behind the first
+    assert "Expires in 5:00 (" in listed and "1 newer decision waiting behind it" in listed
+
+    wall = rig.kernel.config.wall_clock() + timedelta(minutes=6)  # nobody answered in time
+    rig.kernel.config = dataclasses.replace(rig.kernel.config, wall_clock=lambda: wall)
+    async with rig.kernel.lock:
+        with rig.kernel.unit():
+            await rig.kernel.step(tick_at(next_minute(rig.kernel), {"SOL": "150"}))
     edits = await rig.tg.until(lambda: rig.tg.calls("editMessageText")[1:])
-    assert "Expired: SELL" in edits[0]["text"] and "superseded" in edits[0]["text"]
+    assert "Expired: SELL" in edits[0]["text"] and "no answer before the expiry" in edits[0]["text"]

@@ -106,11 +106,23 @@ describe('approvals and decisions', () => {
     expect(s.latestDecision.a2.id).toBe('d2');
     s = reduce(s, msg('approval', { event: 'approved', decision: decision('d2', 'pending') }));
     expect(s.pending.map((d) => d.id)).toEqual(['d1']);
-    // superseded: only a `decision` message with status expired
+    // expired by a tick: a `decision` message with status expired
     s = reduce(s, msg('decision', { decision: decision('d1', 'expired', { time: '2023-04-01T09:59:00Z' }) }));
     expect(s.pending).toEqual([]);
     // an older decision does not replace the latest one
     expect(s.latestDecision.a2.id).toBe('d2');
+  });
+
+  it('keeps a pending approval while newer decisions of its agent wait behind it', () => {
+    let s = reduce(initialState(), snapshot());
+    const held = decision('d3', 'held', { time: '2023-04-01T10:02:00Z', reason: 'waiting for your answer on decision d1' });
+    s = reduce(s, msg('decision', { decision: held }));
+    const waiting = { id: 'd1', agent_id: 'a2', time: '2023-04-01T09:59:00Z', status: 'pending', meta: { waiting_behind: 1 } };
+    s = reduce(s, msg('approval', { event: 'waiting', decision: waiting }));
+    expect(s.pending).toEqual([waiting]); // the same card, with the count of decisions behind it
+    expect(s.latestDecision.a2.id).toBe('d3'); // the agent card shows the newer, held decision
+    s = reduce(s, msg('approval', { event: 'expired', decision: { ...waiting, status: 'expired' } }));
+    expect(s.pending).toEqual([]);
   });
 
   it('applies REST results (approve/reject answers, seeded decisions)', () => {

@@ -241,10 +241,12 @@ export function reduce(state, msg) {
       };
     }
     case 'approval': {
+      // requested, or waiting (one more newer decision of its agent held behind it): the card
+      // shows the latest copy; approved, rejected or expired: it leaves
       const d = data.decision;
       if (!d) return state;
-      const pending =
-        data.event === 'requested' ? addPending(state.pending, d) : dropPending(state.pending, d.id);
+      const asks = (data.event === 'requested' || data.event === 'waiting') && d.status === 'pending';
+      const pending = asks ? addPending(state.pending, d) : dropPending(state.pending, d.id);
       return {
         ...state,
         clock: clocked,

@@ -9,6 +9,7 @@ import sys
 import time
 import tomllib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,6 +17,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
+from phantomex.approvals import pending_summary
 from phantomex.cli import audit as audit_mod
 from phantomex.cli import auth as auth_cli
 from phantomex.cli import backtest as backtest_cli
@@ -479,7 +481,8 @@ def reject(decision: DecisionArg, as_json: JsonOpt = False) -> None:
 
 @app.command()
 def pending(as_json: JsonOpt = False) -> None:
-    """Advisory decisions waiting for a person."""
+    """Advisory decisions waiting for a person: each with its expiry and how many newer
+    decisions of its agent are held until you answer it."""
     client = api()
     recs = client.get("/api/decisions", status="pending", limit=1000)
     if as_json:
@@ -488,7 +491,12 @@ def pending(as_json: JsonOpt = False) -> None:
     if not recs:
         say("no pending decisions")
         return
-    console.print(decisions_table(recs, names_by_id(client), title="Pending decisions"))
+    names = names_by_id(client)
+    console.print(decisions_table(recs, names, title="Pending decisions"))
+    now = datetime.now(UTC)
+    for rec in recs:
+        who = names.get(rec["agent_id"], rec["agent_id"][:8])
+        say(f"{rec['id'][:12]} {who}: {pending_summary(rec, now)}")
     say("approve with `phantomex approve ID`, reject with `phantomex reject ID`")
 
 

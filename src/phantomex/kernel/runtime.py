@@ -14,7 +14,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ParamSpec, TypeVar, cast
@@ -92,9 +92,17 @@ def atomic(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def wall_now() -> datetime:
+    """The real wall clock (UTC)."""
+    return datetime.now(UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class KernelConfig:
     approval_ttl: timedelta = timedelta(minutes=5)
+    #: A person's clock: approvals expire ``approval_ttl`` after their request on it (wall time,
+    #: not the market's, which a replay runs faster). Tests inject their own.
+    wall_clock: Callable[[], datetime] = field(default=wall_now)
     persist_snapshots: bool = True
     await_slow_brains: bool = False  # backtests: wait for LLM brains inside the tick
     decision_deadline_seconds: float = 120.0  # a decision later than this is a recorded hold
@@ -548,17 +556,12 @@ class Kernel:
             self._resolve(rec, DecisionStatus.REJECTED, verdict.reason)
             self._risk_event(agent, "rejected", decision.symbol, verdict.reason)
         elif agent.spec.mode is Mode.ADVISORY:
-            for older in self.pending():
-                if older.agent_id == agent.id:
-                    self._resolve(older, DecisionStatus.EXPIRED, "superseded by a newer decision")
-            rec.status = DecisionStatus.PENDING.value
-            rec.quantity = verdict.quantity
-            rec.price = verdict.price
-            rec.expires_at = datetime.now(UTC) + self.config.approval_ttl
-            self.store.save_decision(rec)
-            self.bus.publish(
-                "approval", {"event": "requested", "decision": jsonable(rec)}, self._now()
-            )
+            rec.quantity, rec.price = verdict.quantity, verdict.price
+            awaited = self._awaited_approval(agent)
+            if awaited is None:
+                self._request_approval(rec)
+            else:
+                self._hold_behind(awaited, rec)
         else:
             self._execute(agent, rec, verdict)
         return rec
@@ -699,19 +702,54 @@ class Kernel:
             )
 
     # -- approvals --------------------------------------------------------------------------------
+    # A person is asked about one decision of an agent at a time, and it stays approvable until
+    # its expiry (on the wall clock) or until the person answers. The agent's newer actionable
+    # decisions meanwhile are held, each naming the decision it waits for, and counted on that
+    # decision (``meta["waiting_behind"]``) for the dashboard, the CLI and Telegram.
+
     def pending(self) -> list[DecisionRecord]:
         return self.store.decisions(status=DecisionStatus.PENDING.value, limit=1000)
+
+    def _request_approval(self, rec: DecisionRecord) -> None:
+        rec.status = DecisionStatus.PENDING.value
+        rec.expires_at = self.config.wall_clock() + self.config.approval_ttl
+        self.store.save_decision(rec)
+        self.bus.publish("approval", {"event": "requested", "decision": jsonable(rec)}, self._now())
+
+    def _awaited_approval(self, agent: Agent) -> DecisionRecord | None:
+        """The agent's decision a person is asked about (its oldest pending one), once any whose
+        expiry has passed are expired."""
+        wall = self.config.wall_clock()
+        pending = self.store.decisions(agent.id, DecisionStatus.PENDING.value, limit=1000)
+        for rec in reversed(pending):  # oldest first
+            if rec.expires_at is None or rec.expires_at > wall:
+                return rec
+            self._expire(rec, "no answer before the expiry")
+        return None
+
+    def _hold_behind(self, awaited: DecisionRecord, rec: DecisionRecord) -> None:
+        """Hold ``rec`` while a person has ``awaited`` (of the same agent) to answer."""
+        rec.meta["waiting_for"] = awaited.id
+        self._resolve(
+            rec, DecisionStatus.HELD, f"waiting for your answer on decision {awaited.id[:12]}"
+        )
+        awaited.meta["waiting_behind"] = int(awaited.meta.get("waiting_behind", 0)) + 1
+        self.store.save_decision(awaited)
+        self.bus.publish(
+            "approval", {"event": "waiting", "decision": jsonable(awaited)}, self._now()
+        )
+
+    def _expire(self, rec: DecisionRecord, reason: str) -> None:
+        self._resolve(rec, DecisionStatus.EXPIRED, reason)
+        self.bus.publish("approval", {"event": "expired", "decision": jsonable(rec)}, self._now())
 
     def _expire_approvals(self) -> None:
         if self.config.lean and all(a.spec.mode is Mode.AUTONOMOUS for a in self.agents.values()):
             return  # approvals are only ever requested for advisory agents
-        wall = datetime.now(UTC)
+        wall = self.config.wall_clock()
         for rec in self.pending():
             if rec.expires_at is not None and rec.expires_at <= wall:
-                self._resolve(rec, DecisionStatus.EXPIRED, "no answer before the expiry")
-                self.bus.publish(
-                    "approval", {"event": "expired", "decision": jsonable(rec)}, self._now()
-                )
+                self._expire(rec, "no answer before the expiry")
 
     def _pending_decision(self, decision_id: str) -> tuple[DecisionRecord, Agent]:
         rec = self.store.get_decision(decision_id)
@@ -730,8 +768,8 @@ class Kernel:
     def approve(self, decision_id: str) -> DecisionRecord:
         """Re-check risk at the current price, then execute (or reject with the reason)."""
         rec, agent = self._pending_decision(decision_id)
-        if rec.expires_at is not None and rec.expires_at <= datetime.now(UTC):
-            self._resolve(rec, DecisionStatus.EXPIRED, "approved after the expiry")
+        if rec.expires_at is not None and rec.expires_at <= self.config.wall_clock():
+            self._expire(rec, "approved after the expiry")
             return rec
         decision = Decision(
             Action(rec.action), rec.symbol, quantity=rec.quantity, reasoning=rec.reasoning

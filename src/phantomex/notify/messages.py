@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -93,7 +94,8 @@ def _approval(data: dict[str, Any], name_of: NameOf) -> Message | None:
     if d.get("reasoning"):
         body += f"\n{d['reasoning']}"
     if d.get("expires_at"):
-        body += f"\nExpires {d['expires_at']}"
+        at = datetime.fromisoformat(str(d["expires_at"])).astimezone(UTC)
+        body += f"\nAnswer by {at:%H:%M:%S} UTC; its newer decisions wait until you answer"
     return Message(
         "approval", f"Approval needed: {who}", body, decision_id=d.get("id"), urgent=True
     )

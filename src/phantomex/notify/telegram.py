@@ -24,6 +24,7 @@ from telegram.ext import (
     TypeHandler,
 )
 
+from phantomex.approvals import pending_summary
 from phantomex.kernel.agent import Agent
 from phantomex.kernel.bus import Event, EventBus
 from phantomex.kernel.runtime import Kernel, KernelError
@@ -40,7 +41,7 @@ MAX_RETRY_AFTER = 60.0  # longest flood-control wait honoured before giving up o
 HELP = """PhantomEx commands:
 /status: agents, kill switch, pending approvals
 /pnl: profit and loss per agent
-/pending: pending approvals, with Approve/Reject buttons
+/pending: pending approvals (expiry, newer decisions waiting), with buttons
 /pause <agent>, /resume <agent>: by name or id
 /kill all|<agent> [flatten]: the kill switch (an argument is required)
 /release: lift the global kill switch (agents stay stopped until resumed)"""
@@ -243,7 +244,7 @@ class TelegramBot:
 
     def on_event(self, event: Event) -> None:
         """A decision we showed buttons for was approved, rejected or expired (dashboard, CLI,
-        expiry, superseded): edit our messages to say so, without buttons."""
+        expiry): edit our messages to say so, without buttons."""
         if event.type != "decision":
             return
         d = event.data.get("decision") or {}
@@ -313,11 +314,14 @@ class TelegramBot:
         if not pending:
             await self._reply(update, "No pending approvals.")
             return
+        now = self.kernel.config.wall_clock()
         for rec in pending[:20]:
+            summary = pending_summary(jsonable(rec), now)
             text = (
                 f"Approval needed: {names.get(rec.agent_id, rec.agent_id[:8])}\n"
                 f"{rec.action.upper()} {num(rec.quantity)} {rec.symbol} @ {num(rec.price)}\n"
-                f"{rec.reasoning}"
+                f"{rec.reasoning}\n"
+                f"{summary[:1].upper()}{summary[1:]}"
             )
             if update.effective_message is not None:
                 await update.effective_message.reply_text(
