@@ -139,6 +139,37 @@ async def test_bad_output_gets_one_repair_then_a_recorded_hold(
     await close(kernel)
 
 
+WARNED_ANSWER = (
+    'My answer: {"action": "hold", "symbol": null, "reasoning": "flat market", '
+    '"reasoning": "no edge", "confidence": 0.5}'
+)
+WARNINGS = (
+    "ignored text around the JSON",
+    "reasoning given 2 times ('reasoning', 'reasoning'); used the first, 'flat market'",
+)
+
+
+@pytest.mark.parametrize("tools", [False, True])
+@pytest.mark.asyncio
+async def test_parser_warnings_are_stored_with_the_decision_in_every_mode(
+    tmp_path: Path, dataset: dict, sim: SimServer, tools: bool
+) -> None:
+    """One path for single-shot and tool answers: the parser's warnings reach the record."""
+    ep = sim_endpoint(sim)
+    kernel = llm_kernel(tmp_path / "w.db", dataset, [ep])
+    agent = kernel.create_agent(llm_spec("warned", ep, MODELS[0], tools=tools))
+    sim.configure(use_tools=tools)
+    portfolio = {"tool_calls": [{"name": "get_portfolio", "arguments": {}}]}
+    # tool mode: one tool call, then the final answer (parsed like a single shot)
+    sim.script(MODELS[0], [portfolio, WARNED_ANSWER] if tools else [WARNED_ANSWER])
+    await run_ticks(kernel, 1)
+    (rec,) = kernel.store.decisions(agent.id)
+    assert (rec.action, rec.reasoning) == ("hold", "flat market")
+    for warning in WARNINGS:
+        assert warning in rec.meta["warnings"], rec.meta
+    await close(kernel)
+
+
 @pytest.mark.asyncio
 async def test_token_budget_pauses_the_agent_until_the_next_day(
     tmp_path: Path, dataset: dict, sim: SimServer
