@@ -12,7 +12,7 @@ from llm_kernel import close, llm_kernel, run_ticks, sim_endpoint
 
 from phantomex.brains.llm.runtime import LLMRuntime, ModelAwareSlots
 from phantomex.brains.llm.sim import SimServer
-from phantomex.brains.llm.types import EndpointConfig, KeepAlive
+from phantomex.brains.llm.types import ChatOptions, EndpointConfig, KeepAlive
 from phantomex.domain.models import AgentStatus, Bar
 from phantomex.kernel.agent import AgentSpec
 from phantomex.market.loaders import load_dataset
@@ -251,6 +251,64 @@ async def test_keep_alive_policies_unload_as_configured(sim: SimServer) -> None:
         assert (MODELS[0] in loaded) is expect_loaded, (policy, loaded)
         assert sim.stats()["loads"].get(MODELS[0]) == 1  # the group shared one load
         await runtime.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_model_stays_loaded_while_its_agent_is_due_again(
+    tmp_path: Path, dataset: dict, sim: SimServer
+) -> None:
+    """keep_alive "group" with one agent: one load for many decisions, not one per decision.
+    The kernel is the schedule (each decision due 600 s of market time after the last); without
+    it (the runtime no longer watches the kernel) every decision loads and unloads again."""
+    ep = sim_endpoint(sim)
+    assert ep.keep_alive is KeepAlive.GROUP
+    kernel = llm_kernel(tmp_path / "warm.db", dataset, [ep])
+    agent = kernel.create_agent(llm_spec("steady", ep, MODELS[0]))
+    await run_ticks(kernel, 60)  # one-minute bars: a decision every 10 ticks
+    assert len(kernel.store.decisions(agent.id, limit=100)) == 6
+    stats = sim.stats()
+    assert stats["loads"] == {MODELS[0]: 1} and stats["unloads"] == {}
+    assert stats["loaded"] == [MODELS[0]]
+    bodies = [r["body"] for r in sim.requests() if r["path"] == "/api/chat"]
+    assert len(bodies) == 6 and {b["keep_alive"] for b in bodies} == {600}
+    assert kernel.llm is not None
+    kernel.llm.unwatch(kernel)  # no schedule: the group rule of one round per load
+    await run_ticks(kernel, 30)
+    stats = sim.stats()
+    assert stats["loads"] == {MODELS[0]: 3} and stats["unloads"] == {MODELS[0]: 3}
+    await close(kernel)
+
+
+class TwoDueModels:
+    """A schedule: one agent per model, each deciding every 10 wall seconds."""
+
+    def llm_intervals(self) -> list[tuple[str, str, float]]:
+        return [("p", MODELS[0], 10.0), ("p", MODELS[1], 10.0)]
+
+
+@pytest.mark.asyncio
+async def test_group_keeps_a_due_model_loaded_but_makes_way_for_the_next_model(
+    sim: SimServer,
+) -> None:
+    ep = EndpointConfig(name="p", kind="ollama", base_url=sim.url, max_concurrency=1)
+    runtime = LLMRuntime([ep])
+    schedule = TwoDueModels()
+    runtime.watch(schedule)
+    client = runtime.client("p")
+
+    async def one(model: str) -> None:
+        async with runtime.call("p", model):
+            options = ChatOptions(keep_alive=runtime.keep_alive("p", model))
+            await client.chat(model, [{"role": "user", "content": "hi"}], options=options)
+
+    for _ in range(3):  # a round: the first model's call runs while the second one's waits
+        await asyncio.gather(one(MODELS[0]), one(MODELS[1]))
+    stats = sim.stats()
+    assert stats["loads"] == {MODELS[0]: 3, MODELS[1]: 1}  # the last model of a round stays
+    assert stats["unloads"] == {MODELS[0]: 3} and stats["loaded"] == [MODELS[1]]
+    assert runtime.keep_alive("p", MODELS[1]) == 600
+    assert runtime.keep_alive("p", MODELS[2]) == "10m"  # nothing due: one round, then unloaded
+    await runtime.aclose()
 
 
 def test_unknown_endpoint_is_refused_with_the_field(tmp_path: Path, dataset: dict) -> None:

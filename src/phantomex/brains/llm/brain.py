@@ -132,6 +132,11 @@ class LLMBrain:
         self.deadline_seconds = calls * self.timeout + 5
         self._schema: dict[str, Any] = decision_json_schema()
 
+    @property
+    def llm_model(self) -> tuple[str, str]:
+        """``(endpoint, model)`` this brain calls (the kernel's schedule reports it)."""
+        return self.params.endpoint, self.params.model
+
     def describe(self) -> str:
         tools = f", tools ({self.params.max_steps} steps)" if self.params.tools else ""
         return f"{self.params.model} on {self.params.endpoint}{tools}"
@@ -326,7 +331,7 @@ class LLMBrain:
             seed=p.seed,
             max_tokens=p.max_tokens,
             timeout_seconds=self.timeout,
-            keep_alive=self.runtime.keep_alive(p.endpoint),
+            keep_alive=self.runtime.keep_alive(p.endpoint, p.model),
         )
         key_options: list[Any] = [p.temperature, p.seed, p.max_tokens]
         if tools is not None:
