@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -276,6 +277,33 @@ async def test_a_model_stays_loaded_while_its_agent_is_due_again(
     await run_ticks(kernel, 30)
     stats = sim.stats()
     assert stats["loads"] == {MODELS[0]: 3} and stats["unloads"] == {MODELS[0]: 3}
+    await close(kernel)
+
+
+@pytest.mark.parametrize("start", [1500, None])
+@pytest.mark.asyncio
+async def test_the_first_prompt_has_a_real_24h_change_or_says_what_is_missing(
+    tmp_path: Path, dataset: dict, sim: SimServer, start: int | None
+) -> None:
+    """Mid-data, the first prompt shows real 24h changes (from the bars before the replay's
+    first bar); at the very start of the data it says how much history there is."""
+    ep = sim_endpoint(sim)
+    kernel = llm_kernel(tmp_path / "first.db", dataset, [ep], start=start)
+    agent = kernel.create_agent(llm_spec("first", ep, MODELS[0]))
+    await run_ticks(kernel, 1)
+    (rec,) = kernel.store.decisions(agent.id)
+    prompt = kernel.store.llm_calls(rec.id)[0]["messages"][-1]["content"]
+    for symbol in ("BTC", "ETH"):
+        line = next(li for li in prompt.splitlines() if li.startswith(f"{symbol} price="))
+        if start is not None:
+            assert re.fullmatch(rf"{symbol} price=\S+ change_24h=[+-]\d+\.\d\d%", line), line
+        else:
+            first = dataset[symbol][0].time.isoformat()
+            assert re.fullmatch(
+                rf"{symbol} price=\S+ change_24h=n/a \(only 1h 1m of price history, since "
+                rf"{re.escape(first)}; change over it [+-]\d+\.\d\d%\)",
+                line,
+            ), line
     await close(kernel)
 
 
