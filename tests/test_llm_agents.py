@@ -335,7 +335,7 @@ async def test_group_keeps_a_due_model_loaded_but_makes_way_for_the_next_model(
     assert stats["loads"] == {MODELS[0]: 3, MODELS[1]: 1}  # the last model of a round stays
     assert stats["unloads"] == {MODELS[0]: 3} and stats["loaded"] == [MODELS[1]]
     assert runtime.keep_alive("p", MODELS[1]) == 600
-    assert runtime.keep_alive("p", MODELS[2]) == "10m"  # nothing due: one round, then unloaded
+    assert runtime.keep_alive("p", MODELS[2]) == 600  # nothing due: one round, then unloaded
     await runtime.aclose()
 
 

@@ -35,14 +35,13 @@ class Schedule(Protocol):
         ...
 
 
-#: Ollama keep_alive for each policy while a call runs (GROUP: when no agent is due soon, and
-#: the least it sends; the model is then unloaded after the round).
-KEEP_ALIVE_VALUE: dict[KeepAlive, str | int] = {
+#: Ollama keep_alive (seconds) for each policy while a call runs (GROUP: the least it sends; when
+#: no agent is due soon the model is also unloaded after the round).
+KEEP_ALIVE_VALUE: dict[KeepAlive, int] = {
     KeepAlive.UNLOAD: 0,
     KeepAlive.KEEP: -1,
-    KeepAlive.GROUP: "10m",
+    KeepAlive.GROUP: 600,
 }
-GROUP_KEEP_ALIVE_SECONDS: Final = 600
 #: GROUP keeps a model loaded between calls due at most this many wall seconds apart
 KEEP_WARM_MAX_SECONDS: Final = 1800.0
 #: added to the interval in the keep_alive sent with a call (the decision's own time)
@@ -155,14 +154,15 @@ class LLMRuntime:
             self._clients[name] = self._factory(self.endpoint(name))
         return self._clients[name]
 
-    def keep_alive(self, name: str, model: str | None = None) -> str | int:
+    def keep_alive(self, name: str, model: str | None = None) -> int:
         """Ollama's ``keep_alive`` for a call to ``model`` on endpoint ``name``: under GROUP,
         long enough to bridge the gap to the model's next due call (seconds)."""
         policy = self.endpoint(name).keep_alive
         if policy is KeepAlive.GROUP and model is not None:
             gap = self.next_call_within(name, model)
             if gap is not None and gap <= KEEP_WARM_MAX_SECONDS:
-                return max(GROUP_KEEP_ALIVE_SECONDS, math.ceil(gap + KEEP_WARM_MARGIN_SECONDS))
+                floor = KEEP_ALIVE_VALUE[policy]
+                return max(floor, math.ceil(gap + KEEP_WARM_MARGIN_SECONDS))
         return KEEP_ALIVE_VALUE[policy]
 
     @contextlib.asynccontextmanager
