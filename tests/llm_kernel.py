@@ -25,10 +25,13 @@ def llm_kernel(
     endpoints: list[EndpointConfig],
     *,
     await_slow_brains: bool = True,
+    start: int | None = 1500,
 ) -> Kernel:
-    """A kernel on a SQLite file whose replay starts a day in, so prompts have 24h changes."""
+    """A kernel on a SQLite file whose replay starts after bar ``start`` of BTC (default: a day
+    in, so prompts have 24h changes; None: at the start of the data, after 60 warm-up bars)."""
     store = Store(f"sqlite:///{db}")
-    feed = ReplayFeed(data, speed=0, warmup_bars=60, start_after=data["BTC"][1500].time)
+    after = data["BTC"][start].time if start is not None else None
+    feed = ReplayFeed(data, speed=0, warmup_bars=60, start_after=after)
     kernel = Kernel(
         store,
         feed,

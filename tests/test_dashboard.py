@@ -542,8 +542,13 @@ def test_decision_drawer_shows_the_llm_calls(
     page: Any, server: RestartableServer, watch: ConsoleWatch
 ) -> None:
     """An LLM agent (against the simulated Ollama): the drawer fetches the decision's full record
-    and shows each model call: purpose, model, latency, tokens, prompt and raw response."""
+    and shows each model call: purpose, model, latency, tokens, prompt and raw response, and the
+    parser's warnings of the decision."""
     with SimServer(models=["alpha:7b"]) as sim:
+        sim.script(  # the first answer parses, with warnings
+            "alpha:7b",
+            ['Answer: {"action": "hold", "symbol": null, "reasoning": "flat", "confidence": 0.5}'],
+        )
         server.post(
             "/api/llm/endpoints", {"name": "e2e-drawer", "kind": "ollama", "base_url": sim.url}
         )
@@ -579,6 +584,9 @@ def test_decision_drawer_shows_the_llm_calls(
             item.get_by_role("button").first.click()
             calls = item.get_by_test_id("llm-call")
             expect(calls.first).to_be_visible()
+            expect(item.get_by_test_id("decision-warnings")).to_contain_text(
+                "ignored text around the JSON"
+            )
             first = calls.first
             expect(first).to_have_attribute("data-purpose", call["purpose"])
             expect(first.get_by_test_id("llm-call-model")).to_contain_text("alpha:7b")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ from llm_kernel import close, llm_kernel, run_ticks, sim_endpoint
 
 from phantomex.brains.llm.runtime import LLMRuntime, ModelAwareSlots
 from phantomex.brains.llm.sim import SimServer
-from phantomex.brains.llm.types import EndpointConfig, KeepAlive
+from phantomex.brains.llm.types import ChatOptions, EndpointConfig, KeepAlive
 from phantomex.domain.models import AgentStatus, Bar
 from phantomex.kernel.agent import AgentSpec
 from phantomex.market.loaders import load_dataset
@@ -139,6 +140,37 @@ async def test_bad_output_gets_one_repair_then_a_recorded_hold(
     await close(kernel)
 
 
+WARNED_ANSWER = (
+    'My answer: {"action": "hold", "symbol": null, "reasoning": "flat market", '
+    '"reasoning": "no edge", "confidence": 0.5}'
+)
+WARNINGS = (
+    "ignored text around the JSON",
+    "reasoning given 2 times ('reasoning', 'reasoning'); used the first, 'flat market'",
+)
+
+
+@pytest.mark.parametrize("tools", [False, True])
+@pytest.mark.asyncio
+async def test_parser_warnings_are_stored_with_the_decision_in_every_mode(
+    tmp_path: Path, dataset: dict, sim: SimServer, tools: bool
+) -> None:
+    """One path for single-shot and tool answers: the parser's warnings reach the record."""
+    ep = sim_endpoint(sim)
+    kernel = llm_kernel(tmp_path / "w.db", dataset, [ep])
+    agent = kernel.create_agent(llm_spec("warned", ep, MODELS[0], tools=tools))
+    sim.configure(use_tools=tools)
+    portfolio = {"tool_calls": [{"name": "get_portfolio", "arguments": {}}]}
+    # tool mode: one tool call, then the final answer (parsed like a single shot)
+    sim.script(MODELS[0], [portfolio, WARNED_ANSWER] if tools else [WARNED_ANSWER])
+    await run_ticks(kernel, 1)
+    (rec,) = kernel.store.decisions(agent.id)
+    assert (rec.action, rec.reasoning) == ("hold", "flat market")
+    for warning in WARNINGS:
+        assert warning in rec.meta["warnings"], rec.meta
+    await close(kernel)
+
+
 @pytest.mark.asyncio
 async def test_token_budget_pauses_the_agent_until_the_next_day(
     tmp_path: Path, dataset: dict, sim: SimServer
@@ -220,6 +252,91 @@ async def test_keep_alive_policies_unload_as_configured(sim: SimServer) -> None:
         assert (MODELS[0] in loaded) is expect_loaded, (policy, loaded)
         assert sim.stats()["loads"].get(MODELS[0]) == 1  # the group shared one load
         await runtime.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_model_stays_loaded_while_its_agent_is_due_again(
+    tmp_path: Path, dataset: dict, sim: SimServer
+) -> None:
+    """keep_alive "group" with one agent: one load for many decisions, not one per decision.
+    The kernel is the schedule (each decision due 600 s of market time after the last); without
+    it (the runtime no longer watches the kernel) every decision loads and unloads again."""
+    ep = sim_endpoint(sim)
+    assert ep.keep_alive is KeepAlive.GROUP
+    kernel = llm_kernel(tmp_path / "warm.db", dataset, [ep])
+    agent = kernel.create_agent(llm_spec("steady", ep, MODELS[0]))
+    await run_ticks(kernel, 60)  # one-minute bars: a decision every 10 ticks
+    assert len(kernel.store.decisions(agent.id, limit=100)) == 6
+    stats = sim.stats()
+    assert stats["loads"] == {MODELS[0]: 1} and stats["unloads"] == {}
+    assert stats["loaded"] == [MODELS[0]]
+    bodies = [r["body"] for r in sim.requests() if r["path"] == "/api/chat"]
+    assert len(bodies) == 6 and {b["keep_alive"] for b in bodies} == {600}
+    assert kernel.llm is not None
+    kernel.llm.unwatch(kernel)  # no schedule: the group rule of one round per load
+    await run_ticks(kernel, 30)
+    stats = sim.stats()
+    assert stats["loads"] == {MODELS[0]: 3} and stats["unloads"] == {MODELS[0]: 3}
+    await close(kernel)
+
+
+@pytest.mark.parametrize("start", [1500, None])
+@pytest.mark.asyncio
+async def test_the_first_prompt_has_a_real_24h_change_or_says_what_is_missing(
+    tmp_path: Path, dataset: dict, sim: SimServer, start: int | None
+) -> None:
+    """Mid-data, the first prompt shows real 24h changes (from the bars before the replay's
+    first bar); at the very start of the data it says how much history there is."""
+    ep = sim_endpoint(sim)
+    kernel = llm_kernel(tmp_path / "first.db", dataset, [ep], start=start)
+    agent = kernel.create_agent(llm_spec("first", ep, MODELS[0]))
+    await run_ticks(kernel, 1)
+    (rec,) = kernel.store.decisions(agent.id)
+    prompt = kernel.store.llm_calls(rec.id)[0]["messages"][-1]["content"]
+    for symbol in ("BTC", "ETH"):
+        line = next(li for li in prompt.splitlines() if li.startswith(f"{symbol} price="))
+        if start is not None:
+            assert re.fullmatch(rf"{symbol} price=\S+ change_24h=[+-]\d+\.\d\d%", line), line
+        else:
+            first = dataset[symbol][0].time.isoformat()
+            assert re.fullmatch(
+                rf"{symbol} price=\S+ change_24h=n/a \(only 1h 1m of price history, since "
+                rf"{re.escape(first)}; change over it [+-]\d+\.\d\d%\)",
+                line,
+            ), line
+    await close(kernel)
+
+
+class TwoDueModels:
+    """A schedule: one agent per model, each deciding every 10 wall seconds."""
+
+    def llm_intervals(self) -> list[tuple[str, str, float]]:
+        return [("p", MODELS[0], 10.0), ("p", MODELS[1], 10.0)]
+
+
+@pytest.mark.asyncio
+async def test_group_keeps_a_due_model_loaded_but_makes_way_for_the_next_model(
+    sim: SimServer,
+) -> None:
+    ep = EndpointConfig(name="p", kind="ollama", base_url=sim.url, max_concurrency=1)
+    runtime = LLMRuntime([ep])
+    schedule = TwoDueModels()
+    runtime.watch(schedule)
+    client = runtime.client("p")
+
+    async def one(model: str) -> None:
+        async with runtime.call("p", model):
+            options = ChatOptions(keep_alive=runtime.keep_alive("p", model))
+            await client.chat(model, [{"role": "user", "content": "hi"}], options=options)
+
+    for _ in range(3):  # a round: the first model's call runs while the second one's waits
+        await asyncio.gather(one(MODELS[0]), one(MODELS[1]))
+    stats = sim.stats()
+    assert stats["loads"] == {MODELS[0]: 3, MODELS[1]: 1}  # the last model of a round stays
+    assert stats["unloads"] == {MODELS[0]: 3} and stats["loaded"] == [MODELS[1]]
+    assert runtime.keep_alive("p", MODELS[1]) == 600
+    assert runtime.keep_alive("p", MODELS[2]) == 600  # nothing due: one round, then unloaded
+    await runtime.aclose()
 
 
 def test_unknown_endpoint_is_refused_with_the_field(tmp_path: Path, dataset: dict) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import run_cli, server_env
 from test_api import Server
 
 from phantomex.brains.llm.sim import SimServer
@@ -90,3 +91,53 @@ def test_unknown_endpoint_for_an_llm_agent_names_the_field(tmp_path: Path) -> No
         )
         assert resp.status_code == 422 and resp.json()["error"]["field"] == "params.endpoint"
         assert c.get("/api/llm/endpoints/nowhere/models").status_code == 404
+
+
+def test_parser_warnings_are_stored_and_shown_by_decisions_show_prompt(
+    tmp_path: Path, sim: SimServer
+) -> None:
+    """A single-shot answer that parses with warnings: they are on the stored decision (API)
+    and `phantomex decisions AGENT --show-prompt` prints them."""
+    sim.reset()
+    sim.script(
+        "beta:8b",
+        [
+            'My answer: {"action": "hold", "symbol": null, "reasoning": "flat market", '
+            '"reasoning": "no edge", "confidence": 0.5}'
+        ],
+    )
+    warnings = [
+        "ignored text around the JSON",
+        "reasoning given 2 times ('reasoning', 'reasoning'); used the first, 'flat market'",
+    ]
+    with Server(tmp_path, speed=600) as srv, httpx.Client(base_url=srv.url, timeout=30) as c:
+        body = {"name": "warned", "kind": "ollama", "base_url": sim.url}
+        assert c.post("/api/llm/endpoints", json=body).status_code == 201
+        agent = c.post(
+            "/api/agents",
+            json={
+                "name": "warned bot",
+                "brain": "llm",
+                "symbols": ["BTC"],
+                "interval_seconds": 86400,  # one decision while the test runs
+                "params": {"endpoint": "warned", "model": "beta:8b"},
+            },
+        )
+        assert agent.status_code == 201, agent.text
+        aid = agent.json()["id"]
+        deadline = time.monotonic() + 60
+        decisions: list = []
+        while not decisions and time.monotonic() < deadline:
+            decisions = c.get(f"/api/agents/{aid}/decisions").json()
+            time.sleep(0.2)
+        assert decisions, "the LLM agent made no decision"
+        (rec,) = decisions
+        assert rec["reasoning"] == "flat market"
+        assert all(w in rec["meta"]["warnings"] for w in warnings), rec["meta"]
+        rc, out, err = run_cli(
+            "decisions", "warned bot", "--show-prompt", env=server_env(srv.port, tmp_path)
+        )
+    assert rc == 0, out + err
+    assert f"warnings of decision {rec['id'][:12]}" in out
+    for warning in warnings:
+        assert f"- {warning}" in out

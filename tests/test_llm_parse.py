@@ -191,6 +191,62 @@ def test_meta_records_ignored_keys_and_warnings() -> None:
     assert any("ignored keys" in w for w in outcome.warnings)
 
 
+def test_every_parser_warning_is_on_the_decision() -> None:
+    raw = "Here you go: {action: 'hold', reasoning: 'flat', confidence: 85, mood: 'calm'}"
+    outcome = parse_decision(raw)
+    assert outcome.decision is not None
+    warnings = outcome.decision.meta["warnings"]
+    assert warnings == outcome.warnings
+    for expected in ("repaired non-standard JSON", "ignored text around the JSON", "ignored keys"):
+        assert any(expected in w for w in warnings), (expected, warnings)
+    assert any("percentage" in w for w in warnings)
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ('{"action": "buy", "action": "sell", "symbol": "BTC"}', "action"),
+        ('{"action": "buy", "side": "sell", "symbol": "BTC"}', "action"),  # an alias repeats it
+        ('{"action": "hold", "action": "buy", "symbol": "BTC"}', "action"),
+        ('{"action": "buy", "symbol": "BTC", "symbol": "ETH"}', "symbol"),
+        ('{"action": "buy", "symbol": "BTC", "quantity": 1, "quantity": 10}', "quantity"),
+        ('{"action": "sell", "symbol": "ETH", "notional": 5, "usd": 500}', "notional"),
+        ("action: buy\nsymbol: BTC\naction: sell", "action"),  # key: value lines too
+    ],
+)
+def test_two_different_values_for_what_is_traded_are_refused(raw: str, field: str) -> None:
+    outcome = parse_decision(raw)
+    assert outcome.decision is None and outcome.error is not None
+    assert outcome.error.startswith(f"{field} is given 2 times with different values")
+    assert "repair" not in outcome.error and field in repair_prompt(outcome.error)
+
+
+def test_a_repeat_that_cannot_change_the_trade_is_a_warning() -> None:
+    same = parse_decision('{"action": "buy", "Action": "BUY", "symbol": "BTC", "ticker": "btc"}')
+    assert same.decision is not None and same.decision.action is Action.BUY
+    assert "action given 2 times ('action', 'Action'), with the same value" in same.warnings
+    assert any(w.startswith("symbol given 2 times") for w in same.warnings)
+    notes = parse_decision('{"action": "hold", "reasoning": "first", "reasoning": "second"}')
+    assert notes.decision is not None and notes.decision.reasoning == "first"
+    assert (
+        "reasoning given 2 times ('reasoning', 'reasoning'); used the first, 'first'"
+        in (notes.decision.meta["warnings"])
+    )
+    sizes = parse_decision('{"action": "hold", "quantity": 1, "quantity": 2}')  # a hold: no size
+    assert sizes.decision is not None and sizes.decision.quantity is None
+    assert any(w.startswith("quantity given 2 times") for w in sizes.warnings)
+
+
+def test_a_repeated_wrapper_key_shows_both_decisions() -> None:
+    raw = (
+        '{"decision": {"action": "sell", "symbol": "ETH", "reasoning": "a"},'
+        ' "decision": {"action": "buy", "symbol": "BTC", "reasoning": "b"}}'
+    )
+    outcome = parse_decision(raw)
+    assert outcome.decision is not None and outcome.decision.action is Action.SELL
+    assert any("more than one decision" in w for w in outcome.warnings)
+
+
 def test_non_string_input_does_not_raise() -> None:
     outcome = parse_decision(123)  # type: ignore[arg-type]
     assert outcome.decision is None and outcome.error

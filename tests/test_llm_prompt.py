@@ -19,6 +19,7 @@ T0 = datetime(2024, 1, 1, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 NOW = T0 + 60 * MINUTE  # bars 0..59 have opened before now
 FUTURE_PRICES = ("99999.25", "88888.75", "77777.5")
+SOL_LINE = "SOL price=101.5 change_24h=n/a (no price history yet)"  # SOL has no bars
 
 
 def bar(symbol: str, i: int, close: str) -> Bar:
@@ -148,7 +149,7 @@ def test_price_lines_have_the_exact_form() -> None:
     lines = user_lines(build())
     assert "BTC price=27500 change_24h=-2.31%" in lines
     assert "ETH price=1800.25 change_24h=+1.20%" in lines
-    assert "SOL price=101.5 change_24h=n/a" in lines
+    assert SOL_LINE in lines
     price_lines = [line for line in lines if " price=" in line and " change_24h=" in line]
     assert [line.split()[0] for line in price_lines] == ["BTC", "ETH", "SOL"]  # ctx.symbols order
 
@@ -189,7 +190,7 @@ def test_indicators_come_from_past_bars_only() -> None:
     assert f"rsi14={rsi(past, 14)[-1]:.1f}" in line
     assert f"sma10={fmt_number(float(sma(past, 10)[-1]), 7)}" in line
     assert f"sma30={fmt_number(float(sma(past, 30)[-1]), 7)}" in line
-    assert "SOL" not in " ".join(li for li in lines if li.startswith("INDICATORS"))
+    assert "INDICATORS SOL n/a (no bars yet)" in lines  # no bars of SOL: nothing computed
 
 
 def test_short_history_gives_na_indicators() -> None:
@@ -198,7 +199,46 @@ def test_short_history_gives_na_indicators() -> None:
     ctx = make_ctx()
     ctx.history = h.view(NOW)
     line = next(li for li in user_lines(build(ctx)) if li.startswith("INDICATORS BTC "))
-    assert line == "INDICATORS BTC rsi14=n/a sma10=n/a sma30=n/a ema10=n/a"
+    assert line == (
+        "INDICATORS BTC rsi14=n/a sma10=n/a sma30=n/a ema10=n/a "
+        "(5 bars: rsi14 needs 15, sma10 needs 10, sma30 needs 30, ema10 needs 10)"
+    )
+
+
+def test_an_indicator_short_of_bars_says_how_many_it_needs() -> None:
+    h = PriceHistory()
+    h.append(bar("BTC", i, btc_close(i)) for i in range(20))
+    ctx = make_ctx()
+    ctx.history = h.view(NOW)
+    lines = user_lines(build(ctx))
+    line = next(li for li in lines if li.startswith("INDICATORS BTC "))
+    assert line.endswith(" (20 bars: sma30 needs 30)") and "rsi14=n/a" not in line
+    assert "INDICATORS ETH n/a (no bars yet)" in lines
+    assert "INDICATORS SOL n/a (no bars yet)" in lines
+
+
+def test_a_missing_24h_change_comes_from_the_history_or_says_what_is_missing() -> None:
+    """A snapshot without a 24h change: computed from a history that reaches back a day;
+    at the very start of the data the line says how much history there is instead."""
+    day = [bar("SOL", i, str(100 + i % 7)) for i in range(25 * 60)]  # 25 hours of bars
+    now = T0 + 25 * 60 * MINUTE
+    h = PriceHistory()
+    h.append(day)
+    ctx = make_ctx()
+    ctx.now = now
+    ctx.history = h.view(now)
+    ctx.prices["SOL"] = Snapshot("SOL", now, Decimal("101.5"), None)
+    # the latest bar opened at 24:59; a day earlier the bar of 00:59 closed at 100 + 59 % 7 = 103
+    assert "SOL price=101.5 change_24h=-1.46%" in user_lines(build(ctx))
+
+    early = PriceHistory()
+    early.append(day[:90])  # the data start 90 minutes before the clock
+    ctx.now = T0 + 90 * MINUTE
+    ctx.history = early.view(ctx.now)
+    assert (
+        f"SOL price=101.5 change_24h=n/a (only 1h 30m of price history, since {T0.isoformat()}; "
+        "change over it +1.50%)"
+    ) in user_lines(build(ctx))
 
 
 def test_decision_and_note_lines() -> None:
@@ -292,7 +332,7 @@ def test_budget_is_respected_by_dropping_the_oldest() -> None:
     # rules, wallet, holdings and prices always stay
     assert "HOLDING BTC qty=0.5 avg_cost=27000.1 mark=27500 unrealized_pnl=249.95" in lines
     assert "BTC price=27500 change_24h=-2.31%" in lines
-    assert "SOL price=101.5 change_24h=n/a" in lines
+    assert SOL_LINE in lines
     assert "Allowed symbols: BTC, ETH, SOL." in text
     # the newest of each kind survives, the oldest goes first
     assert "decision 39" in text and "decision 00" not in text

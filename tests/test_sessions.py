@@ -4,6 +4,7 @@ reconcile with the trades, stops, restarts and summaries."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -15,6 +16,8 @@ import pytest
 from pydantic import ValidationError
 
 from phantomex.brains.llm.runtime import LLMRuntime
+from phantomex.brains.llm.sim import SimServer
+from phantomex.brains.llm.types import EndpointConfig
 from phantomex.broker.paper import PaperBroker
 from phantomex.domain.models import AgentStatus
 from phantomex.kernel.runtime import Kernel, KernelConfig
@@ -33,13 +36,19 @@ def spec(**changes: Any) -> SessionSpec:
 
 
 @asynccontextmanager
-async def manager(db: Path, *, live_speed: float = 0.0) -> AsyncIterator[SessionManager]:
+async def manager(
+    db: Path, *, live_speed: float = 0.0, endpoints: list[EndpointConfig] | None = None
+) -> AsyncIterator[SessionManager]:
     """A live kernel (replaying BTC and ETH; running when ``live_speed`` > 0) and its manager."""
     store = Store(f"sqlite:///{db}")
     data = {s: _bars("demo", s) for s in ("BTC", "ETH")}
     feed = ReplayFeed(data, speed=live_speed, warmup_bars=60, start_after=data["BTC"][3000].time)
     kernel = Kernel(
-        store, feed, PaperBroker(), config=KernelConfig(persist_snapshots=False), llm=LLMRuntime([])
+        store,
+        feed,
+        PaperBroker(),
+        config=KernelConfig(persist_snapshots=False),
+        llm=LLMRuntime(endpoints or []),
     )
     kernel.load()
     kernel.warm_up()
@@ -209,3 +218,37 @@ def test_live_session_trades_in_the_live_kernel_and_pauses_its_agents(tmp_path: 
     assert len(s["times"]) >= 2
     assert set(statuses.values()) == {AgentStatus.PAUSED}
     assert all(a["agent_id"] for a in s["agents"] if a["role"] == "agent")
+
+
+def test_an_llm_agent_in_a_duel_sees_real_24h_changes_from_its_first_decision(
+    tmp_path: Path,
+) -> None:
+    """The README's duel, on a window where the market moved: the LLM agent's prompts carry the
+    24h change from its first decision (warmed from the data before the window), so it trades
+    instead of holding for want of data."""
+    window = {"dataset": "demo", "start": "2023-04-06T00:00:00Z", "end": "2023-04-06T02:00:00Z"}
+    bot = {
+        "name": "bot",
+        "brain": "llm",
+        "params": {"endpoint": "local", "model": "qwen2.5:7b"},
+        "interval_seconds": 300,
+    }
+
+    async def go(sim: SimServer) -> dict[str, Any]:
+        local = EndpointConfig(name="local", kind="ollama", base_url=sim.url)
+        async with manager(tmp_path / "db.sqlite", endpoints=[local]) as m:
+            started = await m.start(spec(agents=[*AGENTS, bot], replay=window))
+            return await finished(m, started["id"])
+
+    with SimServer(models=["qwen2.5:7b"]) as sim:
+        s = asyncio.run(go(sim))
+        prompts = [r["body"]["messages"][-1]["content"] for r in sim.requests("/api/chat")]
+    assert s["status"] == "finished", s["error"]
+    assert len(prompts) == 24  # every 5 minutes for 2 hours
+    for prompt in prompts:
+        for symbol in ("BTC", "ETH"):
+            assert re.search(rf"^{symbol} price=\S+ change_24h=[+-]\d+\.\d\d%$", prompt, re.M)
+        assert "=n/a" not in prompt  # no value is missing
+    llm = next(a for a in s["agents"] if a["name"] == "bot")
+    assert llm["trades"], llm["metrics"].get("hold_reasons")
+    assert {t["side"] for t in llm["trades"]} >= {"buy"}

@@ -540,6 +540,11 @@ def decisions(
                     f" · out {call.get('tokens_out')} · cached {call.get('cached')}",
                     markup=False,
                 )
+            warnings = (rec.get("meta") or {}).get("warnings") or []
+            if warnings:
+                console.print(f"[bold]warnings of decision {rec['id'][:12]}[/bold]", markup=True)
+                for warning in warnings:
+                    console.print(f"- {warning}", markup=False, highlight=False)
 
 
 @app.command()

@@ -11,6 +11,7 @@ import contextvars
 import functools
 import hashlib
 import logging
+import math
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -154,6 +155,21 @@ class Kernel:
         self.lock = asyncio.Lock()
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
+        if llm is not None:
+            llm.watch(self)  # models stay loaded while this kernel's agents are due to call them
+
+    def llm_intervals(self) -> Iterator[tuple[str, str, float]]:
+        """``(endpoint, model, wall seconds between decisions)`` per running LLM agent: the
+        schedule the LLM runtime keeps models warm for. A paced replay runs ``speed`` market
+        seconds per wall second; an unpaced one (speed 0) calls again at once."""
+        if self.killed:
+            return
+        speed = float(getattr(self.feed, "speed", 1.0))
+        paced = 0 < speed < math.inf
+        for agent in list(self.agents.values()):
+            uses = getattr(self.brains.get(agent.id), "llm_model", None)
+            if uses is not None and agent.status is AgentStatus.RUNNING:
+                yield (*uses, agent.spec.interval_seconds / speed if paced else 0.0)
 
     # -- start-up ---------------------------------------------------------------------------------
     def load(self) -> None:

@@ -374,6 +374,8 @@ class SessionManager:
             self.runs.pop(run.id, None)
             if run.spec.kind == "replay":
                 run.kernel.store.close()
+                if run.kernel.llm is not None:  # its agents call no model any more
+                    run.kernel.llm.unwatch(run.kernel)
         if status != "interrupted":
             await self._summarise(run, "final")
 

@@ -15,6 +15,9 @@ Every ``reflect_every`` closed trades, one reflection call first turns the recen
 1-3 lessons kept in the agent's notes (:mod:`~phantomex.brains.llm.reflect`), which every later
 prompt shows.
 
+Every warning of a decision (the parser's, whichever mode produced the answer; a repair; tools
+or a reflection that failed) is in ``decision.meta["warnings"]``, stored with the decision.
+
 Every call is returned to the kernel in ``decision.meta["llm_calls"]`` (purpose ``decide``,
 ``repair``, ``tool`` or ``reflect``; the kernel stores the audit trail and the cache entries), so
 the brain itself never writes anywhere except its own ``ctx.state``.
@@ -129,6 +132,11 @@ class LLMBrain:
         self.deadline_seconds = calls * self.timeout + 5
         self._schema: dict[str, Any] = decision_json_schema()
 
+    @property
+    def llm_model(self) -> tuple[str, str]:
+        """``(endpoint, model)`` this brain calls (the kernel's schedule reports it)."""
+        return self.params.endpoint, self.params.model
+
     def describe(self) -> str:
         tools = f", tools ({self.params.max_steps} steps)" if self.params.tools else ""
         return f"{self.params.model} on {self.params.endpoint}{tools}"
@@ -188,7 +196,8 @@ class LLMBrain:
     async def _answer(
         self, messages: list[dict[str, Any]], result: ChatResult, calls: list[dict[str, Any]]
     ) -> Decision:
-        """The decision in a final answer, with one repair call when it is unusable."""
+        """The decision in a final answer, with one repair call when it is unusable; the
+        parser's warnings are on the decision (``meta["warnings"]``), as in every mode."""
         outcome = parse_decision(result.content, reasoning_field=result.thinking)
         calls[-1]["parsed"] = _parsed(outcome.decision)
         if outcome.decision is None:
@@ -203,11 +212,16 @@ class LLMBrain:
                 return Decision.hold(
                     f"invalid model output, and the repair call failed: {calls[-1]['error']}"
                 )
+            first_error = outcome.error
             outcome = parse_decision(fixed.content, reasoning_field=fixed.thinking)
             calls[-1]["parsed"] = _parsed(outcome.decision)
             if outcome.decision is None:
                 calls[-1]["error"] = f"invalid output: {outcome.error}"
                 return Decision.hold(f"invalid model output after one repair: {outcome.error}")
+            outcome.decision.meta["warnings"] = [
+                f"the first answer was unusable ({first_error}); the repaired one was used",
+                *outcome.decision.meta.get("warnings", []),
+            ]
         return outcome.decision
 
     # -- tool use --------------------------------------------------------------------------------
@@ -317,7 +331,7 @@ class LLMBrain:
             seed=p.seed,
             max_tokens=p.max_tokens,
             timeout_seconds=self.timeout,
-            keep_alive=self.runtime.keep_alive(p.endpoint),
+            keep_alive=self.runtime.keep_alive(p.endpoint, p.model),
         )
         key_options: list[Any] = [p.temperature, p.seed, p.max_tokens]
         if tools is not None:

@@ -17,14 +17,18 @@
 5. as a last resort, when there is no JSON at all, reads ``key: value`` lines (YAML-ish,
    markdown bullets) or ``<action>buy</action>`` tags — only the decision's own field names count;
 6. validates with :class:`LLMDecision`; a failure becomes a short error naming the field, fit to
-   quote back to the model once (:func:`repair_prompt`).
+   quote back to the model once (:func:`repair_prompt`). A repeated key is kept with its repeats
+   (:class:`~phantomex.brains.llm.schema.DuplicateKeys`), never resolved last-wins: two different
+   values for what is traded are an error, other repeats a warning.
+
+Every warning (repairs, ignored text, repeated or ignored keys, ...) is in
+``ParseOutcome.warnings`` and on the decision, in ``meta["warnings"]``.
 
 A truncated object (``{"action": "buy", "sym``) is an error, never completed by guessing.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from collections.abc import Iterator
@@ -39,6 +43,8 @@ from phantomex.brains.llm.schema import (
     MAX_REASONING_CHARS,
     LLMDecision,
     has_action_key,
+    json_object,
+    key_value_pairs,
     normalize_key,
     to_decision,
 )
@@ -219,10 +225,10 @@ def _parse(raw: object, reasoning_field: object) -> ParseOutcome:
     if found is not None:
         model, cleaned, payload = found
         warnings.extend(model.parse_warnings)
-        decision = to_decision(model)
-        if not decision.reasoning and rationale:
-            decision = dataclasses.replace(decision, reasoning=_clip(rationale))
+        if not model.reasoning and rationale:
+            model = model.model_copy(update={"reasoning": _clip(rationale)})
             warnings.append("reasoning taken from the <reasoning> block")
+        decision = to_decision(model, warnings)  # every warning travels with the decision
         return ParseOutcome(
             decision=decision,
             error=None,
@@ -463,6 +469,7 @@ def _json_loads(text: str) -> Any:
         parse_float=Decimal,
         parse_int=Decimal,
         parse_constant=float,
+        object_pairs_hook=json_object,  # a repeated key is seen, not silently last-wins
         strict=False,  # raw newlines / tabs inside strings
     )
 
@@ -476,7 +483,7 @@ def _decision_dicts(value: Any, depth: int) -> Iterator[dict[str, Any]]:
         if has_action_key(value):
             yield value
             return
-        for item in value.values():
+        for _, item in key_value_pairs(value):  # a repeated wrapper key too
             yield from _decision_dicts(item, depth + 1)
     elif isinstance(value, list):
         for item in value[:50]:
@@ -598,7 +605,8 @@ def _read_string(text: str, i: int) -> tuple[str, int]:
 def _fallback_fields(
     text: str, search: _Search, warnings: list[str]
 ) -> tuple[LLMDecision, str, dict[str, Any]] | None:
-    """``<action>buy</action>`` tags, else ``action: buy`` lines (first occurrence of each)."""
+    """``<action>buy</action>`` tags, else ``action: buy`` lines (a field given twice is
+    judged as in JSON: see :class:`~phantomex.brains.llm.schema.DuplicateKeys`)."""
     for payload, how in ((_xml_fields(text), "XML-like tags"), (_kv_fields(text), "key: value")):
         if not payload or not has_action_key(payload):
             continue
@@ -621,7 +629,7 @@ def _clean_value(value: str) -> str | None:
 
 
 def _xml_fields(text: str) -> dict[str, Any]:
-    payload: dict[str, Any] = {}
+    pairs: list[tuple[str, Any]] = []
     open_name: str | None = None
     content_start = 0
     for match in _XML_TAG.finditer(text):
@@ -629,16 +637,15 @@ def _xml_fields(text: str) -> dict[str, Any]:
         if not closing:
             open_name, content_start = name, match.end()
         elif name == open_name:
-            if name not in payload:
-                payload[name] = _clean_value(text[content_start : match.start()])
+            pairs.append((name, _clean_value(text[content_start : match.start()])))
             open_name = None
-    return payload
+    return json_object(pairs)  # a repeated field is judged like a repeated JSON key
 
 
 def _kv_fields(text: str) -> dict[str, Any]:
-    payload: dict[str, Any] = {}
+    pairs: list[tuple[str, Any]] = []
     for match in _KV_LINE.finditer(text):
         key = normalize_key(match.group(1))
-        if key in FIELDS and key not in payload:
-            payload[key] = _clean_value(match.group(2))
-    return payload
+        if key in FIELDS:
+            pairs.append((key, _clean_value(match.group(2))))
+    return json_object(pairs)

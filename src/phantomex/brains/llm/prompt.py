@@ -23,6 +23,18 @@ decisions stamped after ``ctx.now`` are left out. Over ``budget_chars`` (system 
 oldest closes, decisions and notes go first (from whichever of the three is longest), then the
 indicator lines; the rules, the wallet, the holdings and the prices always stay, even if they
 alone exceed the budget.
+
+Missing data is never a silent ``n/a``. The 24h change is the price snapshot's; a feed without
+one (Yahoo, or any snapshot lacking it) gets it from the history (the close of the latest bar
+opened at or before 24h before the latest bar, as the replay computes it). When the data do not
+reach back 24 hours (the very start of a replay), the line says so, and an indicator without
+enough bars says how many it needs::
+
+    BTC price=27000.5 change_24h=n/a (only 3h 12m of price history, since
+        2023-04-01T21:03:00+00:00; change over it +0.41%)            (one line)
+    INDICATORS BTC rsi14=n/a sma10=27010.2 sma30=n/a ema10=27002.4 (12 bars: rsi14 needs 15,
+        sma30 needs 30)                                              (one line)
+    INDICATORS SOL n/a (no bars yet)
 """
 
 from __future__ import annotations
@@ -30,8 +42,9 @@ from __future__ import annotations
 import decimal
 import json
 import math
+from bisect import bisect_right
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
@@ -40,7 +53,7 @@ import numpy as np
 from phantomex.brains.base import BrainContext
 from phantomex.brains.indicators import ema, is_clean_series, rsi, sma
 from phantomex.brains.llm.schema import decision_json_schema
-from phantomex.domain.models import Bar
+from phantomex.domain.models import Bar, Snapshot
 from phantomex.domain.money import is_valid_price
 
 __all__ = ["build_messages", "fmt_money", "fmt_number", "fmt_percent"]
@@ -52,6 +65,9 @@ MAX_NOTES: Final = 50
 MAX_GOAL_CHARS: Final = 2000
 MAX_NOTE_CHARS: Final = 500
 MAX_REASON_CHARS: Final = 200
+DAY: Final = timedelta(hours=24)
+#: bars each indicator needs for a value (TA-Lib: RSI(14) from the 15th close on)
+INDICATOR_NEEDS: Final = {"rsi14": 15, "sma10": 10, "sma30": 30, "ema10": 10}
 
 _ANSWER_TEMPLATE: Final = (
     '{"action": "buy" | "sell" | "hold", "symbol": "<ticker>" or null, '
@@ -132,6 +148,38 @@ def _one_line(text: object, limit: int) -> str:
 
 def _iso(value: datetime) -> str:
     return value.isoformat()
+
+
+def _duration(span: timedelta) -> str:
+    """``3h 12m``, ``45m``, ``30s``."""
+    seconds = max(0, int(span.total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    if hours:
+        return f"{hours}h {rest // 60}m"
+    return f"{rest // 60}m" if rest >= 60 else f"{rest}s"
+
+
+def _change_24h(ctx: BrainContext, symbol: str, snap: Snapshot | None) -> str:
+    """The 24h change of ``symbol``: the snapshot's, else from the history, else why not."""
+    if snap is not None and snap.change_24h_pct is not None:
+        return fmt_percent(snap.change_24h_pct)
+    if snap is None or not is_valid_price(snap.price):
+        return "n/a"  # the price itself is n/a on the same line
+    bars = _bars(ctx, symbol, None)
+    if not bars:
+        return "n/a (no price history yet)"
+    times = [b.time for b in bars]
+    at = bisect_right(times, bars[-1].time - DAY) - 1
+    if at >= 0 and is_valid_price(bars[at].close):
+        return fmt_percent((snap.price / bars[at].close - 1) * 100)
+    first = bars[0]
+    since = (
+        fmt_percent((snap.price / first.close - 1) * 100) if is_valid_price(first.close) else None
+    )
+    return (
+        f"n/a (only {_duration(ctx.now - first.time)} of price history, since "
+        f"{_iso(first.time)}" + (f"; change over it {since})" if since else ")")
+    )
 
 
 def _interval(bars: list[Bar]) -> str:
@@ -292,28 +340,37 @@ def _head(ctx: BrainContext, goal: str, symbols: list[str]) -> list[str]:
     for symbol in symbols:
         snap = ctx.prices.get(symbol)
         price = fmt_number(snap.price) if snap and is_valid_price(snap.price) else "n/a"
-        change = fmt_percent(snap.change_24h_pct) if snap else "n/a"
-        lines.append(f"{symbol} price={price} change_24h={change}")
+        lines.append(f"{symbol} price={price} change_24h={_change_24h(ctx, symbol, snap)}")
     return lines
 
 
-def _bars(ctx: BrainContext, symbol: str, limit: int) -> list[Bar]:
+def _bars(ctx: BrainContext, symbol: str, limit: int | None) -> list[Bar]:
     # the view already ends at its clock; the filter also guards a view built for a later time
     return [b for b in ctx.history.bars(symbol, limit) if b.time < ctx.now]
 
 
 def _indicators(symbol: str, bars: list[Bar]) -> str:
+    """The indicator line; what is n/a is said, with the bars it needs."""
+    if not bars:
+        return f"INDICATORS {symbol} n/a (no bars yet)"
     closes = [float(b.close) for b in bars]
-    values = {"rsi14": math.nan, "sma10": math.nan, "sma30": math.nan, "ema10": math.nan}
+    values = dict.fromkeys(INDICATOR_NEEDS, math.nan)
     array = np.array(closes, dtype=np.float64)
-    if is_clean_series(array):
+    clean = is_clean_series(array)
+    if clean:
         values["rsi14"] = float(rsi(array, 14)[-1])
         values["sma10"] = float(sma(array, 10)[-1])
         values["sma30"] = float(sma(array, 30)[-1])
         values["ema10"] = float(ema(array, 10)[-1])
     rsi_text = f"{values['rsi14']:.1f}" if math.isfinite(values["rsi14"]) else "n/a"
     rest = " ".join(f"{k}={_float_number(values[k])}" for k in ("sma10", "sma30", "ema10"))
-    return f"INDICATORS {symbol} rsi14={rsi_text} {rest}"
+    line = f"INDICATORS {symbol} rsi14={rsi_text} {rest}"
+    short = [f"{k} needs {n}" for k, n in INDICATOR_NEEDS.items() if len(bars) < n]
+    if not clean:
+        return f"{line} (the closes include unusable prices)"
+    if short:
+        return f"{line} ({len(bars)} bar{'s' if len(bars) != 1 else ''}: {', '.join(short)})"
+    return line
 
 
 def _when(value: object, tz_aware: bool) -> datetime | None:
@@ -388,8 +445,7 @@ def build_messages(
             parts.history.append(
                 _History(symbol, _interval(shown), [fmt_number(b.close, 7) for b in shown])
             )
-        if bars:
-            parts.indicators.append(_indicators(symbol, bars))
+        parts.indicators.append(_indicators(symbol, bars))
     parts.decisions = _decision_lines(ctx, list(recent_decisions or []))
     parts.notes = [
         f"NOTE {_one_line(note, MAX_NOTE_CHARS)}"

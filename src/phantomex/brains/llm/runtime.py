@@ -1,5 +1,12 @@
 """What LLM brains share: endpoint clients, per-endpoint concurrency, remembered structured-output
-modes, the response cache (read side) and the keep-alive policy."""
+modes, the response cache (read side) and the keep-alive policy.
+
+Keep-alive ``group`` (the default): agents sharing a model run as a group (see
+:class:`ModelAwareSlots`), and the model stays loaded while work for it is queued, or due again
+within :data:`KEEP_WARM_MAX_SECONDS` (a scheduler, the kernel, tells when: see :class:`Schedule`).
+It is unloaded when the round moves on to another model on the same endpoint, or when nothing
+will call it soon; Ollama's own timer (the ``keep_alive`` sent with each call, one interval plus
+a margin) unloads it if the agents stop calling."""
 
 from __future__ import annotations
 
@@ -7,8 +14,10 @@ import asyncio
 import contextlib
 import hashlib
 import json
-from collections.abc import AsyncIterator, Callable
-from typing import Any, Protocol
+import math
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any, Final, Protocol
 
 from phantomex.brains.llm.clients import LLMClient, make_client
 from phantomex.brains.llm.types import EndpointConfig, KeepAlive, LLMError
@@ -18,12 +27,25 @@ class CacheReader(Protocol):
     def __call__(self, key: str) -> dict[str, Any] | None: ...
 
 
-#: Ollama keep_alive for each policy while a call runs (GROUP unloads after the round).
-KEEP_ALIVE_VALUE: dict[KeepAlive, str | int] = {
+class Schedule(Protocol):
+    """Who will call which model, and how often (the kernel: its running LLM agents)."""
+
+    def llm_intervals(self) -> Iterable[tuple[str, str, float]]:
+        """``(endpoint, model, wall seconds between decisions)`` per agent that will call."""
+        ...
+
+
+#: Ollama keep_alive (seconds) for each policy while a call runs (GROUP: the least it sends; when
+#: no agent is due soon the model is also unloaded after the round).
+KEEP_ALIVE_VALUE: dict[KeepAlive, int] = {
     KeepAlive.UNLOAD: 0,
     KeepAlive.KEEP: -1,
-    KeepAlive.GROUP: "10m",
+    KeepAlive.GROUP: 600,
 }
+#: GROUP keeps a model loaded between calls due at most this many wall seconds apart
+KEEP_WARM_MAX_SECONDS: Final = 1800.0
+#: added to the interval in the keep_alive sent with a call (the decision's own time)
+KEEP_WARM_MARGIN_SECONDS: Final = 60.0
 
 
 class ModelAwareSlots:
@@ -78,6 +100,33 @@ class LLMRuntime:
         self.modes: dict[tuple[str, str], Any] = {}  # (endpoint, model) -> working mode
         self.cache = cache
         self._waiting: dict[tuple[str, str], int] = {}
+        self._schedules: weakref.WeakSet[Schedule] = weakref.WeakSet()
+
+    def watch(self, schedule: Schedule) -> None:
+        """Keep models warm for ``schedule``'s agents (held weakly: a dropped kernel leaves)."""
+        self._schedules.add(schedule)
+
+    def unwatch(self, schedule: Schedule) -> None:
+        self._schedules.discard(schedule)
+
+    def next_call_within(self, endpoint: str, model: str) -> float | None:
+        """Wall seconds within which ``model`` on ``endpoint`` is called again at the latest
+        (the shortest interval of the agents using it); None when no agent will call it."""
+        gaps = [
+            gap
+            for schedule in list(self._schedules)
+            for ep, name, gap in schedule.llm_intervals()
+            if ep == endpoint and name == model
+        ]
+        return min(gaps) if gaps else None
+
+    def _stays_warm(self, endpoint: str, model: str) -> bool:
+        """GROUP: keep ``model`` loaded after its round? Not when another model's calls are
+        queued on the endpoint (their round comes now), nor when nothing calls it soon."""
+        if any(ep == endpoint and m != model for ep, m in self._waiting):
+            return False
+        gap = self.next_call_within(endpoint, model)
+        return gap is not None and gap <= KEEP_WARM_MAX_SECONDS
 
     def add_endpoint(self, endpoint: EndpointConfig) -> None:
         if endpoint.name in self.endpoints:
@@ -105,16 +154,25 @@ class LLMRuntime:
             self._clients[name] = self._factory(self.endpoint(name))
         return self._clients[name]
 
-    def keep_alive(self, name: str) -> str | int:
-        return KEEP_ALIVE_VALUE[self.endpoint(name).keep_alive]
+    def keep_alive(self, name: str, model: str | None = None) -> int:
+        """Ollama's ``keep_alive`` for a call to ``model`` on endpoint ``name``: under GROUP,
+        long enough to bridge the gap to the model's next due call (seconds)."""
+        policy = self.endpoint(name).keep_alive
+        if policy is KeepAlive.GROUP and model is not None:
+            gap = self.next_call_within(name, model)
+            if gap is not None and gap <= KEEP_WARM_MAX_SECONDS:
+                floor = KEEP_ALIVE_VALUE[policy]
+                return max(floor, math.ceil(gap + KEEP_WARM_MARGIN_SECONDS))
+        return KEEP_ALIVE_VALUE[policy]
 
     @contextlib.asynccontextmanager
     async def call(self, endpoint: str, model: str) -> AsyncIterator[None]:
         """Hold one of the endpoint's slots for a call to ``model``.
 
         Waiting calls for the model that is already loaded go first, so agents sharing a model
-        run as a group and the model loads once per round. Under the GROUP policy the model is
-        unloaded when the last waiting call for it is done."""
+        run as a group and the model loads once per round. Under the GROUP policy, when the last
+        waiting call for it is done, the model is unloaded unless it stays warm (see the module
+        docstring)."""
         key = (endpoint, model)
         self._waiting[key] = self._waiting.get(key, 0) + 1
         slots = self._slots[endpoint]
@@ -126,7 +184,9 @@ class LLMRuntime:
             self._waiting[key] -= 1
             if self._waiting[key] == 0:
                 del self._waiting[key]
-                if self.endpoint(endpoint).keep_alive is KeepAlive.GROUP:
+                if self.endpoint(endpoint).keep_alive is KeepAlive.GROUP and not self._stays_warm(
+                    endpoint, model
+                ):
                     with contextlib.suppress(LLMError):
                         await self.client(endpoint).unload(model)
 

@@ -8,6 +8,13 @@ round trip). What it accepts, and why:
   ``"stop-loss"``), plus a few unambiguous aliases (``side``→action, ``ticker``/``asset``/``coin``
   →symbol, ``qty``/``amount``→quantity, ``notional_usd``/``usd``→notional, ``reason``/
   ``rationale``→reasoning). Unknown keys are ignored and recorded in ``ignored_keys``.
+* **A field given twice** (a repeated JSON key, or ``action`` next to its alias ``side``): the
+  model's own field name wins over an alias, else the first occurrence, with a warning. Two
+  *different* values for what is traded (``action``; for buy/sell also ``symbol``,
+  ``quantity``, ``notional``) are an error instead: ``{"action": "buy", "action": "sell"}`` has
+  no right reading, and the usual JSON rule (the last one wins, silently) would trade on a guess.
+  A repeat of the other fields (reasoning, confidence, exit prices) cannot change the trade, so
+  it is only a warning.
 * **action**: ``buy``/``sell``/``hold`` in any case with surrounding whitespace. Synonyms such as
   ``long``, ``short``, ``accumulate``, ``wait`` are **rejected**: "short" is not a sell on a
   long-only account, and guessing intent is how a paper bot loses a real user's trust.
@@ -47,6 +54,7 @@ __all__ = [
     "MAX_QUANTITY",
     "MAX_REASONING_CHARS",
     "MIN_AMOUNT",
+    "DuplicateKeys",
     "LLMDecision",
     "decision_json_schema",
     "has_action_key",
@@ -71,6 +79,8 @@ FIELDS: Final = (
     "take_profit",
 )
 SIZE_FIELDS: Final = ("quantity", "notional", "stop_loss", "take_profit")
+#: fields that decide what is traded: two different values for one of them are refused
+TRADE_FIELDS: Final = ("action", "symbol", "quantity", "notional")
 
 KEY_ALIASES: Final[dict[str, str]] = {
     "side": "action",
@@ -108,6 +118,31 @@ _GROUPED_RE: Final = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?", re.ASCII)
 _KEY_SEP_RE: Final = re.compile(r"[\s\-]+")
 
 
+class DuplicateKeys(dict[str, Any]):
+    """A JSON object that repeats a key: each key's *first* value, with every ``(key, value)``
+    pair in document order in ``pairs`` (so :class:`LLMDecision` sees the repeats)."""
+
+    pairs: list[tuple[str, Any]]
+
+
+def json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` for :func:`json.loads`: a plain dict, or :class:`DuplicateKeys`
+    when a key repeats (where ``json`` itself would keep the last value without a word)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        out.setdefault(key, value)
+    if len(out) == len(pairs):
+        return out
+    repeated = DuplicateKeys(out)
+    repeated.pairs = list(pairs)
+    return repeated
+
+
+def key_value_pairs(data: dict[Any, Any]) -> list[tuple[Any, Any]]:
+    """Every ``(key, value)`` of ``data``, repeats included (see :class:`DuplicateKeys`)."""
+    return list(data.pairs) if isinstance(data, DuplicateKeys) else list(data.items())
+
+
 def normalize_key(key: object) -> str:
     """``"Stop-Loss "`` → ``"stop_loss"``; aliases are not applied here."""
     return _KEY_SEP_RE.sub("_", str(key).strip()).lower()
@@ -125,7 +160,7 @@ def _canonical_key(key: object, value: object) -> str:
 
 def has_action_key(data: dict[Any, Any]) -> bool:
     """True when ``data`` has a key that :class:`LLMDecision` reads as the action."""
-    return any(_canonical_key(k, v) == "action" for k, v in data.items())
+    return any(_canonical_key(k, v) == "action" for k, v in key_value_pairs(data))
 
 
 def _short(value: object, limit: int = 40) -> str:
@@ -200,6 +235,35 @@ def _normalize_symbol(value: object) -> str | None:
     return text
 
 
+def _same_value(key: str, value: object) -> object:
+    """What decides whether two values of field ``key`` mean the same (``"BTC"`` and
+    ``"btc/usdt"``, ``0.5`` and ``"0.50"``); the text of the value when it is not usable."""
+    try:
+        if key == "action" and isinstance(value, str):
+            return value.strip().lower()
+        if key == "symbol":
+            return _normalize_symbol(value)
+        if key in SIZE_FIELDS:
+            return None if _is_null_word(value) else _parse_number(value)
+    except ValueError:
+        pass
+    return json.dumps(value, default=str, sort_keys=True)
+
+
+def _repeat(key: str, given: list[tuple[str, Any]], *, refuse: bool) -> str:
+    """The warning for a field given more than once; ValueError when the values conflict on a
+    field that decides the trade (``refuse``: the action, or any trade field of a buy/sell)."""
+    names = ", ".join(repr(original) for original, _ in given)
+    if len({_same_value(key, value) for _, value in given}) == 1:
+        return f"{key} given {len(given)} times ({names}), with the same value"
+    if refuse and key in TRADE_FIELDS:
+        values = " vs ".join(_short(value) for _, value in given[:3])
+        raise ValueError(
+            f"{key} is given {len(given)} times with different values ({values}); give one {key}"
+        )
+    return f"{key} given {len(given)} times ({names}); used the first, {_short(given[0][1])}"
+
+
 def _is_hold(action: object) -> bool:
     return isinstance(action, str) and action.strip().lower() == "hold"
 
@@ -269,30 +333,38 @@ class LLMDecision(BaseModel):
         values: dict[str, Any] = {}
         ignored: list[str] = []
         warnings: list[str] = []
+        repeats: dict[str, list[tuple[str, Any]]] = {}
         # canonical keys win over aliases, first occurrence wins among equals
         items = sorted(
-            ((str(k), _canonical_key(k, v), v) for k, v in data.items()),
+            ((str(k), _canonical_key(k, v), v) for k, v in key_value_pairs(data)),
             key=lambda item: 0 if normalize_key(item[0]) in FIELDS else 1,
         )
         for original, key, value in items:
-            if key not in FIELDS or key in values:
+            if key not in FIELDS:
                 ignored.append(original)
+            elif key in values:
+                repeats[key].append((original, value))
             else:
                 values[key] = value
+                repeats[key] = [(original, value)]
+        hold = _is_hold(values.get("action"))
+        for key, given in repeats.items():
+            if len(given) > 1:
+                warnings.append(_repeat(key, given, refuse=key == "action" or not hold))
         for original in ignored:
             if (
                 normalize_key(original) in AMBIGUOUS_SIZE_KEYS
                 and not _is_null_word(data.get(original))
                 and _is_null_word(values.get("quantity"))
                 and _is_null_word(values.get("notional"))
-                and not _is_hold(values.get("action"))
+                and not hold
             ):
                 raise ValueError(
                     f"{original!r} is ambiguous: use quantity (asset units) or notional (USD)"
                 )
         if ignored:
             warnings.append("ignored keys: " + ", ".join(sorted(ignored)[:10]))
-        if _is_hold(values.get("action")):
+        if hold:
             dropped = [f for f in SIZE_FIELDS if not _is_null_word(values.get(f))]
             for f in SIZE_FIELDS:
                 values.pop(f, None)
@@ -399,13 +471,15 @@ def decision_json_schema(
     }
 
 
-def to_decision(d: LLMDecision) -> Decision:
-    """The domain decision; ignored keys and warnings go to ``meta`` for the audit trail."""
+def to_decision(d: LLMDecision, warnings: list[str] | None = None) -> Decision:
+    """The domain decision; ignored keys and warnings (``warnings``, else the model's own)
+    go to ``meta`` for the audit trail."""
     meta: dict[str, Any] = {"source": "llm"}
     if d.ignored_keys:
         meta["ignored_keys"] = list(d.ignored_keys)
-    if d.parse_warnings:
-        meta["parse_warnings"] = list(d.parse_warnings)
+    shown = list(d.parse_warnings if warnings is None else warnings)
+    if shown:
+        meta["warnings"] = shown
     return Decision(
         action=d.action,
         symbol=d.symbol,

@@ -293,8 +293,6 @@ def _place_order(ctx: BrainContext, args: dict[str, Any]) -> ToolOutcome:
     if decision.action is not Action.HOLD and decision.symbol not in ctx.symbols:
         allowed = ", ".join(ctx.symbols) or "none"
         raise ToolError(f"unknown symbol {decision.symbol!r}; allowed: {allowed}")
-    if outcome.warnings:
-        decision.meta["parse_warnings"] = list(outcome.warnings)
     order = {
         "action": decision.action.value,
         "symbol": decision.symbol,

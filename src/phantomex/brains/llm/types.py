@@ -21,7 +21,7 @@ class StructuredMode(enum.StrEnum):
 class KeepAlive(enum.StrEnum):
     UNLOAD = "unload"  # keep_alive=0 after each call
     KEEP = "keep"  # stay loaded
-    GROUP = "group"  # stay loaded for a round of agents sharing the model, then unload
+    GROUP = "group"  # loaded while its agents are due again soon; unloaded for another model
 
 
 class EndpointConfig(BaseModel):
