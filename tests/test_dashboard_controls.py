@@ -131,7 +131,11 @@ def test_place_an_order_from_the_dashboard(
 
     trades = server.get("/api/trades", agent_id=trader["id"])["trades"]
     (bought,) = trades
-    assert (bought["side"], bought["symbol"], bought["reasoning"]) == ("buy", "XRP", "e2e: my own XRP")
+    assert (bought["side"], bought["symbol"], bought["reasoning"]) == (
+        "buy",
+        "XRP",
+        "e2e: my own XRP",
+    )
     decision = server.get(f"/api/agents/{trader['id']}/decisions")[0]
     assert (decision["source"], decision["status"]) == ("manual", "executed")
     row = page.locator(f'[data-testid=trade-row][data-key="{bought["idempotency_key"]}"]')
@@ -161,12 +165,11 @@ def test_a_sell_shows_its_realized_pnl_live(
     expect(form).to_be_hidden()
 
     sold = next(
-        t
-        for t in server.get("/api/trades", agent_id=trader["id"])["trades"]
-        if t["side"] == "sell"
+        t for t in server.get("/api/trades", agent_id=trader["id"])["trades"] if t["side"] == "sell"
     )
     realized = Decimal(sold["realized_pnl"]).quantize(Decimal("0.01"), ROUND_HALF_UP)
-    text = f"{'−' if realized < 0 else '+' if realized > 0 else ''}${abs(realized):,.2f}"
+    sign = "\u2212" if realized < 0 else "+" if realized > 0 else ""
+    text = f"{sign}${abs(realized):,.2f}"
     row = page.locator(f'[data-testid=trade-row][data-key="{sold["idempotency_key"]}"]')
     expect(row.locator("td[data-col=realized_pnl]")).to_have_text(text)  # from the live message
     assert page.evaluate("window.__sameDocument") is True  # live, without a reload
