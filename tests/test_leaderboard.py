@@ -176,3 +176,19 @@ def test_block_indices_are_circular_blocks() -> None:
 def test_win_rate_interval_edge_cases() -> None:
     assert win_rate_interval([True], 0.95, 100, 0) is None
     assert win_rate_interval([True, True, True], 0.95, 100, 0) == [1.0, 1.0]
+
+
+def test_a_two_hour_session_ranks_by_per_period_ratios_and_states_the_basis() -> None:
+    rng = np.random.default_rng(8)
+    returns = {"a": rng.normal(-2e-4, 1e-3, 120), "b": rng.normal(1e-4, 1e-3, 120)}
+    board = leaderboard([session("s1", returns)], by="sharpe", resamples=200)
+    (group,) = board["groups"]
+    assert group["ratio_basis"]["annualised"] is False
+    assert group["ratio_basis"]["label"] == "per 1-minute period (2 h of returns)"
+    rows = {r["entrant"]: r for r in group["rows"]}
+    r = returns["a"]
+    per_period = float(np.mean(r) / np.std(r, ddof=1))
+    assert rows["a()"]["sharpe"]["value"] == pytest.approx(per_period, rel=1e-6)
+    assert abs(rows["a()"]["sharpe"]["value"]) < 1  # not the -143.75 of an annualised 2 hours
+    week = leaderboard([session("s2", {"a": rng.normal(0, 1e-3, 7 * 1440)})], resamples=100)
+    assert week["groups"][0]["ratio_basis"]["annualised"] is True

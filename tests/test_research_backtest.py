@@ -273,6 +273,7 @@ def test_report_from_the_library(tmp_path: Path, btc: list[Bar]) -> None:
     page = html_path.read_text(encoding="utf-8")
     assert "train_of_trade" in page and "Monthly returns" in page and "polyline" in page
     assert 'id="comparison"' not in page
+    assert "Sharpe and Sortino: per 1-minute period (5 h of returns)." in page  # not annualised
     assert png_path.stat().st_size > 20_000
 
 

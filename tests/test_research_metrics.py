@@ -204,3 +204,27 @@ def test_decimal_equity_keeps_money_exact() -> None:
     assert m["final_equity"] == "9999.5"
     assert m["net_profit"] == "-0.5"
     assert m["total_return"] == pytest.approx(-0.5 / 10_000)
+
+
+def test_ratios_of_a_run_shorter_than_a_day_are_per_period_and_say_so() -> None:
+    """A 2-hour session of minute returns annualised read -143.75: below a day the ratios are
+    per period (not scaled by sqrt(525,600)) and the metrics state the basis."""
+    rng = np.random.default_rng(5)
+    short = np.concatenate([[10_000.0], 10_000.0 * np.cumprod(1 + rng.normal(-1e-4, 1e-3, 120))])
+    r = returns_from_equity(short)
+    m = compute_metrics(short, period=MINUTE)
+    assert m["sharpe"] == pytest.approx(float(np.mean(r) / np.std(r, ddof=1)), rel=RTOL)
+    assert m["sortino"] == pytest.approx(sortino(r, 1.0), rel=RTOL)
+    assert abs(m["sharpe"]) < 1  # a per-minute figure, not an extrapolation to a year
+    assert m["ratio_basis"] == {
+        "annualised": False,
+        "period_seconds": 60.0,
+        "span_seconds": 7200.0,
+        "scale": 1.0,
+        "label": "per 1-minute period (2 h of returns)",
+    }
+    day = np.concatenate([[10_000.0], 10_000.0 * np.cumprod(1 + rng.normal(0, 1e-3, 1440))])
+    annual = compute_metrics(day, period=MINUTE)
+    assert annual["sharpe"] == sharpe(returns_from_equity(day), PPY)
+    assert annual["ratio_basis"]["annualised"] is True
+    assert annual["ratio_basis"]["label"] == "annualised from 1-minute returns"

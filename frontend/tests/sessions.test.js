@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clock, parseAgentLine, parseAgents, pct, withInterval } from '../src/lib/sessions.js';
+import { basisShort, parseAgentLine, parseAgents } from '../src/lib/sessions.js';
 
 describe('session agent lines', () => {
   it('reads a rule strategy with parameters', () => {
@@ -23,11 +23,11 @@ describe('session agent lines', () => {
   });
 });
 
-describe('formatting', () => {
-  it('formats timers, percentages and intervals', () => {
-    expect(clock(3725)).toBe('1:02:05');
-    expect(pct(0.0123)).toBe('+1.23%');
-    expect(withInterval({ value: 0.01, ci: [-0.02, 0.03] }, pct)).toBe('+1.00% [-2.00%, +3.00%]');
-    expect(withInterval({ value: null, ci: null }, pct)).toBe('—');
+describe('ratio basis', () => {
+  it('says in a heading whether Sharpe is annualised or per period', () => {
+    expect(basisShort({ annualised: false, period_seconds: 60 })).toBe('per 1 min');
+    expect(basisShort({ annualised: false, period_seconds: 30 })).toBe('per 30 s');
+    expect(basisShort({ annualised: true, period_seconds: 60 })).toBe('annualised');
+    expect(basisShort(null)).toBe('');
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { filterTrades, sortTrades, virtualWindow } from '../src/lib/tradelog.js';
+import { COLUMNS, filterTrades, sortTrades, virtualWindow } from '../src/lib/tradelog.js';
 
 const rows = Array.from({ length: 10_000 }, (_, i) => ({
   key: `k${i}`,
@@ -30,6 +30,18 @@ describe('trade log helpers', () => {
     expect(sortTrades(rows, 'time', 'asc')[0].key).toBe('k9999');
     const bySymbol = sortTrades(rows.slice(0, 6), 'symbol', 'asc');
     expect(bySymbol.map((t) => t.key)).toEqual(['k0', 'k3', 'k1', 'k4', 'k2', 'k5']);
+  });
+
+  it('has a realized P&L column whose blanks (buys) sort last either way', () => {
+    const some = [
+      { key: 'b1', side: 'buy', realized_pnl: null },
+      { key: 's1', side: 'sell', realized_pnl: '-3.24' },
+      { key: 's2', side: 'sell', realized_pnl: '12.5' },
+      { key: 'b2', side: 'buy', realized_pnl: null },
+    ];
+    expect(COLUMNS.some((c) => c.key === 'realized_pnl' && c.numeric)).toBe(true);
+    expect(sortTrades(some, 'realized_pnl', 'asc').map((t) => t.key)).toEqual(['s1', 's2', 'b1', 'b2']);
+    expect(sortTrades(some, 'realized_pnl', 'desc').map((t) => t.key)).toEqual(['s2', 's1', 'b1', 'b2']);
   });
 
   it('renders only a window of 10,000 rows', () => {

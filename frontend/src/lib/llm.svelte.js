@@ -44,16 +44,3 @@ class Llm {
 }
 
 export const llm = new Llm();
-
-/** "4.7 GB" from a byte count (null/undefined: ''). */
-export function fmtBytes(n) {
-  if (n === null || n === undefined || !Number.isFinite(Number(n))) return '';
-  let v = Number(n);
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i += 1;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
-}

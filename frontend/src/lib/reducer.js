@@ -2,9 +2,9 @@
 // (price, decision, approval, trade, agent, risk, error) and the results of REST calls.
 // Every reducer returns a new state object and never mutates the old one.
 import { add, div, mul, sub, toNumber } from './decimal.js';
+import { fromHistory, mergeHistory, thin } from './equity.js';
 
 export const MAX_TRADES = 50_000;
-export const MAX_EQUITY_POINTS = 300;
 export const MAX_RISK_EVENTS = 50;
 
 export function initialState() {
@@ -16,7 +16,7 @@ export function initialState() {
     pending: [], // decisions waiting for approval, oldest first
     killSwitch: false,
     latestDecision: {}, // agent_id -> decision record
-    equity: {}, // agent_id -> [{t, v}] equity points (numbers, for the sparkline only)
+    equity: {}, // agent_id -> [{t, v, f}] equity and funding samples (numbers, for drawing only)
     trades: [], // normalised trades, newest first
     tradesTotal: 0,
     riskEvents: [], // newest first
@@ -74,21 +74,24 @@ export function mergeTrades(existing, incoming) {
   return out.length > MAX_TRADES ? out.slice(0, MAX_TRADES) : out;
 }
 
-function pushEquity(equity, agentId, t, value) {
+function pushEquity(equity, agentId, time, value, fundingValue) {
   const v = toNumber(value);
-  if (!Number.isFinite(v)) return equity;
+  if (!Number.isFinite(v) || !Number.isFinite(time)) return equity;
+  const f = toNumber(fundingValue);
   const points = equity[agentId] || [];
   const last = points[points.length - 1];
-  if (last && last.v === v && last.t === t) return equity;
-  if (last && last.v === v && points.length > 1 && points[points.length - 2].v === v) {
+  const t = last ? Math.max(time, last.t) : time; // a late message: its value, at the end
+  const same = (p) => p.v === v && (p.f === f || (Number.isNaN(p.f) && Number.isNaN(f)));
+  if (last && same(last) && last.t === t) return equity;
+  if (last && same(last) && points.length > 1 && same(points[points.length - 2])) {
     // a flat run: move its end instead of adding points
     const next = points.slice(0, -1);
-    next.push({ t, v });
+    next.push({ t, v, f });
     return { ...equity, [agentId]: next };
   }
-  const next = points.length >= MAX_EQUITY_POINTS ? points.slice(1) : points.slice();
-  next.push({ t, v });
-  return { ...equity, [agentId]: next };
+  const next = points.slice();
+  next.push({ t, v, f });
+  return { ...equity, [agentId]: thin(next) };
 }
 
 /** Re-mark an agent's positions to `prices` (exact decimals); returns the same object if
@@ -135,7 +138,7 @@ function applyPrices(state, list, ts) {
     const marked = markAgent(a, prices);
     if (marked !== a) {
       agentsChanged = true;
-      equity = pushEquity(equity, a.id, ms(ts), marked.wallet.equity);
+      equity = pushEquity(equity, a.id, ms(ts), marked.wallet.equity, marked.wallet.funding);
     }
     return marked;
   });
@@ -156,7 +159,8 @@ function upsertAgent(state, view, ts) {
   if (i >= 0) agents[i] = marked;
   else agents.push(marked);
   const t = ms(ts) || ms(state.clock) || Date.now();
-  return { ...state, agents, equity: pushEquity(state.equity, view.id, t, marked.wallet?.equity) };
+  const equity = pushEquity(state.equity, view.id, t, marked.wallet?.equity, marked.wallet?.funding);
+  return { ...state, agents, equity };
 }
 
 function removeAgent(state, id) {
@@ -301,6 +305,16 @@ export function reduce(state, msg) {
       const sorted = [...(msg.decisions || [])].sort((a, b) => ms(a.time) - ms(b.time));
       for (const d of sorted) latestDecision = setLatest(latestDecision, d);
       return { ...state, latestDecision };
+    }
+    case 'local/equity': {
+      // the server's history (GET /api/equity) under the live samples that came after it
+      const known = new Set(state.agents.map((a) => a.id));
+      const equity = { ...state.equity };
+      for (const h of msg.agents || []) {
+        if (!known.has(h.agent_id)) continue;
+        equity[h.agent_id] = mergeHistory(fromHistory(h), equity[h.agent_id] || []);
+      }
+      return { ...state, equity };
     }
     case 'local/decision': {
       const d = msg.decision;

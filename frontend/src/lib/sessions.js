@@ -1,5 +1,5 @@
 // Sessions and leaderboard helpers: the agent-line syntax of the start form (the CLI's --agent)
-// and the figures' formatting.
+// and the basis of the leaderboard's ratios (figures are formatted by format.js).
 
 /** "ruby=rsi:period=10" -> {name, brain, params}; "interval=300" sets interval_seconds. */
 export function parseAgentLine(line) {
@@ -37,27 +37,17 @@ export function parseAgents(text) {
     .map(parseAgentLine);
 }
 
-export function clock(seconds) {
-  if (seconds == null) return '—';
-  const s = Math.max(0, Math.round(seconds));
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  return `${h}:${String(m).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
-}
-
-export function pct(value, digits = 2) {
-  if (value == null) return '—';
-  const v = value * 100;
-  return `${v > 0 ? '+' : ''}${v.toFixed(digits)}%`;
-}
-
-export function num(value) {
-  return value == null ? '—' : value.toFixed(2);
-}
-
-/** "value [lo, hi]" of a leaderboard figure {value, ci}. */
-export function withInterval(fig, fmt) {
-  if (!fig) return '—';
-  const text = fmt(fig.value);
-  return fig.ci ? `${text} [${fmt(fig.ci[0])}, ${fmt(fig.ci[1])}]` : text;
+/** A ratio basis from the API ({annualised, period_seconds, label}) in a few words for a column
+ * heading: "annualised" or "per 1 min". */
+export function basisShort(basis) {
+  if (!basis) return '';
+  if (basis.annualised) return 'annualised';
+  const s = Number(basis.period_seconds);
+  const units = [
+    [86400, 'd'],
+    [3600, 'h'],
+    [60, 'min'],
+  ];
+  const [size, unit] = units.find(([n]) => s >= n) || [1, 's'];
+  return `per ${Number((s / size).toFixed(2))} ${unit}`;
 }

@@ -10,6 +10,7 @@ export const COLUMNS = [
   { key: 'price', label: 'Price', numeric: true },
   { key: 'notional', label: 'Notional', numeric: true },
   { key: 'fee', label: 'Fee', numeric: true },
+  { key: 'realized_pnl', label: 'Realized P&L', numeric: true },
 ];
 
 export function filterTrades(trades, { agentId = '', symbol = '' } = {}) {
@@ -19,7 +20,8 @@ export function filterTrades(trades, { agentId = '', symbol = '' } = {}) {
   );
 }
 
-/** Sorted copy (numbers for ordering only); "time desc" keeps the given newest-first order. */
+/** Sorted copy (numbers for ordering only, blanks last); "time desc" keeps the given
+ * newest-first order. */
 export function sortTrades(trades, key = 'time', dir = 'desc') {
   if (key === 'time') return dir === 'desc' ? trades : [...trades].reverse();
   const col = COLUMNS.find((c) => c.key === key);
@@ -30,6 +32,9 @@ export function sortTrades(trades, key = 'time', dir = 'desc') {
     k: col && col.numeric ? toNumber(t[key]) : String(t[key] ?? '').toLowerCase(),
   }));
   keyed.sort((a, b) => {
+    const gapA = Number.isNaN(a.k);
+    const gapB = Number.isNaN(b.k);
+    if (gapA || gapB) return gapA === gapB ? a.i - b.i : gapA ? 1 : -1; // blanks last
     if (a.k < b.k) return -sign;
     if (a.k > b.k) return sign;
     return a.i - b.i; // stable: newest first among equals

@@ -14,6 +14,7 @@ from phantomex import __version__
 from phantomex.api import (
     auth,
     dashboard,
+    equity_routes,
     errors,
     exchange_routes,
     llm_routes,
@@ -119,6 +120,7 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
     app.include_router(routes.router)
     app.include_router(llm_routes.router)
     app.include_router(session_routes.router)
+    app.include_router(equity_routes.router)
     app.include_router(sources.router)
     app.include_router(exchange_routes.router)
     app.include_router(ws.router)

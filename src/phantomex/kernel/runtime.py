@@ -681,8 +681,9 @@ class Kernel:
             self._publish_agent(agent)
             return None
         self.store.save_decision(rec)
+        before = self.ledger.view(agent.id)
         try:
-            self.ledger.apply(fill)
+            after = self.ledger.apply(fill)
         except DuplicateEntry:
             log.info("fill %s already stored; not applied twice", fill.idempotency_key)
             return None
@@ -692,7 +693,8 @@ class Kernel:
         agent.risk_state.last_trade_at = now
         rec.status, rec.price, rec.resolved_at = DecisionStatus.EXECUTED.value, fill.price, now
         self.bus.publish("decision", lambda: {"decision": jsonable(rec)}, now)
-        self.bus.publish("trade", functools.partial(_trade_event, fill, agent.name), now)
+        realized = _realized(fill, before, after)
+        self.bus.publish("trade", functools.partial(_trade_event, fill, agent.name, realized), now)
         self._publish_agent(agent)
         return fill
 
@@ -705,16 +707,18 @@ class Kernel:
             if isinstance(result, OrderRejected) or agent is None:
                 self.store.save_order(order, "cancelled")
                 continue
+            before = self.ledger.view(order.agent_id)
             try:
-                self.ledger.apply(result)
+                after = self.ledger.apply(result)
             except (DuplicateEntry, LedgerError) as exc:
                 self.store.save_order(order, "cancelled")
                 log.warning("resting order %s not applied: %s", order.id, exc)
                 continue
             agent.risk_state.last_trade_at = tick.time
             self._publish_agent(agent)
+            realized = _realized(result, before, after)
             self.bus.publish(
-                "trade", functools.partial(_trade_event, result, agent.name), tick.time
+                "trade", functools.partial(_trade_event, result, agent.name, realized), tick.time
             )
 
     # -- approvals --------------------------------------------------------------------------------
@@ -1104,6 +1108,16 @@ def jsonable_call(call: dict[str, Any]) -> dict[str, Any]:
     return {k: (v if k in ("cost", "time") else jsonable(v)) for k, v in call.items()}
 
 
-def _trade_event(fill: Fill, agent_name: str | None) -> dict[str, Any]:
-    """The payload of a ``trade`` event."""
-    return {"trade": jsonable(fill), "agent_name": agent_name}
+def _realized(fill: Fill, before: Wallet, after: Wallet) -> Decimal | None:
+    """The P&L a sell realized (as the store records it with the trade); None for a buy."""
+    return after.realized_pnl - before.realized_pnl if fill.side is Side.SELL else None
+
+
+def _trade_event(
+    fill: Fill, agent_name: str | None, realized: Decimal | None = None
+) -> dict[str, Any]:
+    """The payload of a ``trade`` event: the fill with the P&L it realized (a sell's)."""
+    return {
+        "trade": jsonable(fill) | {"realized_pnl": jsonable(realized)},
+        "agent_name": agent_name,
+    }

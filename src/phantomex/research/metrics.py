@@ -9,6 +9,10 @@ e.g. 525,600 for 1-minute bars. The ratios follow empyrical's definitions (risk-
 - annualised volatility ``std(r, ddof=1) * sqrt(periods_per_year)``;
 - Sharpe ``mean(r) / std(r, ddof=1) * sqrt(periods_per_year)``;
 - Sortino ``mean(r) * periods_per_year / (sqrt(mean(min(r, 0)²)) * sqrt(periods_per_year))``;
+- Sharpe and Sortino are annualised only when the returns span at least a day
+  (:data:`ANNUALISE_FROM`); a shorter run states them per period (``periods_per_year`` taken
+  as 1), since scaling two hours of minute returns by sqrt(525,600) extrapolates them about
+  4,000-fold. ``ratio_basis`` in the metrics says which (see :func:`ratio_basis`);
 - max drawdown ``min(E / running_max(E) - 1)`` (negative, the start included); Calmar
   ``CAGR / |max drawdown|``;
 - max drawdown duration: the longest stretch from a peak until equity is back at or above it
@@ -37,8 +41,10 @@ import numpy.typing as npt
 from phantomex.serialize import iso
 
 __all__ = [
+    "ANNUALISE_FROM",
     "YEAR",
     "Drawdown",
+    "RatioBasis",
     "RoundTrip",
     "TradeRecord",
     "annual_volatility",
@@ -47,6 +53,7 @@ __all__ = [
     "max_drawdown",
     "monthly_returns",
     "periods_per_year",
+    "ratio_basis",
     "returns_from_equity",
     "round_trips",
     "sharpe",
@@ -54,6 +61,8 @@ __all__ = [
 ]
 
 YEAR = timedelta(days=365)
+#: Sharpe and Sortino of returns spanning less than this are stated per period, not annualised.
+ANNUALISE_FROM = timedelta(days=1)
 ZERO = Decimal(0)
 FloatArray = npt.NDArray[np.float64]
 
@@ -123,6 +132,56 @@ def periods_per_year(period: timedelta) -> float:
     if period <= timedelta(0):
         raise ValueError(f"the bar period must be positive, got {period}")
     return YEAR / period
+
+
+@dataclass(frozen=True, slots=True)
+class RatioBasis:
+    """How Sharpe and Sortino are scaled: annualised, or per period of ``period``."""
+
+    period: timedelta
+    span: timedelta  # what the returns cover
+    annualised: bool
+
+    @property
+    def scale(self) -> float:
+        """The periods per year of the ratios' formulas: the real ones, or 1 per period."""
+        return periods_per_year(self.period) if self.annualised else 1.0
+
+    @property
+    def label(self) -> str:
+        """ "annualised from 1-minute returns" or "per 1-minute period (2 h of returns)"."""
+        if self.annualised:
+            return f"annualised from {_duration(self.period, adjective=True)} returns"
+        per = _duration(self.period, adjective=True)
+        return f"per {per} period ({_duration(self.span)} of returns)"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "annualised": self.annualised,
+            "period_seconds": self.period.total_seconds(),
+            "span_seconds": self.span.total_seconds(),
+            "scale": self.scale,
+            "label": self.label,
+        }
+
+
+def ratio_basis(period: timedelta, periods: int) -> RatioBasis:
+    """The basis of Sharpe and Sortino over ``periods`` returns of ``period`` each: annualised
+    when they span at least :data:`ANNUALISE_FROM`, else per period."""
+    periods_per_year(period)  # validates the period
+    span = period * max(periods, 0)
+    return RatioBasis(period, span, span >= ANNUALISE_FROM)
+
+
+_UNITS = ((86400, "day", "d"), (3600, "hour", "h"), (60, "minute", "min"))
+
+
+def _duration(d: timedelta, *, adjective: bool = False) -> str:
+    """60 s -> "1-minute" (adjective) or "1 min"; 7,200 s -> "2 h"; 90 s -> "1.5 min"."""
+    seconds = d.total_seconds()
+    size, word, short = next((u for u in _UNITS if seconds >= u[0]), (1, "second", "s"))
+    n = f"{seconds / size:.2f}".rstrip("0").rstrip(".")
+    return f"{n}-{word}" if adjective else f"{n} {short}"
 
 
 def returns_from_equity(equity: Sequence[float] | FloatArray) -> FloatArray:
@@ -274,6 +333,7 @@ def compute_metrics(
     e = np.array([float(v) for v in equity], dtype=np.float64)
     ppy = periods_per_year(period)
     r = returns_from_equity(e)
+    basis = ratio_basis(period, r.size)
     dd = max_drawdown(e)
     growth = cagr(e, ppy)
     trips = round_trips(trades)
@@ -296,8 +356,9 @@ def compute_metrics(
         "total_return": float(e[-1] / e[0] - 1.0) if e.size and e[0] else None,
         "cagr": growth,
         "annual_volatility": annual_volatility(r, ppy),
-        "sharpe": sharpe(r, ppy),
-        "sortino": sortino(r, ppy),
+        "sharpe": sharpe(r, basis.scale),
+        "sortino": sortino(r, basis.scale),
+        "ratio_basis": basis.to_json(),
         "calmar": _finite(calmar) if calmar is not None else None,
         "max_drawdown": dd.depth,
         "max_drawdown_duration_bars": dd.longest_bars,

@@ -323,6 +323,8 @@ def render_html(result: BacktestResult) -> str:
     ):
         out.append(f'<div class="card">{label}<b>{fmt_metric(m.get(key), kind)}</b></div>')
     out.append("</div>")
+    if m.get("ratio_basis"):
+        out.append(f'<p class="muted">Sharpe and Sortino: {_e(m["ratio_basis"]["label"])}.</p>')
     if result.errors:
         out.append("<h2>Errors</h2><ul>")
         out.extend(f"<li>{_e(err)}</li>" for err in result.errors)

@@ -9,8 +9,9 @@
   and says plainly that the windows differ. Buy-and-hold (equal weights, bought at the start,
   entry fee paid) and cash are benchmark rows in every group.
 - **Figures.** Per-period returns of the equity curves are chained over the group's windows:
-  total return, Sharpe and Sortino (annualised as in :mod:`phantomex.research.metrics`), max
-  drawdown, trade count; win rate over closed round trips.
+  total return, Sharpe and Sortino (annualised as in :mod:`phantomex.research.metrics` when the
+  group's returns span at least a day, else per period; each group's ``ratio_basis`` says
+  which), max drawdown, trade count; win rate over closed round trips.
 - **Intervals.** A circular block bootstrap of the per-period returns (block length about
   n^(1/3), ``resamples`` draws, seeded: the same inputs give the same intervals) resamples the
   same blocks for every row, giving percentile intervals of return, Sharpe, Sortino, max
@@ -36,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from phantomex.research.metrics import TradeRecord, periods_per_year, round_trips
+from phantomex.research.metrics import TradeRecord, ratio_basis, round_trips
 
 Array = npt.NDArray[np.float64]
 METRICS = ("total_return", "sharpe", "sortino", "max_drawdown", "win_rate", "trades")
@@ -300,8 +301,9 @@ def _rank(
     windows = {r.fingerprint: r.window for row in rows for r in row.results}
     comparable = len({frozenset(r.fingerprint for r in row.results) for row in rows}) <= 1
     period = timedelta(seconds=float(next(iter(windows.values()))["period_seconds"]))
-    ppy = periods_per_year(period)
     sizes = {row.returns.size for row in rows}
+    basis = ratio_basis(period, max(sizes))
+    ppy = basis.scale
     paired = len(sizes) == 1
     draws: dict[str, dict[str, Array]] = {}
     table: list[dict[str, Any]] = []
@@ -351,6 +353,7 @@ def _rank(
             b["not_significant_vs"].append(a["entrant"])
     return {
         "comparable": comparable,
+        "ratio_basis": basis.to_json(),
         "windows": sorted(windows.values(), key=lambda w: (w["start"], w["source"])),
         "fingerprints": sorted(windows),
         "rows": table,

@@ -16,7 +16,7 @@ a state to roll back to.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -210,6 +210,11 @@ class MemoryStore:
     # -- market and risk events, LLM calls and cache, state -------------------------------------
     def save_snapshots(self, snapshots: list[Snapshot]) -> None:
         self._snapshots.update((s.symbol, s) for s in snapshots)
+
+    def prices_at(self, symbol: str, times: Sequence[datetime]) -> list[Decimal | None]:
+        """Only the latest snapshot is kept here: its price for the times at or after it."""
+        snap = self._snapshots.get(symbol)
+        return [snap.price if snap is not None and snap.time <= t else None for t in times]
 
     def add_risk_event(
         self,

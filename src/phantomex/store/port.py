@@ -6,9 +6,10 @@ and :class:`~phantomex.store.memory.MemoryStore` (backtests).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from phantomex.domain.models import Deposit, Fill, Order, Snapshot, Wallet
@@ -74,6 +75,8 @@ class KernelStore(Protocol):
     def count_trades(self, agent_id: str, side: str | None = None) -> int: ...
 
     def save_snapshots(self, snapshots: list[Snapshot]) -> None: ...
+
+    def prices_at(self, symbol: str, times: Sequence[datetime]) -> list[Decimal | None]: ...
 
     def add_risk_event(
         self,

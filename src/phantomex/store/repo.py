@@ -497,6 +497,15 @@ class Store:
         with self.session() as s:
             _upsert(s.connection(), SNAPSHOTS, list(rows.values()), ("symbol", "time"))
 
+    def prices_at(self, symbol: str, times: Sequence[datetime]) -> list[Decimal | None]:
+        """The latest stored price of ``symbol`` at or before each of ``times`` (None before
+        its first): one indexed lookup per time, in one transaction."""
+        with self.session() as s:
+            conn = s.connection()
+            return [
+                conn.execute(_PRICE_AT, {"p_symbol": symbol, "p_time": t}).scalar() for t in times
+            ]
+
     def add_risk_event(
         self,
         kind: str,
@@ -648,6 +657,17 @@ _SAVE_STATE = (
     update(AGENTS)
     .where(AGENTS.c.id == bindparam("p_id"))
     .values({c: bindparam(f"p_{c}", type_=AGENTS.c[c].type) for c in _STATE_COLUMNS})
+)
+
+
+_PRICE_AT = (
+    select(SNAPSHOTS.c.price)
+    .where(
+        SNAPSHOTS.c.symbol == bindparam("p_symbol"),
+        SNAPSHOTS.c.time <= bindparam("p_time", type_=SNAPSHOTS.c.time.type),
+    )
+    .order_by(SNAPSHOTS.c.time.desc())
+    .limit(1)
 )
 
 
