@@ -220,6 +220,7 @@ def test_add_agent_through_the_form_with_a_field_error(
     expect(buyer.get_by_test_id("agent-mode")).to_have_attribute("data-mode", "advisory")
     expect(buyer.get_by_test_id("agent-brain")).to_contain_text("RSI(14)")
     expect(buyer.get_by_test_id("agent-equity")).to_have_text("$10,000.00")
+    expect(buyer.get_by_test_id("agent-fees")).to_have_text("fees $0.00")  # on the card itself
 
 
 def test_reject_one_advisory_decision_and_approve_another(
