@@ -133,7 +133,7 @@ def _fill(
         amb = 0
         if not whole and _near(total, cash):
             amb = 6
-        if total > cash:
+        if total > cash and not whole:  # an all-in buy only overshoots by rounding
             if not resize:
                 return 0.0, 0.0, amb
             q = cash / (price * (1 + fee))
