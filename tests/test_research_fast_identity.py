@@ -13,7 +13,6 @@ thousands (``PHANTOMEX_IDENTITY_EXAMPLES``)."""
 
 from __future__ import annotations
 
-import math
 import os
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -26,12 +25,10 @@ from hypothesis import strategies as st
 
 from phantomex.domain.models import Bar
 from phantomex.market.loaders import load_dataset
-from phantomex.research.backtest import BacktestConfig, BacktestResult, run_backtest, strategy_agent
-from phantomex.research.fast import FastUnsupported, run_fast
+from phantomex.research.backtest import BacktestConfig, run_backtest, strategy_agent
+from phantomex.research.fast import FastUnsupported, differences, run_fast
 
 EXAMPLES = int(os.environ.get("PHANTOMEX_IDENTITY_EXAMPLES", "200"))
-QTY_RTOL = 1e-9
-EQUITY_RTOL = 1e-6
 
 
 @cache
@@ -146,28 +143,6 @@ def configs(draw: st.DrawFn) -> BacktestConfig:
         slippage_bps=Decimal(draw(st.sampled_from(["0", "0", "5", "12.5"]))),
         fill=draw(st.sampled_from(["next_open", "close"])),
     )
-
-
-def differences(fast: BacktestResult, exact: BacktestResult) -> list[str]:
-    """Where the two results disagree (empty: identical within the tolerances)."""
-    out = []
-    a, b = fast.trades, exact.trades
-    if len(a) != len(b):
-        out.append(f"{len(a)} fills vs {len(b)}")
-    for i, (x, y) in enumerate(zip(a, b, strict=False)):
-        if (x.time, x.side, x.price) != (y.time, y.side, y.price):
-            out.append(f"fill {i}: {(x.time, x.side, x.price)} vs {(y.time, y.side, y.price)}")
-            break
-        if not math.isclose(x.quantity, y.quantity, rel_tol=QTY_RTOL):
-            out.append(f"fill {i}: quantity {x.quantity} vs {y.quantity}")
-            break
-    if fast.agents[0].status != exact.agents[0].status:
-        out.append(f"status {fast.agents[0].status} vs {exact.agents[0].status}")
-    if not math.isclose(fast.final_equity, exact.final_equity, rel_tol=EQUITY_RTOL):
-        out.append(f"final equity {fast.final_equity} vs {exact.final_equity}")
-    if len(fast.times) != len(exact.times) or fast.times[-1] != exact.times[-1]:
-        out.append("different ticks")
-    return out
 
 
 @settings(

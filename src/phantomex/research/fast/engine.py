@@ -450,3 +450,33 @@ def run_engine(
     if engine != "exact":
         raise BacktestError(f"unknown engine {engine!r} (fast or exact)")
     return run(config, **kwargs)
+
+
+#: The agreement the research engine owes the exact kernel.
+QUANTITY_RTOL = 1e-9
+EQUITY_RTOL = 1e-6
+
+
+def differences(fast: BacktestResult, exact: BacktestResult) -> list[str]:
+    """Where two results of one configuration disagree: fills (time, side, exact price),
+    quantities beyond :data:`QUANTITY_RTOL`, final status, final equity beyond
+    :data:`EQUITY_RTOL`, ticks. Empty: identical."""
+    out = []
+    a, b = fast.trades, exact.trades
+    if len(a) != len(b):
+        out.append(f"{len(a)} fills vs {len(b)}")
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if (x.time, x.side, x.price) != (y.time, y.side, y.price):
+            out.append(f"fill {i}: {x.time} {x.side} {x.price} vs {y.time} {y.side} {y.price}")
+            break
+        if not math.isclose(x.quantity, y.quantity, rel_tol=QUANTITY_RTOL):
+            out.append(f"fill {i}: quantity {x.quantity} vs {y.quantity}")
+            break
+    statuses = [r.status for r in fast.agents], [r.status for r in exact.agents]
+    if statuses[0] != statuses[1]:
+        out.append(f"status {statuses[0]} vs {statuses[1]}")
+    if not math.isclose(fast.final_equity, exact.final_equity, rel_tol=EQUITY_RTOL):
+        out.append(f"final equity {fast.final_equity} vs {exact.final_equity}")
+    if len(fast.times) != len(exact.times) or fast.times[-1] != exact.times[-1]:
+        out.append("different ticks")
+    return out
