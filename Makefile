@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: run test lint format bench bench-dashboard install clean dashboard browser postgres test-frontend clean-dashboard
-.PHONY: crash-test bench-load ops-tools
+.PHONY: crash-test bench-load ops-tools test-identity
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks scripts
 	$(BIN)/ruff check --fix src tests benchmarks scripts
+
+# The research engine against the exact kernel on thousands of drawn markets and settings
+# (make test runs 200 of them).
+test-identity: $(STAMP)
+	PHANTOMEX_IDENTITY_EXAMPLES=$${PHANTOMEX_IDENTITY_EXAMPLES:-3000} $(BIN)/python -m pytest \
+	  -p no:cacheprovider tests/test_research_fast_identity.py tests/test_research_fast_indicators.py
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt

@@ -21,7 +21,14 @@ How each engine is set up:
   signals fed as an extra data line (its order, broker and bar loop are measured, not its
   indicators).
 - vectorbt: ``Portfolio.from_signals`` with the signals shifted one bar, ``price=open``,
-  ``size=inf`` (all-in, fee included), ``fees=0.001``.
+  ``size=inf`` (all-in, fee included), ``fees=0.001``, on a tz-naive ``DatetimeIndex`` (UTC
+  wall times) as its documentation's examples use: with a timezone-aware index about 95 % of
+  its time goes on pandas converting every timestamp to an object inside ``ArrayWrapper``.
+- numpy loop: TA-Lib signals, then a plain Python loop over every bar (lists, floats) doing the
+  all-in / all-out bookkeeping: the floor of what any engine visiting every bar costs.
+
+The machine is shared (2 cores, other jobs running): absolute figures move from run to run, the
+ratios between engines measured in the same script run are what to compare.
 
 Bars per second: the median over ``--repeat`` runs of bars / seconds of the engine's own run
 (building its input from arrays is not timed; every engine runs once on small data first, so
@@ -39,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import sys
 import time
@@ -63,22 +71,28 @@ CASH = 10_000.0
 RTOL = 1e-6
 DUST = 1e-3  # equity below this is dust: an engine with a minimum order size stops there
 RESULTS = Path(__file__).parent / "results" / "peers.md"
+REFERENCE = "PhantomEx exact"
 STRATEGIES = ("sma_cross", "rsi")
 
 Trade = tuple[datetime, str, float]  # fill time (bar open), side, price
 
 NOTES = """\
-- Setup: see the docstring of benchmarks/peers.py. PhantomEx runs `run_backtest` (the code path of
-  `phantomex backtest`): the live kernel, broker, risk engine and ledger on an in-memory store,
-  Decimal money, lean bookkeeping and event skipping (the kernel visits only the bars at which the
-  strategy's vectorised signals, a resting order or a risk exit may act). The peers trade on
-  signals precomputed with numpy (TA-Lib's SMA and RSI); PhantomEx's brains compute their own.
+- Setup: see "Engines" above and the docstring of benchmarks/peers.py. "PhantomEx exact" runs
+  `run_backtest` (the code path of `phantomex backtest`): the live kernel, broker, risk engine
+  and ledger on an in-memory store, Decimal money, event skipping; it is the reference every
+  other engine is compared with. "PhantomEx fast" is the research engine
+  (`phantomex.research.fast`, `backtest --engine fast`): one numba loop over every bar, the
+  brains' own signal functions, TA-Lib-identical windowed indicators, proven identical to the
+  exact kernel by tests/test_research_fast_identity.py. The peers trade on signals
+  precomputed with numpy (TA-Lib's SMA and RSI).
 - Agreement: trade by trade (time, side, price within 1e-6) and final equity (1e-6 relative)
-  against PhantomEx; `-` where PhantomEx was not run at that size.
+  against PhantomEx exact; `-` where it was not run at that size.
 - Dust: 0.2 % of fees per round trip decays equity towards zero on long random walks (SMA cross
   makes thousands of round trips); backtesting.py sizes in whole units of 1e-12 and stops when
   equity cannot buy one, and float engines drift apart once equity is dust. Such rows are
   compared up to the engine's last trade.
+- The machine is shared (2 cores, other jobs running; the load average is in the header):
+  compare the ratios between engines of one run, not absolute figures across runs.
 """
 
 
@@ -188,6 +202,84 @@ def run_phantomex(market: Market, strategy: str) -> Outcome:
     return Outcome(trades, float(result.final_equity), seconds)
 
 
+def _config(market: Market, strategy: str) -> BacktestConfig:
+    params: dict[str, Any] = {"fast": 10, "slow": 30} if strategy == "sma_cross" else {}
+    spec = strategy_agent(strategy, params, symbols=["BTC"])
+    return BacktestConfig(data={"BTC": market.bars}, agents=[spec])
+
+
+def run_phantomex_fast(market: Market, strategy: str) -> Outcome:
+    """The research engine in-process, as ``backtest --engine fast`` runs it: Decimal bars to
+    arrays, the compiled loop, the result object with its metrics."""
+    from phantomex.research.fast import run_fast
+
+    config = _config(market, strategy)
+    began = time.perf_counter()
+    result = run_fast(config)
+    seconds = time.perf_counter() - began
+    trades = [(t.time, t.side, float(t.price)) for t in result.trades]
+    return Outcome(trades, float(result.final_equity), seconds)
+
+
+def run_phantomex_fast_loop(market: Market, strategy: str) -> Outcome:
+    """The research engine's compiled loop alone, on arrays built beforehand (untimed, as the
+    peers' inputs): indicators, decisions, fills, risk, equity per bar."""
+    from phantomex.research.fast import prepare, simulate
+
+    config = _config(market, strategy)
+    series = prepare(config)
+    spec = config.agents[0]
+    began = time.perf_counter()
+    (run,) = simulate(
+        series, spec.brain, [spec.params], risk=spec.risk, cash=spec.allowance,
+        fee_bps=config.fee_bps, slippage_bps=config.slippage_bps, fill=config.fill,
+        interval_seconds=spec.interval_seconds,
+    )  # fmt: skip
+    seconds = time.perf_counter() - began
+    trades = [
+        (market.times[i].to_pydatetime(), "buy" if side == 1 else "sell", float(price))
+        for i, side, price in zip(run.bar.tolist(), run.side.tolist(), run.price.tolist(),
+                                  strict=True)
+    ]  # fmt: skip
+    return Outcome(trades, float(run.equity[-1]), seconds)
+
+
+_CSV: dict[str, Path] = {}
+
+
+def run_cli_fast(market: Market, strategy: str) -> Outcome:
+    """``phantomex backtest --engine fast --json`` as a whole process (start-up, imports,
+    loading and validating the CSV file, the run, the JSON), wall time."""
+    import json
+    import subprocess
+    import tempfile
+
+    if market.name.startswith("real BTC"):
+        source = ["--dataset", "demo", "--symbols", "BTC"]
+    else:
+        path = _CSV.get(market.name)
+        if path is None:
+            path = Path(tempfile.mkdtemp()) / "BTC.csv"
+            frame = market.frame()
+            frame.index = frame.index.strftime("%Y-%m-%dT%H:%M:%SZ")
+            frame.to_csv(path, index_label="time", float_format="%.17g")
+            _CSV[market.name] = path
+        source = ["--data", f"BTC={path}"]
+    params = ["--param", "fast=10", "--param", "slow=30"] if strategy == "sma_cross" else []
+    cmd = [sys.executable, "-m", "phantomex.cli.main", "backtest", *source,
+           "--strategy", strategy, *params, "--engine", "fast", "--json"]  # fmt: skip
+    began = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    seconds = time.perf_counter() - began
+    out = json.loads(done.stdout)
+    assert out["engine"] == "fast", out.get("engine_note")
+    trades = [
+        (datetime.fromisoformat(t["time"].replace("Z", "+00:00")), t["side"], float(t["price"]))
+        for t in out["trades"]
+    ]
+    return Outcome(trades, float(out["final_equity"]), seconds)
+
+
 def run_backtesting_py(market: Market, strategy: str) -> Outcome:
     import backtesting.backtesting
     from backtesting import Strategy
@@ -280,7 +372,8 @@ def run_vectorbt(market: Market, strategy: str) -> Outcome:
     exits = np.zeros(market.size, dtype=bool)
     entries[1:] = sig[:-1] == 1  # decided on t's close, filled at t+1's open
     exits[1:] = sig[:-1] == -1
-    close = pd.Series(market.close, index=market.times)
+    naive = market.times.tz_localize(None)  # as vectorbt's documentation sets it up
+    close = pd.Series(market.close, index=naive)
     began = time.perf_counter()
     pf = vbt.Portfolio.from_signals(
         close,
@@ -302,11 +395,39 @@ def run_vectorbt(market: Market, strategy: str) -> Outcome:
     return Outcome(trades, equity, seconds)
 
 
+def run_numpy_loop(market: Market, strategy: str) -> Outcome:
+    """TA-Lib signals, then a Python loop over every bar: the reference configuration's
+    bookkeeping with nothing else."""
+    began = time.perf_counter()
+    sig = signals(strategy, market.close).tolist()
+    opening = market.open.tolist()
+    cash, qty, want = CASH, 0.0, 0
+    fills: list[tuple[int, str, float]] = []
+    for i in range(len(opening)):
+        if want == 1 and qty == 0.0:
+            price = opening[i]
+            qty, cash = cash / (price * (1 + FEE)), 0.0
+            fills.append((i, "buy", price))
+        elif want == -1 and qty > 0.0:
+            price = opening[i]
+            cash, qty = qty * price * (1 - FEE), 0.0
+            fills.append((i, "sell", price))
+        want = sig[i]
+    equity = cash + qty * float(market.close[-1])
+    seconds = time.perf_counter() - began
+    trades = [(market.times[i].to_pydatetime(), side, price) for i, side, price in fills]
+    return Outcome(trades, equity, seconds)
+
+
 ENGINES: dict[str, Callable[[Market, str], Outcome]] = {
-    "PhantomEx": run_phantomex,
+    "PhantomEx exact": run_phantomex,
+    "PhantomEx fast": run_phantomex_fast,
+    "PhantomEx fast loop": run_phantomex_fast_loop,
+    "phantomex backtest --engine fast": run_cli_fast,
     "backtesting.py": run_backtesting_py,
     "backtrader": run_backtrader,
     "vectorbt": run_vectorbt,
+    "numpy loop": run_numpy_loop,
 }
 
 
@@ -388,9 +509,9 @@ def measure(
                     "trades": len(outcomes[engine].trades),
                     "equity": outcomes[engine].equity,
                     "agreement": "reference"
-                    if engine == "PhantomEx"
-                    else agreement(outcomes["PhantomEx"], outcomes[engine])
-                    if "PhantomEx" in outcomes
+                    if engine == REFERENCE
+                    else agreement(outcomes[REFERENCE], outcomes[engine])
+                    if REFERENCE in outcomes
                     else "-",
                 }
                 rows.append(row)
@@ -403,6 +524,56 @@ def measure(
 
 def _ratio(speeds: dict[str, float], engine: str, peer: str) -> float | None:
     return speeds[engine] / speeds[peer] if peer in speeds else None
+
+
+#: How each engine is set up (the docstring has the details), with the package it runs.
+SETUPS: dict[str, tuple[str, str]] = {
+    "PhantomEx fast": (
+        "numba",
+        "research engine in-process: `run_fast` (Decimal bars to arrays, the compiled loop, "
+        "the result with its metrics)",
+    ),
+    "PhantomEx fast loop": (
+        "numba",
+        "research engine's compiled loop alone (`simulate`), arrays built beforehand untimed",
+    ),
+    "phantomex backtest --engine fast": (
+        "phantomex",
+        "the CLI as a whole process (start-up, imports, loading the CSV/dataset, run, JSON), "
+        "wall time",
+    ),
+    "PhantomEx exact": (
+        "phantomex",
+        "exact kernel: `run_backtest` (live kernel, broker, risk engine, ledger; Decimal money; "
+        "event skipping), in-process",
+    ),
+    "backtesting.py": (
+        "backtesting",
+        "`FractionalBacktest`, unit 1e-12, size just below 1, TA-Lib signals in `init`",
+    ),
+    "backtrader": ("backtrader", "cheat-on-open, fractional sizes, signals as a data line"),
+    "vectorbt": (
+        "vectorbt",
+        "`Portfolio.from_signals`, signals shifted one bar, price=open, size=inf, fees, "
+        "tz-naive index (as its documentation)",
+    ),
+    "numpy loop": ("numpy", "TA-Lib signals + a Python loop over every bar (floats)"),
+}
+
+
+def setup_lines(engines: list[str]) -> list[str]:
+    """One line per engine: its version and set-up."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    lines = ["Engines (versions as installed):", ""]
+    for engine in engines:
+        package, how = SETUPS[engine]
+        try:
+            ver = version(package)
+        except PackageNotFoundError:
+            ver = "?"
+        lines.append(f"- {engine} ({package} {ver}): {how}")
+    return lines
 
 
 def table(rows: list[dict[str, Any]], header: str) -> str:
@@ -448,6 +619,10 @@ def main() -> None:
         f"`python benchmarks/peers.py --sizes {args.sizes} --repeat {args.repeat} "
         f"--budget {args.budget:g}`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; "
         f"medians of up to {args.repeat} runs per cell, all engines in one script run."
+        f" Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average"
+        f" {os.getloadavg()[0]:.1f} at the end (shared: compare the ratios"
+        " between engines of one run, not absolute figures across runs).\n\n"
+        + "\n".join(setup_lines(engines))
     )
     text = table(rows, header)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -259,6 +260,26 @@ def test_all_in_resize_matches_the_backtest_spec(price: str) -> None:
     assert abs(f.quantity - expected) / expected <= D("1e-20")
     assert f.quantity * f.price + f.fee <= cash
     assert f.fee == f.quantity * p * 10 / 10000
+
+
+@pytest.mark.parametrize(
+    ("cash", "price"),
+    [("1234.56", "16547.5"), ("10000", "0.07012"), ("987.654321", "67123.45678901"),
+     ("250", "3"), ("10069.88612", "100.43327474552243"), ("7", "29999.99")],
+)  # fmt: skip
+def test_all_in_buy_without_resize_is_never_rejected_for_its_own_rounding(
+    cash: str, price: str
+) -> None:
+    """An all-in (whole) buy is sized to the cash at the fill price; Decimal rounding can put
+    its cost a last digit above the cash (~15 % of cash/price pairs), which is trimmed, not a
+    rejection, whether or not the agent's risk profile resizes orders."""
+    broker = PaperBroker()
+    for c, p in ((D(cash), D(price)), *((D(cash) + k, D(price)) for k in range(1, 40))):
+        o = replace(order("buy", "1"), whole=True)
+        f = broker.submit(o, wallet(c), snap(p), T0, resize=False)
+        assert f is not None
+        assert f.quantity * f.price + f.fee <= c
+        assert abs(f.quantity - c / (p * D("1.001"))) <= f.quantity * D("1e-25")
 
 
 # ----------------------------------------------------------------------------- idempotency

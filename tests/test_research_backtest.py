@@ -449,3 +449,33 @@ def test_event_skipping_marks_past_invalid_closes(btc: list[Bar]) -> None:
     assert every_bar.trades
     _assert_same_run(every_bar, skipping)
     assert all(e.is_finite() and e > 0 for e in skipping.equity)
+
+
+def test_event_skipping_visits_the_tick_after_a_close_fill_puts_equity_past_a_limit() -> None:
+    """At the close, a sell's fee and slippage come after the tick's risk check: the flat
+    agent's equity is already past its drawdown limit, and the next tick's check stops it.
+    Event skipping must visit that tick (it skipped every flat tick: the agent never stopped)."""
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    closes = ["100", "99.5", "99", "110"] + ["110"] * 10  # RSI(2) buys at 99, sells at 110
+    bars = [
+        Bar("X", t0 + timedelta(minutes=i), *(Decimal(c),) * 4, Decimal(1))
+        for i, c in enumerate(closes)
+    ]
+    agent = strategy_agent(
+        "rsi",
+        {"period": 2, "oversold": 30, "overbought": 70},
+        symbols=["X"],
+        risk={"max_drawdown_pct": "1.9"},  # the sell's 2 % of costs cross it once flat
+    )
+    config = BacktestConfig(
+        data={"X": bars},
+        agents=[agent],
+        fee_bps=Decimal(100),
+        slippage_bps=Decimal(100),
+        fill="close",
+    )
+    skipping = run_backtest(config)
+    visiting = run_backtest(dataclasses.replace(config, record_decisions=True))  # no skipping
+    assert [t.side for t in skipping.trades] == ["buy", "sell"]
+    assert visiting.agents[0].status == "stopped"
+    assert skipping.agents[0].status == "stopped"

@@ -146,7 +146,9 @@ class PaperBroker:
         qty = quantize_down(self._whole(order, price, wallet), self.config.quantity_step)
         if order.side is Side.BUY:
             cost = qty * price + self.fee_for(qty * price)
-            if cost > wallet.cash:
+            # an all-in order sized to the cash can overshoot it only by Decimal rounding:
+            # trimmed below, never rejected (resize or not)
+            if cost > wallet.cash and not order.whole:
                 if not resize:
                     raise OrderRejected(
                         f"insufficient cash: buying {qty} {order.symbol} costs {cost:.2f}, "

@@ -24,6 +24,11 @@ class FillChoice(enum.StrEnum):
     close = "close"
 
 
+class EngineChoice(enum.StrEnum):
+    exact = "exact"
+    fast = "fast"
+
+
 def parse_assignments(
     items: list[str] | None, what: str, *, numbers_as_text: bool = False
 ) -> dict[str, Any]:
@@ -186,6 +191,13 @@ def register(app: typer.Typer) -> None:
                 help="Answer LLM agents from the project's response cache (exact re-runs).",
             ),
         ] = True,
+        engine: Annotated[
+            EngineChoice,
+            typer.Option(
+                help="exact: the live kernel (the truth). fast: the research engine, proven "
+                "identical on rule strategies; anything else falls back to the exact kernel.",
+            ),
+        ] = EngineChoice.exact,
     ) -> None:
         """Backtest agents over recorded bars on the live kernel, as fast as possible."""
         from phantomex.research.backtest import (
@@ -244,6 +256,12 @@ def register(app: typer.Typer) -> None:
                 sources=sources,
             )
             config, run = llm_backtest(config, use_cache=llm_cache)
+            if engine is EngineChoice.fast:
+                from functools import partial
+
+                from phantomex.research.fast import run_engine
+
+                run = partial(run_engine, engine="fast", run=run)
             if blind:
                 from phantomex.research.blind import BlindKey, blind_config, unblind_result
 
@@ -266,6 +284,7 @@ def register(app: typer.Typer) -> None:
             print_json(result.to_json())
             return
         _print_summary(result)
+        say(f"engine: {result.engine}" + (f" ({result.engine_note})" if result.engine_note else ""))
         if paths:
             say(f"report: {paths[0]}  summary: {paths[1]}")
 

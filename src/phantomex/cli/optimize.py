@@ -7,7 +7,13 @@ from typing import Annotated
 
 import typer
 
-from phantomex.cli.backtest import FillChoice, decimal_option, parse_assignments, parse_when
+from phantomex.cli.backtest import (
+    EngineChoice,
+    FillChoice,
+    decimal_option,
+    parse_assignments,
+    parse_when,
+)
 from phantomex.cli.client import fail
 from phantomex.cli.output import console, err_console, print_json
 
@@ -76,6 +82,13 @@ def register(app: typer.Typer) -> None:
             typer.Option("--data-dir", help="Holds the database.", show_default=False),
         ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+        engine: Annotated[
+            EngineChoice,
+            typer.Option(
+                help="Trials on the research engine (fast; the best and a sample re-run on the "
+                "exact kernel) or on the exact kernel."
+            ),
+        ] = EngineChoice.fast,
     ) -> None:
         """Tune a strategy with Optuna (TPE); report the best parameters in and out of sample."""
         from phantomex.config import load_settings
@@ -116,6 +129,7 @@ def register(app: typer.Typer) -> None:
                 slippage_bps=decimal_option(slippage_bps, "--slippage-bps"),
                 fill=fill.value,
                 interval_seconds=max(1, int(bar_period(bars).total_seconds())),
+                engine=engine.value,
             )
             settings = load_settings(data_dir=data_dir)
             settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -141,8 +155,10 @@ def register(app: typer.Typer) -> None:
             fail(str(exc))
         if as_json:
             print_json(result.to_json())
-            return
-        _print(result)
+        else:
+            _print(result)
+        if result.errors:
+            fail("the research engine and the exact kernel differ: " + "; ".join(result.errors))
 
 
 def _progress(done: int, wanted: int) -> None:

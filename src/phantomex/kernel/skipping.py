@@ -31,7 +31,7 @@ import numpy as np
 
 from phantomex.domain.models import AgentStatus, Position, Wallet
 from phantomex.domain.money import MAX_PRICE, ZERO, is_valid_price
-from phantomex.risk.profile import RiskProfile
+from phantomex.risk.profile import RiskProfile, RiskState
 
 if TYPE_CHECKING:
     from phantomex.kernel.runtime import Kernel
@@ -147,6 +147,8 @@ class EventPlan:
                     return cursor  # its pause may end at any tick
                 continue
             wallet = k.ledger.view(agent.id)
+            if not wallet.positions and _limit_breached(agent.spec.risk, agent.risk_state, wallet):
+                return cursor
             for symbol, masks in self.acts[agent.id].items():
                 idx = masks[wallet.quantity(symbol) > ZERO]
                 j = int(np.searchsorted(idx, cursor))
@@ -208,6 +210,27 @@ class EventPlan:
             qty, cost, marks = columns[0]
             return [cash + (ZERO + (qty * m if m is not None else cost)) for m in marks]
         return [cash + sum((_value(c, t) for c in columns), ZERO) for t in range(count)]
+
+
+def _limit_breached(profile: RiskProfile, state: RiskState, wallet: Wallet) -> bool:
+    """Whether a flat wallet's equity (its cash) is already beyond the drawdown or daily loss
+    limit: a fill after this tick's check (at the close: fee and slippage) put it there, and
+    the next tick's check fires the limit, so that tick must be visited."""
+    equity = wallet.cash
+    peak, start = state.peak_equity, state.day_start_equity
+    if (
+        profile.max_drawdown_pct is not None
+        and peak is not None
+        and peak > 0
+        and (peak - equity) / peak * 100 >= profile.max_drawdown_pct
+    ):
+        return True
+    return bool(
+        profile.daily_loss_limit_pct is not None
+        and start is not None
+        and start > 0
+        and (start - equity) / start * 100 >= profile.daily_loss_limit_pct
+    )
 
 
 def _value(column: tuple[Decimal, Decimal, np.ndarray], t: int) -> Decimal:

@@ -316,8 +316,8 @@ class AgentResult:
     name: str
     spec: AgentSpec
     trades: list[TradeRecord]
-    equity: list[Decimal]  # starting capital, then one value per bar (marked to the close)
-    in_market: list[bool]  # per bar: a position was open at the close
+    equity: Sequence[Decimal]  # starting capital, then one value per bar (marked to the close)
+    in_market: Sequence[bool]  # per bar: a position was open at the close
     metrics: dict[str, Any]
     decisions: list[dict[str, Any]] = field(default_factory=list)
     status: str = "running"
@@ -332,12 +332,16 @@ class BacktestResult:
     config: BacktestConfig
     data: dict[str, list[Bar]]  # the bars replayed (after the time window)
     period: timedelta
-    times: list[datetime]  # the starting time, then each bar's close time
+    times: Sequence[datetime]  # the starting time, then each bar's close time
     agents: list[AgentResult]
-    equity: list[Decimal]  # all agents together
+    equity: Sequence[Decimal]  # all agents together
     metrics: dict[str, Any]  # of ``equity`` and every trade
     elapsed_seconds: float
     errors: list[str] = field(default_factory=list)
+    #: "exact" (this module's kernel) or "fast" (:mod:`phantomex.research.fast`)
+    engine: str = "exact"
+    #: why the exact kernel ran when the research engine was asked for
+    engine_note: str | None = None
 
     def __repr__(self) -> str:
         # Short: asyncio.run (Python 3.11) formats the finished task's result when it restores
@@ -396,6 +400,9 @@ class BacktestResult:
             out["status"] = self.agents[0].status
         if self.errors:
             out["errors"] = list(self.errors)
+        out["engine"] = self.engine
+        if self.engine_note:
+            out["engine_note"] = self.engine_note
         out["config"] = self.config.describe()
         out["elapsed_seconds"] = round(self.elapsed_seconds, 3)
         return out

@@ -135,12 +135,34 @@ class Market:
     slippage_bps: Decimal = Decimal(0)
     fill: Fill = "next_open"
     interval_seconds: int = 60
+    #: "fast": trials on the research engine (the exact kernel for what it cannot run);
+    #: "exact": on the exact kernel
+    engine: str = "fast"
+
+
+#: Trials re-run on the exact kernel after a search on the research engine: the best and up to
+#: this many others (spread over the study).
+VERIFY_SAMPLE = 3
 
 
 def evaluate(
     market: Market, params: Mapping[str, Any], start: datetime, end: datetime
 ) -> dict[str, Any]:
     """Backtest ``market.strategy`` with ``params`` on ``[start, end)``; its metrics."""
+    from phantomex.research.fast import run_engine
+
+    result = run_engine(trial_config(market, params, start, end), market.engine)
+    return {
+        **result.metrics,
+        "final_equity": format(result.final_equity, "f"),
+        "engine": result.engine,
+    }
+
+
+def trial_config(
+    market: Market, params: Mapping[str, Any], start: datetime, end: datetime
+) -> BacktestConfig:
+    """The backtest of one trial."""
     window = select_window(market.data, start, end)
     if not window:
         raise BacktestError(f"no bars between {start} and {end}")
@@ -151,15 +173,33 @@ def evaluate(
         cash=market.cash,
         interval_seconds=market.interval_seconds,
     )
-    config = BacktestConfig(
+    return BacktestConfig(
         data=window,
         agents=[agent],
         fee_bps=market.fee_bps,
         slippage_bps=market.slippage_bps,
         fill=market.fill,
     )
-    result = run_backtest(config)
-    return {**result.metrics, "final_equity": format(result.final_equity, "f")}
+
+
+def verify(
+    market: Market, param_sets: Sequence[Mapping[str, Any]], start: datetime, end: datetime
+) -> dict[str, Any]:
+    """Re-run ``param_sets`` on the exact kernel and on the research engine: how many were
+    checked and every difference (each an error: the engines must agree)."""
+    from phantomex.research.fast import differences, run_fast
+
+    checked, errors = 0, []
+    for params in param_sets:
+        try:
+            config = trial_config(market, params, start, end)
+            fast = run_fast(config)
+        except (BacktestError, ValueError):  # FastUnsupported: the trial ran exactly
+            continue
+        found = differences(fast, run_backtest(config))
+        checked += 1
+        errors += [f"{dict(params)}: {d}" for d in found]
+    return {"checked": checked, "differences": errors}
 
 
 @dataclass
@@ -171,6 +211,7 @@ class WindowResult:
     best_params: dict[str, Any]
     in_sample: dict[str, Any]
     out_of_sample: dict[str, Any]
+    exact_check: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -193,10 +234,16 @@ class OptimizeResult:
                     "best_params": w.best_params,
                     "in_sample": w.in_sample,
                     "out_of_sample": w.out_of_sample,
+                    "exact_check": w.exact_check,
                 }
                 for w in self.windows
             ],
         }
+
+    @property
+    def errors(self) -> list[str]:
+        """Differences between the research engine and the exact kernel (should be none)."""
+        return [d for w in self.windows for d in w.exact_check.get("differences", [])]
 
 
 # -- where trials run ------------------------------------------------------------------------------
@@ -314,6 +361,12 @@ def optimize(
         if not complete:
             raise BacktestError(f"study {name!r}: every trial failed; check the search space")
         best = opt.best_trial
+        check: dict[str, Any] = {}
+        if market.engine == "fast":
+            others = [t for t in complete if t.number != best.number]
+            step = max(1, len(others) // VERIFY_SAMPLE)
+            sample = [best.params] + [t.params for t in others[::step][:VERIFY_SAMPLE]]
+            check = verify(market, sample, window.train_start, window.test_start)
         in_sample = runner([(best.params, window.train_start, window.test_start)])[0]
         out_sample = runner([(best.params, window.test_start, window.test_end)])[0]
         result.windows.append(
@@ -325,6 +378,7 @@ def optimize(
                 best_params=dict(best.params),
                 in_sample=in_sample if isinstance(in_sample, dict) else {"error": in_sample},
                 out_of_sample=out_sample if isinstance(out_sample, dict) else {"error": out_sample},
+                exact_check=check,
             )
         )
     return result

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from phantomex.brains.base import BrainContext
 from phantomex.brains.indicators import BoolArray, FloatArray, moving_average
+from phantomex.brains.rules import signals
 from phantomex.brains.rules._common import (
     RuleBrain,
     RuleParams,
@@ -22,8 +23,6 @@ from phantomex.brains.rules._common import (
 )
 from phantomex.domain.models import Action
 
-# An EMA remembers its seed; 40 slow periods of history put that memory below float precision.
-EMA_LOOKBACK_PERIODS = 40
 # May-act margins, relative to the close: the whole-series averages differ from the per-bar
 # windowed ones by rounding (SMA) and by the EMA's forgotten seed (< 1e-5 with the look-back).
 CROSS_TOLERANCE = {"sma": 1e-9, "ema": 1e-5}
@@ -80,9 +79,8 @@ class MomentumBrain(RuleBrain):
         price = current_price(ctx, symbol)
         if price is None:
             return Signal.hold(symbol, f"{symbol}: no valid price")
-        # Both averages must exist at t-1: the slow one starts at index slow-1.
-        lookback = p.slow * EMA_LOOKBACK_PERIODS + 1 if p.ma == "ema" else p.slow + 1
-        closes, why = closes_or_reason(ctx, symbol, need=p.slow + 1, lookback=lookback)
+        need, lookback = signals.momentum_window(p.slow, p.ma == "ema")
+        closes, why = closes_or_reason(ctx, symbol, need=need, lookback=lookback)
         if closes is None:
             return Signal.hold(symbol, why, price=num(price))
         fast = moving_average(closes, p.fast, p.ma)
@@ -95,8 +93,7 @@ class MomentumBrain(RuleBrain):
         )
         if not np.isfinite([f_now, f_prev, s_now, s_prev]).all():  # pragma: no cover - guarded
             return Signal.hold(symbol, f"{symbol}: moving averages unavailable")
-        cross_up = f_now > s_now and f_prev <= s_prev
-        cross_down = f_now < s_now and f_prev >= s_prev
+        crossed = signals.cross(f_now, f_prev, s_now, s_prev)
         name = p.ma.upper()
         label = f"{name}({p.fast}) {fmt(f_now, 6)} vs {name}({p.slow}) {fmt(s_now, 6)}"
         spread_pct = (f_now - s_now) / s_now * 100
@@ -108,10 +105,11 @@ class MomentumBrain(RuleBrain):
             "fast_prev": num(f_prev),
             "slow_prev": num(s_prev),
             "spread_pct": num(spread_pct, 4),
-            "cross": "up" if cross_up else "down" if cross_down else None,
+            "cross": "up" if crossed == 1 else "down" if crossed == -1 else None,
         }
         held = holding(ctx, symbol)
-        if held and cross_down:
+        action = signals.momentum_signal(crossed, bool(held))
+        if action == signals.SELL:
             return Signal(
                 symbol,
                 Action.SELL,
@@ -119,7 +117,7 @@ class MomentumBrain(RuleBrain):
                 strength=abs(spread_pct),
                 meta=meta,
             )
-        if not held and cross_up:
+        if action == signals.BUY:
             if buy_blocked(ctx, symbol):
                 return Signal(
                     symbol,

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from phantomex.brains.base import BrainContext
 from phantomex.brains.indicators import BoolArray, FloatArray, rsi
+from phantomex.brains.rules import signals
 from phantomex.brains.rules._common import (
     RuleBrain,
     RuleParams,
@@ -22,11 +23,6 @@ from phantomex.brains.rules._common import (
 )
 from phantomex.domain.models import Action
 
-# Wilder's smoothing remembers the whole series: a bar k bars back still weighs (1 - 1/period)^k.
-# 40 periods of history put that below 1e-17 (the windowed RSI is the whole series' to the last
-# float bit; 10 periods left up to 2e-3 RSI points, enough to flip a decision at a level) and keep
-# every decision bounded in cost.
-LOOKBACK_PERIODS = 40
 # May-act margin in RSI points: far above the windowed RSI's difference from the whole series'.
 LEVEL_TOLERANCE = 0.5
 
@@ -85,9 +81,8 @@ class RsiBrain(RuleBrain):
         price = current_price(ctx, symbol)
         if price is None:
             return Signal.hold(symbol, f"{symbol}: no valid price")
-        closes, why = closes_or_reason(
-            ctx, symbol, need=p.period + 1, lookback=p.period * LOOKBACK_PERIODS + 1
-        )
+        need, lookback = signals.rsi_window(p.period)
+        closes, why = closes_or_reason(ctx, symbol, need=need, lookback=lookback)
         if closes is None:
             return Signal.hold(symbol, why, price=num(price))
         if np.ptp(closes) == 0:
@@ -104,8 +99,9 @@ class RsiBrain(RuleBrain):
             "overbought": p.overbought,
         }
         held = holding(ctx, symbol)
+        action = signals.rsi_signal(value, bool(held), p.oversold, p.overbought)
         if held:
-            if value > p.overbought:
+            if action == signals.SELL:
                 return Signal(
                     symbol,
                     Action.SELL,
@@ -119,7 +115,7 @@ class RsiBrain(RuleBrain):
                 f"{label} on {symbol}, holding until > {p.overbought:g}",
                 meta=meta,
             )
-        if value < p.oversold:
+        if action == signals.BUY:
             if buy_blocked(ctx, symbol):
                 return Signal(
                     symbol,

@@ -1,0 +1,482 @@
+"""The research engine's Python side: which configurations it can run, the arrays it runs on,
+several parameter sets per call, and its result in the exact kernel's :class:`BacktestResult`
+shape (see :mod:`phantomex.research.fast`)."""
+
+from __future__ import annotations
+
+import decimal
+import inspect
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, overload
+
+import numpy as np
+
+from phantomex.brains.registry import create_brain
+from phantomex.brains.rules import signals
+from phantomex.brains.rules.momentum import MomentumBrain
+from phantomex.brains.rules.rsi import RsiBrain
+from phantomex.domain.models import Bar, Mode
+from phantomex.domain.money import BPS, MAX_PRICE, MONEY_CONTEXT
+from phantomex.market.base import PriceHistory
+from phantomex.market.replay import _prepare
+from phantomex.research.backtest import (
+    AgentResult,
+    BacktestConfig,
+    BacktestError,
+    BacktestResult,
+    bar_period,
+    select_window,
+)
+from phantomex.research.fast import indicators, loop
+from phantomex.research.metrics import TradeRecord, compute_metrics
+from phantomex.risk.profile import RiskProfile
+
+#: The bars of history a brain sees (the kernel's :class:`PriceHistory` bound).
+HISTORY_BARS: int = inspect.signature(PriceHistory).parameters["max_bars"].default
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class FastUnsupported(BacktestError):
+    """A configuration the research engine does not run; the message names what."""
+
+
+@dataclass(frozen=True)
+class Series:
+    """One symbol's bars as arrays (what the compiled loop reads)."""
+
+    symbol: str
+    bars: Sequence[Bar]
+    opens: np.ndarray
+    closes: np.ndarray
+    open_us: np.ndarray
+    tick_us: np.ndarray
+    period: timedelta
+
+    @classmethod
+    def from_bars(cls, symbol: str, bars: Sequence[Bar], period: timedelta) -> Series:
+        """The bars as the replay feed orders them (sorted, first of duplicates kept)."""
+        kept, opens_us = _prepare(symbol, bars)
+        opens = np.array([float(b.open) for b in kept])
+        closes = np.array([float(b.close) for b in kept])
+        limit = float(MAX_PRICE)
+        for name, values in (("open", opens), ("close", closes)):
+            if not (np.isfinite(values) & (values > 0) & (values < limit)).all():
+                raise FastUnsupported(f"{symbol} has invalid {name} prices (the exact kernel "
+                                      "skips them; the research engine does not)")  # fmt: skip
+        open_us = np.array(opens_us, dtype=np.int64)
+        period_us = period // timedelta(microseconds=1)
+        return cls(symbol, kept, opens, closes, open_us, open_us + period_us, period)
+
+
+@dataclass
+class FastRun:
+    """One parameter set's run: trades as arrays, the equity at each bar's close."""
+
+    params: dict[str, Any]
+    trades: int
+    bar: np.ndarray
+    side: np.ndarray
+    quantity: np.ndarray
+    price: np.ndarray
+    fee: np.ndarray
+    kind: np.ndarray
+    equity: np.ndarray
+    status: str
+    ambiguous: str | None  # why the exact kernel must decide this run (None: it need not)
+
+
+class DecimalSeries(Sequence[Decimal]):
+    """A float array seen as Decimals (converted on access): the equity curve of a run."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+
+    def __len__(self) -> int:
+        return int(self.values.size)
+
+    @overload
+    def __getitem__(self, i: int) -> Decimal: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Decimal]: ...
+    def __getitem__(self, i: int | slice) -> Decimal | list[Decimal]:
+        if isinstance(i, slice):
+            return [Decimal(repr(float(v))) for v in self.values[i]]
+        return Decimal(repr(float(self.values[i])))
+
+    def __iter__(self) -> Iterator[Decimal]:
+        return (Decimal(repr(v)) for v in self.values.tolist())
+
+
+class TimeSeries(Sequence[datetime]):
+    """Times in µs since the epoch seen as UTC datetimes (converted on access)."""
+
+    def __init__(self, us: np.ndarray) -> None:
+        self.us = us
+
+    def __len__(self) -> int:
+        return int(self.us.size)
+
+    @overload
+    def __getitem__(self, i: int) -> datetime: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[datetime]: ...
+    def __getitem__(self, i: int | slice) -> datetime | list[datetime]:
+        if isinstance(i, slice):
+            return [_time(int(v)) for v in self.us[i]]
+        return _time(int(self.us[i]))
+
+    def __iter__(self) -> Iterator[datetime]:
+        return (_time(v) for v in self.us.tolist())
+
+
+def _time(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+# -- what the engine supports ----------------------------------------------------------------------
+def unsupported(config: BacktestConfig) -> str | None:
+    """Why the research engine cannot run ``config`` (None: it can)."""
+    if len(config.agents) != 1:
+        return "several agents in one backtest"
+    spec = config.agents[0]
+    if spec.brain not in ("momentum", "rsi"):
+        return f"strategy {spec.brain!r} (supported: momentum, sma_cross, ema_cross, rsi)"
+    if spec.mode is not Mode.AUTONOMOUS:
+        return "an advisory agent"
+    if len(set(spec.symbols)) != 1:
+        return "an agent trading several symbols"
+    if config.record_decisions:
+        return "recording every decision"
+    risk = spec.risk
+    if not (risk.max_allocation_pct == 100 or risk.max_position_pct == 100) and _tie(
+        risk, config.fee_bps
+    ):
+        return "an allocation cap within 1e-9 of the fee-inclusive all-in size"
+    return None
+
+
+def _alloc(risk: RiskProfile) -> Decimal:
+    return min(risk.max_allocation_pct, risk.max_position_pct) / 100
+
+
+def _tie(risk: RiskProfile, fee_bps: Decimal) -> bool:
+    ratio = float(_alloc(risk) * (1 + fee_bps / BPS))
+    return abs(ratio - 1) <= 1e-9 and not (ratio == 1 and fee_bps == 0)
+
+
+def _whole_buy(risk: RiskProfile, fee_bps: Decimal) -> bool:
+    """A buy sized to all the cash (re-sized at the fill price), not to the allocation cap:
+    the cap allows more than the cash buys, fee included (an exact tie counts as all-in)."""
+    return _alloc(risk) * (1 + fee_bps / BPS) >= 1
+
+
+# -- running ---------------------------------------------------------------------------------------
+def _filters(
+    kind: int, closes: np.ndarray, p1: int, p2: int, lookback: int
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """The whole-series filter series and the extra tolerance for windows that do not start
+    at the first bar (an EMA's or RSI's forgotten seed, bounded)."""
+    if kind == loop.SMA:
+        return indicators.sma_series(closes, p1), indicators.sma_series(closes, p2), 0.0
+    if kind == loop.EMA:
+        spread = float(closes.max() - closes.min())
+        memory = (1 - 2 / (p2 + 1)) ** (lookback - 1 - p2)
+        return (
+            indicators.ema_series(closes, p1),
+            indicators.ema_series(closes, p2),
+            4 * spread * memory,
+        )
+    value, sums = indicators.rsi_series(closes, p1)
+    step = float(np.abs(np.diff(closes)).max()) if closes.size > 1 else 0.0
+    memory = (1 - 1 / p1) ** (lookback - 1 - p1)
+    return value, sums, 1e6 * step * memory + 1e-300
+
+
+def _strategy(
+    brain: str, params: Mapping[str, Any]
+) -> tuple[int, int, int, float, float, int, int]:
+    """(kind, p1, p2, lo, hi, need, look-back) of validated strategy parameters."""
+    made = create_brain(brain, dict(params))
+    if isinstance(made, MomentumBrain):
+        p = made.params
+        need, lookback = signals.momentum_window(p.slow, p.ma == "ema")
+        kind = loop.EMA if p.ma == "ema" else loop.SMA
+        return kind, p.fast, p.slow, 0.0, 0.0, need, min(lookback, HISTORY_BARS)
+    if isinstance(made, RsiBrain):
+        q = made.params
+        need, lookback = signals.rsi_window(q.period)
+        return loop.RSI, q.period, 0, q.oversold, q.overbought, need, min(lookback, HISTORY_BARS)
+    raise FastUnsupported(f"strategy {brain!r}")
+
+
+def simulate(
+    series: Series,
+    brain: str,
+    param_sets: Sequence[Mapping[str, Any]],
+    *,
+    risk: RiskProfile,
+    cash: Decimal,
+    fee_bps: Decimal,
+    slippage_bps: Decimal,
+    fill: str,
+    interval_seconds: int,
+) -> list[FastRun]:
+    """Run ``brain`` with each of ``param_sets`` over ``series`` (one compiled loop per set;
+    the arrays are built once)."""
+    nan = math.nan
+    fee = float(fee_bps / BPS)
+    slip = float(slippage_bps / BPS)
+    whole = _whole_buy(risk, fee_bps)
+    runs = []
+    for params in param_sets:
+        kind, p1, p2, lo, hi, need, lookback = _strategy(brain, params)
+        fa, fb, extra = _filters(kind, series.closes, p1, p2, lookback)
+        out = loop.simulate(
+            series.opens,
+            series.closes,
+            series.open_us,
+            series.tick_us,
+            kind,
+            p1,
+            p2,
+            lo,
+            hi,
+            need,
+            lookback,
+            fa,
+            fb,
+            extra,
+            float(cash),
+            fee,
+            slip,
+            fill == "close",
+            interval_seconds * 1_000_000,
+            float(risk.stop_loss_pct) if risk.stop_loss_pct is not None else nan,
+            float(risk.take_profit_pct) if risk.take_profit_pct is not None else nan,
+            risk.max_hold_minutes * 60_000_000 if risk.max_hold_minutes is not None else -1,
+            float(risk.daily_loss_limit_pct) if risk.daily_loss_limit_pct is not None else nan,
+            float(risk.max_drawdown_pct) if risk.max_drawdown_pct is not None else nan,
+            risk.cooldown_seconds * 1_000_000,
+            float(risk.min_order_notional),
+            whole,
+            float(_alloc(risk)),
+            risk.resize_to_fit,
+        )
+        ntr, bar, side, qty, price, paid, kinds, equity, status, amb, amb_bar = out
+        ambiguous = None
+        if amb:
+            when = _time(int(series.tick_us[amb_bar])).isoformat()
+            ambiguous = f"{loop.AMBIGUOUS[amb]} too close to call in floats at {when}"
+        runs.append(
+            FastRun(
+                dict(params),
+                ntr,
+                bar[:ntr],
+                side[:ntr],
+                qty[:ntr],
+                price[:ntr],
+                paid[:ntr],
+                kinds[:ntr],
+                equity,
+                ("running", "paused", "stopped")[status],
+                ambiguous,
+            )
+        )
+    return runs
+
+
+def trade_records(series: Series, run: FastRun, slippage_bps: Decimal, fill: str, name: str
+                  ) -> list[TradeRecord]:  # fmt: skip
+    """The run's fills as the exact kernel records them: the price from the Decimal bar with
+    the broker's slippage arithmetic, quantity and fee from the floats."""
+    out = []
+    with decimal.localcontext(MONEY_CONTEXT):
+        for i, side, q, f, kind in zip(
+            run.bar.tolist(), run.side.tolist(), run.quantity.tolist(), run.fee.tolist(),
+            run.kind.tolist(), strict=True,
+        ):  # fmt: skip
+            bar = series.bars[i]
+            at_open = fill != "close"
+            base = bar.open if at_open else bar.close
+            slip = base * slippage_bps / BPS
+            price = base + slip if side == signals.BUY else base - slip
+            when = bar.time if at_open else _time(int(series.tick_us[i]))
+            if fill == "close" and kind != loop.BRAIN:
+                when = _time(int(series.tick_us[i]))
+            out.append(
+                TradeRecord(
+                    symbol=series.symbol,
+                    side="buy" if side == signals.BUY else "sell",
+                    quantity=Decimal(repr(q)),
+                    price=price,
+                    fee=Decimal(repr(f)),
+                    time=when,
+                    agent=name,
+                )
+            )
+    return out
+
+
+def prepare(config: BacktestConfig) -> Series:
+    """The configuration's one symbol as arrays (raises :class:`FastUnsupported`)."""
+    reason = unsupported(config)
+    if reason:
+        raise FastUnsupported(f"the research engine does not support {reason}")
+    data = select_window(config.data, config.start, config.end)
+    if not data:
+        raise BacktestError("no bars in the chosen time window")
+    symbol = config.agents[0].symbols[0]
+    if symbol not in data:
+        raise FastUnsupported(f"no bars of {symbol} (the exact kernel holds without a price)")
+    if set(data) != {symbol}:
+        raise FastUnsupported("bars of symbols the agent does not trade (shared clock)")
+    return Series.from_bars(symbol, data[symbol], bar_period(data))
+
+
+def run_fast(config: BacktestConfig) -> BacktestResult:
+    """``config`` on the research engine, as a :class:`BacktestResult` (``engine`` "fast").
+    Raises :class:`FastUnsupported` for what it cannot run or decide exactly."""
+    began = time.perf_counter()
+    series = prepare(config)
+    spec = config.agents[0]
+    run = simulate(
+        series,
+        spec.brain,
+        [spec.params],
+        risk=spec.risk,
+        cash=spec.allowance,
+        fee_bps=config.fee_bps,
+        slippage_bps=config.slippage_bps,
+        fill=config.fill,
+        interval_seconds=spec.interval_seconds,
+    )[0]
+    if run.ambiguous:
+        raise FastUnsupported(run.ambiguous)
+    return result_of(config, series, run, began)
+
+
+def result_of(config: BacktestConfig, series: Series, run: FastRun, began: float
+              ) -> BacktestResult:  # fmt: skip
+    """A run as the exact kernel's result object."""
+    spec = config.agents[0]
+    trades = trade_records(series, run, config.slippage_bps, config.fill, spec.name)
+    curve = np.empty(run.equity.size + 1)
+    curve[0] = float(spec.allowance)
+    curve[1:] = run.equity
+    held = _in_market(series.closes.size, run)
+    metrics = compute_metrics(curve, period=series.period, trades=trades, in_market=held)
+    metrics["final_equity"] = format(Decimal(repr(float(curve[-1]))), "f")
+    equity = _StartedSeries(spec.allowance, run.equity)
+    agent = AgentResult(
+        name=spec.name,
+        spec=spec,
+        trades=trades,
+        equity=equity,
+        in_market=held,
+        metrics=metrics,
+        status=run.status,
+    )
+    start_us = int(series.open_us[0]) - series.period // timedelta(microseconds=1)
+    times = TimeSeries(np.concatenate(([start_us], series.tick_us)))
+    return BacktestResult(
+        config=config,
+        data={series.symbol: list(series.bars)},
+        period=series.period,
+        times=times,
+        agents=[agent],
+        equity=equity,
+        metrics=metrics,
+        elapsed_seconds=time.perf_counter() - began,
+        engine="fast",
+    )
+
+
+class _StartedSeries(DecimalSeries):
+    """The starting capital (exact) then the float equity curve."""
+
+    def __init__(self, start: Decimal, values: np.ndarray) -> None:
+        super().__init__(values)
+        self.start = start
+
+    def __len__(self) -> int:
+        return int(self.values.size) + 1
+
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        j = i + len(self) if i < 0 else i
+        if not 0 <= j < len(self):
+            raise IndexError(i)
+        return self.start if j == 0 else Decimal(repr(float(self.values[j - 1])))
+
+    def __iter__(self) -> Iterator[Decimal]:
+        yield self.start
+        yield from super().__iter__()
+
+
+def _in_market(n: int, run: FastRun) -> list[bool]:
+    """Per bar: a position was open at its close (the last fill at or before it was a buy;
+    every sell closes the whole position)."""
+    last = np.searchsorted(run.bar, np.arange(n), side="right") - 1
+    held = np.zeros(n, dtype=np.bool_)
+    some = last >= 0
+    held[some] = run.side[last[some]] == signals.BUY
+    return held.tolist()
+
+
+def run_engine(
+    config: BacktestConfig, engine: str = "fast", run: Callable[..., BacktestResult] | None = None,
+    **kwargs: Any,
+) -> BacktestResult:  # fmt: skip
+    """``config`` on the research engine (``engine`` "fast") or the exact kernel ("exact", or
+    "fast" for what the research engine cannot run: the result's ``engine_note`` says why).
+    ``run`` is the exact kernel's entry point (default ``run_backtest``; ``kwargs`` go to it)."""
+    if run is None:
+        from phantomex.research.backtest import run_backtest
+
+        run = run_backtest
+    if engine == "fast":
+        try:
+            return run_fast(config)
+        except FastUnsupported as exc:
+            result = run(config, **kwargs)
+            result.engine_note = f"ran on the exact kernel: {exc}"
+            return result
+    if engine != "exact":
+        raise BacktestError(f"unknown engine {engine!r} (fast or exact)")
+    return run(config, **kwargs)
+
+
+#: The agreement the research engine owes the exact kernel.
+QUANTITY_RTOL = 1e-9
+EQUITY_RTOL = 1e-6
+
+
+def differences(fast: BacktestResult, exact: BacktestResult) -> list[str]:
+    """Where two results of one configuration disagree: fills (time, side, exact price),
+    quantities beyond :data:`QUANTITY_RTOL`, final status, final equity beyond
+    :data:`EQUITY_RTOL`, ticks. Empty: identical."""
+    out = []
+    a, b = fast.trades, exact.trades
+    if len(a) != len(b):
+        out.append(f"{len(a)} fills vs {len(b)}")
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if (x.time, x.side, x.price) != (y.time, y.side, y.price):
+            out.append(f"fill {i}: {x.time} {x.side} {x.price} vs {y.time} {y.side} {y.price}")
+            break
+        if not math.isclose(x.quantity, y.quantity, rel_tol=QUANTITY_RTOL):
+            out.append(f"fill {i}: quantity {x.quantity} vs {y.quantity}")
+            break
+    statuses = [r.status for r in fast.agents], [r.status for r in exact.agents]
+    if statuses[0] != statuses[1]:
+        out.append(f"status {statuses[0]} vs {statuses[1]}")
+    if not math.isclose(fast.final_equity, exact.final_equity, rel_tol=EQUITY_RTOL):
+        out.append(f"final equity {fast.final_equity} vs {exact.final_equity}")
+    if len(fast.times) != len(exact.times) or fast.times[-1] != exact.times[-1]:
+        out.append("different ticks")
+    return out
