@@ -17,6 +17,8 @@ from typing import ClassVar
 import httpx
 import pytest
 from conftest import serve
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from phantomex.brains.base import BrainContext
 from phantomex.broker.paper import PaperBroker
@@ -274,9 +276,9 @@ async def test_the_guard_is_configurable_and_can_be_off(tmp_path: Path) -> None:
     await kernel.step(sol_tick(kernel, "10.3"))  # two prices confirm
     assert kernel.guard.suspects() == {} and kernel.marks["SOL"] == D("10.3")
 
-    settings = Settings(price_guard={"max_jump": {"crypto": "5"}, "confirmations": 4})
-    assert settings.price_guard.max_jump == {AssetClass.CRYPTO: D(5)}
-    assert settings.price_guard.confirmations == 4
+    configured = Settings(price_guard={"max_jump": {"crypto": "5"}, "confirmations": 4})
+    assert configured.price_guard.max_jump == {AssetClass.CRYPTO: D(5)}
+    assert configured.price_guard.confirmations == 4
     for bad in ({"max_jump": {"crypto": "1"}}, {"confirmations": 1}, {"max_price": "1e13"}):
         with pytest.raises(ValueError):
             PriceGuardConfig.model_validate(bad)
@@ -351,3 +353,34 @@ def test_a_suspect_symbol_is_flagged_in_the_api(tmp_path: Path) -> None:
         assert price["suspect"] is True and price["price"] == str(SOL[88].close)
         events = httpx.get(f"{server.url}/api/risk/events", timeout=30).json()
         assert any(e["kind"] == "price_suspect" and e["symbol"] == "SOL" for e in events)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps=st.lists(
+        st.sampled_from(["1", "1.01", "0.5", "2.6", "9.99", "10", "10.01", "0.1", "0.1001"]),
+        min_size=1,
+        max_size=30,
+    ),
+    gap=st.sampled_from(["1", "0.999", "1.001", "10", "0.1"]),
+)
+def test_quiet_agrees_with_screening_bar_by_bar(steps: list[str], gap: str) -> None:
+    """A backtest skips ticks only when the guard would accept every bar: the fast check
+    decides exactly as screening does, also at the jump threshold."""
+    from phantomex.market.guard import PriceGuard
+
+    t0 = datetime(2023, 4, 1, tzinfo=UTC)
+    instruments = {"X": Instrument("X")}
+    bars, close = [], D("21.07")
+    for i, step in enumerate(steps):
+        opening = close * D(gap)  # the open may gap away from the previous close
+        close = close * D(step)
+        low, high = min(opening, close), max(opening, close)
+        bars.append(Bar("X", t0 + timedelta(minutes=i), opening, high, low, close, D(1)))
+    guard = PriceGuard()
+    events = []
+    for bar in bars:
+        when = bar.time + timedelta(minutes=1)
+        tick = Tick(when, {"X": Snapshot("X", when, bar.close)}, {"X": bar})
+        events += guard.screen(tick, lambda: instruments).events
+    assert PriceGuard().quiet({"X": bars}, instruments) == (events == [])
