@@ -207,14 +207,16 @@ async def test_equity_agent_is_held_outside_the_session_while_crypto_trades(
     assert kernel.audit() == []  # both wallets rebuild exactly from their trades
     assert equity.health()[0].errors == 0
 
-    # the kill switch cannot close the equity after hours either: the position stays, and why
+    # the kill switch cannot close the equity after hours either: the exit waits, and says why
     assert kernel.ledger.wallet(stock.id).quantity("AAPL") == 2  # bought at 19:59
     kernel.kill(stock.id, flatten=True)
     assert kernel.ledger.wallet(stock.id).quantity("AAPL") == 2
     (event,) = [e for e in store.risk_events(stock.id) if e["kind"] == "kill" and e["symbol"]]
     assert event["detail"] == (
-        "cannot close AAPL: market closed: next open 2023-04-06 13:30 UTC (XNAS)"
+        "cannot close AAPL now: market closed: next open 2023-04-06 13:30 UTC (XNAS); "
+        "the exit waits"
     )
+    assert kernel.agents[stock.id].risk_state.pending_exits == {"AAPL": ("kill", D(2))}
 
 
 def test_server_runs_agents_on_two_sources(

@@ -348,6 +348,6 @@ async def test_settlement_pays_out_and_reconciles(
     assert settled["BTC5M:DOWN"]["price"] == D(0)
     assert settled["BTC5M:UP"]["reasoning"].startswith("settlement: BTC5M:UP resolved")
 
-    # a buy of the losing token after resolution is refused: its price 0 is invalid
+    # a buy of the losing token after resolution waits for a valid price: 0 is none
     rec = kernel.place(downs.id, Decision(Action.BUY, "BTC5M:DOWN", quantity=D(10)))
-    assert rec.status == "rejected" and "invalid price 0" in rec.reason
+    assert rec.status == "held" and "price 0 is not a positive finite price" in rec.reason

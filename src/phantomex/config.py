@@ -22,6 +22,7 @@ from phantomex.brains.llm.types import EndpointConfig
 from phantomex.broker.venues import ExchangeSettings
 from phantomex.market.ccxt_settings import CcxtSourceSettings
 from phantomex.market.coingecko import CoinGeckoConfig
+from phantomex.market.guard import PriceGuardConfig
 from phantomex.market.polymarket import PolymarketSettings
 from phantomex.market.yahoo import YahooSettings
 from phantomex.notify.settings import NotificationSettings
@@ -76,6 +77,11 @@ class Settings(BaseSettings):
     )
     polymarket: PolymarketSettings = Field(
         default_factory=PolymarketSettings, description="The polymarket source ([polymarket])."
+    )
+    price_guard: PriceGuardConfig = Field(
+        default_factory=PriceGuardConfig,
+        description="Checks on every incoming price ([price_guard] table): the price ceiling, "
+        "and how far a price may jump before trading on the symbol waits for confirmation.",
     )
     exchange: ExchangeSettings = Field(
         default_factory=ExchangeSettings,

@@ -56,7 +56,10 @@ def build_kernel(
         box,
         settings.exchange,
     )
-    config = KernelConfig(approval_ttl=timedelta(seconds=settings.approval_ttl_seconds))
+    config = KernelConfig(
+        approval_ttl=timedelta(seconds=settings.approval_ttl_seconds),
+        price_guard=settings.price_guard,
+    )
     saved = [
         e
         for e in llm_routes.load_saved(store, box)

@@ -17,7 +17,9 @@ router = APIRouter()
 
 def report(kernel: Kernel) -> list[dict[str, Any]]:
     wall = datetime.now(UTC)
-    return sources_report(kernel.feed, kernel.prices, kernel.now or wall, wall)
+    return sources_report(
+        kernel.feed, kernel.prices, kernel.now or wall, wall, kernel.guard.suspects()
+    )
 
 
 @router.get("/api/sources", tags=["market"])

@@ -49,6 +49,7 @@ from phantomex.ledger.ledger import Ledger, LedgerError
 from phantomex.ledger.reconcile import Mismatch, reconcile
 from phantomex.ledger.settlement import settle_resolved
 from phantomex.market.base import MarketFeed, PriceHistory
+from phantomex.market.guard import PriceGuard, PriceGuardConfig
 from phantomex.market.sources import SourceError, restrict_to_source
 from phantomex.risk.engine import RiskEngine, Verdict, price_problem
 from phantomex.risk.market_hours import market_closed
@@ -113,6 +114,8 @@ class KernelConfig:
     #: published (the views nobody follows in a backtest). Trades, orders, non-hold decisions,
     #: deposits and risk events are written and published as in live trading.
     lean: bool = False
+    #: Every incoming price is screened (:mod:`phantomex.market.guard`).
+    price_guard: PriceGuardConfig = field(default_factory=PriceGuardConfig)
 
 
 class Kernel:
@@ -138,6 +141,7 @@ class Kernel:
         self.risk = RiskEngine(fee_bps=broker.config.fee_bps)
         self.ledger = Ledger(on_commit=store.commit_entry)
         self.history = PriceHistory()
+        self.guard = PriceGuard(self.config.price_guard)
         self.agents: dict[str, Agent] = {}
         self.brains: dict[str, Brain] = {}
         self.prices: dict[str, Snapshot] = {}
@@ -235,17 +239,26 @@ class Kernel:
         tick where an agent's brain certainly holds, the agent holds without asking it (the hold
         is counted and its decision schedule kept); a backtest driver may also pass over whole
         runs of ticks with :meth:`skip`. Returns the plan, None when the feed or the mode does
-        not allow one."""
+        not allow one, or when the price guard would hold a symbol somewhere in the data (a
+        plan reads the raw bars; visiting every tick is exact)."""
         self.plan = None
         if (
             self.config.lean
             and not getattr(self.feed, "loop", True)
             and hasattr(self.feed, "tick_times")
             and hasattr(self.feed, "bar_series")
+            and hasattr(self.feed, "symbol_bars")
             and not hasattr(self.feed, "resolutions")
+            and self._quiet(cast(SkippableFeed, self.feed))
         ):
             self.plan = EventPlan(self, cast(SkippableFeed, self.feed))
         return self.plan
+
+    def _quiet(self, feed: SkippableFeed) -> bool:
+        """Whether the price guard accepts every bar of the feed: a plan can pass over ticks
+        only when visiting them would not have held a symbol or kept a bar from the history."""
+        instruments = self.feed.instruments
+        return self.guard.quiet({s: feed.symbol_bars(s) for s in instruments}, instruments)
 
     def skip(
         self,
@@ -264,6 +277,7 @@ class Kernel:
         self.ticks += len(times)
         for symbol, series in bars.items():
             self.history.extend(symbol, series)
+        self.guard.follow(snapshots, lambda: self.feed.instruments)
         for sym, snap in snapshots.items():
             self.prices[sym] = snap
             if is_valid_price(snap.price):
@@ -303,7 +317,7 @@ class Kernel:
 
     # -- one tick ---------------------------------------------------------------------------------
     async def step(self, tick: Tick) -> None:
-        self._take_prices(tick)
+        tick = self._take_prices(tick)
         now = tick.time
         self._settle_resolved(now)
         if self.config.persist_snapshots:
@@ -315,6 +329,8 @@ class Kernel:
         self._fill_resting(tick)
         self._expire_approvals()
         for agent in list(self.agents.values()):
+            if agent.risk_state.pending_exits:
+                self._retry_exits(agent)
             if agent.status is not AgentStatus.RUNNING and not self._paused_for_day(agent):
                 continue
             self._risk_bookkeeping(agent)
@@ -331,14 +347,20 @@ class Kernel:
                 else:
                     await self._decide(agent, source="brain")
 
-    def _take_prices(self, tick: Tick) -> None:
+    def _take_prices(self, tick: Tick) -> Tick:
+        """Take the prices the guard accepts from ``tick`` (a suspect symbol keeps its last
+        accepted price and mark); returns the tick as the guard passed it on."""
         self.now = tick.time
         self.ticks += 1
-        self.history.append(tick.bars.values())
-        for sym, snap in tick.snapshots.items():
+        screened = self.guard.screen(tick, lambda: self.feed.instruments)
+        self.history.append(screened.history)
+        for sym, snap in screened.tick.snapshots.items():
             self.prices[sym] = snap
             if is_valid_price(snap.price):
                 self.marks[sym] = snap.price
+        for event in screened.events:
+            self._risk_event(None, event.kind, event.symbol, event.detail)
+        return screened.tick
 
     def _settle_resolved(self, now: datetime) -> None:
         """Pay out positions in resolved markets (feeds with ``resolutions()``: Polymarket)."""
@@ -393,21 +415,51 @@ class Kernel:
             self._set_status(agent, AgentStatus.PAUSED, "daily loss limit")
             return
         for exit_ in self.risk.forced_exits(
-            agent.spec.risk, wallet, self.prices, self.now, self.feed.instruments
+            agent.spec.risk,
+            wallet,
+            self.prices,
+            self.now,
+            self.feed.instruments,
+            suspect=self.guard.held(),
         ):
             self._risk_event(agent, exit_.kind, exit_.symbol, exit_.detail)
             self._force_sell(agent, exit_.symbol, exit_.quantity, exit_.kind, exit_.detail)
         self._save_agent(agent)
 
     def _flatten(self, agent: Agent, kind: str) -> None:
+        """Close every position; one without a tradable price now waits for one (recorded)."""
         for sym, pos in sorted(self.ledger.wallet(agent.id).positions.items()):
-            problem = market_closed(self.feed.instruments.get(sym), self._now()) or price_problem(
-                self.prices.get(sym), self._now(), agent.spec.risk.max_price_age_seconds
-            )
+            problem = self._exit_problem(agent, sym)
             if problem:
-                self._risk_event(agent, kind, sym, f"cannot close {sym}: {problem}")
+                agent.risk_state.pending_exits[sym] = (kind, pos.quantity)
+                self._risk_event(
+                    agent, kind, sym, f"cannot close {sym} now: {problem}; the exit waits"
+                )
                 continue
             self._force_sell(agent, sym, pos.quantity, kind, f"{kind}: closing {sym}")
+
+    def _exit_problem(self, agent: Agent, symbol: str) -> str | None:
+        """Why a forced exit of ``symbol`` can't execute now (market closed, price suspect,
+        missing, invalid or stale), or None."""
+        now = self._now()
+        return (
+            market_closed(self.feed.instruments.get(symbol), now)
+            or self.guard.held().get(symbol)
+            or price_problem(self.prices.get(symbol), now, agent.spec.risk.max_price_age_seconds)
+        )
+
+    def _retry_exits(self, agent: Agent) -> None:
+        """Execute the forced exits that waited for a tradable price, once there is one."""
+        pending = agent.risk_state.pending_exits
+        for sym, (kind, quantity) in sorted(pending.items()):
+            held = self.ledger.wallet(agent.id).quantity(sym)
+            if held > 0 and self._exit_problem(agent, sym):
+                continue
+            del pending[sym]
+            self._save_agent(agent)
+            if held > 0:
+                detail = f"{kind}: closing {sym} (waited for a tradable price)"
+                self._force_sell(agent, sym, min(quantity, held), kind, detail)
 
     def _force_sell(self, agent: Agent, symbol: str, qty: Decimal, kind: str, detail: str) -> None:
         decision = Decision(Action.SELL, symbol, quantity=qty, reasoning=detail)
@@ -593,6 +645,7 @@ class Kernel:
             now=self._now(),
             halted="kill switch is on" if self.killed else None,
             instruments=self.feed.instruments,
+            suspect=self.guard.held(),
         )
 
     def _max_buy(self, agent: Agent, wallet: Wallet) -> dict[str, Decimal]:
@@ -990,7 +1043,15 @@ class Kernel:
         return reconcile(live, live_entries) + reconcile(stored, live_entries)
 
     def price_list(self) -> list[dict[str, Any]]:
-        return [jsonable(self.prices[s]) for s in sorted(self.prices)]
+        """The latest accepted price of each symbol, with ``suspect`` (and, when set, why)."""
+        suspects = self.guard.suspects()
+        out = []
+        for sym in sorted(self.prices):
+            row = jsonable(self.prices[sym])
+            row["suspect"] = sym in suspects
+            row["suspect_detail"] = suspects[sym].as_json() if sym in suspects else None
+            out.append(row)
+        return out
 
     def agent_view(self, agent: Agent) -> dict[str, Any]:
         wallet = self.ledger.wallet(agent.id)

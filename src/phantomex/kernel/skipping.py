@@ -10,7 +10,11 @@ from any tick on, the next one at which anything can happen:
 - a risk exit may fire: a stop-loss or take-profit level crossed by a close (vectorised search,
   with a relative margin so rounding can only add candidates), or a max-hold deadline;
 - always, while an agent holds a position under a drawdown or daily-loss limit (its equity is
-  checked every tick), or when an agent is paused or not planned, or the kill switch is on.
+  checked every tick), or when an agent is paused or not planned, or a forced exit of its waits
+  for a tradable price, or the kill switch is on.
+
+A plan exists only for data the price guard accepts bar by bar (:meth:`PriceGuard.quiet`), so
+the guard never holds a symbol at a tick a plan passes over.
 
 The ticks before that one change nothing but the clock, the prices and the marks, each due
 agent's hold count and the risk state's day and peak: :meth:`Kernel.skip` applies exactly that,
@@ -29,7 +33,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from phantomex.domain.models import AgentStatus, Position, Wallet
+from phantomex.domain.models import AgentStatus, Bar, Position, Wallet
 from phantomex.domain.money import MAX_PRICE, ZERO, is_valid_price
 from phantomex.risk.profile import RiskProfile, RiskState
 
@@ -53,6 +57,8 @@ class SkippableFeed(Protocol):
     def tick_times(self) -> list[datetime]: ...
 
     def bar_series(self, symbol: str) -> tuple[list[int], list[Decimal]]: ...
+
+    def symbol_bars(self, symbol: str) -> list[Bar]: ...
 
 
 class EventPlan:
@@ -142,6 +148,8 @@ class EventPlan:
             return cursor
         best = n
         for agent in k.agents.values():
+            if agent.risk_state.pending_exits:
+                return cursor  # a forced exit waits for a tradable price
             if agent.status is not AgentStatus.RUNNING:
                 if agent.status is AgentStatus.PAUSED:
                     return cursor  # its pause may end at any tick

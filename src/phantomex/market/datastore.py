@@ -3,21 +3,28 @@
 A dataset is a folder; each symbol and timeframe is one file ``<SYMBOL>_<timeframe>.parquet``
 with the open time (UTC, microseconds) and the OHLCV values as exact decimal text (money stays
 Decimal: Parquet's float columns would round, and one fixed decimal scale would not fit every
-instrument). A file's metadata says where the candles came from."""
+instrument). A file's metadata says where the candles came from. Loading checks every candle as
+a bar file is checked (:mod:`phantomex.market.validation`): a bad one is dropped and logged with
+its file, row and field."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from phantomex.domain.models import Bar
+from phantomex.domain.money import MAX_PRICE
+from phantomex.market.validation import bar_fault
+
+log = logging.getLogger(__name__)
 
 SCHEMA = pa.schema(
     [
@@ -90,23 +97,31 @@ class DataStore:
         tmp.replace(path)
         return len(ordered)
 
-    def load(self, dataset: str, symbol: str, timeframe: str) -> list[Bar]:
+    def load(
+        self, dataset: str, symbol: str, timeframe: str, *, max_price: Decimal = MAX_PRICE
+    ) -> list[Bar]:
+        """The stored candles, oldest first; bad ones (see the module) are dropped and logged."""
         path = self.path(dataset, symbol, timeframe)
         if not path.exists():
             return []
-        rows = pq.read_table(path).to_pylist()
-        return [
-            Bar(
-                symbol=symbol,
-                time=r["time"].astimezone(UTC),
-                open=Decimal(r["open"]),
-                high=Decimal(r["high"]),
-                low=Decimal(r["low"]),
-                close=Decimal(r["close"]),
-                volume=Decimal(r["volume"]),
+        bars: list[Bar] = []
+        problems: list[str] = []
+        for row, r in enumerate(pq.read_table(path).to_pylist(), start=1):
+            try:
+                o, h, lo, c, v = (Decimal(r[k]) for k in ("open", "high", "low", "close", "volume"))
+            except (InvalidOperation, TypeError):
+                problems.append(f"row {row}: a value is not a number")
+                continue
+            fault = bar_fault(o, h, lo, c, v, max_price)
+            if fault:
+                problems.append(f"row {row}: {fault}")
+                continue
+            bars.append(Bar(symbol, r["time"].astimezone(UTC), o, h, lo, c, v))
+        if problems:
+            log.warning(
+                "%s: dropped %d bad candle(s): %s", path, len(problems), "; ".join(problems[:20])
             )
-            for r in rows
-        ]
+        return bars
 
     def last_time(self, dataset: str, symbol: str, timeframe: str) -> datetime | None:
         """The open time of the newest stored bar (where a download resumes)."""
@@ -146,7 +161,7 @@ class DataStore:
         return out
 
     def load_dataset(
-        self, dataset: str, symbols: Sequence[str] | None = None
+        self, dataset: str, symbols: Sequence[str] | None = None, *, max_price: Decimal = MAX_PRICE
     ) -> dict[str, list[Bar]]:
         """Bars of a stored dataset keyed by symbol (one timeframe per symbol expected)."""
         stored = [s for s in self.series() if s.dataset == dataset]
@@ -171,7 +186,10 @@ class DataStore:
                 f"dataset {dataset!r} has no symbol(s) {', '.join(unknown)}; "
                 f"available: {', '.join(by_symbol)}"
             )
-        return {x: self.load(dataset, x, by_symbol[x].timeframe) for x in dict.fromkeys(wanted)}
+        return {
+            x: self.load(dataset, x, by_symbol[x].timeframe, max_price=max_price)
+            for x in dict.fromkeys(wanted)
+        }
 
 
 def default_store() -> DataStore:

@@ -16,6 +16,7 @@ import ccxt
 
 from phantomex.domain.models import Bar
 from phantomex.market.datastore import DataStore
+from phantomex.market.validation import bar_fault
 
 Progress = Callable[[datetime, datetime], None]  # (newest candle so far, target end)
 PAGE_LIMIT = 1000
@@ -156,10 +157,8 @@ def _bar(symbol: str, row: Any) -> Bar | None:
         time = datetime.fromtimestamp(int(ms) / 1000, UTC)
     except (TypeError, ValueError, ArithmeticError):
         return None
-    if any(not p.is_finite() or p <= 0 for p in prices) or not volume.is_finite() or volume < 0:
-        return None
     op, hi, low, cl = prices
-    if hi < max(op, cl, low) or low > min(op, cl):
+    if bar_fault(op, hi, low, cl, volume):
         return None
     return Bar(symbol, time, op, hi, low, cl, volume)
 

@@ -13,10 +13,15 @@ Two formats are understood, each optionally gzip-compressed (detected from the c
   Numbers are parsed straight to :class:`~decimal.Decimal` from their text, never via float.
 
 Every price becomes a Decimal and every time a timezone-aware UTC datetime. A bad row (missing or
-unparsable field, NaN/infinite or non-positive price, ``high < low``, negative volume) is skipped
-and counted in the :class:`LoadReport`; it never aborts the load. Rows out of order are sorted and
-of rows sharing a timestamp the first one in the file is kept. A file that cannot be read, has no
-usable header, or has no valid row at all raises :class:`ValueError` naming the file.
+unparsable field, a price that is NaN, infinite, not positive or not below the price ceiling
+``max_price`` (default 1e12), ``high < low``, an open or close outside ``[low, high]``, a negative
+volume: see :mod:`phantomex.market.validation`) is dropped: never traded on, and never silently.
+Each drop is counted in the :class:`LoadReport` with its line (CSV) or row (JSON) and the field at
+fault, e.g. ``line 7: close 1E+400 is not below the price ceiling 1E+12``, and :func:`load_bars`
+and :func:`load_dataset` log them as a warning naming the file. A bad row does not abort the load:
+one broken candle in a month of data costs that minute, not the replay. Rows out of order are
+sorted and of rows sharing a timestamp the first one in the file is kept. A file that cannot be
+read, has no usable header, or has no valid row at all raises :class:`ValueError` naming the file.
 
 :func:`load_dataset` loads the candles shipped inside the package (see
 ``market/datasets/PROVENANCE.md``).
@@ -41,6 +46,8 @@ from pathlib import Path
 from typing import Any
 
 from phantomex.domain.models import Bar
+from phantomex.domain.money import MAX_PRICE
+from phantomex.market.validation import bar_fault
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +137,9 @@ def infer_symbol(path: str | Path) -> str:
     return tokens[0].upper()
 
 
-def read_ohlcv(path: str | Path, symbol: str | None = None) -> tuple[list[Bar], LoadReport]:
+def read_ohlcv(
+    path: str | Path, symbol: str | None = None, *, max_price: Decimal = MAX_PRICE
+) -> tuple[list[Bar], LoadReport]:
     """Load a CSV or freqtrade-JSON file (optionally gzipped); returns the bars and a report."""
     p = Path(path)
     try:
@@ -138,21 +147,29 @@ def read_ohlcv(path: str | Path, symbol: str | None = None) -> tuple[list[Bar], 
     except OSError as exc:
         raise ValueError(f"{p}: cannot read OHLCV file: {exc}") from exc
     sym = symbol if symbol is not None else infer_symbol(p)
-    return parse_ohlcv(data, name=str(p), symbol=sym)
+    return parse_ohlcv(data, name=str(p), symbol=sym, max_price=max_price)
 
 
-def load_bars(path: str | Path, symbol: str | None = None) -> list[Bar]:
-    """Like :func:`read_ohlcv` but returns only the bars; skipped rows are logged as a warning."""
-    bars, report = read_ohlcv(path, symbol)
+def load_bars(
+    path: str | Path, symbol: str | None = None, *, max_price: Decimal = MAX_PRICE
+) -> list[Bar]:
+    """Like :func:`read_ohlcv` but returns only the bars; dropped rows are logged as a warning."""
+    bars, report = read_ohlcv(path, symbol, max_price=max_price)
     _log_report(report)
     return bars
 
 
 def parse_ohlcv(
-    data: bytes, *, name: str, symbol: str, fmt: str | None = None
+    data: bytes,
+    *,
+    name: str,
+    symbol: str,
+    fmt: str | None = None,
+    max_price: Decimal = MAX_PRICE,
 ) -> tuple[list[Bar], LoadReport]:
     """Parse OHLCV content already in memory. ``name`` is used for format detection (by suffix)
-    and in error messages; ``fmt`` ("csv" or "json") overrides the detection."""
+    and in error messages; ``fmt`` ("csv" or "json") overrides the detection; a price at or
+    above ``max_price`` makes its row bad."""
     symbol = symbol.strip()
     if not symbol:
         raise ValueError(f"{name}: empty symbol")
@@ -160,9 +177,9 @@ def parse_ohlcv(
     if fmt is None:
         fmt = _detect_format(name, text)
     if fmt == "json":
-        rows = _json_rows(text, name)
+        rows = _json_rows(text, name, max_price)
     elif fmt == "csv":
-        rows = _csv_rows(text, name)
+        rows = _csv_rows(text, name, max_price)
     else:
         raise ValueError(f"{name}: unknown format {fmt!r} (expected 'csv' or 'json')")
     return _collect(rows, name, symbol)
@@ -173,17 +190,20 @@ def dataset_symbols(name: str = "demo") -> list[str]:
     return list(_dataset_files(name))
 
 
-def load_dataset(name: str = "demo", symbols: Iterable[str] | None = None) -> dict[str, list[Bar]]:
+def load_dataset(
+    name: str = "demo", symbols: Iterable[str] | None = None, *, max_price: Decimal = MAX_PRICE
+) -> dict[str, list[Bar]]:
     """Load a dataset shipped with PhantomEx, or one stored under the data directory by
     ``phantomex data download|import``, keyed by symbol (in the order asked for).
 
     ``demo`` holds real Binance spot 1-minute candles of BTC, ETH, SOL, DOGE and XRP against USDT
     for 2023-04-01 21:03 .. 2023-05-01 21:00 UTC (43,198 bars each); see
-    ``phantomex/market/datasets/PROVENANCE.md``."""
+    ``phantomex/market/datasets/PROVENANCE.md``. Rows are checked as in :func:`read_ohlcv`."""
     if name not in DATASETS:  # downloaded or imported: ``phantomex data list``
         from phantomex.market.datastore import default_store
 
-        return default_store().load_dataset(name, None if symbols is None else list(symbols))
+        wanted = None if symbols is None else list(symbols)
+        return default_store().load_dataset(name, wanted, max_price=max_price)
     files = _dataset_files(name)
     wanted = list(files) if symbols is None else [s.strip().upper() for s in symbols]
     unknown = [s for s in wanted if s not in files]
@@ -200,7 +220,9 @@ def load_dataset(name: str = "demo", symbols: Iterable[str] | None = None) -> di
             data = resource.read_bytes()
         except OSError as exc:
             raise ValueError(f"dataset {name!r}: cannot read {files[sym]}: {exc}") from exc
-        bars, report = parse_ohlcv(data, name=f"{name}/{files[sym]}", symbol=sym)
+        bars, report = parse_ohlcv(
+            data, name=f"{name}/{files[sym]}", symbol=sym, max_price=max_price
+        )
         _log_report(report)
         out[sym] = bars
     return out
@@ -218,12 +240,14 @@ def _dataset_files(name: str) -> dict[str, str]:
 
 def _log_report(report: LoadReport) -> None:
     if report.skipped or report.duplicates:
+        more = report.skipped - len(report.problems)
         log.warning(
-            "%s: skipped %d bad row(s), dropped %d duplicate timestamp(s)%s",
+            "%s: skipped %d bad row(s), dropped %d duplicate timestamp(s)%s%s",
             report.source,
             report.skipped,
             report.duplicates,
-            f"; first: {report.problems[0]}" if report.problems else "",
+            "".join(f"; {problem}" for problem in report.problems),
+            f"; and {more} more" if more > 0 else "",
         )
 
 
@@ -286,17 +310,13 @@ def _parse_time_text(text: str) -> datetime:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
-def _check(o: Decimal, h: Decimal, lo: Decimal, c: Decimal, v: Decimal) -> None:
-    for label, price in (("open", o), ("high", h), ("low", lo), ("close", c)):
-        if not price.is_finite() or price <= 0:
-            raise _BadRow(f"invalid {label} price {price}")
-    if h < lo:
-        raise _BadRow(f"high {h} < low {lo}")
-    if not v.is_finite() or v < 0:
-        raise _BadRow(f"invalid volume {v}")
+def _check(o: Decimal, h: Decimal, lo: Decimal, c: Decimal, v: Decimal, ceiling: Decimal) -> None:
+    fault = bar_fault(o, h, lo, c, v, ceiling)
+    if fault:
+        raise _BadRow(fault)
 
 
-def _csv_rows(text: str, name: str) -> Iterator[tuple[str, _Row | str]]:
+def _csv_rows(text: str, name: str, ceiling: Decimal) -> Iterator[tuple[str, _Row | str]]:
     first_line = text.lstrip("\r\n").split("\n", 1)[0]
     delimiter = ","
     if "," not in first_line:
@@ -354,7 +374,7 @@ def _csv_rows(text: str, name: str) -> Iterator[tuple[str, _Row | str]]:
                 v = zero if vi is None else num(row[vi], "volume")
             except IndexError:
                 raise _BadRow(f"missing fields ({len(row)} columns)") from None
-            _check(o, h, lo, c, v)
+            _check(o, h, lo, c, v, ceiling)
         except _BadRow as exc:
             yield f"line {line}", str(exc)
             continue
@@ -392,7 +412,7 @@ def _json_time(value: Any) -> datetime:
     raise _BadRow(f"unparsable time {value!r}")
 
 
-def _json_rows(text: str, name: str) -> Iterator[tuple[str, _Row | str]]:
+def _json_rows(text: str, name: str, ceiling: Decimal) -> Iterator[tuple[str, _Row | str]]:
     try:
         data = json.loads(text, parse_float=Decimal, parse_constant=Decimal)
     except json.JSONDecodeError as exc:
@@ -409,7 +429,7 @@ def _json_rows(text: str, name: str) -> Iterator[tuple[str, _Row | str]]:
             lo = _json_num(row[3], "low")
             c = _json_num(row[4], "close")
             v = _json_num(row[5], "volume")
-            _check(o, h, lo, c, v)
+            _check(o, h, lo, c, v, ceiling)
         except _BadRow as exc:
             yield f"row {index}", str(exc)
             continue

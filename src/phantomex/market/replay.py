@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from phantomex.domain.models import Bar, Instrument, Snapshot
+from phantomex.domain.money import MAX_PRICE
 from phantomex.market.base import Tick
 from phantomex.market.health import SourceHealth
 from phantomex.market.loaders import load_bars, load_dataset
@@ -302,6 +303,10 @@ class ReplayFeed:
         self._last_time = self._close_dt[stop - 1]
         return bars, dict(self._snaps)
 
+    def symbol_bars(self, symbol: str) -> list[Bar]:
+        """``symbol``'s bars in lap 0, in time order."""
+        return [bar for bar in self._rows[symbol] if bar is not None]
+
     def bar_series(self, symbol: str) -> tuple[list[int], list[Decimal]]:
         """``symbol``'s bars in lap 0: the index in :meth:`tick_times` of each, and its close."""
         return list(self._union_idx[symbol]), list(self._closes[symbol])
@@ -445,12 +450,16 @@ def _infer_period(opens: Iterable[list[int]]) -> timedelta:
 
 
 def replay_from_files(
-    paths: str | Path | Iterable[str | Path] | Mapping[str, str | Path], **kwargs: Any
+    paths: str | Path | Iterable[str | Path] | Mapping[str, str | Path],
+    *,
+    max_price: Decimal = MAX_PRICE,
+    **kwargs: Any,
 ) -> ReplayFeed:
     """Build a :class:`ReplayFeed` from OHLCV files (see :mod:`phantomex.market.loaders`).
 
     ``paths`` is a path, an iterable of paths (symbols inferred from the file names) or a mapping
-    symbol -> path. ``kwargs`` go to :class:`ReplayFeed`."""
+    symbol -> path; a price at or above ``max_price`` makes its row bad. ``kwargs`` go to
+    :class:`ReplayFeed`."""
     items: Iterable[tuple[str | None, str | Path]]
     if isinstance(paths, str | Path):
         items = [(None, paths)]
@@ -460,7 +469,7 @@ def replay_from_files(
         items = [(None, p) for p in paths]
     data: dict[str, list[Bar]] = {}
     for symbol, path in items:
-        bars = load_bars(path, symbol)
+        bars = load_bars(path, symbol, max_price=max_price)
         name = bars[0].symbol
         if name in data:
             raise ValueError(f"{path}: symbol {name} given twice")
@@ -469,7 +478,11 @@ def replay_from_files(
 
 
 def replay_dataset(
-    name: str = "demo", symbols: Iterable[str] | None = None, **kwargs: Any
+    name: str = "demo",
+    symbols: Iterable[str] | None = None,
+    *,
+    max_price: Decimal = MAX_PRICE,
+    **kwargs: Any,
 ) -> ReplayFeed:
     """A :class:`ReplayFeed` over a shipped dataset (see :func:`loaders.load_dataset`)."""
-    return ReplayFeed(load_dataset(name, symbols), **kwargs)
+    return ReplayFeed(load_dataset(name, symbols, max_price=max_price), **kwargs)

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ from phantomex.market.health import SourceHealth
 
 if TYPE_CHECKING:
     from phantomex.config import Settings
+    from phantomex.market.guard import Suspect
     from phantomex.store.repo import Store
 
 __all__ = [
@@ -55,6 +56,7 @@ def _replay(arg: str | None, settings: Settings, store: Store) -> MarketFeed:
     from phantomex.market.replay import replay_dataset, replay_from_files
 
     cursor = store.get_state(CLOCK_KEY)
+    ceiling = settings.price_guard.max_price
     kwargs: dict[str, Any] = {
         "speed": settings.replay_speed,
         "loop": settings.replay_loop,
@@ -62,8 +64,8 @@ def _replay(arg: str | None, settings: Settings, store: Store) -> MarketFeed:
         "start_after": datetime.fromisoformat(cursor["time"]) if cursor else None,
     }
     if settings.replay_files:
-        return replay_from_files(settings.replay_files, **kwargs)
-    return replay_dataset(arg or "demo", **kwargs)
+        return replay_from_files(settings.replay_files, max_price=ceiling, **kwargs)
+    return replay_dataset(arg or "demo", max_price=ceiling, **kwargs)
 
 
 def _coingecko(arg: str | None, settings: Settings, store: Store) -> MarketFeed:
@@ -307,14 +309,25 @@ class CompositeFeed:
 
 
 def price_ages(
-    prices: dict[str, Snapshot], symbols: Sequence[str], stale_after: float, now: datetime
+    prices: dict[str, Snapshot],
+    symbols: Sequence[str],
+    stale_after: float,
+    now: datetime,
+    suspects: Mapping[str, Suspect] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Per symbol: last price, its time, its age and whether it is older than ``stale_after``."""
+    """Per symbol: last accepted price, its time, its age, whether it is older than
+    ``stale_after``, and whether the price guard holds it as suspect (with why)."""
+    suspects = suspects or {}
     out: dict[str, dict[str, Any]] = {}
     for sym in symbols:
         snap = prices.get(sym)
+        suspect = suspects.get(sym)
+        flag = {
+            "suspect": suspect is not None,
+            "suspect_detail": suspect.as_json() if suspect is not None else None,
+        }
         if snap is None:
-            out[sym] = {"price": None, "time": None, "age_seconds": None, "stale": True}
+            out[sym] = {"price": None, "time": None, "age_seconds": None, "stale": True, **flag}
             continue
         age = (now - snap.time).total_seconds()
         out[sym] = {
@@ -322,21 +335,26 @@ def price_ages(
             "time": snap.time.isoformat(),
             "age_seconds": age,
             "stale": age > stale_after,
+            **flag,
         }
     return out
 
 
 def sources_report(
-    feed: MarketFeed, prices: dict[str, Snapshot], clock: datetime, wall: datetime
+    feed: MarketFeed,
+    prices: dict[str, Snapshot],
+    clock: datetime,
+    wall: datetime,
+    suspects: Mapping[str, Suspect] | None = None,
 ) -> list[dict[str, Any]]:
     """What ``GET /api/sources`` and ``phantomex sources`` show: each source's health (on the
     ``wall`` clock) and the age of each of its prices on the kernel's ``clock``, the clock the
-    risk engine refuses stale prices by."""
+    risk engine refuses stale prices by, with the symbols the price guard holds as suspect."""
     out = []
     for record in health_of(feed):
         row = record.as_dict(wall)
         row["prices"] = price_ages(
-            prices, record.symbols, record.stale_after.total_seconds(), clock
+            prices, record.symbols, record.stale_after.total_seconds(), clock, suspects
         )
         out.append(row)
     return out

@@ -118,14 +118,18 @@ class RiskEngine:
         prices: dict[str, Snapshot],
         now: datetime,
         instruments: Mapping[str, Instrument] | None = None,
+        suspect: Mapping[str, str] | None = None,
     ) -> list[ForcedExit]:
-        """Stop-loss, take-profit and max-hold exits due now (only on fresh, valid prices, and
-        while the instrument's market is open)."""
+        """Stop-loss, take-profit and max-hold exits due now (only on fresh, valid prices that
+        are not ``suspect`` (symbol -> why: see :mod:`phantomex.market.guard`), and while the
+        instrument's market is open): an exit not due now is looked at again on the next tick."""
         exits: list[ForcedExit] = []
         for symbol, pos in sorted(wallet.positions.items()):
             snap = prices.get(symbol)
             if pos.quantity <= 0 or price_problem(snap, now, profile.max_price_age_seconds):
                 continue
+            if suspect and symbol in suspect:
+                continue  # the guard holds the symbol: its exit waits for a trusted price
             if market_closed(instruments.get(symbol) if instruments else None, now):
                 continue  # exits wait for the next open
             assert snap is not None
@@ -179,8 +183,11 @@ class RiskEngine:
         now: datetime,
         halted: str | None = None,
         instruments: Mapping[str, Instrument] | None = None,
+        suspect: Mapping[str, str] | None = None,
     ) -> Verdict:
-        """Turn a buy/sell decision into a sized order, or reject it with the reason."""
+        """Turn a buy/sell decision into a sized order, or reject it with the reason. A symbol
+        in ``suspect`` (symbol -> why: the price guard does not trust its latest prices) is a
+        hold with that reason, like a closed market: a wait, not a breach."""
         checks: list[Check] = []
 
         def reject(name: str, reason: str) -> Verdict:
@@ -201,6 +208,10 @@ class RiskEngine:
         closed = market_closed(instruments.get(symbol) if instruments else None, now)
         if closed:
             verdict = reject("market_hours", closed)
+            verdict.hold = True
+            return verdict
+        if suspect and symbol in suspect:
+            verdict = reject("price_guard", suspect[symbol])
             verdict.hold = True
             return verdict
         snap = prices.get(symbol)

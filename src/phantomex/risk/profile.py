@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -80,18 +81,24 @@ class RiskState:
     day_start_equity: Decimal | None = None
     last_trade_at: datetime | None = None
     paused_until: datetime | None = None
+    #: Forced exits waiting for a tradable price: symbol -> (kind, quantity to sell).
+    pending_exits: dict[str, tuple[str, Decimal]] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, str | None]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "peak_equity": _s(self.peak_equity),
             "day": self.day.isoformat() if self.day else None,
             "day_start_equity": _s(self.day_start_equity),
             "last_trade_at": self.last_trade_at.isoformat() if self.last_trade_at else None,
             "paused_until": self.paused_until.isoformat() if self.paused_until else None,
+            "pending_exits": {
+                sym: {"kind": kind, "quantity": str(qty)}
+                for sym, (kind, qty) in self.pending_exits.items()
+            },
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, str | None] | None) -> RiskState:
+    def from_json(cls, data: dict[str, Any] | None) -> RiskState:
         data = data or {}
 
         def dec(key: str) -> Decimal | None:
@@ -103,12 +110,16 @@ class RiskState:
             return datetime.fromisoformat(v) if v else None
 
         day = data.get("day")
+        pending = data.get("pending_exits") or {}
         return cls(
             peak_equity=dec("peak_equity"),
             day=date.fromisoformat(day) if day else None,
             day_start_equity=dec("day_start_equity"),
             last_trade_at=ts("last_trade_at"),
             paused_until=ts("paused_until"),
+            pending_exits={
+                sym: (exit_["kind"], Decimal(exit_["quantity"])) for sym, exit_ in pending.items()
+            },
         )
 
 

@@ -293,7 +293,11 @@ class SessionManager:
             Store("sqlite://"),
             feed,
             PaperBroker(PaperBrokerConfig(fee_bps=self.fee_bps, slippage_bps=self.slippage_bps)),
-            config=KernelConfig(persist_snapshots=False, await_slow_brains=True),
+            config=KernelConfig(
+                persist_snapshots=False,
+                await_slow_brains=True,
+                price_guard=self.kernel.config.price_guard,
+            ),
             llm=self.kernel.llm,
         )
         kernel.load()
