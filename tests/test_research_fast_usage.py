@@ -4,6 +4,7 @@ the exact kernel), and the fall-back to the exact kernel for what it cannot run.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -80,3 +81,17 @@ def test_cli_backtest_says_which_engine_ran(tmp_path: Path) -> None:
     assert code == 0, stderr
     assert json.loads(stdout)["engine"] == "exact"
     assert "spike_fade" in json.loads(stdout)["engine_note"]
+
+
+def test_bars_the_price_guard_holds_on_fall_back_to_the_exact_kernel() -> None:
+    """A tenfold jump holds trading in the exact kernel; the research engine, which knows no
+    guard, must not run such data and claim the same result."""
+    data = btc(240)
+    bars = data["BTC"]
+    i = 150
+    b = bars[i]
+    bars[i] = replace(b, open=b.open * 20, high=b.high * 20, low=b.low * 20, close=b.close * 20)
+    config = BacktestConfig(data=data, agents=[strategy_agent("rsi", symbols=["BTC"])])
+    result = run_engine(config, "fast")
+    assert result.engine == "exact"
+    assert result.engine_note and "price guard" in result.engine_note

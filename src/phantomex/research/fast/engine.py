@@ -23,6 +23,7 @@ from phantomex.brains.rules.rsi import RsiBrain
 from phantomex.domain.models import Bar, Mode
 from phantomex.domain.money import BPS, MAX_PRICE, MONEY_CONTEXT
 from phantomex.market.base import PriceHistory
+from phantomex.market.guard import PriceGuard
 from phantomex.market.replay import _prepare
 from phantomex.research.backtest import (
     AgentResult,
@@ -335,6 +336,8 @@ def prepare(config: BacktestConfig) -> Series:
         raise FastUnsupported(f"no bars of {symbol} (the exact kernel holds without a price)")
     if set(data) != {symbol}:
         raise FastUnsupported("bars of symbols the agent does not trade (shared clock)")
+    if not PriceGuard().quiet(data, {}):  # backtests price every symbol as crypto, as here
+        raise FastUnsupported("bars the price guard would hold trading on (an implausible price)")
     return Series.from_bars(symbol, data[symbol], bar_period(data))
 
 
