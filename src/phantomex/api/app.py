@@ -22,6 +22,7 @@ from phantomex.api import (
     routes,
     session_routes,
     sources,
+    system_routes,
     ws,
 )
 from phantomex.brains.llm.runtime import LLMRuntime
@@ -121,6 +122,7 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
     app.include_router(session_routes.router)
     app.include_router(sources.router)
     app.include_router(exchange_routes.router)
+    app.include_router(system_routes.router)
     app.include_router(ws.router)
     auth.install(app)
     metrics.install(app)
