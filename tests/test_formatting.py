@@ -98,11 +98,19 @@ def test_price_round_trips_within_half_its_last_digit(value: Decimal) -> None:
         assert significant >= 4 or places == fmt.MAX_DECIMALS
 
 
-@given(st.decimals(min_value=Decimal("1e-8"), max_value=Decimal("1e12"), places=8))
+@given(st.decimals(min_value=Decimal("1e-12"), max_value=Decimal("1e12"), places=12))
 def test_quantity_keeps_eight_significant_digits(value: Decimal) -> None:
     shown = fmt.quantity(value)
     back = Decimal(shown.replace(",", ""))
     assert abs(back - value) <= abs(value) * Decimal("1e-7") + Decimal("5e-9")
+    assert value == 0 or back != 0  # a dust quantity is not shown as nothing
+
+
+def test_quantity() -> None:
+    assert fmt.quantity("29932.95019157088122605363985") == "29,932.95"
+    assert fmt.quantity("0.0123") == "0.0123"
+    assert fmt.quantity("3.2980768E-10") == "3.2980768E-10"
+    assert fmt.quantity(0) == "0"
 
 
 def test_returns_are_percent_everywhere() -> None:

@@ -209,3 +209,31 @@ def test_live_session_trades_in_the_live_kernel_and_pauses_its_agents(tmp_path: 
     assert len(s["times"]) >= 2
     assert set(statuses.values()) == {AgentStatus.PAUSED}
     assert all(a["agent_id"] for a in s["agents"] if a["role"] == "agent")
+
+
+def test_the_template_summary_writes_money_percent_and_times_one_way() -> None:
+    from phantomex.sessions.summary import template_text
+
+    trip = {"agent": "max", "symbol": "ETH", "return": -0.0032}
+    agent = {
+        "name": "max", "brain": "momentum", "model": None, "return": -0.0123,
+        "net_profit": "-1234.5", "max_drawdown": -0.02, "buys": 1, "sells": 1, "holds": 3,
+        "rejected": 0, "latest_reasons": [], "hold_reasons": [],
+    }  # fmt: skip
+    text = template_text(
+        {
+            "session": "s", "kind": "replay", "status": "finished", "symbols": ["ETH"],
+            "start": "2023-04-10T00:00:00Z", "end": "2023-04-10T01:30:00.250000Z",
+            "agents": [agent], "benchmarks": {},
+            "best_trade": {**trip, "pnl": "-3.24", "entry": "2023-04-10T00:05:00Z",
+                           "exit": "2023-04-10T00:09:00Z"},
+            "worst_trade": {**trip, "pnl": "-3.24", "entry": "2023-04-10T00:05:00Z",
+                            "exit": "2023-04-10T00:09:00Z"},
+        }
+    )  # fmt: skip
+    assert "2023-04-10 00:00:00 to 2023-04-10 01:30:00 UTC" in text  # no microseconds
+    assert "Leader: max -1.23% (-$1,234.50)" in text
+    assert (
+        "Best trade: max ETH -$3.24 (-0.32%), 2023-04-10 00:05:00 to 2023-04-10 00:09:00." in text
+    )
+    assert "$-" not in text

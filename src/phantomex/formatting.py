@@ -95,6 +95,8 @@ def quantity(value: Any) -> str:
         return MISSING
     if d == 0:
         return "0"
+    if d.copy_abs() < Decimal("0.000000005"):  # below eight decimals: say how small
+        return f"{d.normalize():E}"
     places = min(8, max(0, QUANTITY_SIGNIFICANT - 1 - d.copy_abs().adjusted()))
     text = _fixed(d, places)
     return text.rstrip("0").rstrip(".") if "." in text else text

@@ -3,10 +3,11 @@
 A column is either a *key* column (ids, actions, symbols, quantities, prices, money, statuses:
 shown in full, never wrapped or cut) or a *text* column (names, times, reasons, descriptions:
 wrapped at spaces). When a table is wider than the terminal only its text columns give up width,
-the widest first, down to their longest word or ``min_width``. If that is not enough, *detail*
-columns (long free text such as a decision's reason) move below the table, one wrapped paragraph
-per row labelled with the row's first cell; then the gap between columns narrows to one space;
-then text columns fold words longer than their ``min_width``.
+the widest first, down to their longest word or ``min_width``. *Detail* columns (long free text
+such as a decision's reason) shrink first; when the others would have to shrink too, the details
+move below the table instead, one wrapped paragraph per row labelled with the row's first cell.
+If that is not enough the gap between columns narrows to one space, then text columns fold words
+longer than their ``min_width``.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class _Layout:
     gap: int  # spaces between columns
     inline: tuple[int, ...]  # indexes of the columns in the table; the others go below it
     fold: bool = False  # text columns may fold a word that is wider than they are
+    whole: bool = False  # only detail columns may shrink
 
 
 class FitTable:
@@ -95,25 +97,26 @@ class FitTable:
         return max(_widest_line(c) for c in self._cells(i))
 
     def _lower(self, i: int, layout: _Layout) -> int:
-        """The narrowest a column may get in ``layout``: a key column not at all; a text column
-        to its ``min_width``, and unless the layout folds words, not below its longest word
-        (never wider than it needs)."""
+        """The narrowest a column may get in ``layout``: a key column (and in a ``whole`` layout
+        any but a detail column) not at all; a text column to its ``min_width``, and unless the
+        layout folds words, not below its longest word (never wider than it needs)."""
         col = self.columns[i]
         natural = self._natural(i)
-        if col.key:
+        if col.key or (layout.whole and not col.detail):
             return natural
         word = 0 if layout.fold else max(_widest_word(c) for c in self._cells(i))
         return min(natural, max(col.min_width, word))
 
     def _layouts(self) -> list[_Layout]:
-        """From the roomiest to the tightest: details inline, details below, one-space gaps,
-        long words folded."""
+        """From the roomiest to the tightest: every column whole but the details, details below
+        and every other column whole, text columns wrapped at words, one-space gaps, long words
+        folded."""
         every = tuple(range(len(self.columns)))
         inline = tuple(i for i in every if not self.columns[i].detail)
-        out = [_Layout(2, every)]
+        out = [_Layout(2, every, whole=True)]
         if inline != every:
-            out.append(_Layout(2, inline))
-        out += [_Layout(1, inline), _Layout(1, inline, fold=True)]
+            out.append(_Layout(2, inline, whole=True))
+        out += [_Layout(2, inline), _Layout(1, inline), _Layout(1, inline, fold=True)]
         return out
 
     def _choose(self, width: int) -> _Layout:
@@ -165,7 +168,8 @@ class FitTable:
             table.add_row(*(row[i] for i in layout.inline))
         return table
 
-    def _details(self, layout: _Layout) -> Iterator[Table]:
+    def _details(self, layout: _Layout) -> Iterator[tuple[str, Table]]:
+        """Each detail column below the table: its header, then a paragraph per row."""
         for i, col in enumerate(self.columns):
             if i in layout.inline:
                 continue
@@ -173,14 +177,11 @@ class FitTable:
             if not rows:
                 continue
             grid = Table.grid(padding=(0, 2))
-            grid.title = col.header
-            grid.title_justify = "left"
-            grid.title_style = "bold"
             grid.add_column(no_wrap=True)
             grid.add_column(overflow="fold")
             for label, value in rows:
                 grid.add_row(label, value)
-            yield grid
+            yield col.header, grid
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = options.max_width
@@ -188,8 +189,9 @@ class FitTable:
         if self.title:  # above the table, wrapped at the terminal's width, not the table's
             yield Text(self.title, style="bold")
         yield self._table(layout, width)
-        for grid in self._details(layout):
+        for header, grid in self._details(layout):
             yield Text("")
+            yield Text(header, style="bold")
             yield grid
 
 

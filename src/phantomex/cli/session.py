@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -162,36 +163,32 @@ def leaderboard_tables(board: dict[str, Any]) -> list[FitTable]:
         flag = "" if g["comparable"] else " — NOT the same market windows"
         table = FitTable(
             key("#", right=True),
-            text("entrant", min_width=10),
+            text("agents", min_width=10),
             text("return", min_width=8),
             text("Sharpe", min_width=6),
             text("Sortino", min_width=6),
             text("max DD", min_width=8),
             text("win rate", min_width=8),
             text("trades", min_width=6),
+            text("entrant", min_width=16, detail=True),
             text("not significantly different from", min_width=16, detail=True),
             title=f"Group {i}: {windows}{flag} (by {board['by']}, "
             f"{board['confidence'] * 100:.0f}% intervals)",
         )
         label = {r["entrant"]: ", ".join(r["names"]) for r in g["rows"]}
         for r in g["rows"]:
-            name = (
-                r["entrant"]
-                if r["names"] == [r["entrant"]]
-                else f"{r['entrant']} ({label[r['entrant']]})"
-            )
-            if r["role"] == "benchmark":
-                name += " (benchmark)"
+            names = label[r["entrant"]] + (" (benchmark)" if r["role"] == "benchmark" else "")
             wr = r["win_rate"]
             table.add_row(
                 str(r["rank"]),
-                name,
+                names,
                 _cell(r["total_return"], _pct),
                 _cell(r["sharpe"], number),
                 _cell(r["sortino"], number),
                 _cell(r["max_drawdown"], _pct),
                 f"{_cell(wr, lambda v: _pct(v, 0))} ({wr['round_trips']})",
                 _cell(r["trades"], lambda v: number(v, 0)),
+                re.sub(r",(?=\S)", ", ", r["entrant"]) if r["names"] != [r["entrant"]] else None,
                 "≈ " + "; ".join(label[e] for e in r["not_significant_vs"])
                 if r["not_significant_vs"]
                 else None,
