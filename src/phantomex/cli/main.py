@@ -23,6 +23,7 @@ from phantomex.cli import data as data_cli
 from phantomex.cli import db as db_cli
 from phantomex.cli import exchange as exchange_cli
 from phantomex.cli import llm as llm_cli
+from phantomex.cli import llm_endpoints as llm_endpoints_cli
 from phantomex.cli import notify as notify_cli
 from phantomex.cli import optimize as optimize_cli
 from phantomex.cli import orders as orders_cli
@@ -686,7 +687,8 @@ def audit(
         raise typer.Exit(1)
 
 
-llm_cli.register(app, api)
+llm_cli.register(app)
+llm_endpoints_cli.register(app, api)
 orders_cli.register(app, api)
 notify_cli.register(app)
 auth_cli.register(app)
