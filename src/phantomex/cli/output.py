@@ -38,9 +38,9 @@ def signed_money(value: Any) -> Text:
     return Text(fmt.money(value, sign=True), style=_tone(value))
 
 
-def signed_pct(value: Any, *, fraction: bool = False) -> Text:
-    """A return in percent (``fraction``: the value is 0.0123 for +1.23%), coloured."""
-    return Text(fmt.percent(value, fraction=fraction), style=_tone(value))
+def signed_pct(value: Any) -> Text:
+    """A return given in percent (1.23 for +1.23%), coloured."""
+    return Text(fmt.percent(value), style=_tone(value))
 
 
 def t(value: Any, style: str = "") -> Text:
