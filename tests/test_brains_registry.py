@@ -11,6 +11,7 @@ from phantomex.brains.registry import (
     STRATEGIES,
     UnknownStrategyError,
     create_brain,
+    strategy_names,
     strategy_schemas,
 )
 from phantomex.brains.rules import MomentumBrain, RsiBrain, SpikeFadeBrain, TrainOfTradeBrain
@@ -27,8 +28,8 @@ def test_the_four_rule_strategies_are_registered() -> None:
 
 def test_strategy_schemas_describe_every_parameter() -> None:
     schemas = strategy_schemas()
-    names = ["rsi", "momentum", "spike_fade", "train_of_trade", "llm"]
-    assert [s["name"] for s in schemas] == names
+    names = ["rsi", "momentum", "spike_fade", "train_of_trade", "sma_cross", "ema_cross", "llm"]
+    assert [s["name"] for s in schemas] == names == strategy_names()
     json.dumps(schemas, allow_nan=False)  # served as-is by GET /api/strategies
     llm = schemas[-1]
     assert set(llm["schema"]["required"]) == {"endpoint", "model"}
@@ -75,3 +76,24 @@ def test_bad_and_unknown_params_are_rejected() -> None:
         create_brain("rsi", {"perid": 14})
     with pytest.raises(ValidationError, match="must be below slow"):
         create_brain("momentum", {"fast": 50})
+
+
+@pytest.mark.parametrize(("alias", "ma"), [("sma_cross", "sma"), ("ema_cross", "ema")])
+def test_an_alias_is_a_strategy_of_its_own_with_its_fixed_parameter_hidden(
+    alias: str, ma: str
+) -> None:
+    entry = next(s for s in strategy_schemas() if s["name"] == alias)
+    assert entry["title"] and "momentum" in entry["description"]
+    assert set(entry["schema"]["properties"]) == {"fast", "slow"} == set(entry["defaults"])
+    brain = create_brain(alias, {"fast": 5, "slow": 20})
+    assert isinstance(brain, MomentumBrain)
+    assert (brain.params.fast, brain.params.slow, brain.params.ma) == (5, 20, ma)
+    assert brain.describe() == f"{ma.upper()}(5/20) crossover momentum"
+    momentum = next(s for s in strategy_schemas() if s["name"] == "momentum")
+    assert "ma" in momentum["schema"]["properties"]  # the original schema is left alone
+
+
+def test_unknown_strategy_lists_every_name() -> None:
+    with pytest.raises(UnknownStrategyError) as info:
+        create_brain("sma", {})
+    assert all(name in str(info.value) for name in strategy_names())

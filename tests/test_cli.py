@@ -169,7 +169,7 @@ def test_deposit_changes_cash_by_exactly_the_amount(
     after = wallet(server, aid)
     assert Decimal(after["cash"]) == Decimal(before["cash"]) + amount
     assert Decimal(after["deposits"]) == Decimal(before["deposits"]) + amount
-    assert "deposited 1 USD" in ok(server, "deposit", aid, "1")
+    assert "deposited $1.00 into" in ok(server, "deposit", aid, "1")
     assert Decimal(wallet(server, aid)["cash"]) == Decimal(after["cash"]) + 1
 
 
@@ -249,6 +249,195 @@ def test_trade_now_shows_the_decision(server: ServerHandle) -> None:
     assert "Decision" in out and "manual" in out and "Ruby RSI" in out
 
 
+# -- a person's own orders, LLM endpoints, strategies, narrow terminals ---------------------------
+# An agent that never trades by itself (it buys 99.9 % below its reference and sells at +1000 %)
+# and seldom decides (once a market week).
+IDLE = [
+    *("--brain", "train_of_trade", "-p", "entry_drop_pct=99.9", "-p", "take_profit_pct=1000"),
+    *("--interval", "604800"),
+]
+
+
+@pytest.fixture(scope="module")
+def hand(server: ServerHandle) -> dict[str, Any]:
+    """Two idle agents and what a person did with them from the CLI: a bought and sold 0.0123
+    BTC for the autonomous one (flat again, so its equity stays put), a pending buy for the
+    advisory one."""
+    trader = as_json(server, "agents", "add", "Hand Trader", *IDLE, "--symbols", "BTC,ETH")
+    advisor = as_json(
+        server, "agents", "add", "Hand Advisor", *IDLE, "--symbols", "BTC", "--mode", "advisory"
+    )
+    buy = as_json(server, "order", "hand trader", "buy", "btc", "--quantity", "0.0123")
+    sell = as_json(server, "order", trader["id"], "SELL", "BTC", "--reason", "done")
+    return {"trader": trader, "advisor": advisor, "buy": buy, "sell": sell}
+
+
+def test_order_from_the_cli(server: ServerHandle, hand: dict[str, Any]) -> None:
+    trader, buy, sell = hand["trader"], hand["buy"], hand["sell"]
+    assert (buy["status"], buy["source"], buy["action"]) == ("executed", "manual", "buy")
+    assert Decimal(buy["quantity"]) == Decimal("0.0123")
+    assert (sell["status"], Decimal(sell["quantity"]), sell["reasoning"]) == (
+        "executed",
+        Decimal("0.0123"),  # no size given: the whole position
+        "done",
+    )
+    trades = server.get("/api/trades", agent_id=trader["id"])["trades"]
+    assert {t["decision_id"] for t in trades} == {buy["id"], sell["id"]}
+    assert server.get(f"/api/agents/{trader['id']}")["wallet"]["positions"] == []
+
+    limit = as_json(
+        server, "order", "Hand Trader", "buy", "ETH", "--notional", "50", "--type", "limit",
+        "--limit-price", "1",
+    )  # fmt: skip
+    (resting,) = server.get("/api/orders", agent_id=trader["id"])
+    assert (resting["symbol"], Decimal(resting["limit_price"])) == ("ETH", 1)
+    assert limit["status"] != "rejected"
+    httpx.delete(f"{server.url}/api/orders/{resting['id']}", timeout=30).raise_for_status()
+
+    pending = as_json(server, "order", "Hand Advisor", "buy", "BTC", "--notional", "100.5")
+    assert pending["status"] == "pending"  # an advisory agent's order waits for a person
+    server.post(f"/api/decisions/{pending['id']}/reject")
+
+    rc, out, err = server.cli("order", "Hand Trader", "sell", "ETH", "--quantity", "1")
+    assert rc == 1 and "rejected" in out and "not held" in out, out + err  # nothing to sell
+    for args, says in [
+        (["--quantity", "1", "--notional", "2"], "not both"),
+        (["--quantity", "abc"], "--quantity: must be a number"),
+        (["--notional", "-5"], "--notional: must be a positive number"),
+        (["--limit-price", "5"], "limit_price"),  # the API: not for a market order
+        (["--type", "limit", "--quantity", "1"], "limit_price"),  # a limit order needs one
+    ]:
+        assert says in fails(server, "order", "Hand Trader", "buy", "BTC", *args)
+    assert len(server.get("/api/trades", agent_id=trader["id"])["trades"]) == 2
+
+
+def test_llm_endpoints_from_the_cli(server: ServerHandle) -> None:
+    env = {**server.env, "E2E_LLM_KEY": "sk-test"}
+    rc, out, err = run_cli(
+        "llm", "add", "e2e-cli", "--kind", "openai", "--base-url", "http://127.0.0.1:9/v1",
+        "--keep-alive", "keep", "--timeout", "12.5", "--max-concurrency", "3",
+        "--api-key-env", "E2E_LLM_KEY", env=env,
+    )  # fmt: skip
+    assert rc == 0 and "added LLM endpoint e2e-cli" in out, out + err
+    (added,) = [e for e in server.get("/api/llm/endpoints") if e["name"] == "e2e-cli"]
+    assert added == {
+        "name": "e2e-cli",
+        "kind": "openai",
+        "base_url": "http://127.0.0.1:9/v1",
+        "timeout_seconds": 12.5,
+        "max_concurrency": 3,
+        "keep_alive": "keep",
+        "price_per_1k_input": None,
+        "price_per_1k_output": None,
+        "has_api_key": True,
+    }
+    out = ok(server, "llm", "list")
+    assert "e2e-cli" in out and "12.5 s" in out and "sk-test" not in out
+    assert "exists" in fails(server, "llm", "add", "e2e-cli", "--kind", "ollama", "--base-url", "x")
+    msg = fails(
+        server, "llm", "add", "e2e-nokey", "--kind", "openai", "--base-url", "http://127.0.0.1:9",
+        "--api-key-env", "E2E_NOT_SET",
+    )  # fmt: skip
+    assert "E2E_NOT_SET is not set" in msg
+    assert "removed LLM endpoint e2e-cli" in ok(server, "llm", "remove", "e2e-cli")
+    names_now = {e["name"] for e in server.get("/api/llm/endpoints")}
+    assert not names_now & {"e2e-cli", "e2e-nokey"}
+    assert "e2e-cli" in fails(server, "llm", "remove", "e2e-cli")
+
+
+def test_every_strategy_is_listed_and_accepted(server: ServerHandle) -> None:
+    from phantomex.brains.llm.sim import SimServer
+    from phantomex.brains.registry import strategy_names
+
+    every = strategy_names()
+    assert {"sma_cross", "ema_cross", "llm"} <= set(every)
+    assert [s["name"] for s in server.get("/api/strategies")] == every
+    assert [s["name"] for s in as_json(server, "strategies")] == every
+    with SimServer(models=["alpha:7b"]) as sim:
+        ok(server, "llm", "add", "e2e-sim", "--kind", "ollama", "--base-url", sim.url)
+        try:
+            for brain in every:
+                name = f"Every {brain}"
+                extra = ["-p", "endpoint=e2e-sim", "-p", "model=alpha:7b"] if brain == "llm" else []
+                out = as_json(
+                    server, "agents", "add", name, "--brain", brain, "--symbols", "BTC", *extra
+                )
+                assert out["brain"] == brain
+                ok(server, "agents", "remove", name, "--yes")
+        finally:
+            ok(server, "llm", "remove", "e2e-sim")
+
+
+def narrow(server: ServerHandle, *args: str) -> str:
+    """A command's output in an 80-column terminal, where nothing may be cut short."""
+    rc, out, err = run_cli(*args, env={**server.env, "COLUMNS": "80"})
+    assert rc == 0, f"phantomex {' '.join(args)} exited {rc}\n{out}{err}"
+    assert "…" not in out, out  # Rich's mark of a cut cell
+    return out
+
+
+def test_tables_keep_key_values_whole_in_80_columns(
+    server: ServerHandle, hand: dict[str, Any]
+) -> None:
+    from phantomex import formatting as fmt
+
+    trader = server.get(f"/api/agents/{hand['trader']['id']}")  # flat: its equity stays put
+    out = narrow(server, "agents", "list")
+    for a in server.get("/api/agents"):
+        assert a["id"][:8] in out and a["mode"] in out
+    assert fmt.money(trader["wallet"]["equity"]) in out and "autonomous" in out
+    out = narrow(server, "status")
+    assert trader["id"][:8] in out and fmt.money(trader["wallet"]["equity"]) in out
+    out = narrow(server, "agents", "show", "Hand Trader")
+    assert fmt.money(trader["wallet"]["cash"]) in out and "train_of_trade" in out
+
+    out = narrow(server, "trades", "--agent", "Hand Trader")
+    trades = server.get("/api/trades", agent_id=trader["id"])["trades"]
+    assert len(trades) == 2
+    for tr in trades:
+        for value in (
+            tr["side"],
+            fmt.quantity(tr["quantity"]),
+            fmt.price(tr["price"]),
+            fmt.money(tr["notional"]),
+            fmt.money(tr["fee"]),
+        ):
+            assert value in out, value
+    assert "0.0123" in out
+    sold = next(tr for tr in trades if tr["side"] == "sell")
+    assert fmt.money(sold["realized_pnl"], sign=True) in out
+
+    for command in (["decisions", "Hand Trader", "-n", "20"], ["trade", "Hand Trader"]):
+        out = narrow(server, *command)
+        assert "hold" in out or "executed" in out
+    out = narrow(server, "decisions", "Hand Trader", "-n", "20")
+    for d in (hand["buy"], hand["sell"]):
+        for value in (d["id"][:8], d["action"], fmt.quantity(d["quantity"]), fmt.price(d["price"])):
+            assert value in out, value
+
+    waiting = as_json(server, "order", "Hand Advisor", "buy", "BTC", "--notional", "100")
+    try:
+        out = narrow(server, "pending")
+        for value in (
+            waiting["id"][:8],
+            "buy",
+            "BTC",
+            fmt.quantity(waiting["quantity"]),
+            fmt.price(waiting["price"]),
+            "pending",
+            "manual order",  # the reason: below the table, whole
+        ):
+            assert value in out, value
+    finally:
+        server.post(f"/api/decisions/{waiting['id']}/reject")
+
+    out = narrow(server, "prices")
+    assert all(p["symbol"] in out for p in server.get("/api/market/prices"))
+    out = narrow(server, "strategies")
+    assert all(s["name"] in out for s in server.get("/api/strategies"))
+    assert "replay" in narrow(server, "sources")
+
+
 def _pending_of(server: ServerHandle, agent_id: str, exclude: set[str]) -> list[dict[str, Any]]:
     pending = server.get("/api/decisions", status="pending")
     return [d for d in pending if d["agent_id"] == agent_id and d["id"] not in exclude]
@@ -278,7 +467,7 @@ def test_approve_and_reject_pending_decisions(server: ServerHandle) -> None:
     assert first, "no pending decision appeared"
     try:
         out = ok(server, "pending")
-        assert first[:12] in out and agent["name"] in out
+        assert first[:8] in out and agent["name"] in out
         rec = as_json(server, "approve", first[:10])  # a unique prefix is enough
         assert rec["id"] == first
         assert rec["status"] in ("executed", "rejected"), rec  # rejected: risk re-check failed

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from conftest import free_port, run_cli, serve, server_env
+from conftest import CLI, free_port, run_cli, serve, server_env
 
+from phantomex.cli.db import database_to_back_up
 from phantomex.store.backup import BackupError, check_sqlite, pg_dump_command, run_pg
 from phantomex.store.repo import Store
 
@@ -106,3 +108,47 @@ def test_postgres_dump_and_restore(tmp_path: Path, postgres: object) -> None:
         store.close()
     with pytest.raises(BackupError, match="pg_dump failed"):
         run_pg(pg_dump_command(target.replace(target.rsplit("/", 1)[1], "nope"), dump))
+
+
+def test_backup_copies_the_running_servers_database_not_the_one_in_this_folder(
+    tmp_path: Path,
+) -> None:
+    """Run from a folder holding an empty ./data/phantomex.db while the server writes another:
+    the backup is the server's, and says so; with the server stopped it is this folder's."""
+    elsewhere = tmp_path / "elsewhere"
+    Store(f"sqlite:///{elsewhere / 'data' / 'phantomex.db'}").close()  # 0 trades
+    dest = tmp_path / "backup.db"
+    with serve(tmp_path / "live", PHANTOMEX_REPLAY_SPEED="3000") as srv:
+        deadline = time.monotonic() + 60
+        while srv.get("/api/trades")["total"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        env = {k: v for k, v in srv.env.items() if k != "PHANTOMEX_DATA_DIR"}  # ./data here
+        proc = subprocess.run(
+            [*CLI, "db", "backup", str(dest)],
+            env=env, cwd=elsewhere, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        served = (tmp_path / "live" / "phantomex.db").resolve()
+        assert f"the running server's database {served}" in proc.stdout
+    assert trades(dest) > 0, "the backup is not the server's database"
+
+    proc = subprocess.run(
+        [*CLI, "db", "backup", str(dest)],
+        env=env, cwd=elsewhere, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "no server answers" in proc.stdout
+    assert str((elsewhere / "data" / "phantomex.db").resolve()) in proc.stdout
+    assert trades(dest) == 0
+
+
+def test_which_database_a_backup_takes() -> None:
+    here = "sqlite:////srv/px/phantomex.db"
+    assert database_to_back_up(here, None, "http://x") == here  # no server: this folder's
+    with pytest.raises(BackupError, match=r"writes /nowhere/phantomex.db, which is not on this"):
+        database_to_back_up(here, {"backend": "sqlite", "path": "/nowhere/phantomex.db"}, "u")
+    pg = "postgresql+psycopg://px:secret@db:5432/px"
+    shown = {"backend": "postgresql", "path": None, "url": "postgresql+psycopg://px:***@db:5432/px"}
+    assert database_to_back_up(pg, shown, "http://x") == pg  # the same, with its password
+    with pytest.raises(BackupError, match=r"writes postgresql\+psycopg://px:\*\*\*@db:5432/px"):
+        database_to_back_up(here, shown, "http://x")

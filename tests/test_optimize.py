@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 from conftest import free_port, run_cli, server_env
 
 from phantomex.domain.models import Bar
+from phantomex.formatting import metric
 from phantomex.market.loaders import load_dataset
 from phantomex.research.optimize import (
     Market,
@@ -134,16 +136,37 @@ def test_bad_searches_are_refused_clearly() -> None:
         )
 
 
+CLI_SEARCH = [
+    "optimize", "--dataset", "demo", "--symbols", "BTC", "--from", "2023-04-12T00:00",
+    "--to", "2023-04-12T07:59", "--strategy", "rsi", "--param", "period=7",
+    "--space", SPACE[0], "--space", SPACE[1], "--trials", "4",
+]  # fmt: skip
+
+
 def _cli_optimize(env: dict[str, str], *extra: str) -> dict[str, object]:
-    code, out, err = run_cli(
-        "optimize", "--dataset", "demo", "--symbols", "BTC", "--from", "2023-04-12T00:00",
-        "--to", "2023-04-12T07:59", "--strategy", "rsi", "--param", "period=7",
-        "--space", SPACE[0], "--space", SPACE[1], "--trials", "4", "--json", *extra,
-        env=env, timeout=600,
-    )  # fmt: skip
+    code, out, err = run_cli(*CLI_SEARCH, "--json", *extra, env=env, timeout=600)
     assert code == 0, err
     result: dict[str, object] = json.loads(out)
     return result
+
+
+def test_cli_table_shows_returns_in_percent_and_money_in_dollars(tmp_path: Path) -> None:
+    env = server_env(free_port(), tmp_path)
+    found = _cli_optimize(env, "--study", "shown")
+    code, out, err = run_cli(*CLI_SEARCH, "--study", "shown", env=env, timeout=600)  # resumes
+    assert code == 0, err
+    (window,) = found["windows"]  # type: ignore[misc]
+    for figures in (window["in_sample"], window["out_of_sample"]):
+        assert isinstance(figures["final_equity"], str)  # JSON keeps the exact figure
+        for name, kind in [
+            ("total_return", "pct"),
+            ("max_drawdown", "pct"),
+            ("sharpe", "ratio"),
+            ("final_equity", "money"),
+        ]:
+            assert metric(figures[name], kind) in out, (name, out)
+    assert "%" in out and "$" in out
+    assert not re.search(r"\d{9,}", out.replace(",", "")), out  # no 28-digit figures
 
 
 def test_cli_locally_and_on_a_local_ray_instance(tmp_path: Path) -> None:

@@ -16,9 +16,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from phantomex.brains.registry import create_brain
+from phantomex.brains.llm.runtime import LLMRuntime
+from phantomex.brains.llm.types import EndpointConfig
+from phantomex.brains.registry import create_brain, strategy_names
 from phantomex.cli.backtest import parse_assignments, parse_when, register
 from phantomex.domain.models import Bar
+from phantomex.formatting import metric
+from phantomex.formatting import quantity as fmt_quantity
 from phantomex.market.loaders import load_dataset
 from phantomex.research.backtest import (
     BACKTEST_RISK,
@@ -207,6 +211,13 @@ def test_window_fill_costs_and_table_output(app: typer.Typer, btc_csv: Path) -> 
     table = _invoke(app, *args[:-1])
     assert table.exit_code == 0, table.output
     assert "rsi" in table.stdout and "240 bars" in table.stdout
+    m = out["metrics"]
+    for value in (
+        metric(m["final_equity"], "money"),  # $499.12, not 499.12
+        metric(m["total_return"], "pct"),
+        metric(m["fees_paid"], "money"),
+    ):
+        assert value in table.stdout, (value, table.stdout)
 
 
 def _agent_file(path: Path, text: str) -> Path:
@@ -259,6 +270,10 @@ def test_several_agents_with_a_report(app: typer.Typer, btc_csv: Path, tmp_path:
     ):
         assert part in page, part
     assert page.count("<tr>") > len(out["trades"])
+    assert f"<b>{metric(out['metrics']['final_equity'], 'money')}</b>" in page
+    assert "$-" not in page  # a loss reads -$3.24
+    sells = [t for t in out["trades"] if t["side"] == "sell"]
+    assert f"<td>{fmt_quantity(sells[0]['quantity'])}</td>" in page
     assert "<script" not in page and "http://" not in page.replace("http://www.w3.org", "")
     png = report.with_suffix(".png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000
@@ -305,6 +320,14 @@ def test_errors_are_one_clear_line(
 
 
 # -- the library pieces ---------------------------------------------------------------------------
+def test_a_backtest_agent_of_every_registered_strategy() -> None:
+    llm = LLMRuntime([EndpointConfig(name="e", kind="ollama", base_url="http://127.0.0.1:9")])
+    for name in strategy_names():
+        params = {"endpoint": "e", "model": "m"} if name == "llm" else {}
+        spec = strategy_agent(name, params, symbols=["BTC"])
+        create_brain(spec.brain, spec.params, llm=llm)  # what run_backtest builds
+
+
 def test_aliases_risk_and_toml(tmp_path: Path) -> None:
     assert resolve_strategy("sma_cross", {"fast": 3}) == ("momentum", {"ma": "sma", "fast": 3})
     assert resolve_strategy("rsi") == ("rsi", {})

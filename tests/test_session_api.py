@@ -230,3 +230,44 @@ def test_a_live_session_can_be_stopped_from_the_cli(server: ServerHandle) -> Non
     assert stopped["status"] == "stopped" and stopped["remaining_seconds"] == 0
     agents = {a["name"]: a for a in server.get("/api/agents")}
     assert agents[f"ruby s{started['id'][:6]}"]["status"] == "paused"
+
+
+def test_a_session_accepts_every_strategy(server: ServerHandle) -> None:
+    from phantomex.brains.registry import strategy_names
+
+    every: list[str] = []
+    for name in strategy_names():
+        llm = ":endpoint=sim,model=alpha:7b,interval=900" if name == "llm" else ""
+        every += ["--agent", f"{name}={name}{llm}"]
+    rc, out, err = server.cli(
+        "session", "start", "every", *every, "--symbols", "BTC",
+        "--from", "2023-04-12T00:00", "--to", "2023-04-12T00:30", "--wait", "--json",
+        timeout=600,
+    )  # fmt: skip
+    assert rc == 0, err
+    done = json.loads(out)
+    assert done["status"] == "finished" and done["error"] is None
+    ran = {a["name"] for a in done["agents"] if a["role"] == "agent"}
+    assert ran == set(strategy_names())
+
+
+def test_session_tables_keep_key_values_whole_in_80_columns(
+    server: ServerHandle, four: dict
+) -> None:
+    from phantomex.formatting import money, percent
+
+    env = {**server.env, "COLUMNS": "80"}
+    outs = {}
+    for args in (["session", "list"], ["session", "show", "four"], ["leaderboard"]):
+        rc, out, err = conftest.run_cli(*args, env=env)
+        assert rc == 0, err
+        assert "…" not in out, out  # Rich's mark of a cut cell
+        outs[args[1] if args[0] == "session" else args[0]] = out
+    assert four["id"][:8] in outs["list"] and "finished" in outs["list"]
+    for a in four["agents"]:
+        assert money(a["equity_now"]) in outs["show"] and percent(a["return_pct"]) in outs["show"]
+    assert "$-" not in outs["show"]
+    board = server.get("/api/leaderboard")
+    for group in board["groups"]:
+        for r in group["rows"]:
+            assert percent(r["total_return"]["value"], fraction=True) in outs["leaderboard"]

@@ -252,3 +252,31 @@ def test_an_llm_agent_in_a_duel_sees_real_24h_changes_from_its_first_decision(
     llm = next(a for a in s["agents"] if a["name"] == "bot")
     assert llm["trades"], llm["metrics"].get("hold_reasons")
     assert {t["side"] for t in llm["trades"]} >= {"buy"}
+
+
+def test_the_template_summary_writes_money_percent_and_times_one_way() -> None:
+    from phantomex.sessions.summary import template_text
+
+    trip = {"agent": "max", "symbol": "ETH", "return": -0.0032}
+    agent = {
+        "name": "max", "brain": "momentum", "model": None, "return": -0.0123,
+        "net_profit": "-1234.5", "max_drawdown": -0.02, "buys": 1, "sells": 1, "holds": 3,
+        "rejected": 0, "latest_reasons": [], "hold_reasons": [],
+    }  # fmt: skip
+    text = template_text(
+        {
+            "session": "s", "kind": "replay", "status": "finished", "symbols": ["ETH"],
+            "start": "2023-04-10T00:00:00Z", "end": "2023-04-10T01:30:00.250000Z",
+            "agents": [agent], "benchmarks": {},
+            "best_trade": {**trip, "pnl": "-3.24", "entry": "2023-04-10T00:05:00Z",
+                           "exit": "2023-04-10T00:09:00Z"},
+            "worst_trade": {**trip, "pnl": "-3.24", "entry": "2023-04-10T00:05:00Z",
+                            "exit": "2023-04-10T00:09:00Z"},
+        }
+    )  # fmt: skip
+    assert "2023-04-10 00:00:00 to 2023-04-10 01:30:00 UTC" in text  # no microseconds
+    assert "Leader: max -1.23% (-$1,234.50)" in text
+    assert (
+        "Best trade: max ETH -$3.24 (-0.32%), 2023-04-10 00:05:00 to 2023-04-10 00:09:00." in text
+    )
+    assert "$-" not in text

@@ -23,6 +23,7 @@ from phantomex.api import (
     routes,
     session_routes,
     sources,
+    system_routes,
     ws,
 )
 from phantomex.brains.llm.runtime import LLMRuntime
@@ -126,6 +127,7 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
     app.include_router(equity_routes.router)
     app.include_router(sources.router)
     app.include_router(exchange_routes.router)
+    app.include_router(system_routes.router)
     app.include_router(ws.router)
     auth.install(app)
     metrics.install(app)

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from phantomex.auth.policy import exposure_problem, is_loopback
 from phantomex.auth.service import AuthError, AuthService, hash_password
 from phantomex.cli.client import fail
+from phantomex.cli.fittable import FitTable, key, text
 from phantomex.cli.output import console, print_json, say
 from phantomex.config import Settings, load_settings
+from phantomex.formatting import when
 from phantomex.store.repo import Store
 
 TOKEN_ENV = "PHANTOMEX_TOKEN"
@@ -209,10 +210,9 @@ def token_list(
     if as_json:
         print_json([t.public() for t in tokens])
         return
-    table = Table("id", "name", "prefix", "created", "revoked")
+    table = FitTable(key("id"), text("name"), key("prefix"), text("created"), text("revoked"))
     for t in tokens:
-        revoked = t.revoked_at.isoformat(timespec="seconds") if t.revoked_at else ""
-        table.add_row(t.id, t.name, t.prefix, t.created_at.isoformat(timespec="seconds"), revoked)
+        table.add_row(t.id, t.name, t.prefix, when(t.created_at), when(t.revoked_at))
     console.print(table)
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from phantomex.cli.client import fail
+from phantomex.cli.fittable import FitTable, key, text
 from phantomex.cli.output import console, err_console, print_json, say
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--strategy",
-                help="rsi, momentum, sma_cross, ema_cross, spike_fade or train_of_trade.",
+                help="A strategy of `phantomex strategies` (rsi, sma_cross, ...).",
                 show_default=False,
             ),
         ] = None,
@@ -363,27 +364,26 @@ def _run(config: Any, run: Any, *, show_progress: bool) -> BacktestResult:
 
 
 def _print_summary(result: BacktestResult) -> None:
-    from rich.table import Table
+    from phantomex.formatting import metric
 
-    from phantomex.research.report import fmt_metric
-
-    table = Table(title=None, show_edge=False)
-    table.add_column("agent", no_wrap=True)
-    for label in ("trades", "final equity", "return", "Sharpe", "max DD", "win rate", "fees"):
-        table.add_column(label, justify="right", no_wrap=True)
+    table = FitTable(
+        text("agent", min_width=8),
+        *(key(label, right=True) for label in ("trades", "final equity", "return", "Sharpe")),
+        *(key(label, right=True) for label in ("max DD", "win rate", "fees")),
+    )
     rows = [(a.name, a.metrics) for a in result.agents]
     if len(result.agents) > 1:
         rows.append(("all", result.metrics))
     for name, m in rows:
         table.add_row(
             name,
-            fmt_metric(m.get("trades"), "int"),
-            fmt_metric(m.get("final_equity"), "money"),
-            fmt_metric(m.get("total_return"), "pct"),
-            fmt_metric(m.get("sharpe"), "ratio"),
-            fmt_metric(m.get("max_drawdown"), "pct"),
-            fmt_metric(m.get("win_rate"), "share"),
-            fmt_metric(m.get("fees_paid"), "money"),
+            metric(m.get("trades"), "int"),
+            metric(m.get("final_equity"), "money"),
+            metric(m.get("total_return"), "pct"),
+            metric(m.get("sharpe"), "ratio"),
+            metric(m.get("max_drawdown"), "pct"),
+            metric(m.get("win_rate"), "share"),
+            metric(m.get("fees_paid"), "money"),
         )
     console.print(table)
     rate = result.bars / result.elapsed_seconds if result.elapsed_seconds else 0.0

@@ -145,8 +145,8 @@ def list_cmd(
     data_dir: DataDir = None,
 ) -> None:
     """The stored datasets: symbol, timeframe, candles, first and last, source."""
-    from rich.table import Table
-
+    from phantomex.cli.fittable import FitTable, key, text
+    from phantomex.formatting import count, when
     from phantomex.market.loaders import DATASETS
 
     stored = _store(data_dir).series()
@@ -166,10 +166,18 @@ def list_cmd(
         shipped = [{"dataset": name, "symbols": list(files)} for name, files in DATASETS.items()]
         console.print_json(json.dumps({"stored": rows, "shipped": shipped}))
         return
-    table = Table("dataset", "symbol", "timeframe", "candles", "first", "last", "source")
+    table = FitTable(
+        key("dataset"),
+        text("symbol", min_width=8),
+        key("timeframe"),
+        key("candles", right=True),
+        text("first"),
+        text("last"),
+        text("source", min_width=8),
+    )
     for s in stored:
         table.add_row(
-            s.dataset, s.symbol, s.timeframe, str(s.bars), str(s.first), str(s.last), s.source
+            s.dataset, s.symbol, s.timeframe, count(s.bars), when(s.first), when(s.last), s.source
         )
     for name, files in DATASETS.items():
         table.add_row(name, ", ".join(files), "1m", "shipped", "", "", "PhantomEx")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from sqlalchemy.engine import make_url
 
 from phantomex.cli import server
-from phantomex.cli.client import fail
+from phantomex.cli.client import Api, ApiError, NotRunning, fail
 from phantomex.cli.output import say
 from phantomex.config import Settings
 from phantomex.store import backup as bk
@@ -21,26 +22,86 @@ DataDirOpt = Annotated[
 ]
 
 
-def register(app: typer.Typer, settings_from: Callable[..., Settings]) -> None:
-    """Add the ``db`` command group to ``app``."""
+def _shown(url: str) -> str:
+    """A database for a message: the SQLite file, or the URL without its password."""
+    db = bk.sqlite_file(url)
+    return str(db) if db is not None else make_url(url).render_as_string(hide_password=True)
+
+
+def database_to_back_up(local_url: str, served: dict[str, Any] | None, server_url: str) -> str:
+    """The database ``db backup`` copies: the one the server at ``server_url`` writes
+    (``served``: its ``GET /api/system/database``; None when no server answers), else
+    ``local_url``, this command's settings' own. Raises BackupError, naming both, when the
+    server's database cannot be reached from here."""
+    if served is None:
+        return local_url
+    path = served.get("path")
+    if path:
+        if Path(path).is_file():
+            return f"sqlite:///{path}"
+        raise bk.BackupError(
+            f"the server at {server_url} writes {path}, which is not on this machine: run the "
+            f"backup where the server runs, or give --data-dir to back up another database "
+            f"(this folder's settings name {_shown(local_url)})"
+        )
+    if served.get("url") == make_url(local_url).render_as_string(hide_password=True):
+        return local_url  # the same database, with the password from this command's settings
+    raise bk.BackupError(
+        f"the server at {server_url} writes {served.get('url')}, but this command's settings name "
+        f"{_shown(local_url)}: set PHANTOMEX_DB_URL to the server's database (with its password)"
+    )
+
+
+def _served(client: Api) -> dict[str, Any] | None:
+    """The running server's answer to which database it writes; None if none runs."""
+    try:
+        answer: dict[str, Any] = client.request("GET", "/api/system/database")
+    except NotRunning:
+        return None
+    except ApiError as exc:
+        fail(
+            f"backup refused: cannot ask the server at {client.url} which database it writes "
+            f"({exc}); give --data-dir to name the database to back up"
+        )
+    return answer
+
+
+def register(
+    app: typer.Typer,
+    settings_from: Callable[..., Settings],
+    api_for: Callable[[Settings], Api],
+) -> None:
+    """Add the ``db`` command group to ``app``; ``api_for`` gives the client of the server that
+    some settings name."""
     db_app = typer.Typer(help="Back up, restore and check the database.", no_args_is_help=True)
     app.add_typer(db_app, name="db")
 
     @db_app.command("backup")
     def backup_cmd(file: FileArg, data_dir: DataDirOpt = None) -> None:
-        """Copy the database to FILE; safe while the server runs (SQLite backup API, pg_dump)."""
+        """Copy the running server's database to FILE (with --data-dir, that directory's);
+        safe while the server runs (SQLite backup API, pg_dump)."""
         settings = settings_from(data_dir=data_dir)
-        url = settings.database_url
-        db = bk.sqlite_file(url)
+        client = api_for(settings)
+        served = None if data_dir is not None else _served(client)
         try:
+            url = database_to_back_up(settings.database_url, served, client.url)
+            source = _shown(url)
+            if served is not None:
+                source = f"the running server's database {source}"
+            elif data_dir is None:
+                source += f" (no server answers at {client.url})"
+            db = bk.sqlite_file(url)
             if db is None:
                 bk.run_pg(bk.pg_dump_command(url, file))
-                say(f"PostgreSQL dump written to {file} (restore: phantomex db restore {file})")
+                say(f"PostgreSQL dump of {source} written to {file} (restore: db restore {file})")
                 return
             checked = bk.backup_sqlite(db, file)
         except bk.BackupError as exc:
             fail(f"backup failed: {exc}")
-        say(f"backup written to {file}: migration {checked.revision}, {checked.trades} trades")
+        say(
+            f"backup of {source} written to {file}: migration {checked.revision}, "
+            f"{checked.trades} trades"
+        )
 
     @db_app.command("restore")
     def restore_cmd(

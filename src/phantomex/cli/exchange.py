@@ -6,9 +6,9 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from phantomex.cli.client import Api
+from phantomex.cli.fittable import FitTable, key, text
 from phantomex.cli.output import console, print_json
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of tables.")]
@@ -55,7 +55,14 @@ def register(app: typer.Typer, api: Callable[[], Api]) -> None:
         if as_json:
             print_json(rows)
             return
-        table = Table("venue", "testnet", "keys", "available", "agents", "why not")
+        table = FitTable(
+            key("venue"),
+            key("testnet"),
+            key("keys"),
+            key("available"),
+            key("agents", right=True),
+            text("why not", min_width=16),
+        )
         for r in rows:
             table.add_row(
                 r["venue"],

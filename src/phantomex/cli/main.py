@@ -25,8 +25,10 @@ from phantomex.cli import data as data_cli
 from phantomex.cli import db as db_cli
 from phantomex.cli import exchange as exchange_cli
 from phantomex.cli import llm as llm_cli
+from phantomex.cli import llm_endpoints as llm_endpoints_cli
 from phantomex.cli import notify as notify_cli
 from phantomex.cli import optimize as optimize_cli
+from phantomex.cli import orders as orders_cli
 from phantomex.cli import secrets_cmd as secrets_cli
 from phantomex.cli import server
 from phantomex.cli import session as session_cli
@@ -37,7 +39,6 @@ from phantomex.cli.output import (
     console,
     decision_table,
     decisions_table,
-    money,
     positions_table,
     prices_table,
     print_json,
@@ -47,6 +48,7 @@ from phantomex.cli.output import (
     wallet_table,
 )
 from phantomex.config import Settings, config_file, load_settings
+from phantomex.formatting import latency, money, when
 
 app = typer.Typer(
     name="phantomex",
@@ -95,9 +97,13 @@ def settings_from(**overrides: Any) -> Settings:
         fail(f"cannot read the config file {config_file()}: {exc}")
 
 
-def api() -> Api:
-    settings = settings_from()
+def api_for(settings: Settings) -> Api:
+    """The client of the server that ``settings`` name (or ``--url``)."""
     return Api(GLOBAL.url or settings.base_url, token=auth_cli.cli_token(settings))
+
+
+def api() -> Api:
+    return api_for(settings_from())
 
 
 def names_by_id(client: Api) -> dict[str, str]:
@@ -238,7 +244,7 @@ def status(as_json: JsonOpt = False) -> None:
         print_json({"url": client.url, "health": health, "agents": agents})
         return
     kill = "ON" if health.get("kill_switch") else "off"
-    clock = health.get("clock") or "not started"
+    clock = when(health.get("clock")) if health.get("clock") else "not started"
     say(
         f"PhantomEx is running at {client.url} — market clock {clock}, "
         f"{health.get('ticks')} ticks, kill switch {kill}"
@@ -351,7 +357,10 @@ def agents_add(
     if as_json:
         print_json(agent)
         return
-    say(f"created agent {agent['name']} ({agent['id']}) with {money(allowance)} USD", "green")
+    say(
+        f"created agent {agent['name']} ({agent['id']}) with {money(allowance, exact=True)}",
+        "green",
+    )
     console.print(wallet_table(agent))
 
 
@@ -446,7 +455,7 @@ def deposit(
         return
     w = out["wallet"]
     say(
-        f"deposited {value:f} USD into {out['name']}: cash {money(w['cash'])}, "
+        f"deposited {money(value, exact=True)} into {out['name']}: cash {money(w['cash'])}, "
         f"equity {money(w['equity'])}"
     )
 
@@ -536,8 +545,9 @@ def decisions(
                     highlight=False,
                 )
                 console.print(
-                    f"latency {call.get('latency_seconds')} s · tokens in {call.get('tokens_in')}"
-                    f" · out {call.get('tokens_out')} · cached {call.get('cached')}",
+                    f"latency {latency(call.get('latency_seconds'))} · tokens in "
+                    f"{call.get('tokens_in')} · out {call.get('tokens_out')} · cached "
+                    f"{call.get('cached')}",
                     markup=False,
                 )
             warnings = (rec.get("meta") or {}).get("warnings") or []
@@ -652,7 +662,7 @@ def audit(
 ) -> None:
     """Check every wallet against a rebuild from its fills and deposits (exit 1 on a mismatch)."""
     settings = settings_from(data_dir=data_dir)
-    client = Api(GLOBAL.url or settings.base_url, token=auth_cli.cli_token(settings))
+    client = api_for(settings)
     result: dict[str, Any] | None = None
     names: dict[str, str] = {}
     if not offline:
@@ -691,6 +701,8 @@ def audit(
 
 
 llm_cli.register(app)
+llm_endpoints_cli.register(app, api)
+orders_cli.register(app, api)
 notify_cli.register(app)
 auth_cli.register(app)
 secrets_cli.register(app)
@@ -700,7 +712,7 @@ optimize_cli.register(app)
 session_cli.register(app, api)
 sources_cli.register(app, api)
 exchange_cli.register(app, api)
-db_cli.register(app, settings_from)
+db_cli.register(app, settings_from, api_for)
 
 if __name__ == "__main__":
     app()

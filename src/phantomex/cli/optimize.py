@@ -15,7 +15,9 @@ from phantomex.cli.backtest import (
     parse_when,
 )
 from phantomex.cli.client import fail
+from phantomex.cli.fittable import FitTable, key
 from phantomex.cli.output import console, err_console, print_json
+from phantomex.formatting import metric, when
 
 
 def register(app: typer.Typer) -> None:
@@ -166,27 +168,28 @@ def _progress(done: int, wanted: int) -> None:
 
 
 def _print(result: object) -> None:
-    from rich.table import Table
-
     from phantomex.research.optimize import OptimizeResult
+    from phantomex.research.report import METRIC_ROWS
 
     assert isinstance(result, OptimizeResult)
+    kinds = {k: kind for k, _, kind in METRIC_ROWS}
     shown = (result.objective, "total_return", "sharpe", "max_drawdown", "trades", "final_equity")
     for w in result.windows:
         params = ", ".join(
             f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in w.best_params.items()
         )
-        when = "%Y-%m-%d %H:%M"
-        table = Table(
-            "metric",
-            f"in-sample {w.window.train_start:{when}} → {w.window.test_start:{when}}",
-            f"out-of-sample → {w.window.test_end:{when}}",
+        table = FitTable(
+            key("metric"),
+            key(f"in-sample\n{when(w.window.train_start)} →\n{when(w.window.test_start)}"),
+            key(f"out-of-sample\n{when(w.window.test_start)} →\n{when(w.window.test_end)}"),
             title=f"{w.study}: {w.trials} trials ({w.resumed} resumed); best {params}",
         )
-        for key in dict.fromkeys(shown):
-            table.add_row(key, _fmt(w.in_sample.get(key)), _fmt(w.out_of_sample.get(key)))
+        for name in dict.fromkeys(shown):
+            kind = kinds.get(name, "ratio")
+            table.add_row(
+                name, metric(w.in_sample.get(name), kind), metric(w.out_of_sample.get(name), kind)
+            )
         console.print(table)
-
-
-def _fmt(value: object) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else str(value if value is not None else "-")
+        for part, figures in (("in-sample", w.in_sample), ("out-of-sample", w.out_of_sample)):
+            if "error" in figures:
+                err_console.print(f"{part}: {figures['error']}", markup=False, highlight=False)

@@ -1,15 +1,17 @@
-"""Terminal output: Rich consoles, number formatting and the tables the commands print."""
+"""Terminal output: Rich consoles, table cells and the tables the commands print (numbers and
+times as :mod:`phantomex.formatting` writes them; ``--json`` output is never formatted)."""
 
 from __future__ import annotations
 
 import json
 import sys
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
+
+from phantomex import formatting as fmt
+from phantomex.cli.fittable import FitTable, key, text
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -25,55 +27,20 @@ def say(message: str, style: str | None = None) -> None:
     console.print(message, style=style, markup=False, soft_wrap=True)
 
 
-# -- numbers ---------------------------------------------------------------------------------------
-def dec(value: Any) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        d = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return None
-    return d if d.is_finite() else None
-
-
-def money(value: Any) -> str:
-    d = dec(value)
-    return "—" if d is None else f"{d:,.2f}"
+# -- cells -----------------------------------------------------------------------------------------
+def _tone(d: Any) -> str:
+    value = fmt.to_decimal(d)
+    return "green" if value is not None and value > 0 else "red" if value else ""
 
 
 def signed_money(value: Any) -> Text:
-    d = dec(value)
-    if d is None:
-        return Text("—")
-    return Text(f"{d:+,.2f}", style="green" if d > 0 else "red" if d < 0 else "")
+    """A gain or loss: ``+$3.24`` in green, ``-$3.24`` in red."""
+    return Text(fmt.money(value, sign=True), style=_tone(value))
 
 
 def signed_pct(value: Any) -> Text:
-    d = dec(value)
-    if d is None:
-        return Text("—")
-    return Text(f"{d:+.2f}%", style="green" if d > 0 else "red" if d < 0 else "")
-
-
-def qty(value: Any) -> str:
-    d = dec(value)
-    if d is None:
-        return "—"
-    q = d.quantize(Decimal("1e-8")).normalize() if abs(d) < Decimal(10) ** 12 else d
-    return f"{q:f}"
-
-
-def price(value: Any) -> str:
-    d = dec(value)
-    if d is None:
-        return "—"
-    if abs(d) >= 1000:
-        return f"{d:,.2f}"
-    return f"{d:.6g}" if abs(d) < 1 else f"{d:,.4f}".rstrip("0").rstrip(".")
-
-
-def short_time(value: Any) -> str:
-    return "—" if not value else str(value).replace("T", " ").removesuffix("Z")
+    """A return given in percent (1.23 for +1.23%), coloured."""
+    return Text(fmt.percent(value), style=_tone(value))
 
 
 def t(value: Any, style: str = "") -> Text:
@@ -99,16 +66,18 @@ def status_cell(value: Any) -> Text:
 
 
 # -- tables ----------------------------------------------------------------------------------------
-def agents_table(agents: list[dict[str, Any]]) -> Table:
-    table = Table(title="Agents", title_justify="left")
-    table.add_column("Name", no_wrap=True)
-    table.add_column("ID", style="dim", no_wrap=True)
-    table.add_column("Brain")
-    table.add_column("Mode")
-    table.add_column("Status")
-    table.add_column("Equity", justify="right")
-    table.add_column("P&L", justify="right")
-    table.add_column("P&L %", justify="right")
+def agents_table(agents: list[dict[str, Any]]) -> FitTable:
+    table = FitTable(
+        text("Name", min_width=8),
+        key("ID", style="dim"),
+        text("Brain", min_width=8),
+        key("Mode"),
+        key("Status"),
+        key("Equity", right=True),
+        key("P&L", right=True),
+        key("P&L %", right=True),
+        title="Agents",
+    )
     for a in agents:
         w = a.get("wallet", {})
         table.add_row(
@@ -117,34 +86,44 @@ def agents_table(agents: list[dict[str, Any]]) -> Table:
             t(a.get("brain")),
             t(a.get("mode")),
             status_cell(a.get("status")),
-            money(w.get("equity")),
+            fmt.money(w.get("equity")),
             signed_money(w.get("pnl")),
             signed_pct(w.get("pnl_pct")),
         )
     return table
 
 
-def positions_table(positions: list[dict[str, Any]]) -> Table:
-    table = Table(title="Positions", title_justify="left")
-    for name in ("Symbol", "Quantity", "Avg cost", "Mark", "Value", "Unrealized P&L"):
-        table.add_column(name, justify="left" if name == "Symbol" else "right")
+def positions_table(positions: list[dict[str, Any]]) -> FitTable:
+    table = FitTable(
+        key("Symbol"),
+        key("Quantity", right=True),
+        key("Avg cost", right=True),
+        key("Mark", right=True),
+        key("Value", right=True),
+        key("Unrealized\nP&L", right=True),
+        title="Positions",
+    )
     for p in positions:
         table.add_row(
             t(p["symbol"]),
-            qty(p.get("quantity")),
-            price(p.get("avg_cost")),
-            price(p.get("mark")),
-            money(p.get("value")),
+            fmt.quantity(p.get("quantity")),
+            fmt.price(p.get("avg_cost")),
+            fmt.price(p.get("mark")),
+            fmt.money(p.get("value")),
             signed_money(p.get("unrealized_pnl")),
         )
     return table
 
 
-def wallet_table(agent: dict[str, Any]) -> Table:
+def _fields(title: str) -> FitTable:
+    return FitTable(
+        key("Field", style="bold"), text("Value", min_width=20), title=title, show_header=False
+    )
+
+
+def wallet_table(agent: dict[str, Any]) -> FitTable:
     w = agent.get("wallet", {})
-    table = Table(show_header=False, title=f"{agent['name']} ({agent['id']})", title_justify="left")
-    table.add_column("Field", style="bold")
-    table.add_column("Value")
+    table = _fields(f"{agent['name']} ({agent['id']})")
     rows: list[tuple[str, Any]] = [
         ("Brain", f"{agent.get('brain')} — {agent.get('brain_description', '')}"),
         ("Mode", agent.get("mode")),
@@ -154,72 +133,77 @@ def wallet_table(agent: dict[str, Any]) -> Table:
         ("Interval", f"{agent.get('interval_seconds')} s"),
         ("Goal", agent.get("goal")),
         ("Params", json.dumps(agent.get("params", {}))),
-        ("Allowance", money(w.get("allowance"))),
-        ("Deposits", money(w.get("deposits"))),
-        ("Cash", money(w.get("cash"))),
-        ("Equity", money(w.get("equity"))),
+        ("Allowance", fmt.money(w.get("allowance"))),
+        ("Deposits", fmt.money(w.get("deposits"))),
+        ("Cash", fmt.money(w.get("cash"))),
+        ("Equity", fmt.money(w.get("equity"))),
         ("P&L", signed_money(w.get("pnl"))),
         ("P&L %", signed_pct(w.get("pnl_pct"))),
         ("Realized P&L", signed_money(w.get("realized_pnl"))),
         ("Unrealized P&L", signed_money(w.get("unrealized_pnl"))),
-        ("Fees paid", money(w.get("fees_paid"))),
-        ("Last decided", short_time(agent.get("last_decided_at"))),
+        ("Fees paid", fmt.money(w.get("fees_paid"))),
+        ("Last decided", fmt.when(agent.get("last_decided_at"))),
     ]
     for label, value in rows:
         table.add_row(label, value if isinstance(value, Text) else t(value))
     return table
 
 
+def _reason(d: dict[str, Any]) -> str:
+    reason = d.get("reason") or d.get("reasoning") or ""
+    if d.get("reason") and d.get("reasoning") and d["reason"] != d["reasoning"]:
+        reason = f"{d['reason']} — {d['reasoning']}"
+    return str(reason)
+
+
 def decisions_table(
     decisions: list[dict[str, Any]], names: dict[str, str], title: str = "Decisions"
-) -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column("ID", style="dim", no_wrap=True)
-    table.add_column("Agent", no_wrap=True)
-    table.add_column("Time", no_wrap=True)
-    table.add_column("Action")
-    table.add_column("Symbol")
-    table.add_column("Quantity", justify="right")
-    table.add_column("Price", justify="right")
-    table.add_column("Status")
-    table.add_column("Reason")
+) -> FitTable:
+    table = FitTable(
+        key("ID", style="dim"),
+        text("Agent"),
+        text("Time"),
+        key("Action"),
+        key("Symbol"),
+        key("Quantity", right=True),
+        key("Price", right=True),
+        key("Status"),
+        text("Reason", min_width=24, detail=True),
+        title=title,
+    )
     for d in decisions:
-        reason = d.get("reason") or d.get("reasoning") or ""
-        if d.get("reason") and d.get("reasoning") and d["reason"] != d["reasoning"]:
-            reason = f"{d['reason']} — {d['reasoning']}"
         table.add_row(
-            t(d["id"][:12]),
+            t(d["id"][:8]),
             t(names.get(d["agent_id"], d["agent_id"][:8])),
-            t(short_time(d.get("time"))),
+            fmt.when(d.get("time")),
             t(d.get("action")),
             t(d.get("symbol")),
-            qty(d.get("quantity")),
-            price(d.get("price")),
+            fmt.quantity(d.get("quantity")),
+            fmt.price(d.get("price")),
             status_cell(d.get("status")),
-            t(reason),
+            t(_reason(d)),
         )
     return table
 
 
-def decision_table(d: dict[str, Any], agent_name: str) -> Table:
-    table = Table(show_header=False, title=f"Decision {d['id']}", title_justify="left")
-    table.add_column("Field", style="bold")
-    table.add_column("Value")
+def decision_table(d: dict[str, Any], agent_name: str) -> FitTable:
+    table = _fields(f"Decision {d['id']}")
     rows: list[tuple[str, Any]] = [
         ("Agent", agent_name),
-        ("Time", short_time(d.get("time"))),
+        ("Time", fmt.when(d.get("time"))),
         ("Source", d.get("source")),
         ("Action", d.get("action")),
         ("Symbol", d.get("symbol")),
-        ("Quantity", qty(d.get("quantity")) if d.get("quantity") is not None else None),
-        ("Price", price(d.get("price")) if d.get("price") is not None else None),
+        ("Quantity", fmt.quantity(d.get("quantity")) if d.get("quantity") is not None else None),
+        ("Notional", fmt.money(d.get("notional")) if d.get("notional") is not None else None),
+        ("Price", fmt.price(d.get("price")) if d.get("price") is not None else None),
         ("Status", status_cell(d.get("status"))),
         ("Reason", d.get("reason")),
         ("Reasoning", d.get("reasoning") if d.get("reasoning") != d.get("reason") else None),
-        ("Expires", short_time(d.get("expires_at")) if d.get("expires_at") else None),
+        ("Expires", fmt.when(d.get("expires_at")) if d.get("expires_at") else None),
     ]
     for label, value in rows:
-        if value is None and label in ("Reasoning", "Expires"):
+        if value is None and label in ("Notional", "Reasoning", "Expires"):
             continue
         table.add_row(label, value if isinstance(value, Text) else t(value))
     failed = [c for c in d.get("checks", []) if not c.get("passed")]
@@ -228,55 +212,62 @@ def decision_table(d: dict[str, Any], agent_name: str) -> Table:
     return table
 
 
-def trades_table(trades: list[dict[str, Any]], total: int, offset: int) -> Table:
+def trades_table(trades: list[dict[str, Any]], total: int, offset: int) -> FitTable:
     shown = f"{offset + 1}-{offset + len(trades)} of {total}" if trades else f"0 of {total}"
-    table = Table(title=f"Trades ({shown})", title_justify="left")
-    table.add_column("Time", no_wrap=True)
-    table.add_column("Agent", no_wrap=True)
-    table.add_column("Side")
-    table.add_column("Symbol")
-    table.add_column("Quantity", justify="right")
-    table.add_column("Price", justify="right")
-    table.add_column("Notional", justify="right")
-    table.add_column("Fee", justify="right")
-    table.add_column("Realized P&L", justify="right")
+    table = FitTable(
+        text("Time"),
+        text("Agent"),
+        key("Side"),
+        key("Symbol"),
+        key("Quantity", right=True),
+        key("Price", right=True),
+        key("Notional", right=True),
+        key("Fee", right=True),
+        key("Realized\nP&L", right=True),
+        title=f"Trades ({shown})",
+    )
     for tr in trades:
         side = str(tr.get("side"))
         table.add_row(
-            t(short_time(tr.get("time"))),
+            fmt.when(tr.get("time")),
             t(tr.get("agent_name")),
             t(side, "green" if side == "buy" else "red"),
             t(tr.get("symbol")),
-            qty(tr.get("quantity")),
-            price(tr.get("price")),
-            money(tr.get("notional")),
-            money(tr.get("fee")),
-            signed_money(tr.get("realized_pnl")) if tr.get("realized_pnl") is not None else t("—"),
+            fmt.quantity(tr.get("quantity")),
+            fmt.price(tr.get("price")),
+            fmt.money(tr.get("notional")),
+            fmt.money(tr.get("fee")),
+            signed_money(tr.get("realized_pnl")) if tr.get("realized_pnl") is not None else None,
         )
     return table
 
 
-def prices_table(prices: list[dict[str, Any]]) -> Table:
-    table = Table(title="Prices", title_justify="left")
-    table.add_column("Symbol")
-    table.add_column("Price", justify="right")
-    table.add_column("24h", justify="right")
-    table.add_column("Time", no_wrap=True)
+def prices_table(prices: list[dict[str, Any]]) -> FitTable:
+    table = FitTable(
+        key("Symbol"),
+        key("Price", right=True),
+        key("24h", right=True),
+        text("Time"),
+        title="Prices",
+    )
     for p in prices:
         table.add_row(
             t(p.get("symbol")),
-            price(p.get("price")),
+            fmt.price(p.get("price")),
             signed_pct(p.get("change_24h_pct")),
-            t(short_time(p.get("time"))),
+            fmt.when(p.get("time")),
         )
     return table
 
 
-def strategies_table(strategies: list[dict[str, Any]]) -> Table:
-    table = Table(title="Strategies", title_justify="left", show_lines=True)
-    table.add_column("Name", no_wrap=True)
-    table.add_column("Description")
-    table.add_column("Parameters (default)")
+def strategies_table(strategies: list[dict[str, Any]]) -> FitTable:
+    table = FitTable(
+        key("Name"),
+        text("Description", min_width=20),
+        text("Parameters (default)", min_width=12),
+        title="Strategies",
+        lines=True,
+    )
     for s in strategies:
         props = (s.get("schema") or {}).get("properties", {})
         params = "\n".join(

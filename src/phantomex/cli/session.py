@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from phantomex.cli.backtest import parse_assignments, parse_when
 from phantomex.cli.client import Api, fail
-from phantomex.cli.output import console, print_json, say, short_time, signed_money, signed_pct
+from phantomex.cli.fittable import FitTable, key, text
+from phantomex.cli.output import console, print_json, say, signed_money, signed_pct
+from phantomex.formatting import money, number, percent, when
 from phantomex.serialize import iso
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of tables.")]
@@ -78,28 +80,32 @@ def _duration(seconds: float | None) -> str:
 
 
 def _pct(value: float | None, digits: int = 2) -> str:
-    return "—" if value is None else f"{value * 100:+.{digits}f}%"
+    return percent(value, fraction=True, places=digits)
 
 
-def _num(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}"
-
-
-def sessions_table(sessions: list[dict[str, Any]]) -> Table:
-    table = Table(title="Sessions", title_justify="left")
-    for col in ("id", "name", "kind", "status", "window", "elapsed", "remaining", "leader"):
-        table.add_column(col)
+def sessions_table(sessions: list[dict[str, Any]]) -> FitTable:
+    table = FitTable(
+        key("id"),
+        text("name", min_width=8),
+        key("kind"),
+        key("status"),
+        text("window", min_width=12),
+        key("elapsed", right=True),
+        key("remaining", right=True),
+        text("leader", min_width=8),
+        title="Sessions",
+    )
     for s in sessions:
         agents = [a for a in s["agents"] if a["role"] == "agent"]
         best = max(agents, key=lambda a: a["return_pct"], default=None)
         w = s["window"]
-        leader = Text(f"{best['name']} ").append(signed_pct(best["return_pct"])) if best else ""
+        leader = Text(f"{best['name']} ").append(signed_pct(best["return_pct"])) if best else None
         table.add_row(
             s["id"][:8],
             s["name"],
             s["kind"],
             s["status"],
-            f"{' '.join(w['symbols'])} {short_time(w['start'])} → {short_time(w['end'])}",
+            f"{' '.join(w['symbols'])} {when(w['start'])} → {when(w['end'])}",
             _duration(s["elapsed_seconds"]),
             _duration(s["remaining_seconds"]),
             leader,
@@ -107,14 +113,22 @@ def sessions_table(sessions: list[dict[str, Any]]) -> Table:
     return table
 
 
-def session_agents_table(s: dict[str, Any]) -> Table:
+def session_agents_table(s: dict[str, Any]) -> FitTable:
     title = (
         f"{s['name']} ({s['kind']}, {s['status']}, {s['progress'] * 100:.0f}%: "
         f"{_duration(s['elapsed_seconds'])} elapsed, {_duration(s['remaining_seconds'])} left)"
     )
-    table = Table(title=title, title_justify="left")
-    for col in ("agent", "brain", "equity", "P&L", "return", "trades", "max DD", "status"):
-        table.add_column(col, justify="right" if col in ("equity", "P&L", "trades") else "left")
+    table = FitTable(
+        text("agent", min_width=8),
+        text("brain", min_width=8),
+        key("equity", right=True),
+        key("P&L", right=True),
+        key("return", right=True),
+        key("trades", right=True),
+        key("max DD", right=True),
+        key("status"),
+        title=title,
+    )
     for a in s["agents"]:
         m = a.get("metrics") or {}
         brain = a["spec"].get("brain", "")
@@ -123,10 +137,10 @@ def session_agents_table(s: dict[str, Any]) -> Table:
         table.add_row(
             a["name"],
             brain,
-            f"{float(a['equity_now']):,.2f}",
+            money(a["equity_now"]),
             signed_money(a["pnl"]),
             signed_pct(a["return_pct"]),
-            str(a["trade_count"]) if a["role"] == "agent" else "—",
+            str(a["trade_count"]) if a["role"] == "agent" else None,
             _pct(m.get("max_drawdown")),
             a["status"],
         )
@@ -135,51 +149,49 @@ def session_agents_table(s: dict[str, Any]) -> Table:
 
 def _cell(fig: dict[str, Any], fmt: Callable[[float | None], str]) -> str:
     ci = fig.get("ci")
-    text = fmt(fig.get("value"))
-    return f"{text} [{fmt(ci[0])}, {fmt(ci[1])}]" if ci else text
+    value = fmt(fig.get("value"))
+    return f"{value} [{fmt(ci[0])}, {fmt(ci[1])}]" if ci else value
 
 
-def leaderboard_tables(board: dict[str, Any]) -> list[Table]:
+def leaderboard_tables(board: dict[str, Any]) -> list[FitTable]:
     tables = []
     for i, g in enumerate(board["groups"], start=1):
         windows = "; ".join(
-            f"{w['source']} {' '.join(w['symbols'])} {short_time(w['start'])} → "
-            f"{short_time(w['end'])}"
+            f"{w['source']} {' '.join(w['symbols'])} {when(w['start'])} → {when(w['end'])}"
             for w in g["windows"]
         )
         flag = "" if g["comparable"] else " — NOT the same market windows"
-        table = Table(
+        table = FitTable(
+            key("#", right=True),
+            text("agents", min_width=10),
+            text("return", min_width=8),
+            text("Sharpe", min_width=6),
+            text("Sortino", min_width=6),
+            text("max DD", min_width=8),
+            text("win rate", min_width=8),
+            text("trades", min_width=6),
+            text("entrant", min_width=16, detail=True),
+            text("not significantly different from", min_width=16, detail=True),
             title=f"Group {i}: {windows}{flag} (by {board['by']}, "
             f"{board['confidence'] * 100:.0f}% intervals)",
-            title_justify="left",
         )
-        for col in ("#", "entrant", "return", "Sharpe", "Sortino", "max DD", "win rate", "trades"):
-            table.add_column(col)
-        table.add_column("not significantly different from")
         label = {r["entrant"]: ", ".join(r["names"]) for r in g["rows"]}
         for r in g["rows"]:
-            name = (
-                r["entrant"]
-                if r["names"] == [r["entrant"]]
-                else f"{r['entrant']} ({label[r['entrant']]})"
-            )
-            if r["role"] == "benchmark":
-                name += " (benchmark)"
+            names = label[r["entrant"]] + (" (benchmark)" if r["role"] == "benchmark" else "")
             wr = r["win_rate"]
             table.add_row(
                 str(r["rank"]),
-                Text(name),
-                Text(_cell(r["total_return"], _pct)),
-                Text(_cell(r["sharpe"], _num)),
-                Text(_cell(r["sortino"], _num)),
-                Text(_cell(r["max_drawdown"], _pct)),
-                Text(f"{_cell(wr, lambda v: _pct(v, 0))} ({wr['round_trips']})"),
-                Text(_cell(r["trades"], lambda v: "—" if v is None else f"{v:.0f}")),
-                Text(
-                    "≈ " + "; ".join(label[e] for e in r["not_significant_vs"])
-                    if r["not_significant_vs"]
-                    else ""
-                ),
+                names,
+                _cell(r["total_return"], _pct),
+                _cell(r["sharpe"], number),
+                _cell(r["sortino"], number),
+                _cell(r["max_drawdown"], _pct),
+                f"{_cell(wr, lambda v: _pct(v, 0))} ({wr['round_trips']})",
+                _cell(r["trades"], lambda v: number(v, 0)),
+                re.sub(r",(?=\S)", ", ", r["entrant"]) if r["names"] != [r["entrant"]] else None,
+                "≈ " + "; ".join(label[e] for e in r["not_significant_vs"])
+                if r["not_significant_vs"]
+                else None,
             )
         tables.append(table)
     return tables

@@ -6,10 +6,11 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from phantomex.cli.client import Api
-from phantomex.cli.output import console, print_json, short_time, t
+from phantomex.cli.fittable import FitTable, key, text
+from phantomex.cli.output import console, print_json, t
+from phantomex.formatting import when
 
 
 def age(seconds: Any) -> str:
@@ -19,16 +20,23 @@ def age(seconds: Any) -> str:
     return f"{s:.0f}s" if s < 120 else f"{s / 60:.0f}m" if s < 7200 else f"{s / 3600:.1f}h"
 
 
-def sources_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="Market sources")
-    for name in ("source", "state", "last update", "age", "errors", "last error", "stale prices"):
-        table.add_column(name, overflow="fold")
+def sources_table(rows: list[dict[str, Any]]) -> FitTable:
+    table = FitTable(
+        key("source"),
+        key("state"),
+        text("last update"),
+        key("age", right=True),
+        text("errors", min_width=8),
+        text("last error", min_width=16, detail=True),
+        text("stale prices", min_width=8),
+        title="Market sources",
+    )
     for row in rows:
         stale_prices = [s for s, p in sorted(row.get("prices", {}).items()) if p["stale"]]
         table.add_row(
             t(row["source"]),
             t("stale", "red") if row["stale"] else t("ok", "green"),
-            t(short_time(row["last_update"])),
+            when(row["last_update"]),
             t(age(row["age_seconds"])),
             t(f"{row['errors']} ({row['consecutive_errors']} in a row)"),
             t(row["last_error"]),

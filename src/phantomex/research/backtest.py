@@ -38,6 +38,7 @@ from pydantic import ValidationError
 
 from phantomex.brains.base import Brain
 from phantomex.brains.llm.runtime import LLMRuntime
+from phantomex.brains.registry import ALIASES, resolve_strategy
 from phantomex.broker.paper import PaperBroker, PaperBrokerConfig
 from phantomex.domain.models import Bar, Mode, Tick
 from phantomex.kernel.agent import AgentSpec
@@ -72,12 +73,6 @@ __all__ = [
 Fill = Literal["next_open", "close"]
 Progress = Callable[[int, int], None]
 
-#: Strategy names that are a registered strategy with some parameters fixed.
-ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
-    "sma_cross": ("momentum", {"ma": "sma"}),
-    "ema_cross": ("momentum", {"ma": "ema"}),
-}
-
 #: All-in / all-out: the whole equity per buy and per position, no exits forced by risk rules.
 BACKTEST_RISK = RiskProfile(
     max_allocation_pct=Decimal(100),
@@ -103,15 +98,6 @@ class BacktestError(ValueError):
 
 
 # -- building a configuration --------------------------------------------------------------------
-def resolve_strategy(
-    name: str, params: Mapping[str, Any] | None = None
-) -> tuple[str, dict[str, Any]]:
-    """The registered strategy and parameters behind ``name`` (``sma_cross`` is ``momentum``
-    with ``ma = sma``; explicit parameters win over the alias's)."""
-    brain, fixed = ALIASES.get(name, (name, {}))
-    return brain, {**fixed, **dict(params or {})}
-
-
 def risk_profile(overrides: Mapping[str, Any] | None = None) -> RiskProfile:
     """:data:`BACKTEST_RISK` with ``overrides`` (RiskProfile field names)."""
     try:

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from phantomex import formatting as fmt
+from phantomex.formatting import MetricKind
 from phantomex.research.backtest import AgentResult, BacktestResult
 from phantomex.research.metrics import TradeRecord, monthly_returns, round_trips
 
@@ -34,7 +36,7 @@ WIDTH, PAD_L, PAD_R, PAD_T, PAD_B = 1000, 70, 12, 10, 24
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 # (key, label, format) of the metrics shown, in order.
-METRIC_ROWS: tuple[tuple[str, str, str], ...] = (
+METRIC_ROWS: tuple[tuple[str, str, MetricKind], ...] = (
     ("final_equity", "Final equity", "money"),
     ("net_profit", "Net profit", "money"),
     ("total_return", "Total return", "pct"),
@@ -69,33 +71,9 @@ def write_report(result: BacktestResult, path: str | Path) -> tuple[Path, Path]:
 
 
 # -- formatting -----------------------------------------------------------------------------------
-def fmt_metric(value: Any, kind: str) -> str:
-    if value is None:
-        return "—"
-    if kind == "money":
-        return f"{Decimal(str(value)):,.2f}"
-    if kind == "pct":
-        return f"{float(value) * 100:+.2f}%"
-    if kind == "share":
-        return f"{float(value) * 100:.2f}%"
-    if kind == "ratio":
-        return f"{float(value):.3f}"
-    if kind == "int":
-        return f"{int(value):,}"
-    if kind == "duration":
-        return _duration(float(value))
-    return html.escape(str(value))
-
-
-def _duration(seconds: float) -> str:
-    days, rest = divmod(int(seconds), 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days}d {hours}h {minutes}m"
-    if hours:
-        return f"{hours}h {minutes}m"
-    return f"{minutes}m"
+def fmt_metric(value: Any, kind: MetricKind) -> str:
+    """A metric as :func:`phantomex.formatting.metric` writes it, safe in HTML."""
+    return html.escape(fmt.metric(value, kind))
 
 
 def _num(value: float) -> str:
@@ -273,6 +251,11 @@ def _drawdown(equity: Sequence[Decimal]) -> list[float]:
     return list(e / np.maximum.accumulate(e) - 1.0)
 
 
+def _ticks(result: BacktestResult) -> dict[str, Decimal | None]:
+    """Each symbol's price precision, as its bars were quoted."""
+    return {sym: fmt.tick_of(b.close for b in bars) for sym, bars in result.data.items()}
+
+
 def _several(result: BacktestResult) -> bool:
     return len(result.agents) > 1
 
@@ -306,21 +289,15 @@ def render_html(result: BacktestResult) -> str:
         f"<title>PhantomEx backtest: {_e(names)}</title><style>{CSS}</style></head><body><main>",
         f"<h1>Backtest: {_e(names)}</h1>",
         f'<p class="muted">{_e(", ".join(symbols))} · {result.bars:,} bars of '
-        f"{_duration(result.period.total_seconds())} · {result.times[0]:%Y-%m-%d %H:%M} → "
+        f"{fmt.duration(result.period.total_seconds())} · {result.times[0]:%Y-%m-%d %H:%M} → "
         f"{result.times[-1]:%Y-%m-%d %H:%M} UTC · fills at "
         f"{'the next bar open' if cfg['fill'] == 'next_open' else 'the bar close'} · fee "
         f"{_e(cfg['fee_bps'])} bps · slippage {_e(cfg['slippage_bps'])} bps · "
         f"ran in {result.elapsed_seconds:.1f} s</p>",
         '<div class="cards">',
     ]
-    for key, label, kind in (
-        ("final_equity", "Final equity", "money"),
-        ("total_return", "Total return", "pct"),
-        ("sharpe", "Sharpe", "ratio"),
-        ("max_drawdown", "Max drawdown", "pct"),
-        ("trades", "Trades", "int"),
-        ("win_rate", "Win rate", "share"),
-    ):
+    cards = ("final_equity", "total_return", "sharpe", "max_drawdown", "trades", "win_rate")
+    for key, label, kind in (r for k in cards for r in METRIC_ROWS if r[0] == k):
         out.append(f'<div class="card">{label}<b>{fmt_metric(m.get(key), kind)}</b></div>')
     out.append("</div>")
     if m.get("ratio_basis"):
@@ -333,6 +310,7 @@ def render_html(result: BacktestResult) -> str:
         out.append('<h2 id="comparison">Comparison</h2>')
         out.append(_comparison_table(result.agents))
     out.append('<h2 id="prices">Prices and trades</h2>')
+    ticks = _ticks(result)
     for sym in symbols:
         closes = _closes_on_axis(result, sym)
         markers = [
@@ -340,7 +318,8 @@ def render_html(result: BacktestResult) -> str:
                 _trade_x(result.times, t),
                 float(t.price),
                 t.side == "buy",
-                f"{t.agent} {t.side} {t.quantity:.8f} {sym} @ {t.price} on {t.time:%Y-%m-%d %H:%M}",
+                f"{t.agent} {t.side} {fmt.quantity(t.quantity)} {sym} @ "
+                f"{fmt.price(t.price, ticks[sym])} on {fmt.when(t.time)}",
             )
             for a in result.agents
             for t in a.trades
@@ -433,7 +412,7 @@ def _pct_cell(value: float | None) -> str:
     if value is None:
         return "<td></td>"
     cls = "pos" if value > 0 else "neg" if value < 0 else ""
-    return f'<td class="{cls}">{value * 100:+.2f}%</td>'
+    return f'<td class="{cls}">{fmt.percent(value, fraction=True)}</td>'
 
 
 def _monthly_table(times: Sequence[datetime], equity: Sequence[Decimal]) -> str:
@@ -457,6 +436,7 @@ def _trades_table(result: BacktestResult) -> str:
         (rt.agent, rt.symbol, rt.exit_time): rt.pnl for rt in round_trips(trades)
     }
     several = _several(result)
+    ticks = _ticks(result)
     head = (
         ('<th class="l">Agent</th>' if several else "")
         + '<th class="l">Time (UTC)</th><th class="l">Symbol</th><th class="l">Side</th>'
@@ -466,7 +446,8 @@ def _trades_table(result: BacktestResult) -> str:
     for t in trades:
         pnl = pnl_at.get((t.agent, t.symbol, t.time)) if t.side == "sell" else None
         pnl_cell = (
-            f'<td class="{"pos" if pnl > 0 else "neg" if pnl < 0 else ""}">{pnl:,.2f}</td>'
+            f'<td class="{"pos" if pnl > 0 else "neg" if pnl < 0 else ""}">'
+            f"{fmt.money(pnl, sign=True)}</td>"
             if pnl is not None
             else "<td></td>"
         )
@@ -474,9 +455,10 @@ def _trades_table(result: BacktestResult) -> str:
         rows.append(
             "<tr>"
             + (f'<td class="l">{_e(t.agent)}</td>' if several else "")
-            + f'<td class="l">{t.time:%Y-%m-%d %H:%M:%S}</td><td class="l">{_e(t.symbol)}</td>'
-            f'<td class="l {side_cls}">{t.side}</td><td>{t.quantity:.8f}</td>'
-            f"<td>{t.price:,.8g}</td><td>{t.notional:,.2f}</td><td>{t.fee:,.4f}</td>{pnl_cell}</tr>"
+            + f'<td class="l">{fmt.when(t.time)}</td><td class="l">{_e(t.symbol)}</td>'
+            f'<td class="l {side_cls}">{t.side}</td><td>{fmt.quantity(t.quantity)}</td>'
+            f"<td>{fmt.price(t.price, ticks[t.symbol])}</td><td>{fmt.money(t.notional)}</td>"
+            f"<td>{fmt.money(t.fee)}</td>{pnl_cell}</tr>"
         )
     return (
         f'<p class="muted">{len(trades):,} fills</p><div class="scroll"><table><tr>{head}</tr>'

@@ -13,6 +13,7 @@ from typing import Any
 
 from phantomex.brains.llm.runtime import LLMRuntime
 from phantomex.brains.llm.types import ChatOptions, ChatResult
+from phantomex.formatting import money, percent, when
 from phantomex.research.metrics import TradeRecord, round_trips
 from phantomex.serialize import iso
 from phantomex.sessions.tracker import BUY_AND_HOLD
@@ -25,7 +26,7 @@ SYSTEM_PROMPT = (
 
 
 def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:+.2f}%"
+    return "n/a" if value is None else percent(value, fraction=True)
 
 
 def figures(session: dict[str, Any]) -> dict[str, Any]:
@@ -102,12 +103,12 @@ def template_text(f: dict[str, Any]) -> str:
     """The summary without a language model."""
     lines = [
         f"Session {f['session']!r} ({f['kind']}, {' '.join(f['symbols'])}, "
-        f"{f['start']} to {f['end']}, {f['status']})."
+        f"{when(f['start'])} to {when(f['end'])} UTC, {f['status']})."
     ]
     if f["agents"]:
         top, last = f["agents"][0], f["agents"][-1]
         lines.append(
-            f"Leader: {top['name']} {_pct(top['return'])} (${top['net_profit']}); "
+            f"Leader: {top['name']} {_pct(top['return'])} ({money(top['net_profit'], sign=True)}); "
             f"last: {last['name']} {_pct(last['return'])}. "
             f"Buy-and-hold {_pct(f['benchmarks'].get(BUY_AND_HOLD))}, cash +0.00%."
         )
@@ -116,7 +117,8 @@ def template_text(f: dict[str, Any]) -> str:
         if t is not None:
             lines.append(
                 f"{label.replace('_', ' ').capitalize()}: {t['agent']} {t['symbol']} "
-                f"${t['pnl']} ({_pct(t['return'])}), {t['entry']} to {t['exit']}."
+                f"{money(t['pnl'], sign=True)} ({_pct(t['return'])}), {when(t['entry'])} to "
+                f"{when(t['exit'])}."
             )
     if f["best_trade"] is None:
         lines.append("No round trip was completed.")
