@@ -69,10 +69,10 @@ def test_key_values_stay_whole_and_the_reason_stays_readable(width: int) -> None
 @pytest.mark.parametrize("width", [80, 120])
 def test_trades_and_agents_at_80_columns(width: int) -> None:
     out = render(trades_table([TRADE], total=1, offset=0), width)
-    for value in ("sell", "ETH", "1.0912346", "1,821.88", "$1,987.95", "$1.99", "-$7.12"):
+    for value in ("sell", "ETH", "1.0912346", "1,821.88", "$1,987.95", "$1.99", "−$7.12"):
         assert value in out, (value, out)
     out = render(agents_table([AGENT]), width)
-    for value in ("57de109f", "autonomous", "running", "$1,000,000.50", "-$1,234.50", "-12.35%"):
+    for value in ("57de109f", "autonomous", "running", "$1,000,000.50", "−$1,234.50", "−12.35%"):
         assert value in out, (value, out)
     assert "…" not in out
 

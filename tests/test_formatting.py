@@ -21,9 +21,9 @@ PRICES = st.decimals(
 
 
 def parse_money(text: str) -> Decimal:
-    """Back from ``-$1,234.56`` to a Decimal."""
-    sign = -1 if text.startswith("-") else 1
-    return sign * Decimal(text.lstrip("+-").removeprefix("$").replace(",", ""))
+    """Back from ``−$1,234.56`` to a Decimal."""
+    sign = -1 if text.startswith("−") else 1
+    return sign * Decimal(text.lstrip("+−").removeprefix("$").replace(",", ""))
 
 
 @pytest.mark.parametrize(
@@ -55,9 +55,9 @@ def test_price_to_the_instruments_tick() -> None:
 @pytest.mark.parametrize(
     ("value", "shown", "signed"),
     [
-        ("-3.24", "-$3.24", "-$3.24"),  # the best trade of a losing session
+        ("-3.24", "−$3.24", "−$3.24"),  # the best trade of a losing session
         ("1234.5", "$1,234.50", "+$1,234.50"),
-        ("-1234567.891", "-$1,234,567.89", "-$1,234,567.89"),
+        ("-1234567.891", "−$1,234,567.89", "−$1,234,567.89"),
         ("-0.001", "$0.00", "$0.00"),  # rounds to zero: no sign
         ("0.005", "$0.01", "+$0.01"),  # half up
     ],
@@ -72,7 +72,7 @@ def test_money_has_its_currency_separators_and_the_sign_first(
 def test_money_exact_and_other_currencies() -> None:
     assert fmt.money("0.005", exact=True) == "$0.005"
     assert fmt.money("1000", exact=True) == "$1,000.00"
-    assert fmt.money("-12", "CHF") == "-CHF 12.00"
+    assert fmt.money("-12", "CHF") == "−CHF 12.00"
     assert fmt.money("12", "eur") == "€12.00"
 
 
@@ -81,7 +81,7 @@ def test_money_round_trips_to_the_cent(value: Decimal) -> None:
     shown = fmt.money(value)
     assert parse_money(shown) == value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     negative = parse_money(shown) < 0
-    assert shown.startswith("-$") == negative
+    assert shown.startswith("−$") == negative
     assert "$-" not in shown and "$+" not in shown
     assert parse_money(fmt.money(value, sign=True)) == parse_money(shown)
 
@@ -115,10 +115,10 @@ def test_quantity() -> None:
 
 def test_returns_are_percent_everywhere() -> None:
     assert fmt.percent("0.0123", fraction=True) == "+1.23%"
-    assert fmt.percent("-12.7") == "-12.70%"
+    assert fmt.percent("-12.7") == "−12.70%"
     assert fmt.percent(0) == "0.00%"
     assert fmt.percent(0.5, fraction=True, places=0, sign=False) == "50%"
-    assert fmt.metric(-0.127, "pct") == "-12.70%"
+    assert fmt.metric(-0.127, "pct") == "−12.70%"
     assert fmt.metric(0.55, "share") == "55.00%"
     assert fmt.metric("10034.1234567890123456789012345", "money") == "$10,034.12"
     assert fmt.metric(1.23456, "ratio") == "1.23"

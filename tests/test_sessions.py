@@ -275,8 +275,8 @@ def test_the_template_summary_writes_money_percent_and_times_one_way() -> None:
         }
     )  # fmt: skip
     assert "2023-04-10 00:00:00 to 2023-04-10 01:30:00 UTC" in text  # no microseconds
-    assert "Leader: max -1.23% (-$1,234.50)" in text
+    assert "Leader: max −1.23% (−$1,234.50)" in text
     assert (
-        "Best trade: max ETH -$3.24 (-0.32%), 2023-04-10 00:05:00 to 2023-04-10 00:09:00." in text
+        "Best trade: max ETH −$3.24 (−0.32%), 2023-04-10 00:05:00 to 2023-04-10 00:09:00." in text
     )
     assert "$-" not in text

@@ -4,7 +4,7 @@
   significant digits and two decimals: ``27,123.45``, ``0.5095``, ``0.00001234``.
 - **Quantities** to eight significant digits, at most eight decimals: ``29,932.95``.
 - **Money** in its currency, with separators and the sign before the symbol: ``$1,234.56``,
-  ``-$3.24`` (``+$3.24`` where a sign is asked for). The minus is the ASCII hyphen-minus.
+  ``−$3.24`` (``+$3.24`` where a sign is asked for). The minus is the ASCII hyphen-minus.
 - **Returns** in percent, always: ``+1.23%``; fractions (0.0123) say so with ``fraction=True``.
 - **Latencies** in milliseconds below a second: ``11.6 ms``, ``1.23 s``.
 - **Times** in UTC to the second, no microseconds: ``2023-04-01 21:03:00``.
@@ -20,7 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal
 
 MISSING = "—"
-MINUS = "-"
+MINUS = "\u2212"  # the minus sign, as the dashboard writes it: "−$3.24"
 PRICE_SIGNIFICANT = 4  # a price without a known tick keeps at least this many digits
 QUANTITY_SIGNIFICANT = 8
 MAX_DECIMALS = 12
@@ -103,7 +103,7 @@ def quantity(value: Any) -> str:
 
 
 def money(value: Any, currency: str = "USD", *, sign: bool = False, exact: bool = False) -> str:
-    """``$1,234.56``, ``-$3.24``; with ``sign`` a gain reads ``+$3.24``; ``exact`` keeps the
+    """``$1,234.56``, ``−$3.24``; with ``sign`` a gain reads ``+$3.24``; ``exact`` keeps the
     digits beyond the cent of an amount a person gave (``$0.005``). Other currencies without a
     symbol read ``CHF 12.00``."""
     d = to_decimal(value)
