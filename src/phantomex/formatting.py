@@ -4,7 +4,8 @@
   significant digits and two decimals: ``27,123.45``, ``0.5095``, ``0.00001234``.
 - **Quantities** to eight significant digits, at most eight decimals: ``29,932.95``.
 - **Money** in its currency, with separators and the sign before the symbol: ``$1,234.56``,
-  ``−$3.24`` (``+$3.24`` where a sign is asked for). The minus is the minus sign (U+2212), as in the dashboard.
+  ``−$3.24`` (``+$3.24`` where a sign is asked for).
+  The minus is the minus sign (U+2212), as in the dashboard.
 - **Returns** in percent, always: ``+1.23%``; fractions (0.0123) say so with ``fraction=True``.
 - **Latencies** in milliseconds below a second: ``11.6 ms``, ``1.23 s``.
 - **Times** in UTC to the second, no microseconds: ``2023-04-01 21:03:00``.
