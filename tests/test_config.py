@@ -47,10 +47,21 @@ def test_db_url_overrides_the_sqlite_file(toml: Path, monkeypatch: pytest.Monkey
 
 
 def test_bad_values_are_refused(toml: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the server listens is never guessed: a bad port stops the start."""
     monkeypatch.setenv("PHANTOMEX_PORT", "70000")
     with pytest.raises(ValidationError):
         load_settings()
-    monkeypatch.setenv("PHANTOMEX_PORT", "8000")
+
+
+def test_a_bad_setting_takes_its_default_and_is_reported(
+    toml: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any other bad setting from the file or the environment is skipped (listed in /health),
+    never a reason not to start; the same value given as a flag is still refused."""
     monkeypatch.setenv("PHANTOMEX_REPLAY_SPEED", "-1")
+    s = load_settings()
+    assert s.replay_speed == 60.0
+    assert [(p.kind, p.name) for p in s.skipped] == [("setting", "replay_speed")]
+    assert "greater than or equal to 0" in s.skipped[0].reason
     with pytest.raises(ValidationError):
-        load_settings()
+        load_settings(replay_speed=-1)
