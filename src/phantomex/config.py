@@ -239,7 +239,9 @@ def _drop_first_bad(data: Any, exc: ValidationError) -> tuple[Any, Problem | Non
                 where += f" ({entry['name']})"
             return data, Problem("setting", where, reason, fix=FIX)
     del data[loc[0]]
-    return data, Problem("setting", str(loc[0]), f"{reason}; using the default", fix=FIX)
+    where = ".".join(str(p) for p in loc)
+    default = "using the default" if len(loc) == 1 else f"all of {loc[0]} takes its defaults"
+    return data, Problem("setting", where, f"{reason}; {default}", fix=FIX)
 
 
 def load_settings(**overrides: Any) -> Settings:

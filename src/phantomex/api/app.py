@@ -59,6 +59,12 @@ def build_feed(settings: Settings, store: Store, problems: Problems) -> MarketFe
     return build_sources(settings.sources, settings, store, skip=skip)
 
 
+def seeds_demo(settings: Settings, kernel: Kernel) -> bool:
+    """Whether to seed demo agents: not while stored agents were skipped (the database is not
+    empty; a demo copy beside them would trade under the same names)."""
+    return settings.demo and not any(p.kind == "agent" for p in kernel.problems)
+
+
 def build_kernel(
     settings: Settings, store: Store, box: SecretBox, feed: MarketFeed | None = None
 ) -> Kernel:
@@ -85,7 +91,7 @@ def build_kernel(
     kernel.load()
     exchange_setup.attach(kernel)  # kill switch → exchange orders; start-up reconciliation
     kernel.warm_up()
-    if settings.demo:
+    if seeds_demo(settings, kernel):
         created = seed_demo(kernel)
         if created:
             log.info("created %d demo agents", created)
@@ -106,7 +112,7 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
         kernel.bus.subscribe(sources.SourceWatch(kernel).on_event)
         metrics.attach(app, kernel)
         app.state.kernel, app.state.hub, app.state.settings = kernel, hub, settings
-        if settings.demo and kernel.llm is not None:
+        if seeds_demo(settings, kernel) and kernel.llm is not None:
             async with kernel.lock:
                 joined = await seed_llm_demo(kernel, kernel.llm)
             if joined:

@@ -157,7 +157,11 @@ def build_sources(
         built = [n for n, _ in feeds]
         if name in built:
             refuse(spec, f"a source is listed twice: {list(specs)}")
-        elif built and "replay" in {parse_spec(n)[0] for n in (*built, name)}:
+        elif (
+            built
+            and parse_spec(name)[0] in FACTORIES  # an unknown name is refused as unknown
+            and "replay" in {parse_spec(n)[0] for n in (*built, name)}
+        ):
             refuse(
                 spec,
                 "replay runs on its own recorded clock and cannot be combined with live sources",
