@@ -309,12 +309,15 @@ def test_a_body_at_the_limit_is_read(client: httpx.Client) -> None:
 
 # -- 8. forwarded headers ----------------------------------------------------------------------
 def test_x_forwarded_for_from_loopback_does_not_reset_the_login_limit(tmp_path: Path) -> None:
-    """No proxy is configured: the header is a client's claim and is ignored."""
+    """No proxy is configured: the header is a client's claim and is ignored. (And /health,
+    open to anyone, tells an unauthenticated caller only the kinds of what start-up skipped.)"""
     password_hash = PasswordHasher().hash("right horse battery")
+    env = {"PHANTOMEX_AUTH_PASSWORD_HASH": password_hash, "PHANTOMEX_SOURCES": '["replay", "x"]'}
     with (
-        serve(tmp_path / "data", PHANTOMEX_AUTH_PASSWORD_HASH=password_hash) as srv,
+        serve(tmp_path / "data", **env) as srv,
         httpx.Client(base_url=srv.url, timeout=TIMEOUT) as c,
     ):
+        assert c.get("/health").json()["problems"] == [{"kind": "source"}]
         for _ in range(5):
             assert c.post("/api/auth/login", json={"password": "wrong"}).status_code == 401
         for ip in ("203.0.113.7", "198.51.100.1, 203.0.113.9"):
