@@ -9,7 +9,6 @@ import sys
 import time
 import tomllib
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -45,6 +44,7 @@ from phantomex.cli.output import (
     wallet_table,
 )
 from phantomex.config import Settings, config_file, load_settings
+from phantomex.domain.inputs import parse_decimal
 
 app = typer.Typer(
     name="phantomex",
@@ -449,12 +449,10 @@ def deposit(
     as_json: JsonOpt = False,
 ) -> None:
     """Add paper cash to an agent's wallet."""
-    try:
-        value = Decimal(amount.strip().replace(",", "").replace("_", ""))
-    except InvalidOperation:
-        fail(f"error: amount: must be a number, got {amount!r}")
-    if not value.is_finite():
-        fail(f"error: amount: must be a finite number, got {amount!r}")
+    try:  # thousands separators are fine; digits must be ASCII, as in the API
+        value = parse_decimal(amount.strip().replace(",", "").replace("_", ""))
+    except ValueError:
+        fail(f"error: amount: must be a finite number in ASCII digits, got {amount!r}")
     client = api()
     a = client.resolve_agent(agent)
     out = client.post(f"/api/agents/{a['id']}/deposit", {"amount": format(value, "f")})

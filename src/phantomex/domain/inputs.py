@@ -36,6 +36,14 @@ def _decimal_text(value: Any) -> Any:
     return value
 
 
+def parse_decimal(text: str) -> Decimal:
+    """``text`` in ASCII decimal notation as a finite Decimal (ValueError otherwise)."""
+    result = Decimal(_decimal_text(text))
+    if not result.is_finite():
+        raise ValueError(f"not a finite number: {text!r}")
+    return result
+
+
 #: A finite decimal written in ASCII decimal notation.
 Number = Annotated[Decimal, BeforeValidator(_decimal_text), Field(allow_inf_nan=False)]
 #: USD: positive, at most 10^12, at most 8 decimals.
