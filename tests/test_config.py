@@ -65,3 +65,26 @@ def test_a_bad_setting_takes_its_default_and_is_reported(
     assert "greater than or equal to 0" in s.skipped[0].reason
     with pytest.raises(ValidationError):
         load_settings(replay_speed=-1)
+
+
+def test_a_variable_that_is_not_json_is_a_skipped_setting(
+    toml: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PHANTOMEX_SOURCES", "coingecko")  # meant: ["coingecko"]
+    s = load_settings()
+    assert s.sources == ["replay"]
+    assert [(p.name, p.reason) for p in s.skipped] == [
+        ("sources", "Input should be a valid list; using the default")
+    ]
+
+
+def test_a_bad_list_entry_is_dropped_alone(toml: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    toml.write_text(
+        "[[llm_endpoints]]\nname = 'ok'\nkind = 'ollama'\nbase_url = 'http://127.0.0.1:11434'\n"
+        "[[llm_endpoints]]\nname = 'typo'\nkind = 'ollama'\nbase_url = 'http://127.0.0.1:99999'\n"
+    )
+    s = load_settings()
+    assert [e.name for e in s.llm_endpoints] == ["ok"]
+    assert [(p.name, p.reason) for p in s.skipped] == [
+        ("llm_endpoints[1] (typo)", "base_url: not a valid URL: Port out of range 0-65535")
+    ]

@@ -21,8 +21,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -56,6 +58,17 @@ FATAL = frozenset(
 FIX = "edit it in the settings file or the PHANTOMEX_* environment variable"
 #: The settings given explicitly (a CLI flag, a keyword): a mistake in one is never skipped.
 _EXPLICIT: ContextVar[frozenset[str]] = ContextVar("explicit_settings", default=frozenset())
+
+
+class _EnvSource(EnvSettingsSource):
+    """``PHANTOMEX_*`` variables. One whose JSON does not parse is passed on as text, so it is
+    refused (or skipped) by validation like any other bad setting, naming the setting."""
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        try:
+            return super().decode_complex_value(field_name, field, value)
+        except ValueError:
+            return value
 
 
 def config_file() -> Path:
@@ -210,7 +223,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file())
-        return (init_settings, env_settings, toml)
+        return (init_settings, _EnvSource(settings_cls), toml)
 
 
 def _drop_first_bad(data: Any, exc: ValidationError) -> tuple[Any, Problem | None]:
@@ -237,7 +250,8 @@ def _drop_first_bad(data: Any, exc: ValidationError) -> tuple[Any, Problem | Non
             entry = node.pop(item)
             if isinstance(entry, dict) and isinstance(entry.get("name"), str):
                 where += f" ({entry['name']})"
-            return data, Problem("setting", where, reason, fix=FIX)
+            inside = error_text({**error, "loc": loc[depth + 2 :]})
+            return data, Problem("setting", where, inside, fix=FIX)
     del data[loc[0]]
     where = ".".join(str(p) for p in loc)
     default = "using the default" if len(loc) == 1 else f"all of {loc[0]} takes its defaults"
