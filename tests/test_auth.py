@@ -43,7 +43,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
     done = cli_input(env, PASSWORD + "\n", "auth", "set-password", "--password-stdin")
     assert done.returncode == 0, done.stderr
     create_token(env, "cli", "--save")
-    with serve(data_dir, PHANTOMEX_HOST="0.0.0.0") as handle:
+    # the tests stand in for clients at other addresses through a proxy on loopback
+    proxy = '["127.0.0.1"]'
+    with serve(data_dir, PHANTOMEX_HOST="0.0.0.0", PHANTOMEX_TRUSTED_PROXIES=proxy) as handle:
         yield handle
 
 

@@ -47,10 +47,44 @@ def test_db_url_overrides_the_sqlite_file(toml: Path, monkeypatch: pytest.Monkey
 
 
 def test_bad_values_are_refused(toml: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the server listens is never guessed: a bad port stops the start."""
     monkeypatch.setenv("PHANTOMEX_PORT", "70000")
     with pytest.raises(ValidationError):
         load_settings()
-    monkeypatch.setenv("PHANTOMEX_PORT", "8000")
+
+
+def test_a_bad_setting_takes_its_default_and_is_reported(
+    toml: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any other bad setting from the file or the environment is skipped (listed in /health),
+    never a reason not to start; the same value given as a flag is still refused."""
     monkeypatch.setenv("PHANTOMEX_REPLAY_SPEED", "-1")
+    s = load_settings()
+    assert s.replay_speed == 60.0
+    assert [(p.kind, p.name) for p in s.skipped] == [("setting", "replay_speed")]
+    assert "greater than or equal to 0" in s.skipped[0].reason
     with pytest.raises(ValidationError):
-        load_settings()
+        load_settings(replay_speed=-1)
+
+
+def test_a_variable_that_is_not_json_is_a_skipped_setting(
+    toml: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PHANTOMEX_SOURCES", "coingecko")  # meant: ["coingecko"]
+    s = load_settings()
+    assert s.sources == ["replay"]
+    assert [(p.name, p.reason) for p in s.skipped] == [
+        ("sources", "Input should be a valid list; using the default")
+    ]
+
+
+def test_a_bad_list_entry_is_dropped_alone(toml: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    toml.write_text(
+        "[[llm_endpoints]]\nname = 'ok'\nkind = 'ollama'\nbase_url = 'http://127.0.0.1:11434'\n"
+        "[[llm_endpoints]]\nname = 'typo'\nkind = 'ollama'\nbase_url = 'http://127.0.0.1:99999'\n"
+    )
+    s = load_settings()
+    assert [e.name for e in s.llm_endpoints] == ["ok"]
+    assert [(p.name, p.reason) for p in s.skipped] == [
+        ("llm_endpoints[1] (typo)", "base_url: not a valid URL: Port out of range 0-65535")
+    ]

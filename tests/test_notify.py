@@ -296,7 +296,7 @@ def test_cli_notify_test_reports_failures_and_missing_config(
     )
     result = _cli(tmp_path, monkeypatch, toml, "notify", "test")
     assert result.exit_code == 1
-    assert "apprise URL ?: FAILED: not a valid apprise URL" in result.output
+    assert "invalid setting notifications.urls[1]: not an absolute URL" in result.output
     assert "apprise (1 URL(s)): FAILED" in result.output
     assert "telegram (1 chat(s)): FAILED: chat 1001: Forbidden: bot was blocked" in result.output
     result = _cli(tmp_path, monkeypatch, "[notifications]\nmax_per_minute = -1\n", "notify", "test")

@@ -5,14 +5,26 @@ The TOML file is ``phantomex.toml`` in the working directory, or the path in ``P
 
 from __future__ import annotations
 
+import copy
+import ipaddress
 import os
+from contextvars import ContextVar
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import (
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -20,12 +32,44 @@ from pydantic_settings import (
 
 from phantomex.brains.llm.types import EndpointConfig
 from phantomex.broker.venues import ExchangeSettings
+from phantomex.kernel.problems import Problem, error_text
 from phantomex.market.ccxt_settings import CcxtSourceSettings
 from phantomex.market.coingecko import CoinGeckoConfig
 from phantomex.market.guard import PriceGuardConfig
 from phantomex.market.polymarket import PolymarketSettings
 from phantomex.market.yahoo import YahooSettings
 from phantomex.notify.settings import NotificationSettings
+
+#: Settings whose mistake stops the start (falling back to the default could open the server
+#: to more than meant, or put it somewhere else); any other bad setting, or a bad entry of a
+#: list, is skipped and listed in /health.
+FATAL = frozenset(
+    {
+        "host",
+        "port",
+        "data_dir",
+        "db_url",
+        "auth",
+        "auth_password_hash",
+        "cookie_secure",
+        "trusted_proxies",
+        "exchange",
+    }
+)
+FIX = "edit it in the settings file or the PHANTOMEX_* environment variable"
+#: The settings given explicitly (a CLI flag, a keyword): a mistake in one is never skipped.
+_EXPLICIT: ContextVar[frozenset[str]] = ContextVar("explicit_settings", default=frozenset())
+
+
+class _EnvSource(EnvSettingsSource):
+    """``PHANTOMEX_*`` variables. One whose JSON does not parse is passed on as text, so it is
+    refused (or skipped) by validation like any other bad setting, naming the setting."""
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        try:
+            return super().decode_complex_value(field_name, field, value)
+        except ValueError:
+            return value
 
 
 def config_file() -> Path:
@@ -103,6 +147,60 @@ class Settings(BaseSettings):
     cookie_secure: bool | None = Field(
         None, description="Mark the session cookie Secure (default: when the request is https)."
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed (default: none; '*' trusts every peer).",
+    )
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        le=1024**3,
+        description="Largest request body; a bigger one is refused with 413 before it is read.",
+    )
+    _skipped: list[Problem] = PrivateAttr(default_factory=list)
+
+    def __init__(self, **values: Any) -> None:
+        token = _EXPLICIT.set(frozenset(values))
+        try:
+            super().__init__(**values)
+        finally:
+            _EXPLICIT.reset(token)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(f"not an address or network: {entry!r}") from None
+        return value
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _skip_bad(cls, data: Any, handler: ModelWrapValidatorHandler[Settings]) -> Settings:
+        """A bad list entry is dropped and any other bad setting takes its default (each is
+        kept in :attr:`skipped`); a bad setting in :data:`FATAL`, or given explicitly, still
+        raises."""
+        skipped: list[Problem] = []
+        while True:
+            try:
+                settings = handler(data)
+            except ValidationError as exc:
+                data, problem = _drop_first_bad(data, exc)
+                if problem is None:
+                    raise
+                skipped.append(problem)
+                continue
+            settings._skipped = skipped
+            return settings
+
+    @property
+    def skipped(self) -> list[Problem]:
+        """The settings that were invalid and left out (see :meth:`_skip_bad`)."""
+        return list(self._skipped)
 
     @property
     def database_url(self) -> str:
@@ -131,7 +229,39 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file())
-        return (init_settings, env_settings, toml)
+        return (init_settings, _EnvSource(settings_cls), toml)
+
+
+def _drop_first_bad(data: Any, exc: ValidationError) -> tuple[Any, Problem | None]:
+    """``data`` without the first invalid entry of ``exc`` (the list item at fault, else the
+    whole top-level setting), and the problem to report; (data, None) when it may not be
+    dropped."""
+    if not isinstance(data, dict):
+        return data, None
+    error = exc.errors(include_input=False, include_url=False)[0]
+    loc = error.get("loc", ())
+    if not loc or loc[0] not in data or loc[0] in FATAL or loc[0] in _EXPLICIT.get():
+        return data, None
+    data = copy.deepcopy(data)
+    reason = error_text({**error, "loc": ()})
+    node: Any = data
+    for depth, part in enumerate(loc[:-1]):
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+        item = loc[depth + 1]
+        if isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node):
+            where = ".".join(str(p) for p in loc[: depth + 1]) + f"[{item}]"
+            entry = node.pop(item)
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                where += f" ({entry['name']})"
+            inside = error_text({**error, "loc": loc[depth + 2 :]})
+            return data, Problem("setting", where, inside, fix=FIX)
+    del data[loc[0]]
+    where = ".".join(str(p) for p in loc)
+    default = "using the default" if len(loc) == 1 else f"all of {loc[0]} takes its defaults"
+    return data, Problem("setting", where, f"{reason}; {default}", fix=FIX)
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -8,11 +8,13 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 
 from phantomex import __version__
 from phantomex.api import (
     auth,
+    body_limit,
     dashboard,
     equity_routes,
     errors,
@@ -26,11 +28,13 @@ from phantomex.api import (
     system_routes,
     ws,
 )
+from phantomex.api.strict_query import refuse_unknown_query
 from phantomex.brains.llm.runtime import LLMRuntime
 from phantomex.broker import exchange_setup
 from phantomex.broker.paper import PaperBrokerConfig
 from phantomex.config import Settings
 from phantomex.demo import seed_demo, seed_llm_demo
+from phantomex.kernel.problems import Problem, Problems
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.kernel.shutdown import shutdown
 from phantomex.market.base import MarketFeed
@@ -41,11 +45,26 @@ from phantomex.sessions.manager import SessionManager
 from phantomex.store.repo import Store
 
 log = logging.getLogger(__name__)
+DOCS_ASSETS = auth.DOCS_ASSETS
 
 
-def build_feed(settings: Settings, store: Store) -> MarketFeed:
-    """The feed of the configured sources (a replay resumes after the stored clock)."""
-    return build_sources(settings.sources, settings, store)
+SOURCE_FIX = "fix `sources` (or its source's table) in the settings file"
+
+
+def build_feed(settings: Settings, store: Store, problems: Problems) -> MarketFeed:
+    """The feed of the configured sources (a replay resumes after the stored clock); a source
+    that cannot be built is skipped and listed in ``problems``."""
+
+    def skip(spec: str, reason: str) -> None:
+        problems.add(Problem("source", spec, reason, fix=SOURCE_FIX))
+
+    return build_sources(settings.sources, settings, store, skip=skip)
+
+
+def seeds_demo(settings: Settings, kernel: Kernel) -> bool:
+    """Whether to seed demo agents: not while stored agents were skipped (the database is not
+    empty; a demo copy beside them would trade under the same names)."""
+    return settings.demo and not any(p.kind == "agent" for p in kernel.problems)
 
 
 def build_kernel(
@@ -61,18 +80,23 @@ def build_kernel(
         approval_ttl=timedelta(seconds=settings.approval_ttl_seconds),
         price_guard=settings.price_guard,
     )
+    problems = Problems()  # whatever cannot be used is skipped, never fatal
+    for problem in settings.skipped:
+        problems.add(problem)
     saved = [
         e
-        for e in llm_routes.load_saved(store, box)
+        for e in llm_routes.load_saved(store, box, problems)
         if e.name not in {s.name for s in settings.llm_endpoints}
     ]
     llm = LLMRuntime([*settings.llm_endpoints, *saved], cache=store.cache_get)
-    kernel = Kernel(store, feed or build_feed(settings, store), broker, config=config, llm=llm)
+    feed = feed or build_feed(settings, store, problems)
+    kernel = Kernel(store, feed, broker, config=config, llm=llm)
+    kernel.problems = problems
     kernel.llm_static = {e.name for e in settings.llm_endpoints}
     kernel.load()
     exchange_setup.attach(kernel)  # kill switch → exchange orders; start-up reconciliation
     kernel.warm_up()
-    if settings.demo:
+    if seeds_demo(settings, kernel):
         created = seed_demo(kernel)
         if created:
             log.info("created %d demo agents", created)
@@ -93,7 +117,7 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
         kernel.bus.subscribe(sources.SourceWatch(kernel).on_event)
         metrics.attach(app, kernel)
         app.state.kernel, app.state.hub, app.state.settings = kernel, hub, settings
-        if settings.demo and kernel.llm is not None:
+        if seeds_demo(settings, kernel) and kernel.llm is not None:
             async with kernel.lock:
                 joined = await seed_llm_demo(kernel, kernel.llm)
             if joined:
@@ -114,11 +138,13 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
             await app.state.notifications.close()
             store.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc load their scripts from this server, not a CDN
         title="PhantomEx",
         version=__version__,
         description="AI and rule agents trading paper wallets on live or replayed markets.",
         lifespan=lifespan,
+        static_url=DOCS_ASSETS,
+        dependencies=[Depends(refuse_unknown_query)],
     )
     errors.install(app)
     app.include_router(routes.router)
@@ -133,4 +159,5 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
     metrics.install(app)
     openapi.install(app)
     dashboard.mount_dashboard(app)
+    body_limit.install(app, settings.max_body_bytes)  # last: it runs first, before auth
     return app

@@ -33,6 +33,7 @@ SESSION_COOKIE = "phantomex_session"
 CSRF_COOKIE = "phantomex_csrf"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+DOCS_ASSETS = "/docs-assets"  # Swagger UI's and ReDoc's scripts, served by this server
 CONFIGURED_TTL = 1.0  # seconds a loopback server trusts its last "no credentials yet" lookup
 OPEN_PATHS = {
     "/health",
@@ -121,7 +122,7 @@ def _cookie(headers: Headers, name: str) -> str | None:
 
 
 def _open(path: str) -> bool:
-    return path in OPEN_PATHS or path.startswith("/assets/")
+    return path in OPEN_PATHS or path.startswith(("/assets/", f"{DOCS_ASSETS}/"))
 
 
 def _refusal(scope: Scope, headers: Headers, identity: Identity) -> tuple[int, str, str] | None:

@@ -23,13 +23,17 @@ def _field_of(loc: Any) -> str | None:
     return ".".join(parts) or None
 
 
+def _message(error: Any) -> str:
+    return str(error.get("msg", "invalid")).removeprefix("Value error, ")
+
+
 def _validation_response(errors: list[Any], prefix: str | None = None) -> JSONResponse:
     first = errors[0] if errors else {"loc": (), "msg": "invalid input"}
     field = _field_of(first.get("loc", ()))
     if prefix:
         field = f"{prefix}.{field}" if field else prefix
-    details = [{"field": _field_of(e.get("loc", ())), "message": e.get("msg", "")} for e in errors]
-    msg = str(first.get("msg", "invalid"))
+    details = [{"field": _field_of(e.get("loc", ())), "message": _message(e)} for e in errors]
+    msg = _message(first)
     message = f"{field}: {msg}" if field else msg
     return JSONResponse(
         status_code=422,

@@ -17,6 +17,7 @@ from phantomex.broker.credentials import (
 )
 from phantomex.broker.router import VenueRouter
 from phantomex.broker.venues import ExchangeSettings, parse_venue
+from phantomex.domain.inputs import Ident
 from phantomex.kernel.runtime import Kernel, KernelError, NotFound
 from phantomex.store.repo import Store
 
@@ -34,9 +35,7 @@ class KeysIn(BaseModel):
 class VenueIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    venue: str = Field(
-        min_length=1, max_length=64, description="paper, <exchange>-testnet or <exchange>."
-    )
+    venue: Ident = Field(description="paper, <exchange>-testnet or <exchange>.")
 
 
 def _venues(k: Kernel) -> VenueRouter:
@@ -96,7 +95,7 @@ def venues(k: K) -> list[Json]:
 
 
 @router.put("/api/exchange/keys/{venue}")
-async def put_keys(venue: str, body: KeysIn, k: K, request: Request) -> Json:
+async def put_keys(venue: Ident, body: KeysIn, k: K, request: Request) -> Json:
     """Store a venue's API key and secret, encrypted; they are never returned."""
     name = _exchange_venue(venue)
     vr = _venues(k)
@@ -112,7 +111,7 @@ async def put_keys(venue: str, body: KeysIn, k: K, request: Request) -> Json:
 
 
 @router.delete("/api/exchange/keys/{venue}")
-async def delete_keys(venue: str, k: K) -> Json:
+async def delete_keys(venue: Ident, k: K) -> Json:
     name = _exchange_venue(venue)
     vr = _venues(k)
     async with k.lock:
@@ -124,7 +123,7 @@ async def delete_keys(venue: str, k: K) -> Json:
 
 
 @router.put("/api/agents/{agent_id}/venue")
-async def set_venue(agent_id: str, body: VenueIn, k: K, request: Request) -> Json:
+async def set_venue(agent_id: Ident, body: VenueIn, k: K, request: Request) -> Json:
     """Put an agent on paper or an exchange venue; real-money venues need allow_real_money."""
     vr = _venues(k)
     async with k.lock:

@@ -11,40 +11,59 @@ from pydantic import SecretStr
 from phantomex.api.routes import K
 from phantomex.brains.llm.clients import LLMClient, test_connection
 from phantomex.brains.llm.types import EndpointConfig, LLMError
+from phantomex.domain.inputs import Ident
+from phantomex.kernel.problems import Problem, Problems, reason_of
 from phantomex.kernel.runtime import KernelError, NotFound
 from phantomex.secrets import SecretBox
 from phantomex.serialize import jsonable
-from phantomex.store.repo import Store
+from phantomex.store.port import KernelStore
 
 router = APIRouter(tags=["llm"])
 Json = dict[str, Any]
 SAVED_KEY = "llm_endpoints"
 
 
-def load_saved(store: Store, box: SecretBox) -> list[EndpointConfig]:
-    """Endpoints added through the API (their API keys decrypted)."""
-    saved = (store.get_state(SAVED_KEY) or {}).get("endpoints", [])
+FIX = "delete it (DELETE /api/llm/endpoints/NAME, or the dashboard) and add it again"
+
+
+def _stored(store: KernelStore) -> list[dict[str, Any]]:
+    return list((store.get_state(SAVED_KEY) or {}).get("endpoints", []))
+
+
+def load_saved(
+    store: KernelStore, box: SecretBox, problems: Problems | None = None
+) -> list[EndpointConfig]:
+    """Endpoints added through the API (their API keys decrypted). One that is no longer valid
+    is skipped (logged, and listed in ``problems``); it stays stored until deleted or replaced."""
+    problems = problems if problems is not None else Problems()
     out = []
-    for data in saved:
-        data = dict(data)
+    for i, entry in enumerate(_stored(store)):
+        data = dict(entry)
+        name = str(data.get("name") or f"#{i + 1}")
         token = data.pop("api_key_encrypted", None)
         data.pop("has_api_key", None)
-        out.append(EndpointConfig(**data, api_key=SecretStr(box.decrypt(token)) if token else None))
+        try:
+            key = SecretStr(box.decrypt(token)) if token else None
+            out.append(EndpointConfig(**data, api_key=key))
+        except Exception as exc:  # one stored endpoint never stops the server
+            problems.add(Problem("llm_endpoint", name, reason_of(exc), fix=FIX))
     return out
 
 
-def _save(k: Any, box: SecretBox) -> None:
-    entries = []
-    for name in sorted(k.llm.endpoints):
-        endpoint = k.llm.endpoints[name]
-        if name in k.llm_static:
-            continue
-        data = endpoint.public()
+def _save(
+    store: KernelStore, box: SecretBox, *, put: EndpointConfig | None = None, drop: str = ""
+) -> None:
+    """Store ``put`` (replacing an entry of its name) or forget the entry named ``drop``;
+    the other stored entries, even unreadable ones, are kept as they are."""
+    gone = {drop, put.name if put else ""}
+    entries = [e for e in _stored(store) if e.get("name") not in gone]
+    if put is not None:
+        data = put.public()
         data.pop("has_api_key")
-        if endpoint.api_key is not None:
-            data["api_key_encrypted"] = box.encrypt(endpoint.api_key.get_secret_value())
+        if put.api_key is not None:
+            data["api_key_encrypted"] = box.encrypt(put.api_key.get_secret_value())
         entries.append(data)
-    k.store.set_state(SAVED_KEY, {"endpoints": entries})
+    store.set_state(SAVED_KEY, {"endpoints": sorted(entries, key=lambda e: str(e.get("name")))})
 
 
 def _runtime(k: K, name: str | None = None) -> Any:
@@ -71,12 +90,23 @@ async def add_endpoint(body: EndpointConfig, k: K, request: Request) -> Json:
             raise KernelError(f"LLM endpoint {body.name!r} exists", field="name", code="conflict")
         llm.add_endpoint(body)
         with k.unit():
-            _save(k, request.app.state.secrets)
+            _save(k.store, request.app.state.secrets, put=body)
+        skipped = k.problems.find("llm_endpoint", body.name)
+        if skipped is not None:  # a stored entry that could not be used is replaced
+            k.problems.remove(skipped)
     return body.public()
 
 
 @router.delete("/api/llm/endpoints/{name}")
-async def remove_endpoint(name: str, k: K, request: Request) -> Json:
+async def remove_endpoint(name: Ident, k: K, request: Request) -> Json:
+    """Remove an endpoint added through the API, or a stored one that could not be loaded."""
+    async with k.lock:
+        skipped = k.problems.find("llm_endpoint", name)
+        if skipped is not None and (k.llm is None or name not in k.llm.endpoints):
+            with k.unit():
+                _save(k.store, request.app.state.secrets, drop=name)
+            k.problems.remove(skipped)
+            return {"deleted": name}
     llm = _runtime(k, name)
     async with k.lock:
         if name in k.llm_static:
@@ -92,7 +122,7 @@ async def remove_endpoint(name: str, k: K, request: Request) -> Json:
             )
         await llm.remove_endpoint(name)
         with k.unit():
-            _save(k, request.app.state.secrets)
+            _save(k.store, request.app.state.secrets, drop=name)
     return {"deleted": name}
 
 
@@ -106,23 +136,23 @@ async def _ask(k: K, name: str, call: Callable[[LLMClient], Awaitable[Any]]) -> 
 
 
 @router.get("/api/llm/endpoints/{name}/models")
-async def models(name: str, k: K) -> Json:
+async def models(name: Ident, k: K) -> Json:
     return {"endpoint": name, "models": jsonable(await _ask(k, name, lambda c: c.list_models()))}
 
 
 @router.get("/api/llm/endpoints/{name}/loaded")
-async def loaded(name: str, k: K) -> Json:
+async def loaded(name: Ident, k: K) -> Json:
     return {"endpoint": name, "loaded": jsonable(await _ask(k, name, lambda c: c.loaded_models()))}
 
 
 @router.post("/api/llm/endpoints/{name}/test")
-async def test(name: str, k: K) -> Json:
+async def test(name: Ident, k: K) -> Json:
     llm = _runtime(k, name)
     return jsonable(await test_connection(llm.endpoint(name)))
 
 
 @router.get("/api/agents/{agent_id}/decisions/{decision_id}", tags=["decisions"])
-def decision_detail(agent_id: str, decision_id: str, k: K) -> Json:
+def decision_detail(agent_id: Ident, decision_id: Ident, k: K) -> Json:
     """A decision with its risk checks and, for LLM agents, every model call behind it."""
     rec = k.store.get_decision(decision_id)
     if rec is None or rec.agent_id != agent_id:

@@ -28,6 +28,7 @@ class ErrorBody(BaseModel):
 
 
 MALFORMED = "The body is not JSON (or not UTF-8)."
+TOO_LARGE = "The body is larger than the server's limit (setting max_body_bytes)."
 ERRORS = {
     "401": "Authentication required (auth is on).",
     "403": "Missing or wrong CSRF token, or a WebSocket from another origin.",
@@ -54,6 +55,7 @@ def _document(schema: dict[str, Any]) -> dict[str, Any]:
             responses = operation.setdefault("responses", {})
             if "requestBody" in operation:
                 responses["400"] = {"description": MALFORMED, "content": error}
+                responses["413"] = {"description": TOO_LARGE, "content": error}
             for status, description in ERRORS.items():
                 if status in ("401", "403") and path in OPEN_PATHS:
                     continue

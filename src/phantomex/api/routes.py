@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from phantomex.api.problems import delete_skipped_agent, problems_view
 from phantomex.brains.registry import strategy_schemas
+from phantomex.domain.inputs import Ident, Money, Name, Price, Quantity, QueryInt
 from phantomex.domain.models import Action, Decision, DecisionStatus, Mode, OrderType
 from phantomex.kernel.agent import AgentSpec
 from phantomex.kernel.runtime import Kernel, KernelError
@@ -24,21 +25,15 @@ def kernel(request: Request) -> Kernel:
 
 
 K = Annotated[Kernel, Depends(kernel)]
-AgentIdQ = Annotated[str | None, Query(max_length=64, description="Only this agent.")]
-SymbolQ = Annotated[str | None, Query(max_length=32, description="Only this symbol.")]
-LimitQ = Annotated[int, Query(ge=1, le=1000)]
-OffsetQ = Annotated[int, Query(ge=0)]
+AgentIdQ = Annotated[Ident | None, Query(description="Only this agent.")]
+SymbolQ = Annotated[Name | None, Query(max_length=32, description="Only this symbol.")]
+LimitQ = Annotated[QueryInt, Query(ge=1, le=1000)]
+OffsetQ = Annotated[QueryInt, Query(description="Rows to skip.")]
 
 
 class DepositBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    amount: Decimal = Field(
-        gt=0,
-        le=Decimal(10) ** 12,
-        decimal_places=8,
-        allow_inf_nan=False,
-        description="USD to add to the wallet's cash (at most 8 decimals).",
-    )
+    amount: Money = Field(description="USD to add to the wallet's cash (at most 8 decimals).")
 
 
 class ModeBody(BaseModel):
@@ -51,38 +46,32 @@ class OrderBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     action: Literal["buy", "sell"]
-    symbol: str = Field(min_length=1, max_length=32)
-    quantity: Decimal | None = Field(
-        None, gt=0, le=Decimal(10) ** 15, decimal_places=18, allow_inf_nan=False
-    )
-    notional: Decimal | None = Field(
-        None,
-        gt=0,
-        le=Decimal(10) ** 12,
-        decimal_places=8,
-        allow_inf_nan=False,
-        description="Size in USD instead of a quantity.",
-    )
+    symbol: Name = Field(max_length=32)
+    quantity: Quantity | None = None
+    notional: Money | None = Field(None, description="Size in USD instead of a quantity.")
     type: OrderType = Field(OrderType.MARKET, description="market, limit or stop.")
-    limit_price: Decimal | None = Field(None, gt=0, le=Decimal(10) ** 12, allow_inf_nan=False)
-    stop_price: Decimal | None = Field(None, gt=0, le=Decimal(10) ** 12, allow_inf_nan=False)
+    limit_price: Price | None = None
+    stop_price: Price | None = None
     reasoning: str = Field("manual order", max_length=2000)
 
 
 class KillBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    agent_id: str | None = Field(None, max_length=64, description="Only this agent; all if empty.")
-    flatten: bool = Field(False, description="Also close every open position.")
+    agent_id: Ident | None = Field(None, description="Only this agent; all agents if absent.")
+    flatten: StrictBool = Field(False, description="Also close every open position.")
 
 
 @router.get("/health", tags=["system"])
-def health(k: K) -> Json:
+def health(k: K, request: Request) -> Json:
+    """Liveness, the market clock, and what start-up skipped (``problems``: a stored agent or
+    LLM endpoint, a source or a setting that could not be used, each with its reason)."""
     return {
         "status": "ok",
         "clock": iso(k.now) if k.now else None,
         "ticks": k.ticks,
         "agents": len(k.agents),
         "kill_switch": k.killed,
+        "problems": problems_view(k, request),
     }
 
 
@@ -98,24 +87,29 @@ async def create_agent(spec: AgentSpec, k: K) -> Json:
 
 
 @router.get("/api/agents/{agent_id}", tags=["agents"])
-def get_agent(agent_id: str, k: K) -> Json:
+def get_agent(agent_id: Ident, k: K) -> Json:
     return k.agent_view(k.get(agent_id))
 
 
 @router.delete("/api/agents/{agent_id}", tags=["agents"])
-async def delete_agent(agent_id: str, k: K) -> Json:
+async def delete_agent(agent_id: Ident, k: K) -> Json:
+    """Delete an agent (its trades stay in the history), also one start-up skipped."""
     async with k.lock:
-        k.delete_agent(agent_id)
+        skipped = k.problems.find("agent", agent_id)
+        if skipped is not None and agent_id not in k.agents:
+            delete_skipped_agent(k, skipped)
+        else:
+            k.delete_agent(agent_id)
     return {"deleted": agent_id}
 
 
 @router.post("/api/agents/{agent_id}/trade", tags=["agents"])
-async def trade_now(agent_id: str, k: K) -> Json:
+async def trade_now(agent_id: Ident, k: K) -> Json:
     return jsonable(await k.trade_now(agent_id))  # the kernel takes its lock itself
 
 
 @router.post("/api/agents/{agent_id}/orders", tags=["agents"])
-async def place_order(agent_id: str, body: OrderBody, k: K) -> Json:
+async def place_order(agent_id: Ident, body: OrderBody, k: K) -> Json:
     needs = {OrderType.LIMIT: "limit_price", OrderType.STOP: "stop_price"}.get(body.type)
     for name in ("limit_price", "stop_price"):
         given = getattr(body, name) is not None
@@ -144,39 +138,39 @@ def open_orders(k: K, agent_id: AgentIdQ = None) -> list[Json]:
 
 
 @router.delete("/api/orders/{order_id}", tags=["orders"])
-async def cancel_order(order_id: str, k: K) -> Json:
+async def cancel_order(order_id: Ident, k: K) -> Json:
     async with k.lock:
         return jsonable(k.cancel_order(order_id))
 
 
 @router.post("/api/agents/{agent_id}/deposit", tags=["agents"])
-async def deposit(agent_id: str, body: DepositBody, k: K) -> Json:
+async def deposit(agent_id: Ident, body: DepositBody, k: K) -> Json:
     async with k.lock:
         k.deposit(agent_id, body.amount)
         return k.agent_view(k.get(agent_id))
 
 
 @router.patch("/api/agents/{agent_id}/mode", tags=["agents"])
-async def set_mode(agent_id: str, body: ModeBody, k: K) -> Json:
+async def set_mode(agent_id: Ident, body: ModeBody, k: K) -> Json:
     async with k.lock:
         return k.agent_view(k.set_mode(agent_id, body.mode))
 
 
 @router.post("/api/agents/{agent_id}/pause", tags=["agents"])
-async def pause(agent_id: str, k: K) -> Json:
+async def pause(agent_id: Ident, k: K) -> Json:
     async with k.lock:
         return k.agent_view(k.pause(agent_id))
 
 
 @router.post("/api/agents/{agent_id}/resume", tags=["agents"])
-async def resume(agent_id: str, k: K) -> Json:
+async def resume(agent_id: Ident, k: K) -> Json:
     async with k.lock:
         return k.agent_view(k.resume(agent_id))
 
 
 @router.get("/api/agents/{agent_id}/decisions", tags=["decisions"])
 def agent_decisions(
-    agent_id: str,
+    agent_id: Ident,
     k: K,
     status: DecisionStatus | None = None,
     limit: LimitQ = 100,
@@ -200,13 +194,13 @@ def decisions(
 
 
 @router.post("/api/decisions/{decision_id}/approve", tags=["decisions"])
-async def approve(decision_id: str, k: K) -> Json:
+async def approve(decision_id: Ident, k: K) -> Json:
     async with k.lock:
         return jsonable(k.approve(decision_id))
 
 
 @router.post("/api/decisions/{decision_id}/reject", tags=["decisions"])
-async def reject(decision_id: str, k: K) -> Json:
+async def reject(decision_id: Ident, k: K) -> Json:
     async with k.lock:
         return jsonable(k.reject(decision_id))
 
@@ -219,8 +213,8 @@ def prices(k: K) -> list[Json]:
 @router.get("/api/market/history", tags=["market"])
 def history(
     k: K,
-    symbol: Annotated[str, Query(min_length=1, max_length=32)],
-    limit: Annotated[int, Query(ge=1, le=5000, description="Bars, newest last.")] = 200,
+    symbol: Annotated[Name, Query(max_length=32)],
+    limit: Annotated[QueryInt, Query(ge=1, le=5000, description="Bars, newest last.")] = 200,
 ) -> Json:
     sym = symbol.upper()
     if sym not in k.feed.instruments:

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from phantomex.domain.inputs import Ident, QueryInt
 from phantomex.sessions import summary as summaries
 from phantomex.sessions.leaderboard import METRICS, LeaderboardError, leaderboard
 from phantomex.sessions.manager import SessionManager
@@ -38,7 +39,7 @@ def list_sessions(m: M) -> list[Json]:
 
 @router.get("/api/sessions/{session_id}")
 def get_session(
-    session_id: str,
+    session_id: Ident,
     m: M,
     curves: Annotated[bool, Query(description="Include equity curves, trades, decisions.")] = True,
 ) -> Json:
@@ -46,13 +47,13 @@ def get_session(
 
 
 @router.post("/api/sessions/{session_id}/stop")
-async def stop_session(session_id: str, m: M) -> Json:
+async def stop_session(session_id: Ident, m: M) -> Json:
     """Stop early; the results so far are kept (status ``stopped``)."""
     return await m.stop(session_id)
 
 
 @router.get("/api/sessions/{session_id}/summary")
-def session_summary(session_id: str, m: M) -> Json:
+def session_summary(session_id: Ident, m: M) -> Json:
     """The stored summaries (periodic and final) and the latest; while none is stored, a
     template summary of the results so far (not stored)."""
     stored = m.summaries(session_id)
@@ -67,7 +68,7 @@ def session_summary(session_id: str, m: M) -> Json:
 
 
 @router.post("/api/sessions/{session_id}/summary", status_code=201)
-async def write_summary(session_id: str, m: M) -> Json:
+async def write_summary(session_id: Ident, m: M) -> Json:
     """Write a summary now (by the session's model if it has one)."""
     await m.write_summary(m.get(session_id), "manual")
     return {"latest": m.summaries(session_id)[-1]}
@@ -76,14 +77,14 @@ async def write_summary(session_id: str, m: M) -> Json:
 @router.get("/api/leaderboard")
 def get_leaderboard(
     m: M,
-    session_id: Annotated[str | None, Query(max_length=64, description="One session.")] = None,
+    session_id: Annotated[Ident | None, Query(description="One session.")] = None,
     by: Annotated[str, Query(description=f"Ranking metric: {', '.join(METRICS)}.")] = (
         "total_return"
     ),
     mix: Annotated[bool, Query(description="Rank agents of different windows together.")] = False,
     confidence: Annotated[float, Query(gt=0.5, lt=1)] = 0.95,
-    resamples: Annotated[int, Query(ge=100, le=20_000)] = 2000,
-    seed: Annotated[int, Query(ge=0)] = 0,
+    resamples: Annotated[QueryInt, Query(ge=100, le=20_000)] = 2000,
+    seed: Annotated[QueryInt, Query(description="Bootstrap seed.")] = 0,
 ) -> Json:
     """Agents and models ranked across sessions (or in one), with bootstrap intervals."""
     sessions = [m.get(session_id)] if session_id is not None else m.repo.all_finished()

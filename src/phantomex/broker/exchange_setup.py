@@ -47,7 +47,11 @@ def build_router(
     book = VenueBook.from_state(store.get_state(STATE_KEY))
     router = VenueRouter(config, book, {})
     for name in sorted(set(book.venues.values()) | set(venues_with_keys(store))):
-        open_venue(router, store, box, settings, name, client_factory)
+        try:
+            open_venue(router, store, box, settings, name, client_factory)
+        except Exception as exc:  # e.g. keys that no longer decrypt: the venue can't trade
+            log.warning("venue %s cannot trade: %s", name, exc)
+            router.refusals[name] = f"cannot open the venue: {exc or type(exc).__name__}"
     _seed_daily_use(router, store, datetime.now(UTC))
     return router
 

@@ -13,6 +13,8 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from phantomex.domain.inputs import HttpUrl
+
 PAPER = "paper"
 #: Client order ids PhantomEx sends start with this (then 8 characters of the agent's id).
 CLIENT_ID_PREFIX = "px"
@@ -36,7 +38,7 @@ class ExchangeSettings(BaseModel):
     )
     quote: str = Field("USDT", description="The quote currency wallets' cash stands for.")
     timeout_ms: int = Field(10_000, ge=100, description="Per-request timeout.")
-    api_urls: dict[str, dict[str, str]] = Field(
+    api_urls: dict[str, dict[str, HttpUrl]] = Field(
         default_factory=dict,
         description="Per-venue overrides of ccxt's urls['api'] entries (a proxy, a test server).",
     )

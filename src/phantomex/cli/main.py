@@ -10,7 +10,6 @@ import time
 import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -48,6 +47,7 @@ from phantomex.cli.output import (
     wallet_table,
 )
 from phantomex.config import Settings, config_file, load_settings
+from phantomex.domain.inputs import parse_decimal
 from phantomex.formatting import latency, money, when
 
 app = typer.Typer(
@@ -249,7 +249,21 @@ def status(as_json: JsonOpt = False) -> None:
         f"PhantomEx is running at {client.url} — market clock {clock}, "
         f"{health.get('ticks')} ticks, kill switch {kill}"
     )
+    _say_problems(health.get("problems") or [])
     console.print(agents_table(agents))
+
+
+def _say_problems(problems: list[dict[str, Any]]) -> None:
+    """What start-up skipped (the server runs without it), and how to fix each."""
+    if problems:
+        say(
+            f"{len(problems)} item(s) skipped at start-up (the server runs without them):", "yellow"
+        )
+    for p in problems:
+        ident = f" ({p['id']})" if p.get("id") else ""
+        say(f"  {p.get('kind')} {p.get('name', '')}{ident}: {p.get('reason', '')}", "yellow")
+        if p.get("fix"):
+            say(f"    fix: {p['fix']}")
 
 
 @app.command()
@@ -368,7 +382,12 @@ def agents_add(
 def agents_remove(agent: AgentArg, yes: YesOpt = False) -> None:
     """Delete an agent (its trades stay in the history)."""
     client = api()
-    a = client.resolve_agent(agent)
+    skipped = [
+        p
+        for p in client.get("/health").get("problems") or []
+        if p.get("kind") == "agent" and agent.strip() in (p.get("id"), p.get("name"))
+    ]  # an agent start-up could not load is not in the list: remove it by id or name
+    a = skipped[0] if len(skipped) == 1 else client.resolve_agent(agent)
     if not yes:
         typer.confirm(f"Remove agent {a['name']} ({a['id']})?", abort=True)
     client.call("DELETE", f"/api/agents/{a['id']}")
@@ -441,12 +460,10 @@ def deposit(
     as_json: JsonOpt = False,
 ) -> None:
     """Add paper cash to an agent's wallet."""
-    try:
-        value = Decimal(amount.strip().replace(",", "").replace("_", ""))
-    except InvalidOperation:
-        fail(f"error: amount: must be a number, got {amount!r}")
-    if not value.is_finite():
-        fail(f"error: amount: must be a finite number, got {amount!r}")
+    try:  # thousands separators are fine; digits must be ASCII, as in the API
+        value = parse_decimal(amount.strip().replace(",", "").replace("_", ""))
+    except ValueError:
+        fail(f"error: amount: must be a finite number in ASCII digits, got {amount!r}")
     client = api()
     a = client.resolve_agent(agent)
     out = client.post(f"/api/agents/{a['id']}/deposit", {"amount": format(value, "f")})

@@ -78,6 +78,9 @@ def register(app: typer.Typer) -> None:
     def test() -> None:
         """Send a test message through every configured channel (the notifications table)."""
         settings = _settings()
+        skipped = [p for p in settings.skipped if p.name.startswith("notifications")]
+        for problem in skipped:
+            say(f"invalid setting {problem.name}: {problem.reason}", "red")
         if not settings.notifications.enabled:
             fail(
                 "no notification channel configured: set [notifications] urls = [...] or "
@@ -89,7 +92,7 @@ def register(app: typer.Typer) -> None:
                 f"{channel}: {'sent' if error is None else 'FAILED: ' + error}",
                 "green" if error is None else "red",
             )
-        if any(error is not None for _, error in results):
+        if skipped or any(error is not None for _, error in results):
             raise typer.Exit(1)
 
     @notify_app.command("encrypt-token")

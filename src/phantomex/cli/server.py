@@ -141,6 +141,9 @@ def run_foreground(settings: Settings) -> None:
             port=settings.port,
             log_level=settings.log_level.lower(),
             log_config=None,  # use the root logger configured above (time-stamped, stderr)
+            # X-Forwarded-* only from the proxies the user named (uvicorn trusts 127.0.0.1)
+            proxy_headers=bool(settings.trusted_proxies),
+            forwarded_allow_ips=settings.trusted_proxies or None,
         )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from phantomex.domain.inputs import Money, Name
 from phantomex.domain.models import AgentStatus, Mode
 from phantomex.risk.profile import RiskProfile, RiskState
 
@@ -19,25 +20,19 @@ class AgentSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)  # edits replace it (model_copy)
 
-    name: str = Field(min_length=1, max_length=80, pattern=r"^[\w .\-]+$")
-    brain: str = Field(min_length=1, max_length=40, description="A strategy from /api/strategies.")
+    name: Name = Field(max_length=80, pattern=r"^[\w .\-]+$")
+    brain: Name = Field(max_length=40, description="A strategy from /api/strategies.")
     params: dict[str, Any] = Field(default_factory=dict, description="The brain's parameters.")
     goal: str = Field("", max_length=2000, description="Free text; LLM brains read it.")
     mode: Mode = Mode.AUTONOMOUS
-    allowance: Decimal = Field(
-        Decimal(10_000),
-        gt=0,
-        le=Decimal(10) ** 12,
-        decimal_places=8,
-        allow_inf_nan=False,
-        description="Starting paper cash in USD (at most 8 decimals).",
+    allowance: Money = Field(
+        Decimal(10_000), description="Starting paper cash in USD (at most 8 decimals)."
     )
     symbols: list[str] = Field(min_length=1, max_length=50)
     interval_seconds: int = Field(60, ge=1, le=7 * 86400, description="Time between decisions.")
     risk: RiskProfile = Field(default_factory=RiskProfile)
-    source: str | None = Field(
+    source: Name | None = Field(
         None,
-        min_length=1,
         max_length=40,
         description="Trade only this market source's symbols (see /api/sources): with it, BTC "
         "means that source's BTC. Resolved into the symbols when the agent is created.",

@@ -44,6 +44,7 @@ from phantomex.domain.models import (
 from phantomex.domain.money import ZERO, is_valid_price
 from phantomex.kernel.agent import Agent, AgentSpec, new_id
 from phantomex.kernel.bus import EventBus
+from phantomex.kernel.problems import Problem, Problems, reason_of
 from phantomex.kernel.skipping import EventPlan, SkippableFeed
 from phantomex.ledger.ledger import Ledger, LedgerError
 from phantomex.ledger.reconcile import Mismatch, reconcile
@@ -138,6 +139,7 @@ class Kernel:
         self.config = config or KernelConfig()
         self.llm = llm
         self.llm_static: set[str] = set()  # endpoints from the settings file (not the API's)
+        self.problems = Problems()  # what start-up skipped (see load())
         self.risk = RiskEngine(fee_bps=broker.config.fee_bps)
         self.ledger = Ledger(on_commit=store.commit_entry)
         self.history = PriceHistory()
@@ -177,7 +179,8 @@ class Kernel:
 
     # -- start-up ---------------------------------------------------------------------------------
     def load(self) -> None:
-        """Restore agents, wallets, resting orders, the clock and the kill switch from the store."""
+        """Restore agents, wallets, resting orders, the clock and the kill switch from the store.
+        An agent that cannot be read or run is skipped and listed in :attr:`problems`."""
         self._load_agents()
         clock = self.store.get_state(CLOCK_KEY)
         if clock:
@@ -191,15 +194,24 @@ class Kernel:
         for agent_id in self.ledger.agent_ids():
             self.ledger.close_wallet(agent_id)
         wallets = self.store.load_wallets()
-        for agent in self.store.load_agents():
+        for agent in self.store.load_agents(on_error=self._skip_agent):
+            try:
+                brain = create_brain(agent.spec.brain, agent.spec.params, llm=self.llm)
+                self.ledger.restore(wallets[agent.id])
+            except Exception as exc:  # one agent that cannot run never stops the server
+                self._skip_agent(agent.id, agent.name, exc)
+                continue
             self.agents[agent.id] = agent
-            self.brains[agent.id] = create_brain(agent.spec.brain, agent.spec.params, llm=self.llm)
-            self.ledger.restore(wallets[agent.id])
+            self.brains[agent.id] = brain
         self.broker.cancel_all()
         self.broker.remember_keys(self.store.used_keys())
         for order in self.store.open_orders():
             if order.agent_id in self.agents:
                 self.broker.restore_order(order)
+
+    def _skip_agent(self, agent_id: str, name: str, exc: Exception) -> None:
+        fix = f"remove it (phantomex agents remove {agent_id}, or the dashboard) and add it again"
+        self.problems.add(Problem("agent", name, reason_of(exc), id=agent_id, fix=fix))
 
     @contextmanager
     def unit(self) -> Iterator[None]:

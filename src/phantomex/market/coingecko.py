@@ -43,6 +43,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from phantomex.domain.inputs import HttpUrl
 from phantomex.domain.models import Bar, Instrument, Snapshot, Tick
 from phantomex.market.fetch import FeedError, json_or_error, transport_error
 from phantomex.market.health import SourceHealth
@@ -80,7 +81,7 @@ class CoinGeckoConfig(BaseModel):
     )
     api_key: SecretStr | None = Field(None, description="Demo or pro API key (never shown).")
     plan: Literal["demo", "pro"] = Field("demo", description="Which key header and base URL.")
-    base_url: str | None = Field(None, description="Overrides the plan's base URL.")
+    base_url: HttpUrl | None = Field(None, description="Overrides the plan's base URL.")
     poll_seconds: float = Field(60.0, gt=0, description="Seconds between price requests.")
     timeout_seconds: float = Field(10.0, gt=0, description="Per-request timeout.")
     max_backoff_seconds: float = Field(600.0, gt=0, description="Longest wait after errors.")

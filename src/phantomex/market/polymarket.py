@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from phantomex.domain.inputs import HttpUrl
 from phantomex.domain.models import AssetClass, Instrument, Snapshot, Tick
 from phantomex.market.health import SourceHealth
 from phantomex.market.polymarket_api import (
@@ -200,8 +201,8 @@ class PolymarketSettings(BaseModel):
         default_factory=list,
         description='Market slugs, optionally with a short alias: "BTC5M=btc-updown-5m-…".',
     )
-    gamma_url: str = GAMMA_URL
-    clob_url: str = CLOB_URL
+    gamma_url: HttpUrl = GAMMA_URL
+    clob_url: HttpUrl = CLOB_URL
     poll_seconds: float = Field(30.0, gt=0)
     timeout_seconds: float = Field(10.0, gt=0)
     max_backoff_seconds: float = Field(900.0, gt=0)

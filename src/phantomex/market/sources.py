@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from phantomex.domain.models import Instrument, Snapshot, Tick
 from phantomex.market.base import MarketFeed
 from phantomex.market.health import SourceHealth
+from phantomex.market.idle import IdleFeed
 
 if TYPE_CHECKING:
     from phantomex.config import Settings
@@ -135,18 +136,49 @@ def build_source(spec: str, settings: Settings, store: Store) -> MarketFeed:
     return factory(arg, settings, store)
 
 
-def build_sources(specs: Sequence[str], settings: Settings, store: Store) -> MarketFeed:
-    """One feed for the configured sources: the feed itself, or a composite of several."""
-    names = [s.strip().lower() for s in specs]
-    if not names:
-        raise SourceError("no market source configured; e.g. sources = ['replay']")
-    if len(set(names)) != len(names):
-        raise SourceError(f"a source is listed twice: {list(specs)}")
-    if len(names) > 1 and any(parse_spec(n)[0] == "replay" for n in names):
-        raise SourceError(
-            "replay runs on its own recorded clock and cannot be combined with live sources"
-        )
-    feeds = [(n, build_source(n, settings, store)) for n in names]
+def build_sources(
+    specs: Sequence[str],
+    settings: Settings,
+    store: Store,
+    skip: Callable[[str, str], None] | None = None,
+) -> MarketFeed:
+    """One feed for the configured sources: the feed itself, or a composite of several.
+
+    A source that cannot be built or combined raises :class:`SourceError`; with ``skip``, it is
+    passed to ``skip(spec, reason)`` and left out instead, and when no source is left the feed
+    is an :class:`~phantomex.market.idle.IdleFeed` (the server starts without prices)."""
+
+    def refuse(spec: str, reason: str) -> None:
+        if skip is None:
+            raise SourceError(reason)
+        skip(spec, reason)
+
+    feeds: list[tuple[str, MarketFeed]] = []
+    for spec in specs:
+        name = spec.strip().lower()
+        built = [n for n, _ in feeds]
+        if name in built:
+            refuse(spec, f"a source is listed twice: {list(specs)}")
+        elif (
+            built
+            and parse_spec(name)[0] in FACTORIES  # an unknown name is refused as unknown
+            and "replay" in {parse_spec(n)[0] for n in (*built, name)}
+        ):
+            refuse(
+                spec,
+                "replay runs on its own recorded clock and cannot be combined with live sources",
+            )
+        else:
+            try:
+                feeds.append((name, build_source(name, settings, store)))
+            except Exception as exc:
+                if skip is None:
+                    raise
+                skip(spec, str(exc) or type(exc).__name__)
+    if not feeds:
+        if skip is None:
+            raise SourceError("no market source configured; e.g. sources = ['replay']")
+        return IdleFeed()
     return feeds[0][1] if len(feeds) == 1 else CompositeFeed(feeds)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from phantomex.domain.inputs import HttpUrl
 from phantomex.domain.models import AssetClass, Bar, Instrument, Snapshot, Tick
 from phantomex.market.bar_cache import BarCache
 from phantomex.market.calendars import session_close
@@ -252,7 +253,9 @@ class YahooSettings(BaseModel):
     interval: str = Field("1m", description="Bar interval: 1m, 2m, 5m, 15m, 30m, 60m, 1h, 1d.")
     poll_seconds: float = Field(60.0, gt=0, description="Seconds between two polls.")
     warmup_bars: int = Field(60, ge=0, description="Bars of history loaded before trading.")
-    base_url: str = Field(DEFAULT_BASE_URL, description="Chart API host (a local server in tests).")
+    base_url: HttpUrl = Field(
+        DEFAULT_BASE_URL, description="Chart API host (a local server in tests)."
+    )
     timeout_seconds: float = Field(10.0, gt=0)
     fractional: bool = Field(False, description="Fractional shares (default: whole shares).")
     cache: bool = Field(True, description="Keep fetched bars in <data_dir>/cache/bars.sqlite.")

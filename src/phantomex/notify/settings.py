@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from phantomex.domain.inputs import HttpUrl, SecretUrl
 from phantomex.secrets import SecretBox
 
 TELEGRAM_API = "https://api.telegram.org/bot"
@@ -43,7 +44,7 @@ class TelegramSettings(BaseModel):
     allowed_chat_ids: list[int] = Field(
         default_factory=list, description="Chats that receive messages and may send commands."
     )
-    api_url: str = Field(TELEGRAM_API, description="Bot API base URL (a local Bot API server).")
+    api_url: HttpUrl = Field(TELEGRAM_API, description="Bot API base URL (a local Bot API server).")
     poll_timeout: int = Field(30, ge=0, le=50, description="getUpdates long-polling seconds.")
 
     @model_validator(mode="after")
@@ -70,7 +71,7 @@ class NotificationSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    urls: list[SecretStr] = Field(
+    urls: list[SecretUrl] = Field(
         default_factory=list,
         description="Apprise URLs (tgram://, discord://, mailto://, json://, ...); secret: "
         "they hold tokens and are never logged.",

@@ -7,7 +7,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+from phantomex.domain.inputs import Number
 
 
 class RiskProfile(BaseModel):
@@ -15,28 +17,28 @@ class RiskProfile(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_allocation_pct: Decimal = Field(
+    max_allocation_pct: Number = Field(
         Decimal(25),
         gt=0,
         le=100,
         allow_inf_nan=False,
         description="Largest buy, as % of equity (a buy without a size uses this much).",
     )
-    max_position_pct: Decimal = Field(
+    max_position_pct: Number = Field(
         Decimal(50),
         gt=0,
         le=100,
         allow_inf_nan=False,
         description="Largest holding of one symbol, as % of equity.",
     )
-    stop_loss_pct: Decimal | None = Field(
+    stop_loss_pct: Number | None = Field(
         Decimal(5),
         gt=0,
         lt=100,
         allow_inf_nan=False,
         description="Close a position this % below its average cost.",
     )
-    take_profit_pct: Decimal | None = Field(
+    take_profit_pct: Number | None = Field(
         Decimal(10),
         gt=0,
         allow_inf_nan=False,
@@ -45,7 +47,7 @@ class RiskProfile(BaseModel):
     max_hold_minutes: int | None = Field(
         None, gt=0, description="Close a position held longer than this."
     )
-    daily_loss_limit_pct: Decimal | None = Field(
+    daily_loss_limit_pct: Number | None = Field(
         Decimal(5),
         gt=0,
         le=100,
@@ -53,7 +55,7 @@ class RiskProfile(BaseModel):
         description="Pause the agent until the next UTC day after losing this % of the "
         "day's start equity.",
     )
-    max_drawdown_pct: Decimal | None = Field(
+    max_drawdown_pct: Number | None = Field(
         Decimal(20),
         gt=0,
         le=100,
@@ -64,10 +66,10 @@ class RiskProfile(BaseModel):
     max_price_age_seconds: int = Field(
         300, gt=0, description="Never trade on a price older than this."
     )
-    min_order_notional: Decimal = Field(
+    min_order_notional: Number = Field(
         Decimal(1), ge=0, allow_inf_nan=False, description="Smallest order worth sending, in USD."
     )
-    resize_to_fit: bool = Field(
+    resize_to_fit: StrictBool = Field(
         True, description="Shrink an order to the limits and the cash instead of rejecting it."
     )
 

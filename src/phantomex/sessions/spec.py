@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from phantomex.domain.inputs import Ident, Money, Name
 from phantomex.kernel.runtime import KernelError
 from phantomex.risk.profile import RiskProfile
 
@@ -42,8 +43,8 @@ class SessionAgent(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=60, pattern=NAME)
-    brain: str = Field(min_length=1, max_length=40)
+    name: Name = Field(max_length=60, pattern=NAME)
+    brain: Name = Field(max_length=40)
     params: dict[str, Any] = Field(default_factory=dict)
     goal: str = Field("", max_length=2000)
     interval_seconds: int | None = Field(
@@ -83,8 +84,8 @@ class ReplayWindow(BaseModel):
 class SummaryLLM(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    endpoint: str = Field(min_length=1, max_length=64)
-    model: str = Field(min_length=1, max_length=200)
+    endpoint: Ident
+    model: Name = Field(max_length=200)
 
 
 class SessionSpec(BaseModel):
@@ -92,12 +93,10 @@ class SessionSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=60, pattern=NAME)
+    name: Name = Field(max_length=60, pattern=NAME)
     kind: Literal["replay", "live"] = "replay"
     symbols: list[str] = Field(min_length=1, max_length=20)
-    cash: Decimal = Field(
-        Decimal(10_000), gt=0, le=Decimal(10) ** 12, decimal_places=8, allow_inf_nan=False
-    )
+    cash: Money = Decimal(10_000)
     agents: list[SessionAgent] = Field(min_length=1, max_length=20)
     replay: ReplayWindow | None = None
     duration: str | float | None = Field(None, description="Live: 1h, 24h, 90m or seconds.")

@@ -25,6 +25,7 @@ from typing import Any
 
 from phantomex.domain.models import AgentStatus, Deposit, Fill, Order, Side, Snapshot, Wallet
 from phantomex.kernel.agent import Agent
+from phantomex.store.port import BadAgentRow
 from phantomex.store.repo import DecisionRecord, DuplicateEntry
 
 __all__ = ["MemoryStore"]
@@ -84,7 +85,8 @@ class MemoryStore:
         if agent_id in self._agents:
             self._agents[agent_id].status = AgentStatus.STOPPED
 
-    def load_agents(self) -> list[Agent]:
+    def load_agents(self, on_error: BadAgentRow | None = None) -> list[Agent]:
+        """The live agents (kept as objects here: none is ever unreadable)."""
         agents = [a for i, a in self._agents.items() if i not in self._deleted]
         return [copy.deepcopy(a) for a in sorted(agents, key=lambda a: a.created_at)]
 

@@ -6,7 +6,7 @@ and :class:`~phantomex.store.memory.MemoryStore` (backtests).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from decimal import Decimal
@@ -18,7 +18,12 @@ from phantomex.kernel.agent import Agent
 if TYPE_CHECKING:
     from phantomex.store.repo import DecisionRecord
 
-__all__ = ["KernelStore"]
+__all__ = ["UNREADABLE", "BadAgentRow", "KernelStore"]
+
+#: Told about a stored agent that cannot be read: (agent id, name, the error).
+BadAgentRow = Callable[[str, str, Exception], None]
+#: What reading a damaged or outdated row raises (validation, decoding, numbers).
+UNREADABLE = (ValueError, TypeError, KeyError, ArithmeticError)
 
 
 class KernelStore(Protocol):
@@ -38,7 +43,7 @@ class KernelStore(Protocol):
 
     def delete_agent(self, agent_id: str, when: datetime) -> None: ...
 
-    def load_agents(self) -> list[Agent]: ...
+    def load_agents(self, on_error: BadAgentRow | None = None) -> list[Agent]: ...
 
     def commit_entry(self, entry: Fill | Deposit, before: Wallet, after: Wallet) -> None: ...
 

@@ -56,6 +56,7 @@ from phantomex.store.models import (
     TradeRow,
     WalletRow,
 )
+from phantomex.store.port import UNREADABLE, BadAgentRow
 
 AGENTS: Table = AgentRow.__table__  # type: ignore[assignment]
 WALLETS: Table = WalletRow.__table__  # type: ignore[assignment]
@@ -206,19 +207,38 @@ class Store:
                 .values(deleted_at=when, status=AgentStatus.STOPPED.value)
             )
 
-    def load_agents(self) -> list[Agent]:
+    def load_agents(self, on_error: BadAgentRow | None = None) -> list[Agent]:
+        """The live agents, oldest first. A row that cannot be read raises; with ``on_error``
+        it is passed to it as (id, name, error) and left out instead."""
+        query = (
+            select(AGENTS, WALLETS.c.allowance.label("wallet_allowance"))
+            .join(WALLETS, WALLETS.c.agent_id == AGENTS.c.id)
+            .where(AGENTS.c.deleted_at.is_(None))
+            .order_by(AGENTS.c.created_at)
+        )
         with self.session() as s:
-            rows = (
-                s.connection()
-                .execute(
-                    select(AGENTS, WALLETS.c.allowance.label("wallet_allowance"))
-                    .join(WALLETS, WALLETS.c.agent_id == AGENTS.c.id)
-                    .where(AGENTS.c.deleted_at.is_(None))
-                    .order_by(AGENTS.c.created_at)
-                )
-                .all()
-            )
-            return [_agent_from_row(r, r.wallet_allowance) for r in rows]
+            conn = s.connection()
+            try:
+                rows = list(conn.execute(query).all())
+            except UNREADABLE:  # a column that does not decode (bad JSON or number text)
+                if on_error is None:
+                    raise
+                rows = []
+                heads = query.with_only_columns(AGENTS.c.id, AGENTS.c.name)
+                for head in conn.execute(heads).all():
+                    try:
+                        rows.append(conn.execute(query.where(AGENTS.c.id == head.id)).one())
+                    except UNREADABLE as exc:
+                        on_error(head.id, head.name, exc)
+            agents = []
+            for r in rows:
+                try:
+                    agents.append(_agent_from_row(r, r.wallet_allowance))
+                except UNREADABLE as exc:
+                    if on_error is None:
+                        raise
+                    on_error(r.id, r.name, exc)
+            return agents
 
     # -- wallets ----------------------------------------------------------------------------------
     def commit_entry(self, entry: Fill | Deposit, before: Wallet, after: Wallet) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from phantomex.domain.inputs import HttpUrl, Name, Number
 
 
 class StructuredMode(enum.StrEnum):
@@ -29,15 +30,15 @@ class EndpointConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[\w.\-]+$")
+    name: Name = Field(max_length=64, pattern=r"^[\w.\-]+$")
     kind: Literal["ollama", "openai"]
-    base_url: str = Field(min_length=1, max_length=500)
+    base_url: HttpUrl = Field(description="http(s)://host[:port][/path] of the server.")
     api_key: SecretStr | None = None
     timeout_seconds: float = Field(60.0, gt=0, le=3600)
     max_concurrency: int = Field(1, ge=1, le=256)
     keep_alive: KeepAlive = KeepAlive.GROUP
-    price_per_1k_input: Decimal | None = Field(None, ge=0, allow_inf_nan=False)
-    price_per_1k_output: Decimal | None = Field(None, ge=0, allow_inf_nan=False)
+    price_per_1k_input: Number | None = Field(None, ge=0)
+    price_per_1k_output: Number | None = Field(None, ge=0)
 
     def public(self) -> dict[str, Any]:
         """What the API may show: everything but the key (only whether one is set)."""
