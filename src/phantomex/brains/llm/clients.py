@@ -562,32 +562,42 @@ class OpenAIClient(LLMClient):
         started = time.perf_counter()
 
         async def streamed() -> tuple[Any, int]:
-            stream = await lib.chat.completions.create(
-                model=model,
-                messages=msgs,
-                stream=True,
-                stream_options={"include_usage": True},
-                **kwargs,
-            )
             state: ChatCompletionStreamState[Any] = ChatCompletionStreamState()
             chunks = pieces = 0  # pieces: content and tool-call deltas, a token each
             try:
-                async for chunk in stream:
-                    chunks += 1
-                    state.handle_chunk(chunk)
-                    pieces += sum(
-                        1
-                        for c in chunk.choices
-                        if c.delta.content or c.delta.tool_calls or c.delta.refusal
-                    )
+                stream = await lib.chat.completions.create(
+                    model=model,
+                    messages=msgs,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                    **kwargs,
+                )
+                try:
+                    async for chunk in stream:
+                        chunks += 1
+                        state.handle_chunk(chunk)
+                        pieces += sum(
+                            1
+                            for c in chunk.choices
+                            if c.delta.content or c.delta.tool_calls or c.delta.refusal
+                        )
+                finally:  # at the deadline too: closing the connection stops the generation
+                    await stream.close()
+            except openai.APITimeoutError:
+                raise
             except (httpx.TransportError, openai.APIConnectionError):
                 if chunks:
                     raise
-            finally:  # at the deadline too: closing the connection stops the generation
-                await stream.close()
             if chunks == 0:  # llama-cpp-python fails a stream after its 200 (the connection
-                # drops, or no event): ask again without streaming to hear the error
-                return await lib.chat.completions.create(model=model, messages=msgs, **kwargs), 0
+                # drops, or no event): ask again without streaming to hear the error; the
+                # pooled connection may be the dead one, so a connection error gets a new one
+                try:
+                    again = await lib.chat.completions.create(model=model, messages=msgs, **kwargs)
+                except openai.APITimeoutError:
+                    raise
+                except openai.APIConnectionError:
+                    again = await lib.chat.completions.create(model=model, messages=msgs, **kwargs)
+                return again, 0
             return state.current_completion_snapshot, pieces
 
         resp, pieces = await self._guard("chat", streamed, timeout)
