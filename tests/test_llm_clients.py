@@ -13,16 +13,19 @@ import pytest_asyncio
 from conftest import free_port
 from pydantic import SecretStr
 
-from phantomex.brains.llm import clients
+from phantomex.brains.llm import clients, sim_model
 from phantomex.brains.llm.clients import (
     LLMClient,
     OllamaClient,
     OpenAIClient,
     chat_structured,
+    context_overflow,
     decode_arguments,
     format_rejected,
     make_client,
+    overflow_limit,
 )
+from phantomex.brains.llm.forms import FORMS, Failure, Form, classify
 from phantomex.brains.llm.sim import SimModel, SimServer
 from phantomex.brains.llm.types import (
     ChatOptions,
@@ -53,6 +56,14 @@ MODELS: list[SimModel] = [
     SimModel("deepseek-r1:latest"),
     SimModel("jsononly", supports=("json_object", "prompt")),
     SimModel("promptonly", supports=("prompt",)),
+    SimModel(
+        "llamacpp",
+        supports=("json_object+schema", "json_object", "prompt"),
+        flavour="llama-cpp-python",
+        context_window=256,
+    ),
+    SimModel("vllm-old", supports=("guided_json", "json_object", "prompt")),
+    SimModel("small", context_window=256),
 ]
 KINDS = ["ollama", "openai"]
 CHAT_PATH = {"ollama": "/api/chat", "openai": "/v1/chat/completions"}
@@ -123,12 +134,13 @@ async def test_schema_mode_sends_the_schema(sim: SimServer, client: LLMClient) -
     assert json.loads(result.content)["action"] == "buy"
     body = sent(sim, client)
     if client.kind == "ollama":
-        assert body["format"] == SCHEMA and body["stream"] is False
+        assert body["format"] == SCHEMA
     else:
         assert body["response_format"] == {
             "type": "json_schema",
             "json_schema": {"name": "decision", "schema": SCHEMA, "strict": False},
         }
+    assert body["stream"] is True, "streamed, so a call dropped at its deadline stops the model"
     assert result.latency_seconds > 0 and result.finish_reason == "stop"
     assert result.raw["model"] == "llama3.2"
 
@@ -367,7 +379,8 @@ async def test_malformed_bodies_are_bad_response(sim: SimServer) -> None:
             with pytest.raises(LLMError) as exc:
                 await c.chat("llama3.2", USER)
             assert exc.value.kind == "bad_response"
-    sim.script("llama3.2", [{"status": 200, "body": {"id": "x", "choices": []}}])
+    # no event in the stream, then the same without streaming (see the empty-stream test)
+    sim.script("llama3.2", [{"status": 200, "body": {"id": "x", "choices": []}}] * 2)
     async with make_client(endpoint(sim, "openai")) as c:
         with pytest.raises(LLMError) as exc:
             await c.chat("llama3.2", USER)
@@ -400,17 +413,18 @@ async def test_api_key_never_in_errors(sim: SimServer) -> None:
 @pytest.mark.asyncio
 async def test_negotiation_falls_back_and_remembers(sim: SimServer, client: LLMClient) -> None:
     memory: dict[tuple[str, str], Any] = {}
+    tried = FORMS[client.kind].index(Form.JSON_OBJECT) + 1
     result = await chat_structured(client, "jsononly", USER, SCHEMA, ChatOptions(), memory)
     assert result.mode is StructuredMode.JSON and json.loads(result.content)["action"] == "buy"
-    assert memory == {(client.name, "jsononly"): StructuredMode.JSON}
-    assert len(sim.requests(CHAT_PATH[client.kind])) == 2
+    assert memory == {(client.name, "jsononly"): Form.JSON_OBJECT}
+    assert len(sim.requests(CHAT_PATH[client.kind])) == tried
     await chat_structured(client, "jsononly", USER, SCHEMA, ChatOptions(), memory)
-    assert len(sim.requests(CHAT_PATH[client.kind])) == 3  # started at JSON
+    assert len(sim.requests(CHAT_PATH[client.kind])) == tried + 1  # started at JSON
     result = await chat_structured(client, "promptonly", USER, SCHEMA, ChatOptions(), memory)
     assert result.mode is StructuredMode.PROMPT
-    assert memory[(client.name, "promptonly")] is StructuredMode.PROMPT
+    assert memory[(client.name, "promptonly")] is Form.PROMPT
     result = await chat_structured(client, "llama3.2", USER, SCHEMA, ChatOptions(), memory)
-    assert result.mode is StructuredMode.SCHEMA
+    assert result.mode is StructuredMode.SCHEMA and result.form == "json_schema"
 
 
 @pytest.mark.asyncio
@@ -427,12 +441,139 @@ async def test_negotiation_does_not_retry_other_errors(sim: SimServer, client: L
 
 @pytest.mark.asyncio
 async def test_negotiation_raises_when_every_mode_is_rejected(sim: SimServer) -> None:
-    sim.script("llama3.2", [{"status": 400}] * 3)
+    sim.script("llama3.2", [{"status": 400}] * len(FORMS["openai"]))
     async with make_client(endpoint(sim, "openai")) as c:
         with pytest.raises(LLMError) as exc:
             await chat_structured(c, "llama3.2", USER, SCHEMA)
     assert exc.value.status == 400
-    assert len(sim.requests("/v1/chat/completions")) == 3
+    assert len(sim.requests("/v1/chat/completions")) == len(FORMS["openai"])
+
+
+@pytest.mark.asyncio
+async def test_llama_cpp_python_gets_the_schema_in_its_own_form(sim: SimServer) -> None:
+    """llama-cpp-python answers ``json_schema`` with HTTP 500 and enforces ``json_object`` +
+    ``schema``: the schema is still enforced, not dropped for plain JSON."""
+    memory: dict[tuple[str, str], Any] = {}
+    async with make_client(endpoint(sim, "openai")) as c:
+        result = await chat_structured(c, "llamacpp", USER, SCHEMA, ChatOptions(), memory)
+        assert result.mode is StructuredMode.SCHEMA and result.form == "json_object+schema"
+        first, second = sim.requests("/v1/chat/completions")
+        assert first["body"]["response_format"]["type"] == "json_schema"
+        assert second["body"]["response_format"] == {"type": "json_object", "schema": SCHEMA}
+        await chat_structured(c, "llamacpp", USER, SCHEMA, ChatOptions(), memory)
+    assert len(sim.requests("/v1/chat/completions")) == 3, "the form is remembered"
+
+
+@pytest.mark.asyncio
+async def test_vllm_guided_json_form(sim: SimServer) -> None:
+    async with make_client(endpoint(sim, "openai")) as c:
+        result = await chat_structured(c, "vllm-old", USER, SCHEMA)
+    assert result.mode is StructuredMode.SCHEMA and result.form == "guided_json"
+    assert sim.last_request("/v1/chat/completions")["guided_json"] == SCHEMA
+
+
+@pytest.mark.asyncio
+async def test_a_rejected_form_is_remembered_when_the_next_call_fails(sim: SimServer) -> None:
+    """A server that rejects ``json_schema`` and then fails is not asked ``json_schema`` again."""
+    memory: dict[tuple[str, str], Any] = {}
+    sim.script("llamacpp", [{"status": 503}, {"status": 503}])
+    async with make_client(endpoint(sim, "openai")) as c:
+        for _ in range(2):
+            with pytest.raises(LLMError) as exc:
+                await chat_structured(c, "llamacpp", USER, SCHEMA, ChatOptions(), memory)
+            assert exc.value.status == 503
+        result = await chat_structured(c, "llamacpp", USER, SCHEMA, ChatOptions(), memory)
+    assert result.form == "json_object+schema"
+    forms = [r["body"]["response_format"]["type"] for r in sim.requests("/v1/chat/completions")]
+    assert forms == ["json_schema", "json_object", "json_object", "json_object"]
+    assert forms.count("json_schema") == 1
+
+
+@pytest.mark.asyncio
+async def test_a_context_overflow_is_not_a_format_rejection(sim: SimServer) -> None:
+    """One request, an error that says the prompt must be shorter and the window's size."""
+    memory: dict[tuple[str, str], Any] = {}
+    long = [{"role": "user", "content": PROMPT * 20}]
+    async with make_client(endpoint(sim, "openai")) as c:
+        with pytest.raises(LLMError) as exc:
+            await chat_structured(c, "small", long, SCHEMA, ChatOptions(max_tokens=50), memory)
+    assert exc.value.status == 400 and context_overflow(exc.value)
+    assert not format_rejected(exc.value) and overflow_limit(exc.value) == 256
+    assert len(sim.requests("/v1/chat/completions")) == 1 and memory == {}
+
+
+@pytest.mark.asyncio
+async def test_an_overflow_in_a_broken_stream_is_heard_without_streaming(sim: SimServer) -> None:
+    """llama-cpp-python fails a streamed request after its 200 (the connection drops): the
+    call is asked again without streaming, which gives the real error."""
+    long = [{"role": "user", "content": PROMPT * 20}]
+    async with make_client(endpoint(sim, "openai")) as c:
+        with pytest.raises(LLMError) as exc:
+            await c.chat("llamacpp", long, options=ChatOptions(max_tokens=50))
+    assert context_overflow(exc.value) and overflow_limit(exc.value) == 256
+    assert [r["body"].get("stream") for r in sim.requests("/v1/chat/completions")] == [True, None]
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "failure"),
+    [
+        (500, "1 validation error: ('body', 'response_format', 'type') Input should be 'text' "
+         "or 'json_object'", Failure.FORMAT),  # llama-cpp-python
+        (400, "This model's maximum context length is 2048 tokens. However, you requested 3081 "
+         "tokens", Failure.CONTEXT),  # llama-cpp-python, OpenAI
+        (400, "the request exceeds the available context size (4096 tokens), try increasing it",
+         Failure.CONTEXT),  # llama-server
+        (400, "Invalid parameter: 'response_format' of type 'json_schema' is not supported",
+         Failure.FORMAT),
+        (400, "Unrecognized request argument supplied: guided_json", Failure.FORMAT),
+        (422, "Unprocessable Entity", Failure.FORMAT),
+        (404, "model 'x' not found", Failure.OTHER),
+        (400, "model 'x' does not exist", Failure.OTHER),
+        (500, "The server had an error while processing your request.", Failure.OTHER),
+        (503, "Service Unavailable", Failure.OTHER),
+    ],
+)  # fmt: skip
+def test_errors_are_classified(status: int, message: str, failure: Failure) -> None:
+    exc = LLMError(
+        "http", f"ep (openai http://h/v1): chat: HTTP {status}: {message}", status=status
+    )
+    assert classify(exc) is failure
+    assert classify(LLMError("timeout", "context length format")) is Failure.OTHER
+
+
+@pytest.mark.asyncio
+async def test_a_call_dropped_at_its_deadline_stops_the_generation(
+    sim: SimServer, client: LLMClient
+) -> None:
+    """The call streams: at the deadline the connection closes and the server stops."""
+    sim.script("llama3.2", [{"stream_seconds": 60}])
+    started = time.perf_counter()
+    with pytest.raises(LLMError) as exc:
+        await client.chat("llama3.2", USER, schema=SCHEMA, options=ChatOptions(timeout_seconds=1))
+    assert exc.value.kind == "timeout" and time.perf_counter() - started < 30
+    deadline = time.monotonic() + 30
+    while sim.stats()["cancelled"] < 1 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert sim.stats()["cancelled"] == 1, "the server saw the client go and stopped"
+
+
+@pytest.mark.asyncio
+async def test_tokens_without_usage_in_the_stream(sim: SimServer) -> None:
+    """A server that streams no usage (llama-cpp-python): output tokens are the streamed
+    pieces, the prompt's from the server's tokenizer."""
+    sim.configure(stream_usage=False)
+    async with make_client(endpoint(sim, "openai")) as c:
+        result = await c.chat("llama3.2", USER, schema=SCHEMA)
+    assert result.tokens_out and result.tokens_out > 1
+    assert result.tokens_in == sim_model.estimate_tokens(PROMPT)
+    assert sim.requests("/extras/tokenize/count")
+
+
+@pytest.mark.asyncio
+async def test_context_window_from_the_server(sim: SimServer, client: LLMClient) -> None:
+    """Ollama's /api/show and llama-server's /props say how large the context is."""
+    assert await client.context_window("small") == 256
+    assert await client.context_window("nope") in (None, 256)  # /props is server-wide
 
 
 # -- models, loading, concurrency ----------------------------------------------------------------

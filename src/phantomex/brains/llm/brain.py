@@ -36,7 +36,9 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from phantomex.brains.base import BrainContext
-from phantomex.brains.llm.clients import chat_structured
+from phantomex.brains.llm.clients import chat_structured, context_overflow, overflow_limit
+from phantomex.brains.llm.context import ollama_num_ctx, prompt_chars
+from phantomex.brains.llm.forms import overflow_prompt_tokens
 from phantomex.brains.llm.parse import parse_decision, repair_prompt
 from phantomex.brains.llm.prompt import build_messages
 from phantomex.brains.llm.reflect import (
@@ -131,6 +133,7 @@ class LLMBrain:
         calls += 1 if params.reflect_every else 0
         self.deadline_seconds = calls * self.timeout + 5
         self._schema: dict[str, Any] = decision_json_schema()
+        self._num_ctx: int | None = None
 
     @property
     def llm_model(self) -> tuple[str, str]:
@@ -161,14 +164,13 @@ class LLMBrain:
         self._schema = decision_json_schema(sorted(ctx.symbols))
         if reflection_due(ctx, p.reflect_every):
             await self._reflect(ctx, calls, warnings)
-        messages = build_messages(
-            ctx,
-            goal=ctx.goal,
-            recent_decisions=ctx.recent_decisions,
-            notes=list(ctx.state.get("notes", [])),
-            budget_chars=p.context_budget_chars,
-            mode_prompt_json=True,
-        )
+        messages = await self._messages(ctx)
+        if messages is None:
+            window = await self.runtime.windows.window(self.runtime.client(p.endpoint), p.model)
+            return Decision.hold(
+                f"the prompt does not fit the model's context ({window} tokens with "
+                f"max_tokens {p.max_tokens}): nothing was sent"
+            )
         decision: Decision | None = None
         if p.tools:
             unsupported = self._tools_unsupported(ctx)
@@ -178,11 +180,33 @@ class LLMBrain:
                 decision = await self._tool_loop(ctx, messages, calls, warnings)
         if decision is None:
             decision = await self._single_shot(messages, calls)
+            shorter = await self._messages(ctx) if _overflowed(calls) else None
+            if shorter is not None and prompt_chars(shorter) < prompt_chars(messages):
+                decision = await self._single_shot(shorter, calls)  # the window is known now
         decision.meta["llm_calls"] = calls
         decision.meta["model"] = p.model
         if warnings:
             decision.meta["warnings"] = [*decision.meta.get("warnings", []), *warnings]
         return decision
+
+    async def _messages(self, ctx: BrainContext) -> list[dict[str, Any]] | None:
+        """The decide prompt within the model's context (:mod:`context`); None when even the
+        shortest prompt would not fit."""
+        p = self.params
+        client = self.runtime.client(p.endpoint)
+        budget = await self.runtime.windows.budget(
+            client, p.model, p.context_budget_chars, p.max_tokens
+        )
+        self._num_ctx = ollama_num_ctx(p.context_budget_chars, p.max_tokens, budget.window)
+        messages = build_messages(
+            ctx,
+            goal=ctx.goal,
+            recent_decisions=ctx.recent_decisions,
+            notes=list(ctx.state.get("notes", [])),
+            budget_chars=budget.chars,
+            mode_prompt_json=True,
+        )
+        return messages if budget.fits(prompt_chars(messages), p.max_tokens) else None
 
     # -- single shot -----------------------------------------------------------------------------
     async def _single_shot(
@@ -332,6 +356,7 @@ class LLMBrain:
             max_tokens=p.max_tokens,
             timeout_seconds=self.timeout,
             keep_alive=self.runtime.keep_alive(p.endpoint, p.model),
+            num_ctx=self._num_ctx,
         )
         key_options: list[Any] = [p.temperature, p.seed, p.max_tokens]
         if tools is not None:
@@ -348,6 +373,9 @@ class LLMBrain:
         cached = self.runtime.cache(key) if p.use_cache and self.runtime.cache else None
         if cached is not None:
             result = _result_from_cache(cached)
+            self.runtime.windows.learn_ratio(  # as the first run did: the same next budget
+                p.endpoint, p.model, prompt_chars(messages), result.tokens_in
+            )
             call.update(_result_fields(result), cached=True, latency_seconds=0.0)
             return result
         started = time.perf_counter()
@@ -373,7 +401,17 @@ class LLMBrain:
                     )
         except LLMError as exc:
             call.update(error=f"{exc.kind}: {exc}", latency_seconds=time.perf_counter() - started)
+            if context_overflow(exc):
+                call["context_overflow"] = True
+                if (limit := overflow_limit(exc)) is not None:
+                    self.runtime.windows.learn_window(p.endpoint, p.model, limit)
+                self.runtime.windows.learn_ratio(
+                    p.endpoint, p.model, prompt_chars(messages), overflow_prompt_tokens(exc)
+                )
             return exc
+        self.runtime.windows.learn_ratio(
+            p.endpoint, p.model, prompt_chars(messages), result.tokens_in
+        )
         call.update(_result_fields(result), cost=self._cost(result))
         if p.use_cache:
             call["cache_entry"] = _cache_entry(result)
@@ -396,6 +434,11 @@ class LLMBrain:
         """Tokens used today, as counted in the brain's state."""
         usage = ctx.state.get("token_usage") or {}
         return int(usage.get("used", 0)) if usage.get("day") == ctx.now.date().isoformat() else 0
+
+
+def _overflowed(calls: list[dict[str, Any]]) -> bool:
+    """Whether the last call did not fit the model's context."""
+    return bool(calls) and bool(calls[-1].get("context_overflow"))
 
 
 def _detail(exc: LLMError) -> str:
@@ -464,6 +507,7 @@ def _result_fields(result: ChatResult) -> dict[str, Any]:
         raw = f"{raw}\n{shown}" if raw else shown
     return {
         "mode": result.mode.value,
+        "form": result.form,
         "raw_response": raw,
         "thinking": result.thinking,
         "latency_seconds": result.latency_seconds,

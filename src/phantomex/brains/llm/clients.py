@@ -5,8 +5,13 @@ Both turn one chat call into a :class:`ChatResult` and every library or transpor
 message never contains the endpoint's API key. Concurrency limits and keep-alive policy are the
 caller's business (see ``runtime.py``); ``ChatOptions.keep_alive`` is passed to Ollama as is.
 
-:func:`chat_structured` negotiates the structured-output mode: JSON schema first, then JSON
-object, then prompt-only, remembering per (endpoint, model) what the server accepted.
+:func:`chat_structured` negotiates the structured-output form (:mod:`forms`): the schema in each
+form real servers speak, then plain JSON, then prompt-only, remembering per (endpoint, model)
+every form the server rejected, whether or not a later call succeeds.
+
+Every chat call streams, so a call abandoned at its deadline closes the connection and the
+server stops generating (llama.cpp and Ollama do on a disconnect; a non-streaming request would
+keep the server busy until its answer is complete).
 """
 
 from __future__ import annotations
@@ -23,7 +28,18 @@ from typing import Any, ClassVar, TypeVar
 import httpx
 import ollama
 import openai
+from openai.lib.streaming.chat import ChatCompletionStreamState
 
+from phantomex.brains.llm.forms import (
+    FORMS,
+    Failure,
+    Form,
+    classify,
+    context_limit,
+    default_form,
+    ollama_format,
+    openai_request,
+)
 from phantomex.brains.llm.types import (
     ChatOptions,
     ChatResult,
@@ -37,14 +53,8 @@ from phantomex.brains.llm.types import (
 
 T = TypeVar("T")
 
-MODE_ORDER: tuple[StructuredMode, ...] = (
-    StructuredMode.SCHEMA,
-    StructuredMode.JSON,
-    StructuredMode.PROMPT,
-)
 SCHEMA_NAME = "decision"
 _DETAIL_MAX = 500
-_FORMAT_WORDS = ("response_format", "json_schema", "json_object", "format")
 
 
 def _safe_url(url: str) -> str:
@@ -88,9 +98,16 @@ class LLMClient(abc.ABC):
         tools: Sequence[Mapping[str, Any]] | None = None,
         options: ChatOptions = ChatOptions(),
         mode: StructuredMode | None = None,
+        form: Form | None = None,
     ) -> ChatResult:
-        """One non-streaming chat call. ``mode`` defaults to SCHEMA when a ``schema`` is given,
-        else PROMPT. ``tools`` are in the OpenAI/Ollama ``{"type": "function", ...}`` shape."""
+        """One streamed chat call, cancelled at the deadline. ``form`` (see :mod:`forms`)
+        defaults to the standard form of ``mode``, which defaults to SCHEMA when a ``schema``
+        is given, else PROMPT. ``tools`` are in the OpenAI/Ollama ``{"type": "function", ...}``
+        shape."""
+
+    async def context_window(self, model: str) -> int | None:
+        """The model's context in tokens where the server says it (None: unknown)."""
+        return None
 
     @abc.abstractmethod
     async def list_models(self) -> list[ModelInfo]: ...
@@ -184,13 +201,19 @@ class LLMClient(abc.ABC):
             ) from None
 
 
-def _resolve_mode(schema: dict[str, Any] | None, mode: StructuredMode | None) -> StructuredMode:
-    if mode is None:
-        return StructuredMode.SCHEMA if schema is not None else StructuredMode.PROMPT
-    mode = StructuredMode(mode)
-    if mode is StructuredMode.SCHEMA and schema is None:
-        raise ValueError("structured mode json_schema needs a schema")
-    return mode
+def _resolve_form(
+    kind: str, schema: dict[str, Any] | None, mode: StructuredMode | None, form: Form | None
+) -> Form:
+    if form is None:
+        if mode is None:
+            mode = StructuredMode.SCHEMA if schema is not None else StructuredMode.PROMPT
+        form = default_form(StructuredMode(mode))
+    form = Form(form)
+    if form not in FORMS[kind]:
+        raise ValueError(f"a {kind} endpoint has no structured form {form.value!r}")
+    if form.mode is StructuredMode.SCHEMA and schema is None:
+        raise ValueError(f"structured form {form.value} needs a schema")
+    return form
 
 
 def _text(content: Any) -> str:
@@ -290,19 +313,20 @@ class OllamaClient(LLMClient):
         tools: Sequence[Mapping[str, Any]] | None = None,
         options: ChatOptions = ChatOptions(),
         mode: StructuredMode | None = None,
+        form: Form | None = None,
     ) -> ChatResult:
-        mode = _resolve_mode(schema, mode)
+        form = _resolve_form(self.kind, schema, mode, form)
         kwargs: dict[str, Any] = {}
-        if mode is StructuredMode.SCHEMA:
-            kwargs["format"] = schema
-        elif mode is StructuredMode.JSON:
-            kwargs["format"] = "json"
+        fmt = ollama_format(form, schema)
+        if fmt is not None:
+            kwargs["format"] = fmt
         opts = {
             k: v
             for k, v in (
                 ("temperature", options.temperature),
                 ("seed", options.seed),
                 ("num_predict", options.max_tokens),
+                ("num_ctx", options.num_ctx),
             )
             if v is not None
         }
@@ -315,41 +339,80 @@ class OllamaClient(LLMClient):
         lib = self._lib()
         msgs = self._messages(messages)
         started = time.perf_counter()
-        resp = await self._guard(
-            "chat",
-            lambda: lib.chat(model=model, messages=msgs, stream=False, **kwargs),
-            self._timeout(options),
-        )
+
+        async def streamed() -> list[Any]:
+            stream = await lib.chat(model=model, messages=msgs, stream=True, **kwargs)
+            try:
+                return [part async for part in stream]
+            finally:  # at the deadline too: closing the connection stops the generation
+                await stream.aclose()
+
+        parts = await self._guard("chat", streamed, self._timeout(options))
         latency = time.perf_counter() - started
-        return self._parsed("chat", lambda: self._result(resp, mode, latency))
+        return self._parsed("chat", lambda: self._result(parts, form, latency))
 
     @staticmethod
-    def _result(resp: Any, mode: StructuredMode, latency: float) -> ChatResult:
-        msg = resp.message
-        calls = []
-        for tc in msg.tool_calls or []:
-            args, error = decode_arguments(tc.function.arguments)
-            calls.append(
-                ToolCall(
-                    name=tc.function.name,
-                    arguments=args,
-                    id=getattr(tc, "id", None),
-                    arguments_error=error,
+    def _result(parts: list[Any], form: Form, latency: float) -> ChatResult:
+        """The streamed parts of one answer as one result (the last part has the counts)."""
+        if not parts:
+            raise ValueError("an empty stream")
+        content, thinking, calls, raw_calls = [], [], [], []
+        for part in parts:
+            msg = part.message
+            content.append(msg.content or "")
+            thinking.append(msg.thinking or "")
+            for tc in msg.tool_calls or []:
+                raw_calls.append(tc.model_dump(mode="json", exclude_none=True))
+                args, error = decode_arguments(tc.function.arguments)
+                calls.append(
+                    ToolCall(
+                        name=tc.function.name,
+                        arguments=args,
+                        id=getattr(tc, "id", None),
+                        arguments_error=error,
+                    )
                 )
-            )
-        load_ns = resp.load_duration
+        last = parts[-1]
+        load_ns = last.load_duration
+        raw = last.model_dump(mode="json", exclude_none=True)
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(content)}
+        if any(thinking):
+            message["thinking"] = "".join(thinking)
+        if raw_calls:
+            message["tool_calls"] = raw_calls
+        raw["message"] = message
         return ChatResult(
-            content=msg.content or "",
-            mode=mode,
+            content="".join(content),
+            mode=form.mode,
+            form=form.value,
             latency_seconds=latency,
-            thinking=msg.thinking or None,
+            thinking="".join(thinking) or None,
             tool_calls=calls,
-            tokens_in=resp.prompt_eval_count,
-            tokens_out=resp.eval_count,
-            finish_reason=resp.done_reason,
+            tokens_in=last.prompt_eval_count,
+            tokens_out=last.eval_count,
+            finish_reason=last.done_reason,
             load_seconds=load_ns / 1e9 if load_ns is not None else None,
-            raw=resp.model_dump(mode="json", exclude_none=True),
+            raw=raw,
         )
+
+    async def context_window(self, model: str) -> int | None:
+        """``/api/show``: the model's trained context (``<arch>.context_length``) and its
+        ``num_ctx`` parameter, the smaller of the two where both are set."""
+        lib = self._lib()
+        try:
+            resp = await self._guard(
+                f"show {model}", lambda: lib.show(model), self.endpoint.timeout_seconds
+            )
+        except LLMError:
+            return None
+        found: list[int] = []
+        for key, value in (resp.modelinfo or {}).items():
+            if key.endswith(".context_length") and isinstance(value, int):
+                found.append(value)
+        m = re.search(r"^\s*num_ctx\s+(\d+)", resp.parameters or "", re.MULTILINE)
+        if m:
+            found.append(int(m.group(1)))
+        return min(found) if found else None
 
     async def list_models(self) -> list[ModelInfo]:
         lib = self._lib()
@@ -422,6 +485,10 @@ class OpenAIClient(LLMClient):
 
     kind = "openai"
 
+    def __init__(self, endpoint: EndpointConfig) -> None:
+        super().__init__(endpoint)
+        self._tokenizer: str | None = None  # the working tokenize path; "" when there is none
+
     def _new_lib(self) -> openai.AsyncOpenAI:
         key = self.endpoint.api_key.get_secret_value() if self.endpoint.api_key else "unused"
         return openai.AsyncOpenAI(
@@ -477,17 +544,11 @@ class OpenAIClient(LLMClient):
         tools: Sequence[Mapping[str, Any]] | None = None,
         options: ChatOptions = ChatOptions(),
         mode: StructuredMode | None = None,
+        form: Form | None = None,
     ) -> ChatResult:
-        mode = _resolve_mode(schema, mode)
+        form = _resolve_form(self.kind, schema, mode, form)
         timeout = self._timeout(options)
-        kwargs: dict[str, Any] = {"timeout": timeout}
-        if mode is StructuredMode.SCHEMA:
-            kwargs["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": SCHEMA_NAME, "schema": schema, "strict": False},
-            }
-        elif mode is StructuredMode.JSON:
-            kwargs["response_format"] = {"type": "json_object"}
+        kwargs: dict[str, Any] = {"timeout": timeout, **openai_request(form, schema, SCHEMA_NAME)}
         if tools:
             kwargs["tools"] = [dict(t) for t in tools]
         if options.temperature is not None:
@@ -499,16 +560,57 @@ class OpenAIClient(LLMClient):
         lib = self._lib()
         msgs = self._messages(messages)
         started = time.perf_counter()
-        resp = await self._guard(
-            "chat",
-            lambda: lib.chat.completions.create(model=model, messages=msgs, **kwargs),
-            timeout,
-        )
+
+        async def streamed() -> tuple[Any, int]:
+            state: ChatCompletionStreamState[Any] = ChatCompletionStreamState()
+            chunks = pieces = 0  # pieces: content and tool-call deltas, a token each
+            try:
+                stream = await lib.chat.completions.create(
+                    model=model,
+                    messages=msgs,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                    **kwargs,
+                )
+                try:
+                    async for chunk in stream:
+                        chunks += 1
+                        state.handle_chunk(chunk)
+                        pieces += sum(
+                            1
+                            for c in chunk.choices
+                            if c.delta.content or c.delta.tool_calls or c.delta.refusal
+                        )
+                finally:  # at the deadline too: closing the connection stops the generation
+                    await stream.close()
+            except openai.APITimeoutError:
+                raise
+            except (httpx.TransportError, openai.APIConnectionError):
+                if chunks:
+                    raise
+            if chunks == 0:  # llama-cpp-python fails a stream after its 200 (the connection
+                # drops, or no event): ask again without streaming to hear the error; the
+                # pooled connection may be the dead one, so a connection error gets a new one
+                try:
+                    again = await lib.chat.completions.create(model=model, messages=msgs, **kwargs)
+                except openai.APITimeoutError:
+                    raise
+                except openai.APIConnectionError:
+                    again = await lib.chat.completions.create(model=model, messages=msgs, **kwargs)
+                return again, 0
+            return state.current_completion_snapshot, pieces
+
+        resp, pieces = await self._guard("chat", streamed, timeout)
         latency = time.perf_counter() - started
-        return self._parsed("chat", lambda: self._result(resp, mode, latency))
+        result = self._parsed("chat", lambda: self._result(resp, form, latency))
+        if result.tokens_out is None:
+            result.tokens_out = pieces
+        if result.tokens_in is None:
+            result.tokens_in = await self._count_tokens(msgs)
+        return result
 
     @staticmethod
-    def _result(resp: Any, mode: StructuredMode, latency: float) -> ChatResult:
+    def _result(resp: Any, form: Form, latency: float) -> ChatResult:
         if not resp.choices:
             raise ValueError("no choices in the response")
         choice = resp.choices[0]
@@ -536,7 +638,8 @@ class OpenAIClient(LLMClient):
         usage = resp.usage
         return ChatResult(
             content=msg.content or "",
-            mode=mode,
+            mode=form.mode,
+            form=form.value,
             latency_seconds=latency,
             thinking=thinking or None,
             tool_calls=calls,
@@ -546,6 +649,59 @@ class OpenAIClient(LLMClient):
             refusal=msg.refusal,
             raw=resp.model_dump(mode="json", exclude_unset=True),
         )
+
+    def _root(self) -> str:
+        """The server root: ``base_url`` without its ``/v1``."""
+        return re.sub(r"/v1/?$", "", self.endpoint.base_url.rstrip("/"))
+
+    async def _count_tokens(self, messages: Sequence[Mapping[str, Any]]) -> int | None:
+        """The prompt's tokens from the server's tokenizer, for servers that stream no usage
+        (llama-cpp-python: ``/extras/tokenize/count``; llama-server: ``/tokenize``). The
+        message texts only, without the chat template's few tokens."""
+        text = "\n".join(_text(m.get("content")) for m in messages)
+        lib = self._lib()
+        for path, body in (
+            ("/extras/tokenize/count", {"input": text}),
+            ("/tokenize", {"content": text}),
+        ):
+            if self._tokenizer not in (None, path):
+                continue
+            url = self._root() + path
+
+            async def post(url: str = url, body: dict[str, str] = body) -> Any:
+                return await lib.post(url, body=body, cast_to=object)
+
+            try:
+                out = await self._guard("count tokens", post, self.endpoint.timeout_seconds)
+            except LLMError:
+                continue
+            count = out.get("count") if isinstance(out, dict) else None
+            if count is None and isinstance(out, dict) and isinstance(out.get("tokens"), list):
+                count = len(out["tokens"])
+            if isinstance(count, int):
+                self._tokenizer = path
+                return count
+        self._tokenizer = ""  # neither: stop asking
+        return None
+
+    async def context_window(self, model: str) -> int | None:
+        """llama-server's ``/props`` (``n_ctx``, also under ``default_generation_settings``);
+        other OpenAI-compatible servers do not say (an overflow error may, see ``forms``)."""
+        lib = self._lib()
+        try:
+            props = await self._guard(
+                "props",
+                lambda: lib.get(self._root() + "/props", cast_to=object),
+                self.endpoint.timeout_seconds,
+            )
+        except LLMError:
+            return None
+        if not isinstance(props, dict):
+            return None
+        for where in (props, props.get("default_generation_settings")):
+            if isinstance(where, dict) and isinstance(where.get("n_ctx"), int):
+                return int(where["n_ctx"])
+        return None
 
     async def list_models(self) -> list[ModelInfo]:
         lib = self._lib()
@@ -614,13 +770,13 @@ def make_client(endpoint: EndpointConfig) -> LLMClient:
 
 
 def format_rejected(exc: LLMError) -> bool:
-    """Whether the server refused the structured-output request (rather than failing)."""
-    if exc.kind != "http":
-        return False
-    if exc.status in (400, 422):
-        return True
-    text = str(exc).lower()
-    return any(word in text for word in _FORMAT_WORDS)
+    """Whether the server refused the structured-output form (rather than failing)."""
+    return classify(exc) is Failure.FORMAT
+
+
+def context_overflow(exc: LLMError) -> bool:
+    """Whether the prompt and answer did not fit the model's context (shorten the prompt)."""
+    return classify(exc) is Failure.CONTEXT
 
 
 async def chat_structured(
@@ -633,31 +789,41 @@ async def chat_structured(
     *,
     tools: Sequence[Mapping[str, Any]] | None = None,
 ) -> ChatResult:
-    """A chat asking for JSON matching ``schema`` in the strongest mode the server accepts.
+    """A chat asking for JSON matching ``schema`` in the strongest form the server speaks.
 
-    Starts from the mode remembered in ``memory[(endpoint name, model)]`` (default SCHEMA);
-    when the server rejects the request format (HTTP 400/422, or an error about the format) it
-    falls back SCHEMA → JSON → PROMPT and remembers the mode that worked. Other errors, or the
-    last mode's rejection, are raised."""
+    The forms of :data:`forms.FORMS` are tried in order from the one remembered in
+    ``memory[(endpoint name, model)]``: each rejection of a form (:func:`forms.classify`) is
+    remembered at once, so a model whose calls then keep failing is not probed again, and the
+    form that answered is remembered. A context overflow or any other error is raised as is
+    (another form would not help); so is the last form's rejection."""
     key = (client.name, model)
-    start = StructuredMode((memory or {}).get(key, StructuredMode.SCHEMA))
-    modes = MODE_ORDER[MODE_ORDER.index(start) :]
+    forms = FORMS[client.kind]
+    remembered = (memory or {}).get(key)
+    start = Form(remembered) if remembered in forms else forms[0]
     last: LLMError | None = None
-    for mode in modes:
+    for i in range(forms.index(start), len(forms)):
+        form = forms[i]
         try:
             result = await client.chat(
-                model, messages, schema=schema, tools=tools, options=options, mode=mode
+                model, messages, schema=schema, tools=tools, options=options, form=form
             )
         except LLMError as exc:
             if not format_rejected(exc):
                 raise
             last = exc
+            if memory is not None and i + 1 < len(forms):
+                memory[key] = forms[i + 1]
             continue
         if memory is not None:
-            memory[key] = mode
+            memory[key] = form
         return result
     assert last is not None
     raise last
+
+
+def overflow_limit(exc: LLMError) -> int | None:
+    """The context window an overflow error states, if any."""
+    return context_limit(exc) if context_overflow(exc) else None
 
 
 async def test_connection(endpoint: EndpointConfig) -> dict[str, Any]:

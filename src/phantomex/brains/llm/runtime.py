@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, Final, Protocol
 
 from phantomex.brains.llm.clients import LLMClient, make_client
+from phantomex.brains.llm.context import ContextWindows
 from phantomex.brains.llm.types import EndpointConfig, KeepAlive, LLMError
 
 
@@ -97,7 +98,8 @@ class LLMRuntime:
         self._factory = client_factory
         self._clients: dict[str, LLMClient] = {}
         self._slots = {e.name: ModelAwareSlots(e.max_concurrency) for e in endpoints}
-        self.modes: dict[tuple[str, str], Any] = {}  # (endpoint, model) -> working mode
+        self.modes: dict[tuple[str, str], Any] = {}  # (endpoint, model) -> structured form
+        self.windows = ContextWindows()  # context windows and characters per token
         self.cache = cache
         self._waiting: dict[tuple[str, str], int] = {}
         self._schedules: weakref.WeakSet[Schedule] = weakref.WeakSet()

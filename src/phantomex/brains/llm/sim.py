@@ -6,8 +6,15 @@ Endpoints (responses shaped like the fixtures in ``fixtures/``):
   ``POST /api/chat`` (non-streaming; ``format`` schema or ``"json"``, ``tools``, ``think``,
   ``keep_alive``, ``options.seed/temperature/num_predict``), ``POST /api/generate``
   (the documented load/unload call: no prompt, ``keep_alive: 0`` unloads).
-* OpenAI: ``GET /v1/models``, ``POST /v1/chat/completions`` (``response_format``, ``tools``,
+* OpenAI: ``GET /v1/models``, ``POST /v1/chat/completions`` (``response_format`` incl.
+  llama-cpp-python's ``json_object`` + ``schema`` and vLLM's ``guided_json``, ``tools``,
   ``max_tokens``/``max_completion_tokens``, ``usage``), errors as ``{"error": {...}}``.
+* Streaming (``stream: true``): Ollama's NDJSON parts, OpenAI's server-sent
+  ``chat.completion.chunk`` events (usage in a last chunk when ``stream_options.include_usage``
+  and ``stream_usage``); a client that goes away mid-stream is counted in ``cancelled``.
+* A model's ``context_window``: OpenAI requests that do not fit get llama-cpp-python's HTTP 400
+  ``context_length_exceeded``; Ollama's ``POST /api/show`` and llama-server's ``GET /props``
+  report it.
 * Control: ``GET /sim/stats``, ``POST /sim/reset``, ``POST /sim/script``, ``POST /sim/config``,
   ``GET /sim/requests``.
 
@@ -23,6 +30,8 @@ The default reply is the deterministic decision of :mod:`sim_model`. Scripted re
 * ``{"status": 429|500|400|..., "body": <json or text>, "headers": {...}}``: an error reply
   (default bodies in the documented shapes of the API called);
 * ``{"delay": seconds}``: wait, then use the next item (or the default reply);
+* ``{"stream_seconds": seconds}``: a streamed reply takes that long to generate (spread over its
+  chunks), combined with any other reply item;
 * ``{"disconnect": true}``: close the connection without a response;
 * ``{"content": ..., "thinking": ..., "refusal": ..., "finish_reason": ...,
   "tool_calls": [{"name": ..., "arguments": {...} or "raw string", "id": ...}]}``, any subset
@@ -57,13 +66,14 @@ from typing import Any, Literal
 import httpx
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from phantomex.brains.llm import sim_model
 
 Api = Literal["ollama", "openai"]
-MODES = ("json_schema", "json_object", "prompt")
+MODES = ("json_schema", "json_object+schema", "guided_json", "json_object", "prompt")
+STANDARD_MODES = ("json_schema", "json_object", "prompt")
 DEFAULT_MODELS = ("llama3.2:latest", "qwen2.5:7b", "deepseek-r1:latest")
 DEFAULT_KEEP_ALIVE = 300.0  # Ollama's default "5m"
 FOREVER = math.inf
@@ -102,12 +112,18 @@ def _is_thinking(name: str) -> bool:
 
 @dataclass
 class SimModel:
-    """A simulated model. ``supports``: structured modes it accepts (json_schema, json_object,
-    prompt); others get HTTP 400. ``thinking``: emits reasoning (default: name has r1/think/...)."""
+    """A simulated model. ``supports``: structured modes (request forms) it accepts, of
+    :data:`MODES`; others get HTTP 400. ``flavour="llama-cpp-python"`` behaves like that
+    server: a 500 from its request validation for an unknown form, and a 200 whose connection
+    drops when a streamed request fails (the error only in its log). ``thinking``: emits reasoning
+    (default: name has r1/think/...). ``context_window``: tokens of prompt + ``max_tokens``
+    it takes (None: unlimited)."""
 
     name: str
     size_bytes: int | None = None
-    supports: tuple[str, ...] = MODES
+    supports: tuple[str, ...] = STANDARD_MODES
+    flavour: Literal["standard", "llama-cpp-python"] = "standard"
+    context_window: int | None = None
     thinking: bool | None = None
     latency_seconds: float | None = None  # overrides the server's
     load_seconds: float | None = None  # overrides the server's
@@ -140,6 +156,8 @@ class SimModel:
             "name": self.name,
             "size_bytes": self.size_bytes,
             "supports": list(self.supports),
+            "flavour": self.flavour,
+            "context_window": self.context_window,
             "thinking": self.thinking,
             "buy_below": buy,
             "sell_above": sell,
@@ -298,8 +316,10 @@ def _mode_of(api: Api, body: dict[str, Any]) -> str:
         raise _Error(400, _ollama_error(f"invalid format: {fmt!r}"))
     rf = body.get("response_format")
     if rf is None:
-        return "prompt"
+        return "guided_json" if "guided_json" in body else "prompt"
     kind = rf.get("type") if isinstance(rf, dict) else None
+    if kind == "json_object" and "schema" in rf:
+        return "json_object+schema"
     if kind == "text":
         return "prompt"
     if kind in ("json_object", "json_schema"):
@@ -325,7 +345,25 @@ def _mode_of(api: Api, body: dict[str, Any]) -> str:
     )
 
 
-def _unsupported(api: Api, mode: str, model: str) -> _Error:
+def _unsupported(api: Api, mode: str, model: SimModel) -> _Error:
+    if api == "openai" and mode == "guided_json":  # OpenAI's answer to an unknown field
+        return _Error(
+            400,
+            _openai_error(
+                "Unrecognized request argument supplied: guided_json", "invalid_request_error"
+            ),
+        )
+    if api == "openai" and model.flavour == "llama-cpp-python":  # its pydantic check
+        message = (
+            "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', "
+            "'response_format', 'type'), 'msg': \"Input should be 'text' or 'json_object'\", "
+            f"'input': '{mode}', 'ctx': {{'expected': \"'text' or 'json_object'\"}}}}"
+        )
+        return _Error(500, _openai_error(message, "internal_server_error"))
+    return _standard_unsupported(api, mode, model.name)
+
+
+def _standard_unsupported(api: Api, mode: str, model: str) -> _Error:
     if api == "ollama":
         return _Error(
             400,
@@ -361,8 +399,10 @@ class SimState:
         use_tools: bool = True,
         reasoning_field: str = "reasoning",
         api_key: str | None = None,
+        stream_usage: bool = True,
     ) -> None:
         self.models = _models(models)
+        self.stream_usage = stream_usage  # False: no usage in a stream (llama-cpp-python)
         self.latency_seconds = float(latency_seconds)
         self.load_seconds = float(load_seconds)
         self.max_loaded = max_loaded
@@ -387,6 +427,7 @@ class SimState:
             "use_tools",
             "reasoning_field",
             "api_key",
+            "stream_usage",
         }
         unknown = set(changes) - allowed
         if unknown:
@@ -409,6 +450,7 @@ class SimState:
             "use_tools": self.use_tools,
             "reasoning_field": self.reasoning_field,
             "auth": self.api_key is not None,
+            "stream_usage": self.stream_usage,
             "models": [m.public() for m in self.models.values()],
         }
 
@@ -733,7 +775,16 @@ class _Sim:
             return await self.load_unload(request, body, model, "message")
         mode = _mode_of(api, body)
         if mode not in model.supports:
-            raise _unsupported(api, mode, model.name)
+            raise _unsupported(api, mode, model)
+        if api == "openai" and model.context_window is not None:
+            try:
+                _check_context(
+                    model.context_window, self._prompt_tokens(messages), self.max_tokens(api, body)
+                )
+            except _Error:
+                if body.get("stream") and model.flavour == "llama-cpp-python":
+                    return StreamingResponse(_broken_stream(), media_type="text/event-stream")
+                raise
         keep_alive = parse_keep_alive(body.get("keep_alive"))
         s = self.s
         s.in_flight += 1
@@ -774,9 +825,15 @@ class _Sim:
                 s.gate.release()
         finally:
             s.in_flight -= 1
+        stream_seconds = float(item.get("stream_seconds", 0)) if isinstance(item, dict) else 0.0
         if api == "openai":
-            return JSONResponse(self.openai_body(body, messages, reply))
+            full = self.openai_body(body, messages, reply)
+            if body.get("stream"):
+                return self.stream(api, body, full, stream_seconds)
+            return JSONResponse(full)
         out = self.ollama_body(body, messages, reply)
+        if body.get("stream") is True and not as_generate:
+            return self.stream(api, body, out, stream_seconds)
         if as_generate:
             msg = out.pop("message")
             out = {
@@ -787,6 +844,35 @@ class _Sim:
                 **out,
             }
         return JSONResponse(out)
+
+    # -- streaming -------------------------------------------------------------------------------
+    def stream(
+        self, api: Api, body: dict[str, Any], full: dict[str, Any], seconds: float
+    ) -> Response:
+        """``full`` (a complete answer) as the API's stream, taking ``seconds`` to generate."""
+        chunks = _openai_chunks(body, full, self.s) if api == "openai" else _ollama_parts(full)
+        pause = seconds / max(1, len(chunks))
+        s = self.s
+
+        async def generate() -> Any:
+            done = False
+            try:
+                for chunk in chunks:
+                    if pause > 0:
+                        await asyncio.sleep(pause)
+                    if api == "openai":
+                        yield f"data: {json.dumps(chunk)}\n\n"
+                    else:
+                        yield json.dumps(chunk) + "\n"
+                if api == "openai":
+                    yield "data: [DONE]\n\n"
+                done = True
+            finally:
+                if not done:  # the client went away: the generation stops here
+                    s.cancelled += 1
+
+        media = "text/event-stream" if api == "openai" else "application/x-ndjson"
+        return StreamingResponse(generate(), media_type=media)
 
     # -- the "model" -----------------------------------------------------------------------------
     def reply(
@@ -1042,6 +1128,80 @@ class _Sim:
         )
 
 
+def _pieces(text: str, size: int = 4) -> list[str]:
+    """``text`` in token-sized pieces."""
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def _openai_chunks(body: dict[str, Any], full: dict[str, Any], st: SimState) -> list[Any]:
+    """A ``chat.completion`` as its ``chat.completion.chunk`` events."""
+    choice = full["choices"][0]
+    msg = choice["message"]
+    keys = ("id", "created", "model", "system_fingerprint")
+    head: dict[str, Any] = {k: full[k] for k in keys if k in full}
+    head["object"] = "chat.completion.chunk"
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {
+            **head,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+
+    out = [chunk({"role": "assistant", "content": ""})]
+    reasoning = msg.get(st.reasoning_field)
+    if reasoning:
+        out += [chunk({st.reasoning_field: p}) for p in _pieces(reasoning)]
+    if msg.get("refusal"):
+        out += [chunk({"refusal": p}) for p in _pieces(msg["refusal"])]
+    out += [chunk({"content": p}) for p in _pieces(msg.get("content") or "")]
+    for i, call in enumerate(msg.get("tool_calls") or []):
+        out.append(chunk({"tool_calls": [{"index": i, **call}]}))
+    out.append(chunk({}, choice["finish_reason"]))
+    options = body.get("stream_options")
+    if st.stream_usage and isinstance(options, dict) and options.get("include_usage"):
+        out.append({**head, "choices": [], "usage": full["usage"]})
+    return out
+
+
+def _ollama_parts(full: dict[str, Any]) -> list[Any]:
+    """An Ollama chat answer as its streamed parts (the last one has the counts)."""
+    msg = full["message"]
+    head = {"model": full["model"], "created_at": full["created_at"]}
+
+    def part(**message: Any) -> dict[str, Any]:
+        return {**head, "message": {"role": "assistant", "content": "", **message}, "done": False}
+
+    out = [part(thinking=p) for p in _pieces(msg.get("thinking") or "")]
+    out += [part(content=p) for p in _pieces(msg.get("content") or "")]
+    if msg.get("tool_calls"):
+        out.append(part(tool_calls=msg["tool_calls"]))
+    last = {**full, "message": {"role": "assistant", "content": ""}}
+    return [*out, last]
+
+
+async def _broken_stream() -> Any:
+    """llama-cpp-python's stream of a failed request: 200, then the connection drops."""
+    raise RuntimeError("Requested tokens exceed context window (simulated)")
+    yield ""  # an async generator
+
+
+def _check_context(window: int, prompt_tokens: int, max_tokens: int | None) -> None:
+    """llama-cpp-python's (and OpenAI's) answer to a request that does not fit."""
+    asked = prompt_tokens + (max_tokens or 0)
+    if asked > window:
+        raise _Error(
+            400,
+            _openai_error(
+                f"This model's maximum context length is {window} tokens. However, you "
+                f"requested {asked} tokens ({prompt_tokens} in the messages, {max_tokens or 0} "
+                "in the completion). Please reduce the length of the messages or completion.",
+                "invalid_request_error",
+                "context_length_exceeded",
+                "messages",
+            ),
+        )
+
+
 def create_app(state: SimState | None = None, **config: Any) -> FastAPI:
     """The simulator as an ASGI app (``config``: :class:`SimState` arguments)."""
     st = state if state is not None else SimState(**config)
@@ -1069,6 +1229,38 @@ def create_app(state: SimState | None = None, **config: Any) -> FastAPI:
     @app.post("/api/chat")
     async def ollama_chat(request: Request) -> Response:
         return await sim.chat("ollama", request, "chat")
+
+    @app.post("/api/show")
+    async def ollama_show(request: Request) -> Response:
+        body = await request.json()
+        sim.record(request, body)
+        model = st.resolve(str(body.get("model") or body.get("name") or ""))
+        if model is None:
+            return JSONResponse(_ollama_error("model not found"), status_code=404)
+        info: dict[str, Any] = {"general.architecture": "llama"}
+        if model.context_window is not None:
+            info["llama.context_length"] = model.context_window
+        return JSONResponse(
+            {"modelfile": "", "parameters": "", "template": "", "details": sim._details(model),
+             "model_info": info, "capabilities": ["completion", "tools"]}
+        )  # fmt: skip
+
+    @app.post("/extras/tokenize/count")
+    async def tokenize_count(request: Request) -> Response:
+        body = await request.json()
+        sim.record(request, body)
+        return JSONResponse({"count": sim_model.estimate_tokens(str(body.get("input") or ""))})
+
+    @app.get("/props")
+    async def props() -> Response:
+        windows = [
+            m.context_window
+            for m in st.models.values()
+            if m.context_window and m.flavour == "standard"
+        ]
+        if not windows:  # llama-cpp-python has no /props; llama-server has
+            return JSONResponse({"detail": "Not Found"}, status_code=404)
+        return JSONResponse({"default_generation_settings": {"n_ctx": min(windows)}})
 
     @app.post("/api/generate")
     async def ollama_generate(request: Request) -> Response:

@@ -39,6 +39,13 @@ class EndpointConfig(BaseModel):
     keep_alive: KeepAlive = KeepAlive.GROUP
     price_per_1k_input: Number | None = Field(None, ge=0)
     price_per_1k_output: Number | None = Field(None, ge=0)
+    context_window: int | None = Field(
+        None,
+        ge=256,
+        le=10_000_000,
+        description="The model's context in tokens (prompt + answer); learnt from the server "
+        "where it says (Ollama /api/show, llama.cpp /props, an overflow error) if empty.",
+    )
 
     def public(self) -> dict[str, Any]:
         """What the API may show: everything but the key (only whether one is set)."""
@@ -54,6 +61,7 @@ class ChatOptions:
     max_tokens: int | None = None
     timeout_seconds: float | None = None  # overrides the endpoint's
     keep_alive: str | int | None = None  # passed to Ollama as is (e.g. 0, "5m")
+    num_ctx: int | None = None  # the context window Ollama should load the model with
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +80,7 @@ class ChatResult:
     content: str
     mode: StructuredMode
     latency_seconds: float
+    form: str | None = None  # the wire form of the request (forms.Form), when structured
     thinking: str | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)
     tokens_in: int | None = None
