@@ -353,6 +353,9 @@ def test_a_suspect_symbol_is_flagged_in_the_api(tmp_path: Path) -> None:
         assert price["suspect"] is True and price["price"] == str(SOL[88].close)
         events = httpx.get(f"{server.url}/api/risk/events", timeout=30).json()
         assert any(e["kind"] == "price_suspect" and e["symbol"] == "SOL" for e in events)
+        code, out, err = server.cli("prices")  # the CLI says trading is held, and why
+        assert code == 0, err
+        assert "held:" in out and "confirmations" in out, out
 
 
 @settings(max_examples=200, deadline=None)

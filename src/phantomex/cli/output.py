@@ -248,6 +248,7 @@ def prices_table(prices: list[dict[str, Any]]) -> FitTable:
         key("Price", right=True),
         key("24h", right=True),
         text("Time"),
+        text("Trading"),
         title="Prices",
     )
     for p in prices:
@@ -256,8 +257,18 @@ def prices_table(prices: list[dict[str, Any]]) -> FitTable:
             fmt.price(p.get("price")),
             signed_pct(p.get("change_24h_pct")),
             fmt.when(p.get("time")),
+            held_because(p.get("suspect_detail")) if p.get("suspect") else "yes",
         )
     return table
+
+
+def held_because(detail: dict[str, Any] | None) -> str:
+    """Why the price guard holds trading on a symbol, for the prices table."""
+    d = detail or {}
+    return (
+        f"held: {d.get('reason', 'price suspect')} "
+        f"({d.get('confirmations', 0)}/{d.get('needed', '?')} confirmations)"
+    )
 
 
 def strategies_table(strategies: list[dict[str, Any]]) -> FitTable:
