@@ -153,3 +153,23 @@ def shot(page: Any, name: str, *, full_page: bool = True) -> Path:
         page.evaluate("window.scrollTo(0, 0)")  # else the sticky header lands mid-page
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+@contextlib.contextmanager
+def live_page(url: str, watch: ConsoleWatch, timeout_ms: int) -> Iterator[Any]:
+    """Debian's chromium on the dashboard at ``url``, once its WebSocket is live."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(timeout_ms)
+        pg = context.new_page()
+        watch.attach(pg)
+        pg.goto(url + "/")
+        pg.wait_for_selector('[data-testid=connection][data-state="live"]')
+        try:
+            yield pg
+        finally:
+            context.close()
+            browser.close()

@@ -17,11 +17,10 @@ from typing import Any
 import httpx
 import pytest
 from e2e_helpers import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     ConsoleWatch,
     RestartableServer,
     browser_or_skip,
+    live_page,
     restartable_server,
     shot,
 )
@@ -45,21 +44,8 @@ def watch() -> ConsoleWatch:
 
 @pytest.fixture(scope="module")
 def page(server: RestartableServer, watch: ConsoleWatch) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        context.set_default_timeout(TIMEOUT)
-        pg = context.new_page()
-        watch.attach(pg)
-        pg.goto(server.url + "/")
-        pg.wait_for_selector('[data-testid=connection][data-state="live"]')
-        try:
-            yield pg
-        finally:
-            context.close()
-            browser.close()
+    with live_page(server.url, watch, TIMEOUT) as pg:
+        yield pg
 
 
 @pytest.fixture(scope="module")
