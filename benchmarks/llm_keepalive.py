@@ -1,7 +1,7 @@
 """LLM keep-alive benchmark: model loads per decision with keep_alive "group", old rule vs new.
 
 LLM agents run on a real kernel (in-memory SQLite, the demo's BTC bars replayed unpaced, one
-decision per agent every 10 bars) against the simulated Ollama server (phantomex.brains.llm.sim:
+decision per agent every 10 bars) against the simulated Ollama server (phantomex.devtools.llm_sim:
 one request at a time, one model in memory, like a single consumer GPU; a load costs 50 ms, an
 answer 10 ms). Measured for 1, 3 and 10 agents, all on one model ("shared") and spread over
 three models ("3 models"), in both ways the kernel runs LLM decisions:
@@ -34,9 +34,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from phantomex.brains.llm.runtime import LLMRuntime
-from phantomex.brains.llm.sim import SimServer
 from phantomex.brains.llm.types import EndpointConfig
 from phantomex.broker.paper import PaperBroker
+from phantomex.devtools.llm_sim.server import SimServer
 from phantomex.domain.models import Bar
 from phantomex.kernel.agent import AgentSpec
 from phantomex.kernel.runtime import Kernel, KernelConfig

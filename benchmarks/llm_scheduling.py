@@ -1,6 +1,6 @@
 """LLM scheduling benchmark: 20 agents, 4 models, one local GPU.
 
-The simulated Ollama server (phantomex.brains.llm.sim) answers in 200 ms, loading a model costs
+The simulated Ollama server (phantomex.devtools.llm_sim) answers in 200 ms, loading a model costs
 2 s, it runs one request at a time and holds one model in memory (a single consumer GPU). Every
 round all 20 agents decide at once (5 agents per model). Measured per keep-alive policy: wall time
 per round and model loads per round, against the lower bound that concurrency allows (each model
@@ -20,8 +20,8 @@ import time
 from collections.abc import AsyncIterator
 
 from phantomex.brains.llm.runtime import LLMRuntime
-from phantomex.brains.llm.sim import SimServer
 from phantomex.brains.llm.types import ChatOptions, EndpointConfig, KeepAlive
+from phantomex.devtools.llm_sim.server import SimServer
 
 AGENTS = 20
 MODELS = ["m1:7b", "m2:8b", "m3:3b", "m4:14b"]

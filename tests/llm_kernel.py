@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from phantomex.brains.llm.runtime import LLMRuntime
-from phantomex.brains.llm.sim import SimServer
 from phantomex.brains.llm.types import EndpointConfig
 from phantomex.broker.paper import PaperBroker
+from phantomex.devtools.llm_sim.server import SimServer
 from phantomex.domain.models import Bar
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.market.replay import ReplayFeed

@@ -346,8 +346,8 @@ def test_llm_endpoints_from_the_cli(server: ServerHandle) -> None:
 
 
 def test_every_strategy_is_listed_and_accepted(server: ServerHandle) -> None:
-    from phantomex.brains.llm.sim import SimServer
     from phantomex.brains.registry import strategy_names
+    from phantomex.devtools.llm_sim.server import SimServer
 
     every = strategy_names()
     assert {"sma_cross", "ema_cross", "llm"} <= set(every)

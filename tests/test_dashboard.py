@@ -32,7 +32,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from phantomex.api.dashboard import mount_dashboard
-from phantomex.brains.llm.sim import SimServer
+from phantomex.devtools.llm_sim.server import SimServer
 
 FRONTEND = ROOT / "frontend"
 BUYER = "E2E Buyer"

@@ -12,8 +12,8 @@ import pytest
 from llm_kernel import close, llm_kernel, run_ticks, sim_endpoint
 
 from phantomex.brains.llm.runtime import LLMRuntime, ModelAwareSlots
-from phantomex.brains.llm.sim import SimServer
 from phantomex.brains.llm.types import ChatOptions, EndpointConfig, KeepAlive
+from phantomex.devtools.llm_sim.server import SimServer
 from phantomex.domain.models import AgentStatus, Bar
 from phantomex.kernel.agent import AgentSpec
 from phantomex.market.loaders import load_dataset

@@ -12,7 +12,7 @@ import pytest
 from conftest import run_cli, server_env
 from test_api import Server
 
-from phantomex.brains.llm.sim import SimServer
+from phantomex.devtools.llm_sim.server import SimServer
 
 SECRET = "sk-test-very-secret-9f8e7d"
 

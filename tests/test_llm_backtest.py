@@ -12,7 +12,7 @@ import pytest
 from conftest import free_port, run_cli, server_env
 from fakeapi import FakeAPI, Reply, Request
 
-from phantomex.brains.llm.sim import SimServer
+from phantomex.devtools.llm_sim.server import SimServer
 
 WINDOW = ("--from", "2023-04-20T00:00", "--to", "2023-04-20T00:40")
 

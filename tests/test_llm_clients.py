@@ -13,7 +13,7 @@ import pytest_asyncio
 from conftest import free_port
 from pydantic import SecretStr
 
-from phantomex.brains.llm import clients, sim_model
+from phantomex.brains.llm import clients
 from phantomex.brains.llm.clients import (
     LLMClient,
     OllamaClient,
@@ -26,13 +26,15 @@ from phantomex.brains.llm.clients import (
     overflow_limit,
 )
 from phantomex.brains.llm.forms import FORMS, Failure, Form, classify
-from phantomex.brains.llm.sim import SimModel, SimServer
 from phantomex.brains.llm.types import (
     ChatOptions,
     EndpointConfig,
     LLMError,
     StructuredMode,
 )
+from phantomex.devtools.llm_sim import behaviour
+from phantomex.devtools.llm_sim.server import SimServer
+from phantomex.devtools.llm_sim.state import SimModel
 
 KEY = "sk-test-SECRET-0123456789abcdefXYZ"
 PROMPT = "BTC price=27000.5 change_24h=-2.31%\nETH price=1650 change_24h=+0.30%\n"
@@ -568,7 +570,7 @@ async def test_tokens_without_usage_in_the_stream(sim: SimServer) -> None:
     async with make_client(endpoint(sim, "openai")) as c:
         result = await c.chat("llama3.2", USER, schema=SCHEMA)
     assert result.tokens_out and result.tokens_out > 1
-    assert result.tokens_in == sim_model.estimate_tokens(PROMPT)
+    assert result.tokens_in == behaviour.estimate_tokens(PROMPT)
     assert sim.requests("/extras/tokenize/count")
 
 

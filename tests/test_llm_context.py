@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from llm_kernel import close, llm_kernel, run_ticks, sim_endpoint
 
-from phantomex.brains.llm import sim_model
-from phantomex.brains.llm.sim import SimModel, SimServer
+from phantomex.devtools.llm_sim import behaviour
+from phantomex.devtools.llm_sim.server import SimServer
+from phantomex.devtools.llm_sim.state import SimModel
 from phantomex.domain.models import Bar
 from phantomex.kernel.agent import AgentSpec
 from phantomex.market.loaders import load_dataset
@@ -53,7 +54,7 @@ def spec(
 
 
 def prompt_tokens(body: dict) -> int:
-    return sum(sim_model.estimate_tokens(str(m.get("content") or "")) for m in body["messages"])
+    return sum(behaviour.estimate_tokens(str(m.get("content") or "")) for m in body["messages"])
 
 
 @pytest.mark.asyncio

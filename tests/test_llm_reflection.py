@@ -21,8 +21,8 @@ from phantomex.brains.llm.reflect import (
     reflection_due,
     reflection_messages,
 )
-from phantomex.brains.llm.sim import SimServer
 from phantomex.brains.llm.types import EndpointConfig
+from phantomex.devtools.llm_sim.server import SimServer
 from phantomex.domain.models import Bar, Wallet
 from phantomex.kernel.agent import AgentSpec
 from phantomex.kernel.runtime import Kernel

@@ -18,8 +18,10 @@ import typer
 from conftest import free_port
 from typer.testing import CliRunner
 
-from phantomex.brains.llm import sim_model
-from phantomex.brains.llm.sim import SimModel, SimServer, parse_keep_alive, template
+from phantomex.devtools.llm_sim import behaviour
+from phantomex.devtools.llm_sim.protocol import parse_keep_alive, template
+from phantomex.devtools.llm_sim.server import SimServer
+from phantomex.devtools.llm_sim.state import SimModel
 
 MODELS = ["llama3.2:latest", "qwen2.5:7b", "deepseek-r1:latest"]
 PROMPT_BUY = (
@@ -177,14 +179,14 @@ def test_default_model_sells_a_winning_holding_and_else_holds(
 
 def test_models_have_different_thresholds() -> None:
     names = [f"model-{i}" for i in range(30)]
-    buys = {sim_model.thresholds(n)[0] for n in names}
+    buys = {behaviour.thresholds(n)[0] for n in names}
     assert len(buys) > 1
     assert all(-2.0 <= b <= -0.75 for b in buys)
-    eager = next(n for n in names if sim_model.thresholds(n)[0] > -1.2)
-    shy = next(n for n in names if sim_model.thresholds(n)[0] < -1.3)
-    view = sim_model.parse_market("XRP price=0.5 change_24h=-1.25%")
-    assert sim_model.decide(eager, view)["action"] == "buy"
-    assert sim_model.decide(shy, view)["action"] == "hold"
+    eager = next(n for n in names if behaviour.thresholds(n)[0] > -1.2)
+    shy = next(n for n in names if behaviour.thresholds(n)[0] < -1.3)
+    view = behaviour.parse_market("XRP price=0.5 change_24h=-1.25%")
+    assert behaviour.decide(eager, view)["action"] == "buy"
+    assert behaviour.decide(shy, view)["action"] == "hold"
 
 
 def test_parsing_is_lenient() -> None:
@@ -198,14 +200,14 @@ def test_parsing_is_lenient() -> None:
         "DECISION 2024-01-01T11:00:00+00:00 buy SOL qty=0.1 price=26900 status=executed\n"
         "XRP qty=3 price=0.5 change_24h=n/a\n"
     )
-    view = sim_model.parse_market(text)
+    view = behaviour.parse_market(text)
     assert view.quotes["BTC"].price == 27000.5 and view.quotes["BTC"].change_24h == -2.31
     assert view.quotes["ETH"].change_24h == 1.5
     assert view.quotes["SOL"].change_24h == -3.2
     assert view.quotes["XRP"].change_24h is None and "qty" not in view.quotes
     assert view.holdings == {"ETH": 2.5, "DOGE": 10.0}
-    assert sim_model.decide("any", view, (-1.0, 1.0))["symbol"] == "SOL"
-    assert sim_model.decide("any", sim_model.parse_market("hello"))["action"] == "hold"
+    assert behaviour.decide("any", view, (-1.0, 1.0))["symbol"] == "SOL"
+    assert behaviour.decide("any", behaviour.parse_market("hello"))["action"] == "hold"
 
 
 def test_prompt_mode_fences_and_thinking_models_think(sim: SimServer, http: httpx.Client) -> None:
@@ -462,7 +464,7 @@ def test_cli_command_registers_and_module_runs(tmp_path: Any) -> None:
         [
             sys.executable,
             "-m",
-            "phantomex.brains.llm.sim",
+            "phantomex.devtools.llm_sim",
             "--port",
             str(port),
             "--models",

@@ -18,9 +18,9 @@ from phantomex.brains.llm.brain import LLMBrain, LLMParams, tools_rejected
 from phantomex.brains.llm.prompt import fmt_number
 from phantomex.brains.llm.reflect import MAX_NOTE_CHARS, MAX_NOTES, remember_notes
 from phantomex.brains.llm.runtime import LLMRuntime
-from phantomex.brains.llm.sim import SimServer
 from phantomex.brains.llm.tools import TOOL_NAMES, run_tool, tool_specs
 from phantomex.brains.llm.types import EndpointConfig, LLMError, ToolCall
+from phantomex.devtools.llm_sim.server import SimServer
 from phantomex.domain.models import Bar, Snapshot, Wallet
 from phantomex.kernel.agent import AgentSpec
 from phantomex.kernel.runtime import Kernel

@@ -12,7 +12,7 @@ import pytest
 from conftest import serve
 from prometheus_client.parser import text_string_to_metric_families
 
-from phantomex.brains.llm.sim import SimServer
+from phantomex.devtools.llm_sim.server import SimServer
 
 WAIT = 60.0  # seconds the server has to produce the activity asserted below
 

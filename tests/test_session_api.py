@@ -17,7 +17,7 @@ import pytest
 from conftest import ServerHandle, serve
 
 import phantomex.market
-from phantomex.brains.llm.sim import SimServer
+from phantomex.devtools.llm_sim.server import SimServer
 
 WINDOW = ["--from", "2023-04-10T00:00", "--to", "2023-04-10T02:00"]
 FOUR = [

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from conftest import run_cli, serve
 
-from phantomex.brains.llm.sim import SimServer
+from phantomex.devtools.llm_sim.server import SimServer
 
 MODEL = "slow:7b"
 

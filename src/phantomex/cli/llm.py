@@ -1,4 +1,4 @@
-"""``phantomex llm-sim``: run the local Ollama/OpenAI simulator (see ``brains/llm/sim.py``)."""
+"""``phantomex llm-sim``: the local Ollama/OpenAI simulator (``phantomex.devtools.llm_sim``)."""
 
 from __future__ import annotations
 
@@ -43,13 +43,13 @@ def register(app: typer.Typer) -> None:
         ] = True,
     ) -> None:
         """Run a local LLM server simulator speaking the Ollama (/api) and OpenAI (/v1) APIs."""
-        from phantomex.brains.llm import sim
+        from phantomex.devtools.llm_sim import server
 
         try:
-            sim.run(
+            server.run(
                 host,
                 port,
-                models=sim.parse_models(models),
+                models=server.parse_models(models),
                 latency_seconds=latency,
                 load_seconds=load_seconds,
                 max_parallel=max_parallel,

@@ -1,0 +1,1 @@
+"""Developer tools shipped with PhantomEx; product code never imports them."""
