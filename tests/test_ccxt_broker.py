@@ -29,8 +29,8 @@ from phantomex.broker.exchange_setup import (
 from phantomex.broker.paper import PaperBrokerConfig
 from phantomex.broker.router import VenueRouter
 from phantomex.broker.venues import STATE_KEY, ExchangeSettings, Venue, agent_prefix
+from phantomex.domain.agent import AgentSpec
 from phantomex.domain.models import Deposit, Fill, Order, OrderType, Side, Snapshot, Wallet
-from phantomex.kernel.agent import AgentSpec
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.ledger.ledger import Ledger
 from phantomex.market import ccxt_client

@@ -10,10 +10,10 @@ from llm_kernel import close, llm_kernel, run_ticks, sim_endpoint
 
 from phantomex.brains.llm import sim_model
 from phantomex.brains.llm.sim import SimModel, SimServer
+from phantomex.domain.agent import AgentSpec
 from phantomex.domain.models import Bar
-from phantomex.kernel.agent import AgentSpec
+from phantomex.domain.risk import RiskProfile
 from phantomex.market.loaders import load_dataset
-from phantomex.risk.profile import RiskProfile
 
 WINDOW = 2048  # llama.cpp's default
 MAX_TOKENS = 600  # the default: 12,000 characters and 600 tokens used not to fit

@@ -16,8 +16,9 @@ from notify_helpers import make_kernel, next_minute, posted, tick_at, webhook
 from pydantic import ValidationError
 
 from phantomex.config import load_settings
+from phantomex.domain.agent import AgentSpec
 from phantomex.domain.models import Action, Decision, Mode
-from phantomex.kernel.agent import AgentSpec
+from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.bus import Event
 from phantomex.market.health import SourceHealth
 from phantomex.notify.limiter import RateLimit
@@ -25,7 +26,6 @@ from phantomex.notify.messages import Message, to_message
 from phantomex.notify.notifier import AppriseSink, Notifier, Sink
 from phantomex.notify.settings import NotificationSettings
 from phantomex.notify.telegram import TelegramBot
-from phantomex.risk.profile import RiskProfile
 
 
 @pytest.fixture()

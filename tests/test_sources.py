@@ -14,7 +14,7 @@ from phantomex.api.sources import SourceWatch
 from phantomex.broker.paper import PaperBroker
 from phantomex.config import Settings
 from phantomex.demo import seed_demo
-from phantomex.kernel.agent import AgentSpec
+from phantomex.domain.agent import AgentSpec
 from phantomex.kernel.bus import Event
 from phantomex.kernel.runtime import Kernel, KernelError
 from phantomex.market.coingecko import CoinGeckoConfig, CoinGeckoFeed

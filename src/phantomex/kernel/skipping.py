@@ -35,7 +35,7 @@ import numpy as np
 
 from phantomex.domain.models import AgentStatus, Bar, Position, Wallet
 from phantomex.domain.money import MAX_PRICE, ZERO, is_valid_price
-from phantomex.risk.profile import RiskProfile, RiskState
+from phantomex.domain.risk import RiskProfile, RiskState
 
 if TYPE_CHECKING:
     from phantomex.kernel.runtime import Kernel
