@@ -23,8 +23,9 @@ from phantomex.domain.models import Deposit, Fill, Side, Wallet
 from phantomex.domain.risk import RiskState
 from phantomex.ledger.ledger import Ledger
 from phantomex.ledger.reconcile import reconcile
+from phantomex.store.base import Base
 from phantomex.store.db import alembic_config
-from phantomex.store.models import Base, DepositRow, PositionRow, TradeRow, WalletRow
+from phantomex.store.models import DepositRow, PositionRow, TradeRow, WalletRow
 from phantomex.store.port import DuplicateEntry
 from phantomex.store.repo import Store
 

@@ -38,11 +38,11 @@ from phantomex.market.replay import ReplayFeed
 from phantomex.research.backtest import resolve_strategy
 from phantomex.serialize import iso
 from phantomex.sessions import summary as summaries
-from phantomex.sessions.models import SessionAgentRow, SessionRow, SessionSummaryRow
 from phantomex.sessions.repo import RUNNING, SessionRepo, now
 from phantomex.sessions.spec import SessionError, SessionSpec
 from phantomex.sessions.tracker import BUY_AND_HOLD, CASH, Competitor, Tracker
 from phantomex.store.repo import Store
+from phantomex.store.session_tables import SessionAgentRow, SessionRow, SessionSummaryRow
 
 log = logging.getLogger(__name__)
 
