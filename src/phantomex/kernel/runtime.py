@@ -56,7 +56,7 @@ from phantomex.market.sources import SourceError, restrict_to_source
 from phantomex.risk.engine import RiskEngine, Verdict, price_problem
 from phantomex.risk.market_hours import market_closed
 from phantomex.serialize import jsonable
-from phantomex.store.port import DuplicateEntry, KernelStore
+from phantomex.store.port import CLOCK_KEY, DuplicateEntry, KernelStore
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 LLM_CALL_SUMMARY = ("endpoint", "model", "purpose", "latency_seconds", "error", "cached")
-CLOCK_KEY = "clock"
 KILL_KEY = "kill_switch"
 
 

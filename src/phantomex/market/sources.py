@@ -53,8 +53,8 @@ class SourceError(ValueError):
 
 def _replay(arg: str | None, settings: Settings, store: Store) -> MarketFeed:
     """The replay of the configured files (or the shipped dataset), resuming after the clock."""
-    from phantomex.kernel.runtime import CLOCK_KEY
     from phantomex.market.replay import replay_dataset, replay_from_files
+    from phantomex.store.port import CLOCK_KEY
 
     cursor = store.get_state(CLOCK_KEY)
     ceiling = settings.price_guard.max_price

@@ -16,13 +16,15 @@ from phantomex.domain.agent import Agent
 from phantomex.domain.decision import DecisionRecord
 from phantomex.domain.models import Deposit, Fill, Order, Snapshot, Wallet
 
-__all__ = ["UNREADABLE", "BadAgentRow", "DuplicateEntry", "KernelStore"]
+__all__ = ["CLOCK_KEY", "UNREADABLE", "BadAgentRow", "DuplicateEntry", "KernelStore"]
 
 
 class DuplicateEntry(ValueError):
     """A fill or deposit whose idempotency key is already stored: it was not applied again."""
 
 
+#: The kernel state entry holding the kernel's clock (``{"time": iso}``).
+CLOCK_KEY = "clock"
 #: Told about a stored agent that cannot be read: (agent id, name, the error).
 BadAgentRow = Callable[[str, str, Exception], None]
 #: What reading a damaged or outdated row raises (validation, decoding, numbers).
