@@ -34,6 +34,7 @@ from phantomex.broker import exchange_setup
 from phantomex.broker.paper import PaperBrokerConfig
 from phantomex.config import Settings
 from phantomex.demo import seed_demo, seed_llm_demo
+from phantomex.kernel.llm_endpoints import load_saved
 from phantomex.kernel.problems import Problem, Problems
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.kernel.shutdown import shutdown
@@ -85,7 +86,7 @@ def build_kernel(
         problems.add(problem)
     saved = [
         e
-        for e in llm_routes.load_saved(store, box, problems)
+        for e in load_saved(store, box, problems)
         if e.name not in {s.name for s in settings.llm_endpoints}
     ]
     llm = LLMRuntime([*settings.llm_endpoints, *saved], cache=store.cache_get)
