@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from phantomex.brains.llm.types import EndpointConfig
-from phantomex.kernel.problems import Problem, Problems, reason_of
+from phantomex.problems import Problem, Problems, reason_of
 from phantomex.secrets import SecretBox
 from phantomex.store.port import KernelStore
 

@@ -45,7 +45,6 @@ from phantomex.domain.models import (
 )
 from phantomex.domain.money import ZERO, is_valid_price
 from phantomex.kernel.bus import EventBus
-from phantomex.kernel.problems import Problem, Problems, reason_of
 from phantomex.kernel.skipping import EventPlan, SkippableFeed
 from phantomex.ledger.ledger import Ledger, LedgerError
 from phantomex.ledger.reconcile import Mismatch, reconcile
@@ -53,6 +52,7 @@ from phantomex.ledger.settlement import settle_resolved
 from phantomex.market.base import MarketFeed, PriceHistory
 from phantomex.market.guard import PriceGuard, PriceGuardConfig
 from phantomex.market.sources import SourceError, restrict_to_source
+from phantomex.problems import Problem, Problems, reason_of
 from phantomex.risk.engine import RiskEngine, Verdict, price_problem
 from phantomex.risk.market_hours import market_closed
 from phantomex.serialize import jsonable
