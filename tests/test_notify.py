@@ -321,7 +321,6 @@ def test_cli_encrypt_token_round_trips(tmp_path: Path, monkeypatch: pytest.Monke
 async def test_the_server_runs_on_when_telegram_refuses_the_token(
     tmp_path: Path, api: FakeAPI, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from phantomex.config import Settings
     from phantomex.notify.service import Notifications
 
     tg = FakeTelegram(api)
@@ -334,8 +333,10 @@ async def test_the_server_runs_on_when_telegram_refuses_the_token(
     }
     kernel = make_kernel(tmp_path / "k.db")
     service = await Notifications.open(
-        Settings(data_dir=tmp_path, notifications=config),
+        NotificationSettings.model_validate(config),
         kernel,  # type: ignore[arg-type]
+        data_dir=tmp_path,
+        base_url="http://127.0.0.1:8000",
     )
     assert service._bot_task is not None
     await service._bot_task

@@ -123,7 +123,9 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
                 joined = await seed_llm_demo(kernel, kernel.llm)
             if joined:
                 log.info("LLM demo agents joined: %s", ", ".join(joined))
-        app.state.notifications = await Notifications.open(settings, kernel)
+        app.state.notifications = await Notifications.open(
+            settings.notifications, kernel, data_dir=settings.data_dir, base_url=settings.base_url
+        )
         app.state.sessions = SessionManager(
             kernel, store, fee_bps=settings.fee_bps, slippage_bps=settings.slippage_bps
         )
