@@ -33,12 +33,12 @@ from phantomex.brains.llm.runtime import LLMRuntime
 from phantomex.broker.paper import PaperBrokerConfig
 from phantomex.config import Settings
 from phantomex.demo import seed_demo, seed_llm_demo
+from phantomex.feeds import build_sources
 from phantomex.kernel import exchange_setup
 from phantomex.kernel.llm_endpoints import load_saved
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.kernel.shutdown import shutdown
 from phantomex.market.base import MarketFeed
-from phantomex.market.sources import build_sources
 from phantomex.notify.service import Notifications
 from phantomex.problems import Problem, Problems
 from phantomex.secrets import SecretBox
