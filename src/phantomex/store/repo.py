@@ -180,6 +180,11 @@ class Store:
                 .values(deleted_at=when, status=AgentStatus.STOPPED.value)
             )
 
+    def agent_names(self) -> dict[str, str]:
+        """Every agent's name by id, deleted agents included."""
+        with self.session() as s:
+            return {i: n for i, n in s.execute(select(AGENTS.c.id, AGENTS.c.name))}
+
     def load_agents(self, on_error: BadAgentRow | None = None) -> list[Agent]:
         """The live agents, oldest first. A row that cannot be read raises; with ``on_error``
         it is passed to it as (id, name, error) and left out instead."""
