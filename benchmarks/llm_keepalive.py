@@ -37,12 +37,12 @@ from phantomex.brains.llm.runtime import LLMRuntime
 from phantomex.brains.llm.types import EndpointConfig
 from phantomex.broker.paper import PaperBroker
 from phantomex.devtools.llm_sim.server import SimServer
+from phantomex.domain.agent import AgentSpec
 from phantomex.domain.models import Bar
-from phantomex.kernel.agent import AgentSpec
+from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.market.loaders import load_dataset
 from phantomex.market.replay import ReplayFeed
-from phantomex.risk.profile import RiskProfile
 from phantomex.store.repo import Store
 
 MODELS = ["m1:7b", "m2:8b", "m3:3b"]

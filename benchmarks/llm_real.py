@@ -36,11 +36,11 @@ from phantomex.brains.llm.forms import Form
 from phantomex.brains.llm.runtime import LLMRuntime
 from phantomex.brains.llm.types import EndpointConfig
 from phantomex.broker.paper import PaperBroker
-from phantomex.kernel.agent import AgentSpec
+from phantomex.domain.agent import AgentSpec
+from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.market.loaders import load_dataset
 from phantomex.market.replay import ReplayFeed
-from phantomex.risk.profile import RiskProfile
 from phantomex.store.repo import Store
 
 N_CTX = 2048

@@ -25,13 +25,13 @@ import numpy as np
 
 from phantomex.brains.indicators import rsi
 from phantomex.broker.paper import PaperBroker
+from phantomex.domain.agent import Agent, AgentSpec
 from phantomex.domain.models import Deposit, Fill, Side
-from phantomex.kernel.agent import Agent, AgentSpec
+from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.ledger.ledger import Ledger
 from phantomex.market.loaders import load_dataset
 from phantomex.market.replay import ReplayFeed
-from phantomex.risk.profile import RiskProfile
 from phantomex.store.repo import Store
 
 

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from phantomex.broker.paper import PaperBroker, PaperBrokerConfig
+from phantomex.domain.agent import AgentSpec
 from phantomex.domain.models import Bar
-from phantomex.kernel.agent import AgentSpec
+from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.market.loaders import load_dataset
 from phantomex.market.replay import ReplayFeed
-from phantomex.risk.profile import RiskProfile
 from phantomex.store.repo import Store
 
 FEE = Decimal("0.001")

@@ -16,10 +16,10 @@ from phantomex.domain.models import (
     Snapshot,
     Wallet,
 )
+from phantomex.domain.risk import RiskProfile, RiskState
 from phantomex.market.calendars import CalendarError, session_at
 from phantomex.risk.engine import RiskEngine, Verdict
 from phantomex.risk.market_hours import market_closed
-from phantomex.risk.profile import RiskProfile, RiskState
 
 AAPL = Instrument(
     "AAPL", AssetClass.EQUITY, venue="NASDAQ", calendar="XNAS", quantity_step=Decimal(1)

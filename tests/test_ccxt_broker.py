@@ -16,21 +16,21 @@ from cryptography.fernet import Fernet
 from fakeapi import FakeAPI, Reply, fixture
 from sqlalchemy import text
 
-from phantomex.broker import exchange_setup
 from phantomex.broker.base import OrderRejected
 from phantomex.broker.ccxt_broker import CcxtBroker
 from phantomex.broker.credentials import Credentials, load_credentials, save_credentials
-from phantomex.broker.exchange_setup import (
+from phantomex.broker.paper import PaperBrokerConfig
+from phantomex.broker.router import VenueRouter
+from phantomex.broker.venues import STATE_KEY, ExchangeSettings, Venue, agent_prefix
+from phantomex.domain.agent import AgentSpec
+from phantomex.domain.models import Deposit, Fill, Order, OrderType, Side, Snapshot, Wallet
+from phantomex.kernel import exchange_setup
+from phantomex.kernel.exchange_setup import (
     build_router,
     reconcile_all,
     report_findings,
     set_agent_venue,
 )
-from phantomex.broker.paper import PaperBrokerConfig
-from phantomex.broker.router import VenueRouter
-from phantomex.broker.venues import STATE_KEY, ExchangeSettings, Venue, agent_prefix
-from phantomex.domain.models import Deposit, Fill, Order, OrderType, Side, Snapshot, Wallet
-from phantomex.kernel.agent import AgentSpec
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.ledger.ledger import Ledger
 from phantomex.market import ccxt_client

@@ -17,12 +17,12 @@ from fastapi.testclient import TestClient
 
 from phantomex.api import equity_routes, errors
 from phantomex.broker.paper import PaperBroker
-from phantomex.kernel.agent import AgentSpec
+from phantomex.domain.agent import AgentSpec
+from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.ledger.equity_history import sample_times
 from phantomex.market.loaders import load_dataset
 from phantomex.market.replay import ReplayFeed
-from phantomex.risk.profile import RiskProfile
 from phantomex.store.repo import Store
 
 DEPOSIT = Decimal("2500")

@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 
 from phantomex.broker.paper import PaperBroker
-from phantomex.kernel.agent import AgentSpec
+from phantomex.domain.agent import AgentSpec
+from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.bus import Event
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.market.loaders import load_dataset
 from phantomex.market.replay import ReplayFeed
-from phantomex.risk.profile import RiskProfile
-from phantomex.store.repo import DuplicateEntry, Store
+from phantomex.store.port import DuplicateEntry
+from phantomex.store.repo import Store
 
 
 def kernel_on(db: Path) -> Kernel:

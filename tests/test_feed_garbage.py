@@ -15,13 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from phantomex.broker.paper import PaperBroker
+from phantomex.domain.agent import AgentSpec
 from phantomex.domain.models import Action, Bar, Decision, Instrument, Snapshot, Tick
 from phantomex.domain.money import is_valid_price
-from phantomex.kernel.agent import AgentSpec
+from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import Kernel, KernelConfig, KernelError
 from phantomex.market.loaders import load_dataset
 from phantomex.market.replay import ReplayFeed
-from phantomex.risk.profile import RiskProfile
 from phantomex.store.repo import Store
 
 SYMBOLS = ["BTC", "ETH"]

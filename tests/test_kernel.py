@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from phantomex.broker.paper import PaperBroker
+from phantomex.domain.agent import AgentSpec
 from phantomex.domain.models import (
     Action,
     AgentStatus,
@@ -22,11 +23,10 @@ from phantomex.domain.models import (
     Snapshot,
     Tick,
 )
-from phantomex.kernel.agent import AgentSpec
+from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import Kernel, KernelConfig, KernelError
 from phantomex.market.loaders import load_dataset
 from phantomex.market.replay import ReplayFeed
-from phantomex.risk.profile import RiskProfile
 from phantomex.store.repo import Store
 
 BARS = 400

@@ -14,10 +14,10 @@ from llm_kernel import close, llm_kernel, run_ticks, sim_endpoint
 from phantomex.brains.llm.runtime import LLMRuntime, ModelAwareSlots
 from phantomex.brains.llm.types import ChatOptions, EndpointConfig, KeepAlive
 from phantomex.devtools.llm_sim.server import SimServer
+from phantomex.domain.agent import AgentSpec
 from phantomex.domain.models import AgentStatus, Bar
-from phantomex.kernel.agent import AgentSpec
+from phantomex.domain.risk import RiskProfile
 from phantomex.market.loaders import load_dataset
-from phantomex.risk.profile import RiskProfile
 
 MODELS = ["alpha:7b", "beta:8b", "gamma-r1:14b"]
 

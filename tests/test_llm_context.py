@@ -11,10 +11,10 @@ from llm_kernel import close, llm_kernel, run_ticks, sim_endpoint
 from phantomex.devtools.llm_sim import behaviour
 from phantomex.devtools.llm_sim.server import SimServer
 from phantomex.devtools.llm_sim.state import SimModel
+from phantomex.domain.agent import AgentSpec
 from phantomex.domain.models import Bar
-from phantomex.kernel.agent import AgentSpec
+from phantomex.domain.risk import RiskProfile
 from phantomex.market.loaders import load_dataset
-from phantomex.risk.profile import RiskProfile
 
 WINDOW = 2048  # llama.cpp's default
 MAX_TOKENS = 600  # the default: 12,000 characters and 600 tokens used not to fit

@@ -27,10 +27,10 @@ from phantomex.brains.llm.clients import (
 from phantomex.brains.llm.forms import Form
 from phantomex.brains.llm.schema import decision_json_schema
 from phantomex.brains.llm.types import ChatOptions, EndpointConfig, LLMError, StructuredMode
+from phantomex.domain.agent import AgentSpec
 from phantomex.domain.models import Bar
-from phantomex.kernel.agent import AgentSpec
+from phantomex.domain.risk import RiskProfile
 from phantomex.market.loaders import load_dataset
-from phantomex.risk.profile import RiskProfile
 
 _WHY = llamacpp.unavailable_reason()
 pytestmark = pytest.mark.skipif(_WHY is not None, reason=f"no real model: {_WHY}")

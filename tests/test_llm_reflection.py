@@ -23,13 +23,13 @@ from phantomex.brains.llm.reflect import (
 )
 from phantomex.brains.llm.types import EndpointConfig
 from phantomex.devtools.llm_sim.server import SimServer
+from phantomex.domain.agent import AgentSpec
+from phantomex.domain.decision import DecisionRecord
 from phantomex.domain.models import Bar, Wallet
-from phantomex.kernel.agent import AgentSpec
+from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import Kernel
 from phantomex.market.base import PriceHistory
 from phantomex.market.loaders import load_dataset
-from phantomex.risk.profile import RiskProfile
-from phantomex.store.repo import DecisionRecord
 
 MODEL = "thinker:7b"
 

@@ -21,13 +21,14 @@ from phantomex.brains.llm.runtime import LLMRuntime
 from phantomex.brains.llm.tools import TOOL_NAMES, run_tool, tool_specs
 from phantomex.brains.llm.types import EndpointConfig, LLMError, ToolCall
 from phantomex.devtools.llm_sim.server import SimServer
+from phantomex.domain.agent import AgentSpec
+from phantomex.domain.decision import DecisionRecord
 from phantomex.domain.models import Bar, Snapshot, Wallet
-from phantomex.kernel.agent import AgentSpec
+from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import Kernel
 from phantomex.market.base import PriceHistory
 from phantomex.market.loaders import load_dataset
-from phantomex.risk.profile import RiskProfile
-from phantomex.store.repo import DecisionRecord, Store
+from phantomex.store.repo import Store
 
 MODEL = "tooly:7b"
 KINDS = ["ollama", "openai"]

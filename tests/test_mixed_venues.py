@@ -27,13 +27,13 @@ from phantomex.brains.registry import STRATEGIES
 from phantomex.brains.rules._common import RuleBrain, RuleParams, holding
 from phantomex.broker.paper import PaperBroker
 from phantomex.config import Settings
+from phantomex.domain.agent import AgentSpec
 from phantomex.domain.models import Action, Decision, Instrument, Tick
-from phantomex.kernel.agent import AgentSpec
+from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.market.loaders import load_dataset
 from phantomex.market.replay import ReplayFeed
 from phantomex.market.yahoo import YahooFeed, yahoo_feed_from_settings
-from phantomex.risk.profile import RiskProfile
 from phantomex.store.repo import Store
 
 D = Decimal

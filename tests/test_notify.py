@@ -16,8 +16,9 @@ from notify_helpers import make_kernel, next_minute, posted, tick_at, webhook
 from pydantic import ValidationError
 
 from phantomex.config import load_settings
+from phantomex.domain.agent import AgentSpec
 from phantomex.domain.models import Action, Decision, Mode
-from phantomex.kernel.agent import AgentSpec
+from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.bus import Event
 from phantomex.market.health import SourceHealth
 from phantomex.notify.limiter import RateLimit
@@ -25,7 +26,6 @@ from phantomex.notify.messages import Message, to_message
 from phantomex.notify.notifier import AppriseSink, Notifier, Sink
 from phantomex.notify.settings import NotificationSettings
 from phantomex.notify.telegram import TelegramBot
-from phantomex.risk.profile import RiskProfile
 
 
 @pytest.fixture()
@@ -321,7 +321,6 @@ def test_cli_encrypt_token_round_trips(tmp_path: Path, monkeypatch: pytest.Monke
 async def test_the_server_runs_on_when_telegram_refuses_the_token(
     tmp_path: Path, api: FakeAPI, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from phantomex.config import Settings
     from phantomex.notify.service import Notifications
 
     tg = FakeTelegram(api)
@@ -334,8 +333,10 @@ async def test_the_server_runs_on_when_telegram_refuses_the_token(
     }
     kernel = make_kernel(tmp_path / "k.db")
     service = await Notifications.open(
-        Settings(data_dir=tmp_path, notifications=config),
+        NotificationSettings.model_validate(config),
         kernel,  # type: ignore[arg-type]
+        data_dir=tmp_path,
+        base_url="http://127.0.0.1:8000",
     )
     assert service._bot_task is not None
     await service._bot_task

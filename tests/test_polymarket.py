@@ -15,8 +15,9 @@ import pytest
 from fakeapi import FakeAPI, Reply, Request, fixture
 
 from phantomex.broker.paper import PaperBroker
+from phantomex.domain.agent import AgentSpec
 from phantomex.domain.models import Action, AssetClass, Decision, Fill, Side, Tick, Wallet
-from phantomex.kernel.agent import AgentSpec
+from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.ledger.ledger import LedgerError, apply_fill
 from phantomex.ledger.settlement import settle_resolved, settlement_fills
@@ -32,7 +33,6 @@ from phantomex.market.polymarket_api import (
     parse_book,
     parse_gamma_market,
 )
-from phantomex.risk.profile import RiskProfile
 from phantomex.store.repo import Store
 
 D = Decimal

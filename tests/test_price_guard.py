@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from phantomex.brains.base import BrainContext
 from phantomex.broker.paper import PaperBroker
+from phantomex.domain.agent import AgentSpec
 from phantomex.domain.models import (
     Action,
     AgentStatus,
@@ -32,12 +33,11 @@ from phantomex.domain.models import (
     Snapshot,
     Tick,
 )
-from phantomex.kernel.agent import AgentSpec
+from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.market.loaders import load_dataset, read_ohlcv
 from phantomex.market.replay import ReplayFeed, replay_from_files
 from phantomex.research.backtest import BacktestConfig, run_backtest, strategy_agent
-from phantomex.risk.profile import RiskProfile
 from phantomex.store.repo import Store
 
 D = Decimal

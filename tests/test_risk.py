@@ -11,8 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 from phantomex.domain.models import Action, Decision, Position, Side, Snapshot, Wallet
+from phantomex.domain.risk import RiskProfile, RiskState
 from phantomex.risk.engine import RiskEngine, Verdict, price_problem
-from phantomex.risk.profile import RiskProfile, RiskState
 
 D = Decimal
 NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from phantomex.domain.models import Action, Decision, Position, Snapshot, Wallet
 from phantomex.domain.money import is_valid_price
+from phantomex.domain.risk import RiskProfile, RiskState
 from phantomex.risk.engine import RiskEngine
-from phantomex.risk.profile import RiskProfile, RiskState
 
 NOW = datetime(2024, 3, 10, 12, tzinfo=UTC)
 TOLERANCE = Decimal("1e-9")  # relative: Decimal division rounds at 28 digits

@@ -14,7 +14,8 @@ from phantomex.api.sources import SourceWatch
 from phantomex.broker.paper import PaperBroker
 from phantomex.config import Settings
 from phantomex.demo import seed_demo
-from phantomex.kernel.agent import AgentSpec
+from phantomex.domain.agent import AgentSpec
+from phantomex.feeds import build_sources
 from phantomex.kernel.bus import Event
 from phantomex.kernel.runtime import Kernel, KernelError
 from phantomex.market.coingecko import CoinGeckoConfig, CoinGeckoFeed
@@ -22,7 +23,6 @@ from phantomex.market.replay import ReplayFeed
 from phantomex.market.sources import (
     CompositeFeed,
     SourceError,
-    build_sources,
     health_of,
     symbol_sources,
 )

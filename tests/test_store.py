@@ -17,14 +17,17 @@ from pydantic import ValidationError
 from sqlalchemy import func, inspect, select, text, update
 from sqlalchemy.exc import StatementError
 
+from phantomex.domain.agent import Agent, AgentSpec, new_id
+from phantomex.domain.decision import DecisionRecord
 from phantomex.domain.models import Deposit, Fill, Side, Wallet
-from phantomex.kernel.agent import Agent, AgentSpec, new_id
+from phantomex.domain.risk import RiskState
 from phantomex.ledger.ledger import Ledger
 from phantomex.ledger.reconcile import reconcile
-from phantomex.risk.profile import RiskState
+from phantomex.store.base import Base
 from phantomex.store.db import alembic_config
-from phantomex.store.models import Base, DepositRow, PositionRow, TradeRow, WalletRow
-from phantomex.store.repo import DecisionRecord, DuplicateEntry, Store
+from phantomex.store.models import DepositRow, PositionRow, TradeRow, WalletRow
+from phantomex.store.port import DuplicateEntry
+from phantomex.store.repo import Store
 
 D = Decimal
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

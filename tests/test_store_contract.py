@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from phantomex.domain.agent import Agent, AgentSpec, new_id
+from phantomex.domain.decision import DecisionRecord
 from phantomex.domain.models import Deposit, Fill, Order, OrderType, Side, Wallet
-from phantomex.kernel.agent import Agent, AgentSpec, new_id
 from phantomex.ledger.ledger import Ledger
 from phantomex.store.memory import MemoryStore
-from phantomex.store.port import KernelStore
-from phantomex.store.repo import DecisionRecord, DuplicateEntry, Store
+from phantomex.store.port import DuplicateEntry, KernelStore
+from phantomex.store.repo import Store
 
 D = Decimal
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

@@ -16,14 +16,14 @@ from faketelegram import FakeTelegram
 from notify_helpers import make_kernel, next_minute, tick_at
 from telegram.error import InvalidToken
 
+from phantomex.domain.agent import AgentSpec
 from phantomex.domain.models import Action, AgentStatus, Decision, Mode
-from phantomex.kernel.agent import AgentSpec
+from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import Kernel
 from phantomex.notify.messages import Message
 from phantomex.notify.notifier import Notifier
 from phantomex.notify.settings import NotificationSettings
 from phantomex.notify.telegram import TelegramBot
-from phantomex.risk.profile import RiskProfile
 
 STRANGER = 666
 

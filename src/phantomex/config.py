@@ -32,13 +32,13 @@ from pydantic_settings import (
 
 from phantomex.brains.llm.types import EndpointConfig
 from phantomex.broker.venues import ExchangeSettings
-from phantomex.kernel.problems import Problem, error_text
 from phantomex.market.ccxt_settings import CcxtSourceSettings
 from phantomex.market.coingecko import CoinGeckoConfig
 from phantomex.market.guard import PriceGuardConfig
 from phantomex.market.polymarket import PolymarketSettings
 from phantomex.market.yahoo import YahooSettings
 from phantomex.notify.settings import NotificationSettings
+from phantomex.problems import Problem, error_text
 
 #: Settings whose mistake stops the start (falling back to the default could open the server
 #: to more than meant, or put it somewhere else); any other bad setting, or a bad entry of a

@@ -9,10 +9,10 @@ from decimal import Decimal
 
 from phantomex.brains.llm.runtime import LLMRuntime
 from phantomex.brains.llm.types import LLMError
+from phantomex.domain.agent import AgentSpec
 from phantomex.domain.models import Mode
-from phantomex.kernel.agent import AgentSpec
+from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import Kernel, KernelError
-from phantomex.risk.profile import RiskProfile
 
 log = logging.getLogger(__name__)
 LLM_DEMO_SYMBOLS = ["BTC", "ETH", "SOL"]

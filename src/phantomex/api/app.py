@@ -30,16 +30,17 @@ from phantomex.api import (
 )
 from phantomex.api.strict_query import refuse_unknown_query
 from phantomex.brains.llm.runtime import LLMRuntime
-from phantomex.broker import exchange_setup
 from phantomex.broker.paper import PaperBrokerConfig
 from phantomex.config import Settings
 from phantomex.demo import seed_demo, seed_llm_demo
-from phantomex.kernel.problems import Problem, Problems
+from phantomex.feeds import build_sources
+from phantomex.kernel import exchange_setup
+from phantomex.kernel.llm_endpoints import load_saved
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.kernel.shutdown import shutdown
 from phantomex.market.base import MarketFeed
-from phantomex.market.sources import build_sources
 from phantomex.notify.service import Notifications
+from phantomex.problems import Problem, Problems
 from phantomex.secrets import SecretBox
 from phantomex.sessions.manager import SessionManager
 from phantomex.store.repo import Store
@@ -85,7 +86,7 @@ def build_kernel(
         problems.add(problem)
     saved = [
         e
-        for e in llm_routes.load_saved(store, box, problems)
+        for e in load_saved(store, box, problems)
         if e.name not in {s.name for s in settings.llm_endpoints}
     ]
     llm = LLMRuntime([*settings.llm_endpoints, *saved], cache=store.cache_get)
@@ -122,7 +123,9 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
                 joined = await seed_llm_demo(kernel, kernel.llm)
             if joined:
                 log.info("LLM demo agents joined: %s", ", ".join(joined))
-        app.state.notifications = await Notifications.open(settings, kernel)
+        app.state.notifications = await Notifications.open(
+            settings.notifications, kernel, data_dir=settings.data_dir, base_url=settings.base_url
+        )
         app.state.sessions = SessionManager(
             kernel, store, fee_bps=settings.fee_bps, slippage_bps=settings.slippage_bps
         )

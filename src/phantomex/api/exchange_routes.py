@@ -8,7 +8,6 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from phantomex.api.routes import K
-from phantomex.broker import exchange_setup
 from phantomex.broker.credentials import (
     Credentials,
     delete_credentials,
@@ -18,6 +17,7 @@ from phantomex.broker.credentials import (
 from phantomex.broker.router import VenueRouter
 from phantomex.broker.venues import ExchangeSettings, parse_venue
 from phantomex.domain.inputs import Ident
+from phantomex.kernel import exchange_setup
 from phantomex.kernel.runtime import Kernel, KernelError, NotFound
 from phantomex.store.repo import Store
 

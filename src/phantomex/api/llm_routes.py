@@ -6,64 +6,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import SecretStr
 
 from phantomex.api.routes import K
 from phantomex.brains.llm.clients import LLMClient, test_connection
 from phantomex.brains.llm.types import EndpointConfig, LLMError
 from phantomex.domain.inputs import Ident
-from phantomex.kernel.problems import Problem, Problems, reason_of
+from phantomex.kernel.llm_endpoints import save_endpoint
 from phantomex.kernel.runtime import KernelError, NotFound
-from phantomex.secrets import SecretBox
 from phantomex.serialize import jsonable
-from phantomex.store.port import KernelStore
 
 router = APIRouter(tags=["llm"])
 Json = dict[str, Any]
-SAVED_KEY = "llm_endpoints"
-
-
-FIX = "delete it (DELETE /api/llm/endpoints/NAME, or the dashboard) and add it again"
-
-
-def _stored(store: KernelStore) -> list[dict[str, Any]]:
-    return list((store.get_state(SAVED_KEY) or {}).get("endpoints", []))
-
-
-def load_saved(
-    store: KernelStore, box: SecretBox, problems: Problems | None = None
-) -> list[EndpointConfig]:
-    """Endpoints added through the API (their API keys decrypted). One that is no longer valid
-    is skipped (logged, and listed in ``problems``); it stays stored until deleted or replaced."""
-    problems = problems if problems is not None else Problems()
-    out = []
-    for i, entry in enumerate(_stored(store)):
-        data = dict(entry)
-        name = str(data.get("name") or f"#{i + 1}")
-        token = data.pop("api_key_encrypted", None)
-        data.pop("has_api_key", None)
-        try:
-            key = SecretStr(box.decrypt(token)) if token else None
-            out.append(EndpointConfig(**data, api_key=key))
-        except Exception as exc:  # one stored endpoint never stops the server
-            problems.add(Problem("llm_endpoint", name, reason_of(exc), fix=FIX))
-    return out
-
-
-def _save(
-    store: KernelStore, box: SecretBox, *, put: EndpointConfig | None = None, drop: str = ""
-) -> None:
-    """Store ``put`` (replacing an entry of its name) or forget the entry named ``drop``;
-    the other stored entries, even unreadable ones, are kept as they are."""
-    gone = {drop, put.name if put else ""}
-    entries = [e for e in _stored(store) if e.get("name") not in gone]
-    if put is not None:
-        data = put.public()
-        data.pop("has_api_key")
-        if put.api_key is not None:
-            data["api_key_encrypted"] = box.encrypt(put.api_key.get_secret_value())
-        entries.append(data)
-    store.set_state(SAVED_KEY, {"endpoints": sorted(entries, key=lambda e: str(e.get("name")))})
 
 
 def _runtime(k: K, name: str | None = None) -> Any:
@@ -90,7 +43,7 @@ async def add_endpoint(body: EndpointConfig, k: K, request: Request) -> Json:
             raise KernelError(f"LLM endpoint {body.name!r} exists", field="name", code="conflict")
         llm.add_endpoint(body)
         with k.unit():
-            _save(k.store, request.app.state.secrets, put=body)
+            save_endpoint(k.store, request.app.state.secrets, put=body)
         skipped = k.problems.find("llm_endpoint", body.name)
         if skipped is not None:  # a stored entry that could not be used is replaced
             k.problems.remove(skipped)
@@ -104,7 +57,7 @@ async def remove_endpoint(name: Ident, k: K, request: Request) -> Json:
         skipped = k.problems.find("llm_endpoint", name)
         if skipped is not None and (k.llm is None or name not in k.llm.endpoints):
             with k.unit():
-                _save(k.store, request.app.state.secrets, drop=name)
+                save_endpoint(k.store, request.app.state.secrets, drop=name)
             k.problems.remove(skipped)
             return {"deleted": name}
     llm = _runtime(k, name)
@@ -122,7 +75,7 @@ async def remove_endpoint(name: Ident, k: K, request: Request) -> Json:
             )
         await llm.remove_endpoint(name)
         with k.unit():
-            _save(k.store, request.app.state.secrets, drop=name)
+            save_endpoint(k.store, request.app.state.secrets, drop=name)
     return {"deleted": name}
 
 

@@ -9,8 +9,8 @@ from typing import Any
 from fastapi import Request
 
 from phantomex.api.auth import gate_of
-from phantomex.kernel.problems import Problem
 from phantomex.kernel.runtime import Kernel
+from phantomex.problems import Problem
 
 #: The API path (method DELETE) that removes a skipped item of each kind.
 DELETE_PATHS = {"agent": "/api/agents/{}", "llm_endpoint": "/api/llm/endpoints/{}"}

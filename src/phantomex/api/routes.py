@@ -9,11 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from phantomex.api.problems import delete_skipped_agent, problems_view
 from phantomex.brains.registry import strategy_schemas
+from phantomex.domain.agent import AgentSpec
 from phantomex.domain.inputs import Ident, Money, Name, Price, Quantity, QueryInt
 from phantomex.domain.models import Action, Decision, DecisionStatus, Mode, OrderType
-from phantomex.kernel.agent import AgentSpec
+from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import Kernel, KernelError
-from phantomex.risk.profile import RiskProfile
 from phantomex.serialize import iso, jsonable
 
 router = APIRouter()

@@ -18,7 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select, update
 
-from phantomex.auth.models import ApiTokenRow, SessionRow
+from phantomex.store.auth_tables import ApiTokenRow, SessionRow
 from phantomex.store.models import SettingRow
 from phantomex.store.repo import Store
 

@@ -9,25 +9,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import String, Text, delete, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import delete, select
 
 from phantomex.secrets import SecretBox
-from phantomex.store.models import Base
+from phantomex.store.exchange_tables import ExchangeCredentialRow
 
 if TYPE_CHECKING:
     from phantomex.store.repo import Store
-
-
-class ExchangeCredentialRow(Base):
-    """Encrypted API credentials of one venue (``binance-testnet``)."""
-
-    __tablename__ = "exchange_credentials"
-
-    venue: Mapped[str] = mapped_column(String(64), primary_key=True)
-    api_key_encrypted: Mapped[str] = mapped_column(Text)
-    secret_encrypted: Mapped[str] = mapped_column(Text)
-    updated_at: Mapped[datetime]
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,12 +33,10 @@ def offline_audit(settings: Settings) -> tuple[AuditResult, dict[str, str]]:
     """Reconcile the stored wallets with the stored history, without a running server.
 
     Returns the result and the agent names by id (deleted agents included)."""
-    from sqlalchemy import select
     from sqlalchemy.exc import SQLAlchemyError
 
     from phantomex.ledger.reconcile import reconcile
     from phantomex.serialize import jsonable
-    from phantomex.store.models import AgentRow
     from phantomex.store.repo import Store
 
     url = settings.database_url
@@ -52,8 +50,7 @@ def offline_audit(settings: Settings) -> tuple[AuditResult, dict[str, str]]:
     try:
         wallets = store.load_wallets()
         entries = store.ledger_entries()
-        with store.session() as s:
-            names = {i: n for i, n in s.execute(select(AgentRow.id, AgentRow.name))}
+        names = store.agent_names()
     except SQLAlchemyError as exc:
         raise AuditUnavailable(f"cannot read the database {url}: {exc.__class__.__name__}") from exc
     finally:

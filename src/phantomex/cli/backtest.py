@@ -310,9 +310,9 @@ def llm_backtest(config: Any, *, use_cache: bool) -> tuple[Any, Any]:
             for a in config.agents
         ]
         config = replace(config, agents=agents)
-    from phantomex.api.llm_routes import load_saved
     from phantomex.brains.llm.runtime import LLMRuntime
     from phantomex.config import load_settings
+    from phantomex.kernel.llm_endpoints import load_saved
     from phantomex.secrets import SecretBox
     from phantomex.store.repo import Store
 

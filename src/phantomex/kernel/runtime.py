@@ -25,6 +25,8 @@ from phantomex.brains.llm.runtime import LLMRuntime
 from phantomex.brains.registry import create_brain
 from phantomex.broker.base import OrderRejected
 from phantomex.broker.paper import PaperBroker
+from phantomex.domain.agent import Agent, AgentSpec, new_id
+from phantomex.domain.decision import DecisionRecord
 from phantomex.domain.models import (
     Action,
     AgentStatus,
@@ -42,9 +44,7 @@ from phantomex.domain.models import (
     Wallet,
 )
 from phantomex.domain.money import ZERO, is_valid_price
-from phantomex.kernel.agent import Agent, AgentSpec, new_id
 from phantomex.kernel.bus import EventBus
-from phantomex.kernel.problems import Problem, Problems, reason_of
 from phantomex.kernel.skipping import EventPlan, SkippableFeed
 from phantomex.ledger.ledger import Ledger, LedgerError
 from phantomex.ledger.reconcile import Mismatch, reconcile
@@ -52,11 +52,11 @@ from phantomex.ledger.settlement import settle_resolved
 from phantomex.market.base import MarketFeed, PriceHistory
 from phantomex.market.guard import PriceGuard, PriceGuardConfig
 from phantomex.market.sources import SourceError, restrict_to_source
+from phantomex.problems import Problem, Problems, reason_of
 from phantomex.risk.engine import RiskEngine, Verdict, price_problem
 from phantomex.risk.market_hours import market_closed
 from phantomex.serialize import jsonable
-from phantomex.store.port import KernelStore
-from phantomex.store.repo import DecisionRecord, DuplicateEntry
+from phantomex.store.port import CLOCK_KEY, DuplicateEntry, KernelStore
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 LLM_CALL_SUMMARY = ("endpoint", "model", "purpose", "latency_seconds", "error", "cached")
-CLOCK_KEY = "clock"
 KILL_KEY = "kill_switch"
 
 

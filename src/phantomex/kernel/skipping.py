@@ -25,20 +25,20 @@ which the kernel, visiting it, would have done the same.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 
-from phantomex.domain.models import AgentStatus, Bar, Position, Wallet
+from phantomex.brains.base import Brain
+from phantomex.domain.agent import Agent
+from phantomex.domain.models import AgentStatus, Bar, Order, Position, Wallet
 from phantomex.domain.money import MAX_PRICE, ZERO, is_valid_price
-from phantomex.risk.profile import RiskProfile, RiskState
-
-if TYPE_CHECKING:
-    from phantomex.kernel.runtime import Kernel
+from phantomex.domain.risk import RiskProfile, RiskState
+from phantomex.market.base import MarketFeed
 
 __all__ = ["EXIT_MARGIN", "EventPlan"]
 
@@ -61,10 +61,35 @@ class SkippableFeed(Protocol):
     def symbol_bars(self, symbol: str) -> list[Bar]: ...
 
 
+class _Books(Protocol):
+    def open_orders(self) -> Sequence[Order]: ...
+
+
+class _Wallets(Protocol):
+    def view(self, agent_id: str) -> Wallet: ...
+
+
+class PlannedKernel(Protocol):
+    """What a plan reads from the kernel (:class:`~phantomex.kernel.runtime.Kernel`)."""
+
+    @property
+    def feed(self) -> MarketFeed: ...
+    @property
+    def agents(self) -> Mapping[str, Agent]: ...
+    @property
+    def brains(self) -> Mapping[str, Brain]: ...
+    @property
+    def killed(self) -> bool: ...
+    @property
+    def broker(self) -> _Books: ...
+    @property
+    def ledger(self) -> _Wallets: ...
+
+
 class EventPlan:
     """The ticks of a finite feed at which each planned agent may act (see the module)."""
 
-    def __init__(self, kernel: Kernel, feed: SkippableFeed) -> None:
+    def __init__(self, kernel: PlannedKernel, feed: SkippableFeed) -> None:
         self.kernel = kernel
         self.feed = feed
         self.times: list[datetime] = feed.tick_times()

@@ -7,13 +7,14 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 
 from telegram.error import Forbidden, InvalidToken, NetworkError
 
 from phantomex import __version__
-from phantomex.config import Settings
 from phantomex.kernel.runtime import Kernel
 from phantomex.notify.notifier import AppriseSink, Notifier, Sink
+from phantomex.notify.settings import NotificationSettings
 from phantomex.notify.telegram import TelegramBot
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,11 @@ class Notifications:
         self._detach = [x.attach(kernel.bus) for x in (notifier, bot) if x is not None]
 
     @classmethod
-    async def open(cls, settings: Settings, kernel: Kernel) -> Notifications:
-        config = settings.notifications
+    async def open(
+        cls, config: NotificationSettings, kernel: Kernel, *, data_dir: Path, base_url: str
+    ) -> Notifications:
+        """Start what ``config`` asks for (``data_dir`` holds the bot token's key; ``base_url``
+        is announced)."""
         sinks: list[Sink] = []
         if config.urls:
             apprise_log = logging.getLogger("apprise")
@@ -45,7 +49,7 @@ class Notifications:
         bot = None
         if config.telegram.enabled:
             try:
-                token = config.telegram.bot_token(settings.data_dir)
+                token = config.telegram.bot_token(data_dir)
             except ValueError as exc:  # SecretError: wrong or rotated key
                 log.error("Telegram bot disabled: %s", exc)
                 token = None
@@ -71,7 +75,7 @@ class Notifications:
         self = cls(kernel, notifier, bot)
         if bot is not None:
             self._bot_task = asyncio.create_task(self._start_bot(bot), name="telegram-bot")
-        self._announce("started", url=settings.base_url)
+        self._announce("started", url=base_url)
         return self
 
     async def _start_bot(self, bot: TelegramBot) -> None:

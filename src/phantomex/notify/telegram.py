@@ -25,7 +25,7 @@ from telegram.ext import (
 )
 
 from phantomex.approvals import pending_summary
-from phantomex.kernel.agent import Agent
+from phantomex.domain.agent import Agent
 from phantomex.kernel.bus import Event, EventBus
 from phantomex.kernel.runtime import Kernel, KernelError
 from phantomex.notify.messages import Message, num

@@ -40,14 +40,14 @@ from phantomex.brains.base import Brain
 from phantomex.brains.llm.runtime import LLMRuntime
 from phantomex.brains.registry import ALIASES, resolve_strategy
 from phantomex.broker.paper import PaperBroker, PaperBrokerConfig
+from phantomex.domain.agent import AgentSpec
 from phantomex.domain.models import Bar, Mode, Tick
-from phantomex.kernel.agent import AgentSpec
+from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.bus import Event
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.market.loaders import infer_symbol, load_bars, load_dataset
 from phantomex.market.replay import ReplayFeed
 from phantomex.research.metrics import TradeRecord, compute_metrics
-from phantomex.risk.profile import RiskProfile
 from phantomex.serialize import iso, jsonable
 from phantomex.store.memory import MemoryStore
 from phantomex.store.repo import Store

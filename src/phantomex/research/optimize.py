@@ -32,7 +32,8 @@ from phantomex.research.backtest import (
     select_window,
     strategy_agent,
 )
-from phantomex.store.optimize import OptimizationTrialRow, load_trials, save_trial
+from phantomex.store.optimize import load_trials, save_trial
+from phantomex.store.optimize_tables import OptimizationTrialRow
 from phantomex.store.repo import Store
 
 #: Metrics where smaller is better; every other metric is maximised (``max_drawdown`` is <= 0).

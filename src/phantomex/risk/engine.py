@@ -10,8 +10,8 @@ from decimal import Decimal
 
 from phantomex.domain.models import Action, Decision, Instrument, Side, Snapshot, Wallet
 from phantomex.domain.money import BPS, ZERO, is_valid_price, quantize_down
+from phantomex.domain.risk import RiskProfile, RiskState
 from phantomex.risk.market_hours import market_closed
-from phantomex.risk.profile import RiskProfile, RiskState
 
 HUNDRED = Decimal(100)
 

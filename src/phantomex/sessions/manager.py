@@ -29,20 +29,20 @@ from typing import Any
 from phantomex.brains.llm.types import LLMError
 from phantomex.brains.registry import STRATEGIES, create_brain
 from phantomex.broker.paper import PaperBroker, PaperBrokerConfig
+from phantomex.domain.agent import AgentSpec, new_id
 from phantomex.domain.models import Bar
-from phantomex.kernel.agent import AgentSpec, new_id
+from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.market.loaders import load_dataset
 from phantomex.market.replay import ReplayFeed
 from phantomex.research.backtest import resolve_strategy
-from phantomex.risk.profile import RiskProfile
 from phantomex.serialize import iso
 from phantomex.sessions import summary as summaries
-from phantomex.sessions.models import SessionAgentRow, SessionRow, SessionSummaryRow
 from phantomex.sessions.repo import RUNNING, SessionRepo, now
 from phantomex.sessions.spec import SessionError, SessionSpec
 from phantomex.sessions.tracker import BUY_AND_HOLD, CASH, Competitor, Tracker
 from phantomex.store.repo import Store
+from phantomex.store.session_tables import SessionAgentRow, SessionRow, SessionSummaryRow
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import select, update
 
 from phantomex.serialize import iso, jsonable
-from phantomex.sessions.models import SessionAgentRow, SessionRow, SessionSummaryRow
 from phantomex.store.repo import Store
+from phantomex.store.session_tables import SessionAgentRow, SessionRow, SessionSummaryRow
 
 #: Sessions still marked running when a server starts were cut short by a stop or a crash.
 INTERRUPTED = "interrupted"

@@ -10,8 +10,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from phantomex.domain.inputs import Ident, Money, Name
+from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import KernelError
-from phantomex.risk.profile import RiskProfile
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.I)
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -23,10 +23,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from phantomex.domain.agent import Agent
+from phantomex.domain.decision import DecisionRecord
 from phantomex.domain.models import AgentStatus, Deposit, Fill, Order, Side, Snapshot, Wallet
-from phantomex.kernel.agent import Agent
-from phantomex.store.port import BadAgentRow
-from phantomex.store.repo import DecisionRecord, DuplicateEntry
+from phantomex.store.port import BadAgentRow, DuplicateEntry
 
 __all__ = ["MemoryStore"]
 

@@ -1,68 +1,28 @@
-"""SQLAlchemy tables. Portable types only: SQLite by default, PostgreSQL by URL."""
+"""The schema: the core tables here, every feature's tables imported from beside it.
+
+Portable types only (``store/base.py``): SQLite by default, PostgreSQL by URL."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-
-class ExactDecimal(TypeDecorator[Decimal]):
-    """A Decimal stored as its exact text: SQLite has no exact numeric type, so NUMERIC would
-    round-trip through float there. Text keeps every digit on every backend."""
-
-    impl = String(64)
-    cache_ok = True
-
-    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
-        if value is None:
-            return None
-        if not isinstance(value, Decimal) or not value.is_finite():
-            raise ValueError(f"refusing to store {value!r} as money")
-        return str(value)
-
-    def process_result_value(self, value: str | None, dialect: Dialect) -> Decimal | None:
-        return Decimal(value) if value is not None else None
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes, stored naive UTC (SQLite keeps no zone)."""
-
-    impl = DateTime()
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored; use UTC")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return value.replace(tzinfo=UTC) if value is not None else None
-
-
-class Base(DeclarativeBase):
-    type_annotation_map: ClassVar[dict[Any, Any]] = {
-        Decimal: ExactDecimal,
-        datetime: UTCDateTime,
-        dict[str, Any]: JSON,
-    }
+# Every feature's tables, so that Base.metadata (migrations, tests) is the whole schema.
+from phantomex.store import auth_tables, exchange_tables, optimize_tables, session_tables  # noqa: F401
+from phantomex.store.base import Base
 
 
 class AgentRow(Base):
@@ -256,10 +216,3 @@ class LLMCacheRow(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     response: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime]
-
-
-# Tables defined beside the code that uses them (imported here so the metadata is complete).
-import phantomex.broker.credentials  # noqa: E402, F401  (exchange tables on this Base)
-from phantomex.auth import models as _auth_models  # noqa: E402, F401  (auth tables)
-from phantomex.sessions import models as _session_models  # noqa: E402,F401  (registers the tables)
-from phantomex.store import optimize as _optimize  # noqa: E402, F401

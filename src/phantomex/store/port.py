@@ -10,16 +10,21 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
+from phantomex.domain.agent import Agent
+from phantomex.domain.decision import DecisionRecord
 from phantomex.domain.models import Deposit, Fill, Order, Snapshot, Wallet
-from phantomex.kernel.agent import Agent
 
-if TYPE_CHECKING:
-    from phantomex.store.repo import DecisionRecord
+__all__ = ["CLOCK_KEY", "UNREADABLE", "BadAgentRow", "DuplicateEntry", "KernelStore"]
 
-__all__ = ["UNREADABLE", "BadAgentRow", "KernelStore"]
 
+class DuplicateEntry(ValueError):
+    """A fill or deposit whose idempotency key is already stored: it was not applied again."""
+
+
+#: The kernel state entry holding the kernel's clock (``{"time": iso}``).
+CLOCK_KEY = "clock"
 #: Told about a stored agent that cannot be read: (agent id, name, the error).
 BadAgentRow = Callable[[str, str, Exception], None]
 #: What reading a damaged or outdated row raises (validation, decoding, numbers).

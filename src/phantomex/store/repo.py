@@ -6,7 +6,6 @@ import functools
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -28,6 +27,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import Executable
 
+from phantomex.domain.agent import Agent, AgentSpec
+from phantomex.domain.decision import DecisionRecord
 from phantomex.domain.models import (
     AgentStatus,
     Deposit,
@@ -39,8 +40,7 @@ from phantomex.domain.models import (
     Snapshot,
     Wallet,
 )
-from phantomex.kernel.agent import Agent, AgentSpec
-from phantomex.risk.profile import RiskState
+from phantomex.domain.risk import RiskState
 from phantomex.store.db import make_engine, migrate
 from phantomex.store.models import (
     AgentRow,
@@ -56,7 +56,7 @@ from phantomex.store.models import (
     TradeRow,
     WalletRow,
 )
-from phantomex.store.port import UNREADABLE, BadAgentRow
+from phantomex.store.port import UNREADABLE, BadAgentRow, DuplicateEntry
 
 AGENTS: Table = AgentRow.__table__  # type: ignore[assignment]
 WALLETS: Table = WalletRow.__table__  # type: ignore[assignment]
@@ -71,33 +71,6 @@ CACHE: Table = LLMCacheRow.__table__  # type: ignore[assignment]
 
 #: ``Session.info`` key of a unit's decisions not yet written (see :meth:`Store.save_decision`)
 PENDING_DECISIONS = "phantomex.pending_decisions"
-
-
-class DuplicateEntry(ValueError):
-    """A fill or deposit whose idempotency key is already stored: it was not applied again."""
-
-
-@dataclass(slots=True)
-class DecisionRecord:
-    """A decision as stored: what was decided, what became of it and why."""
-
-    id: str
-    agent_id: str
-    time: datetime
-    source: str
-    action: str
-    status: str
-    symbol: str | None = None
-    quantity: Decimal | None = None
-    notional: Decimal | None = None
-    price: Decimal | None = None
-    reasoning: str = ""
-    confidence: float | None = None
-    reason: str = ""
-    checks: list[dict[str, Any]] = field(default_factory=list)
-    meta: dict[str, Any] = field(default_factory=dict)
-    expires_at: datetime | None = None
-    resolved_at: datetime | None = None
 
 
 class Store:
@@ -206,6 +179,11 @@ class Store:
                 .where(AGENTS.c.id == agent_id)
                 .values(deleted_at=when, status=AgentStatus.STOPPED.value)
             )
+
+    def agent_names(self) -> dict[str, str]:
+        """Every agent's name by id, deleted agents included."""
+        with self.session() as s:
+            return {i: n for i, n in s.execute(select(AGENTS.c.id, AGENTS.c.name))}
 
     def load_agents(self, on_error: BadAgentRow | None = None) -> list[Agent]:
         """The live agents, oldest first. A row that cannot be read raises; with ``on_error``

@@ -22,6 +22,7 @@ from phantomex.brains.rules.momentum import MomentumBrain
 from phantomex.brains.rules.rsi import RsiBrain
 from phantomex.domain.models import Bar, Mode
 from phantomex.domain.money import BPS, MAX_PRICE, MONEY_CONTEXT
+from phantomex.domain.risk import RiskProfile
 from phantomex.market.base import PriceHistory
 from phantomex.market.guard import PriceGuard
 from phantomex.market.replay import _prepare
@@ -35,7 +36,6 @@ from phantomex.research.backtest import (
 )
 from phantomex.research.fast import indicators, loop
 from phantomex.research.metrics import TradeRecord, compute_metrics
-from phantomex.risk.profile import RiskProfile
 
 #: The bars of history a brain sees (the kernel's :class:`PriceHistory` bound).
 HISTORY_BARS: int = inspect.signature(PriceHistory).parameters["max_bars"].default

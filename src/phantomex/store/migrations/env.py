@@ -3,13 +3,13 @@
 from alembic import context
 from sqlalchemy import Engine
 
-from phantomex.store.models import Base
+from phantomex.store import models  # the whole schema: every feature's tables
 
 engine: Engine = context.config.attributes["engine"]
 with engine.begin() as connection:
     context.configure(
         connection=connection,
-        target_metadata=Base.metadata,
+        target_metadata=models.Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import phantomex.store.models
+import phantomex.store.base
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -24,7 +24,7 @@ def upgrade() -> None:
         "llm_cache",
         sa.Column("key", sa.String(length=64), nullable=False),
         sa.Column("response", sa.JSON(), nullable=False),
-        sa.Column("created_at", phantomex.store.models.UTCDateTime(), nullable=False),
+        sa.Column("created_at", phantomex.store.base.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("key"),
     )
     op.create_table(
@@ -32,7 +32,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("decision_id", sa.String(length=32), nullable=False),
         sa.Column("agent_id", sa.String(length=32), nullable=False),
-        sa.Column("time", phantomex.store.models.UTCDateTime(), nullable=False),
+        sa.Column("time", phantomex.store.base.UTCDateTime(), nullable=False),
         sa.Column("purpose", sa.String(length=16), nullable=False),
         sa.Column("endpoint", sa.String(length=64), nullable=False),
         sa.Column("model", sa.String(length=200), nullable=False),
@@ -45,7 +45,7 @@ def upgrade() -> None:
         sa.Column("latency_seconds", sa.Double(), nullable=True),
         sa.Column("tokens_in", sa.Integer(), nullable=True),
         sa.Column("tokens_out", sa.Integer(), nullable=True),
-        sa.Column("cost", phantomex.store.models.ExactDecimal(length=64), nullable=True),
+        sa.Column("cost", phantomex.store.base.ExactDecimal(length=64), nullable=True),
         sa.Column("cached", sa.Boolean(), nullable=False),
         sa.Column("cache_key", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id"),

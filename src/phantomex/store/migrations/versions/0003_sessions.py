@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import phantomex.store.models
+import phantomex.store.base
 
 revision: str = "0003_sessions"
 down_revision: str | None = "0002"
@@ -29,10 +29,10 @@ def upgrade() -> None:
         sa.Column("spec", sa.JSON(), nullable=False),
         sa.Column("window", sa.JSON(), nullable=False),
         sa.Column("fingerprint", sa.String(length=64), nullable=False),
-        sa.Column("created_at", phantomex.store.models.UTCDateTime(), nullable=False),
-        sa.Column("ends_at", phantomex.store.models.UTCDateTime(), nullable=True),
-        sa.Column("finished_at", phantomex.store.models.UTCDateTime(), nullable=True),
-        sa.Column("clock", phantomex.store.models.UTCDateTime(), nullable=True),
+        sa.Column("created_at", phantomex.store.base.UTCDateTime(), nullable=False),
+        sa.Column("ends_at", phantomex.store.base.UTCDateTime(), nullable=True),
+        sa.Column("finished_at", phantomex.store.base.UTCDateTime(), nullable=True),
+        sa.Column("clock", phantomex.store.base.UTCDateTime(), nullable=True),
         sa.Column("progress", sa.Double(), nullable=False),
         sa.Column("times", sa.JSON(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
@@ -51,7 +51,7 @@ def upgrade() -> None:
         sa.Column("entrant", sa.String(length=300), nullable=False),
         sa.Column("spec", sa.JSON(), nullable=False),
         sa.Column("agent_id", sa.String(length=32), nullable=True),
-        sa.Column("start_equity", phantomex.store.models.ExactDecimal(length=64), nullable=False),
+        sa.Column("start_equity", phantomex.store.base.ExactDecimal(length=64), nullable=False),
         sa.Column("equity", sa.JSON(), nullable=False),
         sa.Column("trades", sa.JSON(), nullable=False),
         sa.Column("decisions", sa.JSON(), nullable=False),
@@ -69,8 +69,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("session_id", sa.String(length=32), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("time", phantomex.store.models.UTCDateTime(), nullable=False),
-        sa.Column("created_at", phantomex.store.models.UTCDateTime(), nullable=False),
+        sa.Column("time", phantomex.store.base.UTCDateTime(), nullable=False),
+        sa.Column("created_at", phantomex.store.base.UTCDateTime(), nullable=False),
         sa.Column("author", sa.String(length=16), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("figures", sa.JSON(), nullable=False),

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import phantomex.store.models
+import phantomex.store.base
 
 revision: str = "0004_optimize"
 down_revision: str | None = "0003_sessions"
@@ -29,7 +29,7 @@ def upgrade() -> None:
         sa.Column("value", sa.Float(), nullable=True),
         sa.Column("metrics", sa.JSON(), nullable=False),
         sa.Column("study_config", sa.JSON(), nullable=False),
-        sa.Column("created_at", phantomex.store.models.UTCDateTime(), nullable=False),
+        sa.Column("created_at", phantomex.store.base.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("study", "number", name="uq_optimization_trial"),
     )

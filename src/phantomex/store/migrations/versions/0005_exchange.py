@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import phantomex.store.models
+import phantomex.store.base
 
 revision: str = "0005_exchange"
 down_revision: str | None = "0004_optimize"
@@ -24,7 +24,7 @@ def upgrade() -> None:
         sa.Column("venue", sa.String(length=64), nullable=False),
         sa.Column("api_key_encrypted", sa.Text(), nullable=False),
         sa.Column("secret_encrypted", sa.Text(), nullable=False),
-        sa.Column("updated_at", phantomex.store.models.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", phantomex.store.base.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("venue"),
     )
 

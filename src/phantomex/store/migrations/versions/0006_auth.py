@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import phantomex.store.models
+import phantomex.store.base
 
 revision: str = "0006_auth"
 down_revision: str | None = "0005_exchange"
@@ -25,16 +25,16 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("prefix", sa.String(length=16), nullable=False),
         sa.Column("digest", sa.String(length=64), nullable=False),
-        sa.Column("created_at", phantomex.store.models.UTCDateTime(), nullable=False),
-        sa.Column("revoked_at", phantomex.store.models.UTCDateTime(), nullable=True),
+        sa.Column("created_at", phantomex.store.base.UTCDateTime(), nullable=False),
+        sa.Column("revoked_at", phantomex.store.base.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("digest"),
     )
     op.create_table(
         "auth_sessions",
         sa.Column("digest", sa.String(length=64), nullable=False),
-        sa.Column("created_at", phantomex.store.models.UTCDateTime(), nullable=False),
-        sa.Column("expires_at", phantomex.store.models.UTCDateTime(), nullable=False),
+        sa.Column("created_at", phantomex.store.base.UTCDateTime(), nullable=False),
+        sa.Column("expires_at", phantomex.store.base.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("digest"),
     )
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from phantomex.store.models import Base
+from phantomex.store.base import Base
 
 
 class SessionRow(Base):

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from phantomex.domain.inputs import Money, Name
 from phantomex.domain.models import AgentStatus, Mode
-from phantomex.risk.profile import RiskProfile, RiskState
+from phantomex.domain.risk import RiskProfile, RiskState
 
 
 class AgentSpec(BaseModel):

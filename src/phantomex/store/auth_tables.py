@@ -1,4 +1,4 @@
-"""Tables of the auth package (on the store's declarative ``Base``): API tokens and sessions.
+"""Tables of the auth feature: API tokens and sessions.
 
 Only SHA-256 digests of tokens and session ids are stored, never the secrets themselves."""
 
@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from phantomex.store.models import Base
+from phantomex.store.base import Base
 
 
 class ApiTokenRow(Base):
