@@ -334,7 +334,9 @@ def test_llm_endpoints_from_the_cli(server: ServerHandle) -> None:
     }
     out = ok(server, "llm", "list")
     assert "e2e-cli" in out and "12.5 s" in out and "sk-test" not in out
-    assert "exists" in fails(server, "llm", "add", "e2e-cli", "--kind", "ollama", "--base-url", "x")
+    assert "exists" in fails(
+        server, "llm", "add", "e2e-cli", "--kind", "ollama", "--base-url", "http://127.0.0.1:9"
+    )
     msg = fails(
         server, "llm", "add", "e2e-nokey", "--kind", "openai", "--base-url", "http://127.0.0.1:9",
         "--api-key-env", "E2E_NOT_SET",
