@@ -20,8 +20,12 @@ run: $(STAMP)
 	  || echo "PhantomEx: the dashboard build failed (see above); starting the API without it."
 	$(BIN)/phantomex start
 
+# Two workers: the suite mostly waits on real servers, browsers and subprocesses, so two files at a
+# time halve its wall time on two cores; a file's tests stay together, in order, on one worker.
+TEST_WORKERS ?= 2
+
 test: $(STAMP) dashboard browser postgres ops-tools llm-real
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks scripts
