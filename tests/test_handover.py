@@ -6,6 +6,7 @@ API), on one kernel. Time is driven by the servers: every klines request moves t
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,18 +16,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import serve
 from fakeapi import FakeAPI, Reply, Request
 from test_data_download import exchange_info
+from test_session_api import patient_start
 
 from phantomex.broker.paper import PaperBroker
 from phantomex.domain.agent import AgentSpec
-from phantomex.domain.models import Action, Decision
+from phantomex.domain.models import Action, Bar, Decision, Tick
 from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.market.coingecko import CoinGeckoConfig, CoinGeckoFeed
 from phantomex.market.datastore import DataStore
 from phantomex.market.download import make_exchange, point_at
-from phantomex.market.handover import HandoverFeed
+from phantomex.market.handover import Gap, HandoverFeed
 from phantomex.market.history import StoredHistory
 from phantomex.market.replay import ReplayFeed
 from phantomex.sessions.handover import LiveSources
@@ -58,6 +61,13 @@ class Present:
         return PRESENT + timedelta(seconds=self.t)
 
 
+class WallClock(Present):
+    """The real present, for a server in another process."""
+
+    def wall(self) -> datetime:
+        return datetime.now(UTC)
+
+
 def klines(now: Present) -> Any:
     """``GET /api/v3/klines``: closed 5-minute BTCUSDT candles up to 20 minutes ago (the
     exchange's history lags: the live source's own history bridges the rest)."""
@@ -67,7 +77,7 @@ def klines(now: Present) -> Any:
         now.t += 30
         start = int(request.arg("startTime") or 0)
         limit = min(int(request.arg("limit") or 500), 1000)
-        first = max(start, int((PRESENT - timedelta(days=2)).timestamp() * 1000))
+        first = max(start, int((wall - timedelta(days=2)).timestamp() * 1000))
         ms = -(-first // 300_000) * 300_000
         rows: list[list[Any]] = []
         while len(rows) < limit and ms + 300_000 <= wall.timestamp() * 1000:
@@ -254,7 +264,7 @@ async def test_session_records_the_replay_and_the_live_part(
 
     final = m.summaries(started["id"])[-1]
     assert final["kind"] == "final"
-    assert "Replay part (recorded" in final["text"] and "Live part (coingecko" in final["text"]
+    assert "Replay part (recorded bars" in final["text"] and "Live part (coingecko" in final["text"]
     parts = final["figures"]["parts"]
     assert set(parts[0]["returns"]) == set(parts[1]["returns"]) == {"ruby", "max"}
     kernel.stop()
@@ -265,6 +275,41 @@ def _one_bar() -> dict[str, list[Any]]:
     from phantomex.sessions.manager import _bars
 
     return {"BTC": _bars("demo", "BTC")[:100]}
+
+
+def _bars(first: int, last: int, shift: int = 0) -> list[Bar]:
+    """BTC 5-minute bars number ``first`` to ``last`` after START (closes shifted by ``shift``)."""
+    out = []
+    for i in range(first, last + 1):
+        p = Decimal(30000 + i + shift)
+        out.append(Bar("BTC", START + i * BAR, p, p, p, p, Decimal(1)))
+    return out
+
+
+async def _drain(feed: HandoverFeed) -> list[Tick]:
+    ticks = []
+    while (tick := await feed.next_tick()) is not None:
+        ticks.append(tick)
+    return ticks
+
+
+@pytest.mark.asyncio
+async def test_bars_the_replay_carried_are_not_sent_again_and_a_gap_is_recorded() -> None:
+    live = ReplayFeed({"BTC": _bars(5, 14, shift=1000)}, period=BAR, warmup_bars=3)
+    feed = HandoverFeed({"BTC": _bars(0, 9)}, live, live_name="x", start=START, period=BAR)
+    ticks = await _drain(feed)
+    carried = [t.bars["BTC"] for t in ticks if "BTC" in t.bars]
+    assert [b.time for b in carried] == [START + i * BAR for i in range(15)]
+    assert [b.close for b in carried[9:]] == [Decimal(30009)] + [
+        Decimal(31000 + i) for i in range(10, 15)
+    ]  # recorded bars up to 9, then the live source's from 10 on: 8 and 9 are not sent again
+    assert feed.duplicates == 2 and feed.gaps == [] and feed.clock.phase == "live"
+    assert all(a.time < b.time for a, b in pairwise(ticks))
+
+    late = ReplayFeed({"BTC": _bars(8, 12)}, period=BAR)
+    feed = HandoverFeed({"BTC": _bars(0, 4)}, late, live_name="x", start=START, period=BAR)
+    await _drain(feed)
+    assert feed.gaps == [Gap("BTC", START + 4 * BAR, START + 8 * BAR)]
 
 
 @pytest.mark.asyncio
@@ -293,3 +338,39 @@ async def test_a_replay_that_goes_live_is_checked(tmp_path: Path) -> None:
     with pytest.raises(SessionError, match="cannot start live sources"):
         await m.start(SessionSpec.model_validate(base))
     store.close()
+
+
+def test_cli_starts_a_replay_that_goes_live_on_a_real_server(tmp_path: Path) -> None:
+    present = WallClock()
+    with FakeAPI() as binance, FakeAPI() as gecko:
+        binance.route("GET", "/api/v3/exchangeInfo", Reply(body=exchange_info(("BTC", "USDT"))))
+        binance.route("GET", "/api/v3/klines", klines(present))
+        gecko.route("GET", "/api/v3/simple/price", simple_price(present))
+        gecko.route("GET", "/api/v3/coins/bitcoin/market_chart", market_chart(present))
+        env = {
+            "PHANTOMEX_DEMO": "false",
+            "PHANTOMEX_COINGECKO": json.dumps(
+                {"coins": ["ETH"], "base_url": gecko.url + "/api/v3", "poll_seconds": 0.5}
+            ),
+            "PHANTOMEX_EXCHANGE": json.dumps(
+                {"api_urls": {"binance": {"public": binance.url + "/api/v3"}}}
+            ),
+        }
+        since = (datetime.now(UTC) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
+        with patient_start(), serve(tmp_path / "data", **env) as server:
+            rc, out, err = server.cli(
+                *("session", "start", "went live", "--agent", "ruby=rsi", "--symbols", "BTC"),
+                *("--from", since, "--then-live", "coingecko", "--duration", "3s"),
+                *("--wait", "--json"),
+                timeout=300,
+            )
+            assert rc == 0, err
+            got = json.loads(out)
+            assert got["status"] == "finished", got.get("error")
+            replay, live = got["window"]["parts"]
+            assert replay["ticks"] >= 20 and live["ticks"] >= 2
+            assert got["window"]["gaps"] == [] and got["window"]["bridge_bars"] >= 3
+            rc, out, err = server.cli("session", "show", "went live")
+            assert rc == 0, err
+            assert "Replay part (recorded bars" in out and "Live part (coingecko" in out
+            assert (tmp_path / "data" / "datasets" / "binance" / "BTC_5m.parquet").exists()

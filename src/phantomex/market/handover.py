@@ -35,6 +35,7 @@ from typing import Any, Literal
 from phantomex.domain.models import Bar, Instrument, Tick
 from phantomex.market.base import MarketFeed
 from phantomex.market.replay import ReplayFeed
+from phantomex.serialize import iso
 
 __all__ = ["Gap", "HandoverClock", "HandoverError", "HandoverFeed", "Part", "bar_period"]
 
@@ -102,8 +103,8 @@ class Part:
     def as_json(self) -> dict[str, Any]:
         return {
             "source": self.source,
-            "start": self.start.isoformat() if self.start else None,
-            "end": self.end.isoformat() if self.end else None,
+            "start": iso(self.start) if self.start else None,
+            "end": iso(self.end) if self.end else None,
             "ticks": self.ticks,
             "bars": self.bars,
         }
@@ -175,6 +176,7 @@ class HandoverFeed:
         )
         self._joins = _Joins(period)
         self._bridge: list[Tick] = []
+        self._last_time: datetime | None = None
         self._closed = False
 
     # ------------------------------------------------------------------ MarketFeed protocol
@@ -209,11 +211,12 @@ class HandoverFeed:
                 tick = await self.live.next_tick()
                 if tick is None or self._closed:
                     break
+                tick = self._emit(tick, "live")
                 if self.clock.handed_over_at is None:
                     self.clock.hand_over(tick.time)
                 if self.end is not None and tick.time >= self.end:
                     self.stage = "ended"
-                return self._emit(tick, "live")
+                return tick
             else:
                 break
         self.close()  # the live source's connections go with it
@@ -249,7 +252,11 @@ class HandoverFeed:
         return self._joins.last.get(symbol)
 
     def _emit(self, tick: Tick, part: Phase) -> Tick:
-        tick = Tick(tick.time, dict(tick.snapshots), self._joins.keep(tick.bars))
+        when = tick.time
+        if self._last_time is not None and when <= self._last_time:
+            when = self._last_time + timedelta(microseconds=1)  # the clock never stands still
+        self._last_time = when
+        tick = Tick(when, dict(tick.snapshots), self._joins.keep(tick.bars))
         if part == "replay":
             self.clock.simulated = tick.time
         self.parts[part].take(tick)

@@ -94,8 +94,10 @@ def window_parts(feed: HandoverFeed) -> dict[str, Any]:
     """What a session's window records about the hand-over: its replay and live parts, when
     the clock switched to wall time, and any gap or duplicate bar at the joins."""
     at = feed.clock.handed_over_at
+    replay, live = (p.as_json() for p in feed.parts.values())
+    replay["bridge_bars"] = feed.bridge_bars
     return {
-        "parts": [p.as_json() for p in feed.parts.values()],
+        "parts": [replay, live],
         "handover_at": iso(at) if at is not None else None,
         "bridge_bars": feed.bridge_bars,
         "top_ups": feed.top_ups,

@@ -131,7 +131,12 @@ def template_text(f: dict[str, Any]) -> str:
         f"{when(f['start'])} to {when(f['end'])} UTC, {f['status']})."
     ]
     for i, part in enumerate(f.get("parts") or []):
-        label = "Replay part (recorded" if i == 0 else f"Live part ({part['source']}"
+        label = f"Live part ({part['source']}"
+        if i == 0:
+            bridged = part.get("bridge_bars") or 0
+            label = "Replay part (recorded bars" + (
+                f", then {bridged} bars of the live source's history" if bridged else ""
+            )
         span = (
             f"{when(part['start'])} to {when(part['end'])} UTC" if part["start"] else "not reached"
         )
