@@ -185,6 +185,7 @@ async def test_one_kernel_hands_over_without_gap_or_duplicate(
         )
     )
     replay_times, live_times, bought, held = [], [], None, Decimal(0)
+    brain, state = kernel.brains[agent.id], kernel.agents[agent.id].risk_state
     handover: datetime | None = None
     while (tick := await feed.next_tick()) is not None:
         was_live = feed.clock.phase == "live"
@@ -205,6 +206,10 @@ async def test_one_kernel_hands_over_without_gap_or_duplicate(
                 assert feed.clock.handed_over_at == tick.time
                 # the position opened in the replay is still open; the clock is wall time now
                 assert kernel.ledger.wallet(agent.id).quantity("BTC") == held > 0
+                # the same brain (its memory and notes) and risk state decide on live prices
+                assert (
+                    kernel.brains[agent.id] is brain and kernel.agents[agent.id].risk_state is state
+                )
                 assert kernel.now == tick.time == present.wall() - timedelta(seconds=60)
                 assert kernel.audit() == []
             live_times.append(tick.time)
@@ -326,6 +331,8 @@ async def test_a_replay_that_goes_live_is_checked(tmp_path: Path) -> None:
         {"replay": {**base["replay"], "end": PRESENT.isoformat()}},  # it runs until now
         {"then_live": {"source": "yahoo", "duration": "1h"}},
         {"then_live": {"source": "coingecko", "duration": "0s"}},
+        {"replay": {**base["replay"], "speed": 60}},  # it catches up as fast as it can
+        {"replay": {**base["replay"], "dataset": "demo"}},
         {"kind": "live", "duration": "1h"},
     ):
         with pytest.raises(ValueError):

@@ -175,6 +175,13 @@ class SessionSpec(BaseModel):
                 raise ValueError("a replay session needs `replay.end` (or `then_live`)")
             if self.then_live is not None and self.replay.end is not None:
                 raise ValueError("a replay that goes live runs until now: give no `replay.end`")
+            if self.then_live is not None and self.replay.speed != 0:
+                raise ValueError("a replay that goes live catches up as fast as it can (speed 0)")
+            if self.then_live is not None and self.replay.dataset == "demo":
+                raise ValueError(
+                    "a replay that goes live needs a dataset to keep its downloaded history in "
+                    "(e.g. `binance`), not the shipped `demo`"
+                )
         if self.kind == "live" and self.duration is None:
             raise ValueError("a live session needs a `duration` (1h, 24h, or seconds)")
         return self
