@@ -20,7 +20,8 @@ Stages
 
 Every bar the stream carries opens exactly one ``period`` after the symbol's previous one: a
 bar at or before the previous one is dropped (no duplicate), and a later one is recorded in
-:attr:`HandoverFeed.gaps` (and logged) so a gap is never silent.
+:attr:`HandoverFeed.gaps` (and logged) so a gap is never silent. Tick times increase strictly
+across the joins (a live tick no later than the last replayed one moves on by a microsecond).
 """
 
 from __future__ import annotations
