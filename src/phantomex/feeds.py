@@ -16,10 +16,13 @@ from phantomex.market.idle import IdleFeed
 from phantomex.market.sources import CompositeFeed, SourceError
 
 if TYPE_CHECKING:
+    import ccxt
+
     from phantomex.config import Settings
+    from phantomex.sessions.handover import LiveSources
     from phantomex.store.repo import Store
 
-__all__ = ["FACTORIES", "build_source", "build_sources", "parse_spec"]
+__all__ = ["FACTORIES", "build_source", "build_sources", "parse_spec", "session_live_sources"]
 
 FeedFactory = Callable[[str | None, "Settings", "Store"], MarketFeed]
 
@@ -153,3 +156,32 @@ def build_sources(
             raise SourceError("no market source configured; e.g. sources = ['replay']")
         return IdleFeed()
     return feeds[0][1] if len(feeds) == 1 else CompositeFeed(feeds)
+
+
+def session_live_sources(settings: Settings, store: Store) -> LiveSources:
+    """What replay-then-live sessions start: a live source of the session's own symbols (with
+    the configured settings), history kept under the data directory and downloaded through
+    ccxt (at the exchange's configured URLs)."""
+    from phantomex.market.ccxt_client import configure
+    from phantomex.market.datastore import DataStore
+    from phantomex.market.download import make_exchange
+    from phantomex.sessions.handover import LiveSources
+
+    def live(spec: str, symbols: list[str]) -> MarketFeed:
+        name, _ = parse_spec(spec)
+        if name == "coingecko":
+            coins = settings.coingecko.model_copy(update={"coins": symbols})
+            return FACTORIES["coingecko"](
+                None, settings.model_copy(update={"coingecko": coins}), store
+            )
+        if name == "ccxt":
+            ccxt_settings = settings.ccxt.model_copy(update={"symbols": symbols})
+            changed = settings.model_copy(update={"ccxt": ccxt_settings})
+            return build_source(spec, changed, store)
+        raise SourceError(f"a session goes live on coingecko or ccxt:<exchange>, not {spec!r}")
+
+    def exchange(name: str) -> ccxt.Exchange:
+        ex = make_exchange(name, {"timeout": settings.exchange.timeout_ms})
+        return configure(ex, api_urls=settings.exchange.api_urls.get(name) or None)
+
+    return LiveSources(live, DataStore(settings.data_dir / "datasets"), exchange)

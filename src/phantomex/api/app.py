@@ -33,7 +33,7 @@ from phantomex.brains.llm.runtime import LLMRuntime
 from phantomex.broker.paper import PaperBrokerConfig
 from phantomex.config import Settings
 from phantomex.demo import seed_demo, seed_llm_demo
-from phantomex.feeds import build_sources
+from phantomex.feeds import build_sources, session_live_sources
 from phantomex.kernel import exchange_setup
 from phantomex.kernel.llm_endpoints import load_saved
 from phantomex.kernel.runtime import Kernel, KernelConfig
@@ -127,7 +127,11 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
             settings.notifications, kernel, data_dir=settings.data_dir, base_url=settings.base_url
         )
         app.state.sessions = SessionManager(
-            kernel, store, fee_bps=settings.fee_bps, slippage_bps=settings.slippage_bps
+            kernel,
+            store,
+            fee_bps=settings.fee_bps,
+            slippage_bps=settings.slippage_bps,
+            live_sources=session_live_sources(settings, store),
         )
         task = asyncio.create_task(kernel.run(), name="kernel")
         log.info("PhantomEx %s serving on %s", __version__, settings.base_url)

@@ -216,13 +216,32 @@ def register(app: typer.Typer, api: Callable[[], Api]) -> None:
         end_at: Annotated[
             str | None, typer.Option("--to", help="Replay: window end, exclusive (ISO, UTC).")
         ] = None,
-        dataset: Annotated[str, typer.Option(help="Replay: shipped dataset.")] = "demo",
+        dataset: Annotated[
+            str | None,
+            typer.Option(
+                help="Replay: dataset (default: demo; with --then-live: the --exchange's name).",
+                show_default=False,
+            ),
+        ] = None,
         speed: Annotated[
             float, typer.Option(min=0, help="Replay: market seconds per wall second (0 = max).")
         ] = 0.0,
         duration: Annotated[
-            str | None, typer.Option(help="Live session: 1h, 24h, 90m or seconds.")
+            str | None,
+            typer.Option(help="Live session (or the live part of --then-live): 1h, 90m, seconds."),
         ] = None,
+        then_live: Annotated[
+            str | None,
+            typer.Option(
+                "--then-live",
+                help="Replay from --from until now, then carry on live on this source "
+                "(coingecko or ccxt:<exchange>) for --duration.",
+                show_default=False,
+            ),
+        ] = None,
+        exchange: Annotated[
+            str, typer.Option(help="--then-live: the ccxt exchange history is downloaded from.")
+        ] = "binance",
         summary_every: Annotated[
             float | None, typer.Option(help="Also summarise every N hours.")
         ] = None,
@@ -233,7 +252,8 @@ def register(app: typer.Typer, api: Callable[[], Api]) -> None:
         wait: Annotated[bool, typer.Option(help="Wait for the end, then show it.")] = False,
         as_json: JsonOpt = False,
     ) -> None:
-        """Start a replay session (--from/--to) or a live one (--duration)."""
+        """Start a replay session (--from/--to), a live one (--duration), or a replay that goes
+        live (--from, --then-live SOURCE, --duration)."""
         try:
             agents = [parse_agent(a) for a in agent]
             body: dict[str, Any] = {
@@ -242,7 +262,17 @@ def register(app: typer.Typer, api: Callable[[], Api]) -> None:
                 "cash": cash,
                 "agents": agents,
             }
-            if duration is not None:
+            if then_live is not None:
+                if start_at is None or duration is None or end_at is not None:
+                    fail("--then-live needs --from and --duration (the live part), and no --to")
+                begin = parse_when(start_at, end=False)
+                assert begin is not None
+                body.update(
+                    kind="replay",
+                    replay={"dataset": dataset or exchange, "start": iso(begin), "speed": speed},
+                    then_live={"source": then_live, "duration": duration, "exchange": exchange},
+                )
+            elif duration is not None:
                 body.update(kind="live", duration=duration)
             else:
                 if start_at is None or end_at is None:
@@ -253,7 +283,7 @@ def register(app: typer.Typer, api: Callable[[], Api]) -> None:
                 body.update(
                     kind="replay",
                     replay={
-                        "dataset": dataset,
+                        "dataset": dataset or "demo",
                         "start": iso(begin),
                         "end": iso(until),
                         "speed": speed,

@@ -205,7 +205,9 @@ class CoinGeckoFeed:
         config: CoinGeckoConfig | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """``clock`` paces the polls (monotonic); ``wall`` gives the ticks' times (UTC)."""
         self.config = config = config or CoinGeckoConfig()
         base = config.base_url or (PRO_BASE_URL if config.plan == "pro" else DEMO_BASE_URL)
         self.base_url = base.rstrip("/")
@@ -213,7 +215,7 @@ class CoinGeckoFeed:
         if config.api_key is not None:
             header = "x-cg-pro-api-key" if config.plan == "pro" else "x-cg-demo-api-key"
             self._headers[header] = config.api_key.get_secret_value()
-        self._clock = clock
+        self._clock, self._wall = clock, wall
         self._coins: list[Coin] | None = None
         self._builders: dict[str, BarBuilder] = {}
         self._snaps: dict[str, Snapshot] = {}
@@ -371,7 +373,7 @@ class CoinGeckoFeed:
         log.warning("coingecko: %s; next request in %.1fs", exc, wait)
 
     def _tick_time(self) -> datetime:
-        now = datetime.now(UTC)
+        now = self._wall()
         if self._last_tick is not None and now <= self._last_tick:
             now = self._last_tick + timedelta(microseconds=1)
         self._last_tick = now

@@ -33,11 +33,13 @@ from phantomex.domain.agent import AgentSpec, new_id
 from phantomex.domain.models import Bar
 from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import Kernel, KernelConfig
+from phantomex.market.handover import HandoverFeed
 from phantomex.market.loaders import load_dataset
 from phantomex.market.replay import ReplayFeed
 from phantomex.research.backtest import resolve_strategy
 from phantomex.serialize import iso
 from phantomex.sessions import summary as summaries
+from phantomex.sessions.handover import LiveSources, handover_feed, window_parts
 from phantomex.sessions.repo import RUNNING, SessionRepo, now
 from phantomex.sessions.spec import SessionError, SessionSpec
 from phantomex.sessions.tracker import BUY_AND_HOLD, CASH, Competitor, Tracker
@@ -84,7 +86,8 @@ class Run:
     period: timedelta
     start: datetime
     end: datetime  # market time (replay) or wall time (live)
-    feed: ReplayFeed | None = None
+    feed: ReplayFeed | HandoverFeed | None = None
+    window: dict[str, Any] = field(default_factory=dict)  # as stored at the start
     stop_requested: bool = False
     interrupted: bool = False  # stopped by the server's shutdown
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -98,8 +101,17 @@ class Run:
 
 
 class SessionManager:
-    def __init__(self, kernel: Kernel, store: Store, *, fee_bps: Decimal, slippage_bps: Decimal):
+    def __init__(
+        self,
+        kernel: Kernel,
+        store: Store,
+        *,
+        fee_bps: Decimal,
+        slippage_bps: Decimal,
+        live_sources: LiveSources | None = None,
+    ):
         self.kernel = kernel
+        self.live_sources = live_sources  # replays that go live (then_live) start these
         self.repo = SessionRepo(store)
         self.fee_bps = fee_bps
         self.slippage_bps = slippage_bps
@@ -122,7 +134,7 @@ class SessionManager:
             run = await self._replay_run(session_id, spec, agent_specs)
         else:
             run = await self._live_run(session_id, spec, agent_specs)
-        window = self._window(spec, run)
+        window = run.window = self._window(spec, run)
         rows = [
             SessionAgentRow(
                 session_id=session_id,
@@ -271,24 +283,13 @@ class SessionManager:
     async def _replay_run(self, session_id: str, spec: SessionSpec, agents: list[AgentSpec]) -> Run:
         window = spec.replay
         assert window is not None
-        try:
-            data = {s: await asyncio.to_thread(_bars, window.dataset, s) for s in spec.symbols}
-        except ValueError as exc:
-            raise SessionError(str(exc), field="replay.dataset") from None
-        bars = {s: [b for b in v if b.time < window.end] for s, v in data.items()}
-        inside = {s: sum(1 for b in v if b.time >= window.start) for s, v in bars.items()}
-        empty = [s for s, n in inside.items() if n == 0]
-        if empty:
-            first = min(v[0].time for v in data.values())
-            last = max(v[-1].time for v in data.values())
-            raise SessionError(
-                f"no bars of {', '.join(empty)} in the window (dataset {window.dataset!r} covers "
-                f"{iso(first)} to {iso(last)})",
-                field="replay",
-            )
-        feed = ReplayFeed(
-            bars, speed=window.speed, warmup_bars=spec.warmup_bars, start_after=window.start
-        )
+        feed: ReplayFeed | HandoverFeed
+        if spec.then_live is not None:
+            feed = await handover_feed(spec, self.live_sources)
+            end = feed.clock.wall() + spec.then_live.live_duration  # planned: replays are fast
+        else:
+            assert window.end is not None
+            feed, end = await self._recorded_feed(spec, window.end), window.end
         kernel = Kernel(
             Store("sqlite://"),
             feed,
@@ -305,6 +306,7 @@ class SessionManager:
         missing = [s for s in spec.symbols if s not in kernel.marks]
         if missing:
             kernel.store.close()
+            feed.close()
             raise SessionError(
                 f"no price of {', '.join(missing)} before the window starts: start later",
                 field="replay.start",
@@ -312,7 +314,30 @@ class SessionManager:
         kernel.now = window.start
         comps = [Competitor(a.name, kernel.create_agent(a).id, spec.cash) for a in agents]
         tracker = Tracker(kernel, comps, spec.symbols, spec.cash, self.fee_bps, window.start)
-        return Run(session_id, spec, kernel, tracker, feed.period, window.start, window.end, feed)
+        return Run(session_id, spec, kernel, tracker, feed.period, window.start, end, feed)
+
+    @staticmethod
+    async def _recorded_feed(spec: SessionSpec, end: datetime) -> ReplayFeed:
+        window = spec.replay
+        assert window is not None
+        try:
+            data = {s: await asyncio.to_thread(_bars, window.dataset, s) for s in spec.symbols}
+        except ValueError as exc:
+            raise SessionError(str(exc), field="replay.dataset") from None
+        bars = {s: [b for b in v if b.time < end] for s, v in data.items()}
+        inside = {s: sum(1 for b in v if b.time >= window.start) for s, v in bars.items()}
+        empty = [s for s, n in inside.items() if n == 0]
+        if empty:
+            first = min(v[0].time for v in data.values())
+            last = max(v[-1].time for v in data.values())
+            raise SessionError(
+                f"no bars of {', '.join(empty)} in the window (dataset {window.dataset!r} covers "
+                f"{iso(first)} to {iso(last)})",
+                field="replay",
+            )
+        return ReplayFeed(
+            bars, speed=window.speed, warmup_bars=spec.warmup_bars, start_after=window.start
+        )
 
     async def _live_run(self, session_id: str, spec: SessionSpec, agents: list[AgentSpec]) -> Run:
         k = self.kernel
@@ -347,6 +372,8 @@ class SessionManager:
             if spec.replay is not None and spec.kind == "replay"
             else f"live:{type(self.kernel.feed).__name__}"
         )
+        if spec.then_live is not None:
+            source += f"+live:{spec.then_live.source}"
         return {
             "source": source,
             "symbols": sorted(spec.symbols),
@@ -436,14 +463,16 @@ class SessionManager:
             "times": [iso(t) for t in run.tracker.times],
             "error": error,
         }
+        if isinstance(run.feed, HandoverFeed):  # the end is known from the hand-over on
+            run.end = run.feed.end or run.end
+            run.window.update(end=iso(run.end), **window_parts(run.feed))
+            fields.update(window=run.window, fingerprint=fingerprint(run.window))
         if status != RUNNING:
             fields["finished_at"] = now()
             if run.clock < run.end:  # cut short: the market window is the part that ran
-                got = self.repo.get(run.id)
-                window = dict(got["window"]) if got else {}
-                if window:
-                    window.update(planned_end=window["end"], end=iso(run.clock))
-                    fields.update(window=window, fingerprint=fingerprint(window))
+                window = dict(run.window)
+                window.update(planned_end=window["end"], end=iso(run.clock))
+                fields.update(window=window, fingerprint=fingerprint(window))
             for r in results.values():
                 if r["status"] == "running":
                     r["status"] = "finished"

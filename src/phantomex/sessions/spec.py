@@ -64,21 +64,54 @@ class ReplayWindow(BaseModel):
 
     dataset: str = Field("demo", min_length=1, max_length=40)
     start: datetime
-    end: datetime
+    end: datetime | None = Field(None, description="Exclusive; none when the replay goes live.")
     speed: float = Field(
         0.0, ge=0, le=1e7, description="Market seconds per wall second; 0 = as fast as possible."
     )
 
     @field_validator("start", "end")
     @classmethod
-    def _utc(cls, value: datetime) -> datetime:
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     @model_validator(mode="after")
     def _ordered(self) -> ReplayWindow:
-        if self.end <= self.start:
+        if self.end is not None and self.end <= self.start:
             raise ValueError("the window's end must be after its start")
         return self
+
+
+class ThenLive(BaseModel):
+    """Replay, then live: after the recorded bars the agents carry on into a live source."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(
+        min_length=1,
+        max_length=60,
+        pattern=r"^(coingecko|ccxt:[a-z0-9_]+)$",
+        description="The live source: coingecko or ccxt:<exchange>.",
+    )
+    duration: str | float = Field(description="How long the live part runs: 1h, 24h, or seconds.")
+    exchange: str = Field(
+        "binance",
+        pattern=r"^[a-z0-9_]+$",
+        max_length=40,
+        description="The ccxt exchange the history is downloaded from when not stored.",
+    )
+    quote: str = Field("USDT", pattern=r"^[A-Z0-9]+$", max_length=10)
+
+    @field_validator("duration")
+    @classmethod
+    def _duration(cls, value: str | float) -> str | float:
+        parse_duration(value)
+        return value
+
+    @property
+    def live_duration(self) -> timedelta:
+        return parse_duration(self.duration)
 
 
 class SummaryLLM(BaseModel):
@@ -99,6 +132,9 @@ class SessionSpec(BaseModel):
     cash: Money = Decimal(10_000)
     agents: list[SessionAgent] = Field(min_length=1, max_length=20)
     replay: ReplayWindow | None = None
+    then_live: ThenLive | None = Field(
+        None, description="Replay: carry on into this live source when the replay reaches now."
+    )
     duration: str | float | None = Field(None, description="Live: 1h, 24h, 90m or seconds.")
     summary_every_hours: float | None = Field(
         None, gt=0, le=24 * 90, description="Also summarise every N hours (market time)."
@@ -132,6 +168,20 @@ class SessionSpec(BaseModel):
             raise ValueError("agent names must be unique within a session")
         if self.kind == "replay" and self.replay is None:
             raise ValueError("a replay session needs `replay`: {dataset, start, end}")
+        if self.then_live is not None and self.kind != "replay":
+            raise ValueError("`then_live` continues a replay session")
+        if self.replay is not None and self.kind == "replay":
+            if self.then_live is None and self.replay.end is None:
+                raise ValueError("a replay session needs `replay.end` (or `then_live`)")
+            if self.then_live is not None and self.replay.end is not None:
+                raise ValueError("a replay that goes live runs until now: give no `replay.end`")
+            if self.then_live is not None and self.replay.speed != 0:
+                raise ValueError("a replay that goes live catches up as fast as it can (speed 0)")
+            if self.then_live is not None and self.replay.dataset == "demo":
+                raise ValueError(
+                    "a replay that goes live needs a dataset to keep its downloaded history in "
+                    "(e.g. `binance`), not the shipped `demo`"
+                )
         if self.kind == "live" and self.duration is None:
             raise ValueError("a live session needs a `duration` (1h, 24h, or seconds)")
         return self

@@ -7,6 +7,7 @@ prompt and output, as the audit trail does for decisions)."""
 from __future__ import annotations
 
 import json
+from bisect import bisect_left
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -96,7 +97,31 @@ def figures(session: dict[str, Any]) -> dict[str, Any]:
         "benchmarks": benchmarks,
         "best_trade": trip(trips[-1]) if trips else None,
         "worst_trade": trip(trips[0]) if trips else None,
+        "parts": parts(session),
     }
+
+
+def parts(session: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """A replay that went live: its replay part and its live part, each with every agent's
+    return over it (the live part starts from the equity at the hand-over); None otherwise."""
+    window = session["window"]
+    stored = window.get("parts")
+    if not stored:
+        return None
+    times = [_time(t) for t in session.get("times", [])]
+    at = window.get("handover_at")
+    cut = bisect_left(times, _time(at)) if at else len(times)  # first sample of the live part
+    spans = [(0, cut), (max(cut - 1, 0), len(times) if at else 0)]
+    out = []
+    for part, (lo, hi) in zip(stored, spans, strict=True):
+        returns = {}
+        for a in session["agents"]:
+            curve = a.get("equity") or []
+            if a["role"] == "agent" and lo < min(hi, len(curve)):
+                first, last = Decimal(curve[lo]), Decimal(curve[min(hi, len(curve)) - 1])
+                returns[a["name"]] = float(last / first - 1)
+        out.append({**part, "returns": returns})
+    return out
 
 
 def template_text(f: dict[str, Any]) -> str:
@@ -105,6 +130,20 @@ def template_text(f: dict[str, Any]) -> str:
         f"Session {f['session']!r} ({f['kind']}, {' '.join(f['symbols'])}, "
         f"{when(f['start'])} to {when(f['end'])} UTC, {f['status']})."
     ]
+    for i, part in enumerate(f.get("parts") or []):
+        label = f"Live part ({part['source']}"
+        if i == 0:
+            bridged = part.get("bridge_bars") or 0
+            label = "Replay part (recorded bars" + (
+                f", then {bridged} bars of the live source's history" if bridged else ""
+            )
+        span = (
+            f"{when(part['start'])} to {when(part['end'])} UTC" if part["start"] else "not reached"
+        )
+        returns = ", ".join(f"{n} {_pct(r)}" for n, r in part["returns"].items())
+        lines.append(
+            f"{label}, {part['ticks']} ticks): {span}" + (f"; {returns}." if returns else ".")
+        )
     if f["agents"]:
         top, last = f["agents"][0], f["agents"][-1]
         lines.append(
