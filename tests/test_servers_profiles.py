@@ -126,6 +126,10 @@ def test_profiles_route_commands_and_status_shows_both_then_one_down(two: dict[s
     assert "UNREACHABLE" in table and "connection refused" in table
     rc, _out, err = cli(env, "--server", "alpha", "agents", "list")
     assert rc == 1 and alpha.url in err and "not running" in err
+    rc, _out, err = cli(env, "--server", "alpha", "audit")  # no offline audit of another DB
+    assert rc == 1 and alpha.url in err and "not running" in err
+    rc, _out, err = cli(env, "--server", "beta", "stop")  # local commands refuse a profile
+    assert rc == 1 and "phantomex server stop --host" in err
 
     ok(env, "servers", "remove", "alpha")
     assert [p["name"] for p in json.loads(ok(env, "servers", "list", "--json"))] == ["beta"]

@@ -117,6 +117,15 @@ def api() -> Api:
     return api_for(settings_from())
 
 
+def local_only(command: str) -> None:
+    """Refuse ``--server`` for a command that acts on this machine's server (its pid file)."""
+    if GLOBAL.server:
+        fail(
+            f"error: `{command}` acts on the server of this machine, not on --server "
+            f"{GLOBAL.server}: use `phantomex server {command} --host HOST` for another machine"
+        )
+
+
 def names_by_id(client: Api) -> dict[str, str]:
     return {a["id"]: a["name"] for a in client.agents()}
 
@@ -158,6 +167,7 @@ def _start(
     speed: float | None,
     daemon: bool,
 ) -> None:
+    local_only("start")
     overrides: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -199,6 +209,7 @@ def _start(
 
 def _stop(data_dir: Path | None) -> bool:
     """Stop the server of ``data_dir``'s pid file; False if none was running."""
+    local_only("stop")
     settings = settings_from(data_dir=data_dir)
     pid = server.running_pid(settings)
     if pid is None:
@@ -298,6 +309,7 @@ def logs(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Show the end of the server log (written by `start --daemon`)."""
+    local_only("logs")
     settings = settings_from(data_dir=data_dir)
     path = settings.log_file
     if not path.exists():
@@ -710,6 +722,8 @@ def audit(
             result = client.request("GET", "/api/audit")
             names = {a["id"]: a["name"] for a in client.request("GET", "/api/agents")}
         except NotRunning:
+            if GLOBAL.server:  # the profile's server is down: this machine's database is not it
+                fail(not_running_message(client.url))
             result = None
         except ApiError as exc:
             fail(str(exc))

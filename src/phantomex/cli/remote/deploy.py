@@ -13,7 +13,9 @@ The steps, each a host command (see :mod:`phantomex.cli.remote.hosts`):
 
 from __future__ import annotations
 
+import asyncio
 import shlex
+import time
 from dataclasses import dataclass
 
 from phantomex.cli.remote.ssh import Emit, Remote
@@ -69,11 +71,25 @@ class Deploy:
         )
 
     async def _healthy(self, name: str) -> None:
-        self.say(f"{name}: waiting up to {self.host.health_timeout:g} s for {self.host.health_url}")
-        answer = await self.remote.wait_healthy(self.host.health_timeout)
-        if answer is None:
-            raise StepFailed(name, f"no healthy answer within {self.host.health_timeout:g} s")
-        self.say(f"{name}: ok (clock {answer.get('clock')}, {answer.get('agents')} agents)")
+        """Poll ``/health`` until it answers; fail early when the service manager reports the
+        service down (a release that crashes at start need not wait the whole timeout)."""
+        host = self.host
+        self.say(f"{name}: waiting up to {host.health_timeout:g} s for {host.health_url}")
+        deadline = time.monotonic() + host.health_timeout
+        status = host.command("status")
+        while True:
+            answer = await self.remote.health()
+            if answer is not None:
+                self.say(f"{name}: ok (clock {answer.get('clock')}, {answer.get('agents')} agents)")
+                return
+            if status:
+                ran = await self.remote.run(status)
+                if not ran.ok:
+                    last = ran.output.strip().splitlines()[-1:] or [f"exit status {ran.status}"]
+                    raise StepFailed(name, f"the service is not running ({last[0]})")
+            if time.monotonic() >= deadline:
+                raise StepFailed(name, f"no healthy answer within {host.health_timeout:g} s")
+            await asyncio.sleep(1.0)
 
     async def _release(self, commit: str, old: str, *, restore: bool) -> None:
         """Check ``commit`` out, install it and (re)start the service on it."""
