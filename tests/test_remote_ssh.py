@@ -27,6 +27,8 @@ import pytest
 from conftest import FAST_SPEED, free_port, kill_pid, run_cli, server_env, wait_health
 from sshd_helpers import running_sshd
 
+from phantomex.cli.remote.hosts import HostError, resolve_host
+
 ROOT = Path(__file__).resolve().parents[1]
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "t",
@@ -255,3 +257,31 @@ def test_an_unknown_host_key_is_refused(box: Box, tmp_path: Path) -> None:
     rc, _out, err = run_cli("server", "status", "--host", "box", env=env)
     assert rc == 1 and "cannot connect" in err, err
     assert "host key is not trusted" in err.lower(), err
+
+
+def test_host_addresses_placeholders_and_quoting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PHANTOMEX_CLI_HOME", str(tmp_path))
+    host = resolve_host("deploy@gpu.lan:2222")
+    assert (host.user, host.address, host.port) == ("deploy", "gpu.lan", 2222)
+    assert host.command("restart") == "cd /opt/phantomex && sudo systemctl restart phantomex"
+    assert host.command("logs", lines=20).endswith("journalctl -u phantomex --no-pager -n 20")
+    assert "sudo systemd-run" in host.command("migrate")  # as the unit's dynamic user
+    (tmp_path / "hosts.toml").write_text(
+        '[hosts.odd]\naddress = "h"\ncheckout = "/srv/my app"\n'
+        '[hosts.odd.commands]\nstart = "svc {nope}"\nbackup = ""\n'
+        'restore = "cp {checkout}/b-{old}.db x"\n'
+    )
+    odd = resolve_host("odd")
+    assert odd.command("backup") == ""  # an empty command: the deploy step is skipped
+    assert odd.command("restore", old="abc; rm -rf /") == (
+        "cd '/srv/my app' && cp '/srv/my app'/b-'abc; rm -rf /'.db x"
+    )
+    with pytest.raises(HostError, match="unknown placeholder"):
+        odd.command("start")
+    (tmp_path / "hosts.toml").write_text('[hosts.bad]\naddress = "h"\nport = 0\n')
+    with pytest.raises(HostError, match="port"):
+        resolve_host("bad")
+    with pytest.raises(HostError, match="not a host"):
+        resolve_host("two words")
