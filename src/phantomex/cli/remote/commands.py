@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
+import asyncssh
 import typer
 
 from phantomex.cli.client import fail
@@ -46,6 +47,8 @@ def _on_host(ref: str, work: Callable[[Remote], Awaitable[T]]) -> T:
         return asyncio.run(main(resolve_host(ref)))
     except HostError as exc:
         fail(f"error: {exc}")
+    except (OSError, asyncssh.Error) as exc:
+        fail(f"error: the SSH connection to {ref} failed: {exc}")
 
 
 def _service(ref: str, which: str) -> int:

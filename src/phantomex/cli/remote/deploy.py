@@ -47,27 +47,30 @@ class Deploy:
         self.remote, self.host, self.say, self.out = remote, remote.host, say, out
         self.backed_up = False  # the database was copied before the migration
 
-    async def _step(self, name: str, command: str) -> str:
+    async def _step(self, name: str, command: str, *, show: bool = True) -> str:
         """Run one step's command; StepFailed with the end of its output if it fails."""
         if not command:
             self.say(f"{name}: skipped (no command configured)")
             return ""
-        self.say(f"{name} …")
-        ran = await self.remote.run(command, self.out)
+        if show:
+            self.say(f"{name} …")
+        ran = await self.remote.run(command, self.out if show else None)
         if not ran.ok:
             tail = " | ".join(ran.output.strip().splitlines()[-3:])
             raise StepFailed(name, f"exit status {ran.status}" + (f": {tail}" if tail else ""))
         return ran.output.strip()
 
-    async def _git(self, name: str, args: str) -> str:
-        return await self._step(name, f"cd {shlex.quote(self.host.checkout)} && git {args}")
+    async def _git(self, name: str, args: str, *, show: bool = True) -> str:
+        cd = f"cd {shlex.quote(self.host.checkout)}"
+        return await self._step(name, f"{cd} && git {args}", show=show)
 
     async def _resolve(self, ref: str) -> str:
         remote_ref = shlex.quote(f"{self.host.git_remote}/{ref}^{{commit}}")
         plain = shlex.quote(f"{ref}^{{commit}}")
         return await self._git(
-            "resolve",
+            f"resolve {ref}",
             f"rev-parse --verify --quiet {remote_ref} || git rev-parse --verify --quiet {plain}",
+            show=False,
         )
 
     async def _healthy(self, name: str) -> None:
@@ -107,8 +110,9 @@ class Deploy:
         await self._healthy("health")
 
     async def run(self, ref: str) -> Outcome:
-        old = await self._git("current", "rev-parse --verify HEAD")
+        old = ""
         try:
+            old = await self._git("current commit", "rev-parse --verify HEAD", show=False)
             await self._git("fetch", f"fetch --quiet --tags {shlex.quote(self.host.git_remote)}")
             new = await self._resolve(ref)
         except StepFailed as exc:
