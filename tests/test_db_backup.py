@@ -152,3 +152,13 @@ def test_which_database_a_backup_takes() -> None:
     assert database_to_back_up(pg, shown, "http://x") == pg  # the same, with its password
     with pytest.raises(BackupError, match=r"writes postgresql\+psycopg://px:\*\*\*@db:5432/px"):
         database_to_back_up(here, shown, "http://x")
+
+
+def test_migrate_brings_a_database_to_the_newest_migration(tmp_path: Path) -> None:
+    env = server_env(free_port(), tmp_path)
+    rc, out, err = run_cli("db", "migrate", "--data-dir", str(tmp_path), env=env)
+    assert rc == 0, err
+    checked = check_sqlite(tmp_path / "phantomex.db")
+    assert f"is at migration {checked.revision}" in out
+    rc, out, err = run_cli("db", "migrate", "--data-dir", str(tmp_path), env=env)  # idempotent
+    assert rc == 0 and checked.revision in out, err

@@ -14,6 +14,7 @@ from phantomex.cli.client import Api, ApiError, NotRunning, fail
 from phantomex.cli.output import say
 from phantomex.config import Settings
 from phantomex.store import backup as bk
+from phantomex.store.repo import Store
 
 FileArg = Annotated[Path, typer.Argument(help="The backup file.", show_default=False)]
 DataDirOpt = Annotated[
@@ -131,6 +132,17 @@ def register(
         say(f"restored {db} from {file}: migration {checked.revision}, {checked.trades} trades")
         if kept is not None:
             say(f"the previous database is kept as {kept}")
+
+    @db_app.command("migrate")
+    def migrate_cmd(data_dir: DataDirOpt = None) -> None:
+        """Bring the database to this version's newest migration (the server does it on start
+        too; ``server deploy`` runs it before the restart so a failing migration stops there)."""
+        settings = settings_from(data_dir=data_dir)
+        try:
+            Store(settings.database_url).close()
+        except Exception as exc:
+            fail(f"migration failed on {_shown(settings.database_url)}: {exc}")
+        say(f"{_shown(settings.database_url)} is at migration {bk.known_revisions()[1]}")
 
     @db_app.command("check")
     def check_cmd(file: FileArg) -> None:

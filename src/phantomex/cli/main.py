@@ -30,6 +30,7 @@ from phantomex.cli import optimize as optimize_cli
 from phantomex.cli import orders as orders_cli
 from phantomex.cli import secrets_cmd as secrets_cli
 from phantomex.cli import server
+from phantomex.cli import servers as servers_cli
 from phantomex.cli import session as session_cli
 from phantomex.cli import sources as sources_cli
 from phantomex.cli.client import Api, ApiError, NotRunning, fail, not_running_message
@@ -46,6 +47,8 @@ from phantomex.cli.output import (
     trades_table,
     wallet_table,
 )
+from phantomex.cli.profiles import ProfileError, Profiles
+from phantomex.cli.remote import commands as remote_cli
 from phantomex.config import Settings, config_file, load_settings
 from phantomex.domain.inputs import parse_decimal
 from phantomex.formatting import latency, money, when
@@ -64,6 +67,7 @@ app.add_typer(agents_app, name="agents")
 @dataclass
 class _Global:
     url: str | None = None
+    server: str | None = None  # a server profile's name (``--server``)
 
 
 GLOBAL = _Global()
@@ -98,12 +102,28 @@ def settings_from(**overrides: Any) -> Settings:
 
 
 def api_for(settings: Settings) -> Api:
-    """The client of the server that ``settings`` name (or ``--url``)."""
+    """The client of the server that ``settings`` name, or of ``--server``'s profile (its URL
+    and token), or of ``--url``."""
+    if GLOBAL.server:
+        try:
+            profile = Profiles().get(GLOBAL.server)
+        except ProfileError as exc:
+            fail(f"error: --server: {exc}")
+        return Api(profile.url, token=profile.token)
     return Api(GLOBAL.url or settings.base_url, token=auth_cli.cli_token(settings))
 
 
 def api() -> Api:
     return api_for(settings_from())
+
+
+def local_only(command: str) -> None:
+    """Refuse ``--server`` for a command that acts on this machine's server (its pid file)."""
+    if GLOBAL.server:
+        fail(
+            f"error: `{command}` acts on the server of this machine, not on --server "
+            f"{GLOBAL.server}: use `phantomex server {command} --host HOST` for another machine"
+        )
 
 
 def names_by_id(client: Api) -> dict[str, str]:
@@ -121,8 +141,20 @@ def main(
             show_default=False,
         ),
     ] = None,
+    server_name: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            envvar="PHANTOMEX_SERVER",
+            help="A server profile (see `phantomex servers`): its URL and token.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
+    if url and server_name:
+        fail("error: give --url or --server, not both")
     GLOBAL.url = url.rstrip("/") if url else None
+    GLOBAL.server = server_name
 
 
 # -- server ----------------------------------------------------------------------------------------
@@ -135,6 +167,7 @@ def _start(
     speed: float | None,
     daemon: bool,
 ) -> None:
+    local_only("start")
     overrides: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -176,6 +209,7 @@ def _start(
 
 def _stop(data_dir: Path | None) -> bool:
     """Stop the server of ``data_dir``'s pid file; False if none was running."""
+    local_only("stop")
     settings = settings_from(data_dir=data_dir)
     pid = server.running_pid(settings)
     if pid is None:
@@ -275,6 +309,7 @@ def logs(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Show the end of the server log (written by `start --daemon`)."""
+    local_only("logs")
     settings = settings_from(data_dir=data_dir)
     path = settings.log_file
     if not path.exists():
@@ -687,6 +722,8 @@ def audit(
             result = client.request("GET", "/api/audit")
             names = {a["id"]: a["name"] for a in client.request("GET", "/api/agents")}
         except NotRunning:
+            if GLOBAL.server:  # the profile's server is down: this machine's database is not it
+                fail(not_running_message(client.url))
             result = None
         except ApiError as exc:
             fail(str(exc))
@@ -730,6 +767,8 @@ session_cli.register(app, api)
 sources_cli.register(app, api)
 exchange_cli.register(app, api)
 db_cli.register(app, settings_from, api_for)
+servers_cli.register(app)
+remote_cli.register(app)
 
 if __name__ == "__main__":
     app()
