@@ -140,10 +140,12 @@ crash-test: $(STAMP)
 bench-load: $(STAMP) ops-tools
 	$(BIN)/python benchmarks/load.py
 
-# Debian's wrk (the load benchmark) and logrotate (the deployment test).
+# Debian's wrk (the load benchmark), logrotate (the deployment test) and openssh-server (the
+# remote lifecycle test runs a real sshd on loopback).
 ops-tools:
-	@command -v wrk >/dev/null && { command -v logrotate || test -x /usr/sbin/logrotate; } >/dev/null || { \
-	  echo "Installing Debian's wrk and logrotate..."; \
+	@command -v wrk >/dev/null && { command -v logrotate || test -x /usr/sbin/logrotate; } >/dev/null \
+	  && test -x /usr/sbin/sshd || { \
+	  echo "Installing Debian's wrk, logrotate and openssh-server..."; \
 	  if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo -n"; fi; \
-	  { $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends wrk logrotate; } \
-	    || echo "Could not install wrk/logrotate: the load benchmark and the logrotate test skip."; }
+	  { $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends wrk logrotate openssh-server; } \
+	    || echo "Could not install wrk/logrotate/sshd: the load benchmark and those tests skip."; }
