@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from phantomex.broker.ib_paper import ContractSpec, OrderSpec, load_ib_async, require_paper_accounts
 from phantomex.broker.ib_settings import IBSettings
 
-__all__ = ["IBExecution", "IBLink", "IBOrderState", "IBView"]
+__all__ = ["IBExecution", "IBLink", "IBOrderState", "IBQuote", "IBView"]
 
 T = TypeVar("T")
 DONE = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
@@ -59,6 +59,13 @@ class IBOrderState:
 
 
 @dataclass(frozen=True, slots=True)
+class IBQuote:
+    price: Decimal
+    time: datetime  # of the last trade (a delayed one is about 15 minutes old)
+    delayed: bool  # IB marked the data delayed (market data type 3 or 4)
+
+
+@dataclass(frozen=True, slots=True)
 class IBView:
     """What the connection knows of the account's orders and executions, by ``orderRef``."""
 
@@ -85,10 +92,24 @@ class IBLink:
     async def _make_ib(self) -> Any:
         return self._mod.IB()
 
-    def call(self, fn: Callable[[], Coroutine[Any, Any, T]], timeout: float | None = None) -> T:
-        """Run ``fn()`` on the link's loop and wait for it (TimeoutError past ``timeout``)."""
+    def call(
+        self,
+        fn: Callable[[], Coroutine[Any, Any, T]],
+        timeout: float | None = None,
+        *,
+        retry: bool = False,
+    ) -> T:
+        """Run ``fn()`` on the link's loop and wait for it (TimeoutError past ``timeout``).
+        With ``retry``, a connection found dead on the way is re-opened and ``fn`` run again
+        (only for requests that change nothing at IB)."""
         wait = timeout if timeout is not None else self.settings.connect_timeout_s * 2
-        return asyncio.run_coroutine_threadsafe(fn(), self._loop).result(wait)
+        try:
+            return asyncio.run_coroutine_threadsafe(fn(), self._loop).result(wait)
+        except ConnectionError:
+            if not retry:
+                raise
+            self.call(self._disconnect, timeout=10)
+            return asyncio.run_coroutine_threadsafe(fn(), self._loop).result(wait)
 
     # -- connection ------------------------------------------------------------------------------
     @property
@@ -171,7 +192,7 @@ class IBLink:
                     done.append(trade.order.orderRef)
             return done
 
-        return self.call(run)
+        return self.call(run, retry=True)
 
     def view(self, refresh: bool = False) -> IBView:
         """The orders and executions known on the connection (re-connecting when it was lost;
@@ -185,7 +206,7 @@ class IBLink:
                 await self._ib.reqOpenOrdersAsync()
             return self._view()
 
-        return self.call(run)
+        return self.call(run, retry=True)
 
     def _view(self) -> IBView:
         executions = []
@@ -231,23 +252,23 @@ class IBLink:
             held = {p.contract.symbol: _dec(p.position) for p in positions if p.position}
             return cash, held
 
-        return self.call(run)
+        return self.call(run, retry=True)
 
-    def prices(self, symbols: list[str], delayed: bool) -> dict[str, tuple[Decimal, bool]]:
-        """The last price per symbol from the connection's market data, with whether IB marked
-        it delayed (market data type 3/4). Subscribes on first use."""
+    def quotes(self, symbols: list[str], delayed: bool) -> dict[str, IBQuote]:
+        """The last trade per stock from the connection's market data (subscribed on first use;
+        ``delayed`` asks for IB's free delayed data, type 3)."""
 
-        async def run() -> dict[str, tuple[Decimal, bool]]:
+        async def run() -> dict[str, IBQuote]:
             await self._ensure()
             self._ib.reqMarketDataType(3 if delayed else 1)
             out = {}
             for symbol in symbols:
                 contract = await self._qualified(ContractSpec("STK", symbol, "SMART", "USD"))
                 ticker = self._ib.ticker(contract) or self._ib.reqMktData(contract)
-                await asyncio.sleep(0)
+                stamp = ticker.delayedLastTimestamp or ticker.lastTimestamp
                 price = ticker.last
-                if price == price and price > 0:  # not NaN
-                    out[symbol] = (_dec(price), ticker.marketDataType in (3, 4))
+                if stamp is not None and price == price and price > 0:  # NaN: no trade yet
+                    out[symbol] = IBQuote(_dec(price), stamp, ticker.marketDataType in (3, 4))
             return out
 
-        return self.call(run)
+        return self.call(run, retry=True)

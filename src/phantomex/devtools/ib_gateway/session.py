@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from decimal import Decimal
 
 from phantomex.devtools.ib_gateway import messages as m
@@ -24,6 +25,7 @@ __all__ = ["Session"]
 
 #: tick types: bid, ask, last - live and delayed
 LIVE_TICKS, DELAYED_TICKS = (1, 2, 4), (66, 67, 68)
+DELAY = timedelta(minutes=15)  # delayed data lags the market this much
 FARM_NOTICES = (
     (2104, "Market data farm connection is OK:usfarm"),
     (2106, "HMDS data farm connection is OK:ushmds"),
@@ -320,5 +322,6 @@ class Session:
                 continue
             for tick_type, value in zip(types, (price - tick, price + tick, price), strict=True):
                 self.send(m.tick_price(req_id, tick_type, value))
-            stamp = 88 if self.delayed else 45
-            self.send([m.In.TICK_STRING, 6, req_id, stamp, int(self.state.clock().timestamp())])
+            at = self.state.clock() - (DELAY if self.delayed else timedelta(0))
+            stamp = 88 if self.delayed else 45  # (delayed) last timestamp
+            self.send([m.In.TICK_STRING, 6, req_id, stamp, int(at.timestamp())])
