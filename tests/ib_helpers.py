@@ -44,7 +44,7 @@ def ib_settings(gw: IBGateway, **kw: object) -> ExchangeSettings:
 
 
 def gateway(path: Path, clock: Clock, **kw: object) -> IBGateway:
-    return IBGateway(path, clock=clock, **kw).start()  # type: ignore[arg-type]
+    return IBGateway(path, clock=clock, **kw).start()
 
 
 def broker(store: Store, settings: ExchangeSettings) -> IBBroker:

@@ -118,7 +118,7 @@ def test_a_partial_fill_books_each_execution_exactly(
 def test_refusals_before_anything_is_sent(ib: IBBroker, gw: IBGateway, clock: Clock) -> None:
     cases = [
         (order(1, type=OrderType.LIMIT, limit_price=D(180)), snap(clock), "market orders only"),
-        (order(2), Snapshot("AAPL", clock.now - timedelta(hours=1), D(187)), "price is stale"),
+        (order(2), Snapshot("AAPL", clock.now - timedelta(hours=1), D(187)), "AAPL is stale"),
         (order(3, qty="0.5"), snap(clock), "less than one share"),
         (order(4, qty="40"), snap(clock), "over the per-order cap"),
         (order(5, side=Side.SELL), snap(clock), "insufficient holdings"),

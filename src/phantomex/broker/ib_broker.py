@@ -40,9 +40,8 @@ from phantomex.domain.models import (
     Tick,
     Wallet,
 )
-from phantomex.domain.money import BPS, ZERO
+from phantomex.domain.money import BPS, ZERO, is_valid_price
 from phantomex.market.calendars import CalendarError, session_at
-from phantomex.risk.engine import price_problem
 
 log = logging.getLogger(__name__)
 
@@ -150,9 +149,14 @@ class IBBroker:
             raise OrderRejected(f"duplicate order: key {order.idempotency_key} was already used")
         if order.type is not OrderType.MARKET:
             raise OrderRejected(f"{self.venue.name} takes market orders only, not {order.type}")
-        problem = price_problem(snap, now, self.ib.max_price_age_s)
-        if problem:
-            raise OrderRejected(f"{self.venue.name}: {problem} for {order.symbol}")
+        if not is_valid_price(snap.price):
+            raise OrderRejected(f"{self.venue.name}: no valid price for {order.symbol}")
+        age = (now - snap.time).total_seconds()
+        if age > self.ib.max_price_age_s:
+            raise OrderRejected(
+                f"{self.venue.name}: the price of {order.symbol} is stale "
+                f"({age:.0f}s old, limit {self.ib.max_price_age_s}s)"
+            )
         try:
             session = session_at(self.ib.calendar, now)
         except CalendarError as exc:

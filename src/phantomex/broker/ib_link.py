@@ -22,6 +22,7 @@ from phantomex.broker.ib_settings import IBSettings
 __all__ = ["IBExecution", "IBLink", "IBOrderState", "IBQuote", "IBView"]
 
 T = TypeVar("T")
+FIRST_TICK_POLLS = 100  # x 20 ms
 DONE = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
 
 
@@ -264,7 +265,13 @@ class IBLink:
             out = {}
             for symbol in symbols:
                 contract = await self._qualified(ContractSpec("STK", symbol, "SMART", "USD"))
-                ticker = self._ib.ticker(contract) or self._ib.reqMktData(contract)
+                ticker = self._ib.ticker(contract)
+                if ticker is None:  # a new subscription: give IB a moment for its first tick
+                    ticker = self._ib.reqMktData(contract)
+                    for _ in range(FIRST_TICK_POLLS):
+                        if ticker.delayedLastTimestamp or ticker.lastTimestamp:
+                            break
+                        await asyncio.sleep(0.02)
                 stamp = ticker.delayedLastTimestamp or ticker.lastTimestamp
                 price = ticker.last
                 if stamp is not None and price == price and price > 0:  # NaN: no trade yet

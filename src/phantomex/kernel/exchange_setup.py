@@ -74,10 +74,12 @@ def open_venue(
     venue = parse_venue(name)
     if venue is None:
         return
+    refusal = real_money_refusal(venue, settings)
+    if refusal is None and isinstance(router.brokers.get(venue.name), IBBroker):
+        return  # open: its connection (which may feed prices too) and journal stay
     old = router.brokers.pop(venue.name, None)
     if isinstance(old, IBBroker):
         old.link.close()
-    refusal = real_money_refusal(venue, settings)
     if refusal is None and is_ib(venue):
         try:
             router.brokers[venue.name] = open_ib(venue, store, settings)
