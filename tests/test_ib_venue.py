@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -169,6 +170,28 @@ def test_kill_switch_cancels_open_orders_at_ib(
     (done,) = _drain(ib, clock)
     assert isinstance(done[1], OrderRejected) and "Cancelled" in done[1].reason
     assert router.open_orders() == []
+
+
+def test_killing_one_agent_cancels_only_its_orders_at_ib(
+    ib: IBBroker, gw: IBGateway, clock: Clock
+) -> None:
+    other = "b" * 32
+    gw.script(Hold(), Hold())
+    ib.ib = ib.ib.model_copy(update={"fill_wait_s": 0.2})
+    mine, theirs = order(1), replace(order(2), agent_id=other)
+    assert ib.submit(mine, wallet(), snap(clock), clock.now) is None
+    assert ib.submit(theirs, Wallet(other, cash=D(10000)), snap(clock), clock.now) is None
+    book_ = VenueBook({AGENT: "ib-paper", other: "ib-paper"})
+    router = VenueRouter(PaperBrokerConfig(), book_, {"ib-paper": ib})
+    router.cancel_all(AGENT)  # the kernel's per-agent kill
+    status = {o.order_ref: o.status for o in gw.account().orders.values()}
+    assert status == {
+        client_order_id(mine): "Cancelled",
+        client_order_id(theirs): "Submitted",
+    }
+    (done,) = _drain(ib, clock)
+    assert done[0].id == mine.id and isinstance(done[1], OrderRejected)
+    assert [o.id for o in router.open_orders()] == [theirs.id]
 
 
 def test_gateway_restart_in_the_middle_of_an_order(

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 
 from phantomex.broker.base import OrderRejected
 from phantomex.broker.ib_link import IBExecution, IBLink, IBView
 from phantomex.broker.ib_orders import Journal, Working
-from phantomex.broker.ib_paper import IBUnavailable, OrderSpec, contract_spec
+from phantomex.broker.ib_paper import IBUnavailable, contract_spec, order_spec
 from phantomex.broker.venues import (
     ExchangeSettings,
     NotionalCaps,
@@ -81,9 +82,11 @@ class IBBroker:
         working = self._checked(order, wallet, snapshot, now)
         self.journal.add(working)  # before sending: a lost answer is looked up, never resent
         self._used_keys.add(order.idempotency_key)
-        spec = OrderSpec(order.side.value.upper(), working.quantity, "MKT", order_ref=working.ref)
+        stock = _stock(order.symbol)
+        sent = replace(order, quantity=working.quantity, whole=False)
+        spec = replace(order_spec(sent, stock), order_ref=working.ref)
         try:
-            self.link.place(contract_spec(_stock(order.symbol)), spec)
+            self.link.place(contract_spec(stock), spec)
         except IBUnavailable as exc:
             self.journal.remove(working.ref)
             raise OrderRejected(f"{self.venue.name}: {exc}") from exc
@@ -132,9 +135,11 @@ class IBBroker:
         return [o for o in pending if agent_id is None or o.agent_id == agent_id]
 
     def cancel_open_orders(self, agent_id: str | None = None) -> list[str]:
-        """Cancel the account's open orders placed by PhantomEx (only the agent's own when
+        """Cancel the open orders this connection sees (only the agent's own, by orderRef, when
         ``agent_id`` is given); returns their orderRefs."""
-        prefix = agent_prefix(agent_id) if agent_id is not None else agent_prefix("")
+        if agent_id is None:
+            return self.link.cancel(lambda _ref: True)
+        prefix = agent_prefix(agent_id)
         return self.link.cancel(lambda ref: ref.startswith(prefix))
 
     def remember_keys(self, keys: set[str]) -> None:
@@ -273,7 +278,7 @@ class IBBroker:
 
 
 def _stock(symbol: str) -> Instrument:
-    return Instrument(symbol.upper(), AssetClass.EQUITY, quote="USD")
+    return Instrument(symbol.upper(), AssetClass.EQUITY, quote="USD", quantity_step=Decimal(1))
 
 
 def _describe(exc: BaseException) -> str:
