@@ -17,6 +17,7 @@ from ib_helpers import CLOSED, OPEN, Clock, D, broker, gateway, ib_settings
 
 from phantomex.broker.base import OrderRejected
 from phantomex.broker.ib_broker import IBBroker, client_order_id
+from phantomex.broker.ib_feed import IBFeed
 from phantomex.broker.ib_venue import reconcile_ib
 from phantomex.broker.paper import PaperBrokerConfig
 from phantomex.broker.router import VenueRouter
@@ -155,6 +156,19 @@ def test_the_same_order_is_never_sent_twice(ib: IBBroker, gw: IBGateway, clock: 
     assert ib.on_tick(tick(clock), {}) == []  # nothing booked twice either
 
 
+def test_an_order_that_cannot_be_sent_is_refused_not_left_hanging(
+    ib: IBBroker, gw: IBGateway, clock: Clock
+) -> None:
+    gw.stop()  # the gateway is away when the agent trades
+    with pytest.raises(OrderRejected, match="the order was not placed"):
+        ib.submit(order(1), wallet(), snap(clock), clock.now)
+    assert ib.open_orders() == [] and ib.journal.orders == {}
+    gw.start()  # back on the same port: the next order goes through
+    fill = ib.submit(order(2), wallet(), snap(clock), clock.now)
+    assert fill is not None and fill.quantity == 5
+    assert len(gw.requests(PLACE_ORDER)) == 1
+
+
 def test_kill_switch_cancels_open_orders_at_ib(
     ib: IBBroker, gw: IBGateway, clock: Clock, store: Store
 ) -> None:
@@ -238,6 +252,33 @@ def test_reconciliation_reports_differences(ib: IBBroker, gw: IBGateway, clock: 
         "AAPL": (D(0), D(5)),
         "USD": (D(100000), D("99062.75")),
     }
+
+
+@pytest.mark.parametrize("realtime", [False, True])
+def test_prices_from_the_same_connection_marked_delayed(
+    tmp_path: Path, clock: Clock, store: Store, realtime: bool
+) -> None:
+    g = gateway(tmp_path / "md.json", clock, realtime_data=realtime)
+    b = broker(store, ib_settings(g))
+    try:
+        g.set_price("AAPL", "187.25")
+        feed = IBFeed(b.link, ["AAPL"], interval_s=0, clock=clock)
+        snapshot = feed.poll().snapshots["AAPL"]
+        lag = timedelta(0) if realtime else timedelta(minutes=15)
+        assert (snapshot.price, snapshot.time) == (D("187.25"), clock.now - lag)
+        assert feed.delayed == {"AAPL": not realtime}
+        assert feed.instruments["AAPL"].calendar == "XNYS"
+        # a delayed price is as old as it is: the venue's staleness limit applies to it
+        strict = b.ib.model_copy(update={"max_price_age_s": 600})
+        b.ib = strict
+        if not realtime:
+            with pytest.raises(OrderRejected, match="stale"):
+                b.submit(order(1), wallet(), snapshot, clock.now)
+        else:
+            assert b.submit(order(1), wallet(), snapshot, clock.now) is not None
+    finally:
+        b.link.close()
+        g.stop()
 
 
 def test_a_live_account_is_refused(tmp_path: Path, clock: Clock, store: Store) -> None:

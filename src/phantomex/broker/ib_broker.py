@@ -20,9 +20,9 @@ from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 
 from phantomex.broker.base import OrderRejected
-from phantomex.broker.ib_link import IBExecution, IBLink, IBView
+from phantomex.broker.ib_link import IBExecution, IBLink, IBView, NotSent
 from phantomex.broker.ib_orders import Journal, Working
-from phantomex.broker.ib_paper import IBUnavailable, contract_spec, order_spec
+from phantomex.broker.ib_paper import contract_spec, order_spec
 from phantomex.broker.venues import (
     ExchangeSettings,
     NotionalCaps,
@@ -87,10 +87,10 @@ class IBBroker:
         spec = replace(order_spec(sent, stock), order_ref=working.ref)
         try:
             self.link.place(contract_spec(stock), spec)
-        except IBUnavailable as exc:
+        except NotSent as exc:
             self.journal.remove(working.ref)
-            raise OrderRejected(f"{self.venue.name}: {exc}") from exc
-        except (ConnectionError, OSError, TimeoutError, LookupError) as exc:
+            raise OrderRejected(f"{self.venue.name}: the order was not placed ({exc})") from exc
+        except TimeoutError as exc:  # it may have gone out: look it up, never resend
             if not self._lookup_after_loss(working, exc):
                 raise OrderRejected(
                     f"{self.venue.name}: the order was not placed ({_describe(exc)})"

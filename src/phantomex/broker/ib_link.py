@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from phantomex.broker.ib_paper import ContractSpec, OrderSpec, load_ib_async, require_paper_accounts
 from phantomex.broker.ib_settings import IBSettings
 
-__all__ = ["IBExecution", "IBLink", "IBOrderState", "IBQuote", "IBView"]
+__all__ = ["IBExecution", "IBLink", "IBOrderState", "IBQuote", "IBView", "NotSent"]
 
 T = TypeVar("T")
 FIRST_TICK_POLLS = 100  # x 20 ms
@@ -29,6 +29,10 @@ DONE = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
 def _dec(value: float) -> Decimal:
     """ib_async hands prices and sizes over as floats: back to the decimal IB wrote."""
     return Decimal(repr(float(value)))
+
+
+class NotSent(ConnectionError):
+    """An order that was certainly not sent to IB."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,12 +152,17 @@ class IBLink:
 
     # -- orders ----------------------------------------------------------------------------------
     def place(self, contract: ContractSpec, order: OrderSpec) -> int:
-        """Send one order; returns IB's order id. ConnectionError when it could not be sent."""
+        """Send one order; returns IB's order id. :class:`NotSent` when it certainly was not
+        sent (no connection, unknown contract, a refused account); TimeoutError when the send
+        did not finish in time (its fate is unknown)."""
 
         async def run() -> int:
-            await self._ensure()
-            ib_contract = await self._qualified(contract)
-            trade = self._ib.placeOrder(ib_contract, self._order(order))
+            try:
+                await self._ensure()
+                ib_contract = await self._qualified(contract)
+                trade = self._ib.placeOrder(ib_contract, self._order(order))
+            except Exception as exc:  # nothing was written for this order
+                raise NotSent(f"{type(exc).__name__}: {exc}") from exc
             return int(trade.order.orderId)
 
         return self.call(run)

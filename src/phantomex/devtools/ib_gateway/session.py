@@ -306,7 +306,9 @@ class Session:
 
     @property
     def delayed(self) -> bool:
-        return not self.state.realtime_data or self.data_type in (3, 4)
+        """IB serves live data when the account has it, whatever type was asked for (type 3
+        means "delayed if there is no live data"); delayed data otherwise."""
+        return not self.state.realtime_data
 
     def cancel_mkt_data(self, f: list[str]) -> None:
         self.tickers.pop(int(f[2]), None)
