@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from ib_async import IB, MarketOrder, Stock
+from ib_async import IB, Contract, MarketOrder, Stock
 from ib_helpers import OPEN, Clock, gateway
 
 from phantomex.devtools.ib_gateway import IBGateway, Partial
@@ -74,7 +74,8 @@ def test_ib_async_reads_every_answer(gw: IBGateway) -> None:
         aapl, unknown = await ib.qualifyContractsAsync(
             Stock("AAPL", "SMART", "USD"), Stock("NOPE", "SMART", "USD")
         )
-        assert aapl is not None and aapl.conId == 265598 and aapl.primaryExchange == "NASDAQ"
+        assert isinstance(aapl, Contract) and aapl.conId == 265598
+        assert aapl.primaryExchange == "NASDAQ"
         assert unknown is None
         gw.script(Partial(D(4)))
         trade = ib.placeOrder(aapl, MarketOrder("BUY", 10, orderRef="pxtest"))
