@@ -7,12 +7,13 @@ import asyncio
 import socket
 import struct
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from ib_async import IB, Contract, MarketOrder, Stock
-from ib_helpers import OPEN, Clock, gateway
+from ib_helpers import CLOSED, OPEN, Clock, gateway
 
 from phantomex.devtools.ib_gateway import IBGateway, Partial
 
@@ -111,3 +112,30 @@ async def _until(done: object, seconds: float = 20) -> None:
     while not done():  # type: ignore[operator]
         assert loop.time() < deadline, "the gateway never answered"
         await asyncio.sleep(0.02)
+
+
+def test_an_order_after_the_close_works_from_the_open(tmp_path: Path) -> None:
+    """Like IB: a DAY market order sent outside the regular session is accepted (PreSubmitted)
+    and executes at the first price of the next session."""
+    clock = Clock(CLOSED)
+    g = gateway(tmp_path / "account.json", clock)
+    try:
+        g.set_price("AAPL", "187.25")
+
+        async def session() -> None:
+            ib = IB()
+            await ib.connectAsync("127.0.0.1", g.port, clientId=4, timeout=10)
+            (aapl,) = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+            assert isinstance(aapl, Contract)
+            trade = ib.placeOrder(aapl, MarketOrder("BUY", 3))
+            await _until(lambda: trade.orderStatus.status == "PreSubmitted")
+            g.set_price("AAPL", "187.30")  # still closed: nothing happens
+            clock.now = CLOSED + timedelta(hours=17)  # Thursday 10:00 New York
+            g.set_price("AAPL", "186.90")
+            await _until(lambda: trade.orderStatus.status == "Filled")
+            assert trade.orderStatus.avgFillPrice == 186.9
+            ib.disconnect()
+
+        asyncio.run(session())
+    finally:
+        g.stop()

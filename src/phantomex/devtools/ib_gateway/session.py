@@ -153,7 +153,7 @@ class Session:
         order = GatewayOrder(
             p.order_id, acct.next_perm_id, self.client_id, stock.symbol, p.action, p.quantity,
             p.order_type, p.limit_price, p.aux_price, p.tif or "DAY", p.order_ref,
-            status="Submitted",
+            status="Submitted" if self.state.trading() else "PreSubmitted",
         )  # fmt: skip
         acct.next_perm_id += 1
         acct.next_order_id = max(acct.next_order_id, p.order_id + 1)
@@ -161,7 +161,7 @@ class Session:
         self.state.save()
         if isinstance(behaviour, Disconnect):
             price = self.state.prices.get(stock.symbol)
-            if price is not None:
+            if price is not None and self.state.trading():
                 acct.apply(order, order.quantity, price, tws_time(self.state.clock()))
                 self.state.save()
             for s in list(self.state.sessions):

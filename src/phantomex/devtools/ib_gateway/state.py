@@ -15,6 +15,7 @@ from phantomex.devtools.ib_gateway import messages as m
 from phantomex.devtools.ib_gateway.account import Account, GatewayOrder
 from phantomex.devtools.ib_gateway.behaviour import Behaviour, Fill, Hold, Partial
 from phantomex.devtools.ib_gateway.wire import tws_time
+from phantomex.market.calendars import session_at
 
 if TYPE_CHECKING:
     from phantomex.devtools.ib_gateway.session import Session
@@ -43,6 +44,8 @@ class GatewayState:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     script: deque[Behaviour] = field(default_factory=deque)
     sessions: list[Session] = field(default_factory=list)
+    #: orders execute in this exchange calendar's regular session only (None: always)
+    calendar: str | None = "XNYS"
     #: every request received, as (message id, fields), for tests that count what was sent
     received: list[list[str]] = field(default_factory=list)
 
@@ -56,6 +59,11 @@ class GatewayState:
 
     def stock(self, symbol: str) -> m.Stock | None:
         return self.stocks.get(symbol.upper())
+
+    def trading(self) -> bool:
+        """Is the regular session open? Outside it IB accepts a DAY order (PreSubmitted) and
+        works it from the open."""
+        return self.calendar is None or session_at(self.calendar, self.clock()).open
 
     def next_behaviour(self) -> Behaviour:
         return self.script.popleft() if self.script else Fill()
@@ -88,9 +96,9 @@ class GatewayState:
         """A new price: working orders it crosses fill (a partial's rest, released holds)."""
         self.prices[symbol] = price
         for order in list(self.account.orders.values()):
-            if order.symbol != symbol or order.done or order.status == "PreSubmitted":
+            if order.symbol != symbol or order.done or order.held or not self.trading():
                 continue
-            if not order.held and self.crossed(order, price):
+            if self.crossed(order, price):
                 self.execute(order, order.remaining, price)
         for s in self.sessions:
             s.send_ticks(symbol)
@@ -102,8 +110,8 @@ class GatewayState:
             order.held = True
             self.save()
             return
-        if price is None or not self.crossed(order, price):
-            return  # works until a price crosses it
+        if price is None or not self.trading() or not self.crossed(order, price):
+            return  # works until a price in the regular session crosses it
         if isinstance(behaviour, Partial) and 0 < behaviour.now < order.quantity:
             self.execute(order, behaviour.now, price)
         else:
