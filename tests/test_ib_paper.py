@@ -11,10 +11,10 @@ import pytest
 from phantomex.broker.base import OrderRejected
 from phantomex.broker.ib_paper import (
     ContractSpec,
-    IBPaperBroker,
     IBUnavailable,
     OrderSpec,
     contract_spec,
+    load_ib_async,
     order_spec,
     require_paper_accounts,
 )
@@ -79,4 +79,4 @@ def test_missing_extra_is_a_clear_error() -> None:
     with pytest.raises(
         IBUnavailable, match=r"optional extra 'ib' \(pip install \"phantomex\[ib\]\"\)"
     ):
-        IBPaperBroker()
+        load_ib_async()

@@ -2,12 +2,10 @@
 
 ib_async is imported only when a broker is built, with a clear error when the extra is missing.
 The mapping from PhantomEx instruments and orders to IB contracts and orders is plain code
-(:func:`contract_spec`, :func:`order_spec`) so it is tested without TWS. The broker refuses any
-account that is not a paper account (IB paper account ids start with ``DU``).
-
-This adapter places orders; IB fills them asynchronously, so it is not the kernel's synchronous
-paper :class:`~phantomex.broker.base.Broker` (wiring IB executions into the ledger is future
-work). TWS listens on 7497 for paper trading, IB Gateway on 4002."""
+(:func:`contract_spec`, :func:`order_spec`) so it is tested without TWS; only paper accounts
+(ids starting with ``DU``) are accepted (:func:`require_paper_accounts`). The connection lives in
+:mod:`phantomex.broker.ib_link`, the ``ib-paper`` venue in :mod:`phantomex.broker.ib_broker`.
+TWS listens on 7497 for paper trading, IB Gateway on 4002."""
 
 from __future__ import annotations
 
@@ -16,14 +14,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from types import ModuleType
-from typing import Any
 
 from phantomex.broker.base import OrderRejected
 from phantomex.domain.models import AssetClass, Instrument, Order, OrderType
 
 __all__ = [
     "ContractSpec",
-    "IBPaperBroker",
     "IBUnavailable",
     "OrderSpec",
     "contract_spec",
@@ -112,48 +108,3 @@ def require_paper_accounts(accounts: Iterable[str]) -> None:
     live = [a for a in found if not a.startswith("DU")]
     if not found or live:
         raise IBUnavailable(f"refusing to trade: not a paper account ({live or 'no account'})")
-
-
-class IBPaperBroker:
-    """Places PhantomEx orders on an Interactive Brokers paper account via TWS / IB Gateway."""
-
-    def __init__(self, host: str = "127.0.0.1", port: int = 7497, client_id: int = 17) -> None:
-        self._ib_async = load_ib_async()
-        self._ib = self._ib_async.IB()
-        self.host, self.port, self.client_id = host, port, client_id
-
-    def connect(self, timeout: float = 10.0) -> None:
-        self._ib.connect(self.host, self.port, clientId=self.client_id, timeout=timeout)
-        try:
-            require_paper_accounts(self._ib.managedAccounts())
-        except IBUnavailable:
-            self._ib.disconnect()
-            raise
-
-    def place(self, order: Order, instrument: Instrument) -> Any:
-        """Send ``order``; returns ib_async's ``Trade`` (its fills arrive asynchronously)."""
-        contract = self._contract(contract_spec(instrument))
-        return self._ib.placeOrder(contract, self._order(order_spec(order, instrument)))
-
-    def _contract(self, spec: ContractSpec) -> Any:
-        ib = self._ib_async
-        if spec.sec_type == "STK":
-            return ib.Stock(
-                spec.symbol, spec.exchange, spec.currency, primaryExchange=spec.primary_exchange
-            )
-        return ib.Crypto(spec.symbol, spec.exchange, spec.currency)
-
-    def _order(self, spec: OrderSpec) -> Any:
-        ib, qty = self._ib_async, float(spec.quantity)
-        if spec.order_type == "LMT":
-            return ib.LimitOrder(
-                spec.action, qty, float(spec.limit_price or 0), orderRef=spec.order_ref
-            )
-        if spec.order_type == "STP":
-            return ib.StopOrder(
-                spec.action, qty, float(spec.stop_price or 0), orderRef=spec.order_ref
-            )
-        return ib.MarketOrder(spec.action, qty, orderRef=spec.order_ref)
-
-    def close(self) -> None:
-        self._ib.disconnect()

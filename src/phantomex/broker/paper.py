@@ -112,7 +112,10 @@ class PaperBroker:
         return self._resting.pop(order_id, None)
 
     def cancel_all(self, agent_id: str | None = None) -> list[Order]:
-        cancelled = self.open_orders(agent_id)
+        # its own resting orders (a subclass's open_orders may list other venues' orders too)
+        cancelled = [
+            o for o in self._resting.values() if agent_id is None or o.agent_id == agent_id
+        ]
         for order in cancelled:
             del self._resting[order.id]
         return cancelled

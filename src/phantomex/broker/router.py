@@ -14,10 +14,13 @@ from typing import TYPE_CHECKING
 from phantomex.broker.base import OrderRejected
 from phantomex.broker.paper import PaperBroker, PaperBrokerConfig
 from phantomex.broker.venues import VenueBook
-from phantomex.domain.models import Fill, Order, Snapshot, Wallet
+from phantomex.domain.models import Fill, Order, Snapshot, Tick, Wallet
 
 if TYPE_CHECKING:
     from phantomex.broker.ccxt_broker import CcxtBroker
+    from phantomex.broker.ib_broker import IBBroker
+
+    ExchangeBroker = CcxtBroker | IBBroker
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +30,7 @@ class VenueRouter(PaperBroker):
         self,
         config: PaperBrokerConfig | None,
         book: VenueBook,
-        brokers: dict[str, CcxtBroker],
+        brokers: dict[str, ExchangeBroker],
         refusals: dict[str, str] | None = None,
     ) -> None:
         super().__init__(config)
@@ -36,7 +39,7 @@ class VenueRouter(PaperBroker):
         #: venues that have no broker, with the reason (shown when one of their agents trades)
         self.refusals = dict(refusals or {})
 
-    def exchange_broker(self, agent_id: str) -> CcxtBroker | None:
+    def exchange_broker(self, agent_id: str) -> ExchangeBroker | None:
         """The agent's exchange broker; None for paper agents; OrderRejected when its venue
         can't trade."""
         venue = self.book.venue_of(agent_id)
@@ -61,6 +64,32 @@ class VenueRouter(PaperBroker):
         if broker is None:
             return super().submit(order, wallet, snapshot, now, resize=resize)
         return broker.submit(order, wallet, snapshot, now)  # never resized on an exchange
+
+    def on_tick(
+        self, tick: Tick, wallets: dict[str, Wallet]
+    ) -> list[tuple[Order, Fill | OrderRejected]]:
+        """Paper resting orders, then fills that exchange venues deliver later (IB)."""
+        done = super().on_tick(tick, wallets)
+        for broker in self.brokers.values():
+            if hasattr(broker, "on_tick"):
+                done += broker.on_tick(tick, wallets)
+        return done
+
+    def open_orders(self, agent_id: str | None = None) -> list[Order]:
+        """Paper resting orders and orders working on an exchange venue (IB)."""
+        out = super().open_orders(agent_id)
+        for broker in self.brokers.values():
+            if hasattr(broker, "open_orders"):
+                out += broker.open_orders(agent_id)
+        return out
+
+    def restore_order(self, order: Order) -> None:
+        """Paper orders rest here again; an exchange agent's order is its venue's business
+        (IB keeps its own journal), never a paper order."""
+        if self.book.venue_of(order.agent_id) is None:
+            super().restore_order(order)
+        else:
+            self._used_keys.add(order.idempotency_key)
 
     def cancel_all(self, agent_id: str | None = None) -> list[Order]:
         """Paper orders as before; for one agent on an exchange venue (the kill switch, deleting

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from phantomex.broker.ib_settings import IB_PAPER, IBSettings
 from phantomex.domain.inputs import HttpUrl
 
 PAPER = "paper"
@@ -42,6 +43,9 @@ class ExchangeSettings(BaseModel):
         default_factory=dict,
         description="Per-venue overrides of ccxt's urls['api'] entries (a proxy, a test server).",
     )
+    ib: IBSettings = Field(
+        default_factory=IBSettings, description="Interactive Brokers (the ib-paper venue)."
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +61,13 @@ def agent_prefix(agent_id: str) -> str:
 
 
 def parse_venue(name: str) -> Venue | None:
-    """``paper`` → None; ``binance-testnet`` → the binance sandbox; ``binance`` → real money."""
+    """``paper`` → None; ``binance-testnet`` → the binance sandbox; ``binance`` → real money;
+    ``ib-paper`` → an Interactive Brokers paper account (``ib`` would be real money)."""
     name = name.strip().lower()
     if not name or name == PAPER:
         return None
+    if name == IB_PAPER:  # an IB paper account: no real money (the account is checked, DU…)
+        return Venue(name, "ib", True)
     if name.endswith(TESTNET_SUFFIX):
         return Venue(name, name.removesuffix(TESTNET_SUFFIX), True)
     return Venue(name, name, False)

@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from phantomex.broker.credentials import load_credentials, venues_with_keys
 from phantomex.broker.exchange_reconcile import VenueReport, reconcile_venue
+from phantomex.broker.ib_broker import IBBroker
+from phantomex.broker.ib_paper import IBUnavailable
+from phantomex.broker.ib_venue import is_ib, open_ib, reconcile_ib
 from phantomex.broker.paper import PaperBrokerConfig
 from phantomex.broker.router import VenueRouter
 from phantomex.broker.venues import (
@@ -71,8 +74,19 @@ def open_venue(
     venue = parse_venue(name)
     if venue is None:
         return
-    router.brokers.pop(venue.name, None)
     refusal = real_money_refusal(venue, settings)
+    if refusal is None and isinstance(router.brokers.get(venue.name), IBBroker):
+        return  # open: its connection (which may feed prices too) and journal stay
+    old = router.brokers.pop(venue.name, None)
+    if isinstance(old, IBBroker):
+        old.link.close()
+    if refusal is None and is_ib(venue):
+        try:
+            router.brokers[venue.name] = open_ib(venue, store, settings)
+            router.refusals.pop(venue.name, None)
+            return
+        except IBUnavailable as exc:
+            refusal = str(exc)
     creds = None if refusal else load_credentials(store, box, venue.name)
     if refusal is None and creds is None:
         refusal = "no API keys stored for it"
@@ -113,7 +127,8 @@ def set_agent_venue(
         router.book.venues.pop(agent_id, None)
         store.set_state(STATE_KEY, router.book.to_state())
         return PAPER
-    ccxt_client.check_exchange_id(venue.exchange_id)
+    if not is_ib(venue):
+        ccxt_client.check_exchange_id(venue.exchange_id)
     refusal = real_money_refusal(venue, settings)
     if refusal:
         raise ValueError(refusal)
@@ -140,7 +155,10 @@ def reconcile_all(router: VenueRouter, wallets: dict[str, Wallet]) -> list[Venue
             why = router.refusals.get(name, "not available")
             reports.append(VenueReport(name, agents, error=why))
             continue
-        reports.append(reconcile_venue(broker, mine))
+        if isinstance(broker, IBBroker):
+            reports.append(reconcile_ib(broker, mine))
+        else:
+            reports.append(reconcile_venue(broker, mine))
     return reports
 
 
