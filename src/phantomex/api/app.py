@@ -89,7 +89,7 @@ def build_kernel(
         for e in load_saved(store, box, problems)
         if e.name not in {s.name for s in settings.llm_endpoints}
     ]
-    llm = LLMRuntime([*settings.llm_endpoints, *saved], cache=store.cache_get)
+    llm = LLMRuntime([*settings.llm_endpoints, *saved], cache=store.cache_get, news=store)
     feed = feed or build_feed(settings, store, problems)
     kernel = Kernel(store, feed, broker, config=config, llm=llm)
     kernel.problems = problems
