@@ -106,7 +106,7 @@ def envelope(items: Sequence[NewsItem], budget: NewsBudget, now: datetime) -> tu
             break
         if item.first_seen > now:
             continue
-        line = _line(item, budget.chars)
+        line = _line(item, budget.chars - 1)  # and its newline
         if line is None:
             break
         lines.append(line)
