@@ -16,6 +16,7 @@ import pytest_asyncio
 from aiohttp import web
 from pydantic import SecretStr, ValidationError
 
+from phantomex.config import load_settings
 from phantomex.domain.news import MAX_SUMMARY_CHARS, MAX_TITLE_CHARS
 from phantomex.news.collect import collect
 from phantomex.news.settings import CryptoPanicSettings, FeedSettings, NewsSettings
@@ -248,3 +249,21 @@ def test_settings_refuse_bad_urls_and_tickers() -> None:
     with pytest.raises(ValidationError):
         NewsSettings(keywords={"B T C": ["bitcoin"]})
     assert FeedSettings(name="f", url="https://example.org/f", symbols=[" eth "]).symbols == ["ETH"]
+
+
+def test_feeds_come_from_the_settings_file_and_a_bad_one_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "phantomex.toml"
+    config.write_text(
+        '[news]\nkeywords = { BTC = ["bitcoin"] }\n'
+        '[[news.feeds]]\nname = "wire"\nurl = "https://news.example.org/rss.xml"\n'
+        '[[news.feeds]]\nname = "bad"\nurl = "not a url"\n'
+        '[news.cryptopanic]\ntoken = "t0ken"\ncurrencies = ["btc"]\n'
+    )
+    monkeypatch.setenv("PHANTOMEX_CONFIG", str(config))
+    settings = load_settings()
+    assert [f.name for f in settings.news.feeds] == ["wire"]
+    assert any(p.name.startswith("news.feeds[1]") for p in settings.skipped), settings.skipped
+    sources = sources_from_settings(settings.news)
+    assert [s.name for s in sources] == ["wire", "cryptopanic"]
