@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from pydantic import SecretStr, ValidationError
 
 from phantomex.config import load_settings
 from phantomex.domain.news import MAX_SUMMARY_CHARS, MAX_TITLE_CHARS
-from phantomex.news.collect import collect
+from phantomex.news.collect import collect, poll
 from phantomex.news.settings import CryptoPanicSettings, FeedSettings, NewsSettings
 from phantomex.news.sources import CryptoPanicSource, FeedSource, NewsError, sources_from_settings
 from phantomex.store.memory import MemoryStore
@@ -267,3 +267,30 @@ def test_feeds_come_from_the_settings_file_and_a_bad_one_is_skipped(
     assert any(p.name.startswith("news.feeds[1]") for p in settings.skipped), settings.skipped
     sources = sources_from_settings(settings.news)
     assert [s.name for s in sources] == ["wire", "cryptopanic"]
+
+
+@pytest.mark.asyncio
+async def test_polling_stamps_each_round_with_its_time_and_survives_a_failing_source(
+    server: Server,
+) -> None:
+    rounds = iter([NOW, NOW + timedelta(minutes=15)])
+    server.serve("/rss.xml", (FIXTURES / "rss2.xml").read_bytes(), "application/rss+xml")
+    server.serve("/gone", "down", "text/plain", status=500)
+    sources = [feed(server, "gone", "/gone"), feed(server, "wire", "/rss.xml")]
+    store = MemoryStore()
+
+    async def serve_more_later() -> None:  # a new item appears after the first round
+        while len([r for r in server.requests if r.path == "/rss.xml"]) < 1:
+            await asyncio.sleep(0.01)
+        text = (FIXTURES / "rss2.xml").read_text().replace("wire-1001", "wire-2002")
+        text = text.replace("slips below", "climbs above").replace("-slips", "-climbs")
+        server.serve("/rss.xml", text, "application/rss+xml")
+
+    await asyncio.gather(
+        poll(sources, store, every=0.05, clock=lambda: next(rounds), rounds=2),
+        serve_more_later(),
+    )
+    assert store.count_news() == 4
+    (late,) = store.news(NOW + timedelta(hours=1), query="climbs")
+    assert late.first_seen == NOW + timedelta(minutes=15)
+    assert all(i.first_seen == NOW for i in store.news(NOW, limit=10))

@@ -4,9 +4,10 @@ source saying what happened (a failing source never stops the others)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 
 import httpx
@@ -14,7 +15,9 @@ import httpx
 from phantomex.domain.news import NewsItem
 from phantomex.news.sources import USER_AGENT, NewsError, NewsSource
 
-__all__ = ["NewsSink", "SourceReport", "collect"]
+__all__ = ["NewsSink", "SourceReport", "collect", "poll"]
+
+log = logging.getLogger(__name__)
 
 
 class NewsSink(Protocol):
@@ -56,3 +59,29 @@ async def collect(
             report.new = sink.add_news(result.items)
         reports.append(report)
     return reports
+
+
+async def poll(
+    sources: Sequence[NewsSource],
+    sink: NewsSink,
+    *,
+    every: float,
+    timeout: float = 15.0,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    rounds: int | None = None,
+) -> None:
+    """Collect every ``every`` seconds (``rounds`` times, or until cancelled); items are first
+    seen at the clock's time of their round. A failing source is logged and tried next round."""
+    done = 0
+    while rounds is None or done < rounds:
+        try:
+            for report in await collect(sources, sink, clock(), timeout=timeout):
+                if report.error:
+                    log.warning("news source %s: %s", report.source, report.error)
+                elif report.new:
+                    log.info("news source %s: %d new items", report.source, report.new)
+        except Exception:  # the store's trouble: log it, try again next round
+            log.exception("news round failed")
+        done += 1
+        if rounds is None or done < rounds:
+            await asyncio.sleep(every)

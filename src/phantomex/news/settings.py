@@ -62,6 +62,12 @@ class NewsSettings(BaseModel):
         description='Words that tag an item with a ticker, e.g. {BTC = ["bitcoin"]} (the '
         "ticker itself always counts).",
     )
+    poll_seconds: float = Field(
+        900.0,
+        ge=0,
+        description="The server reads every source this often (0: never; "
+        "`phantomex news fetch` reads them once).",
+    )
     timeout_seconds: float = Field(15.0, gt=0, le=300, description="Per request.")
     max_bytes: int = Field(
         5_000_000, ge=10_000, le=100_000_000, description="Largest answer read from a source."
