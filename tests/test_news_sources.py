@@ -19,6 +19,7 @@ from pydantic import SecretStr, ValidationError
 from phantomex.config import load_settings
 from phantomex.domain.news import MAX_SUMMARY_CHARS, MAX_TITLE_CHARS
 from phantomex.news.collect import collect, poll
+from phantomex.news.records import item_json, read_records
 from phantomex.news.settings import CryptoPanicSettings, FeedSettings, NewsSettings
 from phantomex.news.sources import CryptoPanicSource, FeedSource, NewsError, sources_from_settings
 from phantomex.store.memory import MemoryStore
@@ -294,3 +295,34 @@ async def test_polling_stamps_each_round_with_its_time_and_survives_a_failing_so
     (late,) = store.news(NOW + timedelta(hours=1), query="climbs")
     assert late.first_seen == NOW + timedelta(minutes=15)
     assert all(i.first_seen == NOW for i in store.news(NOW, limit=10))
+
+
+def test_recorded_news_files_are_seen_from_their_recorded_times(tmp_path: Path) -> None:
+    saved = tmp_path / "wire.xml"
+    saved.write_bytes((FIXTURES / "rss2.xml").read_bytes())
+    recorded = read_records(saved, keywords={"BTC": ["bitcoin"]})
+    assert [i.first_seen for i in recorded.items] == [i.published for i in recorded.items]
+    assert recorded.items[0].source == "wire" and recorded.items[0].symbols == ("BTC",)
+    lines = tmp_path / "n.jsonl"
+    good = {"title": "t", "guid": "g", "published": "2023-04-20T00:00:00Z"}
+    lines.write_text(
+        "\n".join(
+            [
+                json.dumps(good),
+                json.dumps({**good, "guid": "h", "first_seen": "2023-04-20T01:00:00"}),
+                json.dumps({"title": "no time", "guid": "x"}),
+                json.dumps({"title": "no id", "published": "2023-04-20T00:00:00Z"}),
+                json.dumps({**good, "symbols": "BTC"}),
+                "[1, 2]",
+                "",
+            ]
+        )
+    )
+    recorded = read_records(lines, source="desk")
+    assert [(i.key, i.first_seen.hour, i.source) for i in recorded.items] == [
+        ("g", 0, "desk"),
+        ("h", 1, "desk"),
+    ]
+    assert [r.split(":")[0] for r in recorded.refused] == ["line 3", "line 4", "line 5", "line 6"]
+    assert "needs first_seen or published" in recorded.refused[0]
+    assert [item_json(i)["first_seen"] for i in recorded.items][1] == "2023-04-20T01:00:00+00:00"
