@@ -21,7 +21,13 @@ from phantomex.domain.news import MAX_SUMMARY_CHARS, MAX_TITLE_CHARS
 from phantomex.news.collect import collect, poll
 from phantomex.news.records import item_json, read_records
 from phantomex.news.settings import CryptoPanicSettings, FeedSettings, NewsSettings
-from phantomex.news.sources import CryptoPanicSource, FeedSource, NewsError, sources_from_settings
+from phantomex.news.sources import (
+    CryptoPanicSource,
+    FeedSource,
+    NewsError,
+    parse_feed,
+    sources_from_settings,
+)
 from phantomex.store.memory import MemoryStore
 from phantomex.store.repo import Store
 
@@ -326,3 +332,15 @@ def test_recorded_news_files_are_seen_from_their_recorded_times(tmp_path: Path) 
     assert [r.split(":")[0] for r in recorded.refused] == ["line 3", "line 4", "line 5", "line 6"]
     assert "needs first_seen or published" in recorded.refused[0]
     assert [item_json(i)["first_seen"] for i in recorded.items][1] == "2023-04-20T01:00:00+00:00"
+
+
+def test_an_entry_with_a_link_too_long_to_keep_is_skipped_not_fatal() -> None:
+    long_link = "https://h.example/" + "a" * 3000
+    rss = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        f"<item><title>kept</title><link>https://h.example/1</link></item>"
+        f"<item><title>too long</title><link>{long_link}</link></item></channel></rss>"
+    )
+    fetched = parse_feed(rss, source="t", now=NOW)
+    assert [i.title for i in fetched.items] == ["kept"]
+    assert fetched.warnings == ["1 entries without a title or a usable link were skipped"]

@@ -17,6 +17,7 @@ from typing import Final
 
 __all__ = [
     "MAX_KEY_CHARS",
+    "MAX_LINK_CHARS",
     "MAX_SUMMARY_CHARS",
     "MAX_TITLE_CHARS",
     "NewsItem",
@@ -25,6 +26,7 @@ __all__ = [
 ]
 
 MAX_KEY_CHARS: Final = 500
+MAX_LINK_CHARS: Final = 2000
 MAX_TITLE_CHARS: Final = 500
 MAX_SUMMARY_CHARS: Final = 4000
 MAX_SOURCE_CHARS: Final = 100
@@ -57,6 +59,8 @@ class NewsItem:
             raise ValueError("published must be timezone-aware (UTC)")
         if not (self.guid or self.link):
             raise ValueError("a news item needs a guid or a link")
+        if self.link is not None and len(self.link) > MAX_LINK_CHARS:
+            raise ValueError(f"a link longer than {MAX_LINK_CHARS} characters")
         object.__setattr__(self, "source", clip(self.source, MAX_SOURCE_CHARS))
         object.__setattr__(self, "title", clip(self.title, MAX_TITLE_CHARS))
         object.__setattr__(self, "summary", clip(self.summary, MAX_SUMMARY_CHARS))

@@ -9,7 +9,6 @@ a timeout, a body too large, a document that is no feed). A feed with a recovera
 from __future__ import annotations
 
 import calendar
-import html
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -84,7 +83,7 @@ def plain_text(fragment: str | None, limit: int = 20_000) -> str:
     parser = _Text()
     parser.feed(fragment[:limit])
     parser.close()
-    return html.unescape(" ".join(parser.parts))
+    return " ".join(parser.parts)  # character references are converted by the parser
 
 
 def _tags(
@@ -165,8 +164,8 @@ def parse_feed(
         summary = plain_text(entry.get("summary") or "")
         published = _struct_time(entry.get("published_parsed") or entry.get("updated_parsed"))
         tags = " ".join(str(t.get("term", "")) for t in entry.get("tags") or [])
-        items.append(
-            NewsItem(
+        try:
+            item = NewsItem(
                 source=source,
                 title=title,
                 first_seen=now,
@@ -176,9 +175,12 @@ def parse_feed(
                 summary=summary,
                 symbols=_tags(f"{title} {summary} {tags}", symbols, keywords or {}),
             )
-        )
+        except ValueError:  # e.g. a link too long to keep
+            skipped += 1
+            continue
+        items.append(item)
     if skipped:
-        warnings.append(f"{skipped} entries without a title or a link were skipped")
+        warnings.append(f"{skipped} entries without a title or a usable link were skipped")
     if len(entries) > max_items:
         warnings.append(f"only the first {max_items} of {len(entries)} entries were kept")
     return Fetched(items, warnings)
@@ -275,8 +277,8 @@ class CryptoPanicSource:
                 skipped += 1
                 continue
             summary = plain_text(str(post.get("description") or post.get("body") or ""))
-            items.append(
-                NewsItem(
+            try:
+                item = NewsItem(
                     source=self.name,
                     title=title,
                     first_seen=now,
@@ -286,7 +288,10 @@ class CryptoPanicSource:
                     summary=summary,
                     symbols=_tags(f"{title} {summary}", _codes(post), self.keywords),
                 )
-            )
+            except ValueError:  # e.g. a link too long to keep
+                skipped += 1
+                continue
+            items.append(item)
         warnings = [f"{skipped} posts without a title or link were skipped"] if skipped else []
         return Fetched(items, warnings)
 

@@ -78,6 +78,10 @@ def read_news(
     stmt = select(NEWS).where(NEWS.c.first_seen_at <= until)
     if since is not None:
         stmt = stmt.where(NEWS.c.first_seen_at > since)
+    # a coarse filter in SQL (ASCII words: SQLite lowers only ASCII); matches() decides
+    for word in [w for w in (query or "").lower().split() if w.isascii()]:
+        text = func.lower(NEWS.c.title + " " + NEWS.c.summary)
+        stmt = stmt.where(text.contains(word, autoescape=True))
     stmt = stmt.order_by(NEWS.c.first_seen_at.desc(), NEWS.c.key.desc()).limit(_SCAN)
     out: list[NewsItem] = []
     for row in conn.execute(stmt):
