@@ -4,6 +4,7 @@ injection in a headline that the risk engine still bounds."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Iterator
@@ -30,14 +31,19 @@ from phantomex.brains.llm.news import (
 )
 from phantomex.brains.llm.runtime import LLMRuntime
 from phantomex.brains.llm.types import EndpointConfig, ToolCall
+from phantomex.broker.paper import PaperBroker
 from phantomex.devtools.llm_sim.server import SimServer
 from phantomex.domain.agent import AgentSpec
 from phantomex.domain.models import Bar, Wallet
 from phantomex.domain.news import NewsItem
 from phantomex.domain.risk import RiskProfile
+from phantomex.kernel.runtime import Kernel
 from phantomex.market.base import HistoryView, PriceHistory
 from phantomex.market.loaders import load_dataset
+from phantomex.market.replay import ReplayFeed
 from phantomex.research.backtest import BacktestConfig, run_backtest
+from phantomex.sessions.manager import SessionManager, _bars
+from phantomex.sessions.spec import SessionSpec
 from phantomex.store.memory import MemoryStore
 from phantomex.store.repo import Store
 
@@ -328,3 +334,62 @@ async def test_an_injected_headline_changes_no_risk_limit_and_sizes_stay_capped(
     assert stored.spec.risk == risk and kernel.ledger.wallet(agent.id).cash > 0
     assert kernel.audit() == []
     await close(kernel)
+
+
+# --------------------------------------------------------------------------- in a replay session
+
+
+def test_a_replay_session_shows_each_prompt_only_the_news_seen_by_its_time(
+    tmp_path: Path,
+) -> None:
+    """A session replays a past window beside the running kernel: its LLM agent's prompts show
+    the news first seen by the replayed time, never the news of later hours."""
+    start = datetime(2023, 4, 6, tzinfo=UTC)
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    with store.unit():
+        store.add_news([item(n, start + timedelta(minutes=10 * n - 15)) for n in range(20)])
+    bot = {
+        "name": "bot",
+        "brain": "llm",
+        "params": {"endpoint": "local", "model": "reader:7b", "tools": True, "news": True},
+        "interval_seconds": 600,
+    }
+    window = {"dataset": "demo", "start": start.isoformat(), "end": "2023-04-06T01:00:00Z"}
+    spec = SessionSpec.model_validate(
+        {"name": "news", "symbols": ["BTC"], "agents": [bot], "replay": window}
+    )
+
+    async def go(sim: SimServer) -> dict[str, Any]:
+        local = EndpointConfig(name="local", kind="ollama", base_url=sim.url)
+        data = {"BTC": _bars("demo", "BTC")}
+        feed = ReplayFeed(data, warmup_bars=60, start_after=data["BTC"][3000].time)
+        kernel = Kernel(store, feed, PaperBroker(), llm=LLMRuntime([local], news=store))
+        kernel.load()
+        kernel.warm_up()
+        m = SessionManager(kernel, store, fee_bps=Decimal(10), slippage_bps=Decimal(0))
+        try:
+            started = await m.start(spec)
+            run = m.runs[started["id"]]
+            assert run.task is not None
+            await run.task
+            return m.get(started["id"])
+        finally:
+            await m.aclose()
+            kernel.stop()
+
+    with SimServer(models=["reader:7b"]) as sim:
+        session = asyncio.run(go(sim))
+        chats = [r["body"]["messages"] for r in sim.requests("/api/chat")]
+    store.close()
+    assert session["status"] == "finished", session["error"]
+    assert len(chats) >= 12  # 6 decisions, a tool turn and an answer each
+    for messages in chats:
+        text = "\n".join(str(m.get("content") or "") for m in messages)
+        now = prompt_time(text)
+        assert start <= now < start + timedelta(hours=1)
+        shown = news_lines(text)
+        assert shown and all(
+            datetime.fromisoformat(str(i["seen"]).replace("Z", "+00:00")) <= now for i in shown
+        )
+        newest = max(n for n in range(20) if start + timedelta(minutes=10 * n - 15) <= now)
+        assert f'"Headline {newest}"' in text
