@@ -143,3 +143,31 @@ def test_a_react_llm_backtest_with_recorded_news_sees_no_future_and_keeps_its_li
     for trade in result["trades"]:
         held += Decimal(trade["quantity"]) * (1 if trade["side"] == "buy" else -1)
         assert held * Decimal(trade["price"]) <= Decimal("2000") * Decimal("1.05")
+
+
+def test_news_fetch_reads_the_configured_feeds_once(tmp_path: Path) -> None:
+    feeds = Path(__file__).parent / "fixtures" / "news"
+    with FakeAPI() as api:
+        api.route("GET", "/rss.xml", Reply(body=(feeds / "rss2.xml").read_bytes()))
+        api.route("GET", "/down.xml", Reply(status=502, body="bad gateway"))
+        config = tmp_path / "phantomex.toml"
+        config.write_text(
+            '[news]\nkeywords = { BTC = ["bitcoin"] }\n'
+            f'[[news.feeds]]\nname = "wire"\nurl = "{api.url}/rss.xml"\n'
+            f'[[news.feeds]]\nname = "down"\nurl = "{api.url}/down.xml"\n'
+        )
+        env = server_env(free_port(), tmp_path / "data")
+        env["PHANTOMEX_CONFIG"] = str(config)
+        code, out, err = run_cli("news", "fetch", env=env)
+        assert code == 0, err
+        assert "wire: 3 read, 3 new" in out and "down: error: HTTP 502" in err
+        code, out, _ = run_cli("news", "fetch", env=env)
+        assert "wire: 3 read, 0 new" in out
+        code, out, _ = run_cli("news", "list", "--symbol", "btc", env=env)
+        assert code == 0 and "Bitcoin slips below $28,000" in out and "Ether" not in out
+        config.write_text(f'[[news.feeds]]\nname = "down"\nurl = "{api.url}/down.xml"\n')
+        code, _, err = run_cli("news", "fetch", env=env)
+        assert code == 1 and "HTTP 502" in err
+    config.write_text("")
+    code, _, err = run_cli("news", "fetch", env=env)
+    assert code == 1 and "no news sources" in err
