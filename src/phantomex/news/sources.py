@@ -32,7 +32,7 @@ __all__ = [
     "sources_from_settings",
 ]
 
-USER_AGENT = "PhantomEx news reader (+https://github.com/phantomex)"
+USER_AGENT = "PhantomEx news reader"
 
 
 class NewsError(Exception):
