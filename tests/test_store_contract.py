@@ -15,9 +15,10 @@ import pytest
 from phantomex.domain.agent import Agent, AgentSpec, new_id
 from phantomex.domain.decision import DecisionRecord
 from phantomex.domain.models import Deposit, Fill, Order, OrderType, Side, Wallet
+from phantomex.domain.news import NewsItem
 from phantomex.ledger.ledger import Ledger
 from phantomex.store.memory import MemoryStore
-from phantomex.store.port import DuplicateEntry, KernelStore
+from phantomex.store.port import DuplicateEntry, KernelStore, NewsStore
 from phantomex.store.repo import Store
 
 D = Decimal
@@ -230,3 +231,46 @@ def test_risk_events_llm_calls_cache_and_state(store: KernelStore) -> None:
     assert store.cache_get("k") == {"text": "answer"} and store.cache_get("nope") is None
     assert [k for k, _, _ in store.cache_entries()] == ["k"]
     assert store.get_state("clock") == {"now": "2024-01-01"} and store.get_state("x") is None
+
+
+def _news(key: str, seen: datetime, **kw: object) -> NewsItem:
+    fields: dict[str, object] = {"source": "feed", "title": f"headline {key}", "guid": key}
+    fields.update(kw)
+    return NewsItem(first_seen=seen, **fields)  # type: ignore[arg-type]
+
+
+def test_news_are_deduplicated_by_guid_and_link_keeping_the_first_sight(store: KernelStore) -> None:
+    news: NewsStore = store  # type: ignore[assignment]
+    first = _news("g1", T0 + timedelta(hours=2), link="https://example.org/a", symbols=("BTC",))
+    with store.unit():
+        assert news.add_news([first, _news("g2", T0 + timedelta(hours=3))]) == 2
+        # the same guid again, later: nothing new, the first sight stays
+        assert news.add_news([_news("g1", T0 + timedelta(hours=5))]) == 0
+        # another guid with the same link, seen earlier: the same item, now first seen earlier
+        assert news.add_news([_news("other", T0 + timedelta(hours=1), link=first.link)]) == 0
+        # an item without a guid is keyed by its link
+        assert news.add_news([_news("x", T0, guid=None, link="https://example.org/b")]) == 1
+    assert news.count_news() == 3
+    (item,) = news.news(T0 + timedelta(days=1), symbols=["btc"])
+    assert item.key == "g1" and item.first_seen == T0 + timedelta(hours=1)
+    assert item.title == "headline g1" and item.link == first.link and item.symbols == ("BTC",)
+    (by_link,) = news.news(T0, limit=5)
+    assert by_link.guid is None and by_link.key == "https://example.org/b"
+
+
+def test_news_reads_never_return_an_item_first_seen_after_the_time(store: KernelStore) -> None:
+    news: NewsStore = store  # type: ignore[assignment]
+    items = [
+        _news(f"n{i}", T0 + timedelta(minutes=10 * i), summary=f"ETH upgrade part {i}")
+        for i in range(6)
+    ]
+    with store.unit():
+        news.add_news(items)
+    at = T0 + timedelta(minutes=30)
+    assert [i.key for i in news.news(at)] == ["n3", "n2", "n1", "n0"]  # newest first, <= at
+    assert [i.key for i in news.news(at, since=T0 + timedelta(minutes=10))] == ["n3", "n2"]
+    assert [i.key for i in news.news(at, limit=2)] == ["n3", "n2"]
+    assert [i.key for i in news.news(at, query="upgrade PART 2")] == ["n2"]
+    assert news.news(at, query="halving") == []
+    assert news.news(at, symbols=["ETH"]) == []  # no item is tagged with ETH
+    assert news.news(T0 - timedelta(seconds=1)) == []

@@ -37,6 +37,7 @@ from phantomex.market.coingecko import CoinGeckoConfig
 from phantomex.market.guard import PriceGuardConfig
 from phantomex.market.polymarket import PolymarketSettings
 from phantomex.market.yahoo import YahooSettings
+from phantomex.news.settings import NewsSettings
 from phantomex.notify.settings import NotificationSettings
 from phantomex.problems import Problem, error_text
 
@@ -130,6 +131,10 @@ class Settings(BaseSettings):
     exchange: ExchangeSettings = Field(
         default_factory=ExchangeSettings,
         description="Exchange trading ([exchange] table): real-money switch, notional caps.",
+    )
+    news: NewsSettings = Field(
+        default_factory=NewsSettings,
+        description="News for LLM agents ([news] table): RSS/Atom feeds, CryptoPanic with a key.",
     )
     log_level: str = "info"
     notifications: NotificationSettings = Field(

@@ -39,6 +39,9 @@ from phantomex.kernel.llm_endpoints import load_saved
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.kernel.shutdown import shutdown
 from phantomex.market.base import MarketFeed
+from phantomex.news.collect import poll
+from phantomex.news.settings import NewsSettings
+from phantomex.news.sources import sources_from_settings
 from phantomex.notify.service import Notifications
 from phantomex.problems import Problem, Problems
 from phantomex.secrets import SecretBox
@@ -89,7 +92,7 @@ def build_kernel(
         for e in load_saved(store, box, problems)
         if e.name not in {s.name for s in settings.llm_endpoints}
     ]
-    llm = LLMRuntime([*settings.llm_endpoints, *saved], cache=store.cache_get)
+    llm = LLMRuntime([*settings.llm_endpoints, *saved], cache=store.cache_get, news=store)
     feed = feed or build_feed(settings, store, problems)
     kernel = Kernel(store, feed, broker, config=config, llm=llm)
     kernel.problems = problems
@@ -102,6 +105,15 @@ def build_kernel(
         if created:
             log.info("created %d demo agents", created)
     return kernel
+
+
+def start_news(settings: NewsSettings, store: Store) -> asyncio.Task[None] | None:
+    """Poll the configured news sources in the background (None: no source, or polling off)."""
+    sources = sources_from_settings(settings)
+    if not sources or settings.poll_seconds <= 0:
+        return None
+    every, timeout = settings.poll_seconds, settings.timeout_seconds
+    return asyncio.create_task(poll(sources, store, every=every, timeout=timeout), name="news")
 
 
 def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
@@ -133,12 +145,17 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
             slippage_bps=settings.slippage_bps,
             live_sources=session_live_sources(settings, store),
         )
+        news = start_news(settings.news, store)
         task = asyncio.create_task(kernel.run(), name="kernel")
         log.info("PhantomEx %s serving on %s", __version__, settings.base_url)
         try:
             yield
         finally:
             await app.state.sessions.aclose()
+            if news is not None:
+                news.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await news
             await shutdown(kernel, task)  # in-flight decisions finish or are recorded abandoned
             if kernel.llm is not None:
                 await kernel.llm.aclose()

@@ -256,7 +256,7 @@ def register(app: typer.Typer) -> None:
                 end=when_to,
                 sources=sources,
             )
-            config, run = llm_backtest(config, use_cache=llm_cache)
+            config, run = llm_backtest(config, use_cache=llm_cache, news=not blind)
             if engine is EngineChoice.fast:
                 from functools import partial
 
@@ -290,11 +290,12 @@ def register(app: typer.Typer) -> None:
             say(f"report: {paths[0]}  summary: {paths[1]}")
 
 
-def llm_backtest(config: Any, *, use_cache: bool) -> tuple[Any, Any]:
+def llm_backtest(config: Any, *, use_cache: bool, news: bool = True) -> tuple[Any, Any]:
     """The configuration and ``run_backtest``, with an LLM runtime when an agent has an LLM
     brain: the configured endpoints (settings and those saved through the API) and, with
     ``use_cache``, the project's response cache, which LLM agents then use unless their
-    parameters say otherwise."""
+    parameters say otherwise. With ``news`` (not in blind runs: headlines would unmask them),
+    agents that read news see the project's stored news up to each decision's time."""
     from dataclasses import replace
     from functools import partial
 
@@ -326,7 +327,9 @@ def llm_backtest(config: Any, *, use_cache: bool) -> tuple[Any, Any]:
         if e.name not in static
     ]
     llm = LLMRuntime(
-        [*settings.llm_endpoints, *saved], cache=store.cache_get if use_cache else None
+        [*settings.llm_endpoints, *saved],
+        cache=store.cache_get if use_cache else None,
+        news=store if news else None,
     )
     return config, partial(run_backtest, llm=llm, cache_store=store if use_cache else None)
 

@@ -25,6 +25,7 @@ from phantomex.cli import db as db_cli
 from phantomex.cli import exchange as exchange_cli
 from phantomex.cli import llm as llm_cli
 from phantomex.cli import llm_endpoints as llm_endpoints_cli
+from phantomex.cli import news as news_cli
 from phantomex.cli import notify as notify_cli
 from phantomex.cli import optimize as optimize_cli
 from phantomex.cli import orders as orders_cli
@@ -762,6 +763,7 @@ auth_cli.register(app)
 secrets_cli.register(app)
 backtest_cli.register(app)
 data_cli.register(app)
+news_cli.register(app)
 optimize_cli.register(app)
 session_cli.register(app, api)
 sources_cli.register(app, api)

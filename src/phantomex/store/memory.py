@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -26,6 +26,7 @@ from typing import Any
 from phantomex.domain.agent import Agent
 from phantomex.domain.decision import DecisionRecord
 from phantomex.domain.models import AgentStatus, Deposit, Fill, Order, Side, Snapshot, Wallet
+from phantomex.domain.news import NewsItem, visible
 from phantomex.store.port import BadAgentRow, DuplicateEntry
 
 __all__ = ["MemoryStore"]
@@ -58,6 +59,7 @@ class MemoryStore:
         self._llm_calls: list[dict[str, Any]] = []
         self._cache: dict[str, tuple[dict[str, Any], datetime]] = {}
         self._state: dict[str, dict[str, Any]] = {}
+        self._news: dict[str, NewsItem] = {}
 
     def close(self) -> None:
         """Nothing to release."""
@@ -253,6 +255,40 @@ class MemoryStore:
 
     def cache_put(self, key: str, response: dict[str, Any], when: datetime) -> None:
         self._cache[key] = (dict(response), when)
+
+    def add_news(self, items: Sequence[NewsItem]) -> int:
+        added = 0
+        for item in items:
+            found = next(
+                (
+                    k
+                    for k, old in self._news.items()
+                    if k == item.key or (item.link and old.link == item.link)
+                ),
+                None,
+            )
+            if found is None:
+                self._news[item.key] = item
+                added += 1
+            elif item.first_seen < self._news[found].first_seen:
+                self._news[found] = replace(self._news[found], first_seen=item.first_seen)
+        return added
+
+    def news(
+        self,
+        until: datetime,
+        *,
+        since: datetime | None = None,
+        symbols: Sequence[str] | None = None,
+        query: str | None = None,
+        limit: int = 20,
+    ) -> list[NewsItem]:
+        return visible(
+            self._news.values(), until, since=since, symbols=symbols, query=query, limit=limit
+        )
+
+    def count_news(self) -> int:
+        return len(self._news)
 
     def get_state(self, key: str) -> dict[str, Any] | None:
         value = self._state.get(key)

@@ -21,7 +21,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 # Every feature's tables, so that Base.metadata (migrations, tests) is the whole schema.
-from phantomex.store import auth_tables, exchange_tables, optimize_tables, session_tables  # noqa: F401
+from phantomex.store import (  # noqa: F401
+    auth_tables,
+    exchange_tables,
+    news_tables,
+    optimize_tables,
+    session_tables,
+)
 from phantomex.store.base import Base
 
 

@@ -15,8 +15,16 @@ from typing import Any, Protocol
 from phantomex.domain.agent import Agent
 from phantomex.domain.decision import DecisionRecord
 from phantomex.domain.models import Deposit, Fill, Order, Snapshot, Wallet
+from phantomex.domain.news import NewsItem
 
-__all__ = ["CLOCK_KEY", "UNREADABLE", "BadAgentRow", "DuplicateEntry", "KernelStore"]
+__all__ = [
+    "CLOCK_KEY",
+    "UNREADABLE",
+    "BadAgentRow",
+    "DuplicateEntry",
+    "KernelStore",
+    "NewsStore",
+]
 
 
 class DuplicateEntry(ValueError):
@@ -116,3 +124,23 @@ class KernelStore(Protocol):
     def get_state(self, key: str) -> dict[str, Any] | None: ...
 
     def set_state(self, key: str, value: dict[str, Any]) -> None: ...
+
+
+class NewsStore(Protocol):
+    """News items kept by a store (:class:`~phantomex.store.repo.Store` and
+    :class:`~phantomex.store.memory.MemoryStore`), read only up to a time: see
+    :func:`phantomex.domain.news.visible` for the semantics."""
+
+    def add_news(self, items: Sequence[NewsItem]) -> int: ...
+
+    def news(
+        self,
+        until: datetime,
+        *,
+        since: datetime | None = None,
+        symbols: Sequence[str] | None = None,
+        query: str | None = None,
+        limit: int = 20,
+    ) -> list[NewsItem]: ...
+
+    def count_news(self) -> int: ...

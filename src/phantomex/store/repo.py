@@ -40,7 +40,9 @@ from phantomex.domain.models import (
     Snapshot,
     Wallet,
 )
+from phantomex.domain.news import NewsItem
 from phantomex.domain.risk import RiskState
+from phantomex.store import news as news_sql
 from phantomex.store.db import make_engine, migrate
 from phantomex.store.models import (
     AgentRow,
@@ -572,6 +574,32 @@ class Store:
         with self.session() as s:
             row = {"key": key, "response": response, "created_at": when}
             _upsert(s.connection(), CACHE, [row], ("key",))
+
+    # -- news (store/news.py) ------------------------------------------------------------------
+    def add_news(self, items: Sequence[NewsItem]) -> int:
+        """Store news items, deduplicated by key (guid, else link) and by link; an item stored
+        already keeps the earlier ``first_seen``. Returns how many were new."""
+        with self.session() as s:
+            return news_sql.add_news(s.connection(), items)
+
+    def news(
+        self,
+        until: datetime,
+        *,
+        since: datetime | None = None,
+        symbols: Sequence[str] | None = None,
+        query: str | None = None,
+        limit: int = 20,
+    ) -> list[NewsItem]:
+        """Items first seen in ``(since, until]``, newest first (never one seen after ``until``)."""
+        with self.session() as s:
+            return news_sql.read_news(
+                s.connection(), until, since=since, symbols=symbols, query=query, limit=limit
+            )
+
+    def count_news(self) -> int:
+        with self.session() as s:
+            return news_sql.count_news(s.connection())
 
     # -- key/value state --------------------------------------------------------------------------
     def get_state(self, key: str) -> dict[str, Any] | None:

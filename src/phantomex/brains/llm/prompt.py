@@ -215,6 +215,7 @@ class _Parts:
     indicators: list[str] = field(default_factory=list)
     decisions: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    news: str | None = None  # the news digest (brains/llm/news.py), already within its budget
 
     def user(self) -> str:
         lines = list(self.head)
@@ -235,6 +236,8 @@ class _Parts:
             lines.append("")
             lines.append("YOUR NOTES (oldest first)")
             lines.extend(self.notes)
+        if self.news:
+            lines += ["", self.news]
         lines.append("")
         lines.append("Decide now. Reply with one JSON object only.")
         return "\n".join(lines)
@@ -429,15 +432,18 @@ def build_messages(
     budget_chars: int = 12000,
     mode_prompt_json: bool,
     history_bars: int = HISTORY_BARS,
+    news: str | None = None,
 ) -> list[dict[str, Any]]:
     """``[system, user]`` chat messages for one decision (see the module docstring).
 
     ``recent_decisions``: dicts with ``time``, ``action``, ``symbol``, ``status``, ``reason``,
     ``price`` (and optionally ``quantity``), in any order (sorted by time when every one has
     one). ``notes``: the agent's reflections, oldest first. ``mode_prompt_json``: the answer
-    format is only enforced by the prompt, so the full JSON schema is included."""
+    format is only enforced by the prompt, so the full JSON schema is included. ``news``: the
+    agent's news digest (:func:`phantomex.brains.llm.news.digest`), shown before the last line."""
     symbols = _symbols(ctx)
     parts = _Parts(system=_system(ctx, symbols, mode_prompt_json), head=_head(ctx, goal, symbols))
+    parts.news = news
     for symbol in symbols:
         bars = _bars(ctx, symbol, max(INDICATOR_BARS, history_bars))
         shown = bars[-history_bars:] if history_bars > 0 else []

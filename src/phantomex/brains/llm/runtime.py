@@ -21,6 +21,7 @@ from typing import Any, Final, Protocol
 
 from phantomex.brains.llm.clients import LLMClient, make_client
 from phantomex.brains.llm.context import ContextWindows
+from phantomex.brains.llm.news import NewsReader
 from phantomex.brains.llm.types import EndpointConfig, KeepAlive, LLMError
 
 
@@ -93,6 +94,7 @@ class LLMRuntime:
         *,
         cache: CacheReader | None = None,
         client_factory: Callable[[EndpointConfig], LLMClient] = make_client,
+        news: NewsReader | None = None,
     ) -> None:
         self.endpoints = {e.name: e for e in endpoints}
         self._factory = client_factory
@@ -101,6 +103,7 @@ class LLMRuntime:
         self.modes: dict[tuple[str, str], Any] = {}  # (endpoint, model) -> structured form
         self.windows = ContextWindows()  # context windows and characters per token
         self.cache = cache
+        self.news = news  # the news agents may read (up to their clock), when there is a store
         self._waiting: dict[tuple[str, str], int] = {}
         self._schedules: weakref.WeakSet[Schedule] = weakref.WeakSet()
 

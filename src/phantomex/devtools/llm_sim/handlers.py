@@ -45,6 +45,7 @@ from phantomex.devtools.llm_sim.state import (
 )
 
 PORTFOLIO_TOOL = "get_portfolio"
+NEWS_TOOL = "get_news"
 
 
 @dataclass
@@ -371,8 +372,13 @@ class Handlers:
             )
         tools = body.get("tools")
         if self.s.use_tools and behaviour.wants_tool(messages, tools, PORTFOLIO_TOOL):
-            call = {"name": PORTFOLIO_TOOL, "arguments": {}, "id": f"call_{secrets.token_hex(6)}"}
-            return _Reply(content=None, tool_calls=[call])
+            names = [PORTFOLIO_TOOL]
+            if behaviour.wants_tool(messages, tools, NEWS_TOOL):  # reads the news too, if offered
+                names.append(NEWS_TOOL)
+            calls = [
+                {"name": n, "arguments": {}, "id": f"call_{secrets.token_hex(6)}"} for n in names
+            ]
+            return _Reply(content=None, tool_calls=calls)
         decision = behaviour.default_reply(model.name, messages, model.limits)
         if mode == "prompt":
             text = "Here is my decision:\n```json\n" + json.dumps(decision, indent=2) + "\n```"
