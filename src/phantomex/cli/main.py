@@ -28,6 +28,7 @@ from phantomex.cli import llm_endpoints as llm_endpoints_cli
 from phantomex.cli import notify as notify_cli
 from phantomex.cli import optimize as optimize_cli
 from phantomex.cli import orders as orders_cli
+from phantomex.cli import mcp_cmd as mcp_cli
 from phantomex.cli import secrets_cmd as secrets_cli
 from phantomex.cli import server
 from phantomex.cli import session as session_cli
@@ -720,6 +721,7 @@ def audit(
 llm_cli.register(app)
 llm_endpoints_cli.register(app, api)
 orders_cli.register(app, api)
+mcp_cli.register(app, api)
 notify_cli.register(app)
 auth_cli.register(app)
 secrets_cli.register(app)
