@@ -25,10 +25,10 @@ from phantomex.cli import db as db_cli
 from phantomex.cli import exchange as exchange_cli
 from phantomex.cli import llm as llm_cli
 from phantomex.cli import llm_endpoints as llm_endpoints_cli
+from phantomex.cli import mcp_cmd as mcp_cli
 from phantomex.cli import notify as notify_cli
 from phantomex.cli import optimize as optimize_cli
 from phantomex.cli import orders as orders_cli
-from phantomex.cli import mcp_cmd as mcp_cli
 from phantomex.cli import secrets_cmd as secrets_cli
 from phantomex.cli import server
 from phantomex.cli import session as session_cli

@@ -1,1 +1,1 @@
-"""The MCP server: PhantomEx's tools for AI assistants (``/mcp`` on the server, ``phantomex mcp``)."""
+"""The MCP server: PhantomEx's tools for AI assistants (``/mcp``, ``phantomex mcp``)."""

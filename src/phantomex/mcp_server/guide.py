@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from phantomex.mcp_server.untrusted import NOTICE
 
-INSTRUCTIONS = f"""PhantomEx runs AI and rule trading agents on PAPER wallets (fake money) against real or
-replayed market prices. Read `phantomex://guide` before acting. {NOTICE}"""
+INSTRUCTIONS = f"""PhantomEx runs AI and rule trading agents on PAPER wallets (fake money)
+against real or replayed market prices. Read `phantomex://guide` before acting. {NOTICE}"""
 
 GUIDE = f"""# PhantomEx for assistants
 
@@ -20,7 +20,8 @@ through these tools.
 Every decision, including an order placed through a tool, passes the agent's risk profile
 (position size, exposure, stop loss, daily loss limit, trade rate, stale-price guard). A refused
 order is answered with its reason; it is not an error of the tool. The kill switch stops every
-agent (or one) from trading and can also close positions (`flatten`); `release_kill_switch` lifts it.
+agent (or one) from trading and can also close positions (`flatten`); `release_kill_switch`
+lifts it.
 
 ## Modes and approvals
 An `autonomous` agent executes its own decisions. An `advisory` agent's decisions wait in

@@ -131,7 +131,7 @@ class JobRunner:
         return list(self._jobs.values())
 
     async def aclose(self) -> None:
-        """Wait for running jobs (a thread cannot be interrupted; jobs are bounded by their data)."""
+        """Wait for running jobs (a thread cannot be interrupted; each is bounded by its data)."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 

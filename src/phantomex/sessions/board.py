@@ -1,4 +1,4 @@
-"""The leaderboard of a session manager's sessions (one, or every finished one), for every front end."""
+"""The leaderboard of one session or of every finished one, for every front end."""
 
 from __future__ import annotations
 
