@@ -16,7 +16,6 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from phantomex.api.errors import error_body
 from phantomex.mcp_server.registry import PhantomexMCP
 
 PATH = "/mcp"
@@ -41,7 +40,8 @@ class _Forward:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         handler = getattr(self.app.state, "mcp_http", None)
         if handler is None:
-            body = error_body("unavailable", "the MCP server is not running")
+            message = "the MCP server is not running"
+            body = {"error": {"code": "unavailable", "message": message, "field": None}}
             await JSONResponse(body, status_code=503)(scope, receive, send)
             return
         await handler(scope, receive, send)
