@@ -23,7 +23,7 @@ from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.ledger.equity_history import sample_times
 from phantomex.market.loaders import load_dataset
 from phantomex.market.replay import ReplayFeed
-from phantomex.service import Queries
+from phantomex.service import Queries, Service
 from phantomex.store.repo import Store
 
 DEPOSIT = Decimal("2500")
@@ -106,7 +106,7 @@ def client(run: Run) -> Iterator[TestClient]:
     app = FastAPI()
     errors.install(app)
     app.include_router(equity_routes.router)
-    app.state.kernel = run.kernel
+    app.state.service = Service.of(run.kernel)
     with TestClient(app) as c:
         yield c
 

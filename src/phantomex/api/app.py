@@ -118,11 +118,15 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
         store = Store(settings.database_url)
         box = SecretBox.for_data_dir(settings.data_dir)
         kernel = build_kernel(settings, store, box, feed)
-        service = Service.of(kernel, llm_static=frozenset(e.name for e in settings.llm_endpoints))
+        service = Service.of(
+            kernel,
+            llm_static=frozenset(e.name for e in settings.llm_endpoints),
+            venues=(store, box, settings.exchange),
+        )
         app.state.secrets, app.state.store, app.state.service = box, store, service
         hub = ws.Hub()
-        kernel.bus.subscribe(hub.on_event)
-        kernel.bus.subscribe(sources.SourceWatch(kernel).on_event)
+        service.queries.subscribe(hub.on_event)
+        service.queries.subscribe(sources.SourceWatch(service).on_event)
         metrics.attach(app, service.queries)
         app.state.kernel, app.state.hub, app.state.settings = kernel, hub, settings
         if seeds_demo(settings, kernel) and kernel.llm is not None:

@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 
 from phantomex.domain.inputs import Ident, Name, QueryInt
-from phantomex.kernel.runtime import Kernel
 from phantomex.service import Commands, Queries, Service
 
 
@@ -24,14 +23,8 @@ def queries(request: Request) -> Queries:
     return service(request).queries
 
 
-def kernel(request: Request) -> Kernel:
-    """The kernel, for the routers not yet served by the service layer."""
-    return request.app.state.kernel
-
-
 Cmd = Annotated[Commands, Depends(commands)]
 Qry = Annotated[Queries, Depends(queries)]
-K = Annotated[Kernel, Depends(kernel)]
 AgentIdQ = Annotated[Ident | None, Query(description="Only this agent.")]
 SymbolQ = Annotated[Name | None, Query(max_length=32, description="Only this symbol.")]
 LimitQ = Annotated[QueryInt, Query(ge=1, le=1000)]

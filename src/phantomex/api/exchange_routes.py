@@ -7,11 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from phantomex.api.deps import service
 from phantomex.broker.credentials import Credentials
 from phantomex.broker.venues import parse_venue
 from phantomex.domain.inputs import Ident
 from phantomex.kernel.runtime import KernelError
-from phantomex.service.venues import Venues
+from phantomex.service import Venues
 
 router = APIRouter(tags=["exchange"])
 Json = dict[str, Any]
@@ -31,8 +32,7 @@ class VenueIn(BaseModel):
 
 
 def _venues(request: Request) -> Venues:
-    state = request.app.state
-    return Venues(state.kernel, state.store, state.secrets, state.settings.exchange)
+    return service(request).venues()
 
 
 def _exchange_venue(name: str) -> str:

@@ -118,10 +118,10 @@ class Commands:
             return KillState(on=self._k.killed)
 
     # -- events ---------------------------------------------------------------------------------
-    def announce(self, type_: str, data: dict[str, Any]) -> None:
-        """Publish an event of a front end's own (``server``, ``session_summary``...) on the
-        kernel's bus, at the kernel's clock (the wall clock before the first price)."""
-        self._k.bus.publish(type_, data, self._k.now or datetime.now(UTC))
+    def announce(self, type_: str, data: dict[str, Any], time: datetime | None = None) -> None:
+        """Publish an event of a front end's own (``server``, ``sources``...) on the kernel's
+        bus, at ``time`` (default: the kernel's clock; the wall clock before the first price)."""
+        self._k.bus.publish(type_, data, time or self._k.now or datetime.now(UTC))
 
     # -- LLM endpoints ----------------------------------------------------------------------------
     async def add_llm_endpoint(self, config: EndpointConfig, box: SecretBox) -> None:

@@ -7,7 +7,7 @@ loop); the asynchronous ones hold the kernel's lock, for a view no tick is half-
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,8 +18,9 @@ from phantomex.domain.models import Wallet
 from phantomex.kernel.bus import Event
 from phantomex.kernel.runtime import Kernel, KernelError, NotFound
 from phantomex.kernel.views import AgentView, PriceView
-from phantomex.market.sources import sources_report
+from phantomex.market.sources import health_of, sources_report
 from phantomex.problems import Problem
+from phantomex.service.equity import histories
 from phantomex.service.records import (
     AuditView,
     BarsView,
@@ -84,6 +85,21 @@ class Queries:
         """Every live wallet, by agent id."""
         return self._k.wallets()
 
+    def equity(
+        self,
+        agent_ids: Sequence[str] | None,
+        since: datetime | None,
+        until: datetime | None,
+        points: int,
+    ) -> dict[str, Any]:
+        """The equity histories of ``agent_ids`` (all agents when None; NotFound for an unknown
+        one), sampled at most ``points`` times from ``since`` to ``until`` (default: the clock)."""
+        if agent_ids is None:
+            ids = [a.id for a in self._k.agent_list()]
+        else:
+            ids = [self._k.get(i).id for i in agent_ids]
+        return histories(self._k, ids, since, until, points)
+
     # -- market -----------------------------------------------------------------------------------
     def prices(self) -> list[PriceView]:
         """The latest accepted price of each symbol, with whether it is suspect (and why)."""
@@ -106,6 +122,10 @@ class Queries:
         """Each market source's health and the age of its prices."""
         k, wall = self._k, datetime.now(UTC)
         return sources_report(k.feed, k.prices, k.now or wall, wall, k.guard.suspects())
+
+    def source_staleness(self, wall: datetime) -> dict[str, bool]:
+        """Whether each market source is stale at ``wall`` (the wall clock)."""
+        return {h.source: h.stale(wall) for h in health_of(self._k.feed)}
 
     # -- decisions and approvals ------------------------------------------------------------------
     def decisions(
