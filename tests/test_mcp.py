@@ -217,7 +217,8 @@ async def test_every_tool_over_http(server: tuple[ServerHandle, str]) -> None:
         )
         orders = (await s.ok("open_orders", agent_id=aid))["orders"]
         assert orders, limit
-        assert (await s.ok("cancel_order", order_id=orders[0]["id"]))["status"] == "cancelled"
+        assert (await s.ok("cancel_order", order_id=orders[0]["id"]))["id"] == orders[0]["id"]
+        assert not (await s.ok("open_orders", agent_id=aid))["orders"]
         killed = await s.ok("kill_switch", agent_id=aid)
         assert aid in killed["agents"]
         await s.ok("release_kill_switch")
@@ -235,7 +236,9 @@ async def test_every_tool_over_http(server: tuple[ServerHandle, str]) -> None:
 
         # -- research as jobs: start → status → result --------------------------------------------
         job = await s.ok("start_backtest", strategy="rsi", dataset="demo", symbols=["BTC"])
-        done = await s.until("job_status", lambda j: j["state"] in ("done", "failed"), job_id=job["id"])
+        done = await s.until(
+            "job_status", lambda j: j["state"] in ("done", "failed"), job_id=job["id"]
+        )
         assert done["state"] == "done", done
         assert done["progress"]["done"] == done["progress"]["total"] > 40_000
         result = await s.ok("job_result", job_id=job["id"], trades=3)
@@ -257,12 +260,17 @@ async def test_every_tool_over_http(server: tuple[ServerHandle, str]) -> None:
                 "name": "assistant-session",
                 "symbols": ["BTC"],
                 "agents": [{"name": "rsi", "brain": "rsi"}, {"name": "ema", "brain": "ema_cross"}],
-                "replay": {"start": "2023-04-10T00:00:00Z", "end": "2023-04-11T00:00:00Z"},
+                # paced: a market day takes minutes, so it is still running when stopped
+                "replay": {
+                    "start": "2023-04-10T00:00:00Z",
+                    "end": "2023-04-11T00:00:00Z",
+                    "speed": 600,
+                },
             },
         )
         sid = session["id"]
+        assert (await s.ok("stop_session", session_id=sid))["status"] == "stopped"
         await s.until("get_session", lambda x: x["status"] != "running", session_id=sid)
-        await s.ok("stop_session", session_id=sid)
         sessions = (await s.ok("list_sessions"))["sessions"]
         assert sid in {x["id"] for x in sessions}
         board = await s.ok("leaderboard", session_id=sid)

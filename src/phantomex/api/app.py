@@ -45,8 +45,12 @@ from phantomex.kernel.llm_endpoints import load_saved
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.kernel.shutdown import shutdown
 from phantomex.market.base import MarketFeed
+from phantomex.mcp_server import http as mcp_http
+from phantomex.mcp_server.server import build_mcp
+from phantomex.mcp_server.toolsets import Toolset
 from phantomex.notify.service import Notifications
 from phantomex.problems import Problem, Problems
+from phantomex.research.jobs import JobRunner
 from phantomex.secrets import SecretBox
 from phantomex.service import Service
 from phantomex.sessions.manager import SessionManager
@@ -139,11 +143,15 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
         app.state.sessions = SessionManager(
             kernel, store, fee_bps=settings.fee_bps, slippage_bps=settings.slippage_bps
         )
+        jobs = JobRunner()
+        assistant = build_mcp(service, app.state.sessions, jobs, Toolset(settings.mcp_toolset))
         task = asyncio.create_task(kernel.run(), name="kernel")
         log.info("PhantomEx %s serving on %s", __version__, settings.base_url)
         try:
-            yield
+            async with mcp_http.serving(app, assistant, settings.host):
+                yield
         finally:
+            await jobs.aclose()
             await app.state.sessions.aclose()
             await shutdown(kernel, task)  # in-flight decisions finish or are recorded abandoned
             if kernel.llm is not None:
@@ -160,6 +168,7 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
         dependencies=[Depends(refuse_unknown_query)],
     )
     errors.install(app)
+    mcp_http.install(app)
     for router in (
         health_routes.router,
         agent_routes.router,

@@ -34,7 +34,7 @@ def _out(value: Any) -> Any:
     return mark(jsonable(value))
 
 
-def register(mcp: PhantomexMCP, svc: Service) -> None:  # noqa: PLR0915 - one tool per closure
+def register(mcp: PhantomexMCP, svc: Service) -> None:
     q, c = svc.queries, svc.commands
 
     # -- read --------------------------------------------------------------------------------------
@@ -138,7 +138,9 @@ def register(mcp: PhantomexMCP, svc: Service) -> None:  # noqa: PLR0915 - one to
     async def kill_switch(agent_id: AgentId | None = None, flatten: bool = False) -> Json:
         if flatten and not mcp.toolset.admits(Kind.MONEY):
             raise tool_error(
-                "forbidden", f"flatten sells positions; the {mcp.toolset} toolset refuses it", "flatten"
+                "forbidden",
+                f"flatten sells positions; the {mcp.toolset} toolset refuses it",
+                "flatten",
             )
         return _out(await c.kill(agent_id, flatten=flatten))
 
@@ -216,4 +218,3 @@ def register(mcp: PhantomexMCP, svc: Service) -> None:  # noqa: PLR0915 - one to
         irreversible=True,
     )
     mcp.add(Kind.CONTROL, release_kill_switch, "Lift the kill switch.")
-
