@@ -7,7 +7,7 @@ records every call. Scripted failures (e.g. a 429) are served before the normal 
 
     with FakeAPI() as api:
         tg = FakeTelegram(api)
-        bot = TelegramBot(kernel, tg.token, [tg.chat_id], api_url=tg.api_url)
+        bot = TelegramBot(Service.of(kernel), tg.token, [tg.chat_id], api_url=tg.api_url)
         tg.push_command(tg.chat_id, "/status")
 """
 

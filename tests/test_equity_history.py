@@ -23,6 +23,7 @@ from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.ledger.equity_history import sample_times
 from phantomex.market.loaders import load_dataset
 from phantomex.market.replay import ReplayFeed
+from phantomex.service import Queries, Service
 from phantomex.store.repo import Store
 
 DEPOSIT = Decimal("2500")
@@ -105,7 +106,7 @@ def client(run: Run) -> Iterator[TestClient]:
     app = FastAPI()
     errors.install(app)
     app.include_router(equity_routes.router)
-    app.state.kernel = run.kernel
+    app.state.service = Service.of(run.kernel)
     with TestClient(app) as c:
         yield c
 
@@ -126,7 +127,7 @@ def test_every_point_equals_the_live_equity_and_the_last_is_the_current_one(
     for p in points:
         at = datetime.fromisoformat(p["time"])
         assert Decimal(p["equity"]) == run.live_equity(trader, at), p
-    view = k.agent_view(k.agents[trader])
+    view = Queries(k).agent(trader).model_dump(mode="json")
     last = points[-1]
     assert datetime.fromisoformat(last["time"]) == k.now
     assert last["equity"] == view["wallet"]["equity"]
@@ -170,7 +171,7 @@ def test_all_agents_at_once_and_a_window(run: Run, client: TestClient) -> None:
     saver = by_name["saver"]
     assert (
         saver["points"][-1]["equity"]
-        == k.agent_view(k.agents[saver["agent_id"]])["wallet"]["equity"]
+        == Queries(k).agent(saver["agent_id"]).model_dump(mode="json")["wallet"]["equity"]
     )
     assert all(len(a["points"]) <= 50 + 2 + 2 for a in body["agents"])
     assert k.now is not None

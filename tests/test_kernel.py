@@ -27,6 +27,7 @@ from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import Kernel, KernelConfig, KernelError
 from phantomex.market.loaders import load_dataset
 from phantomex.market.replay import ReplayFeed
+from phantomex.service import Queries
 from phantomex.store.repo import Store
 
 BARS = 400
@@ -96,7 +97,7 @@ async def test_restart_restores_wallets_and_does_not_replay_ticks(
     for spec in specs():
         kernel.create_agent(spec)
     await run_to_end(kernel)
-    before = {a: kernel.agent_view(kernel.agents[a]) for a in kernel.agents}
+    before = {a: Queries(kernel).agent(a).model_dump(mode="json") for a in kernel.agents}
     trades_before = trade_log(kernel)
     clock = kernel.now
     kernel.store.close()
@@ -106,7 +107,10 @@ async def test_restart_restores_wallets_and_does_not_replay_ticks(
         a: kernel.ledger.wallet(a) for a in kernel.agents
     }
     for agent_id, view in before.items():
-        assert again.agent_view(again.agents[agent_id])["wallet"]["cash"] == view["wallet"]["cash"]
+        assert (
+            Queries(again).agent(agent_id).model_dump(mode="json")["wallet"]["cash"]
+            == view["wallet"]["cash"]
+        )
         assert again.agents[agent_id].last_decided_at == kernel.agents[agent_id].last_decided_at
     await run_to_end(again)
     after = trade_log(again)

@@ -30,6 +30,7 @@ from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import Kernel
 from phantomex.market.base import PriceHistory
 from phantomex.market.loaders import load_dataset
+from phantomex.service import Queries
 
 MODEL = "thinker:7b"
 
@@ -128,7 +129,7 @@ async def test_reflection_once_per_n_closed_trades_feeds_notes_and_prompts(
     # the second reflection got the earlier notes; at most three lessons are kept from it
     again = kernel.store.llm_calls(recs[10].id)[0]["messages"][-1]["content"]
     assert "NOTE Size smaller" in again and "CLOSED TRADES so far: 4" in again
-    view = kernel.agent_view(kernel.agents[aid])
+    view = Queries(kernel).agent(aid).model_dump(mode="json")
     kept = ["Dips kept dipping: wait for a higher low", "Size smaller", "one", "two", "three"]
     assert view["notes"] == kept
     assert kernel.agents[aid].brain_state["reflected_at_trades"] == 4
@@ -158,7 +159,7 @@ async def test_failed_reflection_does_not_break_the_cycle(
     assert call["error"].startswith("http") and call["parsed"] is None
     state = kernel.agents[aid].brain_state
     assert state["reflected_at_trades"] == 1 and not state.get("notes")
-    assert kernel.agent_view(kernel.agents[aid])["notes"] == []
+    assert Queries(kernel).agent(aid).model_dump(mode="json")["notes"] == []
     await close(kernel)
 
 
@@ -174,7 +175,7 @@ async def test_prose_reflection_is_kept_as_one_truncated_note(
     recs = await decisions(kernel, aid, 3)
     call = kernel.store.llm_calls(recs[2].id)[0]
     assert call["purpose"] == "reflect" and call["error"].startswith("invalid output")
-    (note,) = kernel.agent_view(kernel.agents[aid])["notes"]
+    (note,) = Queries(kernel).agent(aid).model_dump(mode="json")["notes"]
     assert note.startswith("I bought high and sold low, again.") and "think" not in note
     assert MAX_NOTE_CHARS - 5 <= len(note) <= MAX_NOTE_CHARS
     assert any("not the requested JSON" in w for w in recs[2].meta["warnings"])

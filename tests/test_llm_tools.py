@@ -28,6 +28,7 @@ from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import Kernel
 from phantomex.market.base import PriceHistory
 from phantomex.market.loaders import load_dataset
+from phantomex.service import Queries
 from phantomex.store.repo import Store
 
 MODEL = "tooly:7b"
@@ -319,7 +320,7 @@ async def test_note_tool_from_the_model_shows_in_the_agent_view(
     agent = tool_agent(kernel, ep)
     sim.script(MODEL, [tc("note", {"text": "ETH dips recover within the hour"}), HOLD, HOLD])
     await run_ticks(kernel, 11)
-    view = kernel.agent_view(kernel.agents[agent])
+    view = Queries(kernel).agent(agent).model_dump(mode="json")
     assert view["notes"] == ["ETH dips recover within the hour"]
     latest = kernel.store.decisions(agent)[0]
     prompt = kernel.store.llm_calls(latest.id)[0]["messages"][-1]["content"]

@@ -26,6 +26,7 @@ from phantomex.notify.messages import Message, to_message
 from phantomex.notify.notifier import AppriseSink, Notifier, Sink
 from phantomex.notify.settings import NotificationSettings
 from phantomex.notify.telegram import TelegramBot
+from phantomex.service import Service
 
 
 @pytest.fixture()
@@ -44,7 +45,9 @@ async def test_a_message_for_each_event_type_via_telegram_and_apprise(
 ) -> None:
     kernel = make_kernel(tmp_path / "k.db")
     tg = FakeTelegram(api)
-    bot = TelegramBot(kernel, tg.token, [tg.chat_id], api_url=tg.api_url, poll_timeout=1)
+    bot = TelegramBot(
+        Service.of(kernel), tg.token, [tg.chat_id], api_url=tg.api_url, poll_timeout=1
+    )
     await bot.start()
     notifier = Notifier(
         settings(urls=[webhook(api)]),
@@ -334,7 +337,7 @@ async def test_the_server_runs_on_when_telegram_refuses_the_token(
     kernel = make_kernel(tmp_path / "k.db")
     service = await Notifications.open(
         NotificationSettings.model_validate(config),
-        kernel,  # type: ignore[arg-type]
+        Service.of(kernel),
         data_dir=tmp_path,
         base_url="http://127.0.0.1:8000",
     )

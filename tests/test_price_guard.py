@@ -38,6 +38,7 @@ from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.market.loaders import load_dataset, read_ohlcv
 from phantomex.market.replay import ReplayFeed, replay_from_files
 from phantomex.research.backtest import BacktestConfig, run_backtest, strategy_agent
+from phantomex.service import Queries
 from phantomex.store.repo import Store
 
 D = Decimal
@@ -211,7 +212,7 @@ async def test_a_jump_that_persists_is_accepted_after_confirmation(tmp_path: Pat
 
     await kernel.step(sol_tick(kernel, "1.5"))  # a crash of 93 %: 14 times below
     assert kernel.marks["SOL"] == before  # equity, drawdown and stops never see the suspect price
-    (row,) = kernel.price_list()
+    (row,) = [p.model_dump(mode="json") for p in Queries(kernel).prices()]
     assert row["suspect"] is True and row["price"] == str(before)
     assert row["suspect_detail"]["price"] == "1.5"
     manual = kernel.place(agent_id, Decision(Action.SELL, "SOL", quantity=D(1)))
@@ -222,7 +223,7 @@ async def test_a_jump_that_persists_is_accepted_after_confirmation(tmp_path: Pat
 
     await kernel.step(sol_tick(kernel, "1.49"))  # the third price at the new level
     assert kernel.marks["SOL"] == D("1.49")
-    assert kernel.price_list()[0]["suspect"] is False
+    assert Queries(kernel).prices()[0].suspect is False
     assert kinds(kernel)[-3:-1] == ["price_suspect", "price_confirmed"]
     assert kinds(kernel)[-1] == "drawdown"  # the exits act on the confirmed price
     rows, _ = kernel.store.trades(limit=10)

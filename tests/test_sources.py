@@ -26,6 +26,7 @@ from phantomex.market.sources import (
     health_of,
     symbol_sources,
 )
+from phantomex.service import Service
 from phantomex.store.repo import Store
 
 PRICE = "/api/v3/simple/price"
@@ -185,7 +186,7 @@ async def test_a_sources_event_is_published_when_a_source_turns_stale(store: Sto
         kernel = Kernel(store, feed, PaperBroker())
         seen: list[Event] = []
         kernel.bus.subscribe(seen.append)
-        kernel.bus.subscribe(SourceWatch(kernel).on_event)
+        kernel.bus.subscribe(SourceWatch(Service.of(kernel)).on_event)
         with kernel.unit():  # events go out when the tick's transaction commits
             await kernel.step(await feed.poll())  # fresh: the watch's starting point
         assert [e.type for e in seen] == ["price"]

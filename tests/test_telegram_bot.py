@@ -24,6 +24,7 @@ from phantomex.notify.messages import Message
 from phantomex.notify.notifier import Notifier
 from phantomex.notify.settings import NotificationSettings
 from phantomex.notify.telegram import TelegramBot
+from phantomex.service import Service
 
 STRANGER = 666
 
@@ -46,7 +47,9 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     with FakeAPI() as api:
         kernel = make_kernel(tmp_path / "k.db")
         tg = FakeTelegram(api)
-        bot = TelegramBot(kernel, tg.token, [tg.chat_id], api_url=tg.api_url, poll_timeout=1)
+        bot = TelegramBot(
+            Service.of(kernel), tg.token, [tg.chat_id], api_url=tg.api_url, poll_timeout=1
+        )
         await bot.start()
         try:
             yield Rig(kernel, tg, bot)
@@ -171,7 +174,7 @@ async def test_a_wrong_token_fails_at_start_with_a_clear_error(tmp_path: Path) -
         tg = FakeTelegram(api)
         tg.failures["getMe"] = [Reply(401, fixture("telegram/error_401.json"))]
         kernel = make_kernel(tmp_path / "k.db")
-        bot = TelegramBot(kernel, tg.token, [tg.chat_id], api_url=tg.api_url)
+        bot = TelegramBot(Service.of(kernel), tg.token, [tg.chat_id], api_url=tg.api_url)
         with pytest.raises(InvalidToken):
             await bot.start()
         kernel.store.close()

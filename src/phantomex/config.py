@@ -11,7 +11,7 @@ import os
 from contextvars import ContextVar
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     Field,
@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     slippage_bps: Decimal = Field(Decimal(0), ge=0, le=1000)
     approval_ttl_seconds: int = Field(
         300, gt=0, description="Wall-clock seconds an advisory decision waits for a person."
+    )
+    mcp_toolset: Literal["full", "no-money", "read-only"] = Field(
+        "full",
+        description="Tools the MCP server (/mcp, phantomex mcp) offers: full; no-money (nothing "
+        "that moves money or can trade); read-only.",
     )
     llm_endpoints: list[EndpointConfig] = Field(
         default_factory=list,

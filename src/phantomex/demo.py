@@ -13,6 +13,7 @@ from phantomex.domain.agent import AgentSpec
 from phantomex.domain.models import Mode
 from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import Kernel, KernelError
+from phantomex.service import Service
 
 log = logging.getLogger(__name__)
 LLM_DEMO_SYMBOLS = ["BTC", "ETH", "SOL"]
@@ -53,8 +54,9 @@ DEMO_AGENTS = [
 
 
 def seed_demo(kernel: Kernel) -> int:
-    """Create the demo agents on a database that has none; returns how many were created."""
-    if kernel.agents:
+    """Create the demo agents on a database that has none; returns how many were created.
+    (At start-up, before the kernel runs: nothing else can hold its lock yet.)"""
+    if kernel.agent_list():
         return 0
     known = kernel.feed.instruments
     created = 0
@@ -68,13 +70,15 @@ def seed_demo(kernel: Kernel) -> int:
     return created
 
 
-async def seed_llm_demo(kernel: Kernel, llm: LLMRuntime, timeout: float = 3.0) -> list[str]:
+async def seed_llm_demo(service: Service, llm: LLMRuntime, timeout: float = 3.0) -> list[str]:
     """Give each reachable endpoint up to three LLM agents (one per model), once.
 
     An endpoint that doesn't answer within ``timeout`` is skipped: the demo runs without it."""
     joined: list[str] = []
     has_llm = {
-        a.spec.params.get("endpoint") for a in kernel.agents.values() if a.spec.brain == "llm"
+        a.spec.params.get("endpoint")
+        for a in service.queries.agent_records()
+        if a.spec.brain == "llm"
     }
     for name in sorted(llm.endpoints):
         if name in has_llm:
@@ -94,7 +98,7 @@ async def seed_llm_demo(kernel: Kernel, llm: LLMRuntime, timeout: float = 3.0) -
                 interval_seconds=300,
             )
             try:
-                kernel.create_agent(spec)
+                await service.commands.create_agent(spec)
             except KernelError as exc:  # the demo never stops the server from starting
                 log.warning("LLM demo agent %s not created: %s", spec.name, exc)
                 continue

@@ -6,7 +6,9 @@ import dataclasses
 import enum
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer
 
 
 def iso(ts: datetime) -> str:
@@ -51,3 +53,17 @@ def _field_names(cls: type) -> tuple[str, ...]:
     if names is None:
         names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
     return names
+
+
+def _decimal_str(value: Decimal) -> str:
+    return format(value, "f")
+
+
+#: Field types of response models that render as :func:`jsonable` does: a Decimal as an exact
+#: decimal string (never an exponent), a time as ISO-8601 UTC with ``Z``, anything else as the
+#: plain JSON :func:`jsonable` makes of it.
+DecimalStr = Annotated[
+    Decimal, PlainSerializer(_decimal_str, return_type=str, when_used="json-unless-none")
+]
+IsoTime = Annotated[datetime, PlainSerializer(iso, return_type=str, when_used="json-unless-none")]
+JsonAny = Annotated[Any, BeforeValidator(jsonable)]

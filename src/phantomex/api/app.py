@@ -13,19 +13,25 @@ from fastapi_offline import FastAPIOffline
 
 from phantomex import __version__
 from phantomex.api import (
+    agent_routes,
     auth,
     body_limit,
     dashboard,
+    decision_routes,
     equity_routes,
     errors,
     exchange_routes,
+    health_routes,
     llm_routes,
+    market_routes,
     metrics,
     openapi,
-    routes,
+    order_routes,
+    risk_routes,
     session_routes,
     sources,
     system_routes,
+    trade_routes,
     ws,
 )
 from phantomex.api.strict_query import refuse_unknown_query
@@ -39,12 +45,17 @@ from phantomex.kernel.llm_endpoints import load_saved
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.kernel.shutdown import shutdown
 from phantomex.market.base import MarketFeed
+from phantomex.mcp_server import http as mcp_http
+from phantomex.mcp_server.server import build_mcp
+from phantomex.mcp_server.toolsets import Toolset
 from phantomex.news.collect import poll
 from phantomex.news.settings import NewsSettings
 from phantomex.news.sources import sources_from_settings
 from phantomex.notify.service import Notifications
 from phantomex.problems import Problem, Problems
+from phantomex.research.jobs import JobRunner
 from phantomex.secrets import SecretBox
+from phantomex.service import Service
 from phantomex.sessions.manager import SessionManager
 from phantomex.store.repo import Store
 
@@ -96,7 +107,6 @@ def build_kernel(
     feed = feed or build_feed(settings, store, problems)
     kernel = Kernel(store, feed, broker, config=config, llm=llm)
     kernel.problems = problems
-    kernel.llm_static = {e.name for e in settings.llm_endpoints}
     kernel.load()
     exchange_setup.attach(kernel)  # kill switch → exchange orders; start-up reconciliation
     kernel.warm_up()
@@ -124,19 +134,23 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
         store = Store(settings.database_url)
         box = SecretBox.for_data_dir(settings.data_dir)
         kernel = build_kernel(settings, store, box, feed)
-        app.state.secrets = box
+        service = Service.of(
+            kernel,
+            llm_static=frozenset(e.name for e in settings.llm_endpoints),
+            venues=(store, box, settings.exchange),
+        )
+        app.state.secrets, app.state.store, app.state.service = box, store, service
         hub = ws.Hub()
-        kernel.bus.subscribe(hub.on_event)
-        kernel.bus.subscribe(sources.SourceWatch(kernel).on_event)
-        metrics.attach(app, kernel)
+        service.queries.subscribe(hub.on_event)
+        service.queries.subscribe(sources.SourceWatch(service).on_event)
+        metrics.attach(app, service.queries)
         app.state.kernel, app.state.hub, app.state.settings = kernel, hub, settings
         if seeds_demo(settings, kernel) and kernel.llm is not None:
-            async with kernel.lock:
-                joined = await seed_llm_demo(kernel, kernel.llm)
+            joined = await seed_llm_demo(service, kernel.llm)
             if joined:
                 log.info("LLM demo agents joined: %s", ", ".join(joined))
         app.state.notifications = await Notifications.open(
-            settings.notifications, kernel, data_dir=settings.data_dir, base_url=settings.base_url
+            settings.notifications, service, data_dir=settings.data_dir, base_url=settings.base_url
         )
         app.state.sessions = SessionManager(
             kernel,
@@ -146,11 +160,15 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
             live_sources=session_live_sources(settings, store),
         )
         news = start_news(settings.news, store)
+        jobs = JobRunner()
+        assistant = build_mcp(service, app.state.sessions, jobs, Toolset(settings.mcp_toolset))
         task = asyncio.create_task(kernel.run(), name="kernel")
         log.info("PhantomEx %s serving on %s", __version__, settings.base_url)
         try:
-            yield
+            async with mcp_http.serving(app, assistant, settings.host):
+                yield
         finally:
+            await jobs.aclose()
             await app.state.sessions.aclose()
             if news is not None:
                 news.cancel()
@@ -171,7 +189,17 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
         dependencies=[Depends(refuse_unknown_query)],
     )
     errors.install(app)
-    app.include_router(routes.router)
+    mcp_http.install(app)
+    for router in (
+        health_routes.router,
+        agent_routes.router,
+        order_routes.router,
+        decision_routes.router,
+        market_routes.router,
+        trade_routes.router,
+        risk_routes.router,
+    ):
+        app.include_router(router)
     app.include_router(llm_routes.router)
     app.include_router(session_routes.router)
     app.include_router(equity_routes.router)

@@ -106,7 +106,7 @@ def gate_of(app: Any) -> Gate:
     gate: Gate | None = getattr(state, "auth_gate", None)
     if gate is None:
         settings: Settings = state.settings
-        gate = Gate(AuthService(state.kernel.store, settings.auth_password_hash), settings)
+        gate = Gate(AuthService(state.store, settings.auth_password_hash), settings)
         state.auth_gate = gate
     return gate
 

@@ -7,19 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from phantomex.api.routes import K
-from phantomex.broker.credentials import (
-    Credentials,
-    delete_credentials,
-    save_credentials,
-    venues_with_keys,
-)
-from phantomex.broker.router import VenueRouter
-from phantomex.broker.venues import ExchangeSettings, parse_venue
+from phantomex.api.deps import service
+from phantomex.broker.credentials import Credentials
+from phantomex.broker.venues import parse_venue
 from phantomex.domain.inputs import Ident
-from phantomex.kernel import exchange_setup
-from phantomex.kernel.runtime import Kernel, KernelError, NotFound
-from phantomex.store.repo import Store
+from phantomex.kernel.runtime import KernelError
+from phantomex.service import Venues
 
 router = APIRouter(tags=["exchange"])
 Json = dict[str, Any]
@@ -38,15 +31,8 @@ class VenueIn(BaseModel):
     venue: Ident = Field(description="paper, <exchange>-testnet or <exchange>.")
 
 
-def _venues(k: Kernel) -> VenueRouter:
-    if not isinstance(k.broker, VenueRouter):
-        raise KernelError("exchange trading is not set up on this server", code="not_found")
-    return k.broker
-
-
-def _settings(request: Request) -> ExchangeSettings:
-    settings: ExchangeSettings = request.app.state.settings.exchange
-    return settings
+def _venues(request: Request) -> Venues:
+    return service(request).venues()
 
 
 def _exchange_venue(name: str) -> str:
@@ -62,90 +48,43 @@ def _exchange_venue(name: str) -> str:
     return venue.name
 
 
-def _sql(k: Kernel) -> Store:
-    """The server's store (a server's kernel runs on SQL; only backtests run in memory)."""
-    assert isinstance(k.store, Store)
-    return k.store
-
-
 @router.get("/api/exchange/venues")
-def venues(k: K) -> list[Json]:
+def venues(request: Request) -> list[Json]:
     """Venues with keys or agents: whether they can trade (or why not) and their agents.
     Keys are never returned."""
-    vr = _venues(k)
-    names = set(vr.book.venues.values()) | set(venues_with_keys(_sql(k))) | set(vr.brokers)
-    keyed = set(venues_with_keys(_sql(k)))
-    out = []
-    for name in sorted(names):
-        venue = parse_venue(name)
-        out.append(
-            {
-                "venue": name,
-                "exchange": venue.exchange_id if venue else None,
-                "testnet": venue.testnet if venue else None,
-                "has_keys": name in keyed,
-                "available": name in vr.brokers,
-                "refusal": vr.refusals.get(name),
-                "agents": sorted(
-                    a for a, v in vr.book.venues.items() if v == name and a in k.agents
-                ),
-            }
-        )
-    return out
+    return _venues(request).venues()
 
 
 @router.put("/api/exchange/keys/{venue}")
-async def put_keys(venue: Ident, body: KeysIn, k: K, request: Request) -> Json:
+async def put_keys(venue: Ident, body: KeysIn, request: Request) -> Json:
     """Store a venue's API key and secret, encrypted; they are never returned."""
     name = _exchange_venue(venue)
-    vr = _venues(k)
-    settings = _settings(request)
     creds = Credentials(body.api_key.get_secret_value(), body.secret.get_secret_value())
-    async with k.lock:
-        try:
-            save_credentials(_sql(k), request.app.state.secrets, name, creds)
-        except ValueError as exc:
-            raise KernelError(str(exc), field="api_key") from exc
-        exchange_setup.open_venue(vr, _sql(k), request.app.state.secrets, settings, name)
-    return {"venue": name, "has_keys": True, "available": name in vr.brokers}
+    available = await _venues(request).put_keys(name, creds)
+    return {"venue": name, "has_keys": True, "available": available}
 
 
 @router.delete("/api/exchange/keys/{venue}")
-async def delete_keys(venue: Ident, k: K) -> Json:
+async def delete_keys(venue: Ident, request: Request) -> Json:
     name = _exchange_venue(venue)
-    vr = _venues(k)
-    async with k.lock:
-        if not delete_credentials(_sql(k), name):
-            raise NotFound("keys of venue", name)
-        vr.brokers.pop(name, None)
-        vr.refusals[name] = "no API keys stored for it"
+    await _venues(request).delete_keys(name)
     return {"venue": name, "has_keys": False}
 
 
 @router.put("/api/agents/{agent_id}/venue")
-async def set_venue(agent_id: Ident, body: VenueIn, k: K, request: Request) -> Json:
+async def set_venue(agent_id: Ident, body: VenueIn, request: Request) -> Json:
     """Put an agent on paper or an exchange venue; real-money venues need allow_real_money."""
-    vr = _venues(k)
-    async with k.lock:
-        k.get(agent_id)
-        try:
-            venue = exchange_setup.set_agent_venue(
-                vr, _sql(k), request.app.state.secrets, _settings(request), agent_id, body.venue
-            )
-        except ValueError as exc:
-            raise KernelError(str(exc), field="venue") from exc
+    venue = await _venues(request).set_agent_venue(agent_id, body.venue)
     return {"agent_id": agent_id, "venue": venue}
 
 
 @router.get("/api/exchange/reconcile")
-def reconcile(k: K) -> list[Json]:
+def reconcile(request: Request) -> list[Json]:
     """The ledger against each exchange account (balances, open orders); nothing is adjusted."""
-    vr = _venues(k)
-    wallets = {a: k.ledger.wallet(a) for a in k.ledger.agent_ids()}
-    return [r.as_dict() for r in exchange_setup.reconcile_all(vr, wallets)]
+    return _venues(request).reconcile()
 
 
 @router.post("/api/exchange/cancel-open-orders")
-def cancel_open_orders(k: K) -> Json:
+def cancel_open_orders(request: Request) -> Json:
     """Cancel every open order on every exchange account (also done by the global kill)."""
-    return {"cancelled": _venues(k).cancel_exchange_orders()}
+    return {"cancelled": _venues(request).cancel_exchange_orders()}

@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.exposition import generate_latest
 
 from phantomex.kernel.bus import Event
-from phantomex.kernel.runtime import Kernel
+from phantomex.service import Queries
 
 LLM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
@@ -22,8 +22,8 @@ LLM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 class KernelMetrics:
     """Prometheus metrics fed by one kernel's event bus."""
 
-    def __init__(self, kernel: Kernel) -> None:
-        self.kernel = kernel
+    def __init__(self, queries: Queries) -> None:
+        self.queries = queries
         self.registry = CollectorRegistry()
         r = self.registry
         self.ticks = Counter("phantomex_ticks", "Market ticks processed.", registry=r)
@@ -78,9 +78,9 @@ class KernelMetrics:
 
     def render(self) -> bytes:
         self.agents.clear()
-        for agent in list(self.kernel.agents.values()):
-            self.agents.labels(str(agent.status.value)).inc()
-        self.kill_switch.set(1 if self.kernel.killed else 0)
+        for status, count in self.queries.agent_counts().items():
+            self.agents.labels(status).inc(count)
+        self.kill_switch.set(1 if self.queries.kill_state().on else 0)
         return generate_latest(self.registry)
 
 
@@ -89,10 +89,10 @@ def _source(source: Any) -> str:
     return str(source).split(":", 1)[0]
 
 
-def attach(app: FastAPI, kernel: Kernel) -> None:
-    """Count ``kernel``'s events for ``app``'s ``/metrics`` (call once the kernel exists)."""
-    metrics = KernelMetrics(kernel)
-    kernel.bus.subscribe(metrics.on_event)
+def attach(app: FastAPI, queries: Queries) -> None:
+    """Count the kernel's events for ``app``'s ``/metrics`` (call once the kernel exists)."""
+    metrics = KernelMetrics(queries)
+    queries.subscribe(metrics.on_event)
     app.state.metrics = metrics
 
 

@@ -1,30 +1,29 @@
-"""What start-up skipped, as ``/health`` shows it, and deleting a skipped agent."""
+"""What start-up skipped, as ``/health`` shows it."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Request
 
 from phantomex.api.auth import gate_of
-from phantomex.kernel.runtime import Kernel
-from phantomex.problems import Problem
+from phantomex.service import Queries
 
 #: The API path (method DELETE) that removes a skipped item of each kind.
 DELETE_PATHS = {"agent": "/api/agents/{}", "llm_endpoint": "/api/llm/endpoints/{}"}
 
 
-def problems_view(kernel: Kernel, request: Request) -> list[dict[str, Any]]:
+def problems_view(queries: Queries, request: Request) -> list[dict[str, Any]]:
     """Each skipped item with its reason, fix and delete path. When auth is on and the request
     is not authenticated, only the kinds are shown (``/health`` is open to anyone)."""
-    if not len(kernel.problems):
+    problems = queries.problems()
+    if not problems:
         return []
     gate = gate_of(request.app)
     shown = not gate.enabled() or gate.identify(request.headers).method is not None
     out = []
-    for problem in kernel.problems:
+    for problem in problems:
         if not shown:
             out.append({"kind": problem.kind})
             continue
@@ -33,15 +32,3 @@ def problems_view(kernel: Kernel, request: Request) -> list[dict[str, Any]]:
         row["delete"] = path.format(problem.key) if path else None
         out.append(row)
     return out
-
-
-def delete_skipped_agent(kernel: Kernel, problem: Problem) -> None:
-    """Delete an agent that start-up skipped (call it holding the kernel's lock): it leaves
-    every list, its resting orders are cancelled, its trades stay for the audit."""
-    assert problem.kind == "agent" and problem.id is not None
-    with kernel.unit():
-        for order in kernel.store.open_orders():
-            if order.agent_id == problem.id:
-                kernel.store.save_order(order, "cancelled")
-        kernel.store.delete_agent(problem.id, kernel.now or datetime.now(UTC))
-    kernel.problems.remove(problem)

@@ -6,45 +6,37 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
+from phantomex.api.deps import Qry
 from phantomex.kernel.bus import Event
-from phantomex.kernel.runtime import Kernel
-from phantomex.market.sources import health_of, sources_report
+from phantomex.service import Service
 
 router = APIRouter()
 
 
-def report(kernel: Kernel) -> list[dict[str, Any]]:
-    wall = datetime.now(UTC)
-    return sources_report(
-        kernel.feed, kernel.prices, kernel.now or wall, wall, kernel.guard.suspects()
-    )
-
-
 @router.get("/api/sources", tags=["market"])
-def sources(request: Request) -> dict[str, Any]:
+def sources(q: Qry) -> dict[str, Any]:
     """Every source: last update, age and staleness (wall clock), error counts and the last
     error, and each price's time and age on the kernel's clock."""
-    return {"sources": report(request.app.state.kernel)}
+    return {"sources": q.sources()}
 
 
 class SourceWatch:
     """Follows the kernel's ``price`` events; publishes ``sources`` when staleness changes."""
 
-    def __init__(self, kernel: Kernel) -> None:
-        self.kernel = kernel
+    def __init__(self, service: Service) -> None:
+        self.commands, self.queries = service.commands, service.queries
         self._stale: dict[str, bool] | None = None  # None: not looked yet (no event at start)
 
     def on_event(self, event: Event) -> None:
         if event.type != "price":
             return
-        wall = datetime.now(UTC)
-        stale = {h.source: h.stale(wall) for h in health_of(self.kernel.feed)}
+        stale = self.queries.source_staleness(datetime.now(UTC))
         before, self._stale = self._stale, stale
         if before is not None and stale != before:
-            rows = report(self.kernel)
-            self.kernel.bus.publish("sources", {"sources": rows}, event.time)
+            rows = self.queries.sources()
+            self.commands.announce("sources", {"sources": rows}, event.time)
             for row in rows:  # one notification per source that turned stale or fresh
                 if row.get("source") in stale and before.get(row["source"]) != stale[row["source"]]:
-                    self.kernel.bus.publish("feed_stale", row, event.time)
+                    self.commands.announce("feed_stale", row, event.time)

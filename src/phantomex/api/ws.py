@@ -11,8 +11,8 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from phantomex.kernel.bus import Event
-from phantomex.kernel.runtime import Kernel
 from phantomex.serialize import iso, jsonable
+from phantomex.service import Queries
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -50,28 +50,24 @@ class Hub:
                     queue.get_nowait()
                     queue.put_nowait(None)  # tells the sender loop to close
 
-    def snapshot(self, kernel: Kernel) -> dict[str, Any]:
+    def snapshot(self, queries: Queries) -> dict[str, Any]:
+        clock = queries.clock()
         return {
             "type": "snapshot",
-            "ts": iso(kernel.now) if kernel.now else None,
-            "data": {
-                "agents": [kernel.agent_view(a) for a in kernel.agents.values()],
-                "prices": kernel.price_list(),
-                "pending": jsonable(kernel.pending()),
-                "kill_switch": kernel.killed,
-            },
+            "ts": iso(clock) if clock else None,
+            "data": queries.snapshot().model_dump(mode="json"),
         }
 
 
 @router.websocket("/ws")
 async def websocket(ws: WebSocket) -> None:
     hub: Hub = ws.app.state.hub
-    kernel: Kernel = ws.app.state.kernel
+    queries: Queries = ws.app.state.service.queries
     await ws.accept()
     queue: asyncio.Queue[str | None] = asyncio.Queue(QUEUE_SIZE)
     hub.clients.add(queue)
     try:
-        await ws.send_json(hub.snapshot(kernel))
+        await ws.send_json(hub.snapshot(queries))
         receiver = asyncio.create_task(_drain(ws))
         while True:
             getter = asyncio.create_task(queue.get())

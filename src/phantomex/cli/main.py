@@ -25,6 +25,7 @@ from phantomex.cli import db as db_cli
 from phantomex.cli import exchange as exchange_cli
 from phantomex.cli import llm as llm_cli
 from phantomex.cli import llm_endpoints as llm_endpoints_cli
+from phantomex.cli import mcp_cmd as mcp_cli
 from phantomex.cli import news as news_cli
 from phantomex.cli import notify as notify_cli
 from phantomex.cli import optimize as optimize_cli
@@ -758,6 +759,7 @@ def audit(
 llm_cli.register(app)
 llm_endpoints_cli.register(app, api)
 orders_cli.register(app, api)
+mcp_cli.register(app, api)
 notify_cli.register(app)
 auth_cli.register(app)
 secrets_cli.register(app)

@@ -13,8 +13,8 @@ import hashlib
 import logging
 import math
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -22,6 +22,7 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 from phantomex.brains.base import Brain, BrainContext
 from phantomex.brains.llm.runtime import LLMRuntime
+from phantomex.brains.llm.types import EndpointConfig
 from phantomex.brains.registry import create_brain
 from phantomex.broker.base import OrderRejected
 from phantomex.broker.paper import PaperBroker
@@ -43,9 +44,11 @@ from phantomex.domain.models import (
     Tick,
     Wallet,
 )
-from phantomex.domain.money import ZERO, is_valid_price
+from phantomex.domain.money import is_valid_price
 from phantomex.kernel.bus import EventBus
+from phantomex.kernel.llm_endpoints import save_endpoint
 from phantomex.kernel.skipping import EventPlan, SkippableFeed
+from phantomex.kernel.views import PRICE_LIST, AgentView, PriceView, agent_view, price_views
 from phantomex.ledger.ledger import Ledger, LedgerError
 from phantomex.ledger.reconcile import Mismatch, reconcile
 from phantomex.ledger.settlement import settle_resolved
@@ -55,6 +58,7 @@ from phantomex.market.sources import SourceError, restrict_to_source
 from phantomex.problems import Problem, Problems, reason_of
 from phantomex.risk.engine import RiskEngine, Verdict, price_problem
 from phantomex.risk.market_hours import market_closed
+from phantomex.secrets import SecretBox
 from phantomex.serialize import jsonable
 from phantomex.store.port import CLOCK_KEY, DuplicateEntry, KernelStore
 
@@ -137,7 +141,6 @@ class Kernel:
         self.bus = bus or EventBus()
         self.config = config or KernelConfig()
         self.llm = llm
-        self.llm_static: set[str] = set()  # endpoints from the settings file (not the API's)
         self.problems = Problems()  # what start-up skipped (see load())
         self.risk = RiskEngine(fee_bps=broker.config.fee_bps)
         self.ledger = Ledger(on_commit=store.commit_entry)
@@ -336,7 +339,9 @@ class Kernel:
         if not self.config.lean:
             self.store.set_state(CLOCK_KEY, {"time": now.isoformat()})
         if not self.config.lean:
-            self.bus.publish("price", {"prices": self.price_list()}, now)
+            self.bus.publish(
+                "price", {"prices": PRICE_LIST.dump_python(self.price_views(), mode="json")}, now
+            )
         self._fill_resting(tick)
         self._expire_approvals()
         for agent in list(self.agents.values()):
@@ -1053,74 +1058,13 @@ class Kernel:
         live_entries = {a: e for a, e in entries.items() if a in live}
         return reconcile(live, live_entries) + reconcile(stored, live_entries)
 
-    def price_list(self) -> list[dict[str, Any]]:
-        """The latest accepted price of each symbol, with ``suspect`` (and, when set, why)."""
-        suspects = self.guard.suspects()
-        out = []
-        for sym in sorted(self.prices):
-            row = jsonable(self.prices[sym])
-            row["suspect"] = sym in suspects
-            row["suspect_detail"] = suspects[sym].as_json() if sym in suspects else None
-            out.append(row)
-        return out
-
-    def agent_view(self, agent: Agent) -> dict[str, Any]:
-        wallet = self.ledger.wallet(agent.id)
-        equity = wallet.equity(self.marks)
-        pnl = equity - wallet.funding
-        positions = []
-        for sym, pos in sorted(wallet.positions.items()):
-            mark = self.marks.get(sym)
-            positions.append(
-                {
-                    "symbol": sym,
-                    "quantity": pos.quantity,
-                    "avg_cost": pos.avg_cost,
-                    "cost": pos.cost,
-                    "mark": mark,
-                    "value": pos.value(mark) if mark is not None else None,
-                    "unrealized_pnl": pos.unrealized_pnl(mark) if mark is not None else None,
-                    "opened_at": pos.opened_at,
-                }
-            )
-        return jsonable(
-            {
-                "id": agent.id,
-                "name": agent.name,
-                "brain": agent.spec.brain,
-                "brain_description": self.brains[agent.id].describe(),
-                "notes": list(agent.brain_state.get("notes", [])),
-                "params": agent.spec.params,
-                "goal": agent.spec.goal,
-                "mode": agent.spec.mode,
-                "status": agent.status,
-                "status_reason": agent.status_reason,
-                "symbols": agent.spec.symbols,
-                "interval_seconds": agent.spec.interval_seconds,
-                "risk": agent.spec.risk.model_dump(mode="json"),
-                "created_at": agent.created_at,
-                "last_decided_at": agent.last_decided_at,
-                "wallet": {
-                    "allowance": wallet.allowance,
-                    "cash": wallet.cash,
-                    "deposits": wallet.deposits,
-                    "funding": wallet.funding,
-                    "equity": equity,
-                    "pnl": pnl,
-                    "pnl_pct": (pnl / wallet.funding * 100) if wallet.funding else ZERO,
-                    "realized_pnl": wallet.realized_pnl,
-                    "unrealized_pnl": wallet.unrealized_pnl(self.marks),
-                    "fees_paid": wallet.fees_paid,
-                    "positions": positions,
-                },
-            }
-        )
-
     def _publish_agent(self, agent: Agent) -> None:
         if self.config.lean:
             return  # nobody follows a backtest's agent views
         self.bus.publish(
-            "agent", {"event": "updated", "agent": self.agent_view(agent)}, self._now()
+            "agent",
+            {"event": "updated", "agent": self.view_of(agent).model_dump(mode="json")},
+            self._now(),
         )
 
     def _save_agent(self, agent: Agent) -> None:
@@ -1164,6 +1108,51 @@ class Kernel:
 
     def _now(self) -> datetime:
         return self.now or datetime.now(UTC)
+
+    # --- query port (used by phantomex.service) ---
+    def agent_list(self) -> list[Agent]:
+        """The agents, in the order they were loaded or created."""
+        return list(self.agents.values())
+
+    def view_of(self, agent: Agent) -> AgentView:
+        """``agent`` with its wallet valued at the latest marks."""
+        wallet = self.ledger.wallet(agent.id)
+        return agent_view(agent, wallet, self.marks, self.brains[agent.id].describe())
+
+    def price_views(self) -> list[PriceView]:
+        """The latest accepted price of each symbol, with whether it is suspect (and why)."""
+        return price_views(self.prices, self.guard.suspects())
+
+    def wallets(self) -> dict[str, Wallet]:
+        """Every live wallet, by agent id."""
+        return {a: self.ledger.wallet(a) for a in self.ledger.agent_ids()}
+
+    @asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """Hold the kernel's lock: no tick and no other command runs meanwhile."""
+        async with self.lock:
+            yield
+
+    def records(self) -> KernelStore:
+        """The store, to read the history (decisions, trades, orders, risk events, LLM calls);
+        changes go through the kernel's commands."""
+        return self.store
+
+    def delete_skipped_agent(self, agent_id: str) -> None:
+        """Delete a stored agent that start-up skipped (hold :meth:`exclusive`): its resting
+        orders are cancelled, its trades stay for the audit."""
+        with self.unit():
+            for order in self.store.open_orders():
+                if order.agent_id == agent_id:
+                    self.store.save_order(order, "cancelled")
+            self.store.delete_agent(agent_id, self._now())
+
+    def save_llm_endpoint(
+        self, box: SecretBox, *, put: EndpointConfig | None = None, drop: str = ""
+    ) -> None:
+        """Store an endpoint added at run time, or forget one (hold :meth:`exclusive`)."""
+        with self.unit():
+            save_endpoint(self.store, box, put=put, drop=drop)
 
 
 def _dec(value: object) -> Decimal | None:

@@ -6,16 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime
 from pathlib import Path
 
 from telegram.error import Forbidden, InvalidToken, NetworkError
 
 from phantomex import __version__
-from phantomex.kernel.runtime import Kernel
 from phantomex.notify.notifier import AppriseSink, Notifier, Sink
 from phantomex.notify.settings import NotificationSettings
 from phantomex.notify.telegram import TelegramBot
+from phantomex.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -25,16 +24,20 @@ RETRY_SECONDS = (5, 15, 60, 300)  # Telegram unreachable at start: try again aft
 class Notifications:
     """The running notifier and bot (either may be absent)."""
 
-    def __init__(self, kernel: Kernel, notifier: Notifier | None, bot: TelegramBot | None) -> None:
-        self.kernel = kernel
+    def __init__(
+        self, service: Service, notifier: Notifier | None, bot: TelegramBot | None
+    ) -> None:
+        self.service = service
         self.notifier = notifier
         self.bot = bot
         self._bot_task: asyncio.Task[None] | None = None
-        self._detach = [x.attach(kernel.bus) for x in (notifier, bot) if x is not None]
+        self._detach = [
+            service.queries.subscribe(x.on_event) for x in (notifier, bot) if x is not None
+        ]
 
     @classmethod
     async def open(
-        cls, config: NotificationSettings, kernel: Kernel, *, data_dir: Path, base_url: str
+        cls, config: NotificationSettings, service: Service, *, data_dir: Path, base_url: str
     ) -> Notifications:
         """Start what ``config`` asks for (``data_dir`` holds the bot token's key; ``base_url``
         is announced)."""
@@ -57,7 +60,7 @@ class Notifications:
                 log.error("Telegram bot disabled: notifications.telegram.allowed_chat_ids is empty")
             elif token:
                 bot = TelegramBot(
-                    kernel,
+                    service,
                     token,
                     config.telegram.allowed_chat_ids,
                     api_url=config.telegram.api_url,
@@ -66,13 +69,9 @@ class Notifications:
                 sinks.append(bot)
         notifier = None
         if sinks:
-            notifier = Notifier(
-                config,
-                sinks,
-                name_of=lambda i: kernel.agents[i].name if i in kernel.agents else None,
-            )
+            notifier = Notifier(config, sinks, name_of=service.queries.agent_name)
             await notifier.start()
-        self = cls(kernel, notifier, bot)
+        self = cls(service, notifier, bot)
         if bot is not None:
             self._bot_task = asyncio.create_task(self._start_bot(bot), name="telegram-bot")
         self._announce("started", url=base_url)
@@ -96,8 +95,7 @@ class Notifications:
             self.notifier.sinks.remove(bot)  # the other channels go on
 
     def _announce(self, what: str, **data: str) -> None:
-        now = self.kernel.now or datetime.now(UTC)
-        self.kernel.bus.publish("server", {"event": what, "version": __version__, **data}, now)
+        self.service.commands.announce("server", {"event": what, "version": __version__, **data})
 
     async def close(self) -> None:
         """Announce the stop, send what is queued, stop the bot."""

@@ -25,13 +25,14 @@ from telegram.ext import (
 )
 
 from phantomex.approvals import pending_summary
-from phantomex.domain.agent import Agent
 from phantomex.kernel.bus import Event, EventBus
-from phantomex.kernel.runtime import Kernel, KernelError
+from phantomex.kernel.runtime import KernelError
 from phantomex.notify.messages import Message, num
 from phantomex.notify.notifier import DeliveryError
 from phantomex.notify.settings import TELEGRAM_API
 from phantomex.serialize import jsonable
+from phantomex.service import Service
+from phantomex.service.records import Overview
 
 log = logging.getLogger(__name__)
 
@@ -61,21 +62,6 @@ def approval_keyboard(decision_id: str) -> InlineKeyboardMarkup:
     )
 
 
-def find_agent(kernel: Kernel, ref: str) -> Agent:
-    """An agent by id, name (any case) or unique id prefix."""
-    ref = ref.strip()
-    if ref in kernel.agents:
-        return kernel.agents[ref]
-    named = [a for a in kernel.agents.values() if a.name.lower() == ref.lower()]
-    if len(named) == 1:
-        return named[0]
-    prefixed = [a for a in kernel.agents.values() if ref and a.id.startswith(ref)]
-    if len(prefixed) == 1:
-        return prefixed[0]
-    known = ", ".join(sorted(a.name for a in kernel.agents.values())) or "none"
-    raise KernelError(f"no single agent matches {ref!r}; agents: {known}")
-
-
 def outcome(d: dict[str, Any]) -> str:
     """One line on what became of a decision (a decision record as JSON)."""
     what = f"{str(d.get('action', '?')).upper()} {num(d.get('quantity'))} {d.get('symbol')}"
@@ -87,31 +73,33 @@ def outcome(d: dict[str, Any]) -> str:
     return f"{status.capitalize()}: {what} ({d.get('reason', '')})"
 
 
-def status_text(kernel: Kernel) -> str:
+def status_text(overview: Overview) -> str:
+    """``/status``: the kill switch, the clock, pending approvals and each agent's equity."""
     lines = [
-        f"Kill switch: {'ON' if kernel.killed else 'off'}",
-        f"Clock: {kernel.now.isoformat() if kernel.now else 'not started'}",
-        f"Pending approvals: {len(kernel.pending())}",
+        f"Kill switch: {'ON' if overview.kill_switch else 'off'}",
+        f"Clock: {overview.clock.isoformat() if overview.clock else 'not started'}",
+        f"Pending approvals: {len(overview.pending)}",
     ]
-    for agent in sorted(kernel.agents.values(), key=lambda a: a.name.lower()):
-        w = kernel.agent_view(agent)["wallet"]
+    for agent in sorted(overview.agents, key=lambda a: a.name.lower()):
+        w = agent.wallet
         lines.append(
-            f"{agent.name}: {agent.status.value}, {agent.spec.mode.value}, equity "
-            f"{num(w['equity'], 2)} ({num(w['pnl_pct'], 2)}%)"
+            f"{agent.name}: {agent.status.value}, {agent.mode.value}, equity "
+            f"{num(w.equity, 2)} ({num(w.pnl_pct, 2)}%)"
         )
     return "\n".join(lines)
 
 
-def pnl_text(kernel: Kernel) -> str:
-    if not kernel.agents:
+def pnl_text(overview: Overview) -> str:
+    """``/pnl``: each agent's P&L, realized and unrealized, and the total."""
+    if not overview.agents:
         return "No agents."
     lines, total = [], 0.0
-    for agent in sorted(kernel.agents.values(), key=lambda a: a.name.lower()):
-        w = kernel.agent_view(agent)["wallet"]
-        total += float(w["pnl"])
+    for agent in sorted(overview.agents, key=lambda a: a.name.lower()):
+        w = agent.wallet
+        total += float(w.pnl)
         lines.append(
-            f"{agent.name}: {num(w['pnl'], 2)} ({num(w['pnl_pct'], 2)}%), realized "
-            f"{num(w['realized_pnl'], 2)}, unrealized {num(w['unrealized_pnl'], 2)}"
+            f"{agent.name}: {num(w.pnl, 2)} ({num(w.pnl_pct, 2)}%), realized "
+            f"{num(w.realized_pnl, 2)}, unrealized {num(w.unrealized_pnl, 2)}"
         )
     lines.append(f"Total: {num(total, 2)} USD")
     return "\n".join(lines)
@@ -155,14 +143,14 @@ class TelegramBot:
 
     def __init__(
         self,
-        kernel: Kernel,
+        service: Service,
         token: str,
         allowed_chat_ids: list[int],
         *,
         api_url: str = TELEGRAM_API,
         poll_timeout: int = 30,
     ) -> None:
-        self.kernel = kernel
+        self.commands, self.queries = service.commands, service.queries
         self.allowed = frozenset(allowed_chat_ids)
         self.poll_timeout = poll_timeout
         self.refused = 0
@@ -231,7 +219,7 @@ class TelegramBot:
         markup = approval_keyboard(message.decision_id)
         sent = await send_to_chats(self.app.bot, sorted(self.allowed), message.text, markup)
         copies = [(m.chat_id, m.message_id, message.text) for m in sent]
-        rec = self.kernel.store.get_decision(message.decision_id)
+        rec = self.queries.decision(message.decision_id)
         if rec is not None and rec.status != "pending":  # resolved while the message was queued
             await self._close(copies, outcome(jsonable(rec)))
         else:
@@ -298,25 +286,21 @@ class TelegramBot:
         await self._reply(update, HELP)
 
     async def _status(self, update: Update, context: Context) -> None:
-        async with self.kernel.lock:
-            text = status_text(self.kernel)
-        await self._reply(update, text)
+        await self._reply(update, status_text(await self.queries.settled_overview()))
 
     async def _pnl(self, update: Update, context: Context) -> None:
-        async with self.kernel.lock:
-            text = pnl_text(self.kernel)
-        await self._reply(update, text)
+        await self._reply(update, pnl_text(await self.queries.settled_overview()))
 
     async def _pending(self, update: Update, context: Context) -> None:
-        async with self.kernel.lock:
-            pending = self.kernel.pending()
-            names = {a.id: a.name for a in self.kernel.agents.values()}
+        overview = await self.queries.settled_overview()
+        pending = overview.pending
+        names = {a.id: a.name for a in overview.agents}
         if not pending:
             await self._reply(update, "No pending approvals.")
             return
-        now = self.kernel.config.wall_clock()
+        now = self.queries.wall_now()
         for rec in pending[:20]:
-            summary = pending_summary(jsonable(rec), now)
+            summary = pending_summary(rec.model_dump(mode="json"), now)
             text = (
                 f"Approval needed: {names.get(rec.agent_id, rec.agent_id[:8])}\n"
                 f"{rec.action.upper()} {num(rec.quantity)} {rec.symbol} @ {num(rec.price)}\n"
@@ -332,11 +316,10 @@ class TelegramBot:
         if not context.args:
             await self._reply(update, f"Usage: /{verb} <agent name or id>")
             return
+        command = self.commands.pause if verb == "pause" else self.commands.resume
         try:
-            async with self.kernel.lock:
-                agent = find_agent(self.kernel, " ".join(context.args))
-                agent = getattr(self.kernel, verb)(agent.id)
-                text = f"{agent.name}: {agent.status.value}"
+            agent = await command(self.queries.resolve_agent(" ".join(context.args)).id)
+            text = f"{agent.name}: {agent.status.value}"
         except KernelError as exc:
             text = f"Not done: {exc}"
         await self._reply(update, text)
@@ -357,20 +340,18 @@ class TelegramBot:
             await self._reply(update, "Usage: /kill all [flatten] or /kill <agent> [flatten]")
             return
         try:
-            async with self.kernel.lock:
-                agent_id = None if target.lower() == "all" else find_agent(self.kernel, target).id
-                affected = self.kernel.kill(agent_id, flatten=flatten)
+            agent_id = None if target.lower() == "all" else self.queries.resolve_agent(target).id
+            result = await self.commands.kill(agent_id, flatten=flatten)
             text = (
                 f"Kill switch ON for {'all agents' if agent_id is None else target}: "
-                f"{len(affected)} agent(s) stopped" + (", positions closed" if flatten else "")
+                f"{len(result.agents)} agent(s) stopped" + (", positions closed" if flatten else "")
             )
         except KernelError as exc:
             text = f"Not done: {exc}"
         await self._reply(update, text)
 
     async def _release(self, update: Update, context: Context) -> None:
-        async with self.kernel.lock:
-            self.kernel.release_kill()
+        await self.commands.release_kill()
         await self._reply(update, "Kill switch released; agents stay stopped until /resume.")
 
     async def _button(self, update: Update, context: Context) -> None:
@@ -379,11 +360,8 @@ class TelegramBot:
         verb, _, decision_id = query.data.partition(":")
         copies = self._buttons.pop(decision_id, [])  # this press edits them, not on_event
         try:
-            async with self.kernel.lock:
-                rec = (self.kernel.approve if verb == "approve" else self.kernel.reject)(
-                    decision_id
-                )
-            result = outcome(jsonable(rec))
+            command = self.commands.approve if verb == "approve" else self.commands.reject
+            result = outcome((await command(decision_id)).model_dump(mode="json"))
         except KernelError as exc:
             result = f"Not done: {exc}"
         who = query.from_user.username or query.from_user.first_name if query.from_user else "?"

@@ -1,0 +1,1 @@
+"""The MCP server: PhantomEx's tools for AI assistants (``/mcp``, ``phantomex mcp``)."""
