@@ -128,10 +128,12 @@ def test_prices_history_and_strategies(client: httpx.Client) -> None:
 
 def test_agent_lifecycle(client: httpx.Client) -> None:
     # it decides on its first tick, then only when asked (a week of market time between): an
-    # approval of its own would hold the person's order below behind it
+    # approval of its own would hold the person's order below behind it. Advisory from the start:
+    # created autonomous, its first tick could trade before the mode changed (seen under load)
     body = {
         "name": "Api Bot",
         "brain": "rsi",
+        "mode": "advisory",
         "symbols": ["btc"],
         "allowance": "2500.50",
         "interval_seconds": 7 * 86400,
