@@ -33,8 +33,10 @@ from phantomex.brains.llm.runtime import LLMRuntime
 from phantomex.broker.paper import PaperBrokerConfig
 from phantomex.config import Settings
 from phantomex.demo import seed_demo, seed_llm_demo
+from phantomex.domain.clock import Clock
 from phantomex.feeds import build_sources
 from phantomex.kernel import exchange_setup
+from phantomex.kernel.compose import build_kernel
 from phantomex.kernel.llm_endpoints import load_saved
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.kernel.shutdown import shutdown
@@ -68,9 +70,14 @@ def seeds_demo(settings: Settings, kernel: Kernel) -> bool:
     return settings.demo and not any(p.kind == "agent" for p in kernel.problems)
 
 
-def build_kernel(
-    settings: Settings, store: Store, box: SecretBox, feed: MarketFeed | None = None
+def live_kernel(
+    settings: Settings,
+    store: Store,
+    box: SecretBox,
+    feed: MarketFeed | None = None,
+    clock: Clock | None = None,
 ) -> Kernel:
+    """The live kernel of ``settings`` (see :func:`phantomex.kernel.compose.build_kernel`)."""
     broker = exchange_setup.build_router(  # a PaperBroker that routes exchange agents' orders
         PaperBrokerConfig(fee_bps=settings.fee_bps, slippage_bps=settings.slippage_bps),
         store,
@@ -91,12 +98,17 @@ def build_kernel(
     ]
     llm = LLMRuntime([*settings.llm_endpoints, *saved], cache=store.cache_get)
     feed = feed or build_feed(settings, store, problems)
-    kernel = Kernel(store, feed, broker, config=config, llm=llm)
-    kernel.problems = problems
+    kernel = build_kernel(
+        feed,
+        broker,
+        store=store,
+        config=config,
+        llm=llm,
+        clock=clock,
+        problems=problems,
+        warm_up=True,
+    )
     kernel.llm_static = {e.name for e in settings.llm_endpoints}
-    kernel.load()
-    exchange_setup.attach(kernel)  # kill switch → exchange orders; start-up reconciliation
-    kernel.warm_up()
     if seeds_demo(settings, kernel):
         created = seed_demo(kernel)
         if created:
@@ -104,14 +116,17 @@ def build_kernel(
     return kernel
 
 
-def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
-    """The app; the kernel starts with the app's lifespan and stops with it."""
+def create_app(
+    settings: Settings, feed: MarketFeed | None = None, clock: Clock | None = None
+) -> FastAPI:
+    """The app; the kernel starts with the app's lifespan and stops with it. ``clock`` is a
+    person's time (the wall clock unless a test passes its own)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = Store(settings.database_url)
         box = SecretBox.for_data_dir(settings.data_dir)
-        kernel = build_kernel(settings, store, box, feed)
+        kernel = live_kernel(settings, store, box, feed, clock)
         app.state.secrets = box
         hub = ws.Hub()
         kernel.bus.subscribe(hub.on_event)

@@ -189,7 +189,7 @@ def attach(kernel: Kernel) -> list[VenueReport]:
         return []
     wallets = {a: kernel.ledger.wallet(a) for a in kernel.ledger.agent_ids()}
     reports = reconcile_all(router, wallets)
-    now = datetime.now(UTC)
+    now = kernel.clock.now()
 
     def record(venue: str, line: str) -> None:
         kernel.store.add_risk_event("reconcile", line, now, None, None)

@@ -314,7 +314,7 @@ class TelegramBot:
         if not pending:
             await self._reply(update, "No pending approvals.")
             return
-        now = self.kernel.config.wall_clock()
+        now = self.kernel.clock.now()
         for rec in pending[:20]:
             summary = pending_summary(jsonable(rec), now)
             text = (

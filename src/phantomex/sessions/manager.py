@@ -30,8 +30,10 @@ from phantomex.brains.llm.types import LLMError
 from phantomex.brains.registry import STRATEGIES, create_brain
 from phantomex.broker.paper import PaperBroker, PaperBrokerConfig
 from phantomex.domain.agent import AgentSpec, new_id
-from phantomex.domain.models import Bar
+from phantomex.domain.models import Bar, Tick
 from phantomex.domain.risk import RiskProfile
+from phantomex.kernel.compose import build_kernel
+from phantomex.kernel.driver import TickDriver
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.market.loaders import load_dataset
 from phantomex.market.replay import ReplayFeed
@@ -110,7 +112,7 @@ class SessionManager:
         for session_id in ids:
             got = self.repo.get(session_id)
             for a in got["agents"] if got else []:
-                agent = self.kernel.agents.get(a["agent_id"] or "")
+                agent = self.kernel.find(a["agent_id"] or "")
                 if agent is not None:
                     self.kernel.pause(agent.id)
 
@@ -152,7 +154,8 @@ class SessionManager:
                     status="benchmark",
                 )
             )
-        async with self.kernel.lock:  # every write to the main database holds the kernel's lock
+        # every write to the main database holds the kernel's lock
+        async with self.kernel.exclusive():
             self.repo.add(
                 SessionRow(
                     id=session_id,
@@ -289,8 +292,7 @@ class SessionManager:
         feed = ReplayFeed(
             bars, speed=window.speed, warmup_bars=spec.warmup_bars, start_after=window.start
         )
-        kernel = Kernel(
-            Store("sqlite://"),
+        kernel = build_kernel(
             feed,
             PaperBroker(PaperBrokerConfig(fee_bps=self.fee_bps, slippage_bps=self.slippage_bps)),
             config=KernelConfig(
@@ -299,17 +301,16 @@ class SessionManager:
                 price_guard=self.kernel.config.price_guard,
             ),
             llm=self.kernel.llm,
+            warm_up=True,
         )
-        kernel.load()
-        kernel.warm_up()
         missing = [s for s in spec.symbols if s not in kernel.marks]
         if missing:
-            kernel.store.close()
+            kernel.close()
             raise SessionError(
                 f"no price of {', '.join(missing)} before the window starts: start later",
                 field="replay.start",
             )
-        kernel.now = window.start
+        kernel.begin_at(window.start)
         comps = [Competitor(a.name, kernel.create_agent(a).id, spec.cash) for a in agents]
         tracker = Tracker(kernel, comps, spec.symbols, spec.cash, self.fee_bps, window.start)
         return Run(session_id, spec, kernel, tracker, feed.period, window.start, window.end, feed)
@@ -327,7 +328,7 @@ class SessionManager:
             raise SessionError(f"no price of {', '.join(missing)} yet", field="symbols")
         duration = spec.live_duration
         tag = session_id[:6]
-        async with k.lock:
+        async with k.exclusive():
             with k.unit():
                 created = [
                     k.create_agent(a.model_copy(update={"name": f"{a.name[:60]} s{tag}"}))
@@ -371,49 +372,47 @@ class SessionManager:
             log.exception("session %s failed", run.id)
             status, error = "failed", f"{type(exc).__name__}: {exc}"
         finally:
-            async with self.kernel.lock:
+            async with self.kernel.exclusive():
                 if run.spec.kind == "live":
                     self._pause_live(run)
                 self._save(run, status=status, error=error)
             self.runs.pop(run.id, None)
             if run.spec.kind == "replay":
-                run.kernel.store.close()
+                run.kernel.close()
                 if run.kernel.llm is not None:  # its agents call no model any more
                     run.kernel.llm.unwatch(run.kernel)
         if status != "interrupted":
             await self._summarise(run, "final")
 
     async def _drive_replay(self, run: Run) -> None:
-        assert run.feed is not None
-        kernel, feed = run.kernel, run.feed
-        while not run.stop_requested:
-            with kernel.store.unit():
-                for _ in range(TICKS_PER_TRANSACTION):
-                    tick = await feed.next_tick()
-                    if tick is None or run.stop_requested:
-                        mismatches = kernel.audit()
-                        if mismatches:
-                            raise RuntimeError(f"the ledger does not reconcile: {mismatches}")
-                        return
-                    async with kernel.lock:
-                        with kernel.unit():
-                            await kernel.step(tick)
-                    run.tracker.sample(tick.time)
-                    if self._summary_due(run):
-                        break
-                    if time.monotonic() - run.saved_at > FLUSH_SECONDS:
-                        break
-            async with self.kernel.lock:
+        kernel = run.kernel
+
+        def sampled(tick: Tick) -> bool:
+            """Sample the competitors; end the batch when results are due to be saved."""
+            run.tracker.sample(tick.time)
+            return self._summary_due(run) or time.monotonic() - run.saved_at > FLUSH_SECONDS
+
+        driver = TickDriver(
+            kernel,
+            batch=TICKS_PER_TRANSACTION,
+            observe=sampled,
+            stopped=lambda: run.stop_requested,
+        )
+        while not await driver.step_batch():
+            async with self.kernel.exclusive():
                 self._save(run)
             if self._summary_due(run):
                 await self._summarise(run, "periodic")
+        mismatches = kernel.audit()
+        if mismatches:
+            raise RuntimeError(f"the ledger does not reconcile: {mismatches}")
 
     async def _drive_live(self, run: Run) -> None:
         while not run.stop_requested and now() < run.end:
             wait = min(run.period.total_seconds(), (run.end - now()).total_seconds())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(run.wake.wait(), timeout=max(wait, 0.0))
-            async with self.kernel.lock:
+            async with self.kernel.exclusive():
                 run.tracker.sample(min(now(), run.end))
                 self._save(run)
             if self._summary_due(run):
@@ -421,12 +420,12 @@ class SessionManager:
 
     def _pause_live(self, run: Run) -> None:
         for c in run.tracker.competitors:
-            agent = self.kernel.agents.get(c.agent_id)
+            agent = self.kernel.find(c.agent_id)
             if agent is not None:
                 self.kernel.pause(agent.id)
 
     def _save(self, run: Run, *, status: str = RUNNING, error: str | None = None) -> None:
-        """Write the results so far (hold ``self.kernel.lock``)."""
+        """Write the results so far (hold ``self.kernel.exclusive()``)."""
         results = run.tracker.results(run.period)
         span = (run.end - run.start).total_seconds()
         fields: dict[str, Any] = {
@@ -497,7 +496,7 @@ class SessionManager:
                     row.author, row.text = "llm", result.content.strip()
                 else:
                     row.error = "the model returned no text"
-        async with self.kernel.lock:
+        async with self.kernel.exclusive():
             return self._store_summary(row)
 
     def _store_summary(self, row: SessionSummaryRow) -> int:
