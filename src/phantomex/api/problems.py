@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import Request
 
 from phantomex.api.auth import gate_of
+from phantomex.domain.models import OrderStatus
 from phantomex.kernel.runtime import Kernel
 from phantomex.problems import Problem
 
@@ -42,6 +43,6 @@ def delete_skipped_agent(kernel: Kernel, problem: Problem) -> None:
     with kernel.unit():
         for order in kernel.store.open_orders():
             if order.agent_id == problem.id:
-                kernel.store.save_order(order, "cancelled")
+                kernel.store.save_order(order, OrderStatus.CANCELLED)
         kernel.store.delete_agent(problem.id, kernel.now or datetime.now(UTC))
     kernel.problems.remove(problem)

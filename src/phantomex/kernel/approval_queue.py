@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from phantomex.domain.agent import Agent
 from phantomex.domain.decision import DecisionRecord
-from phantomex.domain.models import Action, Decision, DecisionStatus, Mode
+from phantomex.domain.models import Action, Decision, DecisionStatus, Mode, OrderStatus
 from phantomex.kernel.execution import Execution
 from phantomex.kernel.journal import Journal
 from phantomex.kernel.state import KernelError, KernelState, NotFound
@@ -133,7 +133,7 @@ class ApprovalQueue:
             if rec.agent_id == agent.id:
                 self.journal.resolve(rec, DecisionStatus.REJECTED, f"cancelled: {why}")
         for order in s.broker.cancel_all(agent.id):
-            s.store.save_order(order, "cancelled")
+            s.store.save_order(order, OrderStatus.CANCELLED)
             placed = s.store.get_decision(order.decision_id or "")
             if placed is not None:
                 self.journal.resolve(placed, DecisionStatus.REJECTED, f"order cancelled: {why}")

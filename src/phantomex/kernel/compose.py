@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from phantomex.brains.llm.runtime import LLMRuntime
+from phantomex.broker.base import Broker
 from phantomex.broker.paper import PaperBroker
 from phantomex.domain.clock import Clock
 from phantomex.kernel import exchange_setup
@@ -25,7 +26,7 @@ from phantomex.store.port import KernelStore
 
 def build_kernel(
     feed: MarketFeed,
-    broker: PaperBroker | None = None,
+    broker: Broker | None = None,
     *,
     store: KernelStore | None = None,
     config: KernelConfig | None = None,

@@ -16,11 +16,11 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, cast
 
 from phantomex.domain.models import Bar, Snapshot, Tick, Wallet
 from phantomex.kernel.bus import EventBus
-from phantomex.kernel.skipping import EventPlan
+from phantomex.kernel.skipping import EventPlan, SkippableFeed
 from phantomex.kernel.state import KernelConfig
 from phantomex.market.base import MarketFeed
 
@@ -137,8 +137,8 @@ class TickDriver:
         """Pass over the ticks before the plan's next event: nothing happens at them."""
         plan, k = self.plan, self.kernel
         assert plan is not None
-        feed = k.feed
-        start = feed.cursor  # type: ignore[attr-defined]
+        feed = cast(SkippableFeed, k.feed)  # a plan exists for such feeds only
+        start = feed.cursor
         stop = plan.next_event(start)
         if stop <= start:
             return
@@ -146,7 +146,7 @@ class TickDriver:
             with k.unit():
                 wallets = {a: k.wallet(a) for a in k.agent_ids()}
                 span = {a: plan.equity(w, start, stop) for a, w in wallets.items()}
-                bars, snapshots = feed.skip_to(stop)  # type: ignore[attr-defined]
+                bars, snapshots = feed.skip_to(stop)
                 k.skip(plan.times[start:stop], bars, snapshots, span)
         if self.on_skip is not None:
             self.on_skip(plan.times[start:stop], span)

@@ -17,6 +17,7 @@ from phantomex.domain.models import (
     DecisionStatus,
     Fill,
     Order,
+    OrderStatus,
     OrderType,
     Side,
     Tick,
@@ -27,6 +28,7 @@ from phantomex.kernel.state import KernelState, NotFound
 from phantomex.kernel.unit import UnitOfWork
 from phantomex.ledger.ledger import LedgerError
 from phantomex.ledger.settlement import settle_resolved
+from phantomex.market.base import ResolvingFeed
 from phantomex.risk.engine import Verdict, price_problem
 from phantomex.risk.market_hours import market_closed
 from phantomex.serialize import jsonable
@@ -42,6 +44,8 @@ class Execution:
         self.state = state
         self.journal = journal
         self.work = work
+        feed = state.feed
+        self._resolving = feed if isinstance(feed, ResolvingFeed) else None
 
     def execute(self, agent: Agent, rec: DecisionRecord, verdict: Verdict) -> Fill | None:
         """Send the sized order to the broker and apply the fill through the ledger."""
@@ -76,7 +80,7 @@ class Execution:
             return None
         if fill is None:  # a limit or stop order now rests with the broker
             s.store.save_decision(rec)
-            s.store.save_order(order, "open")
+            s.store.save_order(order, OrderStatus.OPEN)
             journal.publish_agent(agent)
             return None
         s.store.save_decision(rec)
@@ -105,13 +109,13 @@ class Execution:
         for order, result in s.broker.on_tick(tick, wallets):
             agent = s.agents.get(order.agent_id)
             if isinstance(result, OrderRejected) or agent is None:
-                s.store.save_order(order, "cancelled")
+                s.store.save_order(order, OrderStatus.CANCELLED)
                 continue
             before = s.ledger.view(order.agent_id)
             try:
                 after = s.ledger.apply(result)
             except (DuplicateEntry, LedgerError) as exc:
-                s.store.save_order(order, "cancelled")
+                s.store.save_order(order, OrderStatus.CANCELLED)
                 log.warning("resting order %s not applied: %s", order.id, exc)
                 continue
             agent.risk_state.last_trade_at = tick.time
@@ -127,7 +131,7 @@ class Execution:
         order = s.broker.cancel(order_id)
         if order is None:
             raise NotFound("open order", order_id)
-        s.store.save_order(order, "cancelled")
+        s.store.save_order(order, OrderStatus.CANCELLED)
         rec = s.store.get_decision(order.decision_id or "")
         if rec is not None:
             self.journal.resolve(rec, DecisionStatus.REJECTED, "order cancelled by a person")
@@ -136,10 +140,9 @@ class Execution:
     def settle_resolved(self, now: datetime) -> None:
         """Pay out positions in resolved markets (feeds with ``resolutions()``: Polymarket)."""
         s = self.state
-        resolutions = getattr(s.feed, "resolutions", None)
-        if resolutions is None:
+        if self._resolving is None:
             return
-        for fill in settle_resolved(s.ledger, resolutions(), now):
+        for fill in settle_resolved(s.ledger, self._resolving.resolutions(), now):
             agent = s.agents.get(fill.agent_id)
             name = agent.name if agent else None
             s.bus.publish("trade", functools.partial(trade_event, fill, name), now)

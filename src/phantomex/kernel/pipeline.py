@@ -7,8 +7,9 @@ import contextvars
 import logging
 from datetime import datetime
 from decimal import Decimal
+from typing import cast
 
-from phantomex.brains.base import BrainContext
+from phantomex.brains.base import BrainContext, TimedBrain, capable
 from phantomex.brains.llm.audit import record_calls
 from phantomex.domain.agent import Agent
 from phantomex.domain.decision import DecisionRecord
@@ -170,7 +171,11 @@ class DecisionPipeline:
         """The brain's decision; a failure or a missed deadline is a recorded hold."""
         brain = self.state.brains[agent.id]
         default = self.state.config.decision_deadline_seconds
-        deadline = float(getattr(brain, "deadline_seconds", default))
+        deadline = (
+            float(cast(TimedBrain, brain).deadline_seconds)
+            if capable(brain, TimedBrain)
+            else default
+        )
         try:
             if is_slow(brain):  # in a task of its own, as a network client expects
                 return await asyncio.wait_for(brain.decide(ctx), timeout=deadline)

@@ -20,11 +20,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
-from phantomex.brains.base import Brain
+from phantomex.brains.base import Brain, ModelBrain, capable
 from phantomex.brains.llm.runtime import LLMRuntime
-from phantomex.broker.paper import PaperBroker
+from phantomex.broker.base import Broker
 from phantomex.domain.agent import Agent, AgentSpec
 from phantomex.domain.clock import Clock, WallClock
 from phantomex.domain.decision import DecisionRecord
@@ -43,7 +43,7 @@ from phantomex.kernel.ticks import TickProcessor
 from phantomex.kernel.unit import UnitOfWork
 from phantomex.ledger.ledger import Ledger
 from phantomex.ledger.reconcile import Mismatch, reconcile
-from phantomex.market.base import MarketFeed
+from phantomex.market.base import MarketFeed, PacedFeed
 from phantomex.problems import Problems
 from phantomex.risk.engine import RiskEngine
 from phantomex.serialize import jsonable
@@ -79,7 +79,7 @@ class Kernel:
         self,
         store: KernelStore,
         feed: MarketFeed,
-        broker: PaperBroker,
+        broker: Broker,
         *,
         bus: EventBus | None = None,
         config: KernelConfig | None = None,
@@ -96,7 +96,7 @@ class Kernel:
             config=config or KernelConfig(),
             clock=clock,
             llm=llm,
-            risk=RiskEngine(fee_bps=broker.config.fee_bps),
+            risk=RiskEngine(fee_bps=broker.fee_bps),
             ledger=Ledger(on_commit=store.commit_entry),
         )
         # the shared collaborators and containers, read by front ends and tests
@@ -143,11 +143,12 @@ class Kernel:
         seconds per wall second; an unpaced one (speed 0) calls again at once."""
         if self.killed:
             return
-        speed = float(getattr(self.feed, "speed", 1.0))
+        speed = float(self.feed.speed) if isinstance(self.feed, PacedFeed) else 1.0
         paced = 0 < speed < math.inf
         for agent in list(self.agents.values()):
-            uses = getattr(self.brains.get(agent.id), "llm_model", None)
-            if uses is not None and agent.status is AgentStatus.RUNNING:
+            brain = self.brains.get(agent.id)
+            if capable(brain, ModelBrain) and agent.status is AgentStatus.RUNNING:
+                uses = cast(ModelBrain, brain).llm_model
                 yield (*uses, agent.spec.interval_seconds / speed if paced else 0.0)
 
     # -- start-up and the tick loop ---------------------------------------------------------------

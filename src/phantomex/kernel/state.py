@@ -7,11 +7,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from phantomex.brains.base import Brain
+from phantomex.brains.base import Brain, SlowBrain, capable
 from phantomex.brains.llm.runtime import LLMRuntime
-from phantomex.broker.paper import PaperBroker
+from phantomex.broker.base import Broker
 from phantomex.domain.agent import Agent
 from phantomex.domain.clock import Clock
 from phantomex.domain.models import Snapshot
@@ -66,7 +66,7 @@ class KernelState:
 
     store: KernelStore
     feed: MarketFeed
-    broker: PaperBroker
+    broker: Broker
     bus: EventBus
     config: KernelConfig
     clock: Clock
@@ -103,4 +103,4 @@ class KernelState:
 
 def is_slow(brain: Brain) -> bool:
     """Brains that wait on a network (LLMs) decide in the background."""
-    return bool(getattr(brain, "slow", False))
+    return capable(brain, SlowBrain) and cast(SlowBrain, brain).slow

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import cast
 
 from phantomex.domain.models import AgentStatus, Bar, Snapshot, Tick
 from phantomex.domain.money import is_valid_price
@@ -16,6 +15,7 @@ from phantomex.kernel.skipping import EventPlan, SkippableFeed
 from phantomex.kernel.state import KernelState
 from phantomex.kernel.supervisor import RiskSupervisor
 from phantomex.kernel.unit import UnitOfWork
+from phantomex.market.base import ResolvingFeed
 from phantomex.store.port import CLOCK_KEY
 
 
@@ -93,14 +93,12 @@ class TickProcessor:
         feed = s.feed
         if (
             s.config.lean
-            and not getattr(feed, "loop", True)
-            and hasattr(feed, "tick_times")
-            and hasattr(feed, "bar_series")
-            and hasattr(feed, "symbol_bars")
-            and not hasattr(feed, "resolutions")
-            and self._quiet(cast(SkippableFeed, feed))
+            and isinstance(feed, SkippableFeed)
+            and not feed.loop
+            and not isinstance(feed, ResolvingFeed)
+            and self._quiet(feed)
         ):
-            s.plan = EventPlan(self.state, cast(SkippableFeed, feed))
+            s.plan = EventPlan(self.state, feed)
         return s.plan
 
     def _quiet(self, feed: SkippableFeed) -> bool:
