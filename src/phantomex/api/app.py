@@ -142,7 +142,11 @@ def create_app(
             settings.notifications, kernel, data_dir=settings.data_dir, base_url=settings.base_url
         )
         app.state.sessions = SessionManager(
-            kernel, store, fee_bps=settings.fee_bps, slippage_bps=settings.slippage_bps
+            kernel,
+            store,
+            fee_bps=settings.fee_bps,
+            slippage_bps=settings.slippage_bps,
+            datasets=settings.datasets_dir,
         )
         task = asyncio.create_task(kernel.run(), name="kernel")
         log.info("PhantomEx %s serving on %s", __version__, settings.base_url)

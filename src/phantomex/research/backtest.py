@@ -185,10 +185,13 @@ def load_data(
     files: Iterable[str | Path] = (),
     dataset: str | None = None,
     symbols: Sequence[str] | None = None,
+    *,
+    datasets: Path | None = None,
 ) -> tuple[dict[str, list[Bar]], list[str]]:
     """Bars keyed by symbol from OHLCV files (``PATH`` or ``SYMBOL=PATH``; the symbol is
-    otherwise inferred from the file name) and/or a dataset; restricted to ``symbols`` when
-    given. Returns the bars and a description of the sources."""
+    otherwise inferred from the file name) and/or a dataset (shipped, or stored in
+    ``datasets``); restricted to ``symbols`` when given. Returns the bars and a description of
+    the sources."""
     wanted = [s.strip().upper() for s in symbols or () if s.strip()]
     data: dict[str, list[Bar]] = {}
     sources: list[str] = []
@@ -213,7 +216,7 @@ def load_data(
         sources.append(f"{sym}={path}")
     if dataset:
         try:
-            loaded = load_dataset(dataset, wanted or None)
+            loaded = load_dataset(dataset, wanted or None, datasets=datasets)
         except ValueError as exc:
             raise BacktestError(str(exc)) from None
         for sym, bars in loaded.items():

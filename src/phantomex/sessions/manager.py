@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from phantomex.brains.llm.types import LLMError
@@ -54,9 +55,10 @@ LIVE_SAMPLES = 240  # a live session marks equity about this many times (at leas
 
 
 @functools.lru_cache(maxsize=16)
-def _bars(dataset: str, symbol: str) -> list[Bar]:
-    """A shipped dataset's bars of one symbol, parsed once per process."""
-    return load_dataset(dataset, [symbol])[symbol]
+def _bars(dataset: str, symbol: str, datasets: Path | None = None) -> list[Bar]:
+    """A dataset's bars of one symbol (shipped, or stored in ``datasets``), parsed once per
+    process."""
+    return load_dataset(dataset, [symbol], datasets=datasets)[symbol]
 
 
 def entrant(brain: str, params: Mapping[str, Any]) -> str:
@@ -100,8 +102,17 @@ class Run:
 
 
 class SessionManager:
-    def __init__(self, kernel: Kernel, store: Store, *, fee_bps: Decimal, slippage_bps: Decimal):
+    def __init__(
+        self,
+        kernel: Kernel,
+        store: Store,
+        *,
+        fee_bps: Decimal,
+        slippage_bps: Decimal,
+        datasets: Path | None = None,
+    ) -> None:
         self.kernel = kernel
+        self.datasets = datasets  # where downloaded and imported datasets are stored
         self.repo = SessionRepo(store)
         self.fee_bps = fee_bps
         self.slippage_bps = slippage_bps
@@ -275,7 +286,10 @@ class SessionManager:
         window = spec.replay
         assert window is not None
         try:
-            data = {s: await asyncio.to_thread(_bars, window.dataset, s) for s in spec.symbols}
+            data = {
+                s: await asyncio.to_thread(_bars, window.dataset, s, self.datasets)
+                for s in spec.symbols
+            }
         except ValueError as exc:
             raise SessionError(str(exc), field="replay.dataset") from None
         bars = {s: [b for b in v if b.time < window.end] for s, v in data.items()}
