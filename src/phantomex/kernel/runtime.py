@@ -13,14 +13,13 @@ pipeline (:mod:`.pipeline`), execution (:mod:`.execution`), the risk supervisor
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, cast
 
 from phantomex.brains.base import Brain, ModelBrain, capable
 from phantomex.brains.llm.runtime import LLMRuntime
@@ -40,7 +39,7 @@ from phantomex.kernel.skipping import EventPlan
 from phantomex.kernel.state import KernelConfig, KernelError, KernelState, NotFound
 from phantomex.kernel.supervisor import RiskSupervisor
 from phantomex.kernel.ticks import TickProcessor
-from phantomex.kernel.unit import UnitOfWork
+from phantomex.kernel.unit import UnitOfWork, atomic
 from phantomex.ledger.ledger import Ledger
 from phantomex.ledger.reconcile import Mismatch, reconcile
 from phantomex.market.base import MarketFeed, PacedFeed
@@ -49,25 +48,9 @@ from phantomex.risk.engine import RiskEngine
 from phantomex.serialize import jsonable
 from phantomex.store.port import CLOCK_KEY, KernelStore
 
-__all__ = ["Kernel", "KernelConfig", "KernelError", "NotFound", "atomic"]
+__all__ = ["Kernel", "KernelConfig", "KernelError", "NotFound"]
 
 log = logging.getLogger(__name__)
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def atomic(method: Callable[P, R]) -> Callable[P, R]:
-    """Run a kernel command as one store transaction (see :meth:`Kernel.unit`)."""
-
-    @functools.wraps(method)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        kernel = args[0]
-        assert isinstance(kernel, Kernel)
-        with kernel.unit():
-            return method(*args, **kwargs)
-
-    return wrapper
 
 
 class Kernel:
@@ -132,10 +115,6 @@ class Kernel:
     @property
     def ticks(self) -> int:
         return self.state.ticks
-
-    @property
-    def plan(self) -> EventPlan | None:
-        return self.state.plan
 
     def llm_intervals(self) -> Iterator[tuple[str, str, float]]:
         """``(endpoint, model, wall seconds between decisions)`` per running LLM agent: the

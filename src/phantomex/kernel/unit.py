@@ -3,15 +3,35 @@
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from phantomex.domain.agent import Agent
 from phantomex.kernel.state import KernelState
 from phantomex.store.port import CLOCK_KEY
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Transactional(Protocol):
+    def unit(self) -> AbstractContextManager[None]: ...
+
+
+def atomic(method: Callable[Concatenate[Any, P], R]) -> Callable[Concatenate[Any, P], R]:
+    """Run a command of an object with a ``unit()`` (the kernel) as one store transaction."""
+
+    @functools.wraps(method)
+    def wrapper(owner: Transactional, *args: P.args, **kwargs: P.kwargs) -> R:
+        with owner.unit():
+            return method(owner, *args, **kwargs)
+
+    return wrapper
 
 
 class UnitOfWork:
