@@ -13,11 +13,11 @@ from collections.abc import Callable
 from phantomex.domain.agent import Agent
 from phantomex.domain.decision import DecisionRecord
 from phantomex.domain.models import Action, Decision, DecisionStatus, Mode, OrderStatus
+from phantomex.kernel.events import ApprovalChanged
 from phantomex.kernel.execution import Execution
 from phantomex.kernel.journal import Journal
 from phantomex.kernel.state import KernelError, KernelState, NotFound
 from phantomex.risk.engine import Verdict
-from phantomex.serialize import jsonable
 
 Check = Callable[[Agent, Decision], Verdict]
 
@@ -45,9 +45,7 @@ class ApprovalQueue:
             self._hold_behind(awaited, rec)
 
     def _publish(self, event: str, rec: DecisionRecord) -> None:
-        self.state.bus.publish(
-            "approval", {"event": event, "decision": jsonable(rec)}, self.state.time()
-        )
+        self.state.bus.emit(ApprovalChanged(event, rec), self.state.time())
 
     def _request(self, rec: DecisionRecord) -> None:
         rec.status = DecisionStatus.PENDING.value

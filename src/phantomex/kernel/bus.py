@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from phantomex.domain.clock import Clock, WallClock
+from phantomex.kernel.events import KernelEvent
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,10 @@ class EventBus:
             held.append(event)
         else:
             self._deliver(event)
+
+    def emit(self, event: KernelEvent, time: datetime) -> None:
+        """Publish a typed event (its payload is built only when someone follows its type)."""
+        self.publish(event.type, event.payload, time)
 
     @contextmanager
     def held(self) -> Iterator[None]:

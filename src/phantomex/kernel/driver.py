@@ -20,6 +20,7 @@ from typing import Protocol, cast
 
 from phantomex.domain.models import Bar, Snapshot, Tick, Wallet
 from phantomex.kernel.bus import EventBus
+from phantomex.kernel.events import ErrorRaised
 from phantomex.kernel.skipping import EventPlan, SkippableFeed
 from phantomex.kernel.state import KernelConfig
 from phantomex.market.base import MarketFeed
@@ -129,7 +130,7 @@ class TickDriver:
                 if not self.report_errors:
                     raise
                 log.exception("tick %s failed", tick.time)  # the market keeps moving
-                k.bus.publish("error", {"message": f"tick failed: {exc}"}, tick.time)
+                k.bus.emit(ErrorRaised(f"tick failed: {exc}"), tick.time)
                 return False
         return True
 

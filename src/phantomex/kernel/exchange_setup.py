@@ -23,6 +23,7 @@ from phantomex.broker.venues import (
 )
 from phantomex.domain.models import Wallet
 from phantomex.kernel.bus import Event
+from phantomex.kernel.events import RiskRaised
 from phantomex.secrets import SecretBox
 from phantomex.store.repo import Store
 
@@ -193,9 +194,7 @@ def attach(kernel: Kernel) -> list[VenueReport]:
 
     def record(venue: str, line: str) -> None:
         kernel.store.add_risk_event("reconcile", line, now, None, None)
-        kernel.bus.publish(
-            "risk", {"agent_id": None, "kind": "reconcile", "symbol": None, "detail": line}, now
-        )
+        kernel.bus.emit(RiskRaised(None, "reconcile", None, line), now)
 
     report_findings(reports, record)
     return reports

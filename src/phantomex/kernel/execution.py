@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from phantomex.broker.base import OrderRejected
 from phantomex.domain.agent import Agent
@@ -23,6 +21,7 @@ from phantomex.domain.models import (
     Tick,
     Wallet,
 )
+from phantomex.kernel.events import DecisionChanged, TradeMade
 from phantomex.kernel.journal import Journal
 from phantomex.kernel.state import KernelState, NotFound
 from phantomex.kernel.unit import UnitOfWork
@@ -31,7 +30,6 @@ from phantomex.ledger.settlement import settle_resolved
 from phantomex.market.base import ResolvingFeed
 from phantomex.risk.engine import Verdict, price_problem
 from phantomex.risk.market_hours import market_closed
-from phantomex.serialize import jsonable
 from phantomex.store.port import DuplicateEntry
 
 log = logging.getLogger(__name__)
@@ -95,9 +93,8 @@ class Execution:
             return None
         agent.risk_state.last_trade_at = now
         rec.status, rec.price, rec.resolved_at = DecisionStatus.EXECUTED.value, fill.price, now
-        s.bus.publish("decision", lambda: {"decision": jsonable(rec)}, now)
-        realized = _realized(fill, before, after)
-        s.bus.publish("trade", functools.partial(trade_event, fill, agent.name, realized), now)
+        s.bus.emit(DecisionChanged(rec), now)
+        s.bus.emit(TradeMade(fill, agent.name, _realized(fill, before, after)), now)
         journal.publish_agent(agent)
         return fill
 
@@ -121,9 +118,7 @@ class Execution:
             agent.risk_state.last_trade_at = tick.time
             self.journal.publish_agent(agent)
             realized = _realized(result, before, after)
-            s.bus.publish(
-                "trade", functools.partial(trade_event, result, agent.name, realized), tick.time
-            )
+            s.bus.emit(TradeMade(result, agent.name, realized), tick.time)
 
     def cancel_order(self, order_id: str) -> Order:
         """Cancel a resting order for a person; its decision is rejected."""
@@ -145,7 +140,7 @@ class Execution:
         for fill in settle_resolved(s.ledger, self._resolving.resolutions(), now):
             agent = s.agents.get(fill.agent_id)
             name = agent.name if agent else None
-            s.bus.publish("trade", functools.partial(trade_event, fill, name), now)
+            s.bus.emit(TradeMade(fill, name), now)
             if agent is not None:
                 self.journal.publish_agent(agent)
 
@@ -200,13 +195,3 @@ def _dec(value: object) -> Decimal | None:
 def _realized(fill: Fill, before: Wallet, after: Wallet) -> Decimal | None:
     """The P&L a sell realized (as the store records it with the trade); None for a buy."""
     return after.realized_pnl - before.realized_pnl if fill.side is Side.SELL else None
-
-
-def trade_event(
-    fill: Fill, agent_name: str | None, realized: Decimal | None = None
-) -> dict[str, Any]:
-    """The payload of a ``trade`` event: the fill with the P&L it realized (a sell's)."""
-    return {
-        "trade": jsonable(fill) | {"realized_pnl": jsonable(realized)},
-        "agent_name": agent_name,
-    }

@@ -10,6 +10,7 @@ from phantomex.domain.agent import Agent, new_id
 from phantomex.domain.decision import DecisionRecord
 from phantomex.domain.models import AgentStatus, Decision, DecisionStatus, OrderType
 from phantomex.domain.money import is_valid_price
+from phantomex.kernel.events import AgentUpdated, DecisionChanged, RiskRaised
 from phantomex.kernel.state import KernelState
 from phantomex.serialize import jsonable
 
@@ -28,9 +29,7 @@ class Journal:
     def publish_agent(self, agent: Agent) -> None:
         if self.state.config.lean:
             return  # nobody follows a backtest's agent views
-        self.state.bus.publish(
-            "agent", {"event": "updated", "agent": self.view(agent)}, self.state.time()
-        )
+        self.state.bus.emit(AgentUpdated(self.view(agent)), self.state.time())
 
     def set_status(self, agent: Agent, status: AgentStatus, reason: str) -> None:
         agent.status, agent.status_reason = status, reason
@@ -41,9 +40,7 @@ class Journal:
         now = self.state.time()
         agent_id = agent.id if agent else None
         self.state.store.add_risk_event(kind, detail, now, agent_id, symbol)
-        self.state.bus.publish(
-            "risk", {"agent_id": agent_id, "kind": kind, "symbol": symbol, "detail": detail}, now
-        )
+        self.state.bus.emit(RiskRaised(agent_id, kind, symbol, detail), now)
 
     def record(
         self, agent: Agent, decision: Decision, *, source: str, deterministic: bool = True
@@ -86,4 +83,4 @@ class Journal:
         rec.reason = reason
         rec.resolved_at = self.state.time()
         self.state.store.save_decision(rec)
-        self.state.bus.publish("decision", lambda: {"decision": jsonable(rec)}, self.state.time())
+        self.state.bus.emit(DecisionChanged(rec), self.state.time())

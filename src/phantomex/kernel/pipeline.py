@@ -15,6 +15,7 @@ from phantomex.domain.agent import Agent
 from phantomex.domain.decision import DecisionRecord
 from phantomex.domain.models import Action, AgentStatus, Decision, DecisionStatus, Mode, Wallet
 from phantomex.kernel.approval_queue import ApprovalQueue
+from phantomex.kernel.events import ErrorRaised, LLMCalled
 from phantomex.kernel.execution import Execution
 from phantomex.kernel.journal import Journal
 from phantomex.kernel.state import KernelError, KernelState, is_slow
@@ -197,12 +198,12 @@ class DecisionPipeline:
         calls = decision.meta.pop("llm_calls", [])
         pause = decision.meta.pop("pause", None)
         if "brain_error" in decision.meta:
-            s.bus.publish("error", {"agent_id": agent.id, "message": decision.reasoning}, now)
+            s.bus.emit(ErrorRaised(decision.reasoning, agent.id), now)
             journal.set_status(agent, AgentStatus.ERROR, decision.reasoning)
         rec = self.handle(agent, decision, source=source, deterministic=source == "brain")
         if calls:
             summary = record_calls(s.store, rec.id, agent.id, now, calls)
-            s.bus.publish("llm", {"agent_id": agent.id, "calls": summary}, now)
+            s.bus.emit(LLMCalled(agent.id, summary), now)
         if pause:
             agent.risk_state.paused_until = datetime.fromisoformat(pause["until"])
             journal.risk_event(agent, "paused", None, pause["reason"])

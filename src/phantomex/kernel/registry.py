@@ -9,6 +9,7 @@ from phantomex.brains.registry import create_brain
 from phantomex.domain.agent import Agent, AgentSpec, new_id
 from phantomex.domain.models import AgentStatus, Deposit, Mode, Wallet
 from phantomex.kernel.approval_queue import ApprovalQueue
+from phantomex.kernel.events import AgentDeleted
 from phantomex.kernel.journal import Journal
 from phantomex.kernel.state import KernelError, KernelState
 from phantomex.ledger.ledger import LedgerError
@@ -92,7 +93,7 @@ class AgentRegistry:
         del s.agents[agent_id]
         del s.brains[agent_id]
         s.ledger.close_wallet(agent_id)
-        s.bus.publish("agent", {"event": "deleted", "agent_id": agent_id}, s.time())
+        s.bus.emit(AgentDeleted(agent_id), s.time())
 
     def set_mode(self, agent_id: str, mode: Mode) -> Agent:
         agent = self.state.agent(agent_id)

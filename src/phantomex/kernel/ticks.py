@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from phantomex.domain.models import AgentStatus, Bar, Snapshot, Tick
 from phantomex.domain.money import is_valid_price
+from phantomex.kernel.events import PricesUpdated
 from phantomex.kernel.execution import Execution
 from phantomex.kernel.journal import Journal
 from phantomex.kernel.pipeline import DecisionPipeline
@@ -47,7 +48,7 @@ class TickProcessor:
             s.store.save_snapshots(list(tick.snapshots.values()))
         if not s.config.lean:
             s.store.set_state(CLOCK_KEY, {"time": now.isoformat()})
-            s.bus.publish("price", {"prices": self.journal.prices()}, now)
+            s.bus.emit(PricesUpdated(self.journal.prices()), now)
         self.execution.fill_resting(tick)
         self.pipeline.approvals.expire_due()
         self.supervisor.tick()
