@@ -102,7 +102,7 @@ async def one_run(
             with kernel.unit():
                 await kernel.step(tick)
         # server mode: the round's background decisions end before the next bar
-        await asyncio.gather(*list(kernel._inflight.values()))
+        await asyncio.gather(*list(kernel.thinking().values()))
     wall = time.perf_counter() - started
     decisions = len(kernel.store.decisions(limit=100_000))
     stats = sim.stats()

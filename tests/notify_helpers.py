@@ -4,7 +4,7 @@ and a FakeAPI route that records what apprise's ``json://`` plugin posts."""
 from __future__ import annotations
 
 import functools
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ from typing import Any
 from fakeapi import FakeAPI, Reply
 
 from phantomex.broker.paper import PaperBroker
+from phantomex.domain.clock import SimulatedClock
 from phantomex.domain.models import Bar, Snapshot, Tick
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.market.loaders import load_dataset
@@ -28,10 +29,15 @@ def dataset() -> dict[str, list[Bar]]:
 
 
 def make_kernel(db: Path) -> Kernel:
-    """A kernel with a SQLite store over :func:`dataset`."""
+    """A kernel with a SQLite store over :func:`dataset`; a person's clock (approval expiry)
+    stands still until the test moves it."""
     feed = ReplayFeed(dataset(), speed=0, warmup_bars=30)
     kernel = Kernel(
-        Store(f"sqlite:///{db}"), feed, PaperBroker(), config=KernelConfig(persist_snapshots=False)
+        Store(f"sqlite:///{db}"),
+        feed,
+        PaperBroker(),
+        config=KernelConfig(persist_snapshots=False),
+        clock=SimulatedClock(datetime.now(UTC).replace(microsecond=0)),
     )
     kernel.load()
     kernel.warm_up()

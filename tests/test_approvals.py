@@ -27,6 +27,7 @@ from conftest import free_port, run_cli, server_env
 from phantomex.api.app import create_app
 from phantomex.approvals import deadline_text, pending_summary, waiting_behind, waiting_text
 from phantomex.config import Settings
+from phantomex.domain.clock import SimulatedClock
 from phantomex.domain.models import Bar, Instrument, Tick
 from phantomex.kernel.runtime import Kernel
 from phantomex.market.replay import ReplayFeed
@@ -97,25 +98,12 @@ class SteppedReplay:
         assert done, f"the kernel did not process {bars} bar(s) within {timeout} s"
 
 
-class WallClock:
-    """A person's clock for approval deadlines, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
-
-
 @dataclasses.dataclass
 class Rig:
     url: str
     env: dict[str, str]
     feed: SteppedReplay
-    wall: WallClock
+    wall: SimulatedClock  # a person's clock for approval deadlines, moved by the test
     kernel: Kernel
     http: httpx.Client
 
@@ -158,7 +146,8 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         data_dir=data_dir, port=port, demo=False, approval_ttl_seconds=int(TTL.total_seconds())
     )
     feed = SteppedReplay()
-    app = create_app(settings, feed=feed)  # type: ignore[arg-type]
+    wall = SimulatedClock(datetime.now(UTC).replace(microsecond=0))
+    app = create_app(settings, feed=feed, clock=wall)  # type: ignore[arg-type]
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -170,8 +159,6 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
                 assert time.monotonic() < deadline, "the server did not start"
                 time.sleep(0.05)
             kernel: Kernel = app.state.kernel
-            wall = WallClock()
-            kernel.config = dataclasses.replace(kernel.config, wall_clock=wall)
             yield Rig(url, server_env(port, Path(data_dir)), feed, wall, kernel, http)
     finally:
         server.should_exit = True

@@ -90,10 +90,10 @@ async def test_slow_model_never_blocks_prices_or_rule_agents(
         AgentSpec(name="rsi", brain="rsi", symbols=["BTC"], risk=RiskProfile(cooldown_seconds=0))
     )
     await run_ticks(kernel, 30)
-    assert not kernel._inflight[llm.id].done()  # 30 ticks went by while the model thinks
+    assert not kernel.thinking()[llm.id].done()  # 30 ticks went by while the model thinks
     assert len(kernel.store.decisions(rule.id, limit=100)) == 30
     assert kernel.store.decisions(llm.id) == []
-    await asyncio.wait_for(kernel._inflight[llm.id], 5)
+    await asyncio.wait_for(kernel.thinking()[llm.id], 5)
     (rec,) = kernel.store.decisions(llm.id)
     assert rec.status in ("held", "executed", "rejected")
     assert kernel.store.llm_calls(rec.id)[0]["latency_seconds"] >= 1.5

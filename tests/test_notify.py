@@ -220,11 +220,11 @@ async def test_switched_off_events_are_not_sent(tmp_path: Path, api: FakeAPI) ->
 
 def test_events_without_a_message_and_odd_payloads() -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    assert to_message(Event("price", {"prices": []}, now)) is None
-    assert to_message(Event("approval", {"event": "approved"}, now)) is None
-    odd = to_message(Event("trade", {"trade": {"quantity": "x", "price": None}}, now))
+    assert to_message(Event("price", {"prices": []}, now, now)) is None
+    assert to_message(Event("approval", {"event": "approved"}, now, now)) is None
+    odd = to_message(Event("trade", {"trade": {"quantity": "x", "price": None}}, now, now))
     assert odd is not None and odd.title == "Trade: "  # no crash on a malformed payload
-    fresh = to_message(Event("feed_stale", {"source": "ccxt:binance", "stale": False}, now))
+    fresh = to_message(Event("feed_stale", {"source": "ccxt:binance", "stale": False}, now, now))
     assert fresh is not None and fresh.title == "Feed recovered: ccxt:binance"
 
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from phantomex.domain.models import Action, Decision, Position, Snapshot, Wallet
-from phantomex.domain.money import is_valid_price
+from phantomex.domain.money import BPS, is_valid_price
 from phantomex.domain.risk import RiskProfile, RiskState
 from phantomex.risk.engine import RiskEngine
 
@@ -91,7 +91,7 @@ def test_approved_orders_are_affordable_and_within_limits(
         return
     marks = {s: p.price for s, p in prices.items() if is_valid_price(p.price)}
     equity = wallet.equity(marks)
-    assert qty * price * (1 + engine.fee_rate) <= wallet.cash * slack
+    assert qty * price * (1 + engine.fee_bps / BPS) <= wallet.cash * slack
     assert qty * price <= equity * allocation / 100 * slack
     assert (wallet.quantity("BTC") + qty) * price <= equity * position / 100 * slack
 

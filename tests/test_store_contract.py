@@ -14,7 +14,7 @@ import pytest
 
 from phantomex.domain.agent import Agent, AgentSpec, new_id
 from phantomex.domain.decision import DecisionRecord
-from phantomex.domain.models import Deposit, Fill, Order, OrderType, Side, Wallet
+from phantomex.domain.models import Deposit, Fill, Order, OrderStatus, OrderType, Side, Wallet
 from phantomex.domain.news import NewsItem
 from phantomex.ledger.ledger import Ledger
 from phantomex.store.memory import MemoryStore
@@ -199,10 +199,10 @@ def test_orders_stay_open_until_filled(store: KernelStore) -> None:
         type=OrderType.LIMIT, limit_price=D(90), created_at=T0, idempotency_key=key(),
     )  # fmt: skip
     with store.unit():
-        store.save_order(order, "open")
+        store.save_order(order, OrderStatus.OPEN)
     assert [o.id for o in store.open_orders()] == [order.id]
     with store.unit():
-        store.save_order(order, "cancelled")
+        store.save_order(order, OrderStatus.CANCELLED)
     assert store.open_orders() == []
 
 

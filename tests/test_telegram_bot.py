@@ -3,7 +3,6 @@ that are not allowed, flood control."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +16,7 @@ from notify_helpers import make_kernel, next_minute, tick_at
 from telegram.error import InvalidToken
 
 from phantomex.domain.agent import AgentSpec
+from phantomex.domain.clock import SimulatedClock
 from phantomex.domain.models import Action, AgentStatus, Decision, Mode
 from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import Kernel
@@ -208,8 +208,8 @@ async def test_buttons_go_when_the_approval_is_resolved_elsewhere(rig: Rig) -> N
     listed = await rig.command("/pending")  # the newer decision waits behind the first
     assert "Expires in 5:00 (" in listed and "1 newer decision waiting behind it" in listed
 
-    wall = rig.kernel.config.wall_clock() + timedelta(minutes=6)  # nobody answered in time
-    rig.kernel.config = dataclasses.replace(rig.kernel.config, wall_clock=lambda: wall)
+    assert isinstance(rig.kernel.clock, SimulatedClock)
+    rig.kernel.clock.advance(timedelta(minutes=6))  # nobody answered in time
     async with rig.kernel.lock:
         with rig.kernel.unit():
             await rig.kernel.step(tick_at(next_minute(rig.kernel), {"SOL": "150"}))

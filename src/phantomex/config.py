@@ -217,6 +217,11 @@ class Settings(BaseSettings):
         return self.db_url or f"sqlite:///{(self.data_dir / 'phantomex.db').resolve()}"
 
     @property
+    def datasets_dir(self) -> Path:
+        """Where ``phantomex data download|import`` keeps datasets."""
+        return self.data_dir / "datasets"
+
+    @property
     def pid_file(self) -> Path:
         return self.data_dir / "phantomex.pid"
 

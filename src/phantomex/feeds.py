@@ -42,7 +42,8 @@ def _replay(arg: str | None, settings: Settings, store: Store) -> MarketFeed:
     }
     if settings.replay_files:
         return replay_from_files(settings.replay_files, max_price=ceiling, **kwargs)
-    return replay_dataset(arg or "demo", max_price=ceiling, **kwargs)
+    name = arg or "demo"
+    return replay_dataset(name, max_price=ceiling, datasets=settings.datasets_dir, **kwargs)
 
 
 def _coingecko(arg: str | None, settings: Settings, store: Store) -> MarketFeed:

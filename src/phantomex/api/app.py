@@ -39,8 +39,10 @@ from phantomex.brains.llm.runtime import LLMRuntime
 from phantomex.broker.paper import PaperBrokerConfig
 from phantomex.config import Settings
 from phantomex.demo import seed_demo, seed_llm_demo
+from phantomex.domain.clock import Clock
 from phantomex.feeds import build_sources, session_live_sources
 from phantomex.kernel import exchange_setup
+from phantomex.kernel.compose import build_kernel
 from phantomex.kernel.llm_endpoints import load_saved
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.kernel.shutdown import shutdown
@@ -82,9 +84,14 @@ def seeds_demo(settings: Settings, kernel: Kernel) -> bool:
     return settings.demo and not any(p.kind == "agent" for p in kernel.problems)
 
 
-def build_kernel(
-    settings: Settings, store: Store, box: SecretBox, feed: MarketFeed | None = None
+def live_kernel(
+    settings: Settings,
+    store: Store,
+    box: SecretBox,
+    feed: MarketFeed | None = None,
+    clock: Clock | None = None,
 ) -> Kernel:
+    """The live kernel of ``settings`` (see :func:`phantomex.kernel.compose.build_kernel`)."""
     broker = exchange_setup.build_router(  # a PaperBroker that routes exchange agents' orders
         PaperBrokerConfig(fee_bps=settings.fee_bps, slippage_bps=settings.slippage_bps),
         store,
@@ -105,11 +112,16 @@ def build_kernel(
     ]
     llm = LLMRuntime([*settings.llm_endpoints, *saved], cache=store.cache_get, news=store)
     feed = feed or build_feed(settings, store, problems)
-    kernel = Kernel(store, feed, broker, config=config, llm=llm)
-    kernel.problems = problems
-    kernel.load()
-    exchange_setup.attach(kernel)  # kill switch → exchange orders; start-up reconciliation
-    kernel.warm_up()
+    kernel = build_kernel(
+        feed,
+        broker,
+        store=store,
+        config=config,
+        llm=llm,
+        clock=clock,
+        problems=problems,
+        warm_up=True,
+    )
     if seeds_demo(settings, kernel):
         created = seed_demo(kernel)
         if created:
@@ -126,14 +138,17 @@ def start_news(settings: NewsSettings, store: Store) -> asyncio.Task[None] | Non
     return asyncio.create_task(poll(sources, store, every=every, timeout=timeout), name="news")
 
 
-def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
-    """The app; the kernel starts with the app's lifespan and stops with it."""
+def create_app(
+    settings: Settings, feed: MarketFeed | None = None, clock: Clock | None = None
+) -> FastAPI:
+    """The app; the kernel starts with the app's lifespan and stops with it. ``clock`` is a
+    person's time (the wall clock unless a test passes its own)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = Store(settings.database_url)
         box = SecretBox.for_data_dir(settings.data_dir)
-        kernel = build_kernel(settings, store, box, feed)
+        kernel = live_kernel(settings, store, box, feed, clock)
         service = Service.of(
             kernel,
             llm_static=frozenset(e.name for e in settings.llm_endpoints),
@@ -158,6 +173,7 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
             fee_bps=settings.fee_bps,
             slippage_bps=settings.slippage_bps,
             live_sources=session_live_sources(settings, store),
+            datasets=settings.datasets_dir,
         )
         news = start_news(settings.news, store)
         jobs = JobRunner()

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from phantomex.brains.indicators import BoolArray, FloatArray
 from phantomex.domain.models import Decision, Snapshot, Wallet
 from phantomex.market.base import HistoryView
 
@@ -45,3 +46,48 @@ class Brain(Protocol):
     def describe(self) -> str:
         """One line for the UI: the strategy or model and its key parameters."""
         ...
+
+
+# -- optional capabilities (the kernel asks with :func:`capable`) ---------------------------------
+@runtime_checkable
+class SlowBrain(Protocol):
+    """A brain that waits on a network (an LLM): the kernel lets it decide in the background."""
+
+    slow: ClassVar[bool]
+
+
+@runtime_checkable
+class TimedBrain(Protocol):
+    """A brain with a decision deadline of its own (seconds), instead of the kernel's."""
+
+    deadline_seconds: float
+
+
+@runtime_checkable
+class ModelBrain(Protocol):
+    """A brain that calls a model: ``(endpoint, model)``, kept warm while it is due to call."""
+
+    @property
+    def llm_model(self) -> tuple[str, str]: ...
+
+
+@runtime_checkable
+class SignalBrain(Protocol):
+    """A brain with vectorised signals: per bar, whether it may do anything but hold (flat or
+    holding); None when it cannot say (event skipping then visits every tick)."""
+
+    def may_act(self, closes: FloatArray, *, held: bool) -> BoolArray | None: ...
+
+
+_CAPABLE: dict[tuple[type, type], bool] = {}
+
+
+def capable(brain: object, capability: type) -> bool:
+    """Whether ``brain`` has ``capability`` (one of the protocols above). Decided once per class
+    (a protocol check is slow and this is asked every tick): a brain class declares its
+    capabilities for all its instances."""
+    key = (type(brain), capability)
+    known = _CAPABLE.get(key)
+    if known is None:
+        known = _CAPABLE[key] = isinstance(brain, capability)
+    return known

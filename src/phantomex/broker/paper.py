@@ -18,7 +18,7 @@ from phantomex.domain.models import (
     Tick,
     Wallet,
 )
-from phantomex.domain.money import BPS, ZERO, is_valid_price, quantize_down
+from phantomex.domain.money import BPS, ZERO, all_in_quantity, is_valid_price, quantize_down
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +42,10 @@ class PaperBroker:
         self._used_keys: set[str] = set()
 
     # -- the Broker port ------------------------------------------------------------------------
+    @property
+    def fee_bps(self) -> Decimal:
+        return self.config.fee_bps
+
     def submit(
         self,
         order: Order,
@@ -158,7 +162,7 @@ class PaperBroker:
                         f"cash is {wallet.cash:.2f}"
                     )
                 qty = quantize_down(
-                    wallet.cash / (price * (1 + self.config.fee_bps / BPS)),
+                    all_in_quantity(wallet.cash, price, self.config.fee_bps),
                     self.config.quantity_step,
                 )
         else:
@@ -197,7 +201,7 @@ class PaperBroker:
             return order.quantity
         if order.side is Side.SELL:
             return wallet.quantity(order.symbol)
-        return max(wallet.cash, ZERO) / (price * (1 + self.config.fee_bps / BPS))
+        return all_in_quantity(wallet.cash, price, self.config.fee_bps)
 
     @staticmethod
     def _crossed(order: Order, tick: Tick) -> Decimal | None:

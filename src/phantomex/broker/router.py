@@ -1,15 +1,17 @@
 """Route each agent's orders to its venue: the paper broker, or an exchange broker.
 
-:class:`VenueRouter` *is* a paper broker (agents on paper are served by the inherited methods),
-so the kernel takes it where it takes a PaperBroker. Orders of agents set to an exchange venue
-go to that venue's :class:`CcxtBroker`; an agent whose venue has no broker (no keys, real money
-not allowed) gets a refusal, never a paper fill in its place."""
+:class:`VenueRouter` is a :class:`~phantomex.broker.base.Broker` made of brokers: agents on
+paper are served by its :class:`PaperBroker`, so the kernel takes it as any broker. Orders of
+agents set to an exchange venue go to that venue's :class:`CcxtBroker`; an agent whose venue
+has no broker (no keys, real money not allowed) gets a refusal, never a paper fill in its
+place."""
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING
+from decimal import Decimal
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from phantomex.broker.base import OrderRejected
 from phantomex.broker.paper import PaperBroker, PaperBrokerConfig
@@ -25,7 +27,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class VenueRouter(PaperBroker):
+@runtime_checkable
+class WorkingOrders(Protocol):
+    """A venue whose orders keep working after ``submit`` (IB): their later fills come back
+    on ticks, and they are listed with the paper broker's resting orders."""
+
+    def on_tick(
+        self, tick: Tick, wallets: dict[str, Wallet]
+    ) -> list[tuple[Order, Fill | OrderRejected]]: ...
+
+    def open_orders(self, agent_id: str | None = None) -> list[Order]: ...
+
+
+class VenueRouter:
+    """Routes each agent's orders to its venue's broker (paper unless its venue is set)."""
+
     def __init__(
         self,
         config: PaperBrokerConfig | None,
@@ -33,7 +49,7 @@ class VenueRouter(PaperBroker):
         brokers: dict[str, ExchangeBroker],
         refusals: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(config)
+        self.paper = PaperBroker(config)
         self.book = book
         self.brokers = brokers
         #: venues that have no broker, with the reason (shown when one of their agents trades)
@@ -62,40 +78,14 @@ class VenueRouter(PaperBroker):
     ) -> Fill | None:
         broker = self.exchange_broker(order.agent_id)
         if broker is None:
-            return super().submit(order, wallet, snapshot, now, resize=resize)
+            return self.paper.submit(order, wallet, snapshot, now, resize=resize)
         return broker.submit(order, wallet, snapshot, now)  # never resized on an exchange
-
-    def on_tick(
-        self, tick: Tick, wallets: dict[str, Wallet]
-    ) -> list[tuple[Order, Fill | OrderRejected]]:
-        """Paper resting orders, then fills that exchange venues deliver later (IB)."""
-        done = super().on_tick(tick, wallets)
-        for broker in self.brokers.values():
-            if hasattr(broker, "on_tick"):
-                done += broker.on_tick(tick, wallets)
-        return done
-
-    def open_orders(self, agent_id: str | None = None) -> list[Order]:
-        """Paper resting orders and orders working on an exchange venue (IB)."""
-        out = super().open_orders(agent_id)
-        for broker in self.brokers.values():
-            if hasattr(broker, "open_orders"):
-                out += broker.open_orders(agent_id)
-        return out
-
-    def restore_order(self, order: Order) -> None:
-        """Paper orders rest here again; an exchange agent's order is its venue's business
-        (IB keeps its own journal), never a paper order."""
-        if self.book.venue_of(order.agent_id) is None:
-            super().restore_order(order)
-        else:
-            self._used_keys.add(order.idempotency_key)
 
     def cancel_all(self, agent_id: str | None = None) -> list[Order]:
         """Paper orders as before; for one agent on an exchange venue (the kill switch, deleting
         the agent) also its open orders on the exchange. ``cancel_all()`` without an agent is the
         kernel's start-up reset of paper state and leaves exchanges alone."""
-        cancelled = super().cancel_all(agent_id)
+        cancelled = self.paper.cancel_all(agent_id)
         if agent_id is not None:
             try:
                 broker = self.exchange_broker(agent_id)
@@ -120,7 +110,40 @@ class VenueRouter(PaperBroker):
                 out[name] = []
         return out
 
+    @property
+    def fee_bps(self) -> Decimal:
+        return self.paper.fee_bps
+
+    def on_tick(
+        self, tick: Tick, wallets: dict[str, Wallet]
+    ) -> list[tuple[Order, Fill | OrderRejected]]:
+        """Paper resting orders, then fills that exchange venues deliver later (IB)."""
+        done = self.paper.on_tick(tick, wallets)
+        for broker in self.brokers.values():
+            if isinstance(broker, WorkingOrders):
+                done += broker.on_tick(tick, wallets)
+        return done
+
+    def open_orders(self, agent_id: str | None = None) -> list[Order]:
+        """Paper resting orders and orders working on an exchange venue (IB)."""
+        out = self.paper.open_orders(agent_id)
+        for broker in self.brokers.values():
+            if isinstance(broker, WorkingOrders):
+                out += broker.open_orders(agent_id)
+        return out
+
+    def cancel(self, order_id: str) -> Order | None:
+        return self.paper.cancel(order_id)
+
+    def restore_order(self, order: Order) -> None:
+        """Paper orders rest here again; an exchange agent's order is its venue's business
+        (IB keeps its own journal), never a paper order: only its key stays used."""
+        if self.book.venue_of(order.agent_id) is None:
+            self.paper.restore_order(order)
+        else:
+            self.paper.remember_keys({order.idempotency_key})
+
     def remember_keys(self, keys: set[str]) -> None:
-        super().remember_keys(keys)
+        self.paper.remember_keys(keys)
         for broker in self.brokers.values():
             broker.remember_keys(keys)

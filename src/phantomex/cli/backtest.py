@@ -201,6 +201,7 @@ def register(app: typer.Typer) -> None:
         ] = EngineChoice.exact,
     ) -> None:
         """Backtest agents over recorded bars on the live kernel, as fast as possible."""
+        from phantomex.config import load_settings
         from phantomex.research.backtest import (
             BacktestConfig,
             BacktestError,
@@ -216,7 +217,8 @@ def register(app: typer.Typer) -> None:
             if not data and not dataset:
                 raise ValueError("give --data FILE or --dataset NAME")
             wanted = [s for s in (symbols or "").split(",") if s.strip()] or None
-            bars, sources = load_data(data or [], dataset, wanted)
+            datasets = load_settings().datasets_dir
+            bars, sources = load_data(data or [], dataset, wanted, datasets=datasets)
             when_from = parse_when(start, end=False)
             when_to = parse_when(stop, end=True)
             money = decimal_option(cash, "--cash", positive=True)

@@ -11,7 +11,7 @@ import typer
 
 from phantomex.cli.client import fail
 from phantomex.cli.output import console, err_console
-from phantomex.market.datastore import DataStore, default_store
+from phantomex.market.datastore import DataStore
 
 data_app = typer.Typer(help="Download, import and list candle datasets (Parquet).")
 
@@ -30,7 +30,9 @@ def register(app: typer.Typer) -> None:
 
 
 def _store(data_dir: Path | None) -> DataStore:
-    return DataStore(data_dir / "datasets") if data_dir else default_store()
+    from phantomex.config import load_settings
+
+    return DataStore(data_dir / "datasets" if data_dir else load_settings().datasets_dir)
 
 
 def _when(text: str, what: str) -> datetime:

@@ -110,7 +110,8 @@ def register(app: typer.Typer) -> None:
             wanted = [s for s in (symbols or "").split(",") if s.strip()] or None
             if not data and not dataset:
                 raise ValueError("give --data FILE or --dataset NAME")
-            bars, _ = load_data(data or [], dataset, wanted)
+            datasets = load_settings().datasets_dir
+            bars, _ = load_data(data or [], dataset, wanted, datasets=datasets)
             first, last = parse_when(start, end=False), parse_when(stop, end=True)
             bars = {
                 s: [

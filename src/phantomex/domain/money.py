@@ -27,6 +27,13 @@ MONEY_CONTEXT: Final = decimal.Context(
     traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
 )
 
+
+def all_in_quantity(cash: Decimal, price: Decimal, fee_bps: Decimal) -> Decimal:
+    """The quantity the whole ``cash`` buys at ``price``, its fee (``fee_bps``) included:
+    the all-in sizing the risk engine and the brokers share."""
+    return max(cash, ZERO) / (price * (1 + fee_bps / BPS))
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 

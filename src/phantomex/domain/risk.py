@@ -127,3 +127,26 @@ class RiskState:
 
 def _s(value: Decimal | None) -> str | None:
     return str(value) if value is not None else None
+
+
+def exit_due(profile: RiskProfile, avg_cost: Decimal, price: Decimal) -> tuple[str, Decimal] | None:
+    """The stop-loss or take-profit exit a position bought at ``avg_cost`` hits at ``price``
+    (``"stop_loss"`` or ``"take_profit"``, with the change from the average cost in %), or
+    None. The one rule the risk engine applies and event skipping plans for (exact, Decimal)."""
+    change = (price - avg_cost) / avg_cost * 100 if avg_cost > 0 else Decimal(0)
+    if profile.stop_loss_pct is not None and change <= -profile.stop_loss_pct:
+        return "stop_loss", change
+    if profile.take_profit_pct is not None and change >= profile.take_profit_pct:
+        return "take_profit", change
+    return None
+
+
+def exit_levels(profile: RiskProfile, avg_cost: Decimal) -> tuple[Decimal | None, Decimal | None]:
+    """The prices at or below which :func:`exit_due` sees the stop-loss, and at or above which
+    it sees the take-profit, of a position bought at ``avg_cost`` > 0 (None: no such rule)."""
+    stop = profile.stop_loss_pct
+    take = profile.take_profit_pct
+    return (
+        avg_cost * (1 - stop / 100) if stop is not None else None,
+        avg_cost * (1 + take / 100) if take is not None else None,
+    )

@@ -6,9 +6,12 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+from phantomex.domain.clock import Clock, WallClock
+from phantomex.kernel.events import KernelEvent
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,7 @@ class Event:
     type: str
     data: dict[str, Any]
     time: datetime
-    wall_time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    wall_time: datetime
 
 
 Subscriber = Callable[[Event], None]
@@ -43,7 +46,10 @@ Payload = dict[str, Any] | Callable[[], dict[str, Any]]
 
 
 class EventBus:
-    def __init__(self) -> None:
+    """Delivers the kernel's events; ``clock`` stamps each with its publication time."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock or WallClock()
         self._subscribers: list[Subscriber] = []
         self._types: dict[Subscriber, frozenset[str] | None] = {}
         self._held: ContextVar[list[Event] | None] = ContextVar(f"held-{id(self)}", default=None)
@@ -74,12 +80,16 @@ class EventBus:
             if not self.wants(type_):
                 return
             data = data()
-        event = Event(type_, data, time)
+        event = Event(type_, data, time, self._clock.now())
         held = self._held.get()
         if held is not None:
             held.append(event)
         else:
             self._deliver(event)
+
+    def emit(self, event: KernelEvent, time: datetime) -> None:
+        """Publish a typed event (its payload is built only when someone follows its type)."""
+        self.publish(event.type, event.payload, time)
 
     @contextmanager
     def held(self) -> Iterator[None]:

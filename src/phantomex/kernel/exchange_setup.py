@@ -26,6 +26,7 @@ from phantomex.broker.venues import (
 )
 from phantomex.domain.models import Wallet
 from phantomex.kernel.bus import Event
+from phantomex.kernel.events import RiskRaised
 from phantomex.secrets import SecretBox
 from phantomex.store.repo import Store
 
@@ -207,13 +208,11 @@ def attach(kernel: Kernel) -> list[VenueReport]:
         return []
     wallets = {a: kernel.ledger.wallet(a) for a in kernel.ledger.agent_ids()}
     reports = reconcile_all(router, wallets)
-    now = datetime.now(UTC)
+    now = kernel.clock.now()
 
     def record(venue: str, line: str) -> None:
         kernel.store.add_risk_event("reconcile", line, now, None, None)
-        kernel.bus.publish(
-            "risk", {"agent_id": None, "kind": "reconcile", "symbol": None, "detail": line}, now
-        )
+        kernel.bus.emit(RiskRaised(None, "reconcile", None, line), now)
 
     report_findings(reports, record)
     return reports

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 
-from phantomex.domain.models import Decision
 from phantomex.kernel.runtime import Kernel
 
 log = logging.getLogger(__name__)
@@ -28,7 +27,7 @@ async def shutdown(kernel: Kernel, run: asyncio.Task[None], grace: float = GRACE
     """Stop ``kernel`` (whose tick loop is ``run``) without losing or half-writing anything."""
     kernel.feed.close()
     await _finish(run, TICK_SECONDS)
-    thinking = dict(kernel._inflight)
+    thinking = dict(kernel.thinking())
     if thinking:
         log.info("shutdown: waiting up to %gs for %d decision(s)", grace, len(thinking))
         await asyncio.wait(thinking.values(), timeout=grace)
@@ -45,12 +44,7 @@ async def shutdown(kernel: Kernel, run: asyncio.Task[None], grace: float = GRACE
             reason = f"abandoned: the server shut down before the decision ended ({grace:g}s)"
             try:
                 with kernel.unit():
-                    kernel._conclude(
-                        agent,
-                        kernel._context(agent),
-                        Decision.hold(reason, abandoned=True),
-                        source="brain",
-                    )
+                    kernel.abandon(agent, reason)
             except Exception:  # logged by unit(); nothing of it was written
                 log.exception("could not record the abandoned decision of %s", agent.name)
         log.info("shutdown: decision of %s abandoned", agent.name)

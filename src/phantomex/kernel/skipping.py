@@ -29,15 +29,15 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
-from typing import Protocol
+from typing import Protocol, cast, runtime_checkable
 
 import numpy as np
 
-from phantomex.brains.base import Brain
+from phantomex.brains.base import Brain, SignalBrain, capable
 from phantomex.domain.agent import Agent
-from phantomex.domain.models import AgentStatus, Bar, Order, Position, Wallet
+from phantomex.domain.models import AgentStatus, Bar, Order, Position, Snapshot, Wallet
 from phantomex.domain.money import MAX_PRICE, ZERO, is_valid_price
-from phantomex.domain.risk import RiskProfile, RiskState
+from phantomex.domain.risk import RiskProfile, RiskState, exit_levels
 from phantomex.market.base import MarketFeed
 
 __all__ = ["EXIT_MARGIN", "EventPlan"]
@@ -49,10 +49,16 @@ EXIT_MARGIN = 1e-9
 IntArray = np.ndarray
 
 
+@runtime_checkable
 class SkippableFeed(Protocol):
     """What event skipping needs from a feed (:class:`~phantomex.market.replay.ReplayFeed`)."""
 
     loop: bool
+
+    @property
+    def cursor(self) -> int: ...
+
+    def skip_to(self, index: int) -> tuple[dict[str, list[Bar]], dict[str, Snapshot]]: ...
 
     def tick_times(self) -> list[datetime]: ...
 
@@ -128,9 +134,10 @@ class EventPlan:
     def _plan_agent(
         self, agent_id: str, symbols: Sequence[str]
     ) -> dict[str, tuple[IntArray, IntArray]] | None:
-        may_act = getattr(self.kernel.brains[agent_id], "may_act", None)
-        if may_act is None:
+        brain = self.kernel.brains[agent_id]
+        if not capable(brain, SignalBrain):
             return None
+        may_act = cast(SignalBrain, brain).may_act
         out: dict[str, tuple[IntArray, IntArray]] = {}
         for symbol in dict.fromkeys(symbols):
             closes = self.closes.get(symbol)
@@ -209,17 +216,15 @@ class EventPlan:
         closes = self.closes.get(symbol)
         if closes is None or (profile.stop_loss_pct is None and profile.take_profit_pct is None):
             return best
-        avg = float(pos.avg_cost)
-        if not avg > 0:
+        if not pos.avg_cost > 0:
             return cursor
+        stop, take = exit_levels(profile, pos.avg_cost)
         window = closes[cursor:best]
         hit = np.zeros(window.size, dtype=np.bool_)
-        if profile.stop_loss_pct is not None:
-            level = avg * (1 - float(profile.stop_loss_pct) / 100) * (1 + EXIT_MARGIN)
-            hit |= window <= level
-        if profile.take_profit_pct is not None:
-            level = avg * (1 + float(profile.take_profit_pct) / 100) * (1 - EXIT_MARGIN)
-            hit |= window >= level
+        if stop is not None:
+            hit |= window <= float(stop) * (1 + EXIT_MARGIN)
+        if take is not None:
+            hit |= window >= float(take) * (1 - EXIT_MARGIN)
         first = int(np.argmax(hit)) if hit.size else 0
         return cursor + first if hit.size and hit[first] else best
 

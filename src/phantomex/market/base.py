@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from decimal import Decimal
 from itertools import islice
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -30,6 +31,22 @@ class MarketFeed(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class PacedFeed(Protocol):
+    """A replay paced at ``speed`` market seconds per wall second (0: as fast as it goes)."""
+
+    speed: float
+
+
+@runtime_checkable
+class ResolvingFeed(Protocol):
+    """A feed of markets that resolve (prediction markets): their payouts once resolved."""
+
+    def resolutions(self) -> dict[str, Decimal]:
+        """Symbol -> payout of every outcome token whose market has resolved."""
+        ...
 
 
 class PriceHistory:

@@ -190,10 +190,3 @@ class DataStore:
             x: self.load(dataset, x, by_symbol[x].timeframe, max_price=max_price)
             for x in dict.fromkeys(wanted)
         }
-
-
-def default_store() -> DataStore:
-    """The store under the configured data directory."""
-    from phantomex.config import load_settings
-
-    return DataStore(load_settings().data_dir / "datasets")

@@ -191,19 +191,27 @@ def dataset_symbols(name: str = "demo") -> list[str]:
 
 
 def load_dataset(
-    name: str = "demo", symbols: Iterable[str] | None = None, *, max_price: Decimal = MAX_PRICE
+    name: str = "demo",
+    symbols: Iterable[str] | None = None,
+    *,
+    max_price: Decimal = MAX_PRICE,
+    datasets: Path | None = None,
 ) -> dict[str, list[Bar]]:
-    """Load a dataset shipped with PhantomEx, or one stored under the data directory by
-    ``phantomex data download|import``, keyed by symbol (in the order asked for).
+    """Load a dataset shipped with PhantomEx, or one stored in ``datasets`` (the data
+    directory's, :attr:`Settings.datasets_dir`) by ``phantomex data download|import``, keyed by
+    symbol (in the order asked for).
 
     ``demo`` holds real Binance spot 1-minute candles of BTC, ETH, SOL, DOGE and XRP against USDT
     for 2023-04-01 21:03 .. 2023-05-01 21:00 UTC (43,198 bars each); see
     ``phantomex/market/datasets/PROVENANCE.md``. Rows are checked as in :func:`read_ohlcv`."""
     if name not in DATASETS:  # downloaded or imported: ``phantomex data list``
-        from phantomex.market.datastore import default_store
+        from phantomex.market.datastore import DataStore
 
+        if datasets is None:
+            shipped = ", ".join(DATASETS)
+            raise ValueError(f"unknown dataset {name!r} (shipped: {shipped})")
         wanted = None if symbols is None else list(symbols)
-        return default_store().load_dataset(name, wanted, max_price=max_price)
+        return DataStore(datasets).load_dataset(name, wanted, max_price=max_price)
     files = _dataset_files(name)
     wanted = list(files) if symbols is None else [s.strip().upper() for s in symbols]
     unknown = [s for s in wanted if s not in files]

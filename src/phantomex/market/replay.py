@@ -482,7 +482,10 @@ def replay_dataset(
     symbols: Iterable[str] | None = None,
     *,
     max_price: Decimal = MAX_PRICE,
+    datasets: Path | None = None,
     **kwargs: Any,
 ) -> ReplayFeed:
-    """A :class:`ReplayFeed` over a shipped dataset (see :func:`loaders.load_dataset`)."""
-    return ReplayFeed(load_dataset(name, symbols, max_price=max_price), **kwargs)
+    """A :class:`ReplayFeed` over a shipped or stored dataset (see
+    :func:`loaders.load_dataset`)."""
+    data = load_dataset(name, symbols, max_price=max_price, datasets=datasets)
+    return ReplayFeed(data, **kwargs)

@@ -1,10 +1,11 @@
 """Backtests on the live kernel: the same Kernel, PaperBroker, RiskEngine and Ledger as a live
 server, driven by a :class:`~phantomex.market.replay.ReplayFeed` as fast as it can go.
 
-Each tick is one :meth:`Kernel.step` inside a store unit, exactly as :meth:`Kernel.run` does it;
-the differences are that the store is a :class:`~phantomex.store.memory.MemoryStore` (the run's
-records live as long as the result), that ticks are grouped into larger units, that a failing
-tick stops the backtest instead of being logged and skipped, and that after every tick the
+Each tick is one :meth:`Kernel.step` inside a store unit, driven by the same tick driver as
+live trading (:mod:`phantomex.kernel.driver`); the differences are that the store is a fresh
+:class:`~phantomex.store.memory.MemoryStore` (the run's records live as long as the result),
+that ticks are grouped into larger units, that a failing tick stops the backtest instead of
+being logged and skipped, and that after every tick the
 equity of every agent is marked to the bar's close (the equity curve).
 
 Event skipping (:mod:`phantomex.kernel.skipping`): when every agent's brain declares vectorised
@@ -44,6 +45,8 @@ from phantomex.domain.agent import AgentSpec
 from phantomex.domain.models import Bar, Mode, Tick
 from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.bus import Event
+from phantomex.kernel.compose import build_kernel
+from phantomex.kernel.driver import TickDriver
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.market.loaders import infer_symbol, load_bars, load_dataset
 from phantomex.market.replay import ReplayFeed
@@ -182,10 +185,13 @@ def load_data(
     files: Iterable[str | Path] = (),
     dataset: str | None = None,
     symbols: Sequence[str] | None = None,
+    *,
+    datasets: Path | None = None,
 ) -> tuple[dict[str, list[Bar]], list[str]]:
     """Bars keyed by symbol from OHLCV files (``PATH`` or ``SYMBOL=PATH``; the symbol is
-    otherwise inferred from the file name) and/or a dataset; restricted to ``symbols`` when
-    given. Returns the bars and a description of the sources."""
+    otherwise inferred from the file name) and/or a dataset (shipped, or stored in
+    ``datasets``); restricted to ``symbols`` when given. Returns the bars and a description of
+    the sources."""
     wanted = [s.strip().upper() for s in symbols or () if s.strip()]
     data: dict[str, list[Bar]] = {}
     sources: list[str] = []
@@ -210,7 +216,7 @@ def load_data(
         sources.append(f"{sym}={path}")
     if dataset:
         try:
-            loaded = load_dataset(dataset, wanted or None)
+            loaded = load_dataset(dataset, wanted or None, datasets=datasets)
         except ValueError as exc:
             raise BacktestError(str(exc)) from None
         for sym, bars in loaded.items():
@@ -434,42 +440,37 @@ async def _run(
         raise BacktestError("no bars in the chosen time window")
     feed = ReplayFeed(data, speed=0)
     total = feed.remaining or 0
-    store = MemoryStore()
-    try:
-        broker = PaperBroker(
+    start = feed.start - feed.period
+    store = MemoryStore()  # the run's: its LLM answers are copied out at the end
+    kernel = build_kernel(
+        feed,
+        PaperBroker(
             PaperBrokerConfig(
                 fee_bps=config.fee_bps,
                 slippage_bps=config.slippage_bps,
                 fill_timing="next_open" if config.fill == "next_open" else "now",
             )
-        )
-        kernel = Kernel(
-            store,
-            feed,
-            broker,
-            config=KernelConfig(
-                persist_snapshots=False,
-                await_slow_brains=True,
-                lean=not config.record_decisions,
-            ),
-            llm=llm,
-        )
-        kernel.load()
-        start = feed.start - feed.period
-        kernel.now = start  # agents and their deposits are created at the simulated start
+        ),
+        config=KernelConfig(
+            persist_snapshots=False,
+            await_slow_brains=True,
+            lean=not config.record_decisions,
+        ),
+        store=store,
+        llm=llm,
+        start=start,  # agents and their deposits are created at the simulated start
+    )
+    try:
         agents = []
         for spec in config.agents:
             if spec.mode is not Mode.AUTONOMOUS:
                 raise BacktestError(f"agent {spec.name!r}: backtests run autonomous agents")
             try:
-                agents.append(kernel.create_agent(spec))
+                agents.append(kernel.create_agent(spec, brain=brains.get(spec.name)))
             except ValidationError as exc:
                 raise BacktestError(f"agent {spec.name!r}: {_first_error(exc)}") from None
             except ValueError as exc:
                 raise BacktestError(f"agent {spec.name!r}: {exc}") from None
-        for agent in agents:
-            if agent.name in brains:
-                kernel.brains[agent.id] = brains[agent.name]
         errors: list[str] = []
 
         def on_event(event: Event) -> None:
@@ -484,32 +485,32 @@ async def _run(
         def observe(tick: Tick) -> None:
             times.append(tick.time)
             for agent in agents:
-                wallet = kernel.ledger.view(agent.id)
+                wallet = kernel.wallet(agent.id)
                 equity[agent.id].append(wallet.equity(kernel.marks))
                 held[agent.id].append(bool(wallet.positions))
             report(1)
 
-        def skip(stop: int) -> None:
-            """Pass over the ticks up to ``stop`` (excluded): nothing happens at them."""
-            assert plan is not None
-            start = feed.cursor
-            wallets = {a.id: kernel.ledger.view(a.id) for a in agents}
-            span = {a.id: plan.equity(wallets[a.id], start, stop) for a in agents}
-            bars, snapshots = feed.skip_to(stop)
-            kernel.skip(plan.times[start:stop], bars, snapshots, span)
-            times.extend(plan.times[start:stop])
+        def skipped(span: Sequence[datetime], equities: dict[str, list[Decimal]]) -> None:
+            """The ticks passed over (nothing happens at them: no wallet changes)."""
+            times.extend(span)
             for agent in agents:
-                equity[agent.id].extend(span[agent.id])
-                held[agent.id].extend([bool(wallets[agent.id].positions)] * (stop - start))
-            report(stop - start)
+                equity[agent.id].extend(equities[agent.id])
+                held[agent.id].extend([bool(kernel.wallet(agent.id).positions)] * len(span))
+            report(len(span))
 
         def report(count: int) -> None:
             done = len(times) - 1
             if progress is not None and done // PROGRESS_EVERY != (done - count) // PROGRESS_EVERY:
                 progress(done, total)
 
-        plan = kernel.plan_decisions()
-        await _drive(kernel, feed, observe, skip if plan is not None else None)
+        driver = TickDriver(
+            kernel,
+            batch=TICKS_PER_TRANSACTION,
+            observe=observe,
+            skipping=True,
+            on_skip=skipped,
+        )
+        await driver.run()
         if progress is not None:
             progress(len(times) - 1, total)
         if cache_store is not None:
@@ -557,42 +558,8 @@ async def _run(
     )
 
 
-async def _drive(
-    kernel: Kernel,
-    feed: ReplayFeed,
-    observe: Callable[[Tick], None],
-    skip: Callable[[int], None] | None,
-) -> None:
-    """:meth:`Kernel.run`'s loop, with ticks grouped into larger transactions (each ending
-    with :meth:`Kernel.flush`) and failures raised; ``observe`` sees the kernel after each
-    tick. With a ``skip`` (event skipping: the kernel has a plan), the ticks before the plan's
-    next event are passed over with it instead of being visited."""
-    plan = kernel.plan
-    ended = False
-    while not ended:
-        with kernel.store.unit():
-            for _ in range(TICKS_PER_TRANSACTION):
-                if skip is not None and plan is not None:
-                    nxt = plan.next_event(feed.cursor)
-                    if nxt > feed.cursor:
-                        async with kernel.lock:
-                            with kernel.unit():
-                                skip(nxt)
-                tick = await feed.next_tick()
-                if tick is None:
-                    ended = True
-                    break
-                async with kernel.lock:
-                    with kernel.unit():
-                        await kernel.step(tick)
-                observe(tick)
-            kernel.flush()
-
-
 def agent_trades(kernel: Kernel, agent_id: str, name: str) -> list[TradeRecord]:
     """Every fill of an agent, in the order it happened, as trade records named ``name``."""
-    rows, _ = kernel.store.trades(agent_id, limit=10**9)
-    rows.sort(key=lambda r: (r["time"], r["seq"]))
     return [
         TradeRecord(
             symbol=r["symbol"],
@@ -603,7 +570,7 @@ def agent_trades(kernel: Kernel, agent_id: str, name: str) -> list[TradeRecord]:
             time=r["time"],
             agent=name,
         )
-        for r in rows
+        for r in kernel.trades(agent_id)
     ]
 
 
@@ -615,11 +582,11 @@ def _agent_result(
     period: timedelta,
     record_decisions: bool,
 ) -> AgentResult:
-    agent = kernel.agents[agent_id]
+    agent = kernel.get(agent_id)
     trades = agent_trades(kernel, agent_id, agent.name)
     decisions: list[dict[str, Any]] = []
     if record_decisions:
-        records = kernel.store.decisions(agent_id, limit=10**9)
+        records = kernel.decisions(agent_id, limit=10**9)
         records.sort(key=lambda d: d.time)
         decisions = [
             {

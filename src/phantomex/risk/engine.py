@@ -9,8 +9,8 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from phantomex.domain.models import Action, Decision, Instrument, Side, Snapshot, Wallet
-from phantomex.domain.money import BPS, ZERO, is_valid_price, quantize_down
-from phantomex.domain.risk import RiskProfile, RiskState
+from phantomex.domain.money import ZERO, all_in_quantity, is_valid_price, quantize_down
+from phantomex.domain.risk import RiskProfile, RiskState, exit_due
 from phantomex.risk.market_hours import market_closed
 
 HUNDRED = Decimal(100)
@@ -65,7 +65,7 @@ class RiskEngine:
     """Stateless rules; the per-agent memory lives in :class:`RiskState`."""
 
     def __init__(self, fee_bps: Decimal = Decimal(10)) -> None:
-        self.fee_rate = fee_bps / BPS
+        self.fee_bps = fee_bps
 
     # -- daily loss and drawdown bookkeeping ------------------------------------------------------
     def update(
@@ -133,9 +133,9 @@ class RiskEngine:
             if market_closed(instruments.get(symbol) if instruments else None, now):
                 continue  # exits wait for the next open
             assert snap is not None
-            avg = pos.avg_cost
-            change = (snap.price - avg) / avg * HUNDRED if avg > 0 else ZERO
-            if profile.stop_loss_pct is not None and change <= -profile.stop_loss_pct:
+            due = exit_due(profile, pos.avg_cost, snap.price)
+            kind, change = due if due is not None else (None, ZERO)
+            if kind == "stop_loss":
                 exits.append(
                     ForcedExit(
                         symbol,
@@ -145,7 +145,7 @@ class RiskEngine:
                         f"(stop-loss at -{profile.stop_loss_pct}%)",
                     )
                 )
-            elif profile.take_profit_pct is not None and change >= profile.take_profit_pct:
+            elif kind == "take_profit":
                 exits.append(
                     ForcedExit(
                         symbol,
@@ -262,7 +262,7 @@ class RiskEngine:
         by_alloc = equity * profile.max_allocation_pct / HUNDRED / price
         room = equity * profile.max_position_pct / HUNDRED - wallet.quantity(symbol) * price
         by_position = max(room, ZERO) / price
-        by_cash = max(wallet.cash, ZERO) / (price * (1 + self.fee_rate))
+        by_cash = all_in_quantity(wallet.cash, price, self.fee_bps)
         return max(min(by_alloc, by_position, by_cash), ZERO)
 
     def _size_buy(
@@ -300,7 +300,7 @@ class RiskEngine:
             checks.append(Check("size", False, reason))
             return Verdict(False, symbol=symbol, reason=reason, checks=checks)
         unsized = decision.quantity is None and decision.notional is None
-        by_cash = max(wallet.cash, ZERO) / (price * (1 + self.fee_rate))
+        by_cash = all_in_quantity(wallet.cash, price, self.fee_bps)
         whole = unsized and wanted == by_cash  # all-in: re-sized to the cash at the fill price
         return Verdict(True, Side.BUY, symbol, wanted, checks=checks, whole=whole)
 

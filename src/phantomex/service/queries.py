@@ -166,7 +166,7 @@ class Queries:
 
     def wall_now(self) -> datetime:
         """A person's clock, on which approvals expire."""
-        return self._k.config.wall_clock()
+        return self._k.clock.now()
 
     # -- trades, orders, risk ---------------------------------------------------------------------
     def trades(

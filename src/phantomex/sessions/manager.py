@@ -24,14 +24,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from phantomex.brains.llm.types import LLMError
 from phantomex.brains.registry import STRATEGIES, create_brain
 from phantomex.broker.paper import PaperBroker, PaperBrokerConfig
 from phantomex.domain.agent import AgentSpec, new_id
-from phantomex.domain.models import Bar
+from phantomex.domain.models import Bar, Tick
 from phantomex.domain.risk import RiskProfile
+from phantomex.kernel.compose import build_kernel
+from phantomex.kernel.driver import TickDriver
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.market.handover import HandoverFeed
 from phantomex.market.loaders import load_dataset
@@ -54,9 +57,10 @@ LIVE_SAMPLES = 240  # a live session marks equity about this many times (at leas
 
 
 @functools.lru_cache(maxsize=16)
-def _bars(dataset: str, symbol: str) -> list[Bar]:
-    """A shipped dataset's bars of one symbol, parsed once per process."""
-    return load_dataset(dataset, [symbol])[symbol]
+def _bars(dataset: str, symbol: str, datasets: Path | None = None) -> list[Bar]:
+    """A dataset's bars of one symbol (shipped, or stored in ``datasets``), parsed once per
+    process."""
+    return load_dataset(dataset, [symbol], datasets=datasets)[symbol]
 
 
 def entrant(brain: str, params: Mapping[str, Any]) -> str:
@@ -109,9 +113,11 @@ class SessionManager:
         fee_bps: Decimal,
         slippage_bps: Decimal,
         live_sources: LiveSources | None = None,
-    ):
+        datasets: Path | None = None,
+    ) -> None:
         self.kernel = kernel
         self.live_sources = live_sources  # replays that go live (then_live) start these
+        self.datasets = datasets  # where downloaded and imported datasets are stored
         self.repo = SessionRepo(store)
         self.fee_bps = fee_bps
         self.slippage_bps = slippage_bps
@@ -122,7 +128,7 @@ class SessionManager:
         for session_id in ids:
             got = self.repo.get(session_id)
             for a in got["agents"] if got else []:
-                agent = self.kernel.agents.get(a["agent_id"] or "")
+                agent = self.kernel.find(a["agent_id"] or "")
                 if agent is not None:
                     self.kernel.pause(agent.id)
 
@@ -164,7 +170,8 @@ class SessionManager:
                     status="benchmark",
                 )
             )
-        async with self.kernel.lock:  # every write to the main database holds the kernel's lock
+        # every write to the main database holds the kernel's lock
+        async with self.kernel.exclusive():
             self.repo.add(
                 SessionRow(
                     id=session_id,
@@ -289,9 +296,8 @@ class SessionManager:
             end = feed.clock.wall() + spec.then_live.live_duration  # planned: replays are fast
         else:
             assert window.end is not None
-            feed, end = await self._recorded_feed(spec, window.end), window.end
-        kernel = Kernel(
-            Store("sqlite://"),
+            feed, end = await self._recorded_feed(spec, window.end, self.datasets), window.end
+        kernel = build_kernel(
             feed,
             PaperBroker(PaperBrokerConfig(fee_bps=self.fee_bps, slippage_bps=self.slippage_bps)),
             config=KernelConfig(
@@ -300,28 +306,29 @@ class SessionManager:
                 price_guard=self.kernel.config.price_guard,
             ),
             llm=self.kernel.llm,
+            warm_up=True,
         )
-        kernel.load()
-        kernel.warm_up()
         missing = [s for s in spec.symbols if s not in kernel.marks]
         if missing:
-            kernel.store.close()
+            kernel.close()
             feed.close()
             raise SessionError(
                 f"no price of {', '.join(missing)} before the window starts: start later",
                 field="replay.start",
             )
-        kernel.now = window.start
+        kernel.begin_at(window.start)
         comps = [Competitor(a.name, kernel.create_agent(a).id, spec.cash) for a in agents]
         tracker = Tracker(kernel, comps, spec.symbols, spec.cash, self.fee_bps, window.start)
         return Run(session_id, spec, kernel, tracker, feed.period, window.start, end, feed)
 
     @staticmethod
-    async def _recorded_feed(spec: SessionSpec, end: datetime) -> ReplayFeed:
+    async def _recorded_feed(spec: SessionSpec, end: datetime, datasets: Path | None) -> ReplayFeed:
         window = spec.replay
         assert window is not None
         try:
-            data = {s: await asyncio.to_thread(_bars, window.dataset, s) for s in spec.symbols}
+            data = {
+                s: await asyncio.to_thread(_bars, window.dataset, s, datasets) for s in spec.symbols
+            }
         except ValueError as exc:
             raise SessionError(str(exc), field="replay.dataset") from None
         bars = {s: [b for b in v if b.time < end] for s, v in data.items()}
@@ -352,7 +359,7 @@ class SessionManager:
             raise SessionError(f"no price of {', '.join(missing)} yet", field="symbols")
         duration = spec.live_duration
         tag = session_id[:6]
-        async with k.lock:
+        async with k.exclusive():
             with k.unit():
                 created = [
                     k.create_agent(a.model_copy(update={"name": f"{a.name[:60]} s{tag}"}))
@@ -398,49 +405,47 @@ class SessionManager:
             log.exception("session %s failed", run.id)
             status, error = "failed", f"{type(exc).__name__}: {exc}"
         finally:
-            async with self.kernel.lock:
+            async with self.kernel.exclusive():
                 if run.spec.kind == "live":
                     self._pause_live(run)
                 self._save(run, status=status, error=error)
             self.runs.pop(run.id, None)
             if run.spec.kind == "replay":
-                run.kernel.store.close()
+                run.kernel.close()
                 if run.kernel.llm is not None:  # its agents call no model any more
                     run.kernel.llm.unwatch(run.kernel)
         if status != "interrupted":
             await self._summarise(run, "final")
 
     async def _drive_replay(self, run: Run) -> None:
-        assert run.feed is not None
-        kernel, feed = run.kernel, run.feed
-        while not run.stop_requested:
-            with kernel.store.unit():
-                for _ in range(TICKS_PER_TRANSACTION):
-                    tick = await feed.next_tick()
-                    if tick is None or run.stop_requested:
-                        mismatches = kernel.audit()
-                        if mismatches:
-                            raise RuntimeError(f"the ledger does not reconcile: {mismatches}")
-                        return
-                    async with kernel.lock:
-                        with kernel.unit():
-                            await kernel.step(tick)
-                    run.tracker.sample(tick.time)
-                    if self._summary_due(run):
-                        break
-                    if time.monotonic() - run.saved_at > FLUSH_SECONDS:
-                        break
-            async with self.kernel.lock:
+        kernel = run.kernel
+
+        def sampled(tick: Tick) -> bool:
+            """Sample the competitors; end the batch when results are due to be saved."""
+            run.tracker.sample(tick.time)
+            return self._summary_due(run) or time.monotonic() - run.saved_at > FLUSH_SECONDS
+
+        driver = TickDriver(
+            kernel,
+            batch=TICKS_PER_TRANSACTION,
+            observe=sampled,
+            stopped=lambda: run.stop_requested,
+        )
+        while not await driver.step_batch():
+            async with self.kernel.exclusive():
                 self._save(run)
             if self._summary_due(run):
                 await self._summarise(run, "periodic")
+        mismatches = kernel.audit()
+        if mismatches:
+            raise RuntimeError(f"the ledger does not reconcile: {mismatches}")
 
     async def _drive_live(self, run: Run) -> None:
         while not run.stop_requested and now() < run.end:
             wait = min(run.period.total_seconds(), (run.end - now()).total_seconds())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(run.wake.wait(), timeout=max(wait, 0.0))
-            async with self.kernel.lock:
+            async with self.kernel.exclusive():
                 run.tracker.sample(min(now(), run.end))
                 self._save(run)
             if self._summary_due(run):
@@ -448,12 +453,12 @@ class SessionManager:
 
     def _pause_live(self, run: Run) -> None:
         for c in run.tracker.competitors:
-            agent = self.kernel.agents.get(c.agent_id)
+            agent = self.kernel.find(c.agent_id)
             if agent is not None:
                 self.kernel.pause(agent.id)
 
     def _save(self, run: Run, *, status: str = RUNNING, error: str | None = None) -> None:
-        """Write the results so far (hold ``self.kernel.lock``)."""
+        """Write the results so far (hold ``self.kernel.exclusive()``)."""
         results = run.tracker.results(run.period)
         span = (run.end - run.start).total_seconds()
         fields: dict[str, Any] = {
@@ -526,7 +531,7 @@ class SessionManager:
                     row.author, row.text = "llm", result.content.strip()
                 else:
                     row.error = "the model returned no text"
-        async with self.kernel.lock:
+        async with self.kernel.exclusive():
             return self._store_summary(row)
 
     def _store_summary(self, row: SessionSummaryRow) -> int:

@@ -56,7 +56,7 @@ class Tracker:
         self.times.append(time)
         marks = self.kernel.marks
         for c in self.competitors:
-            wallet = self.kernel.ledger.wallet(c.agent_id)
+            wallet = self.kernel.wallet(c.agent_id)
             c.equity.append(wallet.equity(marks))
             c.in_market.append(bool(wallet.positions))
         growth = sum((marks[s] / self.first_marks[s] for s in self.symbols), Decimal(0))
@@ -86,7 +86,7 @@ class Tracker:
         :func:`compute_metrics` over the samples)."""
         out: dict[str, dict[str, Any]] = {}
         for c in self.competitors:
-            agent = self.kernel.agents.get(c.agent_id)
+            agent = self.kernel.find(c.agent_id)
             trades = self._trades(c)
             decisions, holds, reasons = self._decisions(c)
             metrics = _metrics(c.equity, period, trades, c.in_market)
@@ -112,7 +112,7 @@ class Tracker:
         return agent_trades(self.kernel, c.agent_id, c.name)
 
     def _decisions(self, c: Competitor) -> tuple[list[dict[str, Any]], int, list[list[Any]]]:
-        records = self.kernel.store.decisions(c.agent_id, limit=10**9)
+        records = self.kernel.decisions(c.agent_id, limit=10**9)
         records.sort(key=lambda d: d.time)
         acted = [d for d in records if d.action != "hold"]
         holds = [d.reasoning[:160] for d in records if d.action == "hold"]

@@ -25,7 +25,16 @@ from typing import Any
 
 from phantomex.domain.agent import Agent
 from phantomex.domain.decision import DecisionRecord
-from phantomex.domain.models import AgentStatus, Deposit, Fill, Order, Side, Snapshot, Wallet
+from phantomex.domain.models import (
+    AgentStatus,
+    Deposit,
+    Fill,
+    Order,
+    OrderStatus,
+    Side,
+    Snapshot,
+    Wallet,
+)
 from phantomex.domain.news import NewsItem, visible
 from phantomex.store.port import BadAgentRow, DuplicateEntry
 
@@ -104,7 +113,7 @@ class MemoryStore:
             if rec is not None:
                 rec.status, rec.price, rec.resolved_at = "executed", entry.price, entry.time
             if entry.order_id in self._orders:
-                self._orders[entry.order_id] = (self._orders[entry.order_id][0], "filled")
+                self._orders[entry.order_id] = (self._orders[entry.order_id][0], OrderStatus.FILLED)
         else:
             self._deposits.append((after.version, entry))
         self._wallets[after.agent_id] = after.copy()
@@ -158,11 +167,11 @@ class MemoryStore:
         found.sort(key=lambda d: d.time, reverse=True)
         return [copy.copy(d) for d in found[offset : offset + limit]]
 
-    def save_order(self, order: Order, status: str) -> None:
+    def save_order(self, order: Order, status: OrderStatus) -> None:
         self._orders[order.id] = (order, status)
 
     def open_orders(self) -> list[Order]:
-        return [o for o, status in self._orders.values() if status == "open"]
+        return [o for o, status in self._orders.values() if status is OrderStatus.OPEN]
 
     # -- trades ---------------------------------------------------------------------------------
     def trades(

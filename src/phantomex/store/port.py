@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from phantomex.domain.agent import Agent
 from phantomex.domain.decision import DecisionRecord
-from phantomex.domain.models import Deposit, Fill, Order, Snapshot, Wallet
+from phantomex.domain.models import Deposit, Fill, Order, OrderStatus, Snapshot, Wallet
 from phantomex.domain.news import NewsItem
 
 __all__ = [
@@ -78,7 +78,7 @@ class KernelStore(Protocol):
         offset: int = 0,
     ) -> list[DecisionRecord]: ...
 
-    def save_order(self, order: Order, status: str) -> None: ...
+    def save_order(self, order: Order, status: OrderStatus) -> None: ...
 
     def open_orders(self) -> list[Order]: ...
 

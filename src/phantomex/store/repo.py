@@ -34,6 +34,7 @@ from phantomex.domain.models import (
     Deposit,
     Fill,
     Order,
+    OrderStatus,
     OrderType,
     Position,
     Side,
@@ -271,7 +272,9 @@ class Store:
                 )
             if entry.order_id:
                 conn.execute(
-                    update(ORDERS).where(ORDERS.c.id == entry.order_id).values(status="filled")
+                    update(ORDERS)
+                    .where(ORDERS.c.id == entry.order_id)
+                    .values(status=OrderStatus.FILLED.value)
                 )
         else:
             conn.execute(
@@ -412,7 +415,7 @@ class Store:
             return [_decision_from_row(r) for r in s.connection().execute(q)]
 
     # -- orders -----------------------------------------------------------------------------------
-    def save_order(self, order: Order, status: str) -> None:
+    def save_order(self, order: Order, status: OrderStatus) -> None:
         row = {
             "id": order.id,
             "agent_id": order.agent_id,
@@ -423,7 +426,7 @@ class Store:
             "quantity": order.quantity,
             "limit_price": order.limit_price,
             "stop_price": order.stop_price,
-            "status": status,
+            "status": OrderStatus(status).value,
             "reason": order.reason,
             "idempotency_key": order.idempotency_key,
             "created_at": order.created_at,
@@ -433,7 +436,9 @@ class Store:
 
     def open_orders(self) -> list[Order]:
         with self.session() as s:
-            rows = s.connection().execute(select(ORDERS).where(ORDERS.c.status == "open"))
+            rows = s.connection().execute(
+                select(ORDERS).where(ORDERS.c.status == OrderStatus.OPEN.value)
+            )
             return [
                 Order(
                     id=r.id,

@@ -1,0 +1,153 @@
+"""The tick driver: feeds a kernel its market's ticks, for live trading, sessions and backtests.
+
+Live trading takes one tick per transaction and reports a failing tick without stopping the
+market; replays (sessions, backtests) group ticks into larger transactions and raise a failure.
+Event skipping (:mod:`.skipping`) is an option of a lean replay: the ticks before the plan's
+next event are passed over instead of visited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol, cast
+
+from phantomex.domain.models import Bar, Snapshot, Tick, Wallet
+from phantomex.kernel.bus import EventBus
+from phantomex.kernel.events import ErrorRaised
+from phantomex.kernel.skipping import EventPlan, SkippableFeed
+from phantomex.kernel.state import KernelConfig
+from phantomex.market.base import MarketFeed
+
+log = logging.getLogger(__name__)
+
+#: After a tick: whether to end the transaction (batch) early.
+Observer = Callable[[Tick], bool | None]
+#: Passed-over ticks: their times and each agent's equity at them.
+SkipObserver = Callable[[Sequence[datetime], dict[str, list[Decimal]]], None]
+
+
+class Driven(Protocol):
+    """What the driver needs of a kernel (:class:`~phantomex.kernel.runtime.Kernel`)."""
+
+    feed: MarketFeed
+    config: KernelConfig
+    bus: EventBus
+
+    @property
+    def now(self) -> datetime | None: ...
+
+    def exclusive(self) -> asyncio.Lock: ...
+
+    def transaction(self) -> AbstractContextManager[None]: ...
+
+    def unit(self) -> AbstractContextManager[None]: ...
+
+    async def step(self, tick: Tick) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def plan_decisions(self) -> EventPlan | None: ...
+
+    def agent_ids(self) -> list[str]: ...
+
+    def wallet(self, agent_id: str) -> Wallet: ...
+
+    def skip(
+        self,
+        times: Sequence[datetime],
+        bars: Mapping[str, Sequence[Bar]],
+        snapshots: Mapping[str, Snapshot],
+        equity: Mapping[str, Sequence[Decimal]],
+    ) -> None: ...
+
+
+@dataclass
+class TickDriver:
+    """Drives ``kernel`` over its feed, ``batch`` ticks per store transaction."""
+
+    kernel: Driven
+    batch: int = 1
+    #: live: a failing tick is logged and published as an ``error`` event, and the market goes
+    #: on; a replay raises it
+    report_errors: bool = False
+    #: live: ticks at or before the kernel's clock were processed before a restart
+    resume: bool = False
+    observe: Observer | None = None
+    #: event skipping (a lean replay of a finite feed; see :meth:`Kernel.plan_decisions`)
+    skipping: bool = False
+    on_skip: SkipObserver | None = None
+    stopped: Callable[[], bool] = lambda: False
+
+    def __post_init__(self) -> None:
+        self.plan = self.kernel.plan_decisions() if self.skipping else None
+        self.ended = False
+
+    async def run(self) -> None:
+        """Drive until the feed ends or :attr:`stopped` says so."""
+        while not await self.step_batch():
+            pass
+
+    async def step_batch(self) -> bool:
+        """Take up to ``batch`` ticks in one transaction; returns whether the run has ended."""
+        k = self.kernel
+        outer = k.transaction() if self.batch > 1 else contextlib.nullcontext()
+        with outer:
+            for _ in range(self.batch):
+                if self.stopped():
+                    self.ended = True
+                    break
+                if self.plan is not None:
+                    await self._pass_over()
+                tick = await k.feed.next_tick()
+                if tick is None:
+                    self.ended = True
+                    break
+                if self.resume and k.now is not None and tick.time <= k.now:
+                    continue  # already processed before a restart
+                if not await self._take(tick):
+                    continue
+                if self.observe is not None and self.observe(tick):
+                    break
+            if k.config.lean and (self.batch > 1 or self.ended):
+                with k.unit() if self.batch == 1 else contextlib.nullcontext():
+                    k.flush()
+        return self.ended
+
+    async def _take(self, tick: Tick) -> bool:
+        k = self.kernel
+        async with k.exclusive():
+            try:
+                with k.unit():
+                    await k.step(tick)
+            except Exception as exc:
+                if not self.report_errors:
+                    raise
+                log.exception("tick %s failed", tick.time)  # the market keeps moving
+                k.bus.emit(ErrorRaised(f"tick failed: {exc}"), tick.time)
+                return False
+        return True
+
+    async def _pass_over(self) -> None:
+        """Pass over the ticks before the plan's next event: nothing happens at them."""
+        plan, k = self.plan, self.kernel
+        assert plan is not None
+        feed = cast(SkippableFeed, k.feed)  # a plan exists for such feeds only
+        start = feed.cursor
+        stop = plan.next_event(start)
+        if stop <= start:
+            return
+        async with k.exclusive():
+            with k.unit():
+                wallets = {a: k.wallet(a) for a in k.agent_ids()}
+                span = {a: plan.equity(w, start, stop) for a, w in wallets.items()}
+                bars, snapshots = feed.skip_to(stop)
+                k.skip(plan.times[start:stop], bars, snapshots, span)
+        if self.on_skip is not None:
+            self.on_skip(plan.times[start:stop], span)

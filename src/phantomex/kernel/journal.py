@@ -1,0 +1,86 @@
+"""What the kernel writes and announces about decisions, agents and risk (store, then events)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+from phantomex.domain.agent import Agent, new_id
+from phantomex.domain.decision import DecisionRecord
+from phantomex.domain.models import AgentStatus, Decision, DecisionStatus, OrderType
+from phantomex.domain.money import is_valid_price
+from phantomex.kernel.events import AgentUpdated, DecisionChanged, RiskRaised
+from phantomex.kernel.state import KernelState
+from phantomex.serialize import jsonable
+
+AgentView = Callable[[Agent], dict[str, Any]]
+PriceView = Callable[[], list[dict[str, Any]]]
+
+
+class Journal:
+    """Decision records, agent status changes and risk events, each stored and published."""
+
+    def __init__(self, state: KernelState, agent_view: AgentView, price_view: PriceView) -> None:
+        self.state = state
+        self.view = agent_view  # an agent as the ``agent`` event shows it
+        self.prices = price_view  # the prices as the ``price`` event shows them
+
+    def publish_agent(self, agent: Agent) -> None:
+        if self.state.config.lean:
+            return  # nobody follows a backtest's agent views
+        self.state.bus.emit(AgentUpdated(self.view(agent)), self.state.time())
+
+    def set_status(self, agent: Agent, status: AgentStatus, reason: str) -> None:
+        agent.status, agent.status_reason = status, reason
+        self.state.store.save_agent(agent)
+        self.publish_agent(agent)
+
+    def risk_event(self, agent: Agent | None, kind: str, symbol: str | None, detail: str) -> None:
+        now = self.state.time()
+        agent_id = agent.id if agent else None
+        self.state.store.add_risk_event(kind, detail, now, agent_id, symbol)
+        self.state.bus.emit(RiskRaised(agent_id, kind, symbol, detail), now)
+
+    def record(
+        self, agent: Agent, decision: Decision, *, source: str, deterministic: bool = True
+    ) -> DecisionRecord:
+        """A new (unsaved) record of ``decision``."""
+        now = self.state.time()
+        if deterministic:  # the same tick re-run after a crash yields the same id (and order key)
+            seed = f"{agent.id}|{now.isoformat()}|{source}|{decision.symbol}"
+            rec_id = hashlib.sha256(seed.encode()).hexdigest()[:32]
+        else:
+            rec_id = new_id()
+        snap = self.state.prices.get(decision.symbol or "")
+        rec = DecisionRecord(
+            id=rec_id,
+            agent_id=agent.id,
+            time=now,
+            source=source,
+            action=decision.action.value,
+            status=DecisionStatus.APPROVED.value,
+            symbol=decision.symbol,
+            quantity=decision.quantity,
+            notional=decision.notional,
+            price=snap.price if snap and is_valid_price(snap.price) else None,
+            reasoning=decision.reasoning,
+            confidence=decision.confidence,
+            meta=jsonable(decision.meta),
+        )
+        if decision.order_type is not OrderType.MARKET:
+            rec.meta["order"] = jsonable(
+                {
+                    "type": decision.order_type,
+                    "limit_price": decision.limit_price,
+                    "stop_price": decision.stop_price,
+                }
+            )
+        return rec
+
+    def resolve(self, rec: DecisionRecord, status: DecisionStatus, reason: str) -> None:
+        rec.status = status.value
+        rec.reason = reason
+        rec.resolved_at = self.state.time()
+        self.state.store.save_decision(rec)
+        self.state.bus.emit(DecisionChanged(rec), self.state.time())

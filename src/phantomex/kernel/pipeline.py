@@ -1,0 +1,272 @@
+"""The decision pipeline: context → brain → risk check → approval queue or execution."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from datetime import datetime
+from decimal import Decimal
+from typing import cast
+
+from phantomex.brains.base import BrainContext, TimedBrain, capable
+from phantomex.brains.llm.audit import record_calls
+from phantomex.domain.agent import Agent
+from phantomex.domain.decision import DecisionRecord
+from phantomex.domain.models import Action, AgentStatus, Decision, DecisionStatus, Mode, Wallet
+from phantomex.kernel.approval_queue import ApprovalQueue
+from phantomex.kernel.events import ErrorRaised, LLMCalled
+from phantomex.kernel.execution import Execution
+from phantomex.kernel.journal import Journal
+from phantomex.kernel.state import KernelError, KernelState, is_slow
+from phantomex.kernel.unit import UnitOfWork
+from phantomex.risk.engine import Verdict
+
+log = logging.getLogger(__name__)
+
+#: The fields of an agent's recent trades an LLM brain's prompt reads.
+TRADE_KEYS = ("time", "symbol", "side", "quantity", "price", "fee", "realized_pnl", "reasoning")
+
+
+class DecisionPipeline:
+    """Asks due agents' brains and carries each decision through risk to its outcome."""
+
+    def __init__(
+        self,
+        state: KernelState,
+        journal: Journal,
+        work: UnitOfWork,
+        execution: Execution,
+    ) -> None:
+        self.state = state
+        self.journal = journal
+        self.work = work
+        self.execution = execution
+        self.approvals = ApprovalQueue(state, journal, execution, self.check)
+        self.inflight: dict[str, asyncio.Task[None]] = {}  # slow decisions still thinking
+
+    async def tick(self, now: datetime) -> None:
+        """Let every running, due agent decide (slow brains in the background)."""
+        s = self.state
+        for agent in list(s.agents.values()):
+            if agent.status is AgentStatus.RUNNING and self._due(agent, now):
+                acts = s.plan and s.plan.may_act(agent.id, s.ledger.view(agent.id), now)
+                if acts is False:
+                    agent.last_decided_at = now  # a hold, as the brain would have decided
+                    s.holds[agent.id] += 1
+                elif is_slow(s.brains[agent.id]) and not s.config.await_slow_brains:
+                    self._start_thinking(agent)
+                else:
+                    await self.decide(agent, source="brain")
+
+    @staticmethod
+    def _due(agent: Agent, now: datetime) -> bool:
+        last = agent.last_decided_at
+        return last is None or (now - last).total_seconds() >= agent.spec.interval_seconds
+
+    async def decide(self, agent: Agent, *, source: str) -> DecisionRecord:
+        """Decide inline (rule brains, and every brain when the kernel awaits slow ones)."""
+        ctx = self.context(agent)
+        decision = await self._ask(agent, ctx)
+        return self.conclude(agent, ctx, decision, source=source)
+
+    async def trade_now(self, agent_id: str) -> DecisionRecord:
+        """Run one decision now (still subject to risk and the agent's mode). The lock is not
+        held while the brain thinks, so a slow model never stops the market."""
+        s = self.state
+        async with s.lock:
+            s.agent(agent_id)
+            if s.killed:
+                raise KernelError("the kill switch is on", code="conflict")
+            agent = self.running(agent_id)
+            if not s.prices:
+                raise KernelError("no prices yet: the market feed has not started", code="conflict")
+            ctx = self.context(agent)
+        decision = await self._ask(agent, ctx)
+        async with s.lock:
+            with self.work.unit():
+                return self.conclude(agent, ctx, decision, source="manual")
+
+    def running(self, agent_id: str) -> Agent:
+        """The agent, if it is running: a paused, stopped or failed agent makes no trades."""
+        agent = self.state.agent(agent_id)
+        if agent.status is not AgentStatus.RUNNING:
+            raise KernelError(
+                f"agent {agent.name!r} is {agent.status.value}; resume it first",
+                field="status",
+                code="conflict",
+            )
+        return agent
+
+    def _start_thinking(self, agent: Agent) -> None:
+        """Start a slow (LLM) decision in the background: prices, forced exits and other agents
+        go on while the model thinks; the result is applied under the lock when it arrives."""
+        if agent.id in self.inflight:
+            return
+        ctx = self.context(agent)
+        # A fresh context: the task must not inherit the tick's store transaction.
+        task = asyncio.create_task(
+            self._think(agent, ctx), name=f"decide-{agent.name}", context=contextvars.Context()
+        )
+        self.inflight[agent.id] = task
+        task.add_done_callback(lambda _: self.inflight.pop(agent.id, None))
+
+    async def _think(self, agent: Agent, ctx: BrainContext) -> None:
+        s = self.state
+        decision = await self._ask(agent, ctx)
+        async with s.lock:
+            if s.agents.get(agent.id) is not agent:
+                return  # deleted while it was thinking
+            if agent.status is not AgentStatus.RUNNING or s.killed:
+                decision = Decision.hold(
+                    f"agent {agent.status.value} while deciding; answer dropped: "
+                    f"{decision.reasoning}",
+                    **decision.meta,
+                )
+            try:
+                with self.work.unit():
+                    self.conclude(agent, ctx, decision, source="brain")
+            except Exception:  # reported by unit(); the next decision starts afresh
+                log.exception("could not apply the decision of %s", agent.name)
+
+    def context(self, agent: Agent) -> BrainContext:
+        s = self.state
+        now = s.time()
+        agent.last_decided_at = now
+        wallet = s.ledger.wallet(agent.id)
+        recent, trades, closed = [], [], 0
+        if is_slow(s.brains[agent.id]):  # what an LLM brain's prompt and reflection read
+            recent = [
+                {
+                    "time": r.time,
+                    "action": r.action,
+                    "symbol": r.symbol,
+                    "status": r.status,
+                    "reason": r.reason,
+                    "price": r.price,
+                    "quantity": r.quantity,
+                }
+                for r in s.store.decisions(agent.id, limit=10)
+                if r.action != "hold"
+            ][:5]
+            rows, _ = s.store.trades(agent.id, limit=10)
+            trades = [{k: t[k] for k in TRADE_KEYS} for t in rows]
+            closed = s.store.count_trades(agent.id, side="sell")
+        return BrainContext(
+            agent_id=agent.id,
+            agent_name=agent.name,
+            goal=agent.spec.goal,
+            now=now,
+            symbols=list(agent.spec.symbols),
+            prices=dict(s.prices),
+            history=s.history.view(now),
+            wallet=wallet,
+            max_buy_quantity=self._max_buy(agent, wallet),
+            state=agent.brain_state,
+            recent_decisions=recent,
+            recent_trades=trades,
+            closed_trades=closed,
+        )
+
+    async def _ask(self, agent: Agent, ctx: BrainContext) -> Decision:
+        """The brain's decision; a failure or a missed deadline is a recorded hold."""
+        brain = self.state.brains[agent.id]
+        default = self.state.config.decision_deadline_seconds
+        deadline = (
+            float(cast(TimedBrain, brain).deadline_seconds)
+            if capable(brain, TimedBrain)
+            else default
+        )
+        try:
+            if is_slow(brain):  # in a task of its own, as a network client expects
+                return await asyncio.wait_for(brain.decide(ctx), timeout=deadline)
+            async with asyncio.timeout(deadline):  # in this task: no task per rule decision
+                return await brain.decide(ctx)
+        except TimeoutError:
+            return Decision.hold(f"timeout: no decision within {deadline:g}s", timeout=True)
+        except Exception as exc:  # a failing brain holds and waits for a person to resume it
+            log.exception("brain of %s failed", agent.name)
+            return Decision.hold(f"brain error: {exc}", brain_error=str(exc))
+
+    def conclude(
+        self, agent: Agent, ctx: BrainContext, decision: Decision, *, source: str
+    ) -> DecisionRecord:
+        """Record the decision with its LLM calls, then act on it (inside a unit)."""
+        s, journal = self.state, self.journal
+        now = s.time()
+        agent.brain_state = ctx.state
+        calls = decision.meta.pop("llm_calls", [])
+        pause = decision.meta.pop("pause", None)
+        if "brain_error" in decision.meta:
+            s.bus.emit(ErrorRaised(decision.reasoning, agent.id), now)
+            journal.set_status(agent, AgentStatus.ERROR, decision.reasoning)
+        rec = self.handle(agent, decision, source=source, deterministic=source == "brain")
+        if calls:
+            summary = record_calls(s.store, rec.id, agent.id, now, calls)
+            s.bus.emit(LLMCalled(agent.id, summary), now)
+        if pause:
+            agent.risk_state.paused_until = datetime.fromisoformat(pause["until"])
+            journal.risk_event(agent, "paused", None, pause["reason"])
+            journal.set_status(agent, AgentStatus.PAUSED, pause["reason"])
+        self.work.save_agent(agent)
+        return rec
+
+    def place(self, agent_id: str, decision: Decision) -> DecisionRecord:
+        """A person's own order for an agent: same risk checks and mode as the agent's own."""
+        self.state.agent(agent_id)
+        if decision.symbol not in self.state.prices:
+            raise KernelError(f"no price for {decision.symbol!r}", field="symbol")
+        agent = self.running(agent_id)
+        rec = self.handle(agent, decision, source="manual", deterministic=False)
+        self.work.save_agent(agent)
+        return rec
+
+    def handle(
+        self, agent: Agent, decision: Decision, *, source: str, deterministic: bool
+    ) -> DecisionRecord:
+        """Record a decision, then hold, reject, queue it for approval or execute it."""
+        s, journal = self.state, self.journal
+        rec = journal.record(agent, decision, source=source, deterministic=deterministic)
+        if decision.action is Action.HOLD and s.config.lean:
+            s.holds[agent.id] += 1
+            return rec
+        if decision.action is Action.HOLD:
+            journal.resolve(rec, DecisionStatus.HELD, decision.reasoning)
+            return rec
+        verdict = self.check(agent, decision)
+        rec.checks = [c.to_json() for c in verdict.checks]
+        if not verdict.approved and verdict.hold:  # e.g. market closed: wait, not a breach
+            journal.resolve(rec, DecisionStatus.HELD, verdict.reason)
+        elif not verdict.approved:
+            journal.resolve(rec, DecisionStatus.REJECTED, verdict.reason)
+            journal.risk_event(agent, "rejected", decision.symbol, verdict.reason)
+        elif agent.spec.mode is Mode.ADVISORY:
+            rec.quantity, rec.price = verdict.quantity, verdict.price
+            self.approvals.submit(agent, rec)
+        else:
+            self.execution.execute(agent, rec, verdict)
+        return rec
+
+    def check(self, agent: Agent, decision: Decision) -> Verdict:
+        s = self.state
+        return s.risk.check(
+            decision,
+            profile=agent.spec.risk,
+            state=agent.risk_state,
+            wallet=s.ledger.wallet(agent.id),
+            prices=s.prices,
+            allowed_symbols=agent.spec.symbols,
+            now=s.time(),
+            halted="kill switch is on" if s.killed else None,
+            instruments=s.feed.instruments,
+            suspect=s.guard.held(),
+        )
+
+    def _max_buy(self, agent: Agent, wallet: Wallet) -> dict[str, Decimal]:
+        s = self.state
+        equity = wallet.equity(s.marks)
+        return {
+            sym: s.risk.max_buy_quantity(agent.spec.risk, wallet, sym, s.marks[sym], equity)
+            for sym in agent.spec.symbols
+            if sym in s.marks
+        }
