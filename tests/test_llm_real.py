@@ -37,9 +37,11 @@ pytestmark = pytest.mark.skipif(_WHY is not None, reason=f"no real model: {_WHY}
 
 N_CTX = 2048
 DECISIONS = 20
-#: measured: 17 of 20 valid on the first try (the others: a negative stop_loss, which the JSON
-#: grammar cannot forbid). The issue asks for 95%: not met by SmolLM2-135M with this prompt.
-FIRST_TRY_FLOOR = 0.85
+#: measured: 20 of 20 valid on the first try since sizes and exit prices are pattern-constrained
+#: decimal strings (17 of 20 when they were numbers: llama.cpp's grammar ignores ``minimum``, and
+#: three answers had a negative stop_loss). The floor is the issue's 95%: a buy without a symbol
+#: is still possible (no grammar forbids it), so one answer in twenty may be repaired.
+FIRST_TRY_FLOOR = 0.95
 USER = [{"role": "user", "content": "BTC is 27000 and falling. Decide: buy, sell or hold BTC."}]
 
 

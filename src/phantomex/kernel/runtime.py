@@ -44,6 +44,7 @@ from phantomex.domain.models import (
     Wallet,
 )
 from phantomex.domain.money import ZERO, is_valid_price
+from phantomex.domain.staleness import age_checked
 from phantomex.kernel.bus import EventBus
 from phantomex.kernel.skipping import EventPlan, SkippableFeed
 from phantomex.ledger.ledger import Ledger, LedgerError
@@ -509,6 +510,7 @@ class Kernel:
                     f"{decision.reasoning}",
                     **decision.meta,
                 )
+            decision = age_checked(decision, ctx.now, self._now(), agent.spec.interval_seconds)
             try:
                 with self.unit():
                     self._conclude(agent, ctx, decision, source="brain")

@@ -40,6 +40,7 @@ from phantomex.brains.llm.clients import chat_structured, context_overflow, over
 from phantomex.brains.llm.context import ollama_num_ctx, prompt_chars
 from phantomex.brains.llm.forms import overflow_prompt_tokens
 from phantomex.brains.llm.parse import parse_decision, repair_prompt
+from phantomex.brains.llm.plans import tool_names, written_tool_calls
 from phantomex.brains.llm.prompt import build_messages
 from phantomex.brains.llm.reflect import (
     LESSONS_SCHEMA,
@@ -59,6 +60,7 @@ from phantomex.brains.llm.types import (
     ToolCall,
 )
 from phantomex.domain.models import Decision
+from phantomex.domain.staleness import MAX_AGE_KEY
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,13 @@ class LLMParams(BaseModel):
     max_tokens: int = Field(default=600, ge=16, le=32_000, description="Longest answer.")
     timeout_seconds: float | None = Field(
         default=None, gt=0, le=3600, description="Per call; the endpoint's timeout if empty."
+    )
+    max_decision_age_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=7 * 86400,
+        description="Longest market time between the prompt and applying its answer (a trade "
+        "decided on an older market is a recorded stale hold); one decision interval if empty.",
     )
     daily_token_budget: int | None = Field(
         default=None,
@@ -134,6 +143,10 @@ class LLMBrain:
         self.deadline_seconds = calls * self.timeout + 5
         self._schema: dict[str, Any] = decision_json_schema()
         self._num_ctx: int | None = None
+        # whether the last decide call's schema was enforced by the server (a cached answer
+        # says so too, so a replay from the cache sends the same prompts): then the prompt
+        # leaves the schema out, the answer template stays
+        self._schema_enforced = False
 
     @property
     def llm_model(self) -> tuple[str, str]:
@@ -175,7 +188,7 @@ class LLMBrain:
         if p.tools:
             unsupported = self._tools_unsupported(ctx)
             if unsupported is not None:
-                warnings.append(f"tool use is off: the model rejected tools ({unsupported})")
+                warnings.append(f"tool use is off for this model ({unsupported})")
             else:
                 decision = await self._tool_loop(ctx, messages, calls, warnings)
         if decision is None:
@@ -185,6 +198,8 @@ class LLMBrain:
                 decision = await self._single_shot(shorter, calls)  # the window is known now
         decision.meta["llm_calls"] = calls
         decision.meta["model"] = p.model
+        if p.max_decision_age_seconds is not None:
+            decision.meta[MAX_AGE_KEY] = p.max_decision_age_seconds
         if warnings:
             decision.meta["warnings"] = [*decision.meta.get("warnings", []), *warnings]
         return decision
@@ -204,7 +219,7 @@ class LLMBrain:
             recent_decisions=ctx.recent_decisions,
             notes=list(ctx.state.get("notes", [])),
             budget_chars=budget.chars,
-            mode_prompt_json=True,
+            mode_prompt_json=not self._schema_enforced,
         )
         return messages if budget.fits(prompt_chars(messages), p.max_tokens) else None
 
@@ -215,6 +230,7 @@ class LLMBrain:
         result = await self._call(messages, "decide", calls)
         if isinstance(result, LLMError):
             return Decision.hold(f"LLM call failed: {calls[-1]['error']}")
+        self._schema_enforced = result.mode is StructuredMode.SCHEMA
         return await self._answer(messages, result, calls)
 
     async def _answer(
@@ -260,22 +276,20 @@ class LLMBrain:
         p = self.params
         client = self.runtime.client(p.endpoint)
         specs = tool_specs(list(ctx.symbols))
+        names = tool_names(specs)
         messages = _with_tool_instructions(base, p.max_steps)
         for step in range(1, p.max_steps + 1):
             result = await self._call(messages, "tool", calls, tools=specs)
             if isinstance(result, LLMError):
                 if not tools_rejected(result):
                     return Decision.hold(f"LLM call failed: {calls[-1]['error']}")
-                reason = _detail(result)[:300]
-                ctx.state[TOOLS_UNSUPPORTED_KEY] = {
-                    "endpoint": p.endpoint,
-                    "model": p.model,
-                    "error": reason,
-                    "time": ctx.now.isoformat(),
-                }
-                warnings.append(
-                    f"the model rejected tools, answering without them from now on ({reason})"
-                )
+                self._tools_off(ctx, "the model rejected tools", _detail(result), warnings)
+                return None
+            written = [] if result.tool_calls else written_tool_calls(result.content, names)
+            if written:  # a plan in prose: nothing in it is executed
+                detail = "tool calls written as text: " + ", ".join(written)
+                calls[-1]["error"] = detail
+                self._tools_off(ctx, "the model cannot call tools", detail, warnings)
                 return None
             if not result.tool_calls:
                 decision = await self._answer(messages, result, calls)
@@ -300,6 +314,17 @@ class LLMBrain:
         return Decision.hold(
             f"step limit reached: no decision after {p.max_steps} tool steps", step_limit=True
         )
+
+    def _tools_off(self, ctx: BrainContext, why: str, detail: str, warnings: list[str]) -> None:
+        """Remember (in the agent's state) that this model answers without tools from now on."""
+        reason = detail[:300]
+        ctx.state[TOOLS_UNSUPPORTED_KEY] = {
+            "endpoint": self.params.endpoint,
+            "model": self.params.model,
+            "error": reason,
+            "time": ctx.now.isoformat(),
+        }
+        warnings.append(f"{why}, answering without them from now on ({reason})")
 
     def _tools_unsupported(self, ctx: BrainContext) -> str | None:
         """Why tools are off for this agent's model, if it rejected them before."""

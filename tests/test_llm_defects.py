@@ -1,0 +1,100 @@
+"""Defects found with real models (issue 16), shown on the simulated server over loopback:
+stale answers in a replay, orders inside a plan, the LLM figures of a backtest."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from llm_kernel import close, llm_kernel, sim_endpoint
+
+from phantomex.brains.llm.types import EndpointConfig
+from phantomex.devtools.llm_sim.server import SimServer
+from phantomex.domain.agent import AgentSpec
+from phantomex.domain.models import Bar
+from phantomex.domain.risk import RiskProfile
+from phantomex.kernel.runtime import Kernel
+from phantomex.market.loaders import load_dataset
+
+MODEL = "alpha:7b"
+BUY = (
+    '{"action": "buy", "symbol": "BTC", "notional": "100", "reasoning": "a dip", "confidence": 0.7}'
+)
+
+
+@pytest.fixture(scope="module")
+def dataset() -> dict[str, list[Bar]]:
+    return {s: bars[:2000] for s, bars in load_dataset("demo", ["BTC"]).items()}
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[SimServer]:
+    with SimServer(models=[MODEL]) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def fresh_sim(sim: SimServer) -> None:
+    sim.reset()
+    sim.configure(latency_seconds=0.0)
+
+
+def spec(ep: EndpointConfig, interval: int = 120, **params: object) -> AgentSpec:
+    return AgentSpec(
+        name="llm",
+        brain="llm",
+        params={"endpoint": ep.name, "model": MODEL, "reflect_every": None, **params},
+        symbols=["BTC"],
+        interval_seconds=interval,
+        risk=RiskProfile(cooldown_seconds=0),
+    )
+
+
+async def ticks_while_thinking(kernel: Kernel, agent_id: str, n: int) -> None:
+    """``n`` one-minute bars with the kernel's lock held throughout, so the answer (started on
+    the first) can only be applied after the last: as with a model slower than the replay."""
+    async with kernel.lock:
+        for _ in range(n):
+            tick = await kernel.feed.next_tick()
+            assert tick is not None
+            with kernel.unit():
+                await kernel.step(tick)
+    await asyncio.wait_for(kernel._inflight[agent_id], 60)
+
+
+# --------------------------------------------------------------------------- defect 6
+
+
+@pytest.mark.parametrize(
+    ("bars", "max_age", "status"),
+    [(1, None, "executed"), (5, None, "held"), (5, 600, "executed")],
+)
+@pytest.mark.asyncio
+async def test_an_answer_older_than_its_limit_is_a_recorded_stale_hold(
+    tmp_path: Path,
+    dataset: dict[str, list[Bar]],
+    sim: SimServer,
+    bars: int,
+    max_age: int | None,
+    status: str,
+) -> None:
+    """Asked at the first bar, applied after ``bars`` one-minute bars: past the limit (one
+    2-minute interval, or the agent's own) the buy is a hold that says why, with both times."""
+    sim.script(MODEL, [BUY])
+    ep = sim_endpoint(sim)
+    kernel = llm_kernel(tmp_path / "stale.db", dataset, [ep], await_slow_brains=False)
+    extra = {"max_decision_age_seconds": max_age} if max_age else {}
+    agent = kernel.create_agent(spec(ep, **extra))
+    await ticks_while_thinking(kernel, agent.id, bars)
+    (rec,) = kernel.store.decisions(agent.id)
+    assert rec.status == status, rec.reasoning
+    assert rec.meta["age_seconds"] == 60 * (bars - 1)
+    assert rec.meta["prompt_time"] < rec.meta["applied_time"] or bars == 1
+    if status == "held":
+        assert rec.reasoning.startswith("stale: decided on the market of ")
+        assert "(limit 120s); the buy BTC was not applied" in rec.reasoning
+        assert rec.meta["stale"] == {"action": "buy", "symbol": "BTC"}
+        assert kernel.store.llm_calls(rec.id), "the call stays on the record"
+    await close(kernel)
