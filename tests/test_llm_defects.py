@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from llm_kernel import close, llm_kernel, sim_endpoint
+from llm_kernel import close, llm_kernel, run_ticks, sim_endpoint
 
 from phantomex.brains.llm.types import EndpointConfig
 from phantomex.devtools.llm_sim.server import SimServer
@@ -19,6 +19,7 @@ from phantomex.kernel.runtime import Kernel
 from phantomex.market.loaders import load_dataset
 
 MODEL = "alpha:7b"
+SMALL = "tiny:0.5b"
 BUY = (
     '{"action": "buy", "symbol": "BTC", "notional": "100", "reasoning": "a dip", "confidence": 0.7}'
 )
@@ -31,7 +32,7 @@ def dataset() -> dict[str, list[Bar]]:
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SimServer]:
-    with SimServer(models=[MODEL]) as server:
+    with SimServer(models=[MODEL, SMALL]) as server:
         yield server
 
 
@@ -41,11 +42,13 @@ def fresh_sim(sim: SimServer) -> None:
     sim.configure(latency_seconds=0.0)
 
 
-def spec(ep: EndpointConfig, interval: int = 120, **params: object) -> AgentSpec:
+def spec(
+    ep: EndpointConfig, interval: int = 120, model: str = MODEL, **params: object
+) -> AgentSpec:
     return AgentSpec(
         name="llm",
         brain="llm",
-        params={"endpoint": ep.name, "model": MODEL, "reflect_every": None, **params},
+        params={"endpoint": ep.name, "model": model, "reflect_every": None, **params},
         symbols=["BTC"],
         interval_seconds=interval,
         risk=RiskProfile(cooldown_seconds=0),
@@ -97,4 +100,38 @@ async def test_an_answer_older_than_its_limit_is_a_recorded_stale_hold(
         assert "(limit 120s); the buy BTC was not applied" in rec.reasoning
         assert rec.meta["stale"] == {"action": "buy", "symbol": "BTC"}
         assert kernel.store.llm_calls(rec.id), "the call stays on the record"
+    await close(kernel)
+
+
+# --------------------------------------------------------------------------- max_tokens
+
+
+@pytest.mark.parametrize(
+    ("model", "params", "expected"),
+    [
+        (MODEL, {}, 150 + 300),  # the full profile's reasoning limit
+        (SMALL, {}, 150 + 160),  # the compact profile's
+        (MODEL, {"max_tokens": 200}, 200),  # the agent's own
+    ],
+)
+@pytest.mark.asyncio
+async def test_max_tokens_is_sized_to_the_answer(
+    tmp_path: Path,
+    dataset: dict[str, list[Bar]],
+    sim: SimServer,
+    model: str,
+    params: dict[str, object],
+    expected: int,
+) -> None:
+    """Not a fixed 600: the answer's frame plus its reasoning's ``maxLength`` (one token per
+    character at worst), so a grammar-enforced answer is never cut and no more is reserved."""
+    ep = sim_endpoint(sim, "openai")
+    kernel = llm_kernel(tmp_path / "tokens.db", dataset, [ep])
+    kernel.create_agent(spec(ep, model=model, **params))
+    await run_ticks(kernel, 1)
+    (body, *_) = [r["body"] for r in sim.requests("/v1/chat/completions")]
+    assert body["max_tokens"] == expected
+    schema = body["response_format"]["json_schema"]["schema"]
+    reasoning = schema["properties"]["reasoning"]["maxLength"]
+    assert reasoning == (300 if params else expected - 150)
     await close(kernel)

@@ -41,6 +41,7 @@ from phantomex.brains.llm.context import ollama_num_ctx, prompt_chars
 from phantomex.brains.llm.forms import overflow_prompt_tokens
 from phantomex.brains.llm.parse import parse_decision, repair_prompt
 from phantomex.brains.llm.plans import tool_names, written_tool_calls
+from phantomex.brains.llm.profiles import ProfileName, profile_for
 from phantomex.brains.llm.prompt import build_messages
 from phantomex.brains.llm.reflect import (
     LESSONS_SCHEMA,
@@ -50,7 +51,7 @@ from phantomex.brains.llm.reflect import (
     remember_notes,
 )
 from phantomex.brains.llm.runtime import LLMRuntime, cache_key
-from phantomex.brains.llm.schema import decision_json_schema
+from phantomex.brains.llm.schema import answer_max_tokens, decision_json_schema
 from phantomex.brains.llm.tools import run_tool, tool_specs
 from phantomex.brains.llm.types import (
     ChatOptions,
@@ -64,6 +65,8 @@ from phantomex.domain.staleness import MAX_AGE_KEY
 
 log = logging.getLogger(__name__)
 
+#: a reflection's token limit when the agent sets none (1-3 short lessons)
+REFLECTION_MAX_TOKENS = 600
 #: the brain-state key remembering that the agent's model (on its endpoint) rejects tools
 TOOLS_UNSUPPORTED_KEY = "tools_unsupported"
 _DECIDE_LINE = "Decide now. Reply with one JSON object only."
@@ -84,7 +87,18 @@ class LLMParams(BaseModel):
     context_budget_chars: int = Field(
         default=12_000, ge=1_000, le=400_000, description="Largest prompt, in characters."
     )
-    max_tokens: int = Field(default=600, ge=16, le=32_000, description="Longest answer.")
+    max_tokens: int | None = Field(
+        default=None,
+        ge=16,
+        le=32_000,
+        description="Longest answer, in tokens; empty: sized to the answer (its schema).",
+    )
+    prompt_profile: ProfileName = Field(
+        default="auto",
+        description="compact: fewer, rounder numbers and an example answer, for small models; "
+        "full: the whole prompt; auto: compact when the model's name states at most 3B "
+        "parameters.",
+    )
     timeout_seconds: float | None = Field(
         default=None, gt=0, le=3600, description="Per call; the endpoint's timeout if empty."
     )
@@ -141,12 +155,18 @@ class LLMBrain:
         calls = max(params.max_steps + 1, 3) if params.tools else 2
         calls += 1 if params.reflect_every else 0
         self.deadline_seconds = calls * self.timeout + 5
-        self._schema: dict[str, Any] = decision_json_schema()
+        self.profile = profile_for(params.prompt_profile, params.model)
+        self._schema: dict[str, Any] = self._decision_schema([])
+        #: the answer's token limit: the agent's, else sized to the schema (never cut short)
+        self.max_tokens = params.max_tokens or answer_max_tokens(self._schema)
         self._num_ctx: int | None = None
         # whether the last decide call's schema was enforced by the server (a cached answer
         # says so too, so a replay from the cache sends the same prompts): then the prompt
         # leaves the schema out, the answer template stays
         self._schema_enforced = False
+
+    def _decision_schema(self, symbols: list[str]) -> dict[str, Any]:
+        return decision_json_schema(symbols or None, reasoning_chars=self.profile.reasoning_chars)
 
     @property
     def llm_model(self) -> tuple[str, str]:
@@ -174,7 +194,7 @@ class LLMBrain:
             return Decision.hold(reason, pause={"until": midnight.isoformat(), "reason": reason})
         calls: list[dict[str, Any]] = []
         warnings: list[str] = []
-        self._schema = decision_json_schema(sorted(ctx.symbols))
+        self._schema = self._decision_schema(sorted(ctx.symbols))
         if reflection_due(ctx, p.reflect_every):
             await self._reflect(ctx, calls, warnings)
         messages = await self._messages(ctx)
@@ -182,7 +202,7 @@ class LLMBrain:
             window = await self.runtime.windows.window(self.runtime.client(p.endpoint), p.model)
             return Decision.hold(
                 f"the prompt does not fit the model's context ({window} tokens with "
-                f"max_tokens {p.max_tokens}): nothing was sent"
+                f"max_tokens {self.max_tokens}): nothing was sent"
             )
         decision: Decision | None = None
         if p.tools:
@@ -210,9 +230,9 @@ class LLMBrain:
         p = self.params
         client = self.runtime.client(p.endpoint)
         budget = await self.runtime.windows.budget(
-            client, p.model, p.context_budget_chars, p.max_tokens
+            client, p.model, p.context_budget_chars, self.max_tokens
         )
-        self._num_ctx = ollama_num_ctx(p.context_budget_chars, p.max_tokens, budget.window)
+        self._num_ctx = ollama_num_ctx(p.context_budget_chars, self.max_tokens, budget.window)
         messages = build_messages(
             ctx,
             goal=ctx.goal,
@@ -220,8 +240,9 @@ class LLMBrain:
             notes=list(ctx.state.get("notes", [])),
             budget_chars=budget.chars,
             mode_prompt_json=not self._schema_enforced,
+            profile=self.profile,
         )
-        return messages if budget.fits(prompt_chars(messages), p.max_tokens) else None
+        return messages if budget.fits(prompt_chars(messages), self.max_tokens) else None
 
     # -- single shot -----------------------------------------------------------------------------
     async def _single_shot(
@@ -345,7 +366,13 @@ class LLMBrain:
         ctx.state["reflected_at_trades"] = ctx.closed_trades
         try:
             messages = reflection_messages(ctx, self.params.context_budget_chars)
-            result = await self._call(messages, "reflect", calls, schema=LESSONS_SCHEMA)
+            result = await self._call(
+                messages,
+                "reflect",
+                calls,
+                schema=LESSONS_SCHEMA,
+                max_tokens=self.params.max_tokens or REFLECTION_MAX_TOKENS,
+            )
             if isinstance(result, LLMError):
                 warnings.append(f"reflection failed: {calls[-1]['error']}")
                 return
@@ -368,6 +395,7 @@ class LLMBrain:
         *,
         schema: dict[str, Any] | None = None,
         tools: Sequence[dict[str, Any]] | None = None,
+        max_tokens: int | None = None,
     ) -> ChatResult | LLMError:
         """One model call (or a cache hit), recorded in ``calls``.
 
@@ -375,15 +403,16 @@ class LLMBrain:
         the model from calling tools); else it asks for JSON matching ``schema`` (default: the
         decision) in the strongest mode the server accepts."""
         p = self.params
+        max_tokens = max_tokens or self.max_tokens
         options = ChatOptions(
             temperature=p.temperature,
             seed=p.seed,
-            max_tokens=p.max_tokens,
+            max_tokens=max_tokens,
             timeout_seconds=self.timeout,
             keep_alive=self.runtime.keep_alive(p.endpoint, p.model),
             num_ctx=self._num_ctx,
         )
-        key_options: list[Any] = [p.temperature, p.seed, p.max_tokens]
+        key_options: list[Any] = [p.temperature, p.seed, max_tokens]
         if tools is not None:
             key_options.append({"tools": list(tools)})
         key = cache_key(p.endpoint, p.model, messages, key_options)

@@ -439,8 +439,8 @@ class LLMDecision(BaseModel):
 POSITIVE_DECIMAL_PATTERN: Final = r"^(0[.][0-9]{0,9}[1-9]|[1-9][0-9]{0,11}([.][0-9]{1,10})?)$"
 #: the confidences an answer may state (a JSON enum every constrained decoder enforces)
 CONFIDENCES: Final = tuple(round(step / 10, 1) for step in range(11))
-#: the longest reasoning the schema allows (the compact profile asks for less)
-REASONING_MAX_CHARS: Final = 400
+#: the longest reasoning the schema allows by default (the prompt profiles choose their own)
+REASONING_MAX_CHARS: Final = 300
 
 
 def _positive_or_null(description: str) -> dict[str, Any]:
