@@ -17,6 +17,7 @@ from phantomex.domain.models import Bar
 from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import Kernel
 from phantomex.market.loaders import load_dataset
+from phantomex.research.llm_figures import llm_figures, llm_summary_line
 
 MODEL = "alpha:7b"
 SMALL = "tiny:0.5b"
@@ -135,3 +136,46 @@ async def test_max_tokens_is_sized_to_the_answer(
     reasoning = schema["properties"]["reasoning"]["maxLength"]
     assert reasoning == (300 if params else expected - 150)
     await close(kernel)
+
+
+# --------------------------------------------------------------------------- defect 8
+
+
+def test_llm_figures_count_what_the_model_did() -> None:
+    """Pure: the calls of four decisions (valid, repaired, bad output twice, a timeout) and a
+    cached one."""
+    ok = {"action": "hold", "symbol": None, "reasoning": "flat"}
+
+    def call(decision: str, purpose: str = "decide", **kw: object) -> dict[str, object]:
+        return {"decision_id": decision, "purpose": purpose, "tokens_in": 100, "tokens_out": 10,
+                "latency_seconds": 2.0, "error": None, "cached": False, **kw}  # fmt: skip
+
+    figures = llm_figures(
+        [
+            call("a", parsed=ok),
+            call("b", error="invalid output: no JSON"),
+            call("b", "repair", parsed=ok),
+            call("c", error="invalid output: no JSON"),
+            call("c", "repair", error="invalid output: still none"),
+            call("d", error="timeout: no answer within 30s", latency_seconds=30.0),
+            call("e", parsed=ok, cached=True, latency_seconds=0.0),
+        ]
+    )
+    assert {k: figures[k] for k in list(figures)[:10]} == {
+        "decisions": 5,
+        "valid_first_try": 2,
+        "repaired": 1,
+        "bad_output_holds": 1,
+        "failed_calls": 0,
+        "timeouts": 1,
+        "cache_hits": 1,
+        "calls": 7,
+        "tokens_in": 700,
+        "tokens_out": 70,
+    }
+    assert figures["latency_p50_seconds"] == 2.0 and figures["latency_p95_seconds"] == 30.0
+    assert [a["action"] for a in figures["answers"]] == ["hold", "hold", None, None, "hold"]
+    assert figures["answers"][2]["error"] == "invalid output: no JSON"
+    line = llm_summary_line(figures)
+    assert line.startswith("LLM: 5 decisions, 2 valid first try, 1 repaired, 1 bad-output holds")
+    assert "1/7 calls from the cache" in line and "p95 30 s" in line
