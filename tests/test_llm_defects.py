@@ -4,6 +4,7 @@ stale answers in a replay, orders inside a plan, the LLM figures of a backtest."
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -179,3 +180,35 @@ def test_llm_figures_count_what_the_model_did() -> None:
     line = llm_summary_line(figures)
     assert line.startswith("LLM: 5 decisions, 2 valid first try, 1 repaired, 1 bad-output holds")
     assert "1/7 calls from the cache" in line and "p95 30 s" in line
+
+
+# --------------------------------------------------------------------------- defect 10
+
+
+@pytest.mark.asyncio
+async def test_a_zero_notional_beside_a_quantity_is_no_repair_and_sizes_read_short(
+    tmp_path: Path, dataset: dict[str, list[Bar]], sim: SimServer
+) -> None:
+    """``"notional": 0`` next to a quantity means "not this one" (a warning, not a repair);
+    the risk checks state sizes as people read them, not a 28-digit quotient."""
+    sim.script(
+        MODEL,
+        [
+            '{"action": "buy", "symbol": "BTC", "quantity": 0.001, "notional": 0, '
+            '"reasoning": "a dip", "confidence": 0.6}',
+            BUY,  # 100 USD: a quantity with 28 significant digits
+        ],
+    )
+    ep = sim_endpoint(sim)
+    kernel = llm_kernel(tmp_path / "sizes.db", dataset, [ep])
+    agent = kernel.create_agent(spec(ep, interval=60))
+    await run_ticks(kernel, 2)
+    first, second = kernel.store.decisions(agent.id)[::-1]
+    assert first.status == "executed" and first.notional is None
+    assert [c["purpose"] for c in kernel.store.llm_calls(first.id)] == ["decide"]
+    assert "notional 0 next to a quantity read as null" in first.meta["warnings"]
+    assert second.status == "executed" and len(str(second.quantity)) > 20
+    for check in second.checks:
+        longest = max((len(n) for n in re.findall(r"[0-9.]+", check["detail"])), default=0)
+        assert longest <= 12, check
+    await close(kernel)

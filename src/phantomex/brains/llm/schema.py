@@ -25,7 +25,8 @@ round trip). What it accepts, and why:
 * **quantity / notional / stop_loss / take_profit**: JSON numbers or numeric strings (``"0.5"``,
   ``"$1,000.50"`` with well-formed thousands groups, ``"null"``). Anything else (``"all"``,
   ``"1,5"``, booleans), NaN/Infinity, zero, negatives and absurd sizes (quantity > 1e15, notional
-  or prices > 1e12) are errors. ``null`` for both sizes lets risk size the trade.
+  or prices > 1e12) are errors, except a zero size next to the other size (``"quantity": 0.5,
+  "notional": 0``): read as null, with a warning. ``null`` for both sizes lets risk size it.
 * **confidence**: 0-1; a percent string (``"85%"``) or a bare number in (1, 100] (``85``, ``7``) is
   read as a percentage (0.85, 0.07) with a warning; negatives, > 100 or non-numbers are errors.
 * **reasoning**: any text (lists are joined); longer than 4000 characters is truncated, not
@@ -205,6 +206,15 @@ def _is_null_word(value: object) -> bool:
     return value is None or (isinstance(value, str) and value.strip().lower() in NULL_WORDS)
 
 
+def _is_zero(value: object) -> bool:
+    """A size of exactly zero (``0``, ``"0.0"``): next to the other size it means "not this
+    one", as models often write it."""
+    try:
+        return not _is_null_word(value) and _parse_number(value).is_zero()
+    except ValueError:
+        return False
+
+
 def _positive(value: object, maximum: Decimal, what: str) -> Decimal | None:
     if _is_null_word(value):
         return None
@@ -350,6 +360,10 @@ class LLMDecision(BaseModel):
                 values[key] = value
                 repeats[key] = [(original, value)]
         hold = _is_hold(values.get("action"))
+        for size, other in (("notional", "quantity"), ("quantity", "notional")):
+            if _is_zero(values.get(size)) and not _is_null_word(values.get(other)):
+                warnings.append(f"{size} 0 next to a {other} read as null")
+                values[size] = None
         for key, given in repeats.items():
             if len(given) > 1:
                 warnings.append(_repeat(key, given, refuse=key == "action" or not hold))
