@@ -27,6 +27,13 @@ from phantomex.brains.llm.clients import (
 from phantomex.brains.llm.forms import Form
 from phantomex.brains.llm.schema import decision_json_schema
 from phantomex.brains.llm.types import ChatOptions, EndpointConfig, LLMError, StructuredMode
+from phantomex.demo import (
+    LLM_DEMO_SYMBOLS,
+    LOCAL_ENDPOINT,
+    LOCAL_SECONDS_PER_DECISION,
+    seed_llm_demo,
+    start_local_model,
+)
 from phantomex.domain.agent import AgentSpec
 from phantomex.domain.models import Bar
 from phantomex.domain.risk import RiskProfile
@@ -182,3 +189,27 @@ async def test_a_call_dropped_at_its_deadline_stops_llama_cpp(
             await asyncio.sleep(0.1)
         result = await client.chat(llama.alias, USER, options=ChatOptions(max_tokens=8))
         assert result.tokens_out and result.tokens_out <= 8
+
+
+@pytest.mark.asyncio
+async def test_the_demo_serves_the_packaged_model_and_its_agent_keeps_up(tmp_path: Path) -> None:
+    """``local_model``: the packaged model is served on loopback and one demo agent joins on it,
+    deciding once per wall minute at the demo's speed (60x): one real decision, enforced."""
+    local = await asyncio.to_thread(start_local_model)
+    assert local is not None
+    try:
+        data = {s: b[:1700] for s, b in load_dataset("demo", LLM_DEMO_SYMBOLS).items()}
+        kernel = llm_kernel(tmp_path / "demo.db", data, [local.endpoint])
+        assert kernel.llm is not None
+        joined = await seed_llm_demo(kernel, kernel.llm, speed=60)
+        assert joined == [f"{local.server.alias} on {LOCAL_ENDPOINT}"]
+        (agent,) = kernel.agents.values()
+        assert agent.spec.interval_seconds == LOCAL_SECONDS_PER_DECISION * 60
+        await run_ticks(kernel, 1)
+        (rec,) = kernel.store.decisions(agent.id)
+        first = kernel.store.llm_calls(rec.id)[0]
+        assert first["mode"] == StructuredMode.SCHEMA.value and not first["error"], first
+        assert first["latency_seconds"] < LOCAL_SECONDS_PER_DECISION
+        await close(kernel)
+    finally:
+        await asyncio.to_thread(local.server.stop)

@@ -30,9 +30,10 @@ from phantomex.api import (
 )
 from phantomex.api.strict_query import refuse_unknown_query
 from phantomex.brains.llm.runtime import LLMRuntime
+from phantomex.brains.llm.types import EndpointConfig
 from phantomex.broker.paper import PaperBrokerConfig
 from phantomex.config import Settings
-from phantomex.demo import seed_demo, seed_llm_demo
+from phantomex.demo import seed_demo, seed_llm_demo, start_local_model
 from phantomex.feeds import build_sources
 from phantomex.kernel import exchange_setup
 from phantomex.kernel.llm_endpoints import load_saved
@@ -69,7 +70,11 @@ def seeds_demo(settings: Settings, kernel: Kernel) -> bool:
 
 
 def build_kernel(
-    settings: Settings, store: Store, box: SecretBox, feed: MarketFeed | None = None
+    settings: Settings,
+    store: Store,
+    box: SecretBox,
+    feed: MarketFeed | None = None,
+    local: EndpointConfig | None = None,
 ) -> Kernel:
     broker = exchange_setup.build_router(  # a PaperBroker that routes exchange agents' orders
         PaperBrokerConfig(fee_bps=settings.fee_bps, slippage_bps=settings.slippage_bps),
@@ -89,7 +94,8 @@ def build_kernel(
         for e in load_saved(store, box, problems)
         if e.name not in {s.name for s in settings.llm_endpoints}
     ]
-    llm = LLMRuntime([*settings.llm_endpoints, *saved], cache=store.cache_get)
+    served = [local] if local is not None else []  # the local model, when one is served
+    llm = LLMRuntime([*settings.llm_endpoints, *saved, *served], cache=store.cache_get)
     feed = feed or build_feed(settings, store, problems)
     kernel = Kernel(store, feed, broker, config=config, llm=llm)
     kernel.problems = problems
@@ -111,7 +117,8 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = Store(settings.database_url)
         box = SecretBox.for_data_dir(settings.data_dir)
-        kernel = build_kernel(settings, store, box, feed)
+        local = await asyncio.to_thread(start_local_model) if settings.local_model else None
+        kernel = build_kernel(settings, store, box, feed, local.endpoint if local else None)
         app.state.secrets = box
         hub = ws.Hub()
         kernel.bus.subscribe(hub.on_event)
@@ -120,7 +127,7 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
         app.state.kernel, app.state.hub, app.state.settings = kernel, hub, settings
         if seeds_demo(settings, kernel) and kernel.llm is not None:
             async with kernel.lock:
-                joined = await seed_llm_demo(kernel, kernel.llm)
+                joined = await seed_llm_demo(kernel, kernel.llm, speed=settings.replay_speed)
             if joined:
                 log.info("LLM demo agents joined: %s", ", ".join(joined))
         app.state.notifications = await Notifications.open(
@@ -140,6 +147,8 @@ def create_app(settings: Settings, feed: MarketFeed | None = None) -> FastAPI:
                 await kernel.llm.aclose()
             await app.state.notifications.close()
             store.close()
+            if local is not None:
+                await asyncio.to_thread(local.server.stop)
 
     app = FastAPIOffline(  # /docs and /redoc load their scripts from this server, not a CDN
         title="PhantomEx",
