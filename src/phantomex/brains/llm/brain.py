@@ -25,7 +25,6 @@ the brain itself never writes anywhere except its own ``ctx.state``.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -43,6 +42,7 @@ from phantomex.brains.llm.parse import parse_decision, repair_prompt
 from phantomex.brains.llm.plans import tool_names, written_tool_calls
 from phantomex.brains.llm.profiles import ProfileName, profile_for
 from phantomex.brains.llm.prompt import build_messages
+from phantomex.brains.llm.records import cache_entry, parsed, result_fields, result_from_cache
 from phantomex.brains.llm.reflect import (
     LESSONS_SCHEMA,
     parse_lessons,
@@ -58,7 +58,6 @@ from phantomex.brains.llm.types import (
     ChatResult,
     LLMError,
     StructuredMode,
-    ToolCall,
 )
 from phantomex.domain.models import Decision
 from phantomex.domain.staleness import MAX_AGE_KEY
@@ -260,7 +259,7 @@ class LLMBrain:
         """The decision in a final answer, with one repair call when it is unusable; the
         parser's warnings are on the decision (``meta["warnings"]``), as in every mode."""
         outcome = parse_decision(result.content, reasoning_field=result.thinking)
-        calls[-1]["parsed"] = _parsed(outcome.decision)
+        calls[-1]["parsed"] = parsed(outcome.decision)
         if outcome.decision is None:
             calls[-1]["error"] = f"invalid output: {outcome.error}"
             repair = [
@@ -275,7 +274,7 @@ class LLMBrain:
                 )
             first_error = outcome.error
             outcome = parse_decision(fixed.content, reasoning_field=fixed.thinking)
-            calls[-1]["parsed"] = _parsed(outcome.decision)
+            calls[-1]["parsed"] = parsed(outcome.decision)
             if outcome.decision is None:
                 calls[-1]["error"] = f"invalid output: {outcome.error}"
                 return Decision.hold(f"invalid model output after one repair: {outcome.error}")
@@ -326,7 +325,7 @@ class LLMBrain:
                 if outcome.error is not None:
                     errors.append(f"{call.name}: {outcome.error}")
                 if outcome.decision is not None:
-                    calls[-1]["parsed"] = _parsed(outcome.decision)
+                    calls[-1]["parsed"] = parsed(outcome.decision)
                     outcome.decision.meta["tool_steps"] = step
                     return outcome.decision
                 messages.append(client.tool_message(call, outcome.content))
@@ -426,11 +425,11 @@ class LLMBrain:
         calls.append(call)
         cached = self.runtime.cache(key) if p.use_cache and self.runtime.cache else None
         if cached is not None:
-            result = _result_from_cache(cached)
+            result = result_from_cache(cached)
             self.runtime.windows.learn_ratio(  # as the first run did: the same next budget
                 p.endpoint, p.model, prompt_chars(messages), result.tokens_in
             )
-            call.update(_result_fields(result), cached=True, latency_seconds=0.0)
+            call.update(result_fields(result), cached=True, latency_seconds=0.0)
             return result
         started = time.perf_counter()
         try:
@@ -466,9 +465,9 @@ class LLMBrain:
         self.runtime.windows.learn_ratio(
             p.endpoint, p.model, prompt_chars(messages), result.tokens_in
         )
-        call.update(_result_fields(result), cost=self._cost(result))
+        call.update(result_fields(result), cost=self._cost(result))
         if p.use_cache:
-            call["cache_entry"] = _cache_entry(result)
+            call["cache_entry"] = cache_entry(result)
         return result
 
     def _cost(self, result: ChatResult) -> Decimal | None:
@@ -539,81 +538,3 @@ def count_tokens(state: dict[str, Any], day: str, calls: list[dict[str, Any]]) -
     used = int(usage.get("used", 0)) if usage.get("day") == day else 0
     used += sum(int(c.get("tokens_in") or 0) + int(c.get("tokens_out") or 0) for c in calls)
     state["token_usage"] = {"day": day, "used": used}
-
-
-def _tool_calls_json(calls: list[ToolCall]) -> list[dict[str, Any]]:
-    out = []
-    for c in calls:
-        item: dict[str, Any] = {"name": c.name, "arguments": c.arguments, "id": c.id}
-        if c.arguments_error:
-            item["arguments_error"] = c.arguments_error
-        out.append(item)
-    return out
-
-
-def _result_fields(result: ChatResult) -> dict[str, Any]:
-    raw = result.content
-    fields: dict[str, Any] = {}
-    if result.tool_calls:  # the audit trail shows what the model called
-        tool_calls = _tool_calls_json(result.tool_calls)
-        fields["tool_calls"] = tool_calls
-        shown = json.dumps({"tool_calls": tool_calls}, default=str)
-        raw = f"{raw}\n{shown}" if raw else shown
-    return {
-        "mode": result.mode.value,
-        "form": result.form,
-        "raw_response": raw,
-        "thinking": result.thinking,
-        "latency_seconds": result.latency_seconds,
-        "tokens_in": result.tokens_in,
-        "tokens_out": result.tokens_out,
-        **fields,
-    }
-
-
-def _cache_entry(result: ChatResult) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "content": result.content,
-        "thinking": result.thinking,
-        "mode": result.mode.value,
-        "tokens_in": result.tokens_in,
-        "tokens_out": result.tokens_out,
-    }
-    if result.tool_calls:
-        entry["tool_calls"] = _tool_calls_json(result.tool_calls)
-    return entry
-
-
-def _result_from_cache(entry: dict[str, Any]) -> ChatResult:
-    calls = [
-        ToolCall(
-            name=str(c.get("name") or ""),
-            arguments=dict(c.get("arguments") or {}),
-            id=c.get("id"),
-            arguments_error=c.get("arguments_error"),
-        )
-        for c in entry.get("tool_calls") or []
-        if isinstance(c, dict)
-    ]
-    return ChatResult(
-        content=entry.get("content") or "",
-        mode=StructuredMode(entry.get("mode", StructuredMode.PROMPT.value)),
-        latency_seconds=0.0,
-        thinking=entry.get("thinking"),
-        tool_calls=calls,
-        tokens_in=entry.get("tokens_in"),
-        tokens_out=entry.get("tokens_out"),
-    )
-
-
-def _parsed(decision: Decision | None) -> dict[str, Any] | None:
-    if decision is None:
-        return None
-    return {
-        "action": decision.action.value,
-        "symbol": decision.symbol,
-        "quantity": str(decision.quantity) if decision.quantity is not None else None,
-        "notional": str(decision.notional) if decision.notional is not None else None,
-        "confidence": decision.confidence,
-        "reasoning": decision.reasoning,
-    }
