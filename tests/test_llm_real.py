@@ -49,8 +49,9 @@ DECISIONS = 20
 #: measured: 20 of 20 valid on the first try since sizes and exit prices are pattern-constrained
 #: decimal strings (17 of 20 when they were numbers: llama.cpp's grammar ignores ``minimum``, and
 #: three answers had a negative stop_loss); compact profile, max_tokens sized (310): ~495 tokens
-#: in and 50 out per call, latency p50 7.5 s on a loaded 2-core machine. The floor is the issue's 95%: a buy without a symbol
-#: is still possible (no grammar forbids it), so one answer in twenty may be repaired.
+#: in and 50 out per call, latency p50 7.5 s on a loaded 2-core machine. The floor is the
+#: issue's 95%: a buy without a symbol is still possible (no grammar forbids it), so one answer
+#: in twenty may be repaired.
 FIRST_TRY_FLOOR = 0.95
 USER = [{"role": "user", "content": "BTC is 27000 and falling. Decide: buy, sell or hold BTC."}]
 
