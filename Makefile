@@ -18,7 +18,7 @@ install: $(STAMP)
 run: $(STAMP)
 	@$(MAKE) --no-print-directory dashboard \
 	  || echo "PhantomEx: the dashboard build failed (see above); starting the API without it."
-	$(BIN)/phantomex start
+	PHANTOMEX_LOCAL_MODEL=$${PHANTOMEX_LOCAL_MODEL:-1} $(BIN)/phantomex start
 
 # Two workers: the suite mostly waits on real servers, browsers and subprocesses, so two files at a
 # time halve its wall time on two cores; a file's tests stay together, in order, on one worker.

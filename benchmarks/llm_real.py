@@ -8,11 +8,11 @@ first call, latency p50/p95, and the sanity of the decisions (sells of what is n
 over the stated max quantity, quantities copied verbatim from the prompt).
 
 Forms: ``json_object+schema`` (the schema enforced, as llama-cpp-python takes it; what the
-negotiation finds), ``json_object`` (any JSON), ``prompt`` (no constraint). Prompt profiles:
-``full`` (the default prompt, cut to the context) and ``short`` (``context_budget_chars`` 1,000:
-the rules, wallet and prices, little history).
+negotiation finds), ``json_object`` (any JSON), ``prompt`` (no constraint). Prompt profiles
+(:mod:`phantomex.brains.llm.profiles`): ``full`` and ``compact``, each cut to the context;
+``max_tokens`` sized to the answer (the agent's default).
 
-Run: `.venv/bin/python benchmarks/llm_real.py [--decisions 12]`; writes
+Run: `.venv/bin/python benchmarks/llm_real.py [--decisions 10]`; writes
 ``benchmarks/results/llm_real.md`` and ``.json``.
 """
 
@@ -45,7 +45,7 @@ from phantomex.store.repo import Store
 
 N_CTX = 2048
 FORMS = (Form.JSON_OBJECT_SCHEMA, Form.JSON_OBJECT, Form.PROMPT)
-PROFILES = {"full": {}, "short": {"context_budget_chars": 1000}}
+PROFILES = {"full": {"prompt_profile": "full"}, "compact": {"prompt_profile": "compact"}}
 RESULTS = Path(__file__).parent / "results"
 _MAX_BUY = re.compile(r"Max buy quantity[^:]*: BTC ([0-9.]+)")
 
@@ -129,7 +129,7 @@ async def run_one(
         kernel.load()
         kernel.warm_up()
         params = {"endpoint": "llama", "model": model, "temperature": 0, "seed": 7}
-        params |= {"max_tokens": 200, "reflect_every": None, **PROFILES[profile]}
+        params |= {"reflect_every": None, **PROFILES[profile]}
         agent = kernel.create_agent(
             AgentSpec(
                 name="bench",
@@ -216,10 +216,10 @@ async def main(decisions: int, profiles: list[str]) -> int:
     (RESULTS / "llm_real.md").write_text(
         "# LLM agents on a real model (benchmarks/llm_real.py)\n\n"
         f"llama-cpp-python's server, n_ctx {N_CTX}, one thread; BTC from the demo data, one "
-        f"decision per 1-minute bar, {decisions} decisions per row; temperature 0.\n\n"
-        + table(rows)
-        + "\n"
-        + note
+        f"decision per 1-minute bar, {decisions} decisions per row; temperature 0. Tokens are "
+        "the mean per first call, latency the median (p50) and p95 of the first calls.\n\n"
+        f"Command: `python benchmarks/llm_real.py --decisions {decisions} "
+        f"--profiles {','.join(profiles)}`\n\n" + table(rows) + "\n" + note
     )
     print(table(rows))
     return 0
@@ -227,7 +227,7 @@ async def main(decisions: int, profiles: list[str]) -> int:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--decisions", type=int, default=12)
-    parser.add_argument("--profiles", default="full,short")
+    parser.add_argument("--decisions", type=int, default=10)
+    parser.add_argument("--profiles", default="full,compact")
     args = parser.parse_args()
     sys.exit(asyncio.run(main(args.decisions, args.profiles.split(","))))

@@ -73,8 +73,19 @@ def test_a_cached_llm_backtest_reruns_exactly_without_the_model(
     assert asked >= 40, "one LLM decision per bar"
     assert "errors" not in first
     again = _backtest(env, tmp_path)
-    assert again == first
     assert len(_prompts(model)) == asked, "every answer came from the project's cache"
+    # the report says what the model did (issue 16, defect 8): the same answers, from the cache
+    llm, cached = first.pop("llm"), again.pop("llm")
+    assert again == first
+    assert isinstance(llm, dict) and isinstance(cached, dict)
+    assert llm["decisions"] == cached["decisions"] >= 40
+    assert llm["calls"] == asked and llm["cache_hits"] == 0 and llm["tokens_in"] > 0
+    assert llm["valid_first_try"] + llm["repaired"] + llm["bad_output_holds"] <= llm["decisions"]
+    assert llm["latency_p50_seconds"] is not None and llm["latency_p95_seconds"] is not None
+    assert cached["cache_hits"] == cached["calls"] == asked
+    assert cached["latency_p50_seconds"] is None  # no live call
+    assert cached["answers"] == llm["answers"]
+    assert all(a["action"] in ("buy", "sell", "hold") and a["reasoning"] for a in llm["answers"])
 
     uncached = _backtest(env, tmp_path, "--no-llm-cache")
     assert len(_prompts(model)) == 2 * asked

@@ -104,6 +104,7 @@ async def test_llama_cpp_overflow_is_learnt_and_the_prompt_shortened(
     forms = [b.get("response_format", {}).get("type") for b in bodies]
     assert forms[0] == "json_schema" and forms.count("json_schema") == 1  # a 500, once
     # the overflow: streamed (the connection drops), heard again without streaming
-    too_long = [b for b in bodies if prompt_tokens(b) + 900 > 1700]
+    # (the first request, the json_schema probe answered with a 500, may be as long)
+    too_long = [b for b in bodies[1:] if prompt_tokens(b) + 900 > 1700]
     assert [b.get("stream") for b in too_long] == [True, None]
     await close(kernel)

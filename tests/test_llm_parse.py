@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -308,6 +309,40 @@ def test_schema_is_strict_friendly() -> None:
     assert set(strict["required"]) == set(strict["properties"])
     with_symbols = decision_json_schema(["BTC", "ETH", "BTC"])
     assert with_symbols["properties"]["symbol"]["enum"] == ["BTC", "ETH", None]
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ("0.5", True),
+        ("27000", True),
+        ("27000.25", True),
+        ("0.0000000001", True),
+        ("0", False),
+        ("0.0", False),
+        ("-1", False),
+        ("-0.5", False),
+        ("01", False),
+        ("1e5", False),
+        ("1.", False),
+        ("1000000000000", False),  # 13 integer digits: over every limit
+    ],
+)
+def test_sizes_and_exit_prices_are_positive_decimals_by_pattern(text: str, ok: bool) -> None:
+    """A grammar cannot enforce ``minimum`` (llama.cpp ignores it), so the schema states sizes and
+    exit prices as pattern-constrained strings (under ``anyOf`` with null: a type list would drop
+    the pattern there); whatever matches is a valid size for :class:`LLMDecision`."""
+    prop = decision_json_schema()["properties"]["stop_loss"]
+    string, null = prop["anyOf"]
+    assert null == {"type": "null"} and string["type"] == "string"
+    assert bool(re.fullmatch(string["pattern"], text)) is ok
+    for field in ("quantity", "notional", "take_profit"):
+        assert decision_json_schema()["properties"][field]["anyOf"] == prop["anyOf"]
+    if ok:
+        decision = LLMDecision.model_validate(
+            {"action": "buy", "symbol": "BTC", "quantity": text, "stop_loss": text}
+        )
+        assert decision.stop_loss == Decimal(text)
 
 
 def test_llm_decision_rules() -> None:

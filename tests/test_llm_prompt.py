@@ -8,9 +8,11 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
+import pytest
 
 from phantomex.brains.base import BrainContext
 from phantomex.brains.indicators import rsi, sma
+from phantomex.brains.llm.profiles import COMPACT, FULL, model_size_billions, profile_for
 from phantomex.brains.llm.prompt import build_messages, fmt_money, fmt_number, fmt_percent
 from phantomex.domain.models import Bar, Position, Snapshot, Wallet
 from phantomex.market.base import PriceHistory
@@ -389,3 +391,48 @@ def test_number_formats() -> None:
     assert fmt_percent(Decimal("-2.314")) == "-2.31%"
     assert fmt_percent(Decimal("0")) == "+0.00%"
     assert fmt_percent(None) == "n/a"
+
+
+# --------------------------------------------------------------------------- prompt profiles
+
+
+@pytest.mark.parametrize(
+    ("model", "size", "profile"),
+    [
+        ("smollm2-135m", 0.135, "compact"),
+        ("qwen2.5:0.5b", 0.5, "compact"),
+        ("gemma3:270m", 0.27, "compact"),
+        ("llama3.2:3b", 3.0, "compact"),
+        ("llama3.1:8b", 8.0, "full"),
+        ("mixtral:8x7b", None, "full"),  # no plain size: presumably large
+        ("gpt-4o-mini", None, "full"),
+        ("deepseek-r1:14b", 14.0, "full"),
+    ],
+)
+def test_auto_picks_the_compact_profile_for_small_models(
+    model: str, size: float | None, profile: str
+) -> None:
+    assert model_size_billions(model) == size
+    assert profile_for("auto", model).name == profile
+    assert profile_for("full", "smollm2-135m") is FULL
+    assert profile_for("compact", "llama3.1:8b") is COMPACT
+
+
+def test_the_compact_profile_gives_fewer_rounder_numbers_and_an_example() -> None:
+    """Issue 16, defect 9: a small model copies what it reads."""
+    ctx = make_ctx()
+    ctx.max_buy_quantity["BTC"] = Decimal("0.181234567891")
+    system, user = (m["content"] for m in build(ctx, profile=COMPACT, mode_prompt_json=True))
+    assert "Max buy quantity right now (larger buys are cut or rejected): BTC 0.181," in system
+    assert "Example answer:\n{" in system
+    assert "JSON schema" not in system and '"quantity": "<units>" or null' in system
+    closes = re.search(r"HISTORY BTC 1m closes \(oldest first\): (.*)", user)
+    assert closes is not None
+    assert len(closes.group(1).split()) == COMPACT.history_bars
+    assert all(len(c.replace(".", "")) <= 5 for c in closes.group(1).split())
+    assert "OUTCOMES OF YOUR PAST DECISIONS (facts, oldest first)" in user
+    assert "OUTCOME 2024" in user and "reason=" not in user and "reason number" not in user
+    full_system, full_user = (m["content"] for m in build(ctx, mode_prompt_json=True))
+    assert "BTC 0.181234567891" in full_system and "JSON schema of the answer" in full_system
+    assert 'reason="reason number 0 second line"' in full_user
+    assert len(system) + len(user) < len(full_system) + len(full_user) - 1000

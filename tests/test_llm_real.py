@@ -25,8 +25,17 @@ from phantomex.brains.llm.clients import (
     overflow_limit,
 )
 from phantomex.brains.llm.forms import Form
+from phantomex.brains.llm.plans import tool_names, written_tool_calls
 from phantomex.brains.llm.schema import decision_json_schema
+from phantomex.brains.llm.tools import tool_specs
 from phantomex.brains.llm.types import ChatOptions, EndpointConfig, LLMError, StructuredMode
+from phantomex.demo import (
+    LLM_DEMO_SYMBOLS,
+    LOCAL_ENDPOINT,
+    LOCAL_SECONDS_PER_DECISION,
+    seed_llm_demo,
+    start_local_model,
+)
 from phantomex.domain.agent import AgentSpec
 from phantomex.domain.models import Bar
 from phantomex.domain.risk import RiskProfile
@@ -37,9 +46,13 @@ pytestmark = pytest.mark.skipif(_WHY is not None, reason=f"no real model: {_WHY}
 
 N_CTX = 2048
 DECISIONS = 20
-#: measured: 17 of 20 valid on the first try (the others: a negative stop_loss, which the JSON
-#: grammar cannot forbid). The issue asks for 95%: not met by SmolLM2-135M with this prompt.
-FIRST_TRY_FLOOR = 0.85
+#: measured: 20 of 20 valid on the first try since sizes and exit prices are pattern-constrained
+#: decimal strings (17 of 20 when they were numbers: llama.cpp's grammar ignores ``minimum``, and
+#: three answers had a negative stop_loss); compact profile, max_tokens sized (310): ~495 tokens
+#: in and 50 out per call, latency p50 7.5 s on a loaded 2-core machine. The floor is the
+#: issue's 95%: a buy without a symbol is still possible (no grammar forbids it), so one answer
+#: in twenty may be repaired.
+FIRST_TRY_FLOOR = 0.95
 USER = [{"role": "user", "content": "BTC is 27000 and falling. Decide: buy, sell or hold BTC."}]
 
 
@@ -66,7 +79,8 @@ def dataset() -> dict[str, list[Bar]]:
     return {s: bars[:1700] for s, bars in load_dataset("demo", ["BTC"]).items()}
 
 
-def agent(ep: EndpointConfig, model: str) -> AgentSpec:
+def agent(ep: EndpointConfig, model: str, **params: Any) -> AgentSpec:
+    """SmolLM2 on its automatic (compact) prompt profile, max_tokens sized to the answer."""
     return AgentSpec(
         name="smol",
         brain="llm",
@@ -75,10 +89,10 @@ def agent(ep: EndpointConfig, model: str) -> AgentSpec:
             "model": model,
             "temperature": 0,
             "seed": 7,
-            "max_tokens": 160,
             "context_budget_chars": 1000,  # the rules, wallet and prices: a short prompt
             "reflect_every": None,
             "use_cache": True,
+            **params,
         },
         symbols=["BTC"],
         interval_seconds=60,  # one decision per 1-minute bar
@@ -132,6 +146,32 @@ async def test_a_real_model_decides_with_the_schema_enforced_and_a_cached_rerun_
 
 
 @pytest.mark.asyncio
+async def test_a_tool_agent_on_the_real_model_never_executes_a_planned_order(
+    tmp_path: Path, dataset: dict[str, list[Bar]], llama: llamacpp.LlamaServer
+) -> None:
+    """ReAct mode on SmolLM2: whatever it does with the tools (call them, write them as text, or
+    ignore them), an executed order comes from a final answer or a real place_order call,
+    never from a plan written as text."""
+    ep = real_endpoint(llama, context_window=N_CTX)
+    kernel = llm_kernel(tmp_path / "tools.db", dataset, [ep])
+    bot = kernel.create_agent(agent(ep, llama.alias, tools=True, max_steps=2, use_cache=False))
+    await run_ticks(kernel, 3)
+    decisions = kernel.store.decisions(bot.id, limit=100)
+    assert len(decisions) == 3
+    for d in decisions:
+        calls = kernel.store.llm_calls(d.id)
+        print(f"\ntool mode: {d.action} {d.status}: {[(c['purpose'], c['error']) for c in calls]}")
+        if d.status == "executed":  # from a final answer or a real place_order call
+            source = next(c for c in reversed(calls) if c.get("parsed"))
+            called = [t["name"] for t in source.get("tool_calls") or []]
+            assert not called or called[-1] == "place_order", calls
+            if not called:  # a final answer: JSON, no tool written in it
+                names = tool_names(tool_specs(["BTC"]))
+                assert written_tool_calls(source["raw_response"], names) == [], calls
+    await close(kernel)
+
+
+@pytest.mark.asyncio
 async def test_the_schema_form_is_probed_once_on_llama_cpp_python(
     llama: llamacpp.LlamaServer,
 ) -> None:
@@ -180,3 +220,27 @@ async def test_a_call_dropped_at_its_deadline_stops_llama_cpp(
             await asyncio.sleep(0.1)
         result = await client.chat(llama.alias, USER, options=ChatOptions(max_tokens=8))
         assert result.tokens_out and result.tokens_out <= 8
+
+
+@pytest.mark.asyncio
+async def test_the_demo_serves_the_packaged_model_and_its_agent_keeps_up(tmp_path: Path) -> None:
+    """``local_model``: the packaged model is served on loopback and one demo agent joins on it,
+    deciding once per wall minute at the demo's speed (60x): one real decision, enforced."""
+    local = await asyncio.to_thread(start_local_model)
+    assert local is not None
+    try:
+        data = {s: b[:1700] for s, b in load_dataset("demo", LLM_DEMO_SYMBOLS).items()}
+        kernel = llm_kernel(tmp_path / "demo.db", data, [local.endpoint])
+        assert kernel.llm is not None
+        joined = await seed_llm_demo(kernel, kernel.llm, speed=60)
+        assert joined == [f"{local.server.alias} on {LOCAL_ENDPOINT}"]
+        (agent,) = kernel.agents.values()
+        assert agent.spec.interval_seconds == LOCAL_SECONDS_PER_DECISION * 60
+        await run_ticks(kernel, 1)
+        (rec,) = kernel.store.decisions(agent.id)
+        first = kernel.store.llm_calls(rec.id)[0]
+        assert first["mode"] == StructuredMode.SCHEMA.value and not first["error"], first
+        assert first["latency_seconds"] < LOCAL_SECONDS_PER_DECISION
+        await close(kernel)
+    finally:
+        await asyncio.to_thread(local.server.stop)

@@ -379,6 +379,46 @@ async def test_server_rejecting_tools_falls_back_to_one_answer_and_remembers(
     await close(kernel)
 
 
+#: what a 0.5B model answered in tool mode: its tool calls as text, an order among them
+PLAN_AS_TEXT = json.dumps(
+    [
+        {"name": "get_portfolio", "arguments": {}},
+        {
+            "name": "place_order",
+            "arguments": {"action": "buy", "symbol": "BTC", "notional": 100, "reasoning": "plan"},
+        },
+    ]
+)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.asyncio
+async def test_an_order_inside_a_written_plan_never_executes_and_tools_go_off(
+    tmp_path: Path, dataset: dict, sim: SimServer, kind: str
+) -> None:
+    """Tool calls written as text are a plan: the model cannot call tools, so it answers once
+    without them (remembered); the place_order inside the plan is never executed."""
+    ep = sim_endpoint(sim, kind)
+    kernel = llm_kernel(tmp_path / "t.db", dataset, [ep])
+    agent = tool_agent(kernel, ep)
+    sim.script(MODEL, [PLAN_AS_TEXT, HOLD])
+    await run_ticks(kernel, 1)
+    rec = only_decision(kernel, agent)
+    assert rec.status == "held" and rec.reasoning == "done looking"
+    calls = kernel.store.llm_calls(rec.id)
+    assert [c["purpose"] for c in calls] == ["tool", "decide"]
+    assert calls[0]["error"] == "tool calls written as text: get_portfolio, place_order"
+    assert any("cannot call tools" in w for w in rec.meta["warnings"])
+    assert kernel.agents[agent].brain_state["tools_unsupported"]["model"] == MODEL
+    sim.script(MODEL, [PLAN_AS_TEXT, PLAN_AS_TEXT])  # the same plan as a final answer
+    await run_ticks(kernel, 10)
+    latest = kernel.store.decisions(agent)[0]
+    assert latest.status == "held" and "plan, not a decision" in latest.reasoning
+    assert [c["purpose"] for c in kernel.store.llm_calls(latest.id)] == ["decide", "repair"]
+    assert kernel.store.trades(agent)[0] == []
+    await close(kernel)
+
+
 @pytest.mark.asyncio
 async def test_other_http_errors_are_a_hold_not_a_fallback(
     tmp_path: Path, dataset: dict, sim: SimServer

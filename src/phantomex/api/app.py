@@ -36,9 +36,10 @@ from phantomex.api import (
 )
 from phantomex.api.strict_query import refuse_unknown_query
 from phantomex.brains.llm.runtime import LLMRuntime
+from phantomex.brains.llm.types import EndpointConfig
 from phantomex.broker.paper import PaperBrokerConfig
 from phantomex.config import Settings
-from phantomex.demo import seed_demo, seed_llm_demo
+from phantomex.demo import seed_demo, seed_llm_demo, start_local_model
 from phantomex.domain.clock import Clock
 from phantomex.feeds import build_sources, session_live_sources
 from phantomex.kernel import exchange_setup
@@ -90,6 +91,7 @@ def live_kernel(
     box: SecretBox,
     feed: MarketFeed | None = None,
     clock: Clock | None = None,
+    local: EndpointConfig | None = None,
 ) -> Kernel:
     """The live kernel of ``settings`` (see :func:`phantomex.kernel.compose.build_kernel`)."""
     broker = exchange_setup.build_router(  # a PaperBroker that routes exchange agents' orders
@@ -110,7 +112,8 @@ def live_kernel(
         for e in load_saved(store, box, problems)
         if e.name not in {s.name for s in settings.llm_endpoints}
     ]
-    llm = LLMRuntime([*settings.llm_endpoints, *saved], cache=store.cache_get, news=store)
+    served = [local] if local is not None else []  # the local model, when one is served
+    llm = LLMRuntime([*settings.llm_endpoints, *saved, *served], cache=store.cache_get, news=store)
     feed = feed or build_feed(settings, store, problems)
     kernel = build_kernel(
         feed,
@@ -148,7 +151,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = Store(settings.database_url)
         box = SecretBox.for_data_dir(settings.data_dir)
-        kernel = live_kernel(settings, store, box, feed, clock)
+        local = await asyncio.to_thread(start_local_model) if settings.local_model else None
+        kernel = live_kernel(settings, store, box, feed, clock, local.endpoint if local else None)
         service = Service.of(
             kernel,
             llm_static=frozenset(e.name for e in settings.llm_endpoints),
@@ -161,7 +165,7 @@ def create_app(
         metrics.attach(app, service.queries)
         app.state.kernel, app.state.hub, app.state.settings = kernel, hub, settings
         if seeds_demo(settings, kernel) and kernel.llm is not None:
-            joined = await seed_llm_demo(service, kernel.llm)
+            joined = await seed_llm_demo(service, kernel.llm, speed=settings.replay_speed)
             if joined:
                 log.info("LLM demo agents joined: %s", ", ".join(joined))
         app.state.notifications = await Notifications.open(
@@ -195,6 +199,8 @@ def create_app(
                 await kernel.llm.aclose()
             await app.state.notifications.close()
             store.close()
+            if local is not None:
+                await asyncio.to_thread(local.server.stop)
 
     app = FastAPIOffline(  # /docs and /redoc load their scripts from this server, not a CDN
         title="PhantomEx",

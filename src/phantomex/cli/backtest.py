@@ -288,6 +288,11 @@ def register(app: typer.Typer) -> None:
             return
         _print_summary(result)
         say(f"engine: {result.engine}" + (f" ({result.engine_note})" if result.engine_note else ""))
+        from phantomex.research.llm_figures import llm_summary_line
+
+        for one in result.agents:
+            if one.llm is not None:
+                say(f"{one.name}: {llm_summary_line(one.llm)}")
         if paths:
             say(f"report: {paths[0]}  summary: {paths[1]}")
 

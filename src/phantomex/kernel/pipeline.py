@@ -14,6 +14,7 @@ from phantomex.brains.llm.audit import record_calls
 from phantomex.domain.agent import Agent
 from phantomex.domain.decision import DecisionRecord
 from phantomex.domain.models import Action, AgentStatus, Decision, DecisionStatus, Mode, Wallet
+from phantomex.domain.staleness import age_checked
 from phantomex.kernel.approval_queue import ApprovalQueue
 from phantomex.kernel.events import ErrorRaised, LLMCalled
 from phantomex.kernel.execution import Execution
@@ -123,6 +124,7 @@ class DecisionPipeline:
                     f"{decision.reasoning}",
                     **decision.meta,
                 )
+            decision = age_checked(decision, ctx.now, s.time(), agent.spec.interval_seconds)
             try:
                 with self.work.unit():
                     self.conclude(agent, ctx, decision, source="brain")

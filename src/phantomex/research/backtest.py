@@ -50,6 +50,7 @@ from phantomex.kernel.driver import TickDriver
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.market.loaders import infer_symbol, load_bars, load_dataset
 from phantomex.market.replay import ReplayFeed
+from phantomex.research.llm_figures import llm_figures
 from phantomex.research.metrics import TradeRecord, compute_metrics
 from phantomex.serialize import iso, jsonable
 from phantomex.store.memory import MemoryStore
@@ -313,6 +314,8 @@ class AgentResult:
     metrics: dict[str, Any]
     decisions: list[dict[str, Any]] = field(default_factory=list)
     status: str = "running"
+    #: an LLM agent's figures (:func:`~phantomex.research.llm_figures.llm_figures`), else None
+    llm: dict[str, Any] | None = None
 
     @property
     def final_equity(self) -> Decimal:
@@ -385,11 +388,15 @@ class BacktestResult:
                     "trades": len(a.trades),
                     "final_equity": format(a.final_equity, "f"),
                     "metrics": a.metrics,
+                    **({"llm": jsonable(a.llm)} if a.llm is not None else {}),
                 }
                 for a in self.agents
             ]
-        elif self.agents[0].status != "running":
-            out["status"] = self.agents[0].status
+        else:
+            if self.agents[0].status != "running":
+                out["status"] = self.agents[0].status
+            if self.agents[0].llm is not None:
+                out["llm"] = jsonable(self.agents[0].llm)
         if self.errors:
             out["errors"] = list(self.errors)
         out["engine"] = self.engine
@@ -521,6 +528,7 @@ async def _run(
         results = [
             _agent_result(
                 kernel,
+                store,
                 agent.id,
                 equity[agent.id],
                 held[agent.id],
@@ -576,6 +584,7 @@ def agent_trades(kernel: Kernel, agent_id: str, name: str) -> list[TradeRecord]:
 
 def _agent_result(
     kernel: Kernel,
+    store: MemoryStore,
     agent_id: str,
     equity: list[Decimal],
     in_market: list[bool],
@@ -618,7 +627,12 @@ def _agent_result(
         metrics=metrics,
         decisions=decisions,
         status=agent.status.value,
+        llm=llm_figures(store.agent_llm_calls(agent_id)) if _is_llm(agent.spec) else None,
     )
+
+
+def _is_llm(spec: AgentSpec) -> bool:
+    return spec.brain == "llm"
 
 
 def _first_error(exc: ValidationError) -> str:

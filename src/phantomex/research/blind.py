@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from phantomex.domain.models import Bar
 from phantomex.research.backtest import BacktestConfig, BacktestResult
@@ -91,6 +92,7 @@ def unblind_result(result: BacktestResult, real: BacktestConfig, key: BlindKey) 
                 {**d, "time": d["time"] - key.shift, "symbol": _real_or(d.get("symbol"), key)}
                 for d in a.decisions
             ],
+            llm=_unblind_llm(a.llm, key),
         )
         for a, spec in zip(result.agents, real.agents, strict=True)
     ]
@@ -104,6 +106,22 @@ def unblind_result(result: BacktestResult, real: BacktestConfig, key: BlindKey) 
         times=[t - key.shift for t in result.times],
         agents=agents,
     )
+
+
+def _unblind_llm(figures: dict[str, Any] | None, key: BlindKey) -> dict[str, Any] | None:
+    """An LLM agent's figures with its answers in real symbols and times (the reasoning is
+    the model's own words about the disguised market, kept as they were)."""
+    if figures is None:
+        return None
+    answers = [
+        {
+            **a,
+            "time": a["time"] - key.shift if a.get("time") else a.get("time"),
+            "symbol": _real_or(a.get("symbol"), key),
+        }
+        for a in figures["answers"]
+    ]
+    return {**figures, "answers": answers}
 
 
 def _unblind_trade(t: TradeRecord, key: BlindKey) -> TradeRecord:

@@ -26,6 +26,7 @@ import numpy as np
 from phantomex import formatting as fmt
 from phantomex.formatting import MetricKind
 from phantomex.research.backtest import AgentResult, BacktestResult
+from phantomex.research.llm_figures import llm_summary_line
 from phantomex.research.metrics import TradeRecord, monthly_returns, round_trips
 
 __all__ = ["render_html", "render_png", "write_report"]
@@ -306,6 +307,7 @@ def render_html(result: BacktestResult) -> str:
         out.append("<h2>Errors</h2><ul>")
         out.extend(f"<li>{_e(err)}</li>" for err in result.errors)
         out.append("</ul>")
+    out.extend(_llm_section(result.agents))
     if _several(result):
         out.append('<h2 id="comparison">Comparison</h2>')
         out.append(_comparison_table(result.agents))
@@ -359,6 +361,30 @@ def render_html(result: BacktestResult) -> str:
     out.append(f"<pre>{_e(json.dumps(cfg, indent=2))}</pre>")
     out.append("</main></body></html>\n")
     return "\n".join(out)
+
+
+MAX_LLM_ANSWERS = 200  # answers listed per agent in the report
+
+
+def _llm_section(agents: Sequence[AgentResult]) -> list[str]:
+    """Each LLM agent's figures and its answers with their reasoning."""
+    out: list[str] = []
+    for agent in agents:
+        if agent.llm is None:
+            continue
+        out.append(f'<h2 id="llm">Language model: {_e(agent.name)}</h2>')
+        out.append(f"<p>{_e(llm_summary_line(agent.llm))}</p>")
+        rows = [
+            f"<tr><td>{_e(fmt.when(a['time']) if a['time'] else '')}</td>"
+            f"<td>{_e(a['action'] or 'no answer')}</td><td>{_e(a['symbol'] or '')}</td>"
+            f"<td>{_e(a['reasoning'] or a['error'] or '')}</td></tr>"
+            for a in agent.llm["answers"][:MAX_LLM_ANSWERS]
+        ]
+        out.append(
+            "<table><thead><tr><th>time</th><th>action</th><th>symbol</th><th>reasoning</th>"
+            "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+        )
+    return out
 
 
 def _comparison_table(agents: Sequence[AgentResult]) -> str:

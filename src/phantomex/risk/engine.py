@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
+from phantomex import formatting as fmt
 from phantomex.domain.models import Action, Decision, Instrument, Side, Snapshot, Wallet
 from phantomex.domain.money import ZERO, all_in_quantity, is_valid_price, quantize_down
 from phantomex.domain.risk import RiskProfile, RiskState, exit_due
@@ -284,7 +285,8 @@ class RiskEngine:
             wanted = limit
         if wanted > limit:
             detail = (
-                f"buy of {wanted} {symbol} exceeds the limit of {limit} "
+                f"buy of {fmt.quantity(wanted)} {symbol} exceeds the limit of "
+                f"{fmt.quantity(limit)} "
                 f"(allocation {profile.max_allocation_pct}%, position "
                 f"{profile.max_position_pct}%, cash {wallet.cash:.2f})"
             )
@@ -294,7 +296,7 @@ class RiskEngine:
             checks.append(Check("size", True, "resized: " + detail))
             wanted = limit
         else:
-            checks.append(Check("size", True, f"buy {wanted} {symbol} within limits"))
+            checks.append(Check("size", True, f"buy {fmt.quantity(wanted)} {symbol} within limits"))
         if wanted <= 0:
             reason = f"no room to buy {symbol} (cash {wallet.cash:.2f})"
             checks.append(Check("size", False, reason))
@@ -325,13 +327,20 @@ class RiskEngine:
         else:
             wanted = held
         if wanted > held:
-            detail = f"sell of {wanted} {symbol} exceeds the holding of {held}"
+            detail = (
+                f"sell of {fmt.quantity(wanted)} {symbol} exceeds the holding of "
+                f"{fmt.quantity(held)}"
+            )
             if not profile.resize_to_fit:
                 checks.append(Check("holding", False, detail))
                 return Verdict(False, symbol=symbol, reason=detail, checks=checks)
             checks.append(Check("holding", True, "resized: " + detail))
             wanted = held
         else:
-            checks.append(Check("holding", True, f"sell {wanted} of {held} {symbol}"))
+            checks.append(
+                Check(
+                    "holding", True, f"sell {fmt.quantity(wanted)} of {fmt.quantity(held)} {symbol}"
+                )
+            )
         whole = decision.quantity is None and decision.notional is None
         return Verdict(True, Side.SELL, symbol, wanted, checks=checks, whole=whole)

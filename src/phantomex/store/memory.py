@@ -255,6 +255,11 @@ class MemoryStore:
     def llm_calls(self, decision_id: str) -> list[dict[str, Any]]:
         return [dict(c) for c in self._llm_calls if c["decision_id"] == decision_id]
 
+    def agent_llm_calls(self, agent_id: str) -> list[dict[str, Any]]:
+        """Every LLM call of an agent in the order made (a lean backtest keeps no holds, so
+        its calls are not reachable through the decisions)."""
+        return [dict(c) for c in self._llm_calls if c["agent_id"] == agent_id]
+
     def cache_get(self, key: str) -> dict[str, Any] | None:
         found = self._cache.get(key)
         return dict(found[0]) if found else None

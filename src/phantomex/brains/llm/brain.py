@@ -25,7 +25,6 @@ the brain itself never writes anywhere except its own ``ctx.state``.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -47,7 +46,10 @@ from phantomex.brains.llm.news import (
     run_news_tool,
 )
 from phantomex.brains.llm.parse import parse_decision, repair_prompt
+from phantomex.brains.llm.plans import tool_names, written_tool_calls
+from phantomex.brains.llm.profiles import ProfileName, profile_for
 from phantomex.brains.llm.prompt import build_messages
+from phantomex.brains.llm.records import cache_entry, parsed, result_fields, result_from_cache
 from phantomex.brains.llm.reflect import (
     LESSONS_SCHEMA,
     parse_lessons,
@@ -56,19 +58,21 @@ from phantomex.brains.llm.reflect import (
     remember_notes,
 )
 from phantomex.brains.llm.runtime import LLMRuntime, cache_key
-from phantomex.brains.llm.schema import decision_json_schema
+from phantomex.brains.llm.schema import answer_max_tokens, decision_json_schema
 from phantomex.brains.llm.tools import ToolOutcome, run_tool, tool_specs
 from phantomex.brains.llm.types import (
     ChatOptions,
     ChatResult,
     LLMError,
     StructuredMode,
-    ToolCall,
 )
 from phantomex.domain.models import Decision
+from phantomex.domain.staleness import MAX_AGE_KEY
 
 log = logging.getLogger(__name__)
 
+#: a reflection's token limit when the agent sets none (1-3 short lessons)
+REFLECTION_MAX_TOKENS = 600
 #: the brain-state key remembering that the agent's model (on its endpoint) rejects tools
 TOOLS_UNSUPPORTED_KEY = "tools_unsupported"
 _DECIDE_LINE = "Decide now. Reply with one JSON object only."
@@ -89,9 +93,27 @@ class LLMParams(BaseModel):
     context_budget_chars: int = Field(
         default=12_000, ge=1_000, le=400_000, description="Largest prompt, in characters."
     )
-    max_tokens: int = Field(default=600, ge=16, le=32_000, description="Longest answer.")
+    max_tokens: int | None = Field(
+        default=None,
+        ge=16,
+        le=32_000,
+        description="Longest answer, in tokens; empty: sized to the answer (its schema).",
+    )
+    prompt_profile: ProfileName = Field(
+        default="auto",
+        description="compact: fewer, rounder numbers and an example answer, for small models; "
+        "full: the whole prompt; auto: compact when the model's name states at most 3B "
+        "parameters.",
+    )
     timeout_seconds: float | None = Field(
         default=None, gt=0, le=3600, description="Per call; the endpoint's timeout if empty."
+    )
+    max_decision_age_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=7 * 86400,
+        description="Longest market time between the prompt and applying its answer (a trade "
+        "decided on an older market is a recorded stale hold); one decision interval if empty.",
     )
     daily_token_budget: int | None = Field(
         default=None,
@@ -151,8 +173,18 @@ class LLMBrain:
         calls = max(params.max_steps + 1, 3) if params.tools else 2
         calls += 1 if params.reflect_every else 0
         self.deadline_seconds = calls * self.timeout + 5
-        self._schema: dict[str, Any] = decision_json_schema()
+        self.profile = profile_for(params.prompt_profile, params.model)
+        self._schema: dict[str, Any] = self._decision_schema([])
+        #: the answer's token limit: the agent's, else sized to the schema (never cut short)
+        self.max_tokens = params.max_tokens or answer_max_tokens(self._schema)
         self._num_ctx: int | None = None
+        # whether the last decide call's schema was enforced by the server (a cached answer
+        # says so too, so a replay from the cache sends the same prompts): then the prompt
+        # leaves the schema out, the answer template stays
+        self._schema_enforced = False
+
+    def _decision_schema(self, symbols: list[str]) -> dict[str, Any]:
+        return decision_json_schema(symbols or None, reasoning_chars=self.profile.reasoning_chars)
 
     @property
     def llm_model(self) -> tuple[str, str]:
@@ -180,7 +212,7 @@ class LLMBrain:
             return Decision.hold(reason, pause={"until": midnight.isoformat(), "reason": reason})
         calls: list[dict[str, Any]] = []
         warnings: list[str] = []
-        self._schema = decision_json_schema(sorted(ctx.symbols))
+        self._schema = self._decision_schema(sorted(ctx.symbols))
         if reflection_due(ctx, p.reflect_every):
             await self._reflect(ctx, calls, warnings)
         news_budget = NewsBudget(p.news_items, p.news_chars)
@@ -194,13 +226,13 @@ class LLMBrain:
             window = await self.runtime.windows.window(self.runtime.client(p.endpoint), p.model)
             return Decision.hold(
                 f"the prompt does not fit the model's context ({window} tokens with "
-                f"max_tokens {p.max_tokens}): nothing was sent"
+                f"max_tokens {self.max_tokens}): nothing was sent"
             )
         decision: Decision | None = None
         if p.tools:
             unsupported = self._tools_unsupported(ctx)
             if unsupported is not None:
-                warnings.append(f"tool use is off: the model rejected tools ({unsupported})")
+                warnings.append(f"tool use is off for this model ({unsupported})")
             else:
                 decision = await self._tool_loop(ctx, messages, calls, warnings, news_budget)
         if decision is None:
@@ -210,6 +242,8 @@ class LLMBrain:
                 decision = await self._single_shot(shorter, calls)  # the window is known now
         decision.meta["llm_calls"] = calls
         decision.meta["model"] = p.model
+        if p.max_decision_age_seconds is not None:
+            decision.meta[MAX_AGE_KEY] = p.max_decision_age_seconds
         if warnings:
             decision.meta["warnings"] = [*decision.meta.get("warnings", []), *warnings]
         return decision
@@ -220,19 +254,20 @@ class LLMBrain:
         p = self.params
         client = self.runtime.client(p.endpoint)
         budget = await self.runtime.windows.budget(
-            client, p.model, p.context_budget_chars, p.max_tokens
+            client, p.model, p.context_budget_chars, self.max_tokens
         )
-        self._num_ctx = ollama_num_ctx(p.context_budget_chars, p.max_tokens, budget.window)
+        self._num_ctx = ollama_num_ctx(p.context_budget_chars, self.max_tokens, budget.window)
         messages = build_messages(
             ctx,
             goal=ctx.goal,
             recent_decisions=ctx.recent_decisions,
             notes=list(ctx.state.get("notes", [])),
             budget_chars=budget.chars,
-            mode_prompt_json=True,
+            mode_prompt_json=not self._schema_enforced,
+            profile=self.profile,
             news=news,
         )
-        return messages if budget.fits(prompt_chars(messages), p.max_tokens) else None
+        return messages if budget.fits(prompt_chars(messages), self.max_tokens) else None
 
     # -- single shot -----------------------------------------------------------------------------
     async def _single_shot(
@@ -241,6 +276,7 @@ class LLMBrain:
         result = await self._call(messages, "decide", calls)
         if isinstance(result, LLMError):
             return Decision.hold(f"LLM call failed: {calls[-1]['error']}")
+        self._schema_enforced = result.mode is StructuredMode.SCHEMA
         return await self._answer(messages, result, calls)
 
     async def _answer(
@@ -249,7 +285,7 @@ class LLMBrain:
         """The decision in a final answer, with one repair call when it is unusable; the
         parser's warnings are on the decision (``meta["warnings"]``), as in every mode."""
         outcome = parse_decision(result.content, reasoning_field=result.thinking)
-        calls[-1]["parsed"] = _parsed(outcome.decision)
+        calls[-1]["parsed"] = parsed(outcome.decision)
         if outcome.decision is None:
             calls[-1]["error"] = f"invalid output: {outcome.error}"
             repair = [
@@ -264,7 +300,7 @@ class LLMBrain:
                 )
             first_error = outcome.error
             outcome = parse_decision(fixed.content, reasoning_field=fixed.thinking)
-            calls[-1]["parsed"] = _parsed(outcome.decision)
+            calls[-1]["parsed"] = parsed(outcome.decision)
             if outcome.decision is None:
                 calls[-1]["error"] = f"invalid output: {outcome.error}"
                 return Decision.hold(f"invalid model output after one repair: {outcome.error}")
@@ -290,22 +326,20 @@ class LLMBrain:
         specs = tool_specs(list(ctx.symbols))
         if reader is not None:
             specs += news_tool_specs(list(ctx.symbols))
+        names = tool_names(specs)
         messages = _with_tool_instructions(base, p.max_steps, news=reader is not None)
         for step in range(1, p.max_steps + 1):
             result = await self._call(messages, "tool", calls, tools=specs)
             if isinstance(result, LLMError):
                 if not tools_rejected(result):
                     return Decision.hold(f"LLM call failed: {calls[-1]['error']}")
-                reason = _detail(result)[:300]
-                ctx.state[TOOLS_UNSUPPORTED_KEY] = {
-                    "endpoint": p.endpoint,
-                    "model": p.model,
-                    "error": reason,
-                    "time": ctx.now.isoformat(),
-                }
-                warnings.append(
-                    f"the model rejected tools, answering without them from now on ({reason})"
-                )
+                self._tools_off(ctx, "the model rejected tools", _detail(result), warnings)
+                return None
+            written = [] if result.tool_calls else written_tool_calls(result.content, names)
+            if written:  # a plan in prose: nothing in it is executed
+                detail = "tool calls written as text: " + ", ".join(written)
+                calls[-1]["error"] = detail
+                self._tools_off(ctx, "the model cannot call tools", detail, warnings)
                 return None
             if not result.tool_calls:
                 decision = await self._answer(messages, result, calls)
@@ -325,7 +359,7 @@ class LLMBrain:
                 if outcome.error is not None:
                     errors.append(f"{call.name}: {outcome.error}")
                 if outcome.decision is not None:
-                    calls[-1]["parsed"] = _parsed(outcome.decision)
+                    calls[-1]["parsed"] = parsed(outcome.decision)
                     outcome.decision.meta["tool_steps"] = step
                     return outcome.decision
                 messages.append(client.tool_message(call, outcome.content))
@@ -334,6 +368,17 @@ class LLMBrain:
         return Decision.hold(
             f"step limit reached: no decision after {p.max_steps} tool steps", step_limit=True
         )
+
+    def _tools_off(self, ctx: BrainContext, why: str, detail: str, warnings: list[str]) -> None:
+        """Remember (in the agent's state) that this model answers without tools from now on."""
+        reason = detail[:300]
+        ctx.state[TOOLS_UNSUPPORTED_KEY] = {
+            "endpoint": self.params.endpoint,
+            "model": self.params.model,
+            "error": reason,
+            "time": ctx.now.isoformat(),
+        }
+        warnings.append(f"{why}, answering without them from now on ({reason})")
 
     def _tools_unsupported(self, ctx: BrainContext) -> str | None:
         """Why tools are off for this agent's model, if it rejected them before."""
@@ -354,7 +399,13 @@ class LLMBrain:
         ctx.state["reflected_at_trades"] = ctx.closed_trades
         try:
             messages = reflection_messages(ctx, self.params.context_budget_chars)
-            result = await self._call(messages, "reflect", calls, schema=LESSONS_SCHEMA)
+            result = await self._call(
+                messages,
+                "reflect",
+                calls,
+                schema=LESSONS_SCHEMA,
+                max_tokens=self.params.max_tokens or REFLECTION_MAX_TOKENS,
+            )
             if isinstance(result, LLMError):
                 warnings.append(f"reflection failed: {calls[-1]['error']}")
                 return
@@ -377,6 +428,7 @@ class LLMBrain:
         *,
         schema: dict[str, Any] | None = None,
         tools: Sequence[dict[str, Any]] | None = None,
+        max_tokens: int | None = None,
     ) -> ChatResult | LLMError:
         """One model call (or a cache hit), recorded in ``calls``.
 
@@ -384,15 +436,16 @@ class LLMBrain:
         the model from calling tools); else it asks for JSON matching ``schema`` (default: the
         decision) in the strongest mode the server accepts."""
         p = self.params
+        max_tokens = max_tokens or self.max_tokens
         options = ChatOptions(
             temperature=p.temperature,
             seed=p.seed,
-            max_tokens=p.max_tokens,
+            max_tokens=max_tokens,
             timeout_seconds=self.timeout,
             keep_alive=self.runtime.keep_alive(p.endpoint, p.model),
             num_ctx=self._num_ctx,
         )
-        key_options: list[Any] = [p.temperature, p.seed, p.max_tokens]
+        key_options: list[Any] = [p.temperature, p.seed, max_tokens]
         if tools is not None:
             key_options.append({"tools": list(tools)})
         key = cache_key(p.endpoint, p.model, messages, key_options)
@@ -406,11 +459,11 @@ class LLMBrain:
         calls.append(call)
         cached = self.runtime.cache(key) if p.use_cache and self.runtime.cache else None
         if cached is not None:
-            result = _result_from_cache(cached)
+            result = result_from_cache(cached)
             self.runtime.windows.learn_ratio(  # as the first run did: the same next budget
                 p.endpoint, p.model, prompt_chars(messages), result.tokens_in
             )
-            call.update(_result_fields(result), cached=True, latency_seconds=0.0)
+            call.update(result_fields(result), cached=True, latency_seconds=0.0)
             return result
         started = time.perf_counter()
         try:
@@ -446,9 +499,9 @@ class LLMBrain:
         self.runtime.windows.learn_ratio(
             p.endpoint, p.model, prompt_chars(messages), result.tokens_in
         )
-        call.update(_result_fields(result), cost=self._cost(result))
+        call.update(result_fields(result), cost=self._cost(result))
         if p.use_cache:
-            call["cache_entry"] = _cache_entry(result)
+            call["cache_entry"] = cache_entry(result)
         return result
 
     def _cost(self, result: ChatResult) -> Decimal | None:
@@ -526,81 +579,3 @@ def count_tokens(state: dict[str, Any], day: str, calls: list[dict[str, Any]]) -
     used = int(usage.get("used", 0)) if usage.get("day") == day else 0
     used += sum(int(c.get("tokens_in") or 0) + int(c.get("tokens_out") or 0) for c in calls)
     state["token_usage"] = {"day": day, "used": used}
-
-
-def _tool_calls_json(calls: list[ToolCall]) -> list[dict[str, Any]]:
-    out = []
-    for c in calls:
-        item: dict[str, Any] = {"name": c.name, "arguments": c.arguments, "id": c.id}
-        if c.arguments_error:
-            item["arguments_error"] = c.arguments_error
-        out.append(item)
-    return out
-
-
-def _result_fields(result: ChatResult) -> dict[str, Any]:
-    raw = result.content
-    fields: dict[str, Any] = {}
-    if result.tool_calls:  # the audit trail shows what the model called
-        tool_calls = _tool_calls_json(result.tool_calls)
-        fields["tool_calls"] = tool_calls
-        shown = json.dumps({"tool_calls": tool_calls}, default=str)
-        raw = f"{raw}\n{shown}" if raw else shown
-    return {
-        "mode": result.mode.value,
-        "form": result.form,
-        "raw_response": raw,
-        "thinking": result.thinking,
-        "latency_seconds": result.latency_seconds,
-        "tokens_in": result.tokens_in,
-        "tokens_out": result.tokens_out,
-        **fields,
-    }
-
-
-def _cache_entry(result: ChatResult) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "content": result.content,
-        "thinking": result.thinking,
-        "mode": result.mode.value,
-        "tokens_in": result.tokens_in,
-        "tokens_out": result.tokens_out,
-    }
-    if result.tool_calls:
-        entry["tool_calls"] = _tool_calls_json(result.tool_calls)
-    return entry
-
-
-def _result_from_cache(entry: dict[str, Any]) -> ChatResult:
-    calls = [
-        ToolCall(
-            name=str(c.get("name") or ""),
-            arguments=dict(c.get("arguments") or {}),
-            id=c.get("id"),
-            arguments_error=c.get("arguments_error"),
-        )
-        for c in entry.get("tool_calls") or []
-        if isinstance(c, dict)
-    ]
-    return ChatResult(
-        content=entry.get("content") or "",
-        mode=StructuredMode(entry.get("mode", StructuredMode.PROMPT.value)),
-        latency_seconds=0.0,
-        thinking=entry.get("thinking"),
-        tool_calls=calls,
-        tokens_in=entry.get("tokens_in"),
-        tokens_out=entry.get("tokens_out"),
-    )
-
-
-def _parsed(decision: Decision | None) -> dict[str, Any] | None:
-    if decision is None:
-        return None
-    return {
-        "action": decision.action.value,
-        "symbol": decision.symbol,
-        "quantity": str(decision.quantity) if decision.quantity is not None else None,
-        "notional": str(decision.notional) if decision.notional is not None else None,
-        "confidence": decision.confidence,
-        "reasoning": decision.reasoning,
-    }

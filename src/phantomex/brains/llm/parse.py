@@ -10,7 +10,9 @@
 3. finds the first balanced JSON object or array, with braces inside strings, prose around it,
    several objects (the first *valid* decision wins), an object nested in a wrapper
    (``{"decision": {...}}``, ``{"trade": {...}}``), a JSON document inside a JSON string, a list of
-   decisions (the first valid one, with a warning);
+   decisions (the first valid one, with a warning); never inside a tool call written as text
+   (``{"name": "place_order", "arguments": {...}}``, ``{"function": ...}``): that is a plan,
+   not a decision, and an answer made only of such calls is an error;
 4. repairs non-standard JSON when strict parsing fails: single quotes, Python ``True``/``None``,
    trailing commas, ``//``/``#``/``/* */`` comments, unquoted keys and bare-word values,
    typographic quotes, ``Decimal('0.5')``;
@@ -143,6 +145,7 @@ class _Search:
     truncated: bool = False
     parsed_object: bool = False
     malformed: bool = False
+    planned: bool = False  # a tool call written as text was passed over
     first_error: tuple[str, str, dict[str, Any]] | None = None
 
 
@@ -244,6 +247,11 @@ def _parse(raw: object, reasoning_field: object) -> ParseOutcome:
         return outcome
     if search.truncated:
         return fail("the JSON object is incomplete (output truncated?)", text)
+    if search.planned:
+        return fail(
+            "a tool call written as text is a plan, not a decision: answer with one JSON decision",
+            text,
+        )
     if search.parsed_object:
         return fail('the JSON has no "action" field', text)
     if search.malformed:
@@ -376,7 +384,7 @@ def _search(
 def _first_valid(
     value: Any, snippet: str, search: _Search
 ) -> tuple[LLMDecision, dict[str, Any], int, int] | None:
-    payloads = list(_decision_dicts(value, 0))
+    payloads = list(_decision_dicts(value, 0, search))
     for index, payload in enumerate(payloads):
         try:
             model = LLMDecision.model_validate(payload)
@@ -474,26 +482,40 @@ def _json_loads(text: str) -> Any:
     )
 
 
-def _decision_dicts(value: Any, depth: int) -> Iterator[dict[str, Any]]:
+def _decision_dicts(value: Any, depth: int, search: _Search) -> Iterator[dict[str, Any]]:
     """Decision-like objects in document order: the object itself, or inside wrappers, lists
-    and JSON-encoded strings (up to MAX_NESTING levels)."""
+    and JSON-encoded strings (up to MAX_NESTING levels), never inside a tool call."""
     if depth > MAX_NESTING:
         return
     if isinstance(value, dict):
         if has_action_key(value):
             yield value
             return
+        if _is_tool_call(value):
+            search.planned = True
+            return
         for _, item in key_value_pairs(value):  # a repeated wrapper key too
-            yield from _decision_dicts(item, depth + 1)
+            yield from _decision_dicts(item, depth + 1, search)
     elif isinstance(value, list):
         for item in value[:50]:
-            yield from _decision_dicts(item, depth + 1)
+            yield from _decision_dicts(item, depth + 1, search)
     elif isinstance(value, str):
         inner = value.strip()
         if inner[:1] in ("{", "[") and len(inner) <= MAX_INPUT_CHARS:
             loaded, _ = _load(inner)
             if not isinstance(loaded, _Fail):
-                yield from _decision_dicts(loaded, depth + 1)
+                yield from _decision_dicts(loaded, depth + 1, search)
+
+
+_CALL_ARGUMENTS: Final = frozenset({"arguments", "parameters", "args", "input"})
+_CALL_WRAPPERS: Final = frozenset({"function", "function_call", "tool_call", "tool_calls"})
+
+
+def _is_tool_call(value: dict[Any, Any]) -> bool:
+    """A tool call written as text: ``{"name": ..., "arguments": ...}`` (or ``parameters``),
+    ``{"function": ...}``, ``{"tool_calls": [...]}``."""
+    keys = {normalize_key(k) for k, _ in key_value_pairs(value)}
+    return bool(keys & _CALL_WRAPPERS) or ("name" in keys and bool(keys & _CALL_ARGUMENTS))
 
 
 def _summarise(exc: ValidationError) -> str:

@@ -52,13 +52,13 @@ import numpy as np
 
 from phantomex.brains.base import BrainContext
 from phantomex.brains.indicators import ema, is_clean_series, rsi, sma
+from phantomex.brains.llm.profiles import FULL, PromptProfile
 from phantomex.brains.llm.schema import decision_json_schema
 from phantomex.domain.models import Bar, Snapshot
 from phantomex.domain.money import is_valid_price
 
 __all__ = ["build_messages", "fmt_money", "fmt_number", "fmt_percent"]
 
-HISTORY_BARS: Final = 20  # closes shown per symbol
 INDICATOR_BARS: Final = 200  # bars the indicators are computed from
 MAX_DECISIONS: Final = 50
 MAX_NOTES: Final = 50
@@ -74,6 +74,16 @@ _ANSWER_TEMPLATE: Final = (
     '"quantity": <units > 0> or null, "notional": <USD > 0> or null, '
     '"reasoning": "<one or two sentences>", "confidence": <number 0..1>, '
     '"stop_loss": <price> or null, "take_profit": <price> or null}'
+)
+#: the compact profile's template: sizes and exit prices as the strings the schema enforces
+_COMPACT_TEMPLATE: Final = (
+    '{"action": "buy" | "sell" | "hold", "symbol": "<ticker>" or null, '
+    '"quantity": "<units>" or null, "notional": "<USD>" or null, '
+    '"reasoning": "<one sentence>", "confidence": <0.0 to 1.0>}'
+)
+_EXAMPLE: Final = (
+    '{"action": "hold", "symbol": null, "quantity": null, "notional": null, '
+    '"reasoning": "No clear trend yet.", "confidence": 0.5}'
 )
 _CENT: Final = Decimal("0.01")
 _WIDE = decimal.Context(prec=200, rounding=decimal.ROUND_HALF_EVEN, traps=[])
@@ -114,6 +124,17 @@ def fmt_number(value: object, digits: int = 10) -> str:
         return "0"
     rounded = decimal.Context(prec=digits, rounding=decimal.ROUND_HALF_EVEN, traps=[]).plus(number)
     return _plain(rounded)
+
+
+def fmt_number_down(value: object, digits: int) -> str:
+    """``value`` rounded *down* to ``digits`` significant digits (a limit a model may copy:
+    the copy stays within it): 0.0123456 → 0.0123 with 3."""
+    number = _as_decimal(value)
+    if number is None:
+        return "n/a"
+    if number.is_zero():
+        return "0"
+    return _plain(decimal.Context(prec=digits, rounding=decimal.ROUND_DOWN, traps=[]).plus(number))
 
 
 def fmt_money(value: object) -> str:
@@ -216,6 +237,7 @@ class _Parts:
     decisions: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     news: str | None = None  # the news digest (brains/llm/news.py), already within its budget
+    decisions_title: str = "YOUR RECENT DECISIONS (oldest first)"
 
     def user(self) -> str:
         lines = list(self.head)
@@ -230,7 +252,7 @@ class _Parts:
             lines.extend(self.indicators)
         if self.decisions:
             lines.append("")
-            lines.append("YOUR RECENT DECISIONS (oldest first)")
+            lines.append(self.decisions_title)
             lines.extend(self.decisions)
         if self.notes:
             lines.append("")
@@ -274,7 +296,9 @@ def _symbols(ctx: BrainContext) -> list[str]:
     return list(dict.fromkeys(str(s) for s in ctx.symbols))
 
 
-def _system(ctx: BrainContext, symbols: list[str], mode_prompt_json: bool) -> str:
+def _system(
+    ctx: BrainContext, symbols: list[str], mode_prompt_json: bool, profile: PromptProfile
+) -> str:
     lines = [
         f"You are the trading agent {_one_line(ctx.agent_name, 100)}, managing a "
         "paper-trading wallet (spot, long-only, no leverage). Each turn you get the market as it "
@@ -291,7 +315,7 @@ def _system(ctx: BrainContext, symbols: list[str], mode_prompt_json: bool) -> st
         "position).",
     ]
     limits = [
-        f"{s} {fmt_number(ctx.max_buy_quantity[s], 12)}"
+        f"{s} {fmt_number_down(ctx.max_buy_quantity[s], profile.limit_digits)}"
         for s in symbols
         if s in ctx.max_buy_quantity
     ]
@@ -306,16 +330,18 @@ def _system(ctx: BrainContext, symbols: list[str], mode_prompt_json: bool) -> st
         "- Use only the data given below; the PRICES are the current market.",
         "",
         "ANSWER with ONE JSON object and nothing else (no prose, no markdown fences):",
-        _ANSWER_TEMPLATE,
+        _COMPACT_TEMPLATE if profile.example else _ANSWER_TEMPLATE,
         "buy and sell need a symbol; hold needs no size.",
     ]
+    if profile.example:
+        lines += ["Example answer:", _EXAMPLE]
     if mode_prompt_json:
         schema = json.dumps(decision_json_schema(symbols or None), separators=(",", ":"))
         lines += ["", "JSON schema of the answer:", schema]
     return "\n".join(lines)
 
 
-def _head(ctx: BrainContext, goal: str, symbols: list[str]) -> list[str]:
+def _head(ctx: BrainContext, goal: str, symbols: list[str], profile: PromptProfile) -> list[str]:
     marks = {s: snap.price for s, snap in sorted(ctx.prices.items()) if is_valid_price(snap.price)}
     wallet = ctx.wallet
     goal_text = (goal or ctx.goal or "").strip()
@@ -334,15 +360,17 @@ def _head(ctx: BrainContext, goal: str, symbols: list[str]) -> list[str]:
         mark = marks.get(pos.symbol)
         pnl = fmt_money(pos.unrealized_pnl(mark)) if mark is not None else "n/a"
         lines.append(
-            f"HOLDING {pos.symbol} qty={fmt_number(pos.quantity, 12)} "
-            f"avg_cost={fmt_number(pos.avg_cost)} mark={fmt_number(mark)} unrealized_pnl={pnl}"
+            f"HOLDING {pos.symbol} qty={fmt_number_down(pos.quantity, profile.limit_digits)} "
+            f"avg_cost={fmt_number(pos.avg_cost, profile.price_digits)} "
+            f"mark={fmt_number(mark, profile.price_digits)} unrealized_pnl={pnl}"
         )
     if not holdings:
         lines.append("HOLDING none")
     lines += ["", "PRICES"]
     for symbol in symbols:
         snap = ctx.prices.get(symbol)
-        price = fmt_number(snap.price) if snap and is_valid_price(snap.price) else "n/a"
+        valid = snap is not None and is_valid_price(snap.price)
+        price = fmt_number(snap.price, profile.price_digits) if snap and valid else "n/a"
         lines.append(f"{symbol} price={price} change_24h={_change_24h(ctx, symbol, snap)}")
     return lines
 
@@ -352,7 +380,7 @@ def _bars(ctx: BrainContext, symbol: str, limit: int | None) -> list[Bar]:
     return [b for b in ctx.history.bars(symbol, limit) if b.time < ctx.now]
 
 
-def _indicators(symbol: str, bars: list[Bar]) -> str:
+def _indicators(symbol: str, bars: list[Bar], digits: int = 7) -> str:
     """The indicator line; what is n/a is said, with the bars it needs."""
     if not bars:
         return f"INDICATORS {symbol} n/a (no bars yet)"
@@ -366,7 +394,7 @@ def _indicators(symbol: str, bars: list[Bar]) -> str:
         values["sma30"] = float(sma(array, 30)[-1])
         values["ema10"] = float(ema(array, 10)[-1])
     rsi_text = f"{values['rsi14']:.1f}" if math.isfinite(values["rsi14"]) else "n/a"
-    rest = " ".join(f"{k}={_float_number(values[k])}" for k in ("sma10", "sma30", "ema10"))
+    rest = " ".join(f"{k}={_float_number(values[k], digits)}" for k in ("sma10", "sma30", "ema10"))
     line = f"INDICATORS {symbol} rsi14={rsi_text} {rest}"
     short = [f"{k} needs {n}" for k, n in INDICATOR_NEEDS.items() if len(bars) < n]
     if not clean:
@@ -393,7 +421,9 @@ def _when(value: object, tz_aware: bool) -> datetime | None:
     return when
 
 
-def _decision_lines(ctx: BrainContext, recent: list[dict[str, Any]]) -> list[str]:
+def _decision_lines(
+    ctx: BrainContext, recent: list[dict[str, Any]], profile: PromptProfile = FULL
+) -> list[str]:
     aware = ctx.now.tzinfo is not None
     rows: list[tuple[datetime | None, dict[str, Any]]] = []
     for item in recent:
@@ -407,17 +437,18 @@ def _decision_lines(ctx: BrainContext, recent: list[dict[str, Any]]) -> list[str
         rows.sort(key=lambda row: row[0] or ctx.now)  # chronological, stable for equal times
     lines: list[str] = []
     for when, item in rows[-MAX_DECISIONS:]:
-        parts = ["DECISION", _iso(when) if when is not None else "time=n/a"]
+        label = "OUTCOME" if profile.outcomes else "DECISION"
+        parts = [label, _iso(when) if when is not None else "time=n/a"]
         parts.append(_one_line(item.get("action") or "n/a", 20))
         if item.get("symbol"):
             parts.append(_one_line(item["symbol"], 32))
         if item.get("quantity") is not None:
-            parts.append(f"qty={fmt_number(item['quantity'], 12)}")
+            parts.append(f"qty={fmt_number(item['quantity'], profile.limit_digits)}")
         if item.get("price") is not None:
-            parts.append(f"price={fmt_number(item['price'])}")
+            parts.append(f"price={fmt_number(item['price'], profile.price_digits)}")
         if item.get("status"):
             parts.append(f"status={_one_line(item['status'], 32)}")
-        if item.get("reason"):
+        if item.get("reason") and not profile.outcomes:
             parts.append(f"reason={json.dumps(_one_line(item['reason'], MAX_REASON_CHARS))}")
         lines.append(" ".join(parts))
     return lines
@@ -431,28 +462,39 @@ def build_messages(
     notes: list[str],
     budget_chars: int = 12000,
     mode_prompt_json: bool,
-    history_bars: int = HISTORY_BARS,
     news: str | None = None,
+    profile: PromptProfile = FULL,
 ) -> list[dict[str, Any]]:
     """``[system, user]`` chat messages for one decision (see the module docstring).
 
     ``recent_decisions``: dicts with ``time``, ``action``, ``symbol``, ``status``, ``reason``,
     ``price`` (and optionally ``quantity``), in any order (sorted by time when every one has
     one). ``notes``: the agent's reflections, oldest first. ``mode_prompt_json``: the answer
-    format is only enforced by the prompt, so the full JSON schema is included. ``news``: the
-    agent's news digest (:func:`phantomex.brains.llm.news.digest`), shown before the last line."""
+    format is only enforced by the prompt, so the full JSON schema is included (never in the
+    compact ``profile``: its template and example say it in fewer words). ``news``: the agent's
+    news digest (:func:`phantomex.brains.llm.news.digest`), shown before the last line."""
     symbols = _symbols(ctx)
-    parts = _Parts(system=_system(ctx, symbols, mode_prompt_json), head=_head(ctx, goal, symbols))
+    parts = _Parts(
+        system=_system(ctx, symbols, mode_prompt_json and not profile.example, profile),
+        head=_head(ctx, goal, symbols, profile),
+    )
+    if profile.outcomes:
+        parts.decisions_title = "OUTCOMES OF YOUR PAST DECISIONS (facts, oldest first)"
+    history_bars = profile.history_bars
     parts.news = news
     for symbol in symbols:
         bars = _bars(ctx, symbol, max(INDICATOR_BARS, history_bars))
         shown = bars[-history_bars:] if history_bars > 0 else []
         if shown:
             parts.history.append(
-                _History(symbol, _interval(shown), [fmt_number(b.close, 7) for b in shown])
+                _History(
+                    symbol,
+                    _interval(shown),
+                    [fmt_number(b.close, profile.close_digits) for b in shown],
+                )
             )
-        parts.indicators.append(_indicators(symbol, bars))
-    parts.decisions = _decision_lines(ctx, list(recent_decisions or []))
+        parts.indicators.append(_indicators(symbol, bars, profile.close_digits))
+    parts.decisions = _decision_lines(ctx, list(recent_decisions or []), profile)
     parts.notes = [
         f"NOTE {_one_line(note, MAX_NOTE_CHARS)}"
         for note in list(notes or [])[-MAX_NOTES:]

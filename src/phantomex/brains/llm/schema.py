@@ -25,7 +25,8 @@ round trip). What it accepts, and why:
 * **quantity / notional / stop_loss / take_profit**: JSON numbers or numeric strings (``"0.5"``,
   ``"$1,000.50"`` with well-formed thousands groups, ``"null"``). Anything else (``"all"``,
   ``"1,5"``, booleans), NaN/Infinity, zero, negatives and absurd sizes (quantity > 1e15, notional
-  or prices > 1e12) are errors. ``null`` for both sizes lets risk size the trade.
+  or prices > 1e12) are errors, except a zero size next to the other size (``"quantity": 0.5,
+  "notional": 0``): read as null, with a warning. ``null`` for both sizes lets risk size it.
 * **confidence**: 0-1; a percent string (``"85%"``) or a bare number in (1, 100] (``85``, ``7``) is
   read as a percentage (0.85, 0.07) with a warning; negatives, > 100 or non-numbers are errors.
 * **reasoning**: any text (lists are joined); longer than 4000 characters is truncated, not
@@ -54,8 +55,10 @@ __all__ = [
     "MAX_QUANTITY",
     "MAX_REASONING_CHARS",
     "MIN_AMOUNT",
+    "POSITIVE_DECIMAL_PATTERN",
     "DuplicateKeys",
     "LLMDecision",
+    "answer_max_tokens",
     "decision_json_schema",
     "has_action_key",
     "normalize_key",
@@ -203,6 +206,15 @@ def _is_null_word(value: object) -> bool:
     return value is None or (isinstance(value, str) and value.strip().lower() in NULL_WORDS)
 
 
+def _is_zero(value: object) -> bool:
+    """A size of exactly zero (``0``, ``"0.0"``): next to the other size it means "not this
+    one", as models often write it."""
+    try:
+        return not _is_null_word(value) and _parse_number(value).is_zero()
+    except ValueError:
+        return False
+
+
 def _positive(value: object, maximum: Decimal, what: str) -> Decimal | None:
     if _is_null_word(value):
         return None
@@ -348,6 +360,10 @@ class LLMDecision(BaseModel):
                 values[key] = value
                 repeats[key] = [(original, value)]
         hold = _is_hold(values.get("action"))
+        for size, other in (("notional", "quantity"), ("quantity", "notional")):
+            if _is_zero(values.get(size)) and not _is_null_word(values.get(other)):
+                warnings.append(f"{size} 0 next to a {other} read as null")
+                values[size] = None
         for key, given in repeats.items():
             if len(given) > 1:
                 warnings.append(_repeat(key, given, refuse=key == "action" or not hold))
@@ -431,36 +447,62 @@ class LLMDecision(BaseModel):
         return self
 
 
-def decision_json_schema(
-    symbols: list[str] | None = None, *, all_required: bool = False
-) -> dict[str, Any]:
-    """The decision as a JSON schema for Ollama ``format`` and OpenAI ``json_schema``.
+#: a decimal greater than zero, in plain notation, at most 12 integer and 10 fraction digits
+#: (below every size and price limit): a pattern llama.cpp's grammar enforces where it ignores
+#: ``minimum``, so no constrained decoder can write a zero or negative size or exit price
+POSITIVE_DECIMAL_PATTERN: Final = r"^(0[.][0-9]{0,9}[1-9]|[1-9][0-9]{0,11}([.][0-9]{1,10})?)$"
+#: the confidences an answer may state (a JSON enum every constrained decoder enforces)
+CONFIDENCES: Final = tuple(round(step / 10, 1) for step in range(11))
+#: the longest reasoning the schema allows by default (the prompt profiles choose their own)
+REASONING_MAX_CHARS: Final = 300
 
-    Only keywords every constrained decoder understands (type, enum, description, required,
-    additionalProperties). ``symbols`` restricts ``symbol`` to an enum (plus null).
-    ``all_required`` lists every property in ``required`` (nullable), as OpenAI ``strict: true``
-    demands; by default only action, symbol, reasoning and confidence are required."""
+
+def _positive_or_null(description: str) -> dict[str, Any]:
+    return {
+        "anyOf": [{"type": "string", "pattern": POSITIVE_DECIMAL_PATTERN}, {"type": "null"}],
+        "description": description,
+    }
+
+
+def decision_json_schema(
+    symbols: list[str] | None = None,
+    *,
+    all_required: bool = False,
+    reasoning_chars: int = REASONING_MAX_CHARS,
+) -> dict[str, Any]:
+    """The decision as a JSON schema for every constrained form (OpenAI ``json_schema``,
+    llama.cpp, vLLM, Ollama ``format``).
+
+    Only what constrained decoders enforce: enums, ``anyOf``, string ``pattern`` and
+    ``maxLength`` (llama.cpp's grammar ignores ``minimum``, and a type list there drops the
+    other keywords, so sizes and exit prices are positive decimal *strings* under ``anyOf``
+    with null; :class:`LLMDecision` reads numbers and numeric strings alike). ``symbols``
+    restricts ``symbol`` to an enum (plus null). ``all_required`` lists every property in
+    ``required`` (nullable), as OpenAI ``strict: true`` demands; by default only action,
+    symbol, reasoning and confidence are required. ``reasoning_chars``: the reasoning's
+    ``maxLength``, which also bounds the answer's length (:func:`answer_max_tokens`)."""
     symbol: dict[str, Any] = {
         "type": ["string", "null"],
         "description": "ticker of the asset to trade (null for hold)",
     }
     if symbols:
-        symbol["enum"] = [*dict.fromkeys(symbols), None]
+        symbol = {
+            "enum": [*dict.fromkeys(symbols), None],
+            "description": symbol["description"],
+        }
     properties: dict[str, Any] = {
         "action": {"type": "string", "enum": ["buy", "sell", "hold"]},
         "symbol": symbol,
-        "quantity": {
-            "type": ["number", "null"],
-            "description": "units of the asset (> 0), or null",
+        "quantity": _positive_or_null("units of the asset, or null"),
+        "notional": _positive_or_null("size in USD, or null; both null lets risk size it"),
+        "reasoning": {
+            "type": "string",
+            "maxLength": reasoning_chars,
+            "description": f"short explanation (max {reasoning_chars} chars)",
         },
-        "notional": {
-            "type": ["number", "null"],
-            "description": "size in USD (> 0), or null; both null lets risk size the trade",
-        },
-        "reasoning": {"type": "string", "description": "short explanation (max 4000 chars)"},
-        "confidence": {"type": "number", "description": "between 0 and 1"},
-        "stop_loss": {"type": ["number", "null"], "description": "price (> 0), or null"},
-        "take_profit": {"type": ["number", "null"], "description": "price (> 0), or null"},
+        "confidence": {"enum": list(CONFIDENCES), "description": "between 0 and 1"},
+        "stop_loss": _positive_or_null("exit price below the market, or null"),
+        "take_profit": _positive_or_null("exit price above the market, or null"),
     }
     required = list(FIELDS) if all_required else ["action", "symbol", "reasoning", "confidence"]
     return {
@@ -469,6 +511,18 @@ def decision_json_schema(
         "required": required,
         "additionalProperties": False,
     }
+
+
+#: tokens of an answer besides its reasoning: keys, punctuation, enums and four 23-character
+#: decimals, counted generously (one token per character of a number)
+_ANSWER_FRAME_TOKENS: Final = 150
+
+
+def answer_max_tokens(schema: dict[str, Any]) -> int:
+    """``max_tokens`` for an answer to ``schema``: the frame plus the reasoning's ``maxLength``
+    at one token per character (the worst case: a grammar-enforced answer is never cut)."""
+    reasoning = schema.get("properties", {}).get("reasoning", {})
+    return _ANSWER_FRAME_TOKENS + int(reasoning.get("maxLength", MAX_REASONING_CHARS))
 
 
 def to_decision(d: LLMDecision, warnings: list[str] | None = None) -> Decision:
