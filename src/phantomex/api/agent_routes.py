@@ -27,7 +27,7 @@ class ModeBody(BaseModel):
 
 
 @router.get("/api/agents")
-def list_agents(q: Qry) -> list[AgentView]:
+async def list_agents(q: Qry) -> list[AgentView]:
     return q.agents()
 
 
@@ -37,7 +37,7 @@ async def create_agent(spec: AgentSpec, c: Cmd) -> AgentView:
 
 
 @router.get("/api/agents/{agent_id}")
-def get_agent(agent_id: Ident, q: Qry) -> AgentView:
+async def get_agent(agent_id: Ident, q: Qry) -> AgentView:
     return q.agent(agent_id)
 
 
@@ -74,5 +74,5 @@ async def resume(agent_id: Ident, c: Cmd) -> AgentView:
 
 
 @router.get("/api/strategies")
-def strategies() -> list[StrategyView]:
+async def strategies() -> list[StrategyView]:
     return [StrategyView.model_validate(s) for s in strategy_schemas()]

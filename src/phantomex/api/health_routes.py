@@ -1,4 +1,7 @@
-"""``/health`` (liveness, open to anyone) and ``/api/audit`` (wallets against the history)."""
+"""``/health`` (liveness, open to anyone) and ``/api/audit`` (wallets against the history).
+
+Routes that read only the kernel's memory are coroutines: they run on the event loop, between two
+steps of a tick's work, with no thread hop; those that query the database run in a thread."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ router = APIRouter(tags=["system"])
 
 
 @router.get("/health", response_model=Health, response_model_exclude_unset=True)
-def health(q: Qry, request: Request) -> dict[str, Any]:
+async def health(q: Qry, request: Request) -> dict[str, Any]:
     """Liveness, the market clock, and what start-up skipped (``problems``: a stored agent or
     LLM endpoint, a source or a setting that could not be used, each with its reason)."""
     clock = q.clock()

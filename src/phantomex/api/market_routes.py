@@ -14,12 +14,12 @@ router = APIRouter(tags=["market"])
 
 
 @router.get("/api/market/prices")
-def prices(q: Qry) -> list[PriceView]:
+async def prices(q: Qry) -> list[PriceView]:
     return q.prices()
 
 
 @router.get("/api/market/history")
-def history(
+async def history(
     q: Qry,
     symbol: Annotated[Name, Query(max_length=32)],
     limit: Annotated[QueryInt, Query(ge=1, le=5000, description="Bars, newest last.")] = 200,

@@ -45,7 +45,7 @@ async def place_order(agent_id: Ident, body: OrderBody, c: Cmd) -> DecisionView:
 
 
 @router.get("/api/orders", tags=["orders"])
-def open_orders(q: Qry, agent_id: AgentIdQ = None) -> list[OrderView]:
+async def open_orders(q: Qry, agent_id: AgentIdQ = None) -> list[OrderView]:
     """Resting limit and stop orders."""
     return q.open_orders(agent_id)
 

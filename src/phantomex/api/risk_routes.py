@@ -20,7 +20,7 @@ class KillBody(BaseModel):
 
 
 @router.get("/api/risk/defaults")
-def risk_defaults() -> RiskDefaults:
+async def risk_defaults() -> RiskDefaults:
     return RiskDefaults.model_validate(
         {"defaults": RiskProfile(), "schema": RiskProfile.model_json_schema()}
     )
@@ -32,7 +32,7 @@ def risk_events(q: Qry, agent_id: AgentIdQ = None, limit: LimitQ = 100) -> list[
 
 
 @router.get("/api/kill-switch")
-def kill_state(q: Qry) -> KillState:
+async def kill_state(q: Qry) -> KillState:
     return q.kill_state()
 
 
