@@ -11,12 +11,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime
 
+from phantomex.api.schemas.equity import AgentEquity, EquityHistories
+from phantomex.api.schemas.wire import RENDER
 from phantomex.domain.models import Deposit, Fill
 from phantomex.kernel.runtime import Kernel, KernelError
 from phantomex.ledger.equity_history import compress, equity_points, sample_times, valid_marks
 from phantomex.serialize import iso, jsonable
 
-router = APIRouter(tags=["agents"])
+router = APIRouter(tags=["agents"], default_response_class=RENDER)
 Json = dict[str, Any]
 
 
@@ -40,7 +42,7 @@ PointsQ = Annotated[
 AgentQ = Annotated[str | None, Query(min_length=1, max_length=64, description="Only this agent.")]
 
 
-@router.get("/api/agents/{agent_id}/equity")
+@router.get("/api/agents/{agent_id}/equity", response_model=AgentEquity)
 def agent_equity(
     agent_id: str,
     k: K,
@@ -54,7 +56,7 @@ def agent_equity(
     return histories(k, [agent_id], since, until, points)["agents"][0]
 
 
-@router.get("/api/equity")
+@router.get("/api/equity", response_model=EquityHistories)
 def equity(
     k: K,
     agent_id: AgentQ = None,

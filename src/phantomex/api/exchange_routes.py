@@ -8,6 +8,15 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from phantomex.api.routes import K
+from phantomex.api.schemas.exchanges import (
+    AgentVenue,
+    CancelledOrders,
+    KeysDeleted,
+    KeysStored,
+    VenueReconciliation,
+    VenueState,
+)
+from phantomex.api.schemas.wire import RENDER
 from phantomex.broker.credentials import (
     Credentials,
     delete_credentials,
@@ -21,7 +30,7 @@ from phantomex.kernel import exchange_setup
 from phantomex.kernel.runtime import Kernel, KernelError, NotFound
 from phantomex.store.repo import Store
 
-router = APIRouter(tags=["exchange"])
+router = APIRouter(tags=["exchange"], default_response_class=RENDER)
 Json = dict[str, Any]
 
 
@@ -68,7 +77,7 @@ def _sql(k: Kernel) -> Store:
     return k.store
 
 
-@router.get("/api/exchange/venues")
+@router.get("/api/exchange/venues", response_model=list[VenueState])
 def venues(k: K) -> list[Json]:
     """Venues with keys or agents: whether they can trade (or why not) and their agents.
     Keys are never returned."""
@@ -94,7 +103,7 @@ def venues(k: K) -> list[Json]:
     return out
 
 
-@router.put("/api/exchange/keys/{venue}")
+@router.put("/api/exchange/keys/{venue}", response_model=KeysStored)
 async def put_keys(venue: Ident, body: KeysIn, k: K, request: Request) -> Json:
     """Store a venue's API key and secret, encrypted; they are never returned."""
     name = _exchange_venue(venue)
@@ -110,7 +119,7 @@ async def put_keys(venue: Ident, body: KeysIn, k: K, request: Request) -> Json:
     return {"venue": name, "has_keys": True, "available": name in vr.brokers}
 
 
-@router.delete("/api/exchange/keys/{venue}")
+@router.delete("/api/exchange/keys/{venue}", response_model=KeysDeleted)
 async def delete_keys(venue: Ident, k: K) -> Json:
     name = _exchange_venue(venue)
     vr = _venues(k)
@@ -122,7 +131,7 @@ async def delete_keys(venue: Ident, k: K) -> Json:
     return {"venue": name, "has_keys": False}
 
 
-@router.put("/api/agents/{agent_id}/venue")
+@router.put("/api/agents/{agent_id}/venue", response_model=AgentVenue)
 async def set_venue(agent_id: Ident, body: VenueIn, k: K, request: Request) -> Json:
     """Put an agent on paper or an exchange venue; real-money venues need allow_real_money."""
     vr = _venues(k)
@@ -137,7 +146,7 @@ async def set_venue(agent_id: Ident, body: VenueIn, k: K, request: Request) -> J
     return {"agent_id": agent_id, "venue": venue}
 
 
-@router.get("/api/exchange/reconcile")
+@router.get("/api/exchange/reconcile", response_model=list[VenueReconciliation])
 def reconcile(k: K) -> list[Json]:
     """The ledger against each exchange account (balances, open orders); nothing is adjusted."""
     vr = _venues(k)
@@ -145,7 +154,7 @@ def reconcile(k: K) -> list[Json]:
     return [r.as_dict() for r in exchange_setup.reconcile_all(vr, wallets)]
 
 
-@router.post("/api/exchange/cancel-open-orders")
+@router.post("/api/exchange/cancel-open-orders", response_model=CancelledOrders)
 def cancel_open_orders(k: K) -> Json:
     """Cancel every open order on every exchange account (also done by the global kill)."""
     return {"cancelled": _venues(k).cancel_exchange_orders()}

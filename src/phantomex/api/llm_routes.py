@@ -8,6 +8,15 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from phantomex.api.routes import K
+from phantomex.api.schemas.llm import (
+    ConnectionTest,
+    DecisionDetail,
+    EndpointDeleted,
+    EndpointLoaded,
+    EndpointModels,
+    EndpointView,
+)
+from phantomex.api.schemas.wire import RENDER
 from phantomex.brains.llm.clients import LLMClient, test_connection
 from phantomex.brains.llm.types import EndpointConfig, LLMError
 from phantomex.domain.inputs import Ident
@@ -15,7 +24,7 @@ from phantomex.kernel.llm_endpoints import save_endpoint
 from phantomex.kernel.runtime import KernelError, NotFound
 from phantomex.serialize import jsonable
 
-router = APIRouter(tags=["llm"])
+router = APIRouter(tags=["llm"], default_response_class=RENDER)
 Json = dict[str, Any]
 
 
@@ -27,14 +36,14 @@ def _runtime(k: K, name: str | None = None) -> Any:
     return k.llm
 
 
-@router.get("/api/llm/endpoints")
+@router.get("/api/llm/endpoints", response_model=list[EndpointView])
 def endpoints(k: K) -> list[Json]:
     """Configured endpoints; API keys are never returned (only whether one is set)."""
     llm = _runtime(k)
     return [e.public() for e in llm.endpoints.values()]
 
 
-@router.post("/api/llm/endpoints", status_code=201)
+@router.post("/api/llm/endpoints", status_code=201, response_model=EndpointView)
 async def add_endpoint(body: EndpointConfig, k: K, request: Request) -> Json:
     """Add an endpoint; its API key is stored encrypted and never returned."""
     llm = _runtime(k)
@@ -50,7 +59,7 @@ async def add_endpoint(body: EndpointConfig, k: K, request: Request) -> Json:
     return body.public()
 
 
-@router.delete("/api/llm/endpoints/{name}")
+@router.delete("/api/llm/endpoints/{name}", response_model=EndpointDeleted)
 async def remove_endpoint(name: Ident, k: K, request: Request) -> Json:
     """Remove an endpoint added through the API, or a stored one that could not be loaded."""
     async with k.lock:
@@ -88,23 +97,27 @@ async def _ask(k: K, name: str, call: Callable[[LLMClient], Awaitable[Any]]) -> 
         raise KernelError(f"{name}: {exc}", code="conflict") from exc
 
 
-@router.get("/api/llm/endpoints/{name}/models")
+@router.get("/api/llm/endpoints/{name}/models", response_model=EndpointModels)
 async def models(name: Ident, k: K) -> Json:
     return {"endpoint": name, "models": jsonable(await _ask(k, name, lambda c: c.list_models()))}
 
 
-@router.get("/api/llm/endpoints/{name}/loaded")
+@router.get("/api/llm/endpoints/{name}/loaded", response_model=EndpointLoaded)
 async def loaded(name: Ident, k: K) -> Json:
     return {"endpoint": name, "loaded": jsonable(await _ask(k, name, lambda c: c.loaded_models()))}
 
 
-@router.post("/api/llm/endpoints/{name}/test")
+@router.post("/api/llm/endpoints/{name}/test", response_model=ConnectionTest)
 async def test(name: Ident, k: K) -> Json:
     llm = _runtime(k, name)
     return jsonable(await test_connection(llm.endpoint(name)))
 
 
-@router.get("/api/agents/{agent_id}/decisions/{decision_id}", tags=["decisions"])
+@router.get(
+    "/api/agents/{agent_id}/decisions/{decision_id}",
+    tags=["decisions"],
+    response_model=DecisionDetail,
+)
 def decision_detail(agent_id: Ident, decision_id: Ident, k: K) -> Json:
     """A decision with its risk checks and, for LLM agents, every model call behind it."""
     rec = k.store.get_decision(decision_id)

@@ -64,8 +64,8 @@ def _document(schema: dict[str, Any]) -> dict[str, Any]:
                     "description": current.get("description", description),
                     "content": error,
                 }
-            for status, answer in responses.items():
-                if status.startswith("4") and status not in ERRORS and status != "400":
+            for status, answer in responses.items():  # and those the route declares itself
+                if status.startswith("4"):
                     answer["content"] = error
     if "#/components/schemas/HTTPValidationError" not in json.dumps(schema["paths"]):
         components.pop("HTTPValidationError", None)

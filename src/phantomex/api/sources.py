@@ -8,11 +8,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from phantomex.api.schemas.sources import SourcesReport
+from phantomex.api.schemas.wire import RENDER
 from phantomex.kernel.bus import Event
 from phantomex.kernel.runtime import Kernel
 from phantomex.market.sources import health_of, sources_report
 
-router = APIRouter()
+router = APIRouter(default_response_class=RENDER)
 
 
 def report(kernel: Kernel) -> list[dict[str, Any]]:
@@ -22,7 +24,7 @@ def report(kernel: Kernel) -> list[dict[str, Any]]:
     )
 
 
-@router.get("/api/sources", tags=["market"])
+@router.get("/api/sources", tags=["market"], response_model=SourcesReport)
 def sources(request: Request) -> dict[str, Any]:
     """Every source: last update, age and staleness (wall clock), error counts and the last
     error, and each price's time and age on the kernel's clock."""
