@@ -33,7 +33,7 @@ def _named(schema: dict[str, Any]) -> bool:
         return str(schema["$ref"]).startswith("#/components/schemas/")
     if schema.get("type") == "array":
         return _named(schema.get("items", {}))
-    options = schema.get("anyOf") or schema.get("oneOf")
+    options: list[dict[str, Any]] = schema.get("anyOf") or schema.get("oneOf") or []
     return bool(options) and all(_named(o) for o in options)
 
 
