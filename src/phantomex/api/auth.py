@@ -24,6 +24,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from phantomex.api.errors import error_body
+from phantomex.api.schemas.auth import SessionState
 from phantomex.auth.policy import is_loopback
 from phantomex.auth.ratelimit import FailureLimiter
 from phantomex.auth.service import AuthService, csrf_token
@@ -191,15 +192,6 @@ class AuthMiddleware:
 class LoginBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     password: str = Field(min_length=1, max_length=1024)
-
-
-class SessionState(BaseModel):
-    auth_enabled: bool = Field(description="Whether the API needs a login or a token.")
-    authenticated: bool = Field(description="Whether this request carries valid credentials.")
-    method: str | None = Field(None, description="token or session.")
-    password_login: bool = Field(description="Whether a dashboard password is set.")
-    expires_at: datetime | None = None
-    csrf_token: str | None = Field(None, description="Send it as X-CSRF-Token on mutations.")
 
 
 LOGIN_ERRORS: dict[int | str, dict[str, Any]] = {

@@ -9,8 +9,10 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
 from phantomex.api.deps import Qry
+from phantomex.api.schemas.equity import AgentEquity, EquityHistories
+from phantomex.api.schemas.wire import RENDER
 
-router = APIRouter(tags=["agents"])
+router = APIRouter(tags=["agents"], default_response_class=RENDER)
 Json = dict[str, Any]
 
 
@@ -29,7 +31,7 @@ PointsQ = Annotated[
 AgentQ = Annotated[str | None, Query(min_length=1, max_length=64, description="Only this agent.")]
 
 
-@router.get("/api/agents/{agent_id}/equity")
+@router.get("/api/agents/{agent_id}/equity", response_model=AgentEquity)
 def agent_equity(
     agent_id: str,
     q: Qry,
@@ -42,7 +44,7 @@ def agent_equity(
     return q.equity([agent_id], since, until, points)["agents"][0]
 
 
-@router.get("/api/equity")
+@router.get("/api/equity", response_model=EquityHistories)
 def equity(
     q: Qry,
     agent_id: AgentQ = None,

@@ -8,13 +8,22 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from phantomex.api.deps import service
+from phantomex.api.schemas.exchanges import (
+    AgentVenue,
+    CancelledOrders,
+    KeysDeleted,
+    KeysStored,
+    VenueReconciliation,
+    VenueState,
+)
+from phantomex.api.schemas.wire import RENDER
 from phantomex.broker.credentials import Credentials
 from phantomex.broker.venues import parse_venue
 from phantomex.domain.inputs import Ident
 from phantomex.kernel.runtime import KernelError
 from phantomex.service import Venues
 
-router = APIRouter(tags=["exchange"])
+router = APIRouter(tags=["exchange"], default_response_class=RENDER)
 Json = dict[str, Any]
 
 
@@ -48,14 +57,14 @@ def _exchange_venue(name: str) -> str:
     return venue.name
 
 
-@router.get("/api/exchange/venues")
+@router.get("/api/exchange/venues", response_model=list[VenueState])
 def venues(request: Request) -> list[Json]:
     """Venues with keys or agents: whether they can trade (or why not) and their agents.
     Keys are never returned."""
     return _venues(request).venues()
 
 
-@router.put("/api/exchange/keys/{venue}")
+@router.put("/api/exchange/keys/{venue}", response_model=KeysStored)
 async def put_keys(venue: Ident, body: KeysIn, request: Request) -> Json:
     """Store a venue's API key and secret, encrypted; they are never returned."""
     name = _exchange_venue(venue)
@@ -64,27 +73,27 @@ async def put_keys(venue: Ident, body: KeysIn, request: Request) -> Json:
     return {"venue": name, "has_keys": True, "available": available}
 
 
-@router.delete("/api/exchange/keys/{venue}")
+@router.delete("/api/exchange/keys/{venue}", response_model=KeysDeleted)
 async def delete_keys(venue: Ident, request: Request) -> Json:
     name = _exchange_venue(venue)
     await _venues(request).delete_keys(name)
     return {"venue": name, "has_keys": False}
 
 
-@router.put("/api/agents/{agent_id}/venue")
+@router.put("/api/agents/{agent_id}/venue", response_model=AgentVenue)
 async def set_venue(agent_id: Ident, body: VenueIn, request: Request) -> Json:
     """Put an agent on paper or an exchange venue; real-money venues need allow_real_money."""
     venue = await _venues(request).set_agent_venue(agent_id, body.venue)
     return {"agent_id": agent_id, "venue": venue}
 
 
-@router.get("/api/exchange/reconcile")
+@router.get("/api/exchange/reconcile", response_model=list[VenueReconciliation])
 def reconcile(request: Request) -> list[Json]:
     """The ledger against each exchange account (balances, open orders); nothing is adjusted."""
     return _venues(request).reconcile()
 
 
-@router.post("/api/exchange/cancel-open-orders")
+@router.post("/api/exchange/cancel-open-orders", response_model=CancelledOrders)
 def cancel_open_orders(request: Request) -> Json:
     """Cancel every open order on every exchange account (also done by the global kill)."""
     return {"cancelled": _venues(request).cancel_exchange_orders()}

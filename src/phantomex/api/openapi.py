@@ -9,22 +9,11 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from pydantic import BaseModel, Field
 
 from phantomex.api.auth import OPEN_PATHS
+from phantomex.api.schemas.errors import ErrorBody
 
 REF = "#/components/schemas/ErrorBody"
-
-
-class ErrorDetail(BaseModel):
-    code: str = Field(description="Machine-readable kind: validation_error, not_found, …")
-    message: str
-    field: str | None = Field(None, description="The input the error is about, if one.")
-    details: list[dict[str, Any]] | None = Field(None, description="Every validation error.")
-
-
-class ErrorBody(BaseModel):
-    error: ErrorDetail
 
 
 MALFORMED = "The body is not JSON (or not UTF-8)."
@@ -64,8 +53,8 @@ def _document(schema: dict[str, Any]) -> dict[str, Any]:
                     "description": current.get("description", description),
                     "content": error,
                 }
-            for status, answer in responses.items():
-                if status.startswith("4") and status not in ERRORS and status != "400":
+            for status, answer in responses.items():  # and those the route declares itself
+                if status.startswith("4"):
                     answer["content"] = error
     if "#/components/schemas/HTTPValidationError" not in json.dumps(schema["paths"]):
         components.pop("HTTPValidationError", None)

@@ -9,13 +9,15 @@ from typing import Any
 from fastapi import APIRouter
 
 from phantomex.api.deps import Qry
+from phantomex.api.schemas.sources import SourcesReport
+from phantomex.api.schemas.wire import RENDER
 from phantomex.kernel.bus import Event
 from phantomex.service import Service
 
-router = APIRouter()
+router = APIRouter(default_response_class=RENDER)
 
 
-@router.get("/api/sources", tags=["market"])
+@router.get("/api/sources", tags=["market"], response_model=SourcesReport)
 def sources(q: Qry) -> dict[str, Any]:
     """Every source: last update, age and staleness (wall clock), error counts and the last
     error, and each price's time and age on the kernel's clock."""

@@ -8,12 +8,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sqlalchemy.engine import make_url
 
+from phantomex.api.schemas.backup import DatabaseInfo
+from phantomex.api.schemas.wire import RENDER
 from phantomex.store.backup import sqlite_file
 
-router = APIRouter(tags=["system"])
+router = APIRouter(tags=["system"], default_response_class=RENDER)
 
 
-@router.get("/api/system/database")
+@router.get("/api/system/database", response_model=DatabaseInfo)
 def database(request: Request) -> dict[str, Any]:
     """The database's backend and, for SQLite, its file (an absolute path on the server's
     machine); for other databases its URL without the password."""
