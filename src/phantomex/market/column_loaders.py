@@ -1,0 +1,212 @@
+"""Bar files and datasets read as :class:`~phantomex.market.columns.BarColumns` (for the research
+engine): CSV through Arrow's reader, Parquet datasets as stored, the same rows held and refused
+as :mod:`phantomex.market.loaders` holds and refuses them, with the same :class:`LoadReport`.
+Files whose layout only the row reader reads the same way (see :mod:`phantomex.market.columns`)
+and freqtrade JSON go through the row reader and are then put in columns."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+from collections.abc import Iterable
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from phantomex.domain.money import MAX_PRICE
+from phantomex.market.columns import FIELDS, BarColumns, Screened, ordered, screen
+from phantomex.market.loaders import (
+    DATASETS,
+    MAX_PROBLEMS,
+    LoadReport,
+    csv_columns,
+    csv_delimiter,
+    csv_row_parser,
+    infer_symbol,
+    log_report,
+    parse_ohlcv,
+)
+
+__all__ = ["load_columns", "load_dataset_columns", "parse_columns"]
+
+_DIGITS = r"^\d{1,18}$"  # a non-negative epoch number that fits int64
+
+
+def load_columns(
+    path: str | Path, symbol: str | None = None, *, max_price: Decimal = MAX_PRICE
+) -> BarColumns:
+    """Like :func:`~phantomex.market.loaders.load_bars`, as columns."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{p}: cannot read OHLCV file: {exc}") from exc
+    sym = symbol if symbol is not None else infer_symbol(p)
+    bars, report = parse_columns(data, name=str(p), symbol=sym, max_price=max_price)
+    log_report(report)
+    return bars
+
+
+def load_dataset_columns(
+    name: str = "demo", symbols: Iterable[str] | None = None, *, max_price: Decimal = MAX_PRICE
+) -> dict[str, BarColumns]:
+    """Like :func:`~phantomex.market.loaders.load_dataset`, as columns."""
+    if name not in DATASETS:
+        from phantomex.market.datastore import default_store
+
+        wanted = None if symbols is None else list(symbols)
+        return default_store().load_dataset_columns(name, wanted, max_price=max_price)
+    files = DATASETS[name]
+    wanted = list(files) if symbols is None else [s.strip().upper() for s in symbols]
+    unknown = [s for s in wanted if s not in files]
+    if unknown:
+        raise ValueError(
+            f"dataset {name!r} has no symbol(s) {', '.join(unknown)}; available: "
+            + ", ".join(files)
+        )
+    root = resources.files("phantomex.market").joinpath("datasets")
+    out: dict[str, BarColumns] = {}
+    for sym in dict.fromkeys(wanted):
+        try:
+            data = root.joinpath(files[sym]).read_bytes()
+        except OSError as exc:
+            raise ValueError(f"dataset {name!r}: cannot read {files[sym]}: {exc}") from exc
+        bars, report = parse_columns(
+            data, name=f"{name}/{files[sym]}", symbol=sym, max_price=max_price
+        )
+        log_report(report)
+        out[sym] = bars
+    return out
+
+
+def parse_columns(
+    data: bytes, *, name: str, symbol: str, max_price: Decimal = MAX_PRICE
+) -> tuple[BarColumns, LoadReport]:
+    """Like :func:`~phantomex.market.loaders.parse_ohlcv`, as columns."""
+    symbol = symbol.strip()
+    raw = _gunzip(data)
+    read = _arrow_csv(raw, name, symbol, max_price) if raw is not None else None
+    if read is not None:
+        return read
+    bars, report = parse_ohlcv(data, name=name, symbol=symbol, max_price=max_price)
+    return BarColumns.from_bars(symbol, bars, max_price), report
+
+
+def _gunzip(data: bytes) -> bytes | None:
+    if data[:2] != b"\x1f\x8b":
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error):
+        return None  # the row reader names the fault
+
+
+def _plain_layout(raw: bytes) -> bool:
+    """Whether Arrow's reader and Python's ``csv`` module split ``raw`` the same way and the
+    header is on line 1: no quotes, NULs, blank lines or lone carriage returns."""
+    if not raw or raw[:1] in b"\r\n" or any(c in raw for c in (b'"', b"\x00", b"\n\n")):
+        return False
+    return b"\n\r\n" not in raw and raw.count(b"\r") == raw.count(b"\r\n")
+
+
+def _arrow_csv(
+    raw: bytes, name: str, symbol: str, ceiling: Decimal
+) -> tuple[BarColumns, LoadReport] | None:
+    """A CSV file through Arrow's reader, or None when the row reader must read it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
+    if not symbol or not _plain_layout(raw) or raw.lstrip()[:1] == b"[":
+        return None
+    try:
+        first = raw.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError:
+        return None
+    delimiter = csv_delimiter(first)
+    header = first.split(delimiter)
+    try:
+        index = csv_columns(header, name)
+    except ValueError:
+        return None
+    names = [f"c{i}" for i in range(len(header))]
+    wanted = sorted({i for i in index if i is not None})
+    try:
+        table = pcsv.read_csv(
+            io.BytesIO(raw),
+            read_options=pcsv.ReadOptions(column_names=names, skip_rows=1),
+            parse_options=pcsv.ParseOptions(delimiter=delimiter, quote_char=False),
+            convert_options=pcsv.ConvertOptions(
+                include_columns=[names[i] for i in wanted],
+                column_types={names[i]: pa.string() for i in wanted},
+                strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None  # ragged rows, bad UTF-8, ...: the row reader's
+    n = table.num_rows
+    if n == 0:
+        return None
+    ti, oi, hi, li, ci, vi = index
+    texts: dict[str, Any] = {
+        k: table[names[i]] for k, i in zip(FIELDS[:4], (oi, hi, li, ci), strict=True)
+    }
+    texts["volume"] = table[names[vi]] if vi is not None else pa.repeat("0", n)
+    clock = table[names[ti]]
+    digits = np.asarray(pc.fill_null(pc.match_substring_regex(clock, _DIGITS), False))
+    epoch = np.asarray(
+        pc.cast(pc.if_else(pa.array(digits), clock, "0"), pa.int64()).to_numpy(), dtype=np.int64
+    )
+    parse = csv_row_parser(index, ceiling)
+    width = max(wanted) + 1
+
+    def exact(cells: dict[str, Any]) -> Any:
+        row = [""] * width
+        for i in wanted:
+            row[i] = cells[names[i]]
+        return parse(row)
+
+    cells = {names[i]: table[names[i]] for i in wanted}
+    rows = screen(texts, _epoch_us(epoch), digits, cells, exact, ceiling)
+    return _assemble(rows, n, name, symbol, ceiling, "line", first_line=2)
+
+
+def _epoch_us(value: np.ndarray) -> np.ndarray:
+    """Epoch numbers in µs, the unit chosen by magnitude as the row reader chooses it."""
+    with np.errstate(over="ignore"):
+        return np.where(
+            value < 10**11,
+            value * 1_000_000,
+            np.where(
+                value < 10**14, value * 1_000, np.where(value < 10**17, value, value // 1_000)
+            ),
+        )
+
+
+def _assemble(
+    rows: Screened, n: int, name: str, symbol: str, ceiling: Decimal, unit: str, first_line: int
+) -> tuple[BarColumns, LoadReport]:
+    """The columns and the report of screened rows (``unit`` "line" or "row" and the number of
+    the first row name the bad ones, as the row reader names them)."""
+    problems = [f"{unit} {i + first_line}: {why}" for i, why in rows.faults[:MAX_PROBLEMS]]
+    skipped = len(rows.faults)
+    if rows.good.size == 0:
+        detail = f"; first problem: {problems[0]}" if problems else ""
+        raise ValueError(f"{name}: no valid OHLCV rows ({n} read, {skipped} bad){detail}")
+    bars, reordered, duplicates = ordered(symbol, rows, ceiling)
+    report = LoadReport(
+        source=name,
+        symbol=symbol,
+        rows_read=n,
+        rows_loaded=len(bars),
+        skipped=skipped,
+        duplicates=duplicates,
+        reordered=reordered,
+        problems=tuple(problems),
+    )
+    return bars, report
