@@ -34,6 +34,7 @@ from phantomex.market.loaders import (
 __all__ = ["load_columns", "load_dataset_columns", "parse_columns"]
 
 _DIGITS = r"^\d{1,18}$"  # a non-negative epoch number that fits int64
+_ISO = r"^[1-9]\d{3}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{3}|\.\d{6})?(?:Z|\+00:00)?$"
 
 
 def load_columns(
@@ -162,6 +163,7 @@ def _arrow_csv(
     epoch = np.asarray(
         pc.cast(pc.if_else(pa.array(digits), clock, "0"), pa.int64()).to_numpy(), dtype=np.int64
     )
+    iso, iso_us = _iso_times(clock)
     parse = csv_row_parser(index, ceiling)
     width = max(wanted) + 1
 
@@ -172,8 +174,34 @@ def _arrow_csv(
         return parse(row)
 
     cells = {names[i]: table[names[i]] for i in wanted}
-    rows = screen(texts, _epoch_us(epoch), digits, cells, exact, ceiling)
+    time_us = np.where(digits, _epoch_us(epoch), iso_us)
+    rows = screen(texts, time_us, digits | iso, cells, exact, ceiling)
     return _assemble(rows, n, name, symbol, ceiling, "line", first_line=2)
+
+
+def _iso_times(clock: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Which times are plain ISO text in UTC (``2023-04-01T21:03:00``, a space for the ``T``,
+    ``.fff`` or ``.ffffff``, ``Z`` or ``+00:00``) that Arrow reads as Python does, and their
+    µs. A time Arrow would read into another calendar date or hour (``2023-02-30``,
+    ``24:00``) is not: it must print back as it was written."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(clock)
+    iso = np.asarray(pc.fill_null(pc.match_substring_regex(clock, _ISO), False))
+    if not iso.any():
+        return iso, np.zeros(n, dtype=np.int64)
+    text = pc.if_else(pa.array(iso), clock, "2000-01-01T00:00:00")
+    written = pc.replace_substring(pc.utf8_slice_codeunits(text, 0, 19), " ", "T")
+    stamps = pc.strptime(written, format="%Y-%m-%dT%H:%M:%S", unit="us", error_is_null=True)
+    printed = pc.strftime(pc.cast(stamps, pa.timestamp("s")), format="%Y-%m-%dT%H:%M:%S")
+    iso &= np.asarray(pc.fill_null(pc.equal(written, printed), False))
+    us = np.array(pc.fill_null(pc.cast(stamps, pa.int64()), 0).to_numpy(), dtype=np.int64)
+    digits = pc.extract_regex(text, r"^.{19}\.(?P<f>\d+)")  # null where there is no fraction
+    fraction = pc.fill_null(pc.struct_field(digits, "f"), "0")
+    scale = np.where(np.asarray(pc.utf8_length(fraction)) == 3, 1_000, 1)
+    us += np.asarray(pc.cast(fraction, pa.int64()).to_numpy(), dtype=np.int64) * scale
+    return iso, us
 
 
 def _epoch_us(value: np.ndarray) -> np.ndarray:
