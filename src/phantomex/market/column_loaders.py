@@ -182,8 +182,8 @@ def _arrow_csv(
 def _iso_times(clock: Any) -> tuple[np.ndarray, np.ndarray]:
     """Which times are plain ISO text in UTC (``2023-04-01T21:03:00``, a space for the ``T``,
     ``.fff`` or ``.ffffff``, ``Z`` or ``+00:00``) that Arrow reads as Python does, and their
-    µs. A time Arrow would read into another calendar date or hour (``2023-02-30``,
-    ``24:00``) is not: it must print back as it was written."""
+    µs (from its digits; a day the month does not have, an hour 24 or a second 60 is left to
+    the row reader, which refuses it)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -192,15 +192,27 @@ def _iso_times(clock: Any) -> tuple[np.ndarray, np.ndarray]:
     if not iso.any():
         return iso, np.zeros(n, dtype=np.int64)
     text = pc.if_else(pa.array(iso), clock, "2000-01-01T00:00:00")
-    written = pc.replace_substring(pc.utf8_slice_codeunits(text, 0, 19), " ", "T")
-    stamps = pc.strptime(written, format="%Y-%m-%dT%H:%M:%S", unit="us", error_is_null=True)
-    printed = pc.strftime(pc.cast(stamps, pa.timestamp("s")), format="%Y-%m-%dT%H:%M:%S")
-    iso &= np.asarray(pc.fill_null(pc.equal(written, printed), False))
-    us = np.array(pc.fill_null(pc.cast(stamps, pa.int64()), 0).to_numpy(), dtype=np.int64)
-    digits = pc.extract_regex(text, r"^.{19}\.(?P<f>\d+)")  # null where there is no fraction
-    fraction = pc.fill_null(pc.struct_field(digits, "f"), "0")
-    scale = np.where(np.asarray(pc.utf8_length(fraction)) == 3, 1_000, 1)
-    us += np.asarray(pc.cast(fraction, pa.int64()).to_numpy(), dtype=np.int64) * scale
+    ascii_ = text.cast(pa.large_binary())  # the pattern is ASCII: slice bytes
+
+    def number(start: int, stop: int) -> np.ndarray:
+        part = pc.binary_slice(ascii_, start, stop).cast(pa.large_string())
+        return np.asarray(pc.cast(part, pa.int64()).to_numpy(), dtype=np.int64)
+
+    year, month, day = number(0, 4), number(5, 7), number(8, 10)
+    hour, minute, second = number(11, 13), number(14, 16), number(17, 19)
+    iso &= (month >= 1) & (month <= 12) & (hour < 24) & (minute < 60) & (second < 60)
+    month = np.clip(month, 1, 12)
+    first = ((year - 1970) * 12 + month - 1).astype("datetime64[M]").astype("datetime64[D]")
+    length = (first.astype("datetime64[M]") + 1).astype("datetime64[D]") - first
+    iso &= (day >= 1) & (day <= length.astype(np.int64))
+    days = (first - np.datetime64("1970-01-01", "D")).astype(np.int64) + day - 1
+    us = ((days * 24 + hour) * 60 + minute) * 60 + second
+    us *= 1_000_000
+    if pc.any(pc.equal(pc.binary_slice(ascii_, 19, 20), b".")).as_py():
+        digits = pc.extract_regex(text, r"^.{19}\.(?P<f>\d+)")  # null: no fraction
+        fraction = pc.fill_null(pc.struct_field(digits, "f"), "0")
+        scale = np.where(np.asarray(pc.utf8_length(fraction)) == 3, 1_000, 1)
+        us += np.asarray(pc.cast(fraction, pa.int64()).to_numpy(), dtype=np.int64) * scale
     return iso, us
 
 

@@ -104,6 +104,13 @@ class BarColumns(Sequence[Bar]):
                     Decimal(v),
                 )
 
+    def decimals(self, field: str, positions: np.ndarray) -> list[Decimal]:
+        """The exact values of one field at ``positions`` (what a bar there would hold)."""
+        import pyarrow as pa
+
+        picked = self.texts[field].take(pa.array(positions, type=pa.int64()))
+        return [Decimal(text) for text in picked.to_pylist()]
+
     def _part(self, start: int, stop: int) -> BarColumns:
         stop = max(start, stop)
         return BarColumns(

@@ -301,28 +301,28 @@ def trade_records(series: Series, run: FastRun, slippage_bps: Decimal, fill: str
                   ) -> list[TradeRecord]:  # fmt: skip
     """The run's fills as the exact kernel records them: the price from the Decimal bar with
     the broker's slippage arithmetic, quantity and fee from the floats."""
+    at_open = fill != "close"
+    field = "open" if at_open else "close"
+    if isinstance(series.bars, BarColumns):
+        bases = series.bars.decimals(field, run.bar)
+    else:
+        bases = [getattr(series.bars[i], field) for i in run.bar.tolist()]
+    stamps = (series.open_us if at_open else series.tick_us).tolist()
     out = []
     with decimal.localcontext(MONEY_CONTEXT):
-        for i, side, q, f, kind in zip(
-            run.bar.tolist(), run.side.tolist(), run.quantity.tolist(), run.fee.tolist(),
-            run.kind.tolist(), strict=True,
+        for i, base, side, q, f in zip(
+            run.bar.tolist(), bases, run.side.tolist(), run.quantity.tolist(), run.fee.tolist(),
+            strict=True,
         ):  # fmt: skip
-            bar = series.bars[i]
-            at_open = fill != "close"
-            base = bar.open if at_open else bar.close
             slip = base * slippage_bps / BPS
-            price = base + slip if side == signals.BUY else base - slip
-            when = bar.time if at_open else _time(int(series.tick_us[i]))
-            if fill == "close" and kind != loop.BRAIN:
-                when = _time(int(series.tick_us[i]))
             out.append(
                 TradeRecord(
                     symbol=series.symbol,
                     side="buy" if side == signals.BUY else "sell",
                     quantity=Decimal(repr(q)),
-                    price=price,
+                    price=base + slip if side == signals.BUY else base - slip,
                     fee=Decimal(repr(f)),
-                    time=when,
+                    time=_time(stamps[i]),
                     agent=name,
                 )
             )
