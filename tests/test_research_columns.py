@@ -107,6 +107,8 @@ CRAFTED = {
 def test_crafted_rows_are_held_and_refused_the_same_as_columns(text: str) -> None:
     same_read(text.encode())
     same_read(gzip.compress(text.encode()), name="x.csv.gz")
+    same_read(text.encode(), name="x.json")  # the name says JSON: read as JSON either way
+    same_read(text.encode(), name="x")
 
 
 CELLS = st.sampled_from(

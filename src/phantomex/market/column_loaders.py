@@ -26,6 +26,7 @@ from phantomex.market.loaders import (
     csv_columns,
     csv_delimiter,
     csv_row_parser,
+    detect_format,
     infer_symbol,
     log_report,
     parse_ohlcv,
@@ -109,9 +110,11 @@ def _gunzip(data: bytes) -> bytes | None:
 def _plain_layout(raw: bytes) -> bool:
     """Whether Arrow's reader and Python's ``csv`` module split ``raw`` the same way and the
     header is on line 1: no quotes, NULs, blank lines or lone carriage returns."""
-    if not raw or raw[:1] in b"\r\n" or any(c in raw for c in (b'"', b"\x00", b"\n\n")):
+    if not raw or raw[:1] in b"\r\n" or b'"' in raw or b"\x00" in raw or b"\n\n" in raw:
         return False
-    return b"\n\r\n" not in raw and raw.count(b"\r") == raw.count(b"\r\n")
+    if b"\r" in raw:
+        return b"\n\r\n" not in raw and raw.count(b"\r") == raw.count(b"\r\n")
+    return True
 
 
 def _arrow_csv(
@@ -123,11 +126,14 @@ def _arrow_csv(
     import pyarrow.csv as pcsv
 
     raw = raw.removeprefix(b"\xef\xbb\xbf")
-    if not symbol or not _plain_layout(raw) or raw.lstrip()[:1] == b"[":
+    if not symbol or not _plain_layout(raw) or raw[:1] == b"[":
         return None
+    end = raw.find(b"\n")
     try:
-        first = raw.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
+        first = raw[: end if end >= 0 else len(raw)].decode("utf-8").rstrip("\r")
     except UnicodeDecodeError:
+        return None
+    if detect_format(name, first) != "csv":
         return None
     delimiter = csv_delimiter(first)
     header = first.split(delimiter)

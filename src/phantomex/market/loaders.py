@@ -175,7 +175,7 @@ def parse_ohlcv(
         raise ValueError(f"{name}: empty symbol")
     text = _decode(data, name)
     if fmt is None:
-        fmt = _detect_format(name, text)
+        fmt = detect_format(name, text)
     if fmt == "json":
         rows = _json_rows(text, name, max_price)
     elif fmt == "csv":
@@ -263,7 +263,8 @@ def _decode(data: bytes, name: str) -> str:
         raise ValueError(f"{name}: not UTF-8 text: {exc}") from exc
 
 
-def _detect_format(name: str, text: str) -> str:
+def detect_format(name: str, text: str) -> str:
+    """"json" or "csv": by the file name's suffix, else by ``text`` starting with ``[``."""
     lower = name.lower()
     if lower.endswith(".gz"):
         lower = lower[:-3]
