@@ -7,13 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from phantomex.brains.base import Brain
-from phantomex.brains.llm.brain import LLMBrain, LLMParams
-from phantomex.brains.llm.runtime import LLMRuntime
 from phantomex.brains.rules import MomentumBrain, RsiBrain, SpikeFadeBrain, TrainOfTradeBrain
 from phantomex.brains.rules._common import RuleBrain
+
+if TYPE_CHECKING:
+    from phantomex.brains.llm.runtime import LLMRuntime
+
+#: The LLM brain's strategy name (its module, and the LLM client stack, load only to build or
+#: describe one).
+LLM_KIND = "llm"
 
 
 class UnknownStrategyError(ValueError):
@@ -81,6 +86,8 @@ def _rule_schema(name: str, cls: type[RuleBrain], alias: Alias | None = None) ->
 def strategy_schemas() -> list[dict[str, Any]]:
     """Every strategy for ``GET /api/strategies``: name, title, description, the JSON schema of
     its parameters and their defaults. Rule strategies, then their aliases, then ``llm``."""
+    from phantomex.brains.llm.brain import LLMBrain, LLMParams
+
     return [
         *(_rule_schema(kind, cls) for kind, cls in STRATEGIES.items()),
         *(_rule_schema(name, STRATEGIES[a.brain], a) for name, a in ALIASES.items()),
@@ -96,7 +103,7 @@ def strategy_schemas() -> list[dict[str, Any]]:
 
 def strategy_names() -> list[str]:
     """Every name an agent's brain may have, in the order of :func:`strategy_schemas`."""
-    return [*STRATEGIES, *ALIASES, LLMBrain.kind]
+    return [*STRATEGIES, *ALIASES, LLM_KIND]
 
 
 def create_brain(
@@ -109,7 +116,9 @@ def create_brain(
     LLM brain on an endpoint that isn't configured and :class:`pydantic.ValidationError` for bad
     or unknown parameters. An alias (``sma_cross``) builds its registered strategy."""
     kind, params = resolve_strategy(kind, params)
-    if kind == LLMBrain.kind:
+    if kind == LLM_KIND:
+        from phantomex.brains.llm.brain import LLMBrain, LLMParams
+
         llm_params = LLMParams.model_validate(dict(params or {}))
         if llm is None or llm_params.endpoint not in llm.endpoints:
             known = ", ".join(sorted(llm.endpoints)) if llm else ""

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from phantomex.config import Settings
+if TYPE_CHECKING:
+    from phantomex.config import Settings
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,18 +13,19 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from phantomex.auth.policy import exposure_problem, is_loopback
-from phantomex.auth.service import AuthError, AuthService, hash_password
 from phantomex.cli.client import fail
 from phantomex.cli.fittable import FitTable, key, text
 from phantomex.cli.output import console, print_json, say
-from phantomex.config import Settings, load_settings
 from phantomex.formatting import when
-from phantomex.store.repo import Store
+
+if TYPE_CHECKING:
+    from phantomex.auth.service import AuthService
+    from phantomex.config import Settings
 
 TOKEN_ENV = "PHANTOMEX_TOKEN"
 TOKEN_FILE = "cli.token"
@@ -75,6 +76,8 @@ def start_problem(settings: Settings) -> str | None:
 
 
 def _settings(data_dir: Path | None) -> Settings:
+    from phantomex.config import load_settings
+
     try:
         return load_settings(data_dir=data_dir)
     except Exception as exc:  # pydantic or TOML errors: one line, exit 1
@@ -83,6 +86,11 @@ def _settings(data_dir: Path | None) -> Settings:
 
 @contextmanager
 def _service(settings: Settings) -> Iterator[AuthService]:
+    """The auth service on the settings' database; an :class:`AuthError` inside the block is
+    one line and exit 1."""
+    from phantomex.auth.service import AuthError, AuthService
+    from phantomex.store.repo import Store
+
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(settings.database_url)
@@ -90,6 +98,8 @@ def _service(settings: Settings) -> Iterator[AuthService]:
         fail(f"cannot open the database {settings.database_url}: {exc}")
     try:
         yield AuthService(store, settings.auth_password_hash)
+    except AuthError as exc:
+        fail(f"error: {exc}")
     finally:
         store.close()
 
@@ -121,10 +131,7 @@ def set_password(
     settings = _settings(data_dir)
     password = _read_password(password_stdin)
     with _service(settings) as service:
-        try:
-            service.set_password(password)
-        except AuthError as exc:
-            fail(f"error: {exc}")
+        service.set_password(password)
         service.end_all_sessions()
     say("dashboard password set; auth is now on")
 
@@ -145,6 +152,8 @@ def hash_password_cmd(
     ] = False,
 ) -> None:
     """Print an argon2 hash for the ``auth_password_hash`` setting (nothing is stored)."""
+    from phantomex.auth.service import AuthError, hash_password
+
     try:
         typer.echo(hash_password(_read_password(password_stdin)))
     except AuthError as exc:
@@ -184,10 +193,7 @@ def token_create(
     """Create an API token and print it once (only its SHA-256 digest is stored)."""
     settings = _settings(data_dir)
     with _service(settings) as service:
-        try:
-            secret, info = service.create_token(name)
-        except AuthError as exc:
-            fail(f"error: {exc}")
+        secret, info = service.create_token(name)
     if save:
         _write_private(token_file(settings), secret)
     typer.echo(secret)
@@ -224,10 +230,7 @@ def token_revoke(
     """Revoke a token: the server refuses it from its next request on."""
     settings = _settings(data_dir)
     with _service(settings) as service:
-        try:
-            info = service.revoke(ref)
-        except AuthError as exc:
-            fail(f"error: {exc}")
+        info = service.revoke(ref)
     say(f"token {info.name} ({info.prefix}…) revoked")
 
 

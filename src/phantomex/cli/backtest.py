@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import atexit
 import enum
+import gc
 import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -217,8 +219,9 @@ def register(app: typer.Typer) -> None:
             if not data and not dataset:
                 raise ValueError("give --data FILE or --dataset NAME")
             wanted = [s for s in (symbols or "").split(",") if s.strip()] or None
+            fast = engine is EngineChoice.fast and not blind
             datasets = load_settings().datasets_dir
-            bars, sources = load_data(data or [], dataset, wanted, datasets=datasets)
+            bars, sources = load_data(data or [], dataset, wanted, datasets=datasets, columns=fast)
             when_from = parse_when(start, end=False)
             when_to = parse_when(stop, end=True)
             money = decimal_option(cash, "--cash", positive=True)
@@ -275,6 +278,7 @@ def register(app: typer.Typer) -> None:
                 result = _run(config, run, show_progress=not as_json)
         except (BacktestError, ValueError) as exc:
             fail(str(exc))
+        skip_exit_gc()
         paths = None
         if report is not None:
             from phantomex.research.report import write_report
@@ -295,6 +299,16 @@ def register(app: typer.Typer) -> None:
                 say(f"{one.name}: {llm_summary_line(one.llm)}")
         if paths:
             say(f"report: {paths[0]}  summary: {paths[1]}")
+
+
+def skip_exit_gc() -> None:
+    """Spare the garbage collector's passes over a run's objects (millions of bars) when the
+    process ends: at exit, before the interpreter's final collections, everything is frozen
+    (``gc.freeze``) and then freed by reference counting as usual. Not ``os._exit``: that
+    would skip the exit handlers (log flushing, temporary files) and, called from a test runner
+    that invokes the command in-process, end the runner."""
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
 
 
 def llm_backtest(config: Any, *, use_cache: bool, news: bool = True) -> tuple[Any, Any]:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from phantomex.cli.client import fail
 from phantomex.cli.output import console, err_console
-from phantomex.market.datastore import DataStore
+
+if TYPE_CHECKING:
+    from phantomex.market.datastore import DataStore
 
 data_app = typer.Typer(help="Download, import and list candle datasets (Parquet).")
 
@@ -31,6 +33,7 @@ def register(app: typer.Typer) -> None:
 
 def _store(data_dir: Path | None) -> DataStore:
     from phantomex.config import load_settings
+    from phantomex.market.datastore import DataStore
 
     return DataStore(data_dir / "datasets" if data_dir else load_settings().datasets_dir)
 

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy.engine import make_url
 
 from phantomex.cli import server
 from phantomex.cli.client import Api, ApiError, NotRunning, fail
 from phantomex.cli.output import say
-from phantomex.config import Settings
-from phantomex.store import backup as bk
-from phantomex.store.repo import Store
+
+if TYPE_CHECKING:
+    from phantomex.config import Settings
 
 FileArg = Annotated[Path, typer.Argument(help="The backup file.", show_default=False)]
 DataDirOpt = Annotated[
@@ -25,6 +24,10 @@ DataDirOpt = Annotated[
 
 def _shown(url: str) -> str:
     """A database for a message: the SQLite file, or the URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    from phantomex.store import backup as bk
+
     db = bk.sqlite_file(url)
     return str(db) if db is not None else make_url(url).render_as_string(hide_password=True)
 
@@ -34,6 +37,10 @@ def database_to_back_up(local_url: str, served: dict[str, Any] | None, server_ur
     (``served``: its ``GET /api/system/database``; None when no server answers), else
     ``local_url``, this command's settings' own. Raises BackupError, naming both, when the
     server's database cannot be reached from here."""
+    from sqlalchemy.engine import make_url
+
+    from phantomex.store import backup as bk
+
     if served is None:
         return local_url
     path = served.get("path")
@@ -81,6 +88,8 @@ def register(
     def backup_cmd(file: FileArg, data_dir: DataDirOpt = None) -> None:
         """Copy the running server's database to FILE (with --data-dir, that directory's);
         safe while the server runs (SQLite backup API, pg_dump)."""
+        from phantomex.store import backup as bk
+
         settings = settings_from(data_dir=data_dir)
         client = api_for(settings)
         served = None if data_dir is not None else _served(client)
@@ -111,6 +120,8 @@ def register(
         yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
     ) -> None:
         """Replace the database with FILE (the server must be stopped; the old one is kept)."""
+        from phantomex.store import backup as bk
+
         settings = settings_from(data_dir=data_dir)
         pid = server.running_pid(settings)
         if pid is not None:
@@ -137,6 +148,9 @@ def register(
     def migrate_cmd(data_dir: DataDirOpt = None) -> None:
         """Bring the database to this version's newest migration (the server does it on start
         too; ``server deploy`` runs it before the restart so a failing migration stops there)."""
+        from phantomex.store import backup as bk
+        from phantomex.store.repo import Store
+
         settings = settings_from(data_dir=data_dir)
         try:
             Store(settings.database_url).close()
@@ -147,6 +161,8 @@ def register(
     @db_app.command("check")
     def check_cmd(file: FileArg) -> None:
         """Check that FILE is an intact SQLite database of a migration this version knows."""
+        from phantomex.store import backup as bk
+
         try:
             checked = bk.check_sqlite(file)
         except bk.BackupError as exc:

@@ -11,7 +11,7 @@ import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -51,9 +51,11 @@ from phantomex.cli.output import (
 )
 from phantomex.cli.profiles import ProfileError, Profiles
 from phantomex.cli.remote import commands as remote_cli
-from phantomex.config import Settings, config_file, load_settings
 from phantomex.domain.inputs import parse_decimal
 from phantomex.formatting import latency, money, when
+
+if TYPE_CHECKING:
+    from phantomex.config import Settings
 
 app = typer.Typer(
     name="phantomex",
@@ -93,6 +95,8 @@ class ModeChoice(enum.StrEnum):
 
 def settings_from(**overrides: Any) -> Settings:
     """Settings (flag > env > TOML > default), or a one-line error and exit 1."""
+    from phantomex.config import config_file, load_settings
+
     try:
         return load_settings(**overrides)
     except ValidationError as exc:

@@ -6,15 +6,16 @@ from __future__ import annotations
 import asyncio
 import re
 import tomllib
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 
 from phantomex.cli.client import fail
 from phantomex.cli.output import say
-from phantomex.config import Settings, config_file, load_settings
-from phantomex.secrets import SecretBox, SecretError
+
+if TYPE_CHECKING:
+    from phantomex.config import Settings
 
 TEST_TITLE = "PhantomEx test"
 TEST_BODY = "If you can read this, PhantomEx notifications reach you."
@@ -22,6 +23,8 @@ TOKEN_SHAPE = re.compile(r"^\d+:[\w-]{20,}$")  # <bot id>:<secret>, as @BotFathe
 
 
 def _settings() -> Settings:
+    from phantomex.config import config_file, load_settings
+
     try:
         return load_settings()
     except ValidationError as exc:
@@ -40,6 +43,7 @@ async def _send_test(settings: Settings) -> list[tuple[str, str | None]]:
     from phantomex.notify.messages import Message
     from phantomex.notify.notifier import AppriseSink, DeliveryError
     from phantomex.notify.telegram import send_to_chats
+    from phantomex.secrets import SecretError
 
     config = settings.notifications
     results: list[tuple[str, str | None]] = []
@@ -112,6 +116,8 @@ def register(app: typer.Typer) -> None:
         token = token.strip()
         if not TOKEN_SHAPE.match(token):
             fail("that does not look like a bot token (<digits>:<secret> from @BotFather)")
+        from phantomex.secrets import SecretBox
+
         settings = _settings()
         encrypted = SecretBox.for_data_dir(settings.data_dir).encrypt(token)
         say("[notifications.telegram]")

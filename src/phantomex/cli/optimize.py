@@ -13,6 +13,7 @@ from phantomex.cli.backtest import (
     decimal_option,
     parse_assignments,
     parse_when,
+    skip_exit_gc,
 )
 from phantomex.cli.client import fail
 from phantomex.cli.fittable import FitTable, key
@@ -94,7 +95,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Tune a strategy with Optuna (TPE); report the best parameters in and out of sample."""
         from phantomex.config import load_settings
-        from phantomex.research.backtest import BacktestError, bar_period, load_data
+        from phantomex.research.backtest import (
+            BacktestError,
+            bar_period,
+            bar_times,
+            load_data,
+            select_window,
+        )
         from phantomex.research.optimize import (
             Market,
             local_runner,
@@ -111,17 +118,12 @@ def register(app: typer.Typer) -> None:
             if not data and not dataset:
                 raise ValueError("give --data FILE or --dataset NAME")
             datasets = load_settings().datasets_dir
-            bars, _ = load_data(data or [], dataset, wanted, datasets=datasets)
+            loaded, _ = load_data(
+                data or [], dataset, wanted, datasets=datasets, columns=engine.value == "fast"
+            )
             first, last = parse_when(start, end=False), parse_when(stop, end=True)
-            bars = {
-                s: [
-                    b
-                    for b in bs
-                    if (first is None or b.time >= first) and (last is None or b.time < last)
-                ]
-                for s, bs in bars.items()
-            }
-            times = sorted({b.time for bs in bars.values() for b in bs})
+            bars = select_window(loaded, first, last)
+            times = bar_times(bars)
             windows = make_windows(times, split=split, walk_forward=walk_forward)
             market = Market(
                 data=bars,
@@ -156,6 +158,7 @@ def register(app: typer.Typer) -> None:
             store.close()
         except (BacktestError, ValueError) as exc:
             fail(str(exc))
+        skip_exit_gc()
         if as_json:
             print_json(result.to_json())
         else:

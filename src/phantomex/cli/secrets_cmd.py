@@ -7,13 +7,9 @@ from typing import Annotated
 
 import typer
 
-from phantomex import rotation
 from phantomex.cli import server
 from phantomex.cli.client import fail
 from phantomex.cli.output import say
-from phantomex.config import load_settings
-from phantomex.secrets import SecretError
-from phantomex.store.repo import Store
 
 secrets_app = typer.Typer(help="Encrypted API keys.", no_args_is_help=True)
 
@@ -26,6 +22,11 @@ def rotate(
     ] = None,
 ) -> None:
     """Re-encrypt every stored secret under a new key (atomically; the server must be stopped)."""
+    from phantomex import rotation
+    from phantomex.config import load_settings
+    from phantomex.secrets import SecretError
+    from phantomex.store.repo import Store
+
     try:
         settings = load_settings(data_dir=data_dir)
     except Exception as exc:

@@ -14,10 +14,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import httpx
 
-from phantomex.config import Settings
+if TYPE_CHECKING:
+    from phantomex.config import Settings
+
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 START_TIMEOUT = 90.0  # a loaded 2-core machine needs time to import the stack

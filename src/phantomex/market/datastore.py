@@ -16,13 +16,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from phantomex.domain.models import Bar
 from phantomex.domain.money import MAX_PRICE
 from phantomex.market.validation import bar_fault
+
+if TYPE_CHECKING:
+    from phantomex.market.columns import BarColumns
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +128,50 @@ class DataStore:
             )
         return bars
 
+    def load_columns(
+        self, dataset: str, symbol: str, timeframe: str, *, max_price: Decimal = MAX_PRICE
+    ) -> BarColumns:
+        """:meth:`load` as columns (the same candles kept and dropped, the same log)."""
+        import pyarrow.compute as pc
+
+        from phantomex.market.columns import FIELDS, BarColumns, screen
+
+        path = self.path(dataset, symbol, timeframe)
+        table = pq.read_table(path) if path.exists() else None
+        clock = table.column("time") if table is not None else None
+        if table is None or table.num_rows == 0 or clock is None or clock.null_count:
+            return BarColumns.from_bars(symbol, self.load(dataset, symbol, timeframe))
+        time_us = np.asarray(pc.cast(clock, pa.int64()).to_numpy(), dtype=np.int64)
+        texts = {k: table.column(k) for k in FIELDS}
+
+        def exact(cells: dict[str, Any]) -> Any:
+            try:
+                o, h, lo, c, v = (Decimal(cells[k]) for k in FIELDS)
+            except (InvalidOperation, TypeError):
+                return "a value is not a number"
+            fault = bar_fault(o, h, lo, c, v, max_price)
+            return fault or (cells["time"].astimezone(UTC), o, h, lo, c, v)
+
+        cells = {"time": clock, **texts}
+        ok = np.ones(table.num_rows, dtype=np.bool_)
+        rows = screen(texts, time_us, ok, cells, exact, max_price)
+        kept = rows.time_us[rows.good]
+        if kept.size > 1 and not (np.diff(kept) > 0).all():  # not as stored by save()
+            return BarColumns.from_bars(symbol, self.load(dataset, symbol, timeframe))
+        problems = [f"row {i + 1}: {why}" for i, why in rows.faults]
+        if problems:
+            log.warning(
+                "%s: dropped %d bad candle(s): %s", path, len(problems), "; ".join(problems[:20])
+            )
+        picked = pa.array(rows.good)
+        return BarColumns(
+            symbol,
+            kept,
+            {k: v[rows.good] for k, v in rows.values.items()},
+            {k: rows.texts[k].take(picked) for k in FIELDS},
+            max_price,
+        )
+
     def last_time(self, dataset: str, symbol: str, timeframe: str) -> datetime | None:
         """The open time of the newest stored bar (where a download resumes)."""
         path = self.path(dataset, symbol, timeframe)
@@ -164,6 +213,13 @@ class DataStore:
         self, dataset: str, symbols: Sequence[str] | None = None, *, max_price: Decimal = MAX_PRICE
     ) -> dict[str, list[Bar]]:
         """Bars of a stored dataset keyed by symbol (one timeframe per symbol expected)."""
+        return {
+            x: self.load(dataset, x, timeframe, max_price=max_price)
+            for x, timeframe in self._timeframes(dataset, symbols).items()
+        }
+
+    def _timeframes(self, dataset: str, symbols: Sequence[str] | None) -> dict[str, str]:
+        """The timeframe of each wanted symbol of a stored dataset (in the order asked for)."""
         stored = [s for s in self.series() if s.dataset == dataset]
         if not stored:
             names = sorted({s.dataset for s in self.series()})
@@ -186,7 +242,13 @@ class DataStore:
                 f"dataset {dataset!r} has no symbol(s) {', '.join(unknown)}; "
                 f"available: {', '.join(by_symbol)}"
             )
+        return {x: by_symbol[x].timeframe for x in dict.fromkeys(wanted)}
+
+    def load_dataset_columns(
+        self, dataset: str, symbols: Sequence[str] | None = None, *, max_price: Decimal = MAX_PRICE
+    ) -> dict[str, BarColumns]:
+        """:meth:`load_dataset` as columns."""
         return {
-            x: self.load(dataset, x, by_symbol[x].timeframe, max_price=max_price)
-            for x in dict.fromkeys(wanted)
+            x: self.load_columns(dataset, x, timeframe, max_price=max_price)
+            for x, timeframe in self._timeframes(dataset, symbols).items()
         }

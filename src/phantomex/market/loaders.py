@@ -36,7 +36,7 @@ import json
 import logging
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -155,7 +155,7 @@ def load_bars(
 ) -> list[Bar]:
     """Like :func:`read_ohlcv` but returns only the bars; dropped rows are logged as a warning."""
     bars, report = read_ohlcv(path, symbol, max_price=max_price)
-    _log_report(report)
+    log_report(report)
     return bars
 
 
@@ -175,7 +175,7 @@ def parse_ohlcv(
         raise ValueError(f"{name}: empty symbol")
     text = _decode(data, name)
     if fmt is None:
-        fmt = _detect_format(name, text)
+        fmt = detect_format(name, text)
     if fmt == "json":
         rows = _json_rows(text, name, max_price)
     elif fmt == "csv":
@@ -231,7 +231,7 @@ def load_dataset(
         bars, report = parse_ohlcv(
             data, name=f"{name}/{files[sym]}", symbol=sym, max_price=max_price
         )
-        _log_report(report)
+        log_report(report)
         out[sym] = bars
     return out
 
@@ -246,7 +246,7 @@ def _dataset_files(name: str) -> dict[str, str]:
         raise ValueError(f"unknown dataset {name!r}; available: {', '.join(DATASETS)}") from None
 
 
-def _log_report(report: LoadReport) -> None:
+def log_report(report: LoadReport) -> None:
     if report.skipped or report.duplicates:
         more = report.skipped - len(report.problems)
         log.warning(
@@ -271,7 +271,8 @@ def _decode(data: bytes, name: str) -> str:
         raise ValueError(f"{name}: not UTF-8 text: {exc}") from exc
 
 
-def _detect_format(name: str, text: str) -> str:
+def detect_format(name: str, text: str) -> str:
+    """ "json" or "csv": by the file name's suffix, else by ``text`` starting with ``[``."""
     lower = name.lower()
     if lower.endswith(".gz"):
         lower = lower[:-3]
@@ -324,14 +325,35 @@ def _check(o: Decimal, h: Decimal, lo: Decimal, c: Decimal, v: Decimal, ceiling:
         raise _BadRow(fault)
 
 
-def _csv_rows(text: str, name: str, ceiling: Decimal) -> Iterator[tuple[str, _Row | str]]:
-    first_line = text.lstrip("\r\n").split("\n", 1)[0]
-    delimiter = ","
+def csv_delimiter(first_line: str) -> str:
+    """The delimiter of a CSV file whose header is ``first_line``: comma, else tab, else
+    semicolon (when the line holds one), else comma."""
     if "," not in first_line:
         if "\t" in first_line:
-            delimiter = "\t"
-        elif ";" in first_line:
-            delimiter = ";"
+            return "\t"
+        if ";" in first_line:
+            return ";"
+    return ","
+
+
+def csv_columns(header: Sequence[str], name: str) -> tuple[int, int, int, int, int, int | None]:
+    """The indices of time, open, high, low, close and volume (None: absent) in a CSV header;
+    ValueError naming ``name`` when a needed column is missing."""
+    cols = [h.strip().lower() for h in header]
+    time_col = next((c for c in TIME_COLUMNS if c in cols), None)
+    missing = [c for c in ("open", "high", "low", "close") if c not in cols]
+    if time_col is None or missing:
+        raise ValueError(
+            f"{name}: CSV header needs a time column ({'/'.join(TIME_COLUMNS)}) and "
+            f"open, high, low, close[, volume] columns; got {list(header)!r}"
+        )
+    oi, hi, li, ci = (cols.index(c) for c in ("open", "high", "low", "close"))
+    vi = cols.index("volume") if "volume" in cols else None
+    return cols.index(time_col), oi, hi, li, ci, vi
+
+
+def _csv_rows(text: str, name: str, ceiling: Decimal) -> Iterator[tuple[str, _Row | str]]:
+    delimiter = csv_delimiter(text.lstrip("\r\n").split("\n", 1)[0])
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     header: list[str] | None = None
     for row in reader:
@@ -340,18 +362,22 @@ def _csv_rows(text: str, name: str, ceiling: Decimal) -> Iterator[tuple[str, _Ro
             break
     if header is None:
         raise ValueError(f"{name}: empty file")
-    cols = [h.strip().lower() for h in header]
-    time_col = next((c for c in TIME_COLUMNS if c in cols), None)
-    missing = [c for c in ("open", "high", "low", "close") if c not in cols]
-    if time_col is None or missing:
-        raise ValueError(
-            f"{name}: CSV header needs a time column ({'/'.join(TIME_COLUMNS)}) and "
-            f"open, high, low, close[, volume] columns; got {header!r}"
-        )
-    ti = cols.index(time_col)
-    oi, hi, li, ci = (cols.index(c) for c in ("open", "high", "low", "close"))
-    vi = cols.index("volume") if "volume" in cols else None
+    parse = csv_row_parser(csv_columns(header, name), ceiling)
+    for row in reader:
+        line = reader.line_num
+        if len(row) <= 1 and not (row and row[0].strip()):
+            continue  # blank line
+        yield f"line {line}", parse(row)
+
+
+def csv_row_parser(
+    columns: tuple[int, int, int, int, int, int | None], ceiling: Decimal
+) -> Callable[[Sequence[str]], _Row | str]:
+    """The row rule of CSV files: a function from a row's cells to the parsed row or why it is
+    bad. ``columns`` are the indices of time, open, high, low, close and volume (None: 0)."""
+    ti, oi, hi, li, ci, vi = columns
     cache: dict[str, Decimal] = {}  # prices repeat a lot: reuse one Decimal per distinct text
+    zero = Decimal(0)
 
     def num(cell: str, label: str) -> Decimal:
         value = cache.get(cell)
@@ -367,11 +393,7 @@ def _csv_rows(text: str, name: str, ceiling: Decimal) -> Iterator[tuple[str, _Ro
                 cache[cell] = value
         return value
 
-    zero = Decimal(0)
-    for row in reader:
-        line = reader.line_num
-        if len(row) <= 1 and not (row and row[0].strip()):
-            continue  # blank line
+    def parse(row: Sequence[str]) -> _Row | str:
         try:
             try:
                 t = _parse_time_text(row[ti])
@@ -384,9 +406,10 @@ def _csv_rows(text: str, name: str, ceiling: Decimal) -> Iterator[tuple[str, _Ro
                 raise _BadRow(f"missing fields ({len(row)} columns)") from None
             _check(o, h, lo, c, v, ceiling)
         except _BadRow as exc:
-            yield f"line {line}", str(exc)
-            continue
-        yield f"line {line}", (t, o, h, lo, c, v)
+            return str(exc)
+        return (t, o, h, lo, c, v)
+
+    return parse
 
 
 def _json_num(value: Any, label: str) -> Decimal:

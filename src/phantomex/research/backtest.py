@@ -29,12 +29,13 @@ import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 from pydantic import ValidationError
 
 from phantomex.brains.base import Brain
@@ -48,13 +49,16 @@ from phantomex.kernel.bus import Event
 from phantomex.kernel.compose import build_kernel
 from phantomex.kernel.driver import TickDriver
 from phantomex.kernel.runtime import Kernel, KernelConfig
+from phantomex.market.columns import BarColumns, common_step
 from phantomex.market.loaders import infer_symbol, load_bars, load_dataset
 from phantomex.market.replay import ReplayFeed
 from phantomex.research.llm_figures import llm_figures
 from phantomex.research.metrics import TradeRecord, compute_metrics
 from phantomex.serialize import iso, jsonable
 from phantomex.store.memory import MemoryStore
-from phantomex.store.repo import Store
+
+if TYPE_CHECKING:
+    from phantomex.store.repo import Store
 
 __all__ = [
     "ALIASES",
@@ -66,6 +70,7 @@ __all__ = [
     "BacktestResult",
     "agent_from_toml",
     "bar_period",
+    "bar_times",
     "load_data",
     "resolve_strategy",
     "risk_profile",
@@ -188,13 +193,21 @@ def load_data(
     symbols: Sequence[str] | None = None,
     *,
     datasets: Path | None = None,
-) -> tuple[dict[str, list[Bar]], list[str]]:
+    columns: bool = False,
+) -> tuple[dict[str, Sequence[Bar]], list[str]]:
     """Bars keyed by symbol from OHLCV files (``PATH`` or ``SYMBOL=PATH``; the symbol is
     otherwise inferred from the file name) and/or a dataset (shipped, or stored in
     ``datasets``); restricted to ``symbols`` when given. Returns the bars and a description of
-    the sources."""
+    the sources. With ``columns`` the bars are :class:`~phantomex.market.columns.BarColumns`
+    (the same bars, for the research engine)."""
+    read_file: Callable[[str, str], Sequence[Bar]] = load_bars
+    read_dataset: Callable[..., Mapping[str, Sequence[Bar]]] = load_dataset
+    if columns:
+        from phantomex.market.column_loaders import load_columns, load_dataset_columns
+
+        read_file, read_dataset = load_columns, load_dataset_columns
     wanted = [s.strip().upper() for s in symbols or () if s.strip()]
-    data: dict[str, list[Bar]] = {}
+    data: dict[str, Sequence[Bar]] = {}
     sources: list[str] = []
     for item in files:
         text = str(item)
@@ -209,7 +222,7 @@ def load_data(
                 continue
             if sym in data:
                 raise BacktestError(f"two data files for {sym} (the second: {path})")
-            data[sym] = load_bars(path, sym)
+            data[sym] = read_file(path, sym)
         except BacktestError:
             raise
         except ValueError as exc:
@@ -217,7 +230,7 @@ def load_data(
         sources.append(f"{sym}={path}")
     if dataset:
         try:
-            loaded = load_dataset(dataset, wanted or None, datasets=datasets)
+            loaded = read_dataset(dataset, wanted or None, datasets=datasets)
         except ValueError as exc:
             raise BacktestError(str(exc)) from None
         for sym, bars in loaded.items():
@@ -235,21 +248,40 @@ def load_data(
 
 def select_window(
     data: Mapping[str, Sequence[Bar]], start: datetime | None, end: datetime | None
-) -> dict[str, list[Bar]]:
+) -> dict[str, Sequence[Bar]]:
     """The bars opening in ``[start, end)``; symbols left without bars are dropped."""
-    out: dict[str, list[Bar]] = {}
+    out: dict[str, Sequence[Bar]] = {}
     for sym, bars in data.items():
-        kept = [
-            b for b in bars if (start is None or b.time >= start) and (end is None or b.time < end)
-        ]
+        kept: Sequence[Bar]
+        if isinstance(bars, BarColumns):
+            kept = bars.between(start, end)
+        else:
+            kept = [
+                b
+                for b in bars
+                if (start is None or b.time >= start) and (end is None or b.time < end)
+            ]
         if kept:
             out[sym] = kept
     return out
 
 
+def bar_times(data: Mapping[str, Sequence[Bar]]) -> list[datetime]:
+    """Every bar's open time, once, in order."""
+    columns = [bars for bars in data.values() if isinstance(bars, BarColumns)]
+    if len(columns) == len(data):
+        empty = np.empty(0, dtype=np.int64)
+        opens = np.unique(np.concatenate([b.time_us for b in columns] or [empty]))
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        return [epoch + timedelta(microseconds=us) for us in opens.tolist()]
+    return sorted({b.time for bars in data.values() for b in bars})
+
+
 def bar_period(data: Mapping[str, Sequence[Bar]]) -> timedelta:
     """The most common spacing between consecutive bars (smallest on a tie; 1 minute when
     there is none), as the replay feed infers it."""
+    if data and all(isinstance(bars, BarColumns) for bars in data.values()):
+        return common_step(data)  # type: ignore[arg-type]
     steps: Counter[timedelta] = Counter()
     for bars in data.values():
         steps.update(b.time - a.time for a, b in pairwise(bars))
@@ -325,7 +357,7 @@ class AgentResult:
 @dataclass(repr=False)
 class BacktestResult:
     config: BacktestConfig
-    data: dict[str, list[Bar]]  # the bars replayed (after the time window)
+    data: Mapping[str, Sequence[Bar]]  # the bars replayed (after the time window)
     period: timedelta
     times: Sequence[datetime]  # the starting time, then each bar's close time
     agents: list[AgentResult]

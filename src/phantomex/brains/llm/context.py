@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from phantomex.brains.llm.clients import LLMClient
+if TYPE_CHECKING:
+    from phantomex.brains.llm.clients import LLMClient
 
 #: characters per prompt token before any call was measured (numbers tokenize densely)
 DEFAULT_CHARS_PER_TOKEN = 3.0

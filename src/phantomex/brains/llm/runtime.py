@@ -17,12 +17,14 @@ import json
 import math
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from phantomex.brains.llm.clients import LLMClient, make_client
 from phantomex.brains.llm.context import ContextWindows
 from phantomex.brains.llm.news import NewsReader
 from phantomex.brains.llm.types import EndpointConfig, KeepAlive, LLMError
+
+if TYPE_CHECKING:
+    from phantomex.brains.llm.clients import LLMClient
 
 
 class CacheReader(Protocol):
@@ -85,6 +87,14 @@ class ModelAwareSlots:
         chosen[1].set_result(None)
 
 
+def _make_client(endpoint: EndpointConfig) -> LLMClient:
+    """The client of ``endpoint`` (the client libraries load with the first one: a process
+    that runs no LLM agent never imports them)."""
+    from phantomex.brains.llm.clients import make_client
+
+    return make_client(endpoint)
+
+
 class LLMRuntime:
     """One per server. Writes (cache entries, audit rows) go back through the kernel."""
 
@@ -93,11 +103,11 @@ class LLMRuntime:
         endpoints: list[EndpointConfig],
         *,
         cache: CacheReader | None = None,
-        client_factory: Callable[[EndpointConfig], LLMClient] = make_client,
+        client_factory: Callable[[EndpointConfig], LLMClient] | None = None,
         news: NewsReader | None = None,
     ) -> None:
         self.endpoints = {e.name: e for e in endpoints}
-        self._factory = client_factory
+        self._factory = client_factory or _make_client
         self._clients: dict[str, LLMClient] = {}
         self._slots = {e.name: ModelAwareSlots(e.max_concurrency) for e in endpoints}
         self.modes: dict[tuple[str, str], Any] = {}  # (endpoint, model) -> structured form

@@ -9,7 +9,7 @@ import inspect
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, overload
@@ -24,7 +24,7 @@ from phantomex.domain.models import Bar, Mode
 from phantomex.domain.money import BPS, MAX_PRICE, MONEY_CONTEXT
 from phantomex.domain.risk import RiskProfile
 from phantomex.market.base import PriceHistory
-from phantomex.market.guard import PriceGuard
+from phantomex.market.columns import BarColumns
 from phantomex.market.replay import _prepare
 from phantomex.research.backtest import (
     AgentResult,
@@ -35,6 +35,7 @@ from phantomex.research.backtest import (
     select_window,
 )
 from phantomex.research.fast import indicators, loop
+from phantomex.research.fast.columnar import materialised, quiet
 from phantomex.research.metrics import TradeRecord, compute_metrics
 
 #: The bars of history a brain sees (the kernel's :class:`PriceHistory` bound).
@@ -61,9 +62,14 @@ class Series:
     @classmethod
     def from_bars(cls, symbol: str, bars: Sequence[Bar], period: timedelta) -> Series:
         """The bars as the replay feed orders them (sorted, first of duplicates kept)."""
-        kept, opens_us = _prepare(symbol, bars)
-        opens = np.array([float(b.open) for b in kept])
-        closes = np.array([float(b.close) for b in kept])
+        if isinstance(bars, BarColumns):  # sorted, unique, floats of the exact text
+            kept: Sequence[Bar] = bars
+            opens, closes = bars.values["open"], bars.values["close"]
+            opens_us: Any = bars.time_us
+        else:
+            kept, opens_us = _prepare(symbol, bars)
+            opens = np.array([float(b.open) for b in kept])
+            closes = np.array([float(b.close) for b in kept])
         limit = float(MAX_PRICE)
         for name, values in (("open", opens), ("close", closes)):
             if not (np.isfinite(values) & (values > 0) & (values < limit)).all():
@@ -295,28 +301,28 @@ def trade_records(series: Series, run: FastRun, slippage_bps: Decimal, fill: str
                   ) -> list[TradeRecord]:  # fmt: skip
     """The run's fills as the exact kernel records them: the price from the Decimal bar with
     the broker's slippage arithmetic, quantity and fee from the floats."""
+    at_open = fill != "close"
+    field = "open" if at_open else "close"
+    if isinstance(series.bars, BarColumns):
+        bases = series.bars.decimals(field, run.bar)
+    else:
+        bases = [getattr(series.bars[i], field) for i in run.bar.tolist()]
+    stamps = (series.open_us if at_open else series.tick_us).tolist()
     out = []
     with decimal.localcontext(MONEY_CONTEXT):
-        for i, side, q, f, kind in zip(
-            run.bar.tolist(), run.side.tolist(), run.quantity.tolist(), run.fee.tolist(),
-            run.kind.tolist(), strict=True,
+        for i, base, side, q, f in zip(
+            run.bar.tolist(), bases, run.side.tolist(), run.quantity.tolist(), run.fee.tolist(),
+            strict=True,
         ):  # fmt: skip
-            bar = series.bars[i]
-            at_open = fill != "close"
-            base = bar.open if at_open else bar.close
             slip = base * slippage_bps / BPS
-            price = base + slip if side == signals.BUY else base - slip
-            when = bar.time if at_open else _time(int(series.tick_us[i]))
-            if fill == "close" and kind != loop.BRAIN:
-                when = _time(int(series.tick_us[i]))
             out.append(
                 TradeRecord(
                     symbol=series.symbol,
                     side="buy" if side == signals.BUY else "sell",
                     quantity=Decimal(repr(q)),
-                    price=price,
+                    price=base + slip if side == signals.BUY else base - slip,
                     fee=Decimal(repr(f)),
-                    time=when,
+                    time=_time(stamps[i]),
                     agent=name,
                 )
             )
@@ -336,7 +342,7 @@ def prepare(config: BacktestConfig) -> Series:
         raise FastUnsupported(f"no bars of {symbol} (the exact kernel holds without a price)")
     if set(data) != {symbol}:
         raise FastUnsupported("bars of symbols the agent does not trade (shared clock)")
-    if not PriceGuard().quiet(data, {}):  # backtests price every symbol as crypto, as here
+    if not quiet(data):
         raise FastUnsupported("bars the price guard would hold trading on (an implausible price)")
     return Series.from_bars(symbol, data[symbol], bar_period(data))
 
@@ -388,7 +394,7 @@ def result_of(config: BacktestConfig, series: Series, run: FastRun, began: float
     times = TimeSeries(np.concatenate(([start_us], series.tick_us)))
     return BacktestResult(
         config=config,
-        data={series.symbol: list(series.bars)},
+        data={series.symbol: series.bars},
         period=series.period,
         times=times,
         agents=[agent],
@@ -447,7 +453,7 @@ def run_engine(
         try:
             return run_fast(config)
         except FastUnsupported as exc:
-            result = run(config, **kwargs)
+            result = run(replace(config, data=materialised(config.data)), **kwargs)
             result.engine_note = f"ran on the exact kernel: {exc}"
             return result
     if engine != "exact":

@@ -1,0 +1,264 @@
+"""Bar files and datasets read as :class:`~phantomex.market.columns.BarColumns` (for the research
+engine): CSV through Arrow's reader, Parquet datasets as stored, the same rows held and refused
+as :mod:`phantomex.market.loaders` holds and refuses them, with the same :class:`LoadReport`.
+Files whose layout only the row reader reads the same way (see :mod:`phantomex.market.columns`)
+and freqtrade JSON go through the row reader and are then put in columns."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+from collections.abc import Iterable
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from phantomex.domain.money import MAX_PRICE
+from phantomex.market.columns import FIELDS, BarColumns, Screened, ordered, screen
+from phantomex.market.loaders import (
+    DATASETS,
+    MAX_PROBLEMS,
+    LoadReport,
+    csv_columns,
+    csv_delimiter,
+    csv_row_parser,
+    detect_format,
+    infer_symbol,
+    log_report,
+    parse_ohlcv,
+)
+
+__all__ = ["load_columns", "load_dataset_columns", "parse_columns"]
+
+_DIGITS = r"^\d{1,18}$"  # a non-negative epoch number that fits int64
+_ISO = r"^[1-9]\d{3}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{3}|\.\d{6})?(?:Z|\+00:00)?$"
+
+
+def load_columns(
+    path: str | Path, symbol: str | None = None, *, max_price: Decimal = MAX_PRICE
+) -> BarColumns:
+    """Like :func:`~phantomex.market.loaders.load_bars`, as columns."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{p}: cannot read OHLCV file: {exc}") from exc
+    sym = symbol if symbol is not None else infer_symbol(p)
+    bars, report = parse_columns(data, name=str(p), symbol=sym, max_price=max_price)
+    log_report(report)
+    return bars
+
+
+def load_dataset_columns(
+    name: str = "demo",
+    symbols: Iterable[str] | None = None,
+    *,
+    max_price: Decimal = MAX_PRICE,
+    datasets: Path | None = None,
+) -> dict[str, BarColumns]:
+    """Like :func:`~phantomex.market.loaders.load_dataset`, as columns."""
+    if name not in DATASETS:
+        from phantomex.market.datastore import DataStore
+
+        if datasets is None:
+            raise ValueError(f"unknown dataset {name!r} (shipped: {', '.join(DATASETS)})")
+        wanted = None if symbols is None else list(symbols)
+        return DataStore(datasets).load_dataset_columns(name, wanted, max_price=max_price)
+    files = DATASETS[name]
+    wanted = list(files) if symbols is None else [s.strip().upper() for s in symbols]
+    unknown = [s for s in wanted if s not in files]
+    if unknown:
+        raise ValueError(
+            f"dataset {name!r} has no symbol(s) {', '.join(unknown)}; available: "
+            + ", ".join(files)
+        )
+    root = resources.files("phantomex.market").joinpath("datasets")
+    out: dict[str, BarColumns] = {}
+    for sym in dict.fromkeys(wanted):
+        try:
+            data = root.joinpath(files[sym]).read_bytes()
+        except OSError as exc:
+            raise ValueError(f"dataset {name!r}: cannot read {files[sym]}: {exc}") from exc
+        bars, report = parse_columns(
+            data, name=f"{name}/{files[sym]}", symbol=sym, max_price=max_price
+        )
+        log_report(report)
+        out[sym] = bars
+    return out
+
+
+def parse_columns(
+    data: bytes, *, name: str, symbol: str, max_price: Decimal = MAX_PRICE
+) -> tuple[BarColumns, LoadReport]:
+    """Like :func:`~phantomex.market.loaders.parse_ohlcv`, as columns."""
+    symbol = symbol.strip()
+    raw = _gunzip(data)
+    read = _arrow_csv(raw, name, symbol, max_price) if raw is not None else None
+    if read is not None:
+        return read
+    bars, report = parse_ohlcv(data, name=name, symbol=symbol, max_price=max_price)
+    return BarColumns.from_bars(symbol, bars, max_price), report
+
+
+def _gunzip(data: bytes) -> bytes | None:
+    if data[:2] != b"\x1f\x8b":
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error):
+        return None  # the row reader names the fault
+
+
+def _plain_layout(raw: bytes) -> bool:
+    """Whether Arrow's reader and Python's ``csv`` module split ``raw`` the same way and the
+    header is on line 1: no quotes, NULs, blank lines or lone carriage returns."""
+    if not raw or raw[:1] in b"\r\n" or b'"' in raw or b"\x00" in raw or b"\n\n" in raw:
+        return False
+    if b"\r" in raw:
+        return b"\n\r\n" not in raw and raw.count(b"\r") == raw.count(b"\r\n")
+    return True
+
+
+def _arrow_csv(
+    raw: bytes, name: str, symbol: str, ceiling: Decimal
+) -> tuple[BarColumns, LoadReport] | None:
+    """A CSV file through Arrow's reader, or None when the row reader must read it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
+    if not symbol or not _plain_layout(raw) or raw[:1] == b"[":
+        return None
+    end = raw.find(b"\n")
+    try:
+        first = raw[: end if end >= 0 else len(raw)].decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError:
+        return None
+    if detect_format(name, first) != "csv":
+        return None
+    delimiter = csv_delimiter(first)
+    header = first.split(delimiter)
+    try:
+        index = csv_columns(header, name)
+    except ValueError:
+        return None
+    names = [f"c{i}" for i in range(len(header))]
+    wanted = sorted({i for i in index if i is not None})
+    try:
+        table = pcsv.read_csv(
+            io.BytesIO(raw),
+            read_options=pcsv.ReadOptions(column_names=names, skip_rows=1),
+            parse_options=pcsv.ParseOptions(delimiter=delimiter, quote_char=False),
+            convert_options=pcsv.ConvertOptions(
+                include_columns=[names[i] for i in wanted],
+                column_types={names[i]: pa.string() for i in wanted},
+                strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None  # ragged rows, bad UTF-8, ...: the row reader's
+    n = table.num_rows
+    if n == 0:
+        return None
+    ti, oi, hi, li, ci, vi = index
+    texts: dict[str, Any] = {
+        k: table[names[i]] for k, i in zip(FIELDS[:4], (oi, hi, li, ci), strict=True)
+    }
+    texts["volume"] = table[names[vi]] if vi is not None else pa.repeat("0", n)
+    clock = table[names[ti]]
+    digits = np.asarray(pc.fill_null(pc.match_substring_regex(clock, _DIGITS), False))
+    epoch = np.asarray(
+        pc.cast(pc.if_else(pa.array(digits), clock, "0"), pa.int64()).to_numpy(), dtype=np.int64
+    )
+    iso, iso_us = _iso_times(clock)
+    parse = csv_row_parser(index, ceiling)
+    width = max(wanted) + 1
+
+    def exact(cells: dict[str, Any]) -> Any:
+        row = [""] * width
+        for i in wanted:
+            row[i] = cells[names[i]]
+        return parse(row)
+
+    cells = {names[i]: table[names[i]] for i in wanted}
+    time_us = np.where(digits, _epoch_us(epoch), iso_us)
+    rows = screen(texts, time_us, digits | iso, cells, exact, ceiling)
+    return _assemble(rows, n, name, symbol, ceiling, "line", first_line=2)
+
+
+def _iso_times(clock: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Which times are plain ISO text in UTC (``2023-04-01T21:03:00``, a space for the ``T``,
+    ``.fff`` or ``.ffffff``, ``Z`` or ``+00:00``) that Arrow reads as Python does, and their
+    µs (from its digits; a day the month does not have, an hour 24 or a second 60 is left to
+    the row reader, which refuses it)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(clock)
+    iso = np.asarray(pc.fill_null(pc.match_substring_regex(clock, _ISO), False))
+    if not iso.any():
+        return iso, np.zeros(n, dtype=np.int64)
+    text = pc.if_else(pa.array(iso), clock, "2000-01-01T00:00:00")
+    ascii_ = text.cast(pa.large_binary())  # the pattern is ASCII: slice bytes
+
+    def number(start: int, stop: int) -> np.ndarray:
+        part = pc.binary_slice(ascii_, start, stop).cast(pa.large_string())
+        return np.asarray(pc.cast(part, pa.int64()).to_numpy(), dtype=np.int64)
+
+    year, month, day = number(0, 4), number(5, 7), number(8, 10)
+    hour, minute, second = number(11, 13), number(14, 16), number(17, 19)
+    iso &= (month >= 1) & (month <= 12) & (hour < 24) & (minute < 60) & (second < 60)
+    month = np.clip(month, 1, 12)
+    first = ((year - 1970) * 12 + month - 1).astype("datetime64[M]").astype("datetime64[D]")
+    length = (first.astype("datetime64[M]") + 1).astype("datetime64[D]") - first
+    iso &= (day >= 1) & (day <= length.astype(np.int64))
+    days = (first - np.datetime64("1970-01-01", "D")).astype(np.int64) + day - 1
+    us = ((days * 24 + hour) * 60 + minute) * 60 + second
+    us *= 1_000_000
+    if pc.any(pc.equal(pc.binary_slice(ascii_, 19, 20), b".")).as_py():
+        digits = pc.extract_regex(text, r"^.{19}\.(?P<f>\d+)")  # null: no fraction
+        fraction = pc.fill_null(pc.struct_field(digits, "f"), "0")
+        scale = np.where(np.asarray(pc.utf8_length(fraction)) == 3, 1_000, 1)
+        us += np.asarray(pc.cast(fraction, pa.int64()).to_numpy(), dtype=np.int64) * scale
+    return iso, us
+
+
+def _epoch_us(value: np.ndarray) -> np.ndarray:
+    """Epoch numbers in µs, the unit chosen by magnitude as the row reader chooses it."""
+    with np.errstate(over="ignore"):
+        return np.where(
+            value < 10**11,
+            value * 1_000_000,
+            np.where(
+                value < 10**14, value * 1_000, np.where(value < 10**17, value, value // 1_000)
+            ),
+        )
+
+
+def _assemble(
+    rows: Screened, n: int, name: str, symbol: str, ceiling: Decimal, unit: str, first_line: int
+) -> tuple[BarColumns, LoadReport]:
+    """The columns and the report of screened rows (``unit`` "line" or "row" and the number of
+    the first row name the bad ones, as the row reader names them)."""
+    problems = [f"{unit} {i + first_line}: {why}" for i, why in rows.faults[:MAX_PROBLEMS]]
+    skipped = len(rows.faults)
+    if rows.good.size == 0:
+        detail = f"; first problem: {problems[0]}" if problems else ""
+        raise ValueError(f"{name}: no valid OHLCV rows ({n} read, {skipped} bad){detail}")
+    bars, reordered, duplicates = ordered(symbol, rows, ceiling)
+    report = LoadReport(
+        source=name,
+        symbol=symbol,
+        rows_read=n,
+        rows_loaded=len(bars),
+        skipped=skipped,
+        duplicates=duplicates,
+        reordered=reordered,
+        problems=tuple(problems),
+    )
+    return bars, report

@@ -1,0 +1,275 @@
+"""Bars as columns, for the research engine: float64 arrays of the prices and the times, and
+the exact decimal text each :class:`~phantomex.domain.models.Bar` is made of when one is asked
+for (the fills of a run, or every bar for the exact kernel).
+
+Loading checks every candle by the row rule of :mod:`phantomex.market.validation`, vectorised:
+the floats prove a row good when every price is plain decimal text, ``0 < price < ceiling`` and
+each ``a <= b`` of the rule holds as ``float(a) > float(b)`` or as the same text (rounding to
+float is monotone, so ``float(a) > float(b)`` implies ``a > b``); ``float(text)`` is Arrow's
+parser, bit-identical to ``float(Decimal(text))``. Every other row (a tie in floats between
+different texts, a zero or odd number, a bad or unusual time) goes through the row reader's own
+function, so the same rows are held and refused, with the same messages, as
+:func:`~phantomex.market.loaders.parse_ohlcv` gives. A CSV file laid out in a way Arrow's reader
+and Python's ``csv`` module might split differently (quotes, blank lines, lone carriage
+returns, a header not on the first line, ragged rows) is read by the row reader instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, overload
+
+import numpy as np
+
+from phantomex.domain.models import Bar
+from phantomex.domain.money import MAX_PRICE
+
+__all__ = ["FIELDS", "BarColumns", "Screened", "common_step", "ordered", "screen"]
+
+FIELDS = ("open", "high", "low", "close", "volume")
+#: Plain decimal text: what both Arrow's float parser and :class:`Decimal` read the same way.
+NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
+_ZERO = r"^\+?(?:0+\.?0*|\.0+)(?:[eE][+-]?\d+)?$"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CHUNK = 65_536
+
+
+class BarColumns(Sequence[Bar]):
+    """One symbol's bars, in time order with unique times, as columns. Indexing builds the
+    :class:`Bar` from the exact text (the row reader's Decimal); a slice is columns again.
+    ``ceiling`` is the price ceiling the bars were checked against."""
+
+    def __init__(
+        self,
+        symbol: str,
+        time_us: np.ndarray,
+        values: Mapping[str, np.ndarray],
+        texts: Mapping[str, Any],
+        ceiling: Decimal = MAX_PRICE,
+    ) -> None:
+        self.symbol = symbol
+        self.time_us = time_us
+        self.values = dict(values)
+        self.texts = dict(texts)  # field -> pyarrow string array (exact decimal text)
+        self.ceiling = ceiling
+
+    @classmethod
+    def from_bars(
+        cls, symbol: str, bars: Sequence[Bar], ceiling: Decimal = MAX_PRICE
+    ) -> BarColumns:
+        """Columns of bars already in time order with unique times (the row reader's)."""
+        import pyarrow as pa
+
+        time_us = np.array(
+            [(b.time - _EPOCH) // timedelta(microseconds=1) for b in bars], dtype=np.int64
+        )
+        values = {k: np.array([float(getattr(b, k)) for b in bars]) for k in FIELDS}
+        texts = {k: pa.array([str(getattr(b, k)) for b in bars], pa.string()) for k in FIELDS}
+        return cls(symbol, time_us, values, texts, ceiling)
+
+    def __len__(self) -> int:
+        return int(self.time_us.size)
+
+    @overload
+    def __getitem__(self, i: int) -> Bar: ...
+    @overload
+    def __getitem__(self, i: slice) -> BarColumns: ...
+    def __getitem__(self, i: int | slice) -> Bar | BarColumns:
+        if isinstance(i, slice):
+            start, stop, step = i.indices(len(self))
+            if step != 1:
+                raise ValueError("BarColumns slices take every bar (step 1)")
+            return self._part(start, stop)
+        j = i + len(self) if i < 0 else i
+        if not 0 <= j < len(self):
+            raise IndexError(i)
+        o, h, lo, c, v = (Decimal(self.texts[k][j].as_py()) for k in FIELDS)
+        return Bar(self.symbol, _time(int(self.time_us[j])), o, h, lo, c, v)
+
+    def __iter__(self) -> Iterator[Bar]:
+        for start in range(0, len(self), _CHUNK):
+            stop = min(start + _CHUNK, len(self))
+            times = self.time_us[start:stop].tolist()
+            cols = [self.texts[k][start:stop].to_pylist() for k in FIELDS]
+            for t, o, h, lo, c, v in zip(times, *cols, strict=True):
+                yield Bar(
+                    self.symbol,
+                    _time(t),
+                    Decimal(o),
+                    Decimal(h),
+                    Decimal(lo),
+                    Decimal(c),
+                    Decimal(v),
+                )
+
+    def decimals(self, field: str, positions: np.ndarray) -> list[Decimal]:
+        """The exact values of one field at ``positions`` (what a bar there would hold)."""
+        import pyarrow as pa
+
+        picked = self.texts[field].take(pa.array(positions, type=pa.int64()))
+        return [Decimal(text) for text in picked.to_pylist()]
+
+    def _part(self, start: int, stop: int) -> BarColumns:
+        stop = max(start, stop)
+        return BarColumns(
+            self.symbol,
+            self.time_us[start:stop],
+            {k: v[start:stop] for k, v in self.values.items()},
+            {k: t.slice(start, stop - start) for k, t in self.texts.items()},
+            self.ceiling,
+        )
+
+    def between(self, start: datetime | None, end: datetime | None) -> BarColumns:
+        """The bars opening in ``[start, end)``."""
+        lo = 0 if start is None else int(np.searchsorted(self.time_us, _us(start), "left"))
+        hi = len(self) if end is None else int(np.searchsorted(self.time_us, _us(end), "left"))
+        return self._part(lo, hi)
+
+
+def common_step(data: Mapping[str, BarColumns]) -> timedelta:
+    """The most common spacing between consecutive bars (smallest on a tie; 1 minute when there
+    is none), as :func:`~phantomex.research.backtest.bar_period` finds it."""
+    empty = np.empty(0, dtype=np.int64)
+    steps = np.concatenate([np.diff(b.time_us) for b in data.values()] or [empty])
+    steps = steps[steps > 0]
+    if steps.size == 0:
+        return timedelta(minutes=1)
+    values, counts = np.unique(steps, return_counts=True)  # sorted: argmax takes the smallest
+    return timedelta(microseconds=int(values[int(np.argmax(counts))]))
+
+
+def _time(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def _us(when: datetime) -> int:
+    return (when - _EPOCH) // timedelta(microseconds=1)
+
+
+# -- the vectorised row rule -----------------------------------------------------------------------
+#: A row the floats cannot vouch for, decided by the row reader's rule: its cells by field (and
+#: "time") in, the parsed (time, open, high, low, close, volume) or why it is bad out.
+ExactRow = Callable[
+    [dict[str, Any]], "tuple[datetime, Decimal, Decimal, Decimal, Decimal, Decimal] | str"
+]
+
+
+class Screened:
+    """The rows of one file after the row rule: good rows as arrays (in file order) and the
+    bad rows' positions and reasons."""
+
+    def __init__(
+        self,
+        good: np.ndarray,
+        time_us: np.ndarray,
+        values: dict[str, np.ndarray],
+        texts: dict[str, Any],
+        faults: list[tuple[int, str]],
+    ) -> None:
+        self.good = good  # row positions, file order
+        self.time_us = time_us
+        self.values = values
+        self.texts = texts
+        self.faults = faults  # (row position, why), file order
+
+
+def screen(
+    texts: Mapping[str, Any],
+    time_us: np.ndarray,
+    time_ok: np.ndarray,
+    cells: Mapping[str, Any],
+    exact: ExactRow,
+    ceiling: Decimal,
+) -> Screened:
+    """The row rule over whole columns. ``texts``: the five fields as Arrow strings;
+    ``time_us``/``time_ok``: the times where the vectorised time parse applies; ``cells``: the
+    raw columns handed to ``exact`` for every row the floats cannot vouch for."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    plain = {k: pc.fill_null(pc.match_substring_regex(t, NUMBER), False) for k, t in texts.items()}
+    values = {
+        k: np.array(
+            pc.cast(pc.if_else(plain[k], texts[k], "0"), pa.float64()).to_numpy(), dtype=np.float64
+        )
+        for k in FIELDS
+    }
+    same = {
+        (a, b): np.asarray(pc.fill_null(pc.equal(texts[a], texts[b]), False))
+        for a, b in (
+            ("high", "low"),
+            ("open", "low"),
+            ("high", "open"),
+            ("close", "low"),
+            ("high", "close"),
+        )
+    }
+    sure = np.array(time_ok, dtype=np.bool_)
+    for k in FIELDS:
+        sure &= np.asarray(plain[k])
+    limit = float(ceiling)
+    for k in ("open", "high", "low", "close"):
+        sure &= (values[k] > 0) & (values[k] < limit)
+    for (a, b), equal in same.items():
+        sure &= (values[a] > values[b]) | equal
+    zero = np.asarray(pc.fill_null(pc.match_substring_regex(texts["volume"], _ZERO), False))
+    sure &= (np.isfinite(values["volume"]) & (values["volume"] > 0)) | zero
+    time_us = np.array(time_us, dtype=np.int64)
+    odd = np.flatnonzero(~sure)
+    faults: list[tuple[int, str]] = []
+    if odd.size:
+        picked = pa.array(odd)
+        rows = {k: c.take(picked).to_pylist() for k, c in cells.items()}
+        fixed: dict[str, list[str]] = {k: [] for k in FIELDS}
+        fixed_at: list[int] = []
+        for n, i in enumerate(odd.tolist()):
+            parsed = exact({k: v[n] for k, v in rows.items()})
+            if isinstance(parsed, str):
+                faults.append((i, parsed))
+                continue
+            sure[i] = True
+            fixed_at.append(i)
+            time_us[i] = _us(parsed[0])
+            for k, d in zip(FIELDS, parsed[1:], strict=True):
+                values[k][i] = float(d)
+                fixed[k].append(str(d))  # Decimal(str(d)) is d, exponent and all
+        if fixed_at:
+            mask = np.zeros(time_us.size, dtype=np.bool_)
+            mask[fixed_at] = True
+            texts = {
+                k: pc.replace_with_mask(_combined(t), pa.array(mask), pa.array(fixed[k]))
+                for k, t in texts.items()
+            }
+    return Screened(np.flatnonzero(sure), time_us, values, dict(texts), faults)
+
+
+def _combined(values: Any) -> Any:
+    """One Arrow array of a possibly chunked one."""
+    return values.combine_chunks() if hasattr(values, "combine_chunks") else values
+
+
+def ordered(symbol: str, rows: Screened, ceiling: Decimal) -> tuple[BarColumns, bool, int]:
+    """The good rows in time order, the first of equal times kept (the row reader's order):
+    the columns, whether the file was out of order, how many duplicates were dropped."""
+    import pyarrow as pa
+
+    picked = rows.good
+    times = rows.time_us[picked]
+    reordered = bool((np.diff(times) < 0).any())
+    if reordered:
+        order = np.argsort(times, kind="stable")
+        picked, times = picked[order], times[order]
+    keep = np.ones(times.size, dtype=np.bool_)
+    keep[1:] = times[1:] != times[:-1]
+    duplicates = int(times.size - keep.sum())
+    picked, times = picked[keep], times[keep]
+    everything = picked.size == rows.time_us.size and bool((np.diff(picked) > 0).all())
+    values = {k: v[picked] for k, v in rows.values.items()}
+    texts = (
+        {k: _combined(t) for k, t in rows.texts.items()}
+        if everything
+        else {k: _combined(t).take(pa.array(picked)) for k, t in rows.texts.items()}
+    )
+    return BarColumns(symbol, times, values, texts, ceiling), reordered, duplicates
