@@ -347,7 +347,7 @@ def test_a_settled_overview_waits_for_the_lock(tmp_path: Path) -> None:
                 overview = asyncio.create_task(q.settled_overview())
                 await yield_a_while()
                 assert not overview.done()
-                kernel.now = (kernel.now or next_minute(kernel)) + timedelta(minutes=5)
+                kernel.begin_at((kernel.now or next_minute(kernel)) + timedelta(minutes=5))
             assert (await overview).clock == kernel.now
         finally:
             kernel.records().close()

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from phantomex.broker.credentials import load_credentials, venues_with_keys
 from phantomex.broker.exchange_reconcile import VenueReport, reconcile_venue
 from phantomex.broker.ib_broker import IBBroker
 from phantomex.broker.ib_paper import IBUnavailable
@@ -28,10 +27,10 @@ from phantomex.domain.models import Wallet
 from phantomex.kernel.bus import Event
 from phantomex.kernel.events import RiskRaised
 from phantomex.secrets import SecretBox
-from phantomex.store.repo import Store
 
 if TYPE_CHECKING:
     from phantomex.kernel.runtime import Kernel
+    from phantomex.store.repo import Store
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +49,8 @@ def build_router(
     the daily caps after a restart."""
     book = VenueBook.from_state(store.get_state(STATE_KEY))
     router = VenueRouter(config, book, {})
+    from phantomex.broker.credentials import venues_with_keys  # SQL: only when trading live
+
     for name in sorted(set(book.venues.values()) | set(venues_with_keys(store))):
         try:
             open_venue(router, store, box, settings, name, client_factory)
@@ -88,6 +89,8 @@ def open_venue(
             return
         except IBUnavailable as exc:
             refusal = str(exc)
+    from phantomex.broker.credentials import load_credentials  # SQL: only when trading live
+
     creds = None if refusal else load_credentials(store, box, venue.name)
     if refusal is None and creds is None:
         refusal = "no API keys stored for it"
