@@ -174,7 +174,7 @@ async def test_one_kernel_hands_over_without_gap_or_duplicate(
     kernel = Kernel(Store("sqlite://"), feed, PaperBroker(), config=KernelConfig())
     kernel.load()
     kernel.warm_up()
-    kernel.now = START
+    kernel.begin_at(START)
     agent = kernel.create_agent(
         AgentSpec(
             name="keeper",

@@ -178,7 +178,7 @@ def test_kill_switch_cancels_open_orders_at_ib(
     router = VenueRouter(PaperBrokerConfig(), VenueBook({AGENT: "ib-paper"}), {"ib-paper": ib})
     assert [o.id for o in router.open_orders(AGENT)] == [order(1).id]
     hook = exchange_setup.follow_kill_switch(router)
-    hook(Event("risk", {"kind": "kill", "agent_id": None}, clock.now))
+    hook(Event("risk", {"kind": "kill", "agent_id": None}, clock.now, clock.now))
     (o,) = gw.account().orders.values()
     assert o.status == "Cancelled" and o.filled == 0
     (done,) = _drain(ib, clock)

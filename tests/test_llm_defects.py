@@ -66,7 +66,7 @@ async def ticks_while_thinking(kernel: Kernel, agent_id: str, n: int) -> None:
             assert tick is not None
             with kernel.unit():
                 await kernel.step(tick)
-    await asyncio.wait_for(kernel._inflight[agent_id], 60)
+    await asyncio.wait_for(kernel.thinking()[agent_id], 60)
 
 
 # --------------------------------------------------------------------------- defect 6

@@ -40,6 +40,7 @@ from phantomex.domain.agent import AgentSpec
 from phantomex.domain.models import Bar
 from phantomex.domain.risk import RiskProfile
 from phantomex.market.loaders import load_dataset
+from phantomex.service import Service
 
 _WHY = llamacpp.unavailable_reason()
 pytestmark = pytest.mark.skipif(_WHY is not None, reason=f"no real model: {_WHY}")
@@ -232,7 +233,7 @@ async def test_the_demo_serves_the_packaged_model_and_its_agent_keeps_up(tmp_pat
         data = {s: b[:1700] for s, b in load_dataset("demo", LLM_DEMO_SYMBOLS).items()}
         kernel = llm_kernel(tmp_path / "demo.db", data, [local.endpoint])
         assert kernel.llm is not None
-        joined = await seed_llm_demo(kernel, kernel.llm, speed=60)
+        joined = await seed_llm_demo(Service.of(kernel), kernel.llm, speed=60)
         assert joined == [f"{local.server.alias} on {LOCAL_ENDPOINT}"]
         (agent,) = kernel.agents.values()
         assert agent.spec.interval_seconds == LOCAL_SECONDS_PER_DECISION * 60
