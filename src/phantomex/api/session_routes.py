@@ -15,9 +15,10 @@ from phantomex.api.schemas.sessions import (
 from phantomex.api.schemas.wire import RENDER
 from phantomex.domain.inputs import Ident, QueryInt
 from phantomex.sessions import summary as summaries
-from phantomex.sessions.leaderboard import METRICS, LeaderboardError, leaderboard
+from phantomex.sessions.board import board
+from phantomex.sessions.leaderboard import METRICS
 from phantomex.sessions.manager import SessionManager
-from phantomex.sessions.spec import SessionError, SessionSpec
+from phantomex.sessions.spec import SessionSpec
 
 router = APIRouter(tags=["sessions"], default_response_class=RENDER)
 Json = dict[str, Any]
@@ -110,21 +111,6 @@ def get_leaderboard(
     seed: Annotated[QueryInt, Query(description="Bootstrap seed.")] = 0,
 ) -> Json:
     """Agents and models ranked across sessions (or in one), with bootstrap intervals."""
-    sessions = [m.get(session_id)] if session_id is not None else m.repo.all_finished()
-    try:
-        board = leaderboard(
-            sessions,
-            per_session=session_id is not None,
-            by=by,
-            mix=mix,
-            confidence=confidence,
-            resamples=resamples,
-            seed=seed,
-        )
-    except LeaderboardError as exc:
-        raise SessionError(str(exc), field="by") from None
-    board["sessions"] = [
-        {"id": s["id"], "name": s["name"], "status": s["status"], "fingerprint": s["fingerprint"]}
-        for s in sessions
-    ]
-    return board
+    return board(
+        m, session_id, by=by, mix=mix, confidence=confidence, resamples=resamples, seed=seed
+    )
