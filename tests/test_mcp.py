@@ -188,6 +188,9 @@ async def test_every_tool_over_http(server: tuple[ServerHandle, str]) -> None:
         agent = await s.ok("create_agent", spec=spec)
         assert agent["goal"] == {"untrusted_text": goal}  # data, never an instruction
         aid = agent["id"]
+        refused = await s.ok("place_order", agent_id=aid, action="buy", symbol="BTC", notional="50")
+        assert refused["status"] == "pending"
+        assert (await s.ok("reject_decision", decision_id=refused["id"]))["status"] == "rejected"
         order = await s.ok("place_order", agent_id=aid, action="buy", symbol="BTC", notional="100")
         assert order["status"] == "pending"
         pending = await s.ok("pending_approvals")
@@ -198,8 +201,6 @@ async def test_every_tool_over_http(server: tuple[ServerHandle, str]) -> None:
         assert detail["id"] == order["id"]
         trades = await s.ok("trades", agent_id=aid)
         assert trades["total"] == 1
-        another = await s.ok("place_order", agent_id=aid, action="buy", symbol="BTC", notional="50")
-        assert (await s.ok("reject_decision", decision_id=another["id"]))["status"] == "rejected"
         after = await s.ok("deposit", agent_id=aid, amount="250")
         assert after["wallet"]["deposits"] == "250"
         assert (await s.ok("set_mode", agent_id=aid, mode="autonomous"))["mode"] == "autonomous"

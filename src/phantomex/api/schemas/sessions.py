@@ -24,6 +24,15 @@ class SessionWindow(BaseModel):
     planned_end: Timestamp | None = Field(
         None, description="A live session stopped early: the end it was started with."
     )
+    # a replay that went live (``then_live``): its two parts and how the hand-over went
+    parts: list[dict[str, Any]] | None = Field(
+        None, description="Replay, then live: each part's source, start, end, ticks and bars."
+    )
+    handover_at: str | None = Field(None, description="When the live part began (ISO-8601).")
+    bridge_bars: int | None = Field(None, description="Bars the live source's history bridged.")
+    top_ups: int | None = Field(None, description="Times the newest recorded bars were fetched.")
+    gaps: list[dict[str, Any]] | None = Field(None, description="Gaps found (none expected).")
+    duplicates: int | None = Field(None, description="Bars dropped as already carried.")
 
 
 class SessionAgent(BaseModel):
