@@ -150,6 +150,13 @@ def test_agent_lifecycle(client: httpx.Client) -> None:
     )
     assert client.post(f"/api/agents/{aid}/pause").json()["status"] == "paused"
     assert client.post(f"/api/agents/{aid}/resume").json()["status"] == "running"
+    # its first decision comes with its first tick: wait for it, and answer it if it asks
+    deadline = time.monotonic() + 120
+    while not client.get(f"/api/agents/{aid}/decisions").json():
+        assert time.monotonic() < deadline, "the agent made no first decision"
+        time.sleep(0.1)
+    for rec in client.get("/api/decisions", params={"status": "pending", "agent_id": aid}).json():
+        client.post(f"/api/decisions/{rec['id']}/reject")
     decision = client.post(f"/api/agents/{aid}/trade")
     assert decision.status_code == 200 and decision.json()["status"] in (
         "held",

@@ -6,7 +6,7 @@ kill switch and reconciliation - with the clock driven by the test."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -179,6 +179,8 @@ def test_kill_switch_cancels_open_orders_at_ib(
     assert [o.id for o in router.open_orders(AGENT)] == [order(1).id]
     hook = exchange_setup.follow_kill_switch(router)
     hook(Event("risk", {"kind": "kill", "agent_id": None}, clock.now, clock.now))
+    # the cancel travels the socket to the gateway: wait for it there (a loaded machine is slow)
+    _eventually(lambda: [o.status for o in gw.account().orders.values()] == ["Cancelled"])
     (o,) = gw.account().orders.values()
     assert o.status == "Cancelled" and o.filled == 0
     (done,) = _drain(ib, clock)
@@ -198,6 +200,13 @@ def test_killing_one_agent_cancels_only_its_orders_at_ib(
     book_ = VenueBook({AGENT: "ib-paper", other: "ib-paper"})
     router = VenueRouter(PaperBrokerConfig(), book_, {"ib-paper": ib})
     router.cancel_all(AGENT)  # the kernel's per-agent kill
+    mine_ref = client_order_id(mine)
+    _eventually(
+        lambda: any(
+            o.order_ref == mine_ref and o.status == "Cancelled"
+            for o in gw.account().orders.values()
+        )
+    )
     status = {o.order_ref: o.status for o in gw.account().orders.values()}
     assert status == {
         client_order_id(mine): "Cancelled",
@@ -294,6 +303,14 @@ def test_a_live_account_is_refused(tmp_path: Path, clock: Clock, store: Store) -
         assert live.requests(PLACE_ORDER) == []
     finally:
         live.stop()
+
+
+def _eventually(done: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Wait until ``done()`` (polling; the gateway answers on its own thread)."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "the gateway did not get there in time"
+        time.sleep(0.05)
 
 
 def _drain(ib: IBBroker, clock: Clock) -> list[tuple[Order, Fill | OrderRejected]]:
