@@ -184,6 +184,8 @@ async def test_every_tool_over_http(server: tuple[ServerHandle, str]) -> None:
             "allowance": "1000",
             "interval_seconds": 86400,
             "goal": goal,
+            # the replay clock's pace depends on load; no cooldown keeps the limit order's fate fixed
+            "risk": {"cooldown_seconds": 0},
         }
         agent = await s.ok("create_agent", spec=spec)
         assert agent["goal"] == {"untrusted_text": goal}  # data, never an instruction
@@ -216,6 +218,7 @@ async def test_every_tool_over_http(server: tuple[ServerHandle, str]) -> None:
             type="limit",
             limit_price="1",
         )
+        assert limit["status"] not in {"rejected", "held"}, limit
         orders = (await s.ok("open_orders", agent_id=aid))["orders"]
         assert orders, limit
         assert (await s.ok("cancel_order", order_id=orders[0]["id"]))["id"] == orders[0]["id"]
