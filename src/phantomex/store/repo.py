@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -11,21 +10,15 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
-    Connection,
     Engine,
-    Row,
-    Table,
     bindparam,
-    delete,
     func,
     insert,
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.sql.expression import Executable
 
 from phantomex.domain.agent import Agent, AgentSpec
 from phantomex.domain.decision import DecisionRecord
@@ -36,44 +29,62 @@ from phantomex.domain.models import (
     Order,
     OrderStatus,
     OrderType,
-    Position,
     Side,
     Snapshot,
     Wallet,
 )
 from phantomex.domain.news import NewsItem
-from phantomex.domain.risk import RiskState
 from phantomex.store import news as news_sql
 from phantomex.store.db import make_engine, migrate
+from phantomex.store.ledger_rows import read_wallets, write_entry
 from phantomex.store.models import (
     AgentRow,
-    DecisionRow,
     DepositRow,
-    LLMCacheRow,
     LLMCallRow,
     OrderRow,
-    PositionRow,
-    PriceSnapshotRow,
     RiskEventRow,
-    SettingRow,
     TradeRow,
-    WalletRow,
 )
 from phantomex.store.port import UNREADABLE, BadAgentRow, DuplicateEntry
-
-AGENTS: Table = AgentRow.__table__  # type: ignore[assignment]
-WALLETS: Table = WalletRow.__table__  # type: ignore[assignment]
-POSITIONS: Table = PositionRow.__table__  # type: ignore[assignment]
-TRADES: Table = TradeRow.__table__  # type: ignore[assignment]
-DEPOSITS: Table = DepositRow.__table__  # type: ignore[assignment]
-DECISIONS: Table = DecisionRow.__table__  # type: ignore[assignment]
-ORDERS: Table = OrderRow.__table__  # type: ignore[assignment]
-SNAPSHOTS: Table = PriceSnapshotRow.__table__  # type: ignore[assignment]
-STATE: Table = SettingRow.__table__  # type: ignore[assignment]
-CACHE: Table = LLMCacheRow.__table__  # type: ignore[assignment]
+from phantomex.store.rows import (
+    agent_fields,
+    agent_from_row,
+    decision_fields,
+    decision_from_row,
+    state_params,
+    trade_dict,
+)
+from phantomex.store.tables import (
+    AGENTS,
+    CACHE,
+    DECISIONS,
+    ORDERS,
+    SNAPSHOTS,
+    STATE,
+    WALLETS,
+)
+from phantomex.store.upsert import upsert
 
 #: ``Session.info`` key of a unit's decisions not yet written (see :meth:`Store.save_decision`)
 PENDING_DECISIONS = "phantomex.pending_decisions"
+
+_STATE_COLUMNS = ("status", "status_reason", "risk_state", "brain_state", "last_decided_at")
+_SAVE_STATE = (
+    update(AGENTS)
+    .where(AGENTS.c.id == bindparam("p_id"))
+    .values({c: bindparam(f"p_{c}", type_=AGENTS.c[c].type) for c in _STATE_COLUMNS})
+)
+
+
+_PRICE_AT = (
+    select(SNAPSHOTS.c.price)
+    .where(
+        SNAPSHOTS.c.symbol == bindparam("p_symbol"),
+        SNAPSHOTS.c.time <= bindparam("p_time", type_=SNAPSHOTS.c.time.type),
+    )
+    .order_by(SNAPSHOTS.c.time.desc())
+    .limit(1)
+)
 
 
 class Store:
@@ -142,14 +153,14 @@ class Store:
         if pending:
             rows = list(pending.values())
             pending.clear()
-            _upsert(s.connection(), DECISIONS, rows, ("id",))
+            upsert(s.connection(), DECISIONS, rows, ("id",))
 
     # -- agents -----------------------------------------------------------------------------------
     def add_agent(self, agent: Agent, allowance: Deposit, wallet: Wallet) -> None:
         """Insert the agent, its wallet and its opening deposit in one transaction."""
         with self.session() as s:
-            s.connection().execute(insert(AGENTS), [_agent_fields(agent)])
-            self._write_entry(s, allowance, wallet)
+            s.connection().execute(insert(AGENTS), [agent_fields(agent)])
+            write_entry(s.connection(), allowance, wallet)
 
     def save_agent(self, agent: Agent) -> None:
         self.save_agents([agent])
@@ -164,12 +175,12 @@ class Store:
         states: list[dict[str, Any]] = []
         for a in latest.values():
             if self._written_specs.get(a.id) is a.spec:
-                states.append(_state_params(a))
+                states.append(state_params(a))
             else:
                 whole.append(a)
         with self.session() as s:
             conn = s.connection()
-            _upsert(conn, AGENTS, [_agent_fields(a) for a in whole], ("id",))
+            upsert(conn, AGENTS, [agent_fields(a) for a in whole], ("id",))
             if states:
                 conn.execute(_SAVE_STATE, states)
         self._written_specs.update((a.id, a.spec) for a in whole)
@@ -214,7 +225,7 @@ class Store:
             agents = []
             for r in rows:
                 try:
-                    agents.append(_agent_from_row(r, r.wallet_allowance))
+                    agents.append(agent_from_row(r, r.wallet_allowance))
                 except UNREADABLE as exc:
                     if on_error is None:
                         raise
@@ -231,116 +242,16 @@ class Store:
                 self.session() as s,
                 s.begin_nested(),
             ):  # a savepoint: a duplicate undoes only itself
-                self._write_entry(
-                    s, entry, after, realized=after.realized_pnl - before.realized_pnl
-                )
+                realized = after.realized_pnl - before.realized_pnl
+                write_entry(s.connection(), entry, after, realized=realized)
         except IntegrityError as exc:
             if "idempotency_key" in str(exc.orig) or "UNIQUE" in str(exc.orig).upper():
                 raise DuplicateEntry(f"entry {entry.idempotency_key} is already stored") from exc
             raise
 
-    def _write_entry(
-        self, s: Session, entry: Fill | Deposit, wallet: Wallet, realized: Decimal | None = None
-    ) -> None:
-        conn = s.connection()
-        if isinstance(entry, Fill):
-            conn.execute(
-                insert(TRADES),
-                [
-                    {
-                        "agent_id": entry.agent_id,
-                        "seq": wallet.version,
-                        "decision_id": entry.decision_id,
-                        "order_id": entry.order_id,
-                        "symbol": entry.symbol,
-                        "side": entry.side.value,
-                        "quantity": entry.quantity,
-                        "price": entry.price,
-                        "fee": entry.fee,
-                        "realized_pnl": realized if entry.side is Side.SELL else None,
-                        "reasoning": entry.reasoning,
-                        "idempotency_key": entry.idempotency_key,
-                        "time": entry.time,
-                    }
-                ],
-            )
-            if entry.decision_id:
-                conn.execute(
-                    update(DECISIONS)
-                    .where(DECISIONS.c.id == entry.decision_id)
-                    .values(status="executed", price=entry.price, resolved_at=entry.time)
-                )
-            if entry.order_id:
-                conn.execute(
-                    update(ORDERS)
-                    .where(ORDERS.c.id == entry.order_id)
-                    .values(status=OrderStatus.FILLED.value)
-                )
-        else:
-            conn.execute(
-                insert(DEPOSITS),
-                [
-                    {
-                        "agent_id": entry.agent_id,
-                        "seq": wallet.version,
-                        "amount": entry.amount,
-                        "initial": entry.initial,
-                        "idempotency_key": entry.idempotency_key,
-                        "time": entry.time,
-                    }
-                ],
-            )
-        _upsert(
-            conn,
-            WALLETS,
-            [
-                {
-                    "agent_id": wallet.agent_id,
-                    "allowance": wallet.allowance,
-                    "cash": wallet.cash,
-                    "deposits": wallet.deposits,
-                    "realized_pnl": wallet.realized_pnl,
-                    "fees_paid": wallet.fees_paid,
-                    "version": wallet.version,
-                }
-            ],
-            ("agent_id",),
-        )
-        conn.execute(delete(POSITIONS).where(POSITIONS.c.agent_id == wallet.agent_id))
-        positions = [
-            {
-                "agent_id": wallet.agent_id,
-                "symbol": pos.symbol,
-                "quantity": pos.quantity,
-                "cost": pos.cost,
-                "opened_at": pos.opened_at,
-            }
-            for pos in wallet.positions.values()
-        ]
-        if positions:
-            conn.execute(insert(POSITIONS), positions)
-
     def load_wallets(self) -> dict[str, Wallet]:
         with self.session() as s:
-            conn = s.connection()
-            wallets = {
-                w.agent_id: Wallet(
-                    agent_id=w.agent_id,
-                    allowance=w.allowance,
-                    cash=w.cash,
-                    deposits=w.deposits,
-                    realized_pnl=w.realized_pnl,
-                    fees_paid=w.fees_paid,
-                    version=w.version,
-                )
-                for w in conn.execute(select(WALLETS))
-            }
-            for p in conn.execute(select(POSITIONS)):
-                if p.agent_id in wallets:
-                    wallets[p.agent_id].positions[p.symbol] = Position(
-                        p.symbol, p.quantity, p.cost, p.opened_at
-                    )
-            return wallets
+            return read_wallets(s.connection())
 
     def ledger_entries(self, agent_id: str | None = None) -> dict[str, list[Fill | Deposit]]:
         """Every stored fill and deposit per agent, in the order they were applied."""
@@ -384,19 +295,19 @@ class Store:
         In a unit the row is kept and written with the unit's other new decisions in one
         statement: before the next store call of the unit (so every read, and a fill marking the
         decision executed, sees it) or when the unit ends, in its transaction either way."""
-        fields = _decision_fields(rec)
+        fields = decision_fields(rec)
         current = self._unit.get()
         if current is not None:
             current.info.setdefault(PENDING_DECISIONS, {})[rec.id] = fields
             return
         with self.session() as s:
-            _upsert(s.connection(), DECISIONS, [fields], ("id",))
+            upsert(s.connection(), DECISIONS, [fields], ("id",))
 
     def get_decision(self, decision_id: str) -> DecisionRecord | None:
         with self.session() as s:
             row = s.connection().execute(select(DECISIONS).where(DECISIONS.c.id == decision_id))
             found = row.first()
-            return _decision_from_row(found) if found is not None else None
+            return decision_from_row(found) if found is not None else None
 
     def decisions(
         self,
@@ -412,7 +323,7 @@ class Store:
             if status:
                 q = q.where(DECISIONS.c.status == status)
             q = q.order_by(DECISIONS.c.time.desc(), DECISIONS.c.id).limit(limit).offset(offset)
-            return [_decision_from_row(r) for r in s.connection().execute(q)]
+            return [decision_from_row(r) for r in s.connection().execute(q)]
 
     # -- orders -----------------------------------------------------------------------------------
     def save_order(self, order: Order, status: OrderStatus) -> None:
@@ -432,7 +343,7 @@ class Store:
             "created_at": order.created_at,
         }
         with self.session() as s:
-            _upsert(s.connection(), ORDERS, [row], ("id",))
+            upsert(s.connection(), ORDERS, [row], ("id",))
 
     def open_orders(self) -> list[Order]:
         with self.session() as s:
@@ -476,7 +387,7 @@ class Store:
                 q = q.where(TradeRow.symbol == symbol)
                 count = count.where(TradeRow.symbol == symbol)
             q = q.order_by(TradeRow.time.desc(), TradeRow.id.desc()).limit(limit).offset(offset)
-            rows = [_trade_dict(t, name) for t, name in s.execute(q)]
+            rows = [trade_dict(t, name) for t, name in s.execute(q)]
             return rows, s.scalar(count) or 0
 
     def count_trades(self, agent_id: str, side: str | None = None) -> int:
@@ -500,7 +411,7 @@ class Store:
             for snap in snapshots
         }  # one row per symbol and time, the last one given (as merging them one by one did)
         with self.session() as s:
-            _upsert(s.connection(), SNAPSHOTS, list(rows.values()), ("symbol", "time"))
+            upsert(s.connection(), SNAPSHOTS, list(rows.values()), ("symbol", "time"))
 
     def prices_at(self, symbol: str, times: Sequence[datetime]) -> list[Decimal | None]:
         """The latest stored price of ``symbol`` at or before each of ``times`` (None before
@@ -578,7 +489,7 @@ class Store:
     def cache_put(self, key: str, response: dict[str, Any], when: datetime) -> None:
         with self.session() as s:
             row = {"key": key, "response": response, "created_at": when}
-            _upsert(s.connection(), CACHE, [row], ("key",))
+            upsert(s.connection(), CACHE, [row], ("key",))
 
     # -- news (store/news.py) ------------------------------------------------------------------
     def add_news(self, items: Sequence[NewsItem]) -> int:
@@ -615,177 +526,4 @@ class Store:
 
     def set_state(self, key: str, value: dict[str, Any]) -> None:
         with self.session() as s:
-            _upsert(s.connection(), STATE, [{"key": key, "value": value}], ("key",))
-
-
-def _upsert(
-    conn: Connection, table: Table, rows: list[dict[str, Any]], keys: Sequence[str]
-) -> None:
-    """Insert ``rows`` (dicts with the same columns, distinct ``keys``), updating those whose
-    ``keys`` are stored already: one executemany statement on SQLite and PostgreSQL."""
-    if not rows:
-        return
-    dialect = conn.dialect.name
-    columns = tuple(c for c in rows[0] if c not in keys)
-    if dialect in ("sqlite", "postgresql"):
-        conn.execute(_upsert_statement(dialect, table, tuple(keys), columns), rows)
-        return
-    for row in rows:  # any other database: update, else insert
-        where = [table.c[k] == row[k] for k in keys]
-        done = conn.execute(update(table).where(*where).values({c: row[c] for c in columns}))
-        if done.rowcount == 0:
-            conn.execute(insert(table), [row])
-
-
-@functools.cache
-def _upsert_statement(
-    dialect: str, table: Table, keys: tuple[str, ...], columns: tuple[str, ...]
-) -> Executable:
-    """INSERT .. ON CONFLICT (keys) DO UPDATE SET columns (built once per shape)."""
-    stmt = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table)
-    if not columns:
-        return stmt.on_conflict_do_nothing(index_elements=list(keys))
-    return stmt.on_conflict_do_update(
-        index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns}
-    )
-
-
-def _agent_fields(agent: Agent) -> dict[str, Any]:
-    spec = agent.spec
-    return {
-        "id": agent.id,
-        "name": spec.name,
-        "brain": spec.brain,
-        "params": spec.params,
-        "goal": spec.goal,
-        "mode": spec.mode.value,
-        "symbols": spec.symbols,
-        "interval_seconds": spec.interval_seconds,
-        "risk": spec.risk.model_dump(mode="json"),
-        "created_at": agent.created_at,
-        **_agent_state(agent),
-    }
-
-
-def _agent_state(agent: Agent) -> dict[str, Any]:
-    """The columns that running an agent changes (its spec changes only by a user's edit)."""
-    return {
-        "status": agent.status.value,
-        "status_reason": agent.status_reason,
-        "risk_state": agent.risk_state.to_json(),
-        "brain_state": agent.brain_state,
-        "last_decided_at": agent.last_decided_at,
-    }
-
-
-def _state_params(agent: Agent) -> dict[str, Any]:
-    """The parameters of :data:`_SAVE_STATE` (bound names must differ from column names)."""
-    return {"p_id": agent.id, **{f"p_{c}": v for c, v in _agent_state(agent).items()}}
-
-
-_STATE_COLUMNS = ("status", "status_reason", "risk_state", "brain_state", "last_decided_at")
-_SAVE_STATE = (
-    update(AGENTS)
-    .where(AGENTS.c.id == bindparam("p_id"))
-    .values({c: bindparam(f"p_{c}", type_=AGENTS.c[c].type) for c in _STATE_COLUMNS})
-)
-
-
-_PRICE_AT = (
-    select(SNAPSHOTS.c.price)
-    .where(
-        SNAPSHOTS.c.symbol == bindparam("p_symbol"),
-        SNAPSHOTS.c.time <= bindparam("p_time", type_=SNAPSHOTS.c.time.type),
-    )
-    .order_by(SNAPSHOTS.c.time.desc())
-    .limit(1)
-)
-
-
-def _agent_from_row(r: Row[Any], allowance: Decimal) -> Agent:
-    spec = AgentSpec(
-        name=r.name,
-        brain=r.brain,
-        params=r.params,
-        goal=r.goal,
-        mode=r.mode,
-        allowance=allowance,
-        symbols=r.symbols,
-        interval_seconds=r.interval_seconds,
-        risk=r.risk,
-    )
-    return Agent(
-        id=r.id,
-        spec=spec,
-        created_at=r.created_at,
-        status=AgentStatus(r.status),
-        status_reason=r.status_reason,
-        risk_state=RiskState.from_json(r.risk_state),
-        brain_state=dict(r.brain_state or {}),
-        last_decided_at=r.last_decided_at,
-    )
-
-
-def _decision_fields(rec: DecisionRecord) -> dict[str, Any]:
-    return {
-        "id": rec.id,
-        "agent_id": rec.agent_id,
-        "time": rec.time,
-        "source": rec.source,
-        "action": rec.action,
-        "symbol": rec.symbol,
-        "quantity": rec.quantity,
-        "notional": rec.notional,
-        "price": rec.price,
-        "reasoning": rec.reasoning,
-        "confidence": rec.confidence,
-        "status": rec.status,
-        "reason": rec.reason,
-        "checks": list(rec.checks),  # copies: a buffered row must not change with the record
-        "meta": dict(rec.meta),
-        "expires_at": rec.expires_at,
-        "resolved_at": rec.resolved_at,
-    }
-
-
-def _decision_from_row(r: Row[Any]) -> DecisionRecord:
-    return DecisionRecord(
-        id=r.id,
-        agent_id=r.agent_id,
-        time=r.time,
-        source=r.source,
-        action=r.action,
-        status=r.status,
-        symbol=r.symbol,
-        quantity=r.quantity,
-        notional=r.notional,
-        price=r.price,
-        reasoning=r.reasoning,
-        confidence=r.confidence,
-        reason=r.reason,
-        checks=list(r.checks or []),
-        meta=dict(r.meta or {}),
-        expires_at=r.expires_at,
-        resolved_at=r.resolved_at,
-    )
-
-
-def _trade_dict(t: TradeRow, agent_name: str) -> dict[str, Any]:
-    return {
-        "id": t.id,
-        "agent_id": t.agent_id,
-        "agent_name": agent_name,
-        "seq": t.seq,
-        "decision_id": t.decision_id,
-        "order_id": t.order_id,
-        "symbol": t.symbol,
-        "side": t.side,
-        "quantity": t.quantity,
-        "price": t.price,
-        "fee": t.fee,
-        "notional": t.quantity * t.price,
-        "realized_pnl": t.realized_pnl,
-        "reasoning": t.reasoning,
-        "idempotency_key": t.idempotency_key,
-        "time": t.time,
-    }
+            upsert(s.connection(), STATE, [{"key": key, "value": value}], ("key",))
