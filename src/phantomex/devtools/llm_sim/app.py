@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from phantomex.devtools.llm_sim import behaviour
+from phantomex.devtools.llm_sim import behaviour, listings
 from phantomex.devtools.llm_sim.connection import CaptureConnection
 from phantomex.devtools.llm_sim.handlers import Handlers
 from phantomex.devtools.llm_sim.protocol import (
@@ -39,11 +39,11 @@ def create_app(state: SimState | None = None, **config: Any) -> FastAPI:
 
     @app.get("/api/tags")
     async def tags() -> dict[str, Any]:
-        return sim.tags()
+        return listings.tags(sim.s)
 
     @app.get("/api/ps")
     async def ps() -> dict[str, Any]:
-        return sim.ps()
+        return listings.ps(sim.s)
 
     @app.post("/api/chat")
     async def ollama_chat(request: Request) -> Response:
@@ -60,7 +60,7 @@ def create_app(state: SimState | None = None, **config: Any) -> FastAPI:
         if model.context_window is not None:
             info["llama.context_length"] = model.context_window
         return JSONResponse(
-            {"modelfile": "", "parameters": "", "template": "", "details": sim._details(model),
+            {"modelfile": "", "parameters": "", "template": "", "details": listings.details(model),
              "model_info": info, "capabilities": ["completion", "tools"]}
         )  # fmt: skip
 
@@ -91,7 +91,7 @@ def create_app(state: SimState | None = None, **config: Any) -> FastAPI:
             sim.check_auth("openai", request)
         except ApiError as err:
             return sim.error_response("openai", err)
-        return JSONResponse(sim.openai_models())
+        return JSONResponse(listings.openai_models(sim.s))
 
     @app.post("/v1/chat/completions")
     async def openai_chat(request: Request) -> Response:

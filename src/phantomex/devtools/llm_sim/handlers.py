@@ -1,25 +1,19 @@
-"""The request handlers: one chat pipeline for both APIs over a shared state.
-
-Over 500 lines: one class whose handlers share the chat pipeline (scripts, loading, gate,
-replies, streams); splitting it would only pass that state around.
-"""
+"""The request handlers: one chat pipeline for both APIs over a shared state."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
-import re
 import secrets
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from phantomex.devtools.llm_sim import behaviour
+from phantomex.devtools.llm_sim.bodies import Reply, ollama_body, openai_body, prompt_tokens
 from phantomex.devtools.llm_sim.connection import close_connection, wait_disconnect
 from phantomex.devtools.llm_sim.protocol import (
     Api,
@@ -27,15 +21,12 @@ from phantomex.devtools.llm_sim.protocol import (
     broken_stream,
     check_context,
     error_body,
-    local_iso,
     mode_of,
     ollama_error,
     ollama_parts,
     openai_chunks,
     openai_error,
     parse_keep_alive,
-    shaped,
-    template,
     utc_now,
 )
 from phantomex.devtools.llm_sim.state import (
@@ -46,17 +37,6 @@ from phantomex.devtools.llm_sim.state import (
 
 PORTFOLIO_TOOL = "get_portfolio"
 NEWS_TOOL = "get_news"
-
-
-@dataclass
-class _Reply:
-    content: str | None = ""
-    thinking: str | None = None
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)
-    finish_reason: str | None = None
-    refusal: str | None = None
-    load_ns: int = 0
-    started: float = 0.0
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -241,7 +221,7 @@ class Handlers:
         if api == "openai" and model.context_window is not None:
             try:
                 check_context(
-                    model.context_window, self._prompt_tokens(messages), self.max_tokens(api, body)
+                    model.context_window, prompt_tokens(messages), self.max_tokens(api, body)
                 )
             except ApiError:
                 if body.get("stream") and model.flavour == "llama-cpp-python":
@@ -289,11 +269,11 @@ class Handlers:
             s.in_flight -= 1
         stream_seconds = float(item.get("stream_seconds", 0)) if isinstance(item, dict) else 0.0
         if api == "openai":
-            full = self.openai_body(body, messages, reply)
+            full = openai_body(body, messages, reply, self.s.reasoning_field)
             if body.get("stream"):
                 return self.stream(api, body, full, stream_seconds)
             return JSONResponse(full)
-        out = self.ollama_body(body, messages, reply)
+        out = ollama_body(body, messages, reply)
         if body.get("stream") is True and not as_generate:
             return self.stream(api, body, out, stream_seconds)
         if as_generate:
@@ -349,9 +329,9 @@ class Handlers:
         messages: list[Any],
         mode: str,
         item: Any,
-    ) -> _Reply:
+    ) -> Reply:
         if isinstance(item, str):
-            return _Reply(content=item)
+            return Reply(content=item)
         if isinstance(item, dict):
             calls = [
                 {
@@ -363,7 +343,7 @@ class Handlers:
                 if isinstance(c, dict)
             ]
             content = item.get("content", None if (calls or "refusal" in item) else "")
-            return _Reply(
+            return Reply(
                 content=content,
                 thinking=item.get("thinking"),
                 tool_calls=calls,
@@ -378,7 +358,7 @@ class Handlers:
             calls = [
                 {"name": n, "arguments": {}, "id": f"call_{secrets.token_hex(6)}"} for n in names
             ]
-            return _Reply(content=None, tool_calls=calls)
+            return Reply(content=None, tool_calls=calls)
         decision = behaviour.default_reply(model.name, messages, model.limits)
         if mode == "prompt":
             text = "Here is my decision:\n```json\n" + json.dumps(decision, indent=2) + "\n```"
@@ -399,7 +379,7 @@ class Handlers:
         limit = self.max_tokens(api, body)
         if limit is not None and behaviour.estimate_tokens(text) > limit:
             text, finish = text[: max(0, limit * 4)], "length"
-        return _Reply(content=text, thinking=thinking, finish_reason=finish)
+        return Reply(content=text, thinking=thinking, finish_reason=finish)
 
     @staticmethod
     def max_tokens(api: Api, body: dict[str, Any]) -> int | None:
@@ -411,189 +391,3 @@ class Handlers:
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
             return value
         return None
-
-    @staticmethod
-    def _prompt_tokens(messages: list[Any]) -> int:
-        text = "".join(
-            str(m.get("content") or "") if isinstance(m, dict) else str(m) for m in messages
-        )
-        return behaviour.estimate_tokens(text) + 4 * len(messages)
-
-    def ollama_body(
-        self, body: dict[str, Any], messages: list[Any], reply: _Reply
-    ) -> dict[str, Any]:
-        content = reply.content if reply.content is not None else (reply.refusal or "")
-        message: dict[str, Any] = {"role": "assistant", "content": content}
-        if reply.thinking:
-            message["thinking"] = reply.thinking
-        if reply.tool_calls:
-            calls = []
-            for c in reply.tool_calls:
-                args = c["arguments"]
-                if isinstance(args, str):
-                    with contextlib.suppress(ValueError):
-                        args = json.loads(args)
-                calls.append({"function": {"name": c["name"], "arguments": args}})
-            message["tool_calls"] = calls
-        tokens_in = self._prompt_tokens(messages)
-        tokens_out = behaviour.estimate_tokens(content + (reply.thinking or ""))
-        total_ns = max(1, int((time.perf_counter() - reply.started) * 1e9))
-        eval_ns = max(1, total_ns - reply.load_ns)
-        return shaped(
-            template("ollama_chat.json"),
-            {
-                "model": body["model"],
-                "created_at": utc_now(),
-                "message": message,
-                "done_reason": reply.finish_reason or "stop",
-                "done": True,
-                "total_duration": total_ns,
-                "load_duration": reply.load_ns,
-                "prompt_eval_count": tokens_in,
-                "prompt_eval_duration": eval_ns // 5,
-                "eval_count": tokens_out,
-                "eval_duration": eval_ns - eval_ns // 5,
-            },
-        )
-
-    def openai_body(
-        self, body: dict[str, Any], messages: list[Any], reply: _Reply
-    ) -> dict[str, Any]:
-        message: dict[str, Any] = {
-            "role": "assistant",
-            "content": reply.content,
-            "refusal": reply.refusal,
-        }
-        if reply.tool_calls:
-            message["tool_calls"] = [
-                {
-                    "id": c["id"],
-                    "type": "function",
-                    "function": {
-                        "name": c["name"],
-                        "arguments": c["arguments"]
-                        if isinstance(c["arguments"], str)
-                        else json.dumps(c["arguments"]),
-                    },
-                }
-                for c in reply.tool_calls
-            ]
-        if reply.thinking:
-            message[self.s.reasoning_field] = reply.thinking
-        finish = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
-        tokens_in = self._prompt_tokens(messages)
-        reasoning_tokens = behaviour.estimate_tokens(reply.thinking) if reply.thinking else 0
-        tokens_out = (
-            behaviour.estimate_tokens(
-                (reply.content or "")
-                + (reply.refusal or "")
-                + "".join(json.dumps(c["arguments"]) for c in reply.tool_calls)
-            )
-            + reasoning_tokens
-        )
-        tmpl = template("openai_chat_completion.json")
-        return shaped(
-            tmpl,
-            {
-                "id": f"chatcmpl-{secrets.token_urlsafe(21)[:29]}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body["model"],
-                "choices": [
-                    {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
-                ],
-                "usage": {
-                    "prompt_tokens": tokens_in,
-                    "completion_tokens": tokens_out,
-                    "total_tokens": tokens_in + tokens_out,
-                    "completion_tokens_details": {"reasoning_tokens": reasoning_tokens},
-                },
-                "system_fingerprint": "fp_phantomexsim",
-            },
-        )
-
-    # -- listings --------------------------------------------------------------------------------
-    def _digest(self, name: str) -> str:
-        return hashlib.sha256(name.encode("utf-8")).hexdigest()
-
-    def _details(self, model: SimModel) -> dict[str, Any]:
-        tmpl = template("ollama_tags.json")["models"][0]["details"]
-        family = re.split(r"[\d:.\-]", model.name, maxsplit=1)[0] or "llama"
-        params = (model.size_bytes or 0) / 0.6 / 1e9
-        return shaped(
-            tmpl,
-            {
-                "parent_model": "",
-                "format": "gguf",
-                "family": family,
-                "families": [family],
-                "parameter_size": f"{params:.1f}B",
-                "quantization_level": "Q4_K_M",
-            },
-        )
-
-    def tags(self) -> dict[str, Any]:
-        tmpl = template("ollama_tags.json")["models"][0]
-        modified = local_iso(self.s.started_at)
-        return {
-            "models": [
-                shaped(
-                    tmpl,
-                    {
-                        "name": m.name,
-                        "model": m.name,
-                        "modified_at": modified,
-                        "size": m.size_bytes,
-                        "digest": self._digest(m.name),
-                        "details": self._details(m),
-                    },
-                )
-                for m in self.s.models.values()
-            ]
-        }
-
-    def ps(self) -> dict[str, Any]:
-        self.s._expire()
-        tmpl = template("ollama_ps.json")["models"][0]
-        out = []
-        for name, entry in sorted(self.s.loaded.items()):
-            m = self.s.models[name]
-            out.append(
-                shaped(
-                    tmpl,
-                    {
-                        "name": name,
-                        "model": name,
-                        "size": m.size_bytes,
-                        "digest": self._digest(name),
-                        "details": self._details(m),
-                        "expires_at": local_iso(entry.expires),
-                        "size_vram": m.size_bytes,
-                    },
-                )
-            )
-        return {"models": out}
-
-    def openai_models(self) -> dict[str, Any]:
-        tmpl = template("openai_models.json")
-        item = tmpl["data"][0]
-        created = int(self.s.started_at)
-        return shaped(
-            tmpl,
-            {
-                "object": "list",
-                "data": [
-                    shaped(
-                        item,
-                        {
-                            "id": m.name,
-                            "object": "model",
-                            "created": created,
-                            "owned_by": "library",
-                            "shutdown_date": None,
-                        },
-                    )
-                    for m in self.s.models.values()
-                ],
-            },
-        )
