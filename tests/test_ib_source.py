@@ -19,7 +19,6 @@ from phantomex.broker.paper import PaperBrokerConfig
 from phantomex.broker.router import VenueRouter
 from phantomex.broker.venues import ExchangeSettings, VenueBook
 from phantomex.config import Settings
-from phantomex.devtools.ib_gateway import IBGateway
 from phantomex.feeds import build_sources
 from phantomex.kernel import exchange_setup
 from phantomex.market.sources import SourceError, health_of, symbol_sources
@@ -129,7 +128,9 @@ def test_market_data_type_follows_the_session(
         gw.set_price("AAPL", "187.10")  # the closing trade, as IB shows it after the close
         _eventually(lambda: (feed.poll(), feed.market_data_type)[1] == {"AAPL": closed_type})
         assert feed.delayed == {"AAPL": not realtime}
-        asked = {int(f[2]) for f in gw.requests(REQ_MARKET_DATA_TYPE)}  # reqMarketDataType: frozen when closed
+        asked = {
+            int(f[2]) for f in gw.requests(REQ_MARKET_DATA_TYPE)
+        }  # reqMarketDataType: frozen when closed
         assert asked == {4 if not realtime else 2}
         assert len(gw.requests(REQ_MKT_DATA)) == 1  # one subscription, kept
     finally:
