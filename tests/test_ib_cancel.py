@@ -17,6 +17,7 @@ from phantomex.broker.base import OrderRejected
 from phantomex.broker.ib_broker import IBBroker, client_order_id
 from phantomex.broker.ib_feed import IBFeed
 from phantomex.broker.paper import PaperBrokerConfig
+from phantomex.broker.router import VenueRouter
 from phantomex.devtools.ib_gateway import Hold, IBGateway, Partial
 from phantomex.domain.agent import AgentSpec
 from phantomex.domain.models import Action, Decision, Fill, Order, Side, Snapshot, Tick, Wallet
@@ -119,12 +120,9 @@ def test_fills_carry_ibs_execution_time(ib: IBBroker, gw: IBGateway, clock: Cloc
     assert rest.time == OPEN + timedelta(minutes=3, seconds=17) and rest.quantity == 3
 
 
-@pytest.mark.asyncio
-async def test_kernel_cancel_order_reaches_ib(
-    tmp_path: Path, gw: IBGateway, clock: Clock, store: Store
-) -> None:
-    """A person cancels an ib-paper agent's working order: IB cancels it, the order is stored
-    cancelled, its decision rejected, and nothing is booked."""
+@pytest.fixture
+def kernel(gw: IBGateway, clock: Clock, store: Store) -> Iterator[Kernel]:
+    """The kernel as the server wires it, its prices from the venue's connection."""
     settings = ib_settings(gw)
     box = SecretBox(Fernet.generate_key())
     router = exchange_setup.build_router(PaperBrokerConfig(), store, box, settings)
@@ -132,36 +130,78 @@ async def test_kernel_cancel_order_reaches_ib(
     ib = router.brokers["ib-paper"]
     assert isinstance(ib, IBBroker)
     feed = IBFeed(ib.link, ["AAPL"], interval_s=0, clock=clock)
-    kernel = Kernel(store, feed, router, config=KernelConfig(persist_snapshots=False))
+    k = Kernel(store, feed, router, config=KernelConfig(persist_snapshots=False))
     try:
-        kernel.load()
-        spec = AgentSpec(
-            name="ib manual",
-            brain="rsi",
-            symbols=["AAPL"],
-            allowance=D(10000),
-            interval_seconds=3600,
-            risk=RiskProfile(cooldown_seconds=0, max_price_age_seconds=1200),
-        )
-        agent = kernel.create_agent(spec)
-        exchange_setup.set_agent_venue(router, store, box, settings, agent.id, "ib-paper")
-        await run_ticks(kernel, 1)  # the kernel knows AAPL's (delayed) price
-        gw.script(Hold())
-        rec = kernel.place(agent.id, Decision(Action.BUY, "AAPL", quantity=D(3)))
-        (working,) = router.open_orders(agent.id)
-        assert working.decision_id == rec.id
-        cancelled = kernel.cancel_order(working.id)
-        assert cancelled.id == working.id
-        assert [o.status for o in gw.account().orders.values()] == ["Cancelled"]
-        assert router.open_orders() == []
-        assert store.get_decision(rec.id).status == "rejected"  # type: ignore[union-attr]
-        clock.now += timedelta(minutes=1)
-        await run_ticks(kernel, 1)
-        assert kernel.ledger.wallet(agent.id).quantity("AAPL") == 0
-        assert kernel.ledger.wallet(agent.id).cash == D(10000)
-        assert len(gw.requests(3)) == 1  # placed once, never again
+        k.load()
+        yield k
     finally:
         ib.link.close()
+
+
+async def ib_agent(kernel: Kernel, gw: IBGateway) -> str:
+    """An agent on ib-paper whose brain holds; the kernel has seen AAPL's (delayed) price."""
+    spec = AgentSpec(
+        name="ib manual",
+        brain="rsi",
+        symbols=["AAPL"],
+        allowance=D(10000),
+        interval_seconds=3600,
+        risk=RiskProfile(cooldown_seconds=0, max_price_age_seconds=1200),
+    )
+    agent = kernel.create_agent(spec)
+    assert isinstance(kernel.broker, VenueRouter) and isinstance(kernel.store, Store)
+    box = SecretBox(Fernet.generate_key())
+    settings = ib_settings(gw)
+    exchange_setup.set_agent_venue(kernel.broker, kernel.store, box, settings, agent.id, "ib-paper")
+    await run_ticks(kernel, 1)
+    return agent.id
+
+
+@pytest.mark.asyncio
+async def test_kernel_cancel_order_reaches_ib(
+    kernel: Kernel, gw: IBGateway, clock: Clock, store: Store
+) -> None:
+    """A person cancels an ib-paper agent's working order: IB cancels it, the order is stored
+    cancelled, its decision rejected, and nothing is booked."""
+    agent_id = await ib_agent(kernel, gw)
+    router = kernel.broker
+    assert isinstance(router, VenueRouter)
+    gw.script(Hold())
+    rec = kernel.place(agent_id, Decision(Action.BUY, "AAPL", quantity=D(3)))
+    (working,) = router.open_orders(agent_id)
+    assert working.decision_id == rec.id
+    cancelled = kernel.cancel_order(working.id)
+    assert cancelled.id == working.id
+    assert [o.status for o in gw.account().orders.values()] == ["Cancelled"]
+    assert router.open_orders() == []
+    assert store.get_decision(rec.id).status == "rejected"  # type: ignore[union-attr]
+    clock.now += timedelta(minutes=1)
+    await run_ticks(kernel, 1)
+    assert kernel.ledger.wallet(agent_id).quantity("AAPL") == 0
+    assert kernel.ledger.wallet(agent_id).cash == D(10000)
+    assert len(gw.requests(3)) == 1  # placed once, never again
+
+
+@pytest.mark.asyncio
+async def test_kernel_cancel_after_a_partial_fill(
+    kernel: Kernel, gw: IBGateway, clock: Clock, store: Store
+) -> None:
+    """2 of 5 shares executed, then a person cancels the rest: the 2 stay booked, the decision
+    stays executed, the wallet reconciles with the trades and with IB."""
+    agent_id = await ib_agent(kernel, gw)
+    gw.script(Partial(D(2)))
+    rec = kernel.place(agent_id, Decision(Action.BUY, "AAPL", quantity=D(5)))
+    assert rec.status == "executed"
+    (working,) = kernel.broker.open_orders(agent_id)
+    assert kernel.cancel_order(working.id).id == working.id
+    assert store.get_decision(rec.id).status == "executed"  # type: ignore[union-attr]
+    clock.now += timedelta(minutes=1)
+    gw.set_price("AAPL", "187.60")  # would have filled the rest
+    await run_ticks(kernel, 1)
+    assert kernel.ledger.wallet(agent_id).quantity("AAPL") == 2
+    assert gw.account().positions["AAPL"].quantity == 2
+    assert D(10000) - kernel.ledger.wallet(agent_id).cash == D(100000) - gw.account().cash
+    assert kernel.audit() == []
 
 
 def _drain(ib: IBBroker, at: object) -> Fill:
