@@ -4,12 +4,12 @@ The kernel's broker port is synchronous and a market order's fill is expected at
 asynchronously, possibly in parts. The adapter: :meth:`IBBroker.submit` sends the order (after
 the same refusals as the exchange venues, plus market hours and IB's paper-account rule) and
 waits up to ``fill_wait_s`` for its executions. Every execution becomes one ledger fill at
-IB's time and price with IB's commission as the fee (exact decimals, key
-``<order key>:<execId>``):
-the first is returned by ``submit``; the others, and any that arrive later (a partial fill's
-rest, an order whose answer was lost, one still working when PhantomEx restarted), are handed
-to the kernel by :meth:`on_tick` like a paper broker's resting orders. An order with no
-execution yet rests (``submit`` returns None). Orders are journaled before they are sent
+IB's execution time and price, with IB's commission as the fee (exact decimals, key
+``<order key>:<execId>``): the first is returned by ``submit``; the others, and any that arrive
+later (a partial fill's rest, an order whose answer was lost, one still working when PhantomEx
+restarted), are handed to the kernel by :meth:`on_tick` like a paper broker's resting orders.
+An order with no execution yet rests (``submit`` returns None); :meth:`IBBroker.cancel`
+cancels one that is working. Orders are journaled before they are sent
 (:mod:`phantomex.broker.ib_orders`) and matched by ``orderRef``: an order is never sent twice."""
 
 from __future__ import annotations
