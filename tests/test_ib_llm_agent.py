@@ -24,9 +24,10 @@ from phantomex.broker.ib_feed import IBFeed
 from phantomex.broker.paper import PaperBrokerConfig
 from phantomex.broker.router import VenueRouter
 from phantomex.broker.venues import ExchangeSettings
-from phantomex.devtools.ib_gateway import Disconnect, IBGateway, Partial
+from phantomex.devtools.ib_gateway import Disconnect, Hold, IBGateway, Partial
 from phantomex.devtools.llm_sim.server import SimServer
 from phantomex.domain.agent import AgentSpec
+from phantomex.domain.models import Action, Decision
 from phantomex.domain.risk import RiskProfile
 from phantomex.kernel import exchange_setup
 from phantomex.kernel.runtime import Kernel, KernelConfig
@@ -105,21 +106,8 @@ async def test_llm_agent_trades_aapl_on_ib_paper(tmp_path: Path, sim: SimServer)
     settings = ib_settings(gw)
     kernel, router = start(tmp_path / "px.db", settings, sim, clock)
     try:
-        spec = AgentSpec(
-            name="ib llm",
-            brain="llm",
-            params={"endpoint": "sim-ollama", "model": MODEL},
-            symbols=["AAPL"],
-            allowance=D(10000),
-            interval_seconds=60,
-            # IB's delayed data is 15 minutes old: the agent accepts prices up to 20 minutes
-            risk=RiskProfile(cooldown_seconds=0, max_price_age_seconds=1200),
-        )
-        agent = kernel.create_agent(spec)
-        assert isinstance(kernel.store, Store)
-        exchange_setup.set_agent_venue(
-            router, kernel.store, SecretBox(Fernet.generate_key()), settings, agent.id, "ib-paper"
-        )
+        params = {"endpoint": "sim-ollama", "model": MODEL}
+        agent_id = ib_agent(kernel, router, settings, "llm", params, interval_seconds=60)
         feed = kernel.feed
         assert isinstance(feed, IBFeed)
 
@@ -128,29 +116,29 @@ async def test_llm_agent_trades_aapl_on_ib_paper(tmp_path: Path, sim: SimServer)
         gw.script(Partial(D(2)))
         await minute(kernel, gw, clock, "187.25")
         assert feed.delayed == {"AAPL": True}  # no subscription: IB's delayed data, marked
-        (rec,) = kernel.store.decisions(agent.id)
+        (rec,) = kernel.store.decisions(agent_id)
         assert rec.status == "executed", rec.reason
-        assert kernel.ledger.wallet(agent.id).quantity("AAPL") == 2
+        assert kernel.ledger.wallet(agent_id).quantity("AAPL") == 2
         gw.restart()  # in the middle of the order: the rest fills after it, and is booked
-        await _until(kernel, gw, clock, "187.40", lambda: _held(kernel, agent.id) == 5)
+        await _until(kernel, gw, clock, "187.40", lambda: _held(kernel, agent_id) == 5)
 
         # 2. sell 2; IB executes and the connection drops before the answer
         sim.script(MODEL, [answer("sell", 2)])
         gw.script(Disconnect())
         await minute(kernel, gw, clock, "187.60")
-        assert _held(kernel, agent.id) == 3
+        assert _held(kernel, agent_id) == 3
         assert len(gw.requests(PLACE_ORDER)) == 2  # each order sent once
 
         # 3. after the close: the agent's buy is held, nothing reaches IB
         clock.now = CLOSED
         sim.script(MODEL, [answer("buy", 1)])
         await minute(kernel, gw, clock, "188.00")
-        latest = kernel.store.decisions(agent.id)[0]
+        latest = kernel.store.decisions(agent_id)[0]
         assert latest.status == "held"
         assert latest.reason.startswith("market closed: next open 2026-12-03 14:30 UTC")
         assert len(gw.requests(PLACE_ORDER)) == 2
 
-        trades, _ = kernel.store.trades(agent.id, limit=100)
+        trades, _ = kernel.store.trades(agent_id, limit=100)
         assert sorted((t["side"], t["quantity"], t["price"]) for t in trades) == [
             ("buy", D(2), D("187.25")),
             ("buy", D(3), D("187.40")),
@@ -158,7 +146,7 @@ async def test_llm_agent_trades_aapl_on_ib_paper(tmp_path: Path, sim: SimServer)
         ]
         assert {t["fee"] for t in trades} == {D("1.00")}  # IB's commissions
         assert kernel.audit() == []  # the wallet rebuilds exactly from its trades
-        cash = kernel.ledger.wallet(agent.id).cash
+        cash = kernel.ledger.wallet(agent_id).cash
         assert (
             cash == gw.account().cash == D("10000") - D("374.50") - D("562.20") + D("375.20") - D(3)
         )
@@ -171,9 +159,72 @@ async def test_llm_agent_trades_aapl_on_ib_paper(tmp_path: Path, sim: SimServer)
     try:
         reports = exchange_setup.attach(kernel)
         (report,) = reports
-        assert report.venue == "ib-paper" and report.agents == [agent.id]
+        assert report.venue == "ib-paper" and report.agents == [agent_id]
         assert report.clean, report.lines()
         assert {a.asset: a.exchange for a in report.assets} == {"AAPL": D(3), "USD": cash}
+    finally:
+        await stop(kernel, router)
+        gw.stop()
+
+
+def ib_agent(
+    kernel: Kernel,
+    router: VenueRouter,
+    settings: ExchangeSettings,
+    brain: str,
+    params: dict[str, object] | None = None,
+    interval_seconds: int = 3600,
+) -> str:
+    """An AAPL agent on ib-paper with 10000 USD (its id)."""
+    spec = AgentSpec(
+        name=f"ib {brain}",
+        brain=brain,
+        params=params or {},
+        symbols=["AAPL"],
+        allowance=D(10000),
+        interval_seconds=interval_seconds,
+        # IB's delayed data is 15 minutes old: the agent accepts prices up to 20 minutes
+        risk=RiskProfile(cooldown_seconds=0, max_price_age_seconds=1200),
+    )
+    agent = kernel.create_agent(spec)
+    assert isinstance(kernel.store, Store)
+    box = SecretBox(Fernet.generate_key())
+    exchange_setup.set_agent_venue(router, kernel.store, box, settings, agent.id, "ib-paper")
+    return agent.id
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("executed", [0, 2])
+async def test_a_person_cancels_a_working_ib_order(
+    tmp_path: Path, sim: SimServer, executed: int
+) -> None:
+    """The command layer's cancel of an ib-paper agent's working order reaches IB: IB cancels
+    it; shares executed before (a partial fill) stay booked and their decision executed, an
+    order with none is cancelled and its decision rejected. The wallet reconciles with IB."""
+    clock = Clock(OPEN)
+    gw = gateway(tmp_path / "ib-account.json", clock, cash="10000")
+    gw.set_price("AAPL", "187.25")
+    settings = ib_settings(gw)
+    kernel, router = start(tmp_path / "px.db", settings, sim, clock)
+    try:
+        agent_id = ib_agent(kernel, router, settings, "rsi")  # no history: it holds
+        await run_ticks(kernel, 1)  # the kernel has AAPL's delayed price; a person orders
+        gw.script(Partial(D(executed)) if executed else Hold())
+        rec = kernel.place(agent_id, Decision(Action.BUY, "AAPL", quantity=D(5)))
+        (working,) = router.open_orders(agent_id)
+        assert working.decision_id == rec.id
+        assert kernel.cancel_order(working.id).id == working.id
+        assert [o.status for o in gw.account().orders.values()] == ["Cancelled"]
+        assert router.open_orders() == []
+        decision = kernel.store.get_decision(rec.id)
+        assert decision is not None
+        assert decision.status == ("executed" if executed else "rejected")
+        await minute(kernel, gw, clock, "187.60")  # would have filled the rest
+        shares = sum((e.shares for e in gw.account().executions), D(0))
+        assert _held(kernel, agent_id) == executed == shares
+        assert kernel.ledger.wallet(agent_id).cash == gw.account().cash
+        assert kernel.audit() == []
+        assert len(gw.requests(PLACE_ORDER)) == 1  # sent once, never again
     finally:
         await stop(kernel, router)
         gw.stop()

@@ -1,7 +1,8 @@
 """The ib-paper venue against the IB Gateway stand-in: ib_async over a real loopback socket.
 
 Refusals, partial fills, a lost answer, a gateway restart mid-order, a PhantomEx restart, the
-kill switch and reconciliation - with the clock driven by the test."""
+kill switch, cancelling one order, fills at IB's execution time and reconciliation - with the
+clock driven by the test."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from phantomex.secrets import SecretBox
 from phantomex.store.repo import Store
 
 AGENT = "a" * 32
-PLACE_ORDER = 3
+PLACE_ORDER, CANCEL_ORDER = 3, 4
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def ib(gw: IBGateway, store: Store) -> Iterator[IBBroker]:
 
 
 def order(n: int, side: Side = Side.BUY, qty: str = "5", **kw: object) -> Order:
-    oid = f"{n:032x}"
+    oid = f"{n:08x}{'0' * 24}"  # distinct in the 24 characters the orderRef carries
     return Order(oid, AGENT, "AAPL", side, D(qty), f"order:{oid}", decision_id=oid, **kw)  # type: ignore[arg-type]
 
 
@@ -248,6 +249,54 @@ def test_phantomex_restart_keeps_a_working_order(gw: IBGateway, store: Store, cl
         assert isinstance(done[1], OrderRejected)
     finally:
         second.link.close()
+
+
+def test_one_working_order_is_cancelled(ib: IBBroker, gw: IBGateway, clock: Clock) -> None:
+    gw.script(Hold(), Hold())
+    assert ib.submit(order(1), wallet(), snap(clock), clock.now) is None  # working at IB
+    assert ib.submit(order(2), wallet(), snap(clock), clock.now) is None
+    cancelled = ib.cancel(order(1).id)
+    assert cancelled is not None and cancelled.id == order(1).id
+    assert sorted((o.order_ref, o.status) for o in gw.account().orders.values()) == [
+        (client_order_id(order(1)), "Cancelled"),
+        (client_order_id(order(2)), "Submitted"),
+    ]
+    assert len(gw.requests(CANCEL_ORDER)) == 1  # only that one
+    assert [o.id for o in ib.open_orders()] == [order(2).id]
+    assert ib.cancel(order(1).id) is None  # no longer working
+    assert ib.on_tick(tick(clock), {}) == []  # nothing to book, nothing sent again
+
+
+def test_a_cancel_after_a_partial_fill_keeps_the_executed_part(
+    ib: IBBroker, gw: IBGateway, clock: Clock
+) -> None:
+    gw.script(Partial(D(2)))
+    first = ib.submit(order(1), wallet(), snap(clock), clock.now)
+    assert first is not None and first.quantity == 2
+    assert ib.cancel(order(1).id) is not None
+    gw.set_price("AAPL", "187.60")  # would have filled the rest
+    assert ib.on_tick(tick(clock), {}) == [] and ib.open_orders() == []
+    (ex,) = gw.account().executions
+    assert ex.shares == 2 and gw.account().positions["AAPL"].quantity == 2
+
+
+def test_a_filled_order_is_not_cancelled(ib: IBBroker, gw: IBGateway, clock: Clock) -> None:
+    assert ib.submit(order(1), wallet(), snap(clock), clock.now) is not None
+    assert ib.cancel(order(1).id) is None
+    assert gw.requests(CANCEL_ORDER) == []
+
+
+def test_fills_carry_ibs_execution_time(ib: IBBroker, gw: IBGateway, clock: Clock) -> None:
+    """The kernel's clock is not IB's: each fill is stamped with its execution report's time."""
+    gw.script(Partial(D(2)))
+    ahead = clock.now + timedelta(seconds=42)  # the kernel's clock runs ahead of IB's
+    first = ib.submit(order(1), wallet(), snap(clock), ahead)
+    assert first is not None and first.time == OPEN
+    clock.now = OPEN + timedelta(minutes=3, seconds=17)
+    gw.set_price("AAPL", "187.40")  # the rest executes now, at IB
+    ((_, rest),) = _drain(ib, Clock(OPEN + timedelta(hours=1)))  # booked a lot later
+    assert isinstance(rest, Fill) and rest.quantity == 3
+    assert rest.time == OPEN + timedelta(minutes=3, seconds=17)
 
 
 def test_reconciliation_reports_differences(ib: IBBroker, gw: IBGateway, clock: Clock) -> None:

@@ -120,7 +120,7 @@ class Settings(BaseSettings):
     )
     sources: list[str] = Field(
         default_factory=lambda: ["replay"],
-        description="Market sources: replay, coingecko, ccxt:<exchange>, yahoo, polymarket.",
+        description="Market sources: replay, coingecko, ccxt:<exchange>, yahoo, polymarket, ib.",
     )
     coingecko: CoinGeckoConfig = Field(
         default_factory=CoinGeckoConfig, description="The coingecko source ([coingecko] table)."

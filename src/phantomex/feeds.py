@@ -1,5 +1,6 @@
 """Market sources by name: ``replay``, ``coingecko``, ``ccxt:<exchange>``, ``yahoo``,
-``polymarket``. :func:`build_sources` turns the server's ``sources`` setting into one feed.
+``polymarket``, ``ib`` (``ib:<symbols>``). :func:`build_sources` turns the server's ``sources``
+setting into one feed.
 
 Adding a source is one entry in :data:`FACTORIES`: ``name -> factory(arg, settings, store)``,
 where ``arg`` is the part after the colon (``binance`` in ``ccxt:binance``) or None. Several
@@ -89,12 +90,25 @@ def _polymarket(arg: str | None, settings: Settings, store: Store) -> MarketFeed
         raise SourceError(f"polymarket: {exc}") from exc
 
 
+def _ib(arg: str | None, settings: Settings, store: Store) -> MarketFeed:
+    """US stocks from the ``[exchange.ib]`` connection (``ib:AAPL,MSFT`` names the symbols)."""
+    from phantomex.broker.ib_feed import ib_feed_from_settings
+    from phantomex.broker.ib_paper import IBUnavailable
+
+    symbols = [s.strip() for s in (arg or "").split(",") if s.strip()]
+    try:
+        return ib_feed_from_settings(settings.exchange.ib, symbols or None)
+    except (ValueError, IBUnavailable) as exc:
+        raise SourceError(f"ib: {exc}") from exc
+
+
 FACTORIES: dict[str, FeedFactory] = {
     "replay": _replay,
     "coingecko": _coingecko,
     "ccxt": _ccxt,
     "yahoo": _yahoo,
     "polymarket": _polymarket,
+    "ib": _ib,
 }
 
 

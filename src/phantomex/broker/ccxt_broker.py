@@ -16,15 +16,15 @@ from typing import Any
 import ccxt
 
 from phantomex.broker.base import OrderRejected
+from phantomex.broker.preflight import refuse_unsendable
 from phantomex.broker.venues import (
     ExchangeSettings,
     NotionalCaps,
     Venue,
     agent_prefix,
-    real_money_refusal,
 )
-from phantomex.domain.models import Fill, Order, OrderType, Side, Snapshot, Wallet
-from phantomex.domain.money import BPS, ZERO, is_valid_price, to_decimal
+from phantomex.domain.models import Fill, Order, Side, Snapshot, Wallet
+from phantomex.domain.money import BPS, ZERO, to_decimal
 from phantomex.market.symbols import to_pair
 
 log = logging.getLogger(__name__)
@@ -53,15 +53,7 @@ class CcxtBroker:
 
     def submit(self, order: Order, wallet: Wallet, snapshot: Snapshot, now: datetime) -> Fill:
         """Send a market order and return its fill; OrderRejected says why when it can't be."""
-        refusal = real_money_refusal(self.venue, self.settings)
-        if refusal:
-            raise OrderRejected(refusal)
-        if order.idempotency_key in self._used_keys:
-            raise OrderRejected(f"duplicate order: key {order.idempotency_key} was already used")
-        if order.type is not OrderType.MARKET:
-            raise OrderRejected(f"{self.venue.name} takes market orders only, not {order.type}")
-        if not is_valid_price(snapshot.price):
-            raise OrderRejected(f"no valid price for {order.symbol}")
+        refuse_unsendable(self.venue, self.settings, order, snapshot, self._used_keys)
         pair = to_pair(order.symbol, self.quote)
         qty = self._quantity(order, wallet, snapshot.price, pair)
         notional = qty * snapshot.price

@@ -4,11 +4,12 @@ The kernel's broker port is synchronous and a market order's fill is expected at
 asynchronously, possibly in parts. The adapter: :meth:`IBBroker.submit` sends the order (after
 the same refusals as the exchange venues, plus market hours and IB's paper-account rule) and
 waits up to ``fill_wait_s`` for its executions. Every execution becomes one ledger fill at
-IB's price with IB's commission as the fee (exact decimals, key ``<order key>:<execId>``):
-the first is returned by ``submit``; the others, and any that arrive later (a partial fill's
-rest, an order whose answer was lost, one still working when PhantomEx restarted), are handed
-to the kernel by :meth:`on_tick` like a paper broker's resting orders. An order with no
-execution yet rests (``submit`` returns None). Orders are journaled before they are sent
+IB's execution time and price, with IB's commission as the fee (exact decimals, key
+``<order key>:<execId>``): the first is returned by ``submit``; the others, and any that arrive
+later (a partial fill's rest, an order whose answer was lost, one still working when PhantomEx
+restarted), are handed to the kernel by :meth:`on_tick` like a paper broker's resting orders.
+An order with no execution yet rests (``submit`` returns None); :meth:`IBBroker.cancel`
+cancels one that is working. Orders are journaled before they are sent
 (:mod:`phantomex.broker.ib_orders`) and matched by ``orderRef``: an order is never sent twice."""
 
 from __future__ import annotations
@@ -23,25 +24,24 @@ from phantomex.broker.base import OrderRejected
 from phantomex.broker.ib_link import IBExecution, IBLink, IBView, NotSent
 from phantomex.broker.ib_orders import Journal, Working
 from phantomex.broker.ib_paper import contract_spec, order_spec
+from phantomex.broker.preflight import refuse_unsendable
 from phantomex.broker.venues import (
     ExchangeSettings,
     NotionalCaps,
     Venue,
     agent_prefix,
-    real_money_refusal,
 )
 from phantomex.domain.models import (
     AssetClass,
     Fill,
     Instrument,
     Order,
-    OrderType,
     Side,
     Snapshot,
     Tick,
     Wallet,
 )
-from phantomex.domain.money import BPS, ZERO, is_valid_price
+from phantomex.domain.money import BPS, ZERO
 from phantomex.market.calendars import CalendarError, session_at
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,8 @@ __all__ = ["IBBroker", "client_order_id"]
 CASH_MARGIN_BPS = Decimal(100)
 #: After a failed connect, wait this long (wall clock) before trying again from on_tick.
 RETRY_SECONDS = 5.0
+#: IB's statuses of an order cancelled before it was all executed.
+CANCELLED = frozenset({"Cancelled", "ApiCancelled"})
 
 
 def client_order_id(order: Order) -> str:
@@ -96,7 +98,7 @@ class IBBroker:
                     f"{self.venue.name}: the order was not placed ({_describe(exc)})"
                 ) from exc
         self.caps.spend(working.quantity * snapshot.price, now)
-        fills, rejected = self._wait(working, now)
+        fills, rejected = self._wait(working)
         if rejected is not None:
             raise rejected
         if not fills:
@@ -120,7 +122,7 @@ class IBBroker:
             self._retry_at = time.monotonic() + RETRY_SECONDS
             return done
         for working in list(self.journal.orders.values()):
-            fills, finished = self._collect(working, view, tick.time)
+            fills, finished = self._collect(working, view)
             done += [(working.order, f) for f in fills]
             if finished:
                 self.journal.remove(working.ref)
@@ -142,20 +144,37 @@ class IBBroker:
         prefix = agent_prefix(agent_id)
         return self.link.cancel(lambda ref: ref.startswith(prefix))
 
+    def cancel(self, order_id: str) -> Order | None:
+        """Cancel one working order (a person's cancel): the order once IB confirmed it
+        cancelled; None when no order of this id is working at IB (it filled first), or IB did
+        not confirm the cancel within ``fill_wait_s`` (or could not be reached). Executions
+        that came before the cancel are booked on the next tick."""
+        working = next((w for w in self.journal.orders.values() if w.order.id == order_id), None)
+        if working is None:
+            return None
+        try:
+            status = self.link.cancel_one(working.ref, self.ib.fill_wait_s)
+            view = self.link.view()
+        except Exception as exc:  # gateway away: the order stays working, and listed
+            log.warning(
+                "%s: cannot cancel order %s (%s)", self.venue.name, order_id, _describe(exc)
+            )
+            return None
+        fills, finished = self._collect(working, view)
+        self._ready.extend((working.order, f) for f in fills)
+        if finished:
+            self.journal.remove(working.ref)
+        if status not in CANCELLED:
+            log.warning("%s: order %s not cancelled (status %s)", self.venue.name, order_id, status)
+            return None
+        return working.order
+
     def remember_keys(self, keys: set[str]) -> None:
         self._used_keys |= keys
 
     # -- internals -------------------------------------------------------------------------------
     def _checked(self, order: Order, wallet: Wallet, snap: Snapshot, now: datetime) -> Working:
-        refusal = real_money_refusal(self.venue, self.settings)
-        if refusal:
-            raise OrderRejected(refusal)
-        if order.idempotency_key in self._used_keys:
-            raise OrderRejected(f"duplicate order: key {order.idempotency_key} was already used")
-        if order.type is not OrderType.MARKET:
-            raise OrderRejected(f"{self.venue.name} takes market orders only, not {order.type}")
-        if not is_valid_price(snap.price):
-            raise OrderRejected(f"{self.venue.name}: no valid price for {order.symbol}")
+        refuse_unsendable(self.venue, self.settings, order, snap, self._used_keys)
         age = (now - snap.time).total_seconds()
         if age > self.ib.max_price_age_s:
             raise OrderRejected(
@@ -210,7 +229,7 @@ class IBBroker:
             self.journal.remove(working.ref)
         return known
 
-    def _wait(self, working: Working, now: datetime) -> tuple[list[Fill], OrderRejected | None]:
+    def _wait(self, working: Working) -> tuple[list[Fill], OrderRejected | None]:
         deadline = time.monotonic() + self.ib.fill_wait_s
         fills: list[Fill] = []
         while True:
@@ -219,7 +238,7 @@ class IBBroker:
             except Exception as exc:  # e.g. the connection broke mid-order: on_tick goes on
                 log.warning("%s: order %s: %s", self.venue.name, working.ref, _describe(exc))
                 return fills, None
-            new, finished = self._collect(working, view, now)
+            new, finished = self._collect(working, view)
             fills += new
             if finished:
                 self.journal.remove(working.ref)
@@ -230,7 +249,7 @@ class IBBroker:
                 return fills, None
             time.sleep(0.02)
 
-    def _collect(self, working: Working, view: IBView, now: datetime) -> tuple[list[Fill], bool]:
+    def _collect(self, working: Working, view: IBView) -> tuple[list[Fill], bool]:
         """New fills of ``working`` (executions with their commission), and whether the order
         is finished (IB ended it, or all of it executed, and every execution is booked)."""
         mine = [e for e in view.executions if e.order_ref == working.ref]
@@ -240,7 +259,7 @@ class IBBroker:
             if ex.commission is None or key in self._used_keys:
                 continue
             self._used_keys.add(key)
-            fills.append(self._fill(working.order, ex, key, now))
+            fills.append(self._fill(working.order, ex, key))
         pending = any(e.commission is None for e in mine)
         executed = sum((e.shares for e in mine), ZERO)
         state = view.orders.get(working.ref)
@@ -259,8 +278,8 @@ class IBBroker:
         return f"{self.venue.name} did not fill the order (status {state.status}{why})"
 
     @staticmethod
-    def _fill(order: Order, ex: IBExecution, key: str, now: datetime) -> Fill:
-        """One execution as a ledger fill at the kernel's time (IB's price and commission)."""
+    def _fill(order: Order, ex: IBExecution, key: str) -> Fill:
+        """One execution as a ledger fill: IB's time, price and commission."""
         assert ex.commission is not None
         return Fill(
             agent_id=order.agent_id,
@@ -269,7 +288,7 @@ class IBBroker:
             quantity=ex.shares,
             price=ex.price,
             fee=ex.commission,
-            time=now,
+            time=ex.time,
             idempotency_key=key,
             order_id=order.id,
             decision_id=order.decision_id,

@@ -12,14 +12,22 @@ import asyncio
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from phantomex.broker.ib_paper import ContractSpec, OrderSpec, load_ib_async, require_paper_accounts
 from phantomex.broker.ib_settings import IBSettings
 
-__all__ = ["IBExecution", "IBLink", "IBOrderState", "IBQuote", "IBView", "NotSent"]
+__all__ = [
+    "IBExecution",
+    "IBLink",
+    "IBOrderState",
+    "IBQuote",
+    "IBView",
+    "NotSent",
+    "shared_link",
+]
 
 T = TypeVar("T")
 FIRST_TICK_POLLS = 100  # x 20 ms
@@ -29,6 +37,11 @@ DONE = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
 def _dec(value: float) -> Decimal:
     """ib_async hands prices and sizes over as floats: back to the decimal IB wrote."""
     return Decimal(repr(float(value)))
+
+
+def _utc(at: datetime) -> datetime:
+    """An execution's time in UTC (ib_async applies TWS's zone; a bare time is UTC, as sent)."""
+    return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 class NotSent(ConnectionError):
@@ -67,7 +80,7 @@ class IBOrderState:
 class IBQuote:
     price: Decimal
     time: datetime  # of the last trade (a delayed one is about 15 minutes old)
-    delayed: bool  # IB marked the data delayed (market data type 3 or 4)
+    data_type: int  # IB's market data type: 1 live, 2 frozen, 3 delayed, 4 delayed frozen
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +91,28 @@ class IBView:
     orders: dict[str, IBOrderState]
 
 
+_SHARED: dict[tuple[str, int, int], IBLink] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_link(settings: IBSettings) -> IBLink:
+    """The one connection per gateway and client id (IB refuses a second connection with the
+    same client id): the ``ib-paper`` venue's broker and the ``ib`` price source share it. Each
+    holder closes it once; it disconnects when the last one did."""
+    key = (settings.host, settings.port, settings.client_id)
+    with _SHARED_LOCK:
+        link = _SHARED.get(key)
+        if link is not None and link.holders > 0:
+            link.holders += 1
+            return link
+        link = _SHARED[key] = IBLink(settings)
+        return link
+
+
 class IBLink:
     def __init__(self, settings: IBSettings) -> None:
         self.settings = settings
+        self.holders = 1  # the holders of a shared link (see shared_link)
         self._mod = load_ib_async()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="ib-link", daemon=True)
@@ -142,6 +174,14 @@ class IBLink:
         return self.accounts
 
     def close(self) -> None:
+        """Disconnect and stop the link's thread, once the last holder closed it."""
+        with _SHARED_LOCK:
+            self.holders = max(self.holders - 1, 0)
+            if self.holders:
+                return
+            key = (self.settings.host, self.settings.port, self.settings.client_id)
+            if _SHARED.get(key) is self:
+                del _SHARED[key]
         if self._loop.is_running():
             self.call(self._disconnect, timeout=10)
             self._loop.call_soon_threadsafe(self._loop.stop)
@@ -193,16 +233,33 @@ class IBLink:
         """Cancel the open orders whose orderRef ``refs`` accepts; returns their orderRefs."""
 
         async def run() -> list[str]:
-            await self._ensure()
-            await self._ib.reqOpenOrdersAsync()
-            done = []
-            for trade in self._ib.openTrades():
-                if refs(trade.order.orderRef or ""):
-                    self._ib.cancelOrder(trade.order)
-                    done.append(trade.order.orderRef)
-            return done
+            return [t.order.orderRef for t in await self._cancel(refs)]
 
         return self.call(run, retry=True)
+
+    def cancel_one(self, ref: str, wait_s: float) -> str | None:
+        """Cancel the open order ``ref`` and wait up to ``wait_s`` for IB's answer; returns the
+        order's status then (``Cancelled`` once IB confirmed it), None when IB has no open order
+        of that orderRef (it filled, or was never placed)."""
+
+        async def run() -> str | None:
+            trades = await self._cancel(lambda r: r == ref)
+            if not trades:
+                return None
+            deadline = self._loop.time() + wait_s
+            while not trades[0].isDone() and self._loop.time() < deadline:
+                await asyncio.sleep(0.02)
+            return str(trades[0].orderStatus.status)
+
+        return self.call(run, timeout=wait_s + self.settings.connect_timeout_s * 2, retry=True)
+
+    async def _cancel(self, refs: Callable[[str], bool]) -> list[Any]:
+        await self._ensure()
+        await self._ib.reqOpenOrdersAsync()
+        trades = [t for t in self._ib.openTrades() if refs(t.order.orderRef or "")]
+        for trade in trades:
+            self._ib.cancelOrder(trade.order)
+        return trades
 
     def view(self, refresh: bool = False) -> IBView:
         """The orders and executions known on the connection (re-connecting when it was lost;
@@ -231,7 +288,7 @@ class IBLink:
                     shares=_dec(ex.shares),
                     price=_dec(ex.price),
                     commission=_dec(report.commission) if report.execId else None,
-                    time=ex.time,
+                    time=_utc(ex.time),
                 )
             )
         orders = {}
@@ -266,11 +323,12 @@ class IBLink:
 
     def quotes(self, symbols: list[str], delayed: bool) -> dict[str, IBQuote]:
         """The last trade per stock from the connection's market data (subscribed on first use;
-        ``delayed`` asks for IB's free delayed data, type 3)."""
+        ``delayed`` asks for IB's free delayed data, type 4: delayed, and the last delayed price
+        frozen while the market is closed; otherwise type 2, live or frozen)."""
 
         async def run() -> dict[str, IBQuote]:
             await self._ensure()
-            self._ib.reqMarketDataType(3 if delayed else 1)
+            self._ib.reqMarketDataType(4 if delayed else 2)
             out = {}
             for symbol in symbols:
                 contract = await self._qualified(ContractSpec("STK", symbol, "SMART", "USD"))
@@ -284,7 +342,7 @@ class IBLink:
                 stamp = ticker.delayedLastTimestamp or ticker.lastTimestamp
                 price = ticker.last
                 if stamp is not None and price == price and price > 0:  # NaN: no trade yet
-                    out[symbol] = IBQuote(_dec(price), stamp, ticker.marketDataType in (3, 4))
+                    out[symbol] = IBQuote(_dec(price), stamp, int(ticker.marketDataType))
             return out
 
         return self.call(run, retry=True)

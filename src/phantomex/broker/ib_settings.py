@@ -1,6 +1,9 @@
-"""The ``[exchange.ib]`` settings table: where IB Gateway / TWS listens, and how long to wait."""
+"""The ``[exchange.ib]`` settings table: where IB Gateway / TWS listens, how long to wait, and
+what the ``ib`` price source reads on the same connection."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,3 +28,11 @@ class IBSettings(BaseModel):
     max_price_age_s: int = Field(
         1200, ge=1, description="Refuse orders on a price older than this (delayed data: 15 min)."
     )
+    symbols: list[str] = Field(
+        default_factory=list, description="Stocks the ``ib`` price source feeds (e.g. ['AAPL'])."
+    )
+    market_data: Literal["delayed", "realtime"] = Field(
+        "delayed",
+        description="Ask IB for free delayed data (type 3/4) or the account's real-time data.",
+    )
+    poll_seconds: float = Field(60.0, ge=0, description="How often the ``ib`` source ticks.")

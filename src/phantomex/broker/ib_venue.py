@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from phantomex.broker.exchange_reconcile import AssetCheck, VenueReport, ledger_totals
 from phantomex.broker.ib_broker import IBBroker
-from phantomex.broker.ib_link import IBLink
+from phantomex.broker.ib_link import shared_link
 from phantomex.broker.ib_orders import STATE_KEY, Journal
 from phantomex.broker.ib_paper import IBUnavailable
 from phantomex.broker.venues import CLIENT_ID_PREFIX, ExchangeSettings, Venue
@@ -31,7 +31,7 @@ def is_ib(venue: Venue) -> bool:
 def open_ib(venue: Venue, store: Store, settings: ExchangeSettings) -> IBBroker:
     """The venue's broker. IBUnavailable when the account is not a paper account (or ib_async
     is missing); a gateway that is not up yet is only logged: the link connects on first use."""
-    link = IBLink(settings.ib)
+    link = shared_link(settings.ib)  # the ``ib`` price source may hold it too
     try:
         link.connect()
     except IBUnavailable:

@@ -38,6 +38,8 @@ class WorkingOrders(Protocol):
 
     def open_orders(self, agent_id: str | None = None) -> list[Order]: ...
 
+    def cancel(self, order_id: str) -> Order | None: ...
+
 
 class VenueRouter:
     """Routes each agent's orders to its venue's broker (paper unless its venue is set)."""
@@ -133,7 +135,12 @@ class VenueRouter:
         return out
 
     def cancel(self, order_id: str) -> Order | None:
-        return self.paper.cancel(order_id)
+        """A paper resting order, or an order working on an exchange venue (IB)."""
+        order = self.paper.cancel(order_id)
+        for broker in self.brokers.values():
+            if order is None and isinstance(broker, WorkingOrders):
+                order = broker.cancel(order_id)
+        return order
 
     def restore_order(self, order: Order) -> None:
         """Paper orders rest here again; an exchange agent's order is its venue's business

@@ -128,7 +128,7 @@ class Execution:
             raise NotFound("open order", order_id)
         s.store.save_order(order, OrderStatus.CANCELLED)
         rec = s.store.get_decision(order.decision_id or "")
-        if rec is not None:
+        if rec is not None and rec.status != DecisionStatus.EXECUTED.value:  # IB: partly filled
             self.journal.resolve(rec, DecisionStatus.REJECTED, "order cancelled by a person")
         return order
 

@@ -41,6 +41,7 @@ class Session:
         self.client_id = -1
         self.data_type = 1  # what the client asked for (reqMarketDataType)
         self.tickers: dict[int, str] = {}  # reqId -> symbol
+        self.served: dict[int, int] = {}  # reqId -> the market data type last announced
         self.account_updates = False
         self.position_updates = False
         self.handlers = {
@@ -300,7 +301,6 @@ class Session:
         if self.delayed and self.data_type == 1:
             self.send(m.error(req_id, 10167, "Requested market data is not subscribed. "
                               "Displaying delayed market data."))  # fmt: skip
-        self.send([m.In.MARKET_DATA_TYPE, 1, req_id, 3 if self.delayed else 1])
         self.send([m.In.TICK_REQ_PARAMS, req_id, stock.min_tick, "9c0001", 3])
         self.send_ticks(stock.symbol, only=req_id)
 
@@ -310,8 +310,18 @@ class Session:
         means "delayed if there is no live data"); delayed data otherwise."""
         return not self.state.realtime_data
 
+    @property
+    def serving_type(self) -> int:
+        """The market data type served now: 1 live or 3 delayed; outside the regular session,
+        to a client that asked for frozen data (type 2 or 4), the last price frozen (2 or 4)."""
+        served = 3 if self.delayed else 1
+        if self.data_type in (2, 4) and not self.state.trading():
+            served += 1
+        return served
+
     def cancel_mkt_data(self, f: list[str]) -> None:
         self.tickers.pop(int(f[2]), None)
+        self.served.pop(int(f[2]), None)
 
     def send_ticks(self, symbol: str, only: int | None = None) -> None:
         price = self.state.prices.get(symbol)
@@ -319,9 +329,13 @@ class Session:
             return
         types = DELAYED_TICKS if self.delayed else LIVE_TICKS
         tick = self.state.stocks[symbol].min_tick
+        served = self.serving_type
         for req_id, sym in self.tickers.items():
             if sym != symbol or (only is not None and req_id != only):
                 continue
+            if self.served.get(req_id) != served:  # TWS says so when the type changes
+                self.served[req_id] = served
+                self.send([m.In.MARKET_DATA_TYPE, 1, req_id, served])
             for tick_type, value in zip(types, (price - tick, price + tick, price), strict=True):
                 self.send(m.tick_price(req_id, tick_type, value))
             at = self.state.clock() - (DELAY if self.delayed else timedelta(0))

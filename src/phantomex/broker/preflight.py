@@ -1,0 +1,30 @@
+"""The refusals every exchange venue makes before it sends an order (ccxt venues, ``ib-paper``)."""
+
+from __future__ import annotations
+
+from phantomex.broker.base import OrderRejected
+from phantomex.broker.venues import ExchangeSettings, Venue, real_money_refusal
+from phantomex.domain.models import Order, OrderType, Snapshot
+from phantomex.domain.money import is_valid_price
+
+__all__ = ["refuse_unsendable"]
+
+
+def refuse_unsendable(
+    venue: Venue,
+    settings: ExchangeSettings,
+    order: Order,
+    snapshot: Snapshot,
+    used_keys: set[str],
+) -> None:
+    """OrderRejected unless the venue may trade (real money only when allowed), the order's
+    idempotency key is unused, it is a market order and its price is valid."""
+    refusal = real_money_refusal(venue, settings)
+    if refusal:
+        raise OrderRejected(refusal)
+    if order.idempotency_key in used_keys:
+        raise OrderRejected(f"duplicate order: key {order.idempotency_key} was already used")
+    if order.type is not OrderType.MARKET:
+        raise OrderRejected(f"{venue.name} takes market orders only, not {order.type}")
+    if not is_valid_price(snapshot.price):
+        raise OrderRejected(f"{venue.name}: no valid price for {order.symbol}")
