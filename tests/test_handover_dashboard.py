@@ -130,7 +130,9 @@ def test_the_session_view_shows_the_replay_part_the_live_part_and_the_hand_over(
     expect(row.get_by_test_id("part-from")).to_have_text(shown(replay["start"]))
     expect(row.get_by_test_id("part-to")).to_have_text(shown(replay["end"]))
     expect(row.get_by_test_id("part-speed")).to_have_text("as fast as it can")
-    expect(row).to_contain_text(f"then {window['bridge_bars']} bars of the live source's history")
+    expect(row).to_contain_text(
+        f"dataset binance (then {window['bridge_bars']} bars of the live source's history)"
+    )
     row = parts.locator('[data-testid=session-part][data-part="live"]')
     expect(row.get_by_test_id("part-source")).to_have_text("coingecko")
     expect(row.get_by_test_id("part-since")).to_have_text(shown(live["start"]))

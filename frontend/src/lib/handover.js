@@ -14,9 +14,10 @@ export function handoverParts(session) {
   const parts = window?.parts;
   if (!Array.isArray(parts) || parts.length !== 2) return null;
   const [replay, live] = parts;
+  const dataset = session.spec?.replay?.dataset;
   return {
     replay: {
-      source: replay.source,
+      source: dataset ? `dataset ${dataset}` : replay.source,
       from: replay.start,
       to: replay.end,
       speed: speedLabel(session.spec?.replay?.speed ?? 0),
