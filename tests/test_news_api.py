@@ -1,7 +1,8 @@
-"""The news REST API on a real uvicorn server over a real SQLite store, reading RSS 2.0 and
-Atom feeds from a local aiohttp server (the helpers of ``test_news_sources``): items come back
-with their published and first-seen times, source and symbols, their text wrapped as untrusted
-data; the sources list their last fetch; a failing source never stops the others."""
+"""The news REST API on a real uvicorn server over a real store (SQLite and PostgreSQL),
+reading RSS 2.0 and Atom feeds from a local aiohttp server (the helpers of
+``test_news_sources``): items come back with their published and first-seen times, source and
+symbols, their text wrapped as untrusted data; the sources list their last fetch; a failing
+source never stops the others."""
 
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ class Api:
 
 
 @pytest.fixture
-def api_settings(server: Server, tmp_path: Path) -> Settings:  # noqa: F811
+def api_settings(server: Server, tmp_path: Path, db_url: str) -> Settings:  # noqa: F811
     server.serve("/rss.xml", (FIXTURES / "rss2.xml").read_bytes(), "application/rss+xml")
     server.serve("/atom.xml", (FIXTURES / "atom.xml").read_bytes(), "application/atom+xml")
     server.serve("/script.xml", SCRIPT_RSS, "application/rss+xml")
@@ -88,7 +89,7 @@ def api_settings(server: Server, tmp_path: Path) -> Settings:  # noqa: F811
         poll_seconds=0,  # only the API fetches
         timeout_seconds=10,
     )
-    return Settings(data_dir=tmp_path, port=free_port(), demo=False, news=news)
+    return Settings(data_dir=tmp_path, port=free_port(), demo=False, news=news, db_url=db_url)
 
 
 @pytest_asyncio.fixture
