@@ -25,6 +25,7 @@ from phantomex.api import (
     llm_routes,
     market_routes,
     metrics,
+    news_routes,
     openapi,
     order_routes,
     risk_routes,
@@ -157,6 +158,7 @@ def create_app(
             kernel,
             llm_static=frozenset(e.name for e in settings.llm_endpoints),
             venues=(store, box, settings.exchange),
+            news=(store, settings.news),
         )
         app.state.secrets, app.state.store, app.state.service = box, store, service
         hub = ws.Hub()
@@ -226,6 +228,7 @@ def create_app(
     app.include_router(session_routes.router)
     app.include_router(equity_routes.router)
     app.include_router(sources.router)
+    app.include_router(news_routes.router)
     app.include_router(exchange_routes.router)
     app.include_router(system_routes.router)
     app.include_router(ws.router)
