@@ -24,10 +24,12 @@ from ib_helpers import OPEN, Clock, gateway, ib_settings
 
 from phantomex.broker.base import Broker, OrderRejected
 from phantomex.broker.ccxt_broker import CcxtBroker
+from phantomex.broker.ccxt_broker import client_order_id as ccxt_order_id
 from phantomex.broker.credentials import Credentials, save_credentials
 from phantomex.broker.ib_broker import IBBroker
+from phantomex.broker.ib_broker import client_order_id as ib_order_id
 from phantomex.broker.paper import PaperBroker, PaperBrokerConfig
-from phantomex.broker.venues import ExchangeSettings, agent_prefix
+from phantomex.broker.venues import ExchangeSettings
 from phantomex.devtools.ib_gateway import Disconnect, Hold
 from phantomex.devtools.ib_gateway.account import commission_for
 from phantomex.domain.models import Fill, Order, OrderType, Side, Snapshot, Tick, Wallet
@@ -39,8 +41,9 @@ from phantomex.store.repo import Store
 AGENT = "c0ffee00" + "0" * 24
 D = Decimal
 #: Far longer than the ccxt client's timeout in a lost-answer case: the answer never arrives.
-LOST_DELAY_S = 2.0
+LOST_DELAY_S = 4.0
 PLACE_ORDER = 3  # the TWS message id of placeOrder
+AAPL = D("187.25")  # the stock's price on paper and at the IB stand-in
 Outcome = tuple[Order, Fill | OrderRejected]
 
 
@@ -127,13 +130,13 @@ def paper(_tmp: Path) -> Iterator[BrokerUnderTest]:
 
     def make_working(order: Order) -> None:  # a limit far under the market rests
         rest = replace(order, type=OrderType.LIMIT, limit_price=D(1))
-        assert broker.submit(rest, _rich(), _snap("AAPL", D("187.25")), OPEN) is None
+        assert broker.submit(rest, _rich(), _snap("AAPL", AAPL), OPEN) is None
 
     yield BrokerUnderTest(
         name="paper",
         broker=broker,
         symbol="AAPL",
-        price=D("187.25"),
+        price=AAPL,
         caps=CAPABILITIES["paper"],
         fee_for=lambda q, p: q * p * broker.fee_bps / BPS,
         sent=lambda: 0,
@@ -257,7 +260,7 @@ def ccxt_testnet(tmp: Path) -> Iterator[BrokerUnderTest]:
         assert isinstance(exchange, CcxtBroker)
 
         def lose_next_answer() -> None:
-            exchange.client.timeout = 500  # ms: the delayed answer is lost
+            exchange.client.timeout = 1000  # ms: the delayed answer is lost
             venue.lose_next = True
 
         try:
@@ -270,10 +273,8 @@ def ccxt_testnet(tmp: Path) -> Iterator[BrokerUnderTest]:
                 fee_for=lambda q, p: q * p * FEE_RATE,
                 sent=lambda: venue.placed,
                 working_at_venue=venue.working,
-                ref=lambda o: f"{agent_prefix(o.agent_id)}{o.id[:24]}",
-                make_working=lambda o: venue.leave_open(
-                    f"{agent_prefix(o.agent_id)}{o.id[:24]}", o.side, o.quantity
-                ),
+                ref=ccxt_order_id,
+                make_working=lambda o: venue.leave_open(ccxt_order_id(o), o.side, o.quantity),
                 lose_next_answer=lose_next_answer,
             )
         finally:
@@ -283,7 +284,7 @@ def ccxt_testnet(tmp: Path) -> Iterator[BrokerUnderTest]:
 # -- IB paper ------------------------------------------------------------------------------------
 def ib_paper(tmp: Path) -> Iterator[BrokerUnderTest]:
     gw = gateway(tmp / "account.json", Clock(OPEN))
-    gw.set_price("AAPL", "187.25")
+    gw.set_price("AAPL", AAPL)
     store, box = Store(f"sqlite:///{tmp / 'px.db'}"), SecretBox(Fernet.generate_key())
     settings = ib_settings(gw)
     router = build_router(PaperBrokerConfig(), store, box, settings)
@@ -294,21 +295,21 @@ def ib_paper(tmp: Path) -> Iterator[BrokerUnderTest]:
     def make_working(order: Order) -> None:  # IB accepts the order and leaves it working
         gw.script(Hold())
         ib.ib = ib.ib.model_copy(update={"fill_wait_s": 0.2})
-        assert router.submit(order, _rich(), _snap("AAPL", D("187.25")), OPEN) is None
+        assert router.submit(order, _rich(), _snap("AAPL", AAPL), OPEN) is None
 
     try:
         yield BrokerUnderTest(
             name="ib-paper",
             broker=router,
             symbol="AAPL",
-            price=D("187.25"),
+            price=AAPL,
             caps=CAPABILITIES["ib-paper"],
             fee_for=commission_for,
             sent=lambda: len(gw.requests(PLACE_ORDER)),
             working_at_venue=lambda: {
                 o.order_ref for o in gw.account().orders.values() if not o.done
             },
-            ref=lambda o: f"{agent_prefix(o.agent_id)}{o.id[:24]}",
+            ref=ib_order_id,
             make_working=make_working,
             lose_next_answer=lambda: gw.script(Disconnect()),
         )
