@@ -76,6 +76,6 @@ async def test(name: Ident, q: Qry) -> Json:
     tags=["decisions"],
     response_model=DecisionDetail,
 )
-def decision_detail(agent_id: Ident, decision_id: Ident, q: Qry) -> Json:
+def decision_detail(agent_id: Ident, decision_id: Ident, q: Qry) -> DecisionDetail:
     """A decision with its risk checks and, for LLM agents, every model call behind it."""
-    return q.decision_detail(agent_id, decision_id).model_dump(mode="json")
+    return q.decision_detail(agent_id, decision_id)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from typing import Any
 
 from phantomex.domain.agent import Agent, new_id
@@ -12,24 +11,34 @@ from phantomex.domain.models import AgentStatus, Decision, DecisionStatus, Order
 from phantomex.domain.money import is_valid_price
 from phantomex.kernel.events import AgentUpdated, DecisionChanged, RiskRaised
 from phantomex.kernel.state import KernelState
+from phantomex.kernel.views import PRICE_LIST, AgentView, PriceView, agent_view, price_views
 from phantomex.serialize import jsonable
-
-AgentView = Callable[[Agent], dict[str, Any]]
-PriceView = Callable[[], list[dict[str, Any]]]
 
 
 class Journal:
     """Decision records, agent status changes and risk events, each stored and published."""
 
-    def __init__(self, state: KernelState, agent_view: AgentView, price_view: PriceView) -> None:
+    def __init__(self, state: KernelState) -> None:
         self.state = state
-        self.view = agent_view  # an agent as the ``agent`` event shows it
-        self.prices = price_view  # the prices as the ``price`` event shows them
+
+    def view_of(self, agent: Agent) -> AgentView:
+        """``agent`` with its wallet valued at the latest marks (what ``agent`` events show)."""
+        s = self.state
+        return agent_view(agent, s.ledger.wallet(agent.id), s.marks, s.brains[agent.id].describe())
+
+    def price_views(self) -> list[PriceView]:
+        """The latest accepted price of each symbol, with whether it is suspect (and why)."""
+        return price_views(self.state.prices, self.state.guard.suspects())
+
+    def prices(self) -> list[dict[str, Any]]:
+        """The prices as the ``price`` event shows them."""
+        return PRICE_LIST.dump_python(self.price_views(), mode="json")
 
     def publish_agent(self, agent: Agent) -> None:
         if self.state.config.lean:
             return  # nobody follows a backtest's agent views
-        self.state.bus.emit(AgentUpdated(self.view(agent)), self.state.time())
+        view = self.view_of(agent).model_dump(mode="json")
+        self.state.bus.emit(AgentUpdated(view), self.state.time())
 
     def set_status(self, agent: Agent, status: AgentStatus, reason: str) -> None:
         agent.status, agent.status_reason = status, reason

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import math
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import cast
 
-from phantomex.brains.base import BrainContext, TimedBrain, capable
+from phantomex.brains.base import BrainContext, ModelBrain, TimedBrain, capable
 from phantomex.brains.llm.audit import record_calls
 from phantomex.domain.agent import Agent
 from phantomex.domain.decision import DecisionRecord
@@ -21,6 +23,7 @@ from phantomex.kernel.execution import Execution
 from phantomex.kernel.journal import Journal
 from phantomex.kernel.state import KernelError, KernelState, is_slow
 from phantomex.kernel.unit import UnitOfWork
+from phantomex.market.base import PacedFeed
 from phantomex.risk.engine import Verdict
 
 log = logging.getLogger(__name__)
@@ -189,6 +192,26 @@ class DecisionPipeline:
         except Exception as exc:  # a failing brain holds and waits for a person to resume it
             log.exception("brain of %s failed", agent.name)
             return Decision.hold(f"brain error: {exc}", brain_error=str(exc))
+
+    def abandon(self, agent: Agent, reason: str) -> DecisionRecord:
+        """Record a hold for a decision that will never end (inside a unit)."""
+        hold = Decision.hold(reason, abandoned=True)
+        return self.conclude(agent, self.context(agent), hold, source="brain")
+
+    def llm_intervals(self) -> Iterator[tuple[str, str, float]]:
+        """``(endpoint, model, wall seconds between decisions)`` per running LLM agent: the
+        schedule the LLM runtime keeps models warm for. A paced replay runs ``speed`` market
+        seconds per wall second; an unpaced one (speed 0) calls again at once."""
+        s = self.state
+        if s.killed:
+            return
+        speed = float(s.feed.speed) if isinstance(s.feed, PacedFeed) else 1.0
+        paced = 0 < speed < math.inf
+        for agent in list(s.agents.values()):
+            brain = s.brains.get(agent.id)
+            if capable(brain, ModelBrain) and agent.status is AgentStatus.RUNNING:
+                uses = cast(ModelBrain, brain).llm_model
+                yield (*uses, agent.spec.interval_seconds / speed if paced else 0.0)
 
     def conclude(
         self, agent: Agent, ctx: BrainContext, decision: Decision, *, source: str

@@ -1,4 +1,5 @@
-"""The agent registry: agents and their brains and wallets, created, changed and removed."""
+"""The agent registry: agents and their brains and wallets, created, changed and removed,
+and the audit of the wallets against their history."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from decimal import Decimal
 from phantomex.brains.base import Brain
 from phantomex.brains.registry import create_brain
 from phantomex.domain.agent import Agent, AgentSpec, new_id
-from phantomex.domain.models import AgentStatus, Deposit, Mode, Wallet
+from phantomex.domain.models import AgentStatus, Deposit, Mode, OrderStatus, Wallet
 from phantomex.kernel.approval_queue import ApprovalQueue
 from phantomex.kernel.events import AgentDeleted
 from phantomex.kernel.journal import Journal
 from phantomex.kernel.state import KernelError, KernelState
 from phantomex.ledger.ledger import LedgerError
+from phantomex.ledger.reconcile import Mismatch, reconcile
 from phantomex.market.sources import SourceError, restrict_to_source
 from phantomex.problems import Problem, Problems, reason_of
 
@@ -131,3 +133,21 @@ class AgentRegistry:
             raise KernelError(str(exc), field="amount") from exc
         self.journal.publish_agent(agent)
         return wallet
+
+    def delete_skipped(self, agent_id: str) -> None:
+        """Delete a stored agent that start-up skipped: its resting orders are cancelled, its
+        trades stay for the audit (inside a unit)."""
+        s = self.state
+        for order in s.store.open_orders():
+            if order.agent_id == agent_id:
+                s.store.save_order(order, OrderStatus.CANCELLED)
+        s.store.delete_agent(agent_id, s.time())
+
+    def audit(self) -> list[Mismatch]:
+        """Live wallets and stored wallets against a rebuild from the stored history."""
+        s = self.state
+        entries = s.store.ledger_entries()
+        live = {a: s.ledger.wallet(a) for a in s.ledger.agent_ids()}
+        stored = {a: w for a, w in s.store.load_wallets().items() if a in live}
+        live_entries = {a: e for a, e in entries.items() if a in live}
+        return reconcile(live, live_entries) + reconcile(stored, live_entries)

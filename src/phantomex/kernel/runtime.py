@@ -14,31 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
-from phantomex.brains.base import Brain, ModelBrain, capable
+from phantomex.brains.base import Brain
 from phantomex.brains.llm.runtime import LLMRuntime
 from phantomex.brains.llm.types import EndpointConfig
 from phantomex.broker.base import Broker
 from phantomex.domain.agent import Agent, AgentSpec
 from phantomex.domain.clock import Clock, WallClock
 from phantomex.domain.decision import DecisionRecord
-from phantomex.domain.models import (
-    AgentStatus,
-    Bar,
-    Decision,
-    Mode,
-    Order,
-    OrderStatus,
-    Snapshot,
-    Tick,
-    Wallet,
-)
+from phantomex.domain.models import Bar, Decision, Mode, Order, Snapshot, Tick, Wallet
 from phantomex.kernel.bus import EventBus
 from phantomex.kernel.driver import TickDriver
 from phantomex.kernel.execution import Execution
@@ -51,14 +40,14 @@ from phantomex.kernel.state import KernelConfig, KernelError, KernelState, NotFo
 from phantomex.kernel.supervisor import RiskSupervisor
 from phantomex.kernel.ticks import TickProcessor
 from phantomex.kernel.unit import UnitOfWork, atomic
-from phantomex.kernel.views import PRICE_LIST, AgentView, PriceView, agent_view, price_views
+from phantomex.kernel.views import AgentView, PriceView
 from phantomex.ledger.ledger import Ledger
-from phantomex.ledger.reconcile import Mismatch, reconcile
-from phantomex.market.base import MarketFeed, PacedFeed
+from phantomex.ledger.reconcile import Mismatch
+from phantomex.market.base import MarketFeed
 from phantomex.problems import Problems
 from phantomex.risk.engine import RiskEngine
 from phantomex.secrets import SecretBox
-from phantomex.store.port import CLOCK_KEY, KernelStore
+from phantomex.store.port import KernelStore
 
 __all__ = ["Kernel", "KernelConfig", "KernelError", "NotFound"]
 
@@ -99,11 +88,7 @@ class Kernel:
         self.config, self.clock, self.risk, self.ledger = s.config, s.clock, s.risk, s.ledger
         self.history, self.guard, self.holds, self.lock = s.history, s.guard, s.holds, s.lock
         self.agents, self.brains, self.prices, self.marks = s.agents, s.brains, s.prices, s.marks
-        journal = Journal(
-            s,
-            lambda agent: self.view_of(agent).model_dump(mode="json"),
-            lambda: PRICE_LIST.dump_python(self.price_views(), mode="json"),
-        )
+        self._journal = journal = Journal(s)
         self._work = UnitOfWork(s, reload=lambda: self._registry.load())
         self._execution = Execution(s, journal, self._work)
         self._pipeline = DecisionPipeline(s, journal, self._work, self._execution)
@@ -132,27 +117,15 @@ class Kernel:
         return self.state.ticks
 
     def llm_intervals(self) -> Iterator[tuple[str, str, float]]:
-        """``(endpoint, model, wall seconds between decisions)`` per running LLM agent: the
-        schedule the LLM runtime keeps models warm for. A paced replay runs ``speed`` market
-        seconds per wall second; an unpaced one (speed 0) calls again at once."""
-        if self.killed:
-            return
-        speed = float(self.feed.speed) if isinstance(self.feed, PacedFeed) else 1.0
-        paced = 0 < speed < math.inf
-        for agent in list(self.agents.values()):
-            brain = self.brains.get(agent.id)
-            if capable(brain, ModelBrain) and agent.status is AgentStatus.RUNNING:
-                uses = cast(ModelBrain, brain).llm_model
-                yield (*uses, agent.spec.interval_seconds / speed if paced else 0.0)
+        """The schedule the LLM runtime keeps models warm for (see the pipeline's)."""
+        return self._pipeline.llm_intervals()
 
     # -- start-up and the tick loop ---------------------------------------------------------------
     def load(self) -> None:
         """Restore agents, wallets, resting orders, the clock and the kill switch from the store.
         An agent that cannot be read or run is skipped and listed in :attr:`problems`."""
         self._registry.load()
-        clock = self.store.get_state(CLOCK_KEY)
-        if clock:
-            self.state.now = datetime.fromisoformat(clock["time"])
+        self._work.restore_clock()
         self._supervisor.restore()
 
     def begin_at(self, start: datetime) -> None:
@@ -241,10 +214,7 @@ class Kernel:
 
     def abandon(self, agent: Agent, reason: str) -> DecisionRecord:
         """Record a hold for a decision that will never end (inside a unit)."""
-        ctx = self._pipeline.context(agent)
-        return self._pipeline.conclude(
-            agent, ctx, Decision.hold(reason, abandoned=True), source="brain"
-        )
+        return self._pipeline.abandon(agent, reason)
 
     def pending(self) -> list[DecisionRecord]:
         return self._approvals.pending()
@@ -310,11 +280,7 @@ class Kernel:
     # -- audit and views --------------------------------------------------------------------------
     def audit(self) -> list[Mismatch]:
         """Live wallets and stored wallets against a rebuild from the stored history."""
-        entries = self.store.ledger_entries()
-        live = {a: self.ledger.wallet(a) for a in self.ledger.agent_ids()}
-        stored = {a: w for a, w in self.store.load_wallets().items() if a in live}
-        live_entries = {a: e for a, e in entries.items() if a in live}
-        return reconcile(live, live_entries) + reconcile(stored, live_entries)
+        return self._registry.audit()
 
     # --- query port (used by phantomex.service) ---
     def agent_list(self) -> list[Agent]:
@@ -323,12 +289,11 @@ class Kernel:
 
     def view_of(self, agent: Agent) -> AgentView:
         """``agent`` with its wallet valued at the latest marks."""
-        wallet = self.ledger.wallet(agent.id)
-        return agent_view(agent, wallet, self.marks, self.brains[agent.id].describe())
+        return self._journal.view_of(agent)
 
     def price_views(self) -> list[PriceView]:
         """The latest accepted price of each symbol, with whether it is suspect (and why)."""
-        return price_views(self.prices, self.guard.suspects())
+        return self._journal.price_views()
 
     def wallets(self) -> dict[str, Wallet]:
         """Every live wallet, by agent id."""
@@ -339,18 +304,14 @@ class Kernel:
         changes go through the kernel's commands."""
         return self.store
 
+    @atomic
     def delete_skipped_agent(self, agent_id: str) -> None:
-        """Delete a stored agent that start-up skipped (hold :meth:`exclusive`): its resting
-        orders are cancelled, its trades stay for the audit."""
-        with self.unit():
-            for order in self.store.open_orders():
-                if order.agent_id == agent_id:
-                    self.store.save_order(order, OrderStatus.CANCELLED)
-            self.store.delete_agent(agent_id, self.state.time())
+        """Delete a stored agent that start-up skipped (hold :meth:`exclusive`)."""
+        self._registry.delete_skipped(agent_id)
 
+    @atomic
     def save_llm_endpoint(
         self, box: SecretBox, *, put: EndpointConfig | None = None, drop: str = ""
     ) -> None:
         """Store an endpoint added at run time, or forget one (hold :meth:`exclusive`)."""
-        with self.unit():
-            save_endpoint(self.store, box, put=put, drop=drop)
+        save_endpoint(self.store, box, put=put, drop=drop)

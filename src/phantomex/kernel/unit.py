@@ -7,6 +7,7 @@ import functools
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from phantomex.domain.agent import Agent
@@ -97,3 +98,9 @@ class UnitOfWork:
         self._write(self._dirty)
         if self.state.now is not None:
             self.state.store.set_state(CLOCK_KEY, {"time": self.state.now.isoformat()})
+
+    def restore_clock(self) -> None:
+        """Market time as the last :meth:`flush` (or tick) stored it (on start-up)."""
+        clock = self.state.store.get_state(CLOCK_KEY)
+        if clock:
+            self.state.now = datetime.fromisoformat(clock["time"])

@@ -24,6 +24,7 @@ __all__ = [
     "DecisionView",
     "KillResult",
     "KillState",
+    "LLMCall",
     "MismatchView",
     "OrderView",
     "Overview",
@@ -69,10 +70,34 @@ class DecisionView(BaseModel):
         return cls.model_validate(rec)
 
 
-class DecisionDetail(DecisionView):
-    """A decision with every LLM call behind it (none for rule agents)."""
+class LLMCall(BaseModel):
+    """One call to a model behind a decision (a row of the store's LLM audit trail)."""
 
-    llm_calls: list[dict[str, JsonAny]]
+    id: int
+    decision_id: str
+    agent_id: str
+    time: IsoTime
+    purpose: str = Field(description="decide, repair, tool, reflect or summary.")
+    endpoint: str
+    model: str
+    mode: str | None
+    messages: list[dict[str, JsonAny]]
+    raw_response: str | None
+    thinking: str | None
+    parsed: dict[str, JsonAny] | None
+    error: str | None
+    latency_seconds: float | None
+    tokens_in: int | None
+    tokens_out: int | None
+    cost: DecimalStr | None
+    cached: bool
+    cache_key: str | None
+
+
+class DecisionDetail(DecisionView):
+    """A decision with its risk checks and, for LLM agents, every model call behind it."""
+
+    llm_calls: list[LLMCall]
 
 
 class OrderView(BaseModel):

@@ -1,4 +1,5 @@
-"""LLM endpoints (``/api/llm/*``) and a decision's full record with its model calls."""
+"""LLM endpoints (``/api/llm/*``) and a decision's full record with its model calls (the
+service's read model, :class:`~phantomex.service.records.DecisionDetail`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,22 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from phantomex.api.schemas.wire import RESPONSE, DecimalText, Timestamp
+from phantomex.api.schemas.wire import RESPONSE
+from phantomex.service.records import DecisionDetail, LLMCall
+
+__all__ = [
+    "ConnectionFailed",
+    "ConnectionOk",
+    "ConnectionTest",
+    "DecisionDetail",
+    "EndpointDeleted",
+    "EndpointLoaded",
+    "EndpointModels",
+    "EndpointView",
+    "LLMCall",
+    "LoadedEntry",
+    "ModelEntry",
+]
 
 
 class EndpointView(BaseModel):
@@ -87,54 +103,3 @@ class ConnectionFailed(BaseModel):
 
 
 ConnectionTest = ConnectionOk | ConnectionFailed
-
-
-class LLMCall(BaseModel):
-    """One call to a model behind a decision."""
-
-    model_config = RESPONSE
-
-    id: int
-    decision_id: str
-    agent_id: str
-    time: Timestamp
-    purpose: str = Field(description="decide, repair, tool, reflect or summary.")
-    endpoint: str
-    model: str
-    mode: str | None
-    messages: list[dict[str, Any]]
-    raw_response: str | None
-    thinking: str | None
-    parsed: dict[str, Any] | None
-    error: str | None
-    latency_seconds: float | None
-    tokens_in: int | None
-    tokens_out: int | None
-    cost: DecimalText | None
-    cached: bool
-    cache_key: str | None
-
-
-class DecisionDetail(BaseModel):
-    """A decision with its risk checks and, for LLM agents, every model call behind it."""
-
-    model_config = RESPONSE
-
-    id: str
-    agent_id: str
-    time: Timestamp
-    source: str
-    action: str
-    status: str
-    symbol: str | None
-    quantity: DecimalText | None
-    notional: DecimalText | None
-    price: DecimalText | None
-    reasoning: str
-    confidence: float | None
-    reason: str
-    checks: list[dict[str, Any]]
-    meta: dict[str, Any]
-    expires_at: Timestamp | None
-    resolved_at: Timestamp | None
-    llm_calls: list[LLMCall]
