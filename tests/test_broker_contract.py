@@ -2,8 +2,7 @@
 :class:`~phantomex.broker.base.Broker` port (paper, a ccxt testnet venue, the IB paper venue).
 
 Where brokers legitimately differ, the fixture declares it (:class:`Capabilities`) and the test
-checks the declared behaviour; where a broker breaks the contract, the case is a strict xfail
-saying how (see :data:`BREAKS`)."""
+checks the declared behaviour."""
 
 from __future__ import annotations
 
@@ -31,20 +30,6 @@ from phantomex.ledger.reconcile import reconcile
 
 D = Decimal
 
-#: Contract cases a broker breaks today: (test, broker) -> why. Strict: a fix turns them red.
-BREAKS: dict[tuple[str, str], str] = {
-    ("test_a_working_order_is_listed_and_cancel_removes_it", "ib-paper"): (
-        "VenueRouter.cancel(order_id) cancels paper orders only: an order working at IB is "
-        "listed by open_orders() but cancel() returns None (the kernel's cancel_order answers "
-        "NotFound) and the order keeps working at IB"
-    ),
-    ("test_no_fill_on_a_stale_price", "ccxt-testnet"): (
-        "CcxtBroker.submit never looks at the snapshot's age: an order on a day-old price is "
-        "sent to the exchange (only the kernel's risk engine checks the age, before submit; the "
-        "IB venue refuses it itself)"
-    ),
-}
-
 
 def brokers(only: Callable[[Capabilities], bool] = lambda _caps: True) -> pytest.MarkDecorator:
     """Run the test against every broker whose declared capabilities satisfy ``only``."""
@@ -54,12 +39,8 @@ def brokers(only: Callable[[Capabilities], bool] = lambda _caps: True) -> pytest
 
 @pytest.fixture
 def b(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BrokerUnderTest]:
-    """The broker named by the test's parameter (a strict xfail where it breaks the case)."""
-    name = request.param
-    why = BREAKS.get((request.node.originalname, name))
-    if why:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=why))
-    yield from BROKERS[name](tmp_path)
+    """The broker named by the test's parameter."""
+    yield from BROKERS[request.param](tmp_path)
 
 
 def _funded(b: BrokerUnderTest, cash: str = "100000") -> tuple[Ledger, list[Fill | Deposit]]:

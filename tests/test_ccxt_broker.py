@@ -198,8 +198,12 @@ def test_daily_cap_counts_filled_notional(api: FakeAPI, store: Store, box: Secre
         router.submit(order(qty="3", key="order:2"), wallet_with_btc(), btc(), NOW)
     assert len(posted(api)) == 1
     # a new UTC day starts a new allowance
+    tomorrow = NOW + timedelta(days=1)
     fill = router.submit(
-        order(qty="3", key="order:3"), wallet_with_btc(), btc(), NOW + timedelta(days=1)
+        order(qty="3", key="order:3"),
+        wallet_with_btc(),
+        Snapshot("BTC", tomorrow, Decimal(4000)),
+        tomorrow,
     )
     assert fill is not None and len(posted(api)) == 2
 

@@ -53,7 +53,15 @@ class CcxtBroker:
 
     def submit(self, order: Order, wallet: Wallet, snapshot: Snapshot, now: datetime) -> Fill:
         """Send a market order and return its fill; OrderRejected says why when it can't be."""
-        refuse_unsendable(self.venue, self.settings, order, snapshot, self._used_keys)
+        refuse_unsendable(
+            self.venue,
+            self.settings,
+            order,
+            snapshot,
+            self._used_keys,
+            now,
+            self.settings.max_price_age_s,
+        )
         pair = to_pair(order.symbol, self.quote)
         qty = self._quantity(order, wallet, snapshot.price, pair)
         notional = qty * snapshot.price

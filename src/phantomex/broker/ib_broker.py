@@ -174,13 +174,9 @@ class IBBroker:
 
     # -- internals -------------------------------------------------------------------------------
     def _checked(self, order: Order, wallet: Wallet, snap: Snapshot, now: datetime) -> Working:
-        refuse_unsendable(self.venue, self.settings, order, snap, self._used_keys)
-        age = (now - snap.time).total_seconds()
-        if age > self.ib.max_price_age_s:
-            raise OrderRejected(
-                f"{self.venue.name}: the price of {order.symbol} is stale "
-                f"({age:.0f}s old, limit {self.ib.max_price_age_s}s)"
-            )
+        refuse_unsendable(
+            self.venue, self.settings, order, snap, self._used_keys, now, self.ib.max_price_age_s
+        )
         try:
             session = session_at(self.ib.calendar, now)
         except CalendarError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from phantomex.broker.base import OrderRejected
 from phantomex.broker.venues import ExchangeSettings, Venue, real_money_refusal
 from phantomex.domain.models import Order, OrderType, Snapshot
@@ -16,9 +18,12 @@ def refuse_unsendable(
     order: Order,
     snapshot: Snapshot,
     used_keys: set[str],
+    now: datetime,
+    max_age_s: float,
 ) -> None:
     """OrderRejected unless the venue may trade (real money only when allowed), the order's
-    idempotency key is unused, it is a market order and its price is valid."""
+    idempotency key is unused, it is a market order and its price is valid and at most
+    ``max_age_s`` old at ``now``."""
     refusal = real_money_refusal(venue, settings)
     if refusal:
         raise OrderRejected(refusal)
@@ -28,3 +33,9 @@ def refuse_unsendable(
         raise OrderRejected(f"{venue.name} takes market orders only, not {order.type}")
     if not is_valid_price(snapshot.price):
         raise OrderRejected(f"{venue.name}: no valid price for {order.symbol}")
+    age = (now - snapshot.time).total_seconds()
+    if age > max_age_s:
+        raise OrderRejected(
+            f"{venue.name}: the price of {order.symbol} is stale "
+            f"({age:.0f}s old, limit {max_age_s:.0f}s)"
+        )

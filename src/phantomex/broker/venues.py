@@ -39,6 +39,9 @@ class ExchangeSettings(BaseModel):
     )
     quote: str = Field("USDT", description="The quote currency wallets' cash stands for.")
     timeout_ms: int = Field(10_000, ge=100, description="Per-request timeout.")
+    max_price_age_s: int = Field(
+        300, ge=1, description="Refuse to send an order priced from a quote older than this."
+    )
     api_urls: dict[str, dict[str, HttpUrl]] = Field(
         default_factory=dict,
         description="Per-venue overrides of ccxt's urls['api'] entries (a proxy, a test server).",
