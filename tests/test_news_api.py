@@ -202,3 +202,24 @@ def test_public_urls_keep_no_credentials() -> None:
     assert public_url("https://u:p@feeds.example.org:8443/a/rss?key=x#f") == (
         "https://feeds.example.org:8443/a/rss"
     )
+
+
+@pytest.mark.asyncio
+async def test_the_servers_own_poll_shows_in_the_sources(api_settings: Settings) -> None:
+    """With polling on, the sources report the server's rounds, no fetch asked for."""
+    polling = api_settings.model_copy(
+        update={"news": api_settings.news.model_copy(update={"poll_seconds": 3600})}
+    )
+    with Api(polling) as api:
+        async with httpx.AsyncClient(base_url=api.url, timeout=60) as c:
+            deadline = time.monotonic() + 120
+            while True:
+                listed = {
+                    s["name"]: s for s in (await c.get("/api/news/sources")).json()["sources"]
+                }
+                if listed["wire"]["last_fetch"] is not None or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.3)
+            assert listed["wire"]["last_report"]["error"] is None
+            assert listed["gone"]["last_report"]["error"] == "HTTP 404"
+            assert (await c.get("/api/news")).json()["items"]

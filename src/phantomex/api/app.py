@@ -60,6 +60,7 @@ from phantomex.problems import Problem, Problems
 from phantomex.research.jobs import JobRunner
 from phantomex.secrets import SecretBox
 from phantomex.service import Service
+from phantomex.service.news import News
 from phantomex.sessions.manager import SessionManager
 from phantomex.store.repo import Store
 
@@ -133,13 +134,15 @@ def live_kernel(
     return kernel
 
 
-def start_news(settings: NewsSettings, store: Store) -> asyncio.Task[None] | None:
-    """Poll the configured news sources in the background (None: no source, or polling off)."""
+def start_news(settings: NewsSettings, store: Store, news: News) -> asyncio.Task[None] | None:
+    """Poll the configured news sources in the background, each round's reports kept by
+    ``news`` (None: no source, or polling off)."""
     sources = sources_from_settings(settings)
     if not sources or settings.poll_seconds <= 0:
         return None
     every, timeout = settings.poll_seconds, settings.timeout_seconds
-    return asyncio.create_task(poll(sources, store, every=every, timeout=timeout), name="news")
+    rounds = poll(sources, store, every=every, timeout=timeout, on_round=news.record)
+    return asyncio.create_task(rounds, name="news")
 
 
 def create_app(
@@ -181,7 +184,7 @@ def create_app(
             live_sources=session_live_sources(settings, store),
             datasets=settings.datasets_dir,
         )
-        news = start_news(settings.news, store)
+        news = start_news(settings.news, store, service.news())
         jobs = JobRunner()
         assistant = build_mcp(service, app.state.sessions, jobs, Toolset(settings.mcp_toolset))
         task = asyncio.create_task(kernel.run(), name="kernel")

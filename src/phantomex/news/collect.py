@@ -69,13 +69,19 @@ async def poll(
     timeout: float = 15.0,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     rounds: int | None = None,
+    on_round: Callable[[datetime, list[SourceReport]], None] | None = None,
 ) -> None:
     """Collect every ``every`` seconds (``rounds`` times, or until cancelled); items are first
-    seen at the clock's time of their round. A failing source is logged and tried next round."""
+    seen at the clock's time of their round, whose reports go to ``on_round``. A failing source
+    is logged and tried next round."""
     done = 0
     while rounds is None or done < rounds:
         try:
-            for report in await collect(sources, sink, clock(), timeout=timeout):
+            now = clock()
+            reports = await collect(sources, sink, now, timeout=timeout)
+            if on_round is not None:
+                on_round(now, reports)
+            for report in reports:
                 if report.error:
                     log.warning("news source %s: %s", report.source, report.error)
                 elif report.new:

@@ -41,7 +41,7 @@ class FetchRound:
 
 @dataclass(frozen=True, slots=True)
 class SourceInfo:
-    """A configured source and how its last fetch through this service went."""
+    """A configured source and how its last fetch (asked for, or the server's poll) went."""
 
     name: str
     kind: Literal["feed", "cryptopanic"]
@@ -99,6 +99,10 @@ class News:
             now = self._wall()
             timeout = self._settings.timeout_seconds
             reports = await collect(sources, self._store, now, timeout=timeout)
-        for report in reports:
-            self._last[report.source] = (now, report)
+        self.record(now, reports)
         return FetchRound(now, reports)
+
+    def record(self, at: datetime, reports: list[SourceReport]) -> None:
+        """Keep each source's report of a round at ``at`` (a fetch here, or the server's poll)."""
+        for report in reports:
+            self._last[report.source] = (at, report)
