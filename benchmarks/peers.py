@@ -63,6 +63,7 @@ import pandas as pd
 import talib
 
 from phantomex.domain.models import Bar
+from phantomex.market.columns import BarColumns
 from phantomex.market.loaders import load_dataset
 from phantomex.research.backtest import BacktestConfig, run_backtest, strategy_agent
 
@@ -107,10 +108,18 @@ class Market:
     low: np.ndarray
     close: np.ndarray
     bars: list[Bar]
+    _columns: BarColumns | None = None
 
     @property
     def size(self) -> int:
         return len(self.close)
+
+    @property
+    def columns(self) -> BarColumns:
+        """The bars as columns (what ``backtest --engine fast`` loads), built once, untimed."""
+        if self._columns is None:
+            self._columns = BarColumns.from_bars("BTC", self.bars)
+        return self._columns
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(
@@ -205,12 +214,13 @@ def run_phantomex(market: Market, strategy: str) -> Outcome:
 def _config(market: Market, strategy: str) -> BacktestConfig:
     params: dict[str, Any] = {"fast": 10, "slow": 30} if strategy == "sma_cross" else {}
     spec = strategy_agent(strategy, params, symbols=["BTC"])
-    return BacktestConfig(data={"BTC": market.bars}, agents=[spec])
+    return BacktestConfig(data={"BTC": market.columns}, agents=[spec])
 
 
 def run_phantomex_fast(market: Market, strategy: str) -> Outcome:
-    """The research engine in-process, as ``backtest --engine fast`` runs it: Decimal bars to
-    arrays, the compiled loop, the result object with its metrics."""
+    """The research engine in-process, as ``backtest --engine fast`` runs it: on the bars as
+    columns (built beforehand, untimed, as the peers' arrays), the price guard's check, the
+    compiled loop, the result object with its trades (exact prices) and metrics."""
     from phantomex.research.fast import run_fast
 
     config = _config(market, strategy)
@@ -530,8 +540,9 @@ def _ratio(speeds: dict[str, float], engine: str, peer: str) -> float | None:
 SETUPS: dict[str, tuple[str, str]] = {
     "PhantomEx fast": (
         "numba",
-        "research engine in-process: `run_fast` (Decimal bars to arrays, the compiled loop, "
-        "the result with its metrics)",
+        "research engine in-process: `run_fast` on bars as columns (`BarColumns`, built "
+        "untimed as the peers' arrays): guard check, the compiled loop, the result with its "
+        "trades and metrics",
     ),
     "PhantomEx fast loop": (
         "numba",
