@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import resource
 import statistics
 import sys
 import time
@@ -255,6 +256,8 @@ def run_phantomex_fast_loop(market: Market, strategy: str) -> Outcome:
 
 
 _CSV: dict[str, Path] = {}
+#: (data, strategy) -> (wall, CPU seconds) of each whole-process run of the CLI
+CLI_CPU: dict[tuple[str, str], list[tuple[float, float]]] = {}
 
 
 def run_cli_fast(market: Market, strategy: str) -> Outcome:
@@ -278,9 +281,13 @@ def run_cli_fast(market: Market, strategy: str) -> Outcome:
     params = ["--param", "fast=10", "--param", "slow=30"] if strategy == "sma_cross" else []
     cmd = [sys.executable, "-m", "phantomex.cli.main", "backtest", *source,
            "--strategy", strategy, *params, "--engine", "fast", "--json"]  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
     seconds = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    CLI_CPU.setdefault((market.name, strategy), []).append((seconds, cpu))
     out = json.loads(done.stdout)
     assert out["engine"] == "fast", out.get("engine_note")
     trades = [
@@ -605,6 +612,15 @@ def table(rows: list[dict[str, Any]], header: str) -> str:
         lines.append(
             f"| {r['data']} | {r['strategy']} | {r['engine']} | {r['bars_per_s']:,.0f} | "
             f"{ratio_bt} | {ratio_vbt} | {r['trades']:,} | {r['equity']:.10g} | {r['agreement']} |"
+        )
+    for (data, strategy), runs in CLI_CPU.items():
+        if data == "random walk 500":
+            continue  # the warm-up
+        wall = statistics.median(w for w, _ in runs)
+        cpu = statistics.median(c for _, c in runs)
+        notes.append(
+            f"- `phantomex backtest --engine fast` on {data}, {strategy}: {wall:.2f} s wall, "
+            f"{cpu:.2f} s CPU (user + system; the rest of the wall time it waited for a core)"
         )
     return "\n".join([*lines, "", *notes, "", NOTES])
 
