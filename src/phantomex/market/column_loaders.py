@@ -253,15 +253,13 @@ def _fixed_iso(clock: Any) -> list[np.ndarray] | None:
     marks = ((4, b"-"), (7, b"-"), (10, b"T"), (13, b":"), (16, b":"), (19, b"Z"))
     if not all((cells[:, i] == ord(c)).all() for i, c in marks) or not (cells[:, 0] > 48).all():
         return None  # (a space for the T is left to the pattern)
+    digits = cells - np.uint8(ord("0"))  # wraps below "0": every non-digit is 10 or more
     out = []
     for a, width in _PARTS:
-        number = np.zeros(n, dtype=np.int64)
-        for j in range(a, a + width):
-            digit = cells[:, j].astype(np.int64) - ord("0")
-            if not ((digit >= 0) & (digit <= 9)).all():
-                return None
-            number = number * 10 + digit
-        out.append(number)
+        part = digits[:, a : a + width]
+        if (part > 9).any():
+            return None
+        out.append(part @ (10 ** np.arange(width - 1, -1, -1, dtype=np.int64)))
     return out
 
 
