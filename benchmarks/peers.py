@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import resource
 import statistics
 import sys
 import time
@@ -63,6 +64,7 @@ import pandas as pd
 import talib
 
 from phantomex.domain.models import Bar
+from phantomex.market.columns import BarColumns
 from phantomex.market.loaders import load_dataset
 from phantomex.research.backtest import BacktestConfig, run_backtest, strategy_agent
 
@@ -107,10 +109,18 @@ class Market:
     low: np.ndarray
     close: np.ndarray
     bars: list[Bar]
+    _columns: BarColumns | None = None
 
     @property
     def size(self) -> int:
         return len(self.close)
+
+    @property
+    def columns(self) -> BarColumns:
+        """The bars as columns (what ``backtest --engine fast`` loads), built once, untimed."""
+        if self._columns is None:
+            self._columns = BarColumns.from_bars("BTC", self.bars)
+        return self._columns
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(
@@ -205,12 +215,13 @@ def run_phantomex(market: Market, strategy: str) -> Outcome:
 def _config(market: Market, strategy: str) -> BacktestConfig:
     params: dict[str, Any] = {"fast": 10, "slow": 30} if strategy == "sma_cross" else {}
     spec = strategy_agent(strategy, params, symbols=["BTC"])
-    return BacktestConfig(data={"BTC": market.bars}, agents=[spec])
+    return BacktestConfig(data={"BTC": market.columns}, agents=[spec])
 
 
 def run_phantomex_fast(market: Market, strategy: str) -> Outcome:
-    """The research engine in-process, as ``backtest --engine fast`` runs it: Decimal bars to
-    arrays, the compiled loop, the result object with its metrics."""
+    """The research engine in-process, as ``backtest --engine fast`` runs it: on the bars as
+    columns (built beforehand, untimed, as the peers' arrays), the price guard's check, the
+    compiled loop, the result object with its trades (exact prices) and metrics."""
     from phantomex.research.fast import run_fast
 
     config = _config(market, strategy)
@@ -245,6 +256,8 @@ def run_phantomex_fast_loop(market: Market, strategy: str) -> Outcome:
 
 
 _CSV: dict[str, Path] = {}
+#: (data, strategy) -> (wall, CPU seconds) of each whole-process run of the CLI
+CLI_CPU: dict[tuple[str, str], list[tuple[float, float]]] = {}
 
 
 def run_cli_fast(market: Market, strategy: str) -> Outcome:
@@ -268,9 +281,13 @@ def run_cli_fast(market: Market, strategy: str) -> Outcome:
     params = ["--param", "fast=10", "--param", "slow=30"] if strategy == "sma_cross" else []
     cmd = [sys.executable, "-m", "phantomex.cli.main", "backtest", *source,
            "--strategy", strategy, *params, "--engine", "fast", "--json"]  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
     seconds = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    CLI_CPU.setdefault((market.name, strategy), []).append((seconds, cpu))
     out = json.loads(done.stdout)
     assert out["engine"] == "fast", out.get("engine_note")
     trades = [
@@ -530,8 +547,9 @@ def _ratio(speeds: dict[str, float], engine: str, peer: str) -> float | None:
 SETUPS: dict[str, tuple[str, str]] = {
     "PhantomEx fast": (
         "numba",
-        "research engine in-process: `run_fast` (Decimal bars to arrays, the compiled loop, "
-        "the result with its metrics)",
+        "research engine in-process: `run_fast` on bars as columns (`BarColumns`, built "
+        "untimed as the peers' arrays): guard check, the compiled loop, the result with its "
+        "trades and metrics",
     ),
     "PhantomEx fast loop": (
         "numba",
@@ -594,6 +612,15 @@ def table(rows: list[dict[str, Any]], header: str) -> str:
         lines.append(
             f"| {r['data']} | {r['strategy']} | {r['engine']} | {r['bars_per_s']:,.0f} | "
             f"{ratio_bt} | {ratio_vbt} | {r['trades']:,} | {r['equity']:.10g} | {r['agreement']} |"
+        )
+    for (data, strategy), runs in CLI_CPU.items():
+        if data == "random walk 500":
+            continue  # the warm-up
+        wall = statistics.median(w for w, _ in runs)
+        cpu = statistics.median(c for _, c in runs)
+        notes.append(
+            f"- `phantomex backtest --engine fast` on {data}, {strategy}: {wall:.2f} s wall, "
+            f"{cpu:.2f} s CPU (user + system; the rest of the wall time it waited for a core)"
         )
     return "\n".join([*lines, "", *notes, "", NOTES])
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -23,7 +25,7 @@ from hypothesis import strategies as st
 
 from phantomex.domain.models import Bar
 from phantomex.market.column_loaders import load_dataset_columns, parse_columns
-from phantomex.market.columns import BarColumns
+from phantomex.market.columns import NUMBER, BarColumns
 from phantomex.market.datastore import SCHEMA, DataStore
 from phantomex.market.loaders import load_dataset, parse_ohlcv
 from phantomex.research.backtest import BacktestConfig, load_data, strategy_agent
@@ -90,6 +92,13 @@ CRAFTED = {
     "2023-04-01T24:00:00,1,1,1,1\n2023-04-01T23:59:60,1,1,1,1\n2023-04-01T21:06:00+02:00,1,1,1,1\n"
     "0999-01-01T00:00:00,1,1,1,1\n2023-4-1T00:00:00,1,1,1,1\n2023-04-02,1,1,1,1\n"
     "2023-04-01T21:07:00.1,1,1,1,1\n",
+    "ISO times, one layout (read from Arrow's bytes)": "time,open,high,low,close\n"
+    "2023-04-01T21:03:00Z,1,1,1,1\n2023-02-30T00:00:00Z,1,1,1,1\n2023-04-01T24:00:00Z,1,1,1,1\n"
+    "2023-04-01T23:59:60Z,1,1,1,1\n2024-02-29T00:00:00Z,1,1,1,1\n2023-02-29T00:00:00Z,1,1,1,1\n"
+    "2023-13-01T00:00:00Z,2,2,2,2\n2023-00-01T00:00:00Z,2,2,2,2\n2023-04-00T00:00:00Z,2,2,2,2\n"
+    "2023-04-01T21:03:00Z,3,3,3,3\n1970-01-01T00:00:00Z,1,1,1,1\n",
+    "ISO times, one layout but one": "time,open,high,low,close\n2023-04-01T21:03:00Z,1,1,1,1\n"
+    "2023-04-01 21:04:00Z,1,1,1,1\n2023-04-01T21:05:0xZ,1,1,1,1\n0999-04-01T21:05:00Z,1,1,1,1\n",
     "no volume column; semicolons": "date;open;high;low;close\n1;1;2;1;2\n2;2;3;2;3\n",
     "tabs, CRLF, BOM": "\ufefftime\topen\thigh\tlow\tclose\tvolume\r\n1\t1\t1\t1\t1\t1\r\n",
     "quotes (row reader)": HEADER + '1,"1",1,1,1,1\n2,1,1,1,1,1\n',
@@ -118,8 +127,26 @@ CELLS = st.sampled_from(
 )  # fmt: skip
 TIMES = st.sampled_from(
     ["1", "2", "60", "1680382980000", "2023-04-01T00:00:00", "2023-04-01T00:00:00Z",
-     "2023-04-01 00:01:00", "2023-02-29T00:00:00", "", "-1"]
+     "2023-04-01 00:01:00", "2023-02-29T00:00:00", "", "-1", "2023-02-29T00:00:00Z",
+     "2024-02-29T23:59:59Z"]
 )  # fmt: skip
+
+
+def test_arrow_reads_as_numbers_only_plain_decimal_text_or_nan_and_infinity() -> None:
+    """What the vectorised row rule relies on (``columns._floats``): when Arrow's parser takes a
+    text that is not plain decimal text, the float is NaN or infinite."""
+    import pyarrow.compute as pc
+
+    odd = ["nan", "NaN", "NAN(1)", "inf", "-inf", "+inf", "Infinity", "infinity", " 1", "1 ",
+           "1_0", "0x10", "1d5", "1.5f", "1,5", "--1", "+-1", "1e", "e5", ".", "+", "-", "1e+",
+           ".e5", "1.5.5", "\t1", "\u0661", "1e5e5", "0b1", "1 000", "١٢", "∞"]  # fmt: skip
+    for text in odd:
+        assert not re.match(NUMBER, text, re.ASCII)  # as Arrow (RE2) reads the pattern
+        try:
+            value = pc.cast(pa.array([text]), pa.float64())[0].as_py()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        assert not math.isfinite(value), text
 
 
 @settings(max_examples=150, deadline=None, derandomize=True,

@@ -26,7 +26,7 @@ import numpy as np
 from phantomex.domain.models import Bar
 from phantomex.domain.money import MAX_PRICE
 
-__all__ = ["FIELDS", "BarColumns", "Screened", "common_step", "ordered", "screen"]
+__all__ = ["FIELDS", "BarColumns", "Screened", "combined", "common_step", "ordered", "screen"]
 
 FIELDS = ("open", "high", "low", "close", "volume")
 #: Plain decimal text: what both Arrow's float parser and :class:`Decimal` read the same way.
@@ -189,13 +189,10 @@ def screen(
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    plain = {k: pc.fill_null(pc.match_substring_regex(t, NUMBER), False) for k, t in texts.items()}
-    values = {
-        k: np.array(
-            pc.cast(pc.if_else(plain[k], texts[k], "0"), pa.float64()).to_numpy(), dtype=np.float64
-        )
-        for k in FIELDS
-    }
+    values: dict[str, np.ndarray] = {}
+    plain: dict[str, np.ndarray] = {}
+    for k in FIELDS:
+        values[k], plain[k] = _floats(texts[k])
     same = {
         (a, b): np.asarray(pc.fill_null(pc.equal(texts[a], texts[b]), False))
         for a, b in (
@@ -208,14 +205,14 @@ def screen(
     }
     sure = np.array(time_ok, dtype=np.bool_)
     for k in FIELDS:
-        sure &= np.asarray(plain[k])
+        sure &= plain[k]
     limit = float(ceiling)
     for k in ("open", "high", "low", "close"):
         sure &= (values[k] > 0) & (values[k] < limit)
     for (a, b), equal in same.items():
         sure &= (values[a] > values[b]) | equal
-    zero = np.asarray(pc.fill_null(pc.match_substring_regex(texts["volume"], _ZERO), False))
-    sure &= (np.isfinite(values["volume"]) & (values["volume"] > 0)) | zero
+    volume = values["volume"]
+    sure &= (np.isfinite(volume) & (volume > 0)) | _zero(texts["volume"], volume == 0)
     time_us = np.array(time_us, dtype=np.int64)
     odd = np.flatnonzero(~sure)
     faults: list[tuple[int, str]] = []
@@ -239,13 +236,45 @@ def screen(
             mask = np.zeros(time_us.size, dtype=np.bool_)
             mask[fixed_at] = True
             texts = {
-                k: pc.replace_with_mask(_combined(t), pa.array(mask), pa.array(fixed[k]))
+                k: pc.replace_with_mask(combined(t), pa.array(mask), pa.array(fixed[k]))
                 for k, t in texts.items()
             }
     return Screened(np.flatnonzero(sure), time_us, values, dict(texts), faults)
 
 
-def _combined(values: Any) -> Any:
+def _floats(texts: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A column's floats and which of its texts are plain decimal text (:data:`NUMBER`).
+    Arrow's parser accepts plain decimal text and, beyond it, only spellings of NaN and
+    infinity (``tests/test_research_columns.py`` holds it to that): when it takes the whole
+    column, the plain texts are the ones with finite floats (a plain text too large for a
+    float is infinite too, and no price or volume rule takes it). Otherwise the pattern
+    decides, and what is not plain reads as 0."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        values = np.asarray(pc.cast(texts, pa.float64()).to_numpy(), dtype=np.float64)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        plain = pc.fill_null(pc.match_substring_regex(texts, NUMBER), False)
+        cast = pc.cast(pc.if_else(plain, texts, "0"), pa.float64())
+        return np.array(cast.to_numpy(), dtype=np.float64), np.asarray(plain)
+    return np.array(values), np.isfinite(values)
+
+
+def _zero(texts: Any, where: np.ndarray) -> np.ndarray:
+    """Which texts at ``where`` are plain zeros (:data:`_ZERO`; False elsewhere)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    out = np.zeros(where.size, dtype=np.bool_)
+    at = np.flatnonzero(where)
+    if at.size:
+        picked = combined(texts).take(pa.array(at))
+        out[at] = np.asarray(pc.fill_null(pc.match_substring_regex(picked, _ZERO), False))
+    return out
+
+
+def combined(values: Any) -> Any:
     """One Arrow array of a possibly chunked one."""
     return values.combine_chunks() if hasattr(values, "combine_chunks") else values
 
@@ -266,10 +295,10 @@ def ordered(symbol: str, rows: Screened, ceiling: Decimal) -> tuple[BarColumns, 
     duplicates = int(times.size - keep.sum())
     picked, times = picked[keep], times[keep]
     everything = picked.size == rows.time_us.size and bool((np.diff(picked) > 0).all())
-    values = {k: v[picked] for k, v in rows.values.items()}
+    values = rows.values if everything else {k: v[picked] for k, v in rows.values.items()}
     texts = (
-        {k: _combined(t) for k, t in rows.texts.items()}
+        {k: combined(t) for k, t in rows.texts.items()}
         if everything
-        else {k: _combined(t).take(pa.array(picked)) for k, t in rows.texts.items()}
+        else {k: combined(t).take(pa.array(picked)) for k, t in rows.texts.items()}
     )
     return BarColumns(symbol, times, values, texts, ceiling), reordered, duplicates

@@ -242,20 +242,18 @@ def max_drawdown(equity: Sequence[float] | FloatArray) -> Drawdown:
     trough = int(np.argmin(dd))
     depth = float(dd[trough])
     peak = int(np.argmax(e[: trough + 1])) if depth < 0 else trough
-    # Time under water: from the last new high to the first value back at or above it.
+    # Time under water: from the last new high to the first value back at or above it. The
+    # marks are where equity is at or above the previous peak; a gap of more than one bar
+    # between two marks (or after the last one) was spent under water.
+    marks = np.concatenate(([0], np.flatnonzero(e[1:] >= peaks[:-1]) + 1))
+    gaps = np.diff(marks)
     longest, longest_start, longest_end = 0, 0, 0
-    start = 0
-    under = False
-    for i in range(1, e.size):
-        if e[i] >= peaks[i - 1]:
-            if under and i - start > longest:
-                longest, longest_start, longest_end = i - start, start, i
-            under = False
-            start = i
-        else:
-            under = True
-    if under and e.size - 1 - start > longest:
-        longest, longest_start, longest_end = e.size - 1 - start, start, e.size - 1
+    if gaps.size and gaps.max() > 1:
+        k = int(np.argmax(gaps))  # the first of the longest
+        longest, longest_start, longest_end = int(gaps[k]), int(marks[k]), int(marks[k + 1])
+    last = int(marks[-1])
+    if e.size - 1 - last > longest:
+        longest, longest_start, longest_end = e.size - 1 - last, last, e.size - 1
     return Drawdown(depth, peak, trough, longest, longest_start, longest_end)
 
 
@@ -319,18 +317,29 @@ def monthly_returns(
     return out
 
 
+def _share(flags: Sequence[bool] | npt.NDArray[np.bool_]) -> float:
+    """The share of true flags."""
+    if isinstance(flags, np.ndarray):
+        return int(np.count_nonzero(flags)) / flags.size
+    return sum(1 for x in flags if x) / len(flags)
+
+
 def compute_metrics(
     equity: Sequence[float] | Sequence[Decimal] | FloatArray,
     *,
     period: timedelta,
     trades: Sequence[TradeRecord] = (),
-    in_market: Sequence[bool] | None = None,
+    in_market: Sequence[bool] | npt.NDArray[np.bool_] | None = None,
 ) -> dict[str, Any]:
     """Every metric of the module docstring, JSON-ready (money as decimal strings).
 
     ``equity``: starting capital then one value per bar; ``in_market[i]``: whether bar ``i``
     ended with a position (``len(equity) - 1`` values)."""
-    e = np.array([float(v) for v in equity], dtype=np.float64)
+    e = (
+        np.array(equity, dtype=np.float64)
+        if isinstance(equity, np.ndarray)
+        else np.array([float(v) for v in equity], dtype=np.float64)
+    )
     ppy = periods_per_year(period)
     r = returns_from_equity(e)
     basis = ratio_basis(period, r.size)
@@ -369,6 +378,6 @@ def compute_metrics(
         "profit_factor": float(gross_profit / gross_loss) if gross_loss > 0 else None,
         "average_trade": format(sum(pnls, ZERO) / len(pnls), "f") if pnls else None,
         "average_trade_return": float(np.mean([t.ret for t in trips])) if trips else None,
-        "exposure": sum(1 for x in in_market if x) / len(in_market) if in_market else None,
+        "exposure": _share(in_market) if in_market is not None and len(in_market) else None,
         "fees_paid": format(fees, "f"),
     }

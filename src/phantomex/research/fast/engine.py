@@ -307,11 +307,11 @@ def trade_records(series: Series, run: FastRun, slippage_bps: Decimal, fill: str
         bases = series.bars.decimals(field, run.bar)
     else:
         bases = [getattr(series.bars[i], field) for i in run.bar.tolist()]
-    stamps = (series.open_us if at_open else series.tick_us).tolist()
+    stamps = (series.open_us if at_open else series.tick_us)[run.bar].tolist()
     out = []
     with decimal.localcontext(MONEY_CONTEXT):
-        for i, base, side, q, f in zip(
-            run.bar.tolist(), bases, run.side.tolist(), run.quantity.tolist(), run.fee.tolist(),
+        for stamp, base, side, q, f in zip(
+            stamps, bases, run.side.tolist(), run.quantity.tolist(), run.fee.tolist(),
             strict=True,
         ):  # fmt: skip
             slip = base * slippage_bps / BPS
@@ -322,7 +322,7 @@ def trade_records(series: Series, run: FastRun, slippage_bps: Decimal, fill: str
                     quantity=Decimal(repr(q)),
                     price=base + slip if side == signals.BUY else base - slip,
                     fee=Decimal(repr(f)),
-                    time=_time(stamps[i]),
+                    time=_time(stamp),
                     agent=name,
                 )
             )
@@ -386,7 +386,7 @@ def result_of(config: BacktestConfig, series: Series, run: FastRun, began: float
         spec=spec,
         trades=trades,
         equity=equity,
-        in_market=held,
+        in_market=held.tolist(),
         metrics=metrics,
         status=run.status,
     )
@@ -428,14 +428,14 @@ class _StartedSeries(DecimalSeries):
         yield from super().__iter__()
 
 
-def _in_market(n: int, run: FastRun) -> list[bool]:
+def _in_market(n: int, run: FastRun) -> np.ndarray:
     """Per bar: a position was open at its close (the last fill at or before it was a buy;
     every sell closes the whole position)."""
     last = np.searchsorted(run.bar, np.arange(n), side="right") - 1
     held = np.zeros(n, dtype=np.bool_)
     some = last >= 0
     held[some] = run.side[last[some]] == signals.BUY
-    return held.tolist()
+    return held
 
 
 def run_engine(
