@@ -371,3 +371,14 @@ def _drain(ib: IBBroker, clock: Clock) -> list[tuple[Order, Fill | OrderRejected
             return got
         time.sleep(0.05)
     raise AssertionError("nothing arrived from IB")
+
+
+def test_a_cancel_ib_cannot_confirm_is_refused_and_the_order_stays_working(
+    ib: IBBroker, gw: IBGateway, clock: Clock
+) -> None:
+    gw.script(Hold())
+    assert ib.submit(order(1), wallet(), snap(clock), clock.now) is None  # working at IB
+    gw.stop()  # the gateway goes away before the cancel
+    with pytest.raises(OrderRejected, match=r"cannot cancel order .* may still be working"):
+        ib.cancel(order(1).id)
+    assert [o.id for o in ib.open_orders()] == [order(1).id]

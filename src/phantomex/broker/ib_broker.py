@@ -146,9 +146,10 @@ class IBBroker:
 
     def cancel(self, order_id: str) -> Order | None:
         """Cancel one working order (a person's cancel): the order once IB confirmed it
-        cancelled; None when no order of this id is working at IB (it filled first), or IB did
-        not confirm the cancel within ``fill_wait_s`` (or could not be reached). Executions
-        that came before the cancel are booked on the next tick."""
+        cancelled; None when no order of this id is working at IB (it filled first).
+        OrderRejected when IB cannot be reached or did not confirm within ``fill_wait_s``: the
+        order may still be working, and stays listed. Executions that came before the cancel
+        are booked on the next tick."""
         working = next((w for w in self.journal.orders.values() if w.order.id == order_id), None)
         if working is None:
             return None
@@ -156,18 +157,22 @@ class IBBroker:
             status = self.link.cancel_one(working.ref, self.ib.fill_wait_s)
             view = self.link.view()
         except Exception as exc:  # gateway away: the order stays working, and listed
-            log.warning(
-                "%s: cannot cancel order %s (%s)", self.venue.name, order_id, _describe(exc)
-            )
-            return None
+            raise OrderRejected(
+                f"{self.venue.name}: cannot cancel order {order_id} now ({_describe(exc)}); "
+                "it may still be working at IB"
+            ) from exc
         fills, finished = self._collect(working, view)
         self._ready.extend((working.order, f) for f in fills)
         if finished:
             self.journal.remove(working.ref)
-        if status not in CANCELLED:
-            log.warning("%s: order %s not cancelled (status %s)", self.venue.name, order_id, status)
+        if status in CANCELLED:
+            return working.order
+        if status is None or finished:  # it filled before the cancel reached IB
             return None
-        return working.order
+        raise OrderRejected(
+            f"{self.venue.name}: IB has not confirmed the cancel of order {order_id} "
+            f"(status {status}); it may still be working"
+        )
 
     def remember_keys(self, keys: set[str]) -> None:
         self._used_keys |= keys

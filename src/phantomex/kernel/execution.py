@@ -23,7 +23,7 @@ from phantomex.domain.models import (
 )
 from phantomex.kernel.events import DecisionChanged, TradeMade
 from phantomex.kernel.journal import Journal
-from phantomex.kernel.state import KernelState, NotFound
+from phantomex.kernel.state import KernelError, KernelState, NotFound
 from phantomex.kernel.unit import UnitOfWork
 from phantomex.ledger.ledger import LedgerError
 from phantomex.ledger.settlement import settle_resolved
@@ -121,9 +121,13 @@ class Execution:
             s.bus.emit(TradeMade(result, agent.name, realized), tick.time)
 
     def cancel_order(self, order_id: str) -> Order:
-        """Cancel a resting order for a person; its decision is rejected."""
+        """Cancel a resting order for a person; its decision is rejected. A venue that cannot
+        confirm the cancel is a conflict (the order may still be working there)."""
         s = self.state
-        order = s.broker.cancel(order_id)
+        try:
+            order = s.broker.cancel(order_id)
+        except OrderRejected as exc:
+            raise KernelError(str(exc), code="conflict") from exc
         if order is None:
             raise NotFound("open order", order_id)
         s.store.save_order(order, OrderStatus.CANCELLED)
