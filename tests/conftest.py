@@ -28,7 +28,7 @@ import pytest
 
 CLI = [sys.executable, "-m", "phantomex.cli.main"]
 FAST_SPEED = "600"  # market seconds per wall second: 10 one-minute bars per second
-START_TIMEOUT = 60.0
+START_TIMEOUT = 180.0  # a loaded 2-core machine can take a minute to import and migrate
 STOP_TIMEOUT = 15.0
 
 

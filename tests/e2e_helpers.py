@@ -119,10 +119,20 @@ class ConsoleWatch:
     errors: list[str] = field(default_factory=list)
     allowed: list[re.Pattern[str]] = field(default_factory=list)
     tolerated: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # "404 GET url" of 4xx/5xx answers
 
     def attach(self, page: Any) -> None:
         page.on("console", self._on_console)
         page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+        page.on("response", self._on_response)
+
+    def _on_response(self, resp: Any) -> None:
+        if resp.status >= 400:
+            self.failed.append(f"{resp.status} {resp.request.method} {resp.url}")
+
+    def report(self) -> str:
+        """The errors, and every failed answer the page got (which resource a 404 was)."""
+        return "\n".join([*self.errors, "-- failed answers:", *self.failed])
 
     def _on_console(self, msg: Any) -> None:
         if msg.type not in ("error", "assert"):

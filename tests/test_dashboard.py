@@ -522,7 +522,7 @@ def test_llm_setup_add_test_and_remove_an_endpoint(
         page.keyboard.press("Escape")
         expect(panel).to_be_hidden()
         expect(toggle).to_be_focused()
-    assert watch.errors == [], "\n".join(watch.errors)
+    assert watch.errors == [], watch.report()
 
 
 def test_decision_drawer_shows_the_llm_calls(
@@ -601,7 +601,7 @@ def test_decision_drawer_shows_the_llm_calls(
             ).raise_for_status()
         expect(card(page, "E2E LLM")).to_have_count(0)
         expect(page.get_by_test_id("equity-chart")).to_have_attribute("data-series", "4")
-    assert watch.errors == [], "\n".join(watch.errors)
+    assert watch.errors == [], watch.report()
 
 
 def test_reconnects_after_a_server_restart(
@@ -691,4 +691,4 @@ def test_trade_log_with_10000_rows(
 
 def test_no_console_errors(page: Any, watch: ConsoleWatch) -> None:
     page.wait_for_timeout(500)
-    assert watch.errors == [], "\n".join(watch.errors)
+    assert watch.errors == [], watch.report()

@@ -276,4 +276,4 @@ def test_llm_endpoint_form_sets_keep_alive_and_timeout(
 
 def test_no_console_errors(page: Any, watch: ConsoleWatch) -> None:
     page.wait_for_timeout(300)
-    assert watch.errors == [], "\n".join(watch.errors)
+    assert watch.errors == [], watch.report()
