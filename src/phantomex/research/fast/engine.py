@@ -26,7 +26,10 @@ from phantomex.domain.risk import RiskProfile
 from phantomex.market.base import PriceHistory
 from phantomex.market.columns import BarColumns
 from phantomex.market.replay import _prepare
-from phantomex.research.backtest import (
+from phantomex.research.fast import indicators, loop
+from phantomex.research.fast.columnar import materialised, quiet
+from phantomex.research.metrics import TradeRecord, compute_metrics
+from phantomex.research.spec import (
     AgentResult,
     BacktestConfig,
     BacktestError,
@@ -34,9 +37,6 @@ from phantomex.research.backtest import (
     bar_period,
     select_window,
 )
-from phantomex.research.fast import indicators, loop
-from phantomex.research.fast.columnar import materialised, quiet
-from phantomex.research.metrics import TradeRecord, compute_metrics
 
 #: The bars of history a brain sees (the kernel's :class:`PriceHistory` bound).
 HISTORY_BARS: int = inspect.signature(PriceHistory).parameters["max_bars"].default
