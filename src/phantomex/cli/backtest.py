@@ -203,7 +203,6 @@ def register(app: typer.Typer) -> None:
         ] = EngineChoice.exact,
     ) -> None:
         """Backtest agents over recorded bars on the live kernel, as fast as possible."""
-        from phantomex.config import load_settings
         from phantomex.research.spec import (
             BacktestConfig,
             BacktestError,
@@ -220,8 +219,7 @@ def register(app: typer.Typer) -> None:
                 raise ValueError("give --data FILE or --dataset NAME")
             wanted = [s for s in (symbols or "").split(",") if s.strip()] or None
             fast = engine is EngineChoice.fast and not blind
-            # the settings only say where stored datasets are: a run on files does not load them
-            datasets = load_settings().datasets_dir if dataset else None
+            datasets = _datasets_dir() if dataset else None
             bars, sources = load_data(data or [], dataset, wanted, datasets=datasets, columns=fast)
             when_from = parse_when(start, end=False)
             when_to = parse_when(stop, end=True)
@@ -300,6 +298,13 @@ def register(app: typer.Typer) -> None:
                 say(f"{one.name}: {llm_summary_line(one.llm)}")
         if paths:
             say(f"report: {paths[0]}  summary: {paths[1]}")
+
+
+def _datasets_dir() -> Path:
+    """Where stored datasets are (the settings; a run on files does not load them)."""
+    from phantomex.config import load_settings
+
+    return load_settings().datasets_dir
 
 
 def skip_exit_gc() -> None:

@@ -444,11 +444,10 @@ def run_engine(
 ) -> BacktestResult:  # fmt: skip
     """``config`` on the research engine (``engine`` "fast") or the exact kernel ("exact", or
     "fast" for what the research engine cannot run: the result's ``engine_note`` says why).
-    ``run`` is the exact kernel's entry point (default ``run_backtest``; ``kwargs`` go to it)."""
+    ``run`` is the exact kernel's entry point (default ``run_backtest``, imported only when the
+    exact kernel runs; ``kwargs`` go to it)."""
     if run is None:
-        from phantomex.research.backtest import run_backtest
-
-        run = run_backtest
+        run = _run_backtest
     if engine == "fast":
         try:
             return run_fast(config)
@@ -459,6 +458,12 @@ def run_engine(
     if engine != "exact":
         raise BacktestError(f"unknown engine {engine!r} (fast or exact)")
     return run(config, **kwargs)
+
+
+def _run_backtest(config: BacktestConfig, **kwargs: Any) -> BacktestResult:
+    from phantomex.research.backtest import run_backtest
+
+    return run_backtest(config, **kwargs)
 
 
 #: The agreement the research engine owes the exact kernel.
