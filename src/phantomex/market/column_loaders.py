@@ -190,7 +190,9 @@ def _arrow_csv(
         digits, epoch = np.zeros(n, dtype=np.bool_), np.zeros(n, dtype=np.int64)
     else:
         digits = true_at(pc.match_substring_regex(clock, _DIGITS))
-        epoch = numpy_of(pc.cast(pc.if_else(arrow_of(digits), clock, "0"), pa.int64()))
+        # all-digit columns skip if_else: its Python fill value makes pyarrow import pandas
+        numbers = clock if digits.all() else pc.if_else(arrow_of(digits), clock, "0")
+        epoch = numpy_of(pc.cast(numbers, pa.int64()))
     parse = csv_row_parser(index, ceiling)
     width = max(wanted) + 1
 
@@ -221,7 +223,7 @@ def _iso_times(clock: Any) -> tuple[np.ndarray, np.ndarray]:
     iso = true_at(pc.match_substring_regex(clock, _ISO))
     if not iso.any():
         return iso, np.zeros(n, dtype=np.int64)
-    text = pc.if_else(arrow_of(iso), clock, "2000-01-01T00:00:00")
+    text = clock if iso.all() else pc.if_else(arrow_of(iso), clock, "2000-01-01T00:00:00")
     ascii_ = text.cast(pa.large_binary())  # the pattern is ASCII: slice bytes
 
     def number(start: int, stop: int) -> np.ndarray:
