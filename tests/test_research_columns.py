@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from phantomex.domain.models import Bar
 from phantomex.market.column_loaders import load_dataset_columns, parse_columns
-from phantomex.market.columns import NUMBER, BarColumns
+from phantomex.market.columns import NUMBER, BarColumns, arrow_of, numpy_of, true_at
 from phantomex.market.datastore import SCHEMA, DataStore
 from phantomex.market.loaders import load_dataset, parse_ohlcv
 from phantomex.research.backtest import BacktestConfig, load_data, strategy_agent
@@ -251,10 +251,27 @@ except SystemExit as exc:
     code = exc.code
 else:
     code = 0
-heavy = sorted({m.split(".")[0] for m in sys.modules} & set(%r))
+heavy = sorted(name for name in set(%r) if name in sys.modules)
 print("LOADED=" + ",".join(heavy), file=sys.stderr)
 sys.exit(code)
 """
+
+
+#: What a fast rule backtest on a file does not import either: the exact kernel, TA-Lib and the
+#: pandas it (and pyarrow's to_numpy) pulls in, the HTTP and SSH clients, the settings.
+NOT_FAST = (
+    *HEAVY,
+    "pandas",
+    "talib",
+    "httpx",
+    "asyncssh",
+    "phantomex.kernel",
+    "phantomex.broker.paper",
+    "phantomex.brains.llm.runtime",
+    "phantomex.store",
+    "phantomex.config",
+    "phantomex.research.backtest",
+)
 
 
 @pytest.mark.parametrize("engine", ["fast", "exact"])
@@ -265,7 +282,8 @@ def test_a_rule_backtest_loads_no_llm_server_or_sql_stack(tmp_path: Path, engine
                                     for i, p in enumerate(prices)))  # fmt: skip
     env = server_env(free_port(), tmp_path)
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE % (HEAVY,), "backtest", "--data", f"ABC={csv}",
+        [sys.executable, "-c", PROBE % (NOT_FAST if engine == "fast" else HEAVY,), "backtest",
+         "--data", f"ABC={csv}",
          "--strategy", "sma_cross", "--engine", engine, "--json"],
         env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
     )  # fmt: skip
@@ -277,13 +295,35 @@ def test_a_rule_backtest_loads_no_llm_server_or_sql_stack(tmp_path: Path, engine
 
 
 def test_importing_the_cli_loads_no_llm_server_or_sql_stack() -> None:
+    """Nor what single commands need: each imports its HTTP or SSH client, data and engine
+    libraries when it runs."""
+    unused = (*HEAVY, "httpx", "asyncssh", "talib", "pandas", "numpy", "pyarrow", "numba")
     code = (
         "import sys, phantomex.cli.main; "
-        f"print(','.join(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))))"
+        f"print(','.join(sorted(n for n in {unused!r} if n in sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("start", [0, 3, 9])
+def test_arrow_columns_convert_through_their_buffers_as_pyarrow_does(start: int) -> None:
+    flags = pa.array([True, False, True, True, False, False, True, False, True, True, False])
+    ints = pa.array(list(range(-5, 6)), pa.int64())
+    floats = pa.array([0.1 * i for i in range(11)], pa.float64())
+    for column in (flags, ints, floats, pa.chunked_array([floats[:4], floats[4:]])):
+        part = column[start:]
+        got = numpy_of(part)
+        want = np.array(part.to_numpy(zero_copy_only=False))
+        assert got.dtype == want.dtype and got.tolist() == want.tolist()
+        got[:1] = got[:1]  # writable
+    with_nulls = pa.array([True, None, False, True])[start % 4 :]
+    assert true_at(with_nulls).tolist() == [v is True for v in with_nulls.to_pylist()]
+    mask = np.array([True, False, True, False, False, True, True, False, True])[start % 9 :]
+    assert arrow_of(mask).to_pylist() == mask.tolist()
+    at = np.flatnonzero(mask)
+    assert arrow_of(at).equals(pa.array(at, pa.int64()))
 
 
 def test_bar_columns_are_a_sequence_of_bars() -> None:

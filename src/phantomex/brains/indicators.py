@@ -4,7 +4,9 @@ The reference semantics are TA-Lib's own (with its default "unstable period" of 
 Wilder's RSI, whose first value is at index ``period`` (index 14 for RSI(14)); ``sma`` and ``ema``
 have their first value at index ``period - 1`` (the EMA is seeded with the SMA of the first
 ``period`` values). Earlier positions are NaN, as are all positions when the input is too short.
-Money never goes through these functions: floats are for indicators only.
+Money never goes through these functions: floats are for indicators only. TA-Lib (which
+imports pandas when it is installed) is imported on the first indicator computed, so code that
+only needs these types (the research engine, the CLI) starts without it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
-import talib
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -39,6 +40,8 @@ def rsi(closes: Sequence[float] | npt.ArrayLike, period: int = 14) -> FloatArray
     A series that never moves has RSI 0 in TA-Lib (no gain, no loss); callers that care should
     check for a flat series themselves."""
     _check_period(period, 2)
+    import talib
+
     result: FloatArray = talib.RSI(as_float_array(closes), timeperiod=period)
     return result
 
@@ -46,6 +49,8 @@ def rsi(closes: Sequence[float] | npt.ArrayLike, period: int = 14) -> FloatArray
 def sma(closes: Sequence[float] | npt.ArrayLike, period: int) -> FloatArray:
     """Simple moving average over ``period`` values."""
     _check_period(period, 2)
+    import talib
+
     result: FloatArray = talib.SMA(as_float_array(closes), timeperiod=period)
     return result
 
@@ -53,6 +58,8 @@ def sma(closes: Sequence[float] | npt.ArrayLike, period: int) -> FloatArray:
 def ema(closes: Sequence[float] | npt.ArrayLike, period: int) -> FloatArray:
     """Exponential moving average (k = 2 / (period + 1)), seeded with the first SMA."""
     _check_period(period, 2)
+    import talib
+
     result: FloatArray = talib.EMA(as_float_array(closes), timeperiod=period)
     return result
 

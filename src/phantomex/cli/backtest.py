@@ -19,7 +19,7 @@ from phantomex.cli.fittable import FitTable, key, text
 from phantomex.cli.output import console, err_console, print_json, say
 
 if TYPE_CHECKING:
-    from phantomex.research.backtest import BacktestResult
+    from phantomex.research.spec import BacktestConfig, BacktestResult
 
 
 class FillChoice(enum.StrEnum):
@@ -203,8 +203,7 @@ def register(app: typer.Typer) -> None:
         ] = EngineChoice.exact,
     ) -> None:
         """Backtest agents over recorded bars on the live kernel, as fast as possible."""
-        from phantomex.config import load_settings
-        from phantomex.research.backtest import (
+        from phantomex.research.spec import (
             BacktestConfig,
             BacktestError,
             agent_from_toml,
@@ -220,7 +219,7 @@ def register(app: typer.Typer) -> None:
                 raise ValueError("give --data FILE or --dataset NAME")
             wanted = [s for s in (symbols or "").split(",") if s.strip()] or None
             fast = engine is EngineChoice.fast and not blind
-            datasets = load_settings().datasets_dir
+            datasets = _datasets_dir() if dataset else None
             bars, sources = load_data(data or [], dataset, wanted, datasets=datasets, columns=fast)
             when_from = parse_when(start, end=False)
             when_to = parse_when(stop, end=True)
@@ -301,6 +300,13 @@ def register(app: typer.Typer) -> None:
             say(f"report: {paths[0]}  summary: {paths[1]}")
 
 
+def _datasets_dir() -> Path:
+    """Where stored datasets are (the settings; a run on files does not load them)."""
+    from phantomex.config import load_settings
+
+    return load_settings().datasets_dir
+
+
 def skip_exit_gc() -> None:
     """Spare the garbage collector's passes over a run's objects (millions of bars) when the
     process ends: at exit, before the interpreter's final collections, everything is frozen
@@ -320,10 +326,8 @@ def llm_backtest(config: Any, *, use_cache: bool, news: bool = True) -> tuple[An
     from dataclasses import replace
     from functools import partial
 
-    from phantomex.research.backtest import run_backtest
-
     if not any(a.brain == "llm" for a in config.agents):
-        return config, run_backtest
+        return config, exact_run
     if use_cache:
         agents = [
             a.model_copy(update={"params": {"use_cache": True, **a.params}})
@@ -352,7 +356,15 @@ def llm_backtest(config: Any, *, use_cache: bool, news: bool = True) -> tuple[An
         cache=store.cache_get if use_cache else None,
         news=store if news else None,
     )
-    return config, partial(run_backtest, llm=llm, cache_store=store if use_cache else None)
+    return config, partial(exact_run, llm=llm, cache_store=store if use_cache else None)
+
+
+def exact_run(config: BacktestConfig, **kwargs: Any) -> BacktestResult:
+    """``run_backtest`` on the exact kernel, imported only when a run needs that kernel (a run
+    on the research engine does not load the kernel, broker or store)."""
+    from phantomex.research.backtest import run_backtest
+
+    return run_backtest(config, **kwargs)
 
 
 def _run(config: Any, run: Any, *, show_progress: bool) -> BacktestResult:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import httpx
 import typer
 
 from phantomex.cli.output import err_console
 
-TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+if TYPE_CHECKING:
+    import httpx
+
+#: seconds a request may take in all, and to connect (httpx is imported only when a request is made)
+TIMEOUT = (30.0, 5.0)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -54,8 +57,12 @@ class Api:
         *,
         json: Any = None,
         params: dict[str, Any] | None = None,
-        timeout: float | httpx.Timeout = TIMEOUT,
+        timeout: float | httpx.Timeout | None = None,
     ) -> Any:
+        import httpx  # a command that never talks to the server skips this import
+
+        if timeout is None:
+            timeout = httpx.Timeout(TIMEOUT[0], connect=TIMEOUT[1])
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         try:
             with httpx.Client(base_url=self.url, timeout=timeout, headers=self.headers) as client:

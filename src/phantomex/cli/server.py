@@ -16,8 +16,6 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-import httpx
-
 if TYPE_CHECKING:
     from phantomex.config import Settings
 
@@ -99,6 +97,8 @@ def bind_problem(host: str, port: int) -> str | None:
 
 
 def health(url: str, timeout: float = 2.0) -> dict[str, object] | None:
+    import httpx  # only the commands that ask a server import the HTTP client
+
     try:
         resp = httpx.get(f"{url}/health", timeout=timeout)
     except httpx.HTTPError:

@@ -11,9 +11,8 @@ import asyncio
 import sys
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
 from rich.text import Text
 
@@ -22,6 +21,9 @@ from phantomex.cli.fittable import FitTable, key, text
 from phantomex.cli.output import console, print_json, say, signed_money, signed_pct, t
 from phantomex.cli.profiles import Profile, ProfileError, Profiles
 from phantomex.formatting import money, to_decimal, when
+
+if TYPE_CHECKING:
+    import httpx
 
 DEFAULT_TIMEOUT = 3.0
 
@@ -120,6 +122,8 @@ class Probe:
 
 
 def _reason(exc: BaseException, timeout: float) -> str:
+    import httpx
+
     if isinstance(exc, TimeoutError | httpx.TimeoutException):
         return f"no answer within {timeout:g} s"
     if isinstance(exc, httpx.ConnectError):
@@ -158,6 +162,8 @@ async def probe(client: httpx.AsyncClient, profile: Profile, timeout: float) -> 
 
 async def probe_all(profiles: list[Profile], timeout: float) -> list[Probe]:
     """Every profile's :func:`probe`, concurrently, in the order given."""
+    import httpx  # imported when a server is probed, not when the CLI starts
+
     async with httpx.AsyncClient(timeout=timeout) as client:
         return list(await asyncio.gather(*(probe(client, p, timeout) for p in profiles)))
 

@@ -18,7 +18,17 @@ from typing import Any
 import numpy as np
 
 from phantomex.domain.money import MAX_PRICE
-from phantomex.market.columns import FIELDS, BarColumns, Screened, combined, ordered, screen
+from phantomex.market.columns import (
+    FIELDS,
+    BarColumns,
+    Screened,
+    arrow_of,
+    combined,
+    numpy_of,
+    ordered,
+    screen,
+    true_at,
+)
 from phantomex.market.loaders import (
     DATASETS,
     MAX_PROBLEMS,
@@ -179,11 +189,10 @@ def _arrow_csv(
     if iso.all():  # ISO text has dashes: no epoch numbers to look for
         digits, epoch = np.zeros(n, dtype=np.bool_), np.zeros(n, dtype=np.int64)
     else:
-        digits = np.asarray(pc.fill_null(pc.match_substring_regex(clock, _DIGITS), False))
-        epoch = np.asarray(
-            pc.cast(pc.if_else(pa.array(digits), clock, "0"), pa.int64()).to_numpy(),
-            dtype=np.int64,
-        )
+        digits = true_at(pc.match_substring_regex(clock, _DIGITS))
+        # all-digit columns skip if_else: its Python fill value makes pyarrow import pandas
+        numbers = clock if digits.all() else pc.if_else(arrow_of(digits), clock, "0")
+        epoch = numpy_of(pc.cast(numbers, pa.int64()))
     parse = csv_row_parser(index, ceiling)
     width = max(wanted) + 1
 
@@ -211,23 +220,23 @@ def _iso_times(clock: Any) -> tuple[np.ndarray, np.ndarray]:
     if fixed is not None:
         return _us_of(np.ones(len(clock), dtype=np.bool_), *fixed)
     n = len(clock)
-    iso = np.asarray(pc.fill_null(pc.match_substring_regex(clock, _ISO), False))
+    iso = true_at(pc.match_substring_regex(clock, _ISO))
     if not iso.any():
         return iso, np.zeros(n, dtype=np.int64)
-    text = pc.if_else(pa.array(iso), clock, "2000-01-01T00:00:00")
+    text = clock if iso.all() else pc.if_else(arrow_of(iso), clock, "2000-01-01T00:00:00")
     ascii_ = text.cast(pa.large_binary())  # the pattern is ASCII: slice bytes
 
     def number(start: int, stop: int) -> np.ndarray:
         part = pc.binary_slice(ascii_, start, stop).cast(pa.large_string())
-        return np.asarray(pc.cast(part, pa.int64()).to_numpy(), dtype=np.int64)
+        return numpy_of(pc.cast(part, pa.int64()))
 
     fields = [number(a, a + width) for a, width in _PARTS]
     iso, us = _us_of(iso, *fields)
     if pc.any(pc.equal(pc.binary_slice(ascii_, 19, 20), b".")).as_py():
         digits = pc.extract_regex(text, r"^.{19}\.(?P<f>\d+)")  # null: no fraction
         fraction = pc.fill_null(pc.struct_field(digits, "f"), "0")
-        scale = np.where(np.asarray(pc.utf8_length(fraction)) == 3, 1_000, 1)
-        us += np.asarray(pc.cast(fraction, pa.int64()).to_numpy(), dtype=np.int64) * scale
+        scale = np.where(numpy_of(pc.utf8_length(fraction)) == 3, 1_000, 1)
+        us += numpy_of(pc.cast(fraction, pa.int64())) * scale
     return iso, us
 
 

@@ -26,7 +26,18 @@ import numpy as np
 from phantomex.domain.models import Bar
 from phantomex.domain.money import MAX_PRICE
 
-__all__ = ["FIELDS", "BarColumns", "Screened", "combined", "common_step", "ordered", "screen"]
+__all__ = [
+    "FIELDS",
+    "BarColumns",
+    "Screened",
+    "arrow_of",
+    "combined",
+    "common_step",
+    "numpy_of",
+    "ordered",
+    "screen",
+    "true_at",
+]
 
 FIELDS = ("open", "high", "low", "close", "volume")
 #: Plain decimal text: what both Arrow's float parser and :class:`Decimal` read the same way.
@@ -106,9 +117,8 @@ class BarColumns(Sequence[Bar]):
 
     def decimals(self, field: str, positions: np.ndarray) -> list[Decimal]:
         """The exact values of one field at ``positions`` (what a bar there would hold)."""
-        import pyarrow as pa
 
-        picked = self.texts[field].take(pa.array(positions, type=pa.int64()))
+        picked = self.texts[field].take(arrow_of(np.asarray(positions, dtype=np.int64)))
         return [Decimal(text) for text in picked.to_pylist()]
 
     def _part(self, start: int, stop: int) -> BarColumns:
@@ -194,7 +204,7 @@ def screen(
     for k in FIELDS:
         values[k], plain[k] = _floats(texts[k])
     same = {
-        (a, b): np.asarray(pc.fill_null(pc.equal(texts[a], texts[b]), False))
+        (a, b): true_at(pc.equal(texts[a], texts[b]))
         for a, b in (
             ("high", "low"),
             ("open", "low"),
@@ -217,7 +227,7 @@ def screen(
     odd = np.flatnonzero(~sure)
     faults: list[tuple[int, str]] = []
     if odd.size:
-        picked = pa.array(odd)
+        picked = arrow_of(odd)
         rows = {k: c.take(picked).to_pylist() for k, c in cells.items()}
         fixed: dict[str, list[str]] = {k: [] for k in FIELDS}
         fixed_at: list[int] = []
@@ -236,7 +246,7 @@ def screen(
             mask = np.zeros(time_us.size, dtype=np.bool_)
             mask[fixed_at] = True
             texts = {
-                k: pc.replace_with_mask(combined(t), pa.array(mask), pa.array(fixed[k]))
+                k: pc.replace_with_mask(combined(t), arrow_of(mask), pa.array(fixed[k]))
                 for k, t in texts.items()
             }
     return Screened(np.flatnonzero(sure), time_us, values, dict(texts), faults)
@@ -253,24 +263,23 @@ def _floats(texts: Any) -> tuple[np.ndarray, np.ndarray]:
     import pyarrow.compute as pc
 
     try:
-        values = np.asarray(pc.cast(texts, pa.float64()).to_numpy(), dtype=np.float64)
+        values = numpy_of(pc.cast(texts, pa.float64()))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         plain = pc.fill_null(pc.match_substring_regex(texts, NUMBER), False)
         cast = pc.cast(pc.if_else(plain, texts, "0"), pa.float64())
-        return np.array(cast.to_numpy(), dtype=np.float64), np.asarray(plain)
-    return np.array(values), np.isfinite(values)
+        return numpy_of(cast), numpy_of(plain)
+    return values, np.isfinite(values)
 
 
 def _zero(texts: Any, where: np.ndarray) -> np.ndarray:
     """Which texts at ``where`` are plain zeros (:data:`_ZERO`; False elsewhere)."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     out = np.zeros(where.size, dtype=np.bool_)
     at = np.flatnonzero(where)
     if at.size:
-        picked = combined(texts).take(pa.array(at))
-        out[at] = np.asarray(pc.fill_null(pc.match_substring_regex(picked, _ZERO), False))
+        picked = combined(texts).take(arrow_of(at))
+        out[at] = true_at(pc.match_substring_regex(picked, _ZERO))
     return out
 
 
@@ -279,10 +288,57 @@ def combined(values: Any) -> Any:
     return values.combine_chunks() if hasattr(values, "combine_chunks") else values
 
 
+#: The Arrow types :func:`numpy_of` reads from their buffers, with their NumPy types.
+_PRIMITIVE = {"int64": np.int64, "double": np.float64}
+
+
+def numpy_of(values: Any) -> np.ndarray:
+    """An Arrow int64, float64 or boolean column (chunked or not) as a writable NumPy array.
+    Without nulls it is read from the column's buffers: pyarrow's own ``to_numpy`` imports
+    pandas when it is installed (~0.2 s of a command's start-up); with nulls it is used."""
+    array = combined(values)
+    kind = str(array.type)
+    buffers = array.buffers()
+    if array.null_count == 0 and len(buffers) == 2 and buffers[1] is not None:
+        n, offset = len(array), array.offset
+        if kind == "bool":
+            bits = np.frombuffer(buffers[1], dtype=np.uint8)
+            whole = np.unpackbits(bits, count=offset + n, bitorder="little")
+            return whole[offset:].astype(np.bool_)
+        if kind in _PRIMITIVE:
+            dtype = np.dtype(_PRIMITIVE[kind])
+            return np.frombuffer(
+                buffers[1], dtype=dtype, count=n, offset=offset * dtype.itemsize
+            ).copy()
+    return np.array(array.to_numpy(zero_copy_only=False))
+
+
+def true_at(values: Any) -> np.ndarray:
+    """Where an Arrow boolean column is true, a null counting as false (``pc.fill_null`` is
+    used only when there are nulls: its Python fill value makes pyarrow import pandas)."""
+    import pyarrow.compute as pc
+
+    array = combined(values)
+    return numpy_of(array if array.null_count == 0 else pc.fill_null(array, False))
+
+
+def arrow_of(values: np.ndarray) -> Any:
+    """A NumPy boolean or int64 array as an Arrow array, built from its buffer (``pa.array``
+    imports pandas when it is installed, to look for pandas objects)."""
+    import pyarrow as pa
+
+    array = np.ascontiguousarray(values)
+    if array.dtype == np.bool_:
+        packed = np.packbits(array, bitorder="little")
+        return pa.Array.from_buffers(pa.bool_(), array.size, [None, pa.py_buffer(packed)])
+    if array.dtype == np.int64:
+        return pa.Array.from_buffers(pa.int64(), array.size, [None, pa.py_buffer(array)])
+    return pa.array(array)
+
+
 def ordered(symbol: str, rows: Screened, ceiling: Decimal) -> tuple[BarColumns, bool, int]:
     """The good rows in time order, the first of equal times kept (the row reader's order):
     the columns, whether the file was out of order, how many duplicates were dropped."""
-    import pyarrow as pa
 
     picked = rows.good
     times = rows.time_us[picked]
@@ -299,6 +355,6 @@ def ordered(symbol: str, rows: Screened, ceiling: Decimal) -> tuple[BarColumns, 
     texts = (
         {k: combined(t) for k, t in rows.texts.items()}
         if everything
-        else {k: combined(t).take(pa.array(picked)) for k, t in rows.texts.items()}
+        else {k: combined(t).take(arrow_of(picked)) for k, t in rows.texts.items()}
     )
     return BarColumns(symbol, times, values, texts, ceiling), reordered, duplicates

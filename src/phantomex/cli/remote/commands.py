@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
-import asyncssh
 import typer
 
 from phantomex.cli.client import fail
 from phantomex.cli.output import say
-from phantomex.cli.remote.deploy import Deploy, Outcome
-from phantomex.cli.remote.hosts import Host, HostError, resolve_host
-from phantomex.cli.remote.ssh import Remote, connect
+
+if TYPE_CHECKING:
+    from phantomex.cli.remote.deploy import Outcome
+    from phantomex.cli.remote.hosts import Host
+    from phantomex.cli.remote.ssh import Remote
 
 T = TypeVar("T")
 
@@ -37,7 +38,12 @@ def _echo(line: str) -> None:
 
 
 def _on_host(ref: str, work: Callable[[Remote], Awaitable[T]]) -> T:
-    """Connect to ``ref``, run ``work`` and close; a connection problem exits 1 with its reason."""
+    """Connect to ``ref``, run ``work`` and close; a connection problem exits 1 with its reason.
+    asyncssh and the host files are imported here, so other commands start without them."""
+    import asyncssh
+
+    from phantomex.cli.remote.hosts import HostError, resolve_host
+    from phantomex.cli.remote.ssh import connect
 
     async def main(host: Host) -> T:
         async with connect(host) as remote:
@@ -133,6 +139,8 @@ def deploy(
 
     def output(line: str) -> None:
         typer.echo(f"    {line}")
+
+    from phantomex.cli.remote.deploy import Deploy
 
     async def work(remote: Remote) -> Outcome:
         return await Deploy(remote, step, output).run(ref)

@@ -26,7 +26,10 @@ from phantomex.domain.risk import RiskProfile
 from phantomex.market.base import PriceHistory
 from phantomex.market.columns import BarColumns
 from phantomex.market.replay import _prepare
-from phantomex.research.backtest import (
+from phantomex.research.fast import indicators, loop
+from phantomex.research.fast.columnar import materialised, quiet
+from phantomex.research.metrics import TradeRecord, compute_metrics
+from phantomex.research.spec import (
     AgentResult,
     BacktestConfig,
     BacktestError,
@@ -34,9 +37,6 @@ from phantomex.research.backtest import (
     bar_period,
     select_window,
 )
-from phantomex.research.fast import indicators, loop
-from phantomex.research.fast.columnar import materialised, quiet
-from phantomex.research.metrics import TradeRecord, compute_metrics
 
 #: The bars of history a brain sees (the kernel's :class:`PriceHistory` bound).
 HISTORY_BARS: int = inspect.signature(PriceHistory).parameters["max_bars"].default
@@ -444,11 +444,10 @@ def run_engine(
 ) -> BacktestResult:  # fmt: skip
     """``config`` on the research engine (``engine`` "fast") or the exact kernel ("exact", or
     "fast" for what the research engine cannot run: the result's ``engine_note`` says why).
-    ``run`` is the exact kernel's entry point (default ``run_backtest``; ``kwargs`` go to it)."""
+    ``run`` is the exact kernel's entry point (default ``run_backtest``, imported only when the
+    exact kernel runs; ``kwargs`` go to it)."""
     if run is None:
-        from phantomex.research.backtest import run_backtest
-
-        run = run_backtest
+        run = _run_backtest
     if engine == "fast":
         try:
             return run_fast(config)
@@ -459,6 +458,12 @@ def run_engine(
     if engine != "exact":
         raise BacktestError(f"unknown engine {engine!r} (fast or exact)")
     return run(config, **kwargs)
+
+
+def _run_backtest(config: BacktestConfig, **kwargs: Any) -> BacktestResult:
+    from phantomex.research.backtest import run_backtest
+
+    return run_backtest(config, **kwargs)
 
 
 #: The agreement the research engine owes the exact kernel.
