@@ -30,6 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -74,6 +75,7 @@ class Row:
     sells_not_held: int = 0
     buys_over_limit: int = 0
     copied_numbers: int = 0
+    first_error: str = ""  # the commonest error of a first call, with its count
     seconds: float = 0.0
     date: str = ""  # UTC, when the row started
     load: str = ""  # the machine's 1-minute load average at the row's start and end
@@ -160,6 +162,7 @@ async def run_one(
         row = Row(model, form.value, profile, seconds=time.perf_counter() - started, date=date)
         row.load = f"{load:.1f}-{os.getloadavg()[0]:.1f}"
         latencies, tin, tout = [], [], []
+        first_errors: Counter[str] = Counter()
         for d in kernel.store.decisions(agent.id, limit=10_000):
             calls = kernel.store.llm_calls(d.id)
             if not calls:
@@ -170,6 +173,7 @@ async def run_one(
             tin.append(float(first["tokens_in"] or 0))
             tout.append(float(first["tokens_out"] or 0))
             errors = [c.get("error") or "" for c in calls]
+            first_errors.update([errors[0][:90]] if errors[0] else [])
             if not errors[0]:
                 row.valid_first_try += 1
             elif len(calls) > 1 and not errors[-1]:
@@ -180,6 +184,9 @@ async def run_one(
                 row.bad_output_holds += 1
             row.trades += d.status == "executed"
             _sanity(row, calls)
+        if first_errors:
+            error, count = first_errors.most_common(1)[0]
+            row.first_error = f"{count}x {error}"
         row.tokens_in = round(statistics.fmean(tin), 1) if tin else 0.0
         row.tokens_out = round(statistics.fmean(tout), 1) if tout else 0.0
         row.latency_p50 = round(_quantile(latencies, 0.5), 2)
@@ -231,6 +238,11 @@ def save(row: Row) -> list[Row]:
         for m in llamacpp.PACKAGED_MODELS
     )
     commands = "\n".join(f"- `{c}`" for c in dict.fromkeys(r.command for r in rows))
+    errors = "\n".join(
+        f"- {r.model}, {r.form}, {r.profile}: {r.first_error.replace('|', '/')}"
+        for r in rows
+        if r.first_error
+    )
     md.write_text(
         "# LLM agents on a real model (benchmarks/llm_real.py)\n\n"
         f"llama-cpp-python's server, n_ctx {N_CTX}, one thread; BTC from the demo data, one "
@@ -241,6 +253,7 @@ def save(row: Row) -> list[Row]:
         f"Models:\n{models}\n\nCommands:\n{commands}\n\n"
         + table(rows)
         + "\n"
+        + (f"\nThe commonest error of a first call, per row:\n{errors}\n" if errors else "")
         + (f"\n## Notes{notes}" if notes else "")
     )
     return rows
