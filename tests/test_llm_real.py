@@ -55,6 +55,9 @@ DECISIONS = 20
 #: issue's 95%: a buy without a symbol is still possible (no grammar forbids it), so one answer
 #: in twenty may be repaired.
 FIRST_TRY_FLOOR = 0.95
+#: the ReAct test's models: SmolLM2 answers without tools; Qwen2.5-Coder 0.5B writes its tool
+#: calls, place_order included, as text (run when its packages are installed)
+REACT_MODELS = ("smollm2-135m", "qwen2.5-coder-0.5b")
 USER = [{"role": "user", "content": "BTC is 27000 and falling. Decide: buy, sell or hold BTC."}]
 
 
@@ -174,15 +177,32 @@ def react_step(call: dict[str, Any]) -> str:
     return f"{call['purpose']}: {did}{error}"
 
 
+@pytest.fixture(params=REACT_MODELS)
+def react_llama(
+    request: pytest.FixtureRequest, llama: llamacpp.LlamaServer
+) -> Iterator[llamacpp.LlamaServer]:
+    """The default model's server, or another packaged model's (skipped when not installed)."""
+    if request.param == llama.alias:
+        yield llama
+        return
+    found = [(m, p) for m, p in llamacpp.available_models() if m.name == request.param]
+    if not found:
+        pytest.skip(f"{request.param} is not installed (see llamacpp.PACKAGED_MODELS)")
+    model, path = found[0]
+    with llamacpp.LlamaServer(path, alias=model.name, n_ctx=N_CTX) as server:
+        yield server
+
+
 @pytest.mark.asyncio
 async def test_a_react_agent_on_the_real_model_orders_only_from_a_final_answer(
-    tmp_path: Path, dataset: dict[str, list[Bar]], llama: llamacpp.LlamaServer
+    tmp_path: Path, dataset: dict[str, list[Bar]], react_llama: llamacpp.LlamaServer
 ) -> None:
-    """ReAct mode on SmolLM2, three decisions of at most two tool turns each: every stored
-    decision is a valid final answer (a JSON answer, or a ``place_order`` the server returned
-    as a call) or a recorded hold; every order comes from such an answer (never from a plan
-    written as text); the store records which tools the model called, and a called tool's
-    result is in the messages of the model's next turn."""
+    """ReAct mode, three decisions of at most two tool turns each: every stored decision is a
+    valid final answer (a JSON answer, or a ``place_order`` the server returned as a call) or a
+    recorded hold; every order comes from such an answer, never from a plan written as text
+    (after one, the agent answers without tools); the store records which tools the model
+    called, and a called tool's result is in the messages of the model's next turn."""
+    llama = react_llama
     ep = real_endpoint(llama, context_window=N_CTX)
     kernel = llm_kernel(tmp_path / "tools.db", dataset, [ep])
     bot = kernel.create_agent(agent(ep, llama.alias, tools=True, max_steps=2, use_cache=False))
@@ -191,9 +211,14 @@ async def test_a_react_agent_on_the_real_model_orders_only_from_a_final_answer(
     assert len(decisions) == 3
     names = set(tool_names(tool_specs(["BTC"])))
     ordering: dict[str, str] = {}  # decision id -> action, for decisions that may order
+    planned = False  # a plan written as text was seen: tools are off from then on
     for d in sorted(decisions, key=lambda d: d.time):
         calls = kernel.store.llm_calls(d.id)
         assert calls, d
+        assert not planned or all(c["purpose"] != "tool" for c in calls), calls
+        planned = planned or any(
+            (c.get("error") or "").startswith("tool calls written as text") for c in calls
+        )
         print(
             f"\nReAct {d.time:%H:%M}: {d.action} {d.status}: " + "; ".join(map(react_step, calls))
         )
