@@ -12,8 +12,11 @@ negotiation finds), ``json_object`` (any JSON), ``prompt`` (no constraint). Prom
 (:mod:`phantomex.brains.llm.profiles`): ``full`` and ``compact``, each cut to the context;
 ``max_tokens`` sized to the answer (the agent's default).
 
-Run: `.venv/bin/python benchmarks/llm_real.py [--decisions 10]`; writes
-``benchmarks/results/llm_real.md`` and ``.json``.
+Run: `.venv/bin/python benchmarks/llm_real.py [--decisions 10] [--models smollm2-135m,...]
+[--forms json_object+schema,...] [--profiles full,compact]`; each row is merged into
+``benchmarks/results/llm_real.json`` as it finishes (replacing the same model, form and profile)
+and ``llm_real.md`` is written from it, with each row's date, machine load and command (a section
+``## Notes`` already in the .md is kept).
 """
 
 from __future__ import annotations
@@ -21,12 +24,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import statistics
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from collections import Counter
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -44,6 +50,7 @@ from phantomex.market.replay import ReplayFeed
 from phantomex.store.repo import Store
 
 N_CTX = 2048
+TIMEOUT_SECONDS = 300  # a slow model's latency is measured, not cut
 FORMS = (Form.JSON_OBJECT_SCHEMA, Form.JSON_OBJECT, Form.PROMPT)
 PROFILES = {"full": {"prompt_profile": "full"}, "compact": {"prompt_profile": "compact"}}
 RESULTS = Path(__file__).parent / "results"
@@ -68,7 +75,11 @@ class Row:
     sells_not_held: int = 0
     buys_over_limit: int = 0
     copied_numbers: int = 0
+    first_error: str = ""  # the commonest error of a first call, with its count
     seconds: float = 0.0
+    date: str = ""  # UTC, when the row started
+    load: str = ""  # the machine's 1-minute load average at the row's start and end
+    command: str = ""
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -111,7 +122,7 @@ async def run_one(
         name="llama",
         kind="openai",
         base_url=server.openai_url,
-        timeout_seconds=120,
+        timeout_seconds=TIMEOUT_SECONDS,
         context_window=N_CTX,
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,15 +151,18 @@ async def run_one(
                 risk=RiskProfile(cooldown_seconds=0),
             )
         )
-        started = time.perf_counter()
+        started, load = time.perf_counter(), os.getloadavg()[0]
+        date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
         for _ in range(decisions):
             tick = await kernel.feed.next_tick()
             assert tick is not None
             async with kernel.lock:
                 with kernel.unit():
                     await kernel.step(tick)
-        row = Row(model, form.value, profile, seconds=time.perf_counter() - started)
+        row = Row(model, form.value, profile, seconds=time.perf_counter() - started, date=date)
+        row.load = f"{load:.1f}-{os.getloadavg()[0]:.1f}"
         latencies, tin, tout = [], [], []
+        first_errors: Counter[str] = Counter()
         for d in kernel.store.decisions(agent.id, limit=10_000):
             calls = kernel.store.llm_calls(d.id)
             if not calls:
@@ -159,6 +173,7 @@ async def run_one(
             tin.append(float(first["tokens_in"] or 0))
             tout.append(float(first["tokens_out"] or 0))
             errors = [c.get("error") or "" for c in calls]
+            first_errors.update([errors[0][:90]] if errors[0] else [])
             if not errors[0]:
                 row.valid_first_try += 1
             elif len(calls) > 1 and not errors[-1]:
@@ -169,6 +184,9 @@ async def run_one(
                 row.bad_output_holds += 1
             row.trades += d.status == "executed"
             _sanity(row, calls)
+        if first_errors:
+            error, count = first_errors.most_common(1)[0]
+            row.first_error = f"{count}x {error}"
         row.tokens_in = round(statistics.fmean(tin), 1) if tin else 0.0
         row.tokens_out = round(statistics.fmean(tout), 1) if tout else 0.0
         row.latency_p50 = round(_quantile(latencies, 0.5), 2)
@@ -183,51 +201,93 @@ def table(rows: list[Row]) -> str:
     head = (
         "| model | form | prompt | decisions | valid first try | repaired | bad-output holds "
         "| timeouts | trades | tokens in | tokens out | latency p50 | p95 | sells not held "
-        "| buys over limit | copied numbers |"
+        "| buys over limit | copied numbers | wall time | date (UTC) | load |"
     )
-    lines = [head, "|" + "---|" * 16]
+    lines = [head, "|" + "---|" * 19]
     for r in rows:
         lines.append(
             f"| {r.model} | {r.form} | {r.profile} | {r.decisions} | {r.valid_first_try} "
             f"| {r.repaired} | {r.bad_output_holds} | {r.timeouts} | {r.trades} | {r.tokens_in} "
             f"| {r.tokens_out} | {r.latency_p50} s | {r.latency_p95} s | {r.sells_not_held} "
-            f"| {r.buys_over_limit} | {r.copied_numbers} |"
+            f"| {r.buys_over_limit} | {r.copied_numbers} | {r.seconds} s | {r.date} | {r.load} |"
         )
     return "\n".join(lines)
 
 
-async def main(decisions: int, profiles: list[str]) -> int:
+def _load_rows() -> list[Row]:
+    path = RESULTS / "llm_real.json"
+    if not path.exists():
+        return []
+    known = {f.name for f in fields(Row)}
+    return [Row(**{k: v for k, v in r.items() if k in known}) for r in json.loads(path.read_text())]
+
+
+def save(row: Row) -> list[Row]:
+    """Merge ``row`` into the results (replacing its model, form and profile) and rewrite them."""
+    key = (row.model, row.form, row.profile)
+    rows = [r for r in _load_rows() if (r.model, r.form, r.profile) != key] + [row]
+    order = {m.name: i for i, m in enumerate(llamacpp.PACKAGED_MODELS)}
+    forms = [f.value for f in FORMS]
+    rows.sort(key=lambda r: (order.get(r.model, 99), forms.index(r.form), r.profile))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "llm_real.json").write_text(json.dumps([asdict(r) for r in rows], indent=1) + "\n")
+    md = RESULTS / "llm_real.md"
+    notes = md.read_text().partition("\n## Notes")[2] if md.exists() else ""
+    models = "\n".join(
+        f"- `{m.name}`: {m.title}, {m.params_millions}M parameters"
+        for m in llamacpp.PACKAGED_MODELS
+    )
+    commands = "\n".join(f"- `{c}`" for c in dict.fromkeys(r.command for r in rows))
+    errors = "\n".join(
+        f"- {r.model}, {r.form}, {r.profile}: {r.first_error.replace('|', '/')}"
+        for r in rows
+        if r.first_error
+    )
+    md.write_text(
+        "# LLM agents on a real model (benchmarks/llm_real.py)\n\n"
+        f"llama-cpp-python's server, n_ctx {N_CTX}, one thread; BTC from the demo data, one "
+        "decision per 1-minute bar; temperature 0, a call's timeout "
+        f"{TIMEOUT_SECONDS} s. Tokens are the mean per first call, latency the median (p50) and "
+        "p95 of the first calls, wall time the row's total; load is the machine's 1-minute load "
+        "average at the row's start and end (2 cores, shared).\n\n"
+        f"Models:\n{models}\n\nCommands:\n{commands}\n\n"
+        + table(rows)
+        + "\n"
+        + (f"\nThe commonest error of a first call, per row:\n{errors}\n" if errors else "")
+        + (f"\n## Notes{notes}" if notes else "")
+    )
+    return rows
+
+
+async def main(decisions: int, models: list[str], forms: list[Form], profiles: list[str]) -> int:
     why = llamacpp.unavailable_reason()
     if why is not None:
         print(f"benchmarks/llm_real.py: {why}", file=sys.stderr)
         return 2
-    rows = []
+    command = "python benchmarks/llm_real.py " + " ".join(sys.argv[1:])
     for packaged, path in llamacpp.available_models():
+        if models and packaged.name not in models:
+            continue
         with llamacpp.LlamaServer(path, alias=packaged.name, n_ctx=N_CTX) as server:
-            for form in FORMS:
+            for form in forms:
                 for profile in profiles:
                     row = await run_one(server, packaged.name, form, profile, decisions)
+                    row.command = command.strip()
                     print(json.dumps(asdict(row)), flush=True)
-                    rows.append(row)
-    missing = [m.title for m in llamacpp.PACKAGED_MODELS if llamacpp.model_file(m) is None]
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "llm_real.json").write_text(json.dumps([asdict(r) for r in rows], indent=1) + "\n")
-    note = f"\nNot installed: {', '.join(missing)}.\n" if missing else "\n"
-    (RESULTS / "llm_real.md").write_text(
-        "# LLM agents on a real model (benchmarks/llm_real.py)\n\n"
-        f"llama-cpp-python's server, n_ctx {N_CTX}, one thread; BTC from the demo data, one "
-        f"decision per 1-minute bar, {decisions} decisions per row; temperature 0. Tokens are "
-        "the mean per first call, latency the median (p50) and p95 of the first calls.\n\n"
-        f"Command: `python benchmarks/llm_real.py --decisions {decisions} "
-        f"--profiles {','.join(profiles)}`\n\n" + table(rows) + "\n" + note
-    )
-    print(table(rows))
+                    save(row)
+    missing = [m.name for m in llamacpp.PACKAGED_MODELS if not llamacpp.model_installed(m)]
+    if missing:
+        print(f"not installed: {', '.join(missing)}", file=sys.stderr)
     return 0
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--decisions", type=int, default=10)
+    parser.add_argument("--models", default="", help="comma-separated names (default: all)")
+    parser.add_argument("--forms", default=",".join(f.value for f in FORMS))
     parser.add_argument("--profiles", default="full,compact")
     args = parser.parse_args()
-    sys.exit(asyncio.run(main(args.decisions, args.profiles.split(","))))
+    chosen = [m for m in args.models.split(",") if m]
+    form_list = [Form(f) for f in args.forms.split(",")]
+    sys.exit(asyncio.run(main(args.decisions, chosen, form_list, args.profiles.split(","))))
