@@ -63,7 +63,9 @@ USER = [{"role": "user", "content": "BTC is 27000 and falling. Decide: buy, sell
 
 @pytest.fixture(scope="module")
 def llama() -> Iterator[llamacpp.LlamaServer]:
-    model, path = llamacpp.available_models()[0]
+    found = llamacpp.first_available()
+    assert found is not None, "the packaged model has no GGUF file"
+    model, path = found
     with llamacpp.LlamaServer(path, alias=model.name, n_ctx=N_CTX) as server:
         yield server
 
@@ -185,10 +187,10 @@ def react_llama(
     if request.param == llama.alias:
         yield llama
         return
-    found = [(m, p) for m, p in llamacpp.available_models() if m.name == request.param]
-    if not found:
+    model = next(m for m in llamacpp.PACKAGED_MODELS if m.name == request.param)
+    path = llamacpp.model_file(model) if llamacpp.model_installed(model) else None
+    if path is None:
         pytest.skip(f"{request.param} is not installed (see llamacpp.PACKAGED_MODELS)")
-    model, path = found[0]
     with llamacpp.LlamaServer(path, alias=model.name, n_ctx=N_CTX) as server:
         yield server
 

@@ -93,7 +93,15 @@ def start_local_model() -> LocalModel | None:
     if why is not None:
         log.info("no local model: %s", why)
         return None
-    model, path = llamacpp.available_models()[0]
+    try:
+        found = llamacpp.first_available()
+    except (ValueError, OSError) as exc:  # parts that do not join to the pinned file
+        log.warning("no local model: %s", exc)
+        return None
+    if found is None:
+        log.info("no local model: its package has no GGUF file")
+        return None
+    model, path = found
     server = llamacpp.LlamaServer(path, alias=model.name, n_ctx=2048)
     try:
         server.start()

@@ -150,6 +150,15 @@ def available_models() -> list[tuple[PackagedModel, Path]]:
     return out
 
 
+def first_available() -> tuple[PackagedModel, Path] | None:
+    """The first installed packaged model with its file, joining no other model's parts."""
+    for model in PACKAGED_MODELS:
+        path = model_file(model) if model_installed(model) else None
+        if path is not None:
+            return model, path
+    return None
+
+
 def unavailable_reason() -> str | None:
     """Why no real model can be served here, or None when one can."""
     if not server_available():
