@@ -184,7 +184,7 @@ async def test_every_tool_over_http(server: tuple[ServerHandle, str]) -> None:
             "allowance": "1000",
             "interval_seconds": 86400,
             "goal": goal,
-            # the replay clock's pace depends on load; no cooldown keeps the limit order's fate fixed
+            # the replay clock runs at the pace load allows: no cooldown keeps the limit order sure
             "risk": {"cooldown_seconds": 0},
         }
         agent = await s.ok("create_agent", spec=spec)
