@@ -282,10 +282,11 @@ PATHOLOGICAL = {
 
 @pytest.mark.parametrize("raw", PATHOLOGICAL.values(), ids=PATHOLOGICAL.keys())
 def test_pathological_inputs_are_fast(raw: str) -> None:
-    """Linear-time parsing: a quadratic regex or search would take minutes on these."""
-    started = time.perf_counter()
+    """Linear-time parsing: a quadratic regex or search would take minutes on these (CPU time
+    of this process, which a loaded machine does not inflate the way it does wall time)."""
+    started = time.process_time()
     outcome = parse_decision(raw)
-    assert time.perf_counter() - started < 3.0
+    assert time.process_time() - started < 10.0
     assert_invariants(outcome)
     assert not any("parser failure" in w for w in outcome.warnings)
 
