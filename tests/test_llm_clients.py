@@ -337,12 +337,12 @@ async def test_unknown_model_is_http_404(sim: SimServer, client: LLMClient) -> N
 
 @pytest.mark.asyncio
 async def test_slow_reply_times_out(sim: SimServer, client: LLMClient) -> None:
-    sim.script("llama3.2", [{"delay": 3}])
+    sim.script("llama3.2", [{"delay": 60}])
     t0 = time.perf_counter()
     with pytest.raises(LLMError) as exc:
         await client.chat("llama3.2", USER, options=ChatOptions(timeout_seconds=0.3))
     assert exc.value.kind == "timeout"
-    assert time.perf_counter() - t0 < 2
+    assert time.perf_counter() - t0 < 30  # gave up at its timeout, long before the answer
     assert "0.3" in str(exc.value)
 
 

@@ -275,9 +275,8 @@ def test_loading_costs_time_once_and_keep_alive_zero_unloads(
     first = ollama_chat(http, "llama3.2", "hi").json()
     assert time.perf_counter() - t0 >= 0.2
     assert first["load_duration"] >= 0.2e9
-    t0 = time.perf_counter()
     second = ollama_chat(http, "llama3.2", "hi").json()
-    assert time.perf_counter() - t0 < 0.2 and second["load_duration"] == 0
+    assert second["load_duration"] == 0  # loaded already
     ps = http.get("/api/ps").json()["models"]
     assert [m["name"] for m in ps] == ["llama3.2:latest"]
     assert list(ps[0]) == list(template("ollama_ps.json")["models"][0])
@@ -344,13 +343,13 @@ def test_max_parallel_queues_requests(sim: SimServer) -> None:
 
 
 def test_a_client_that_gives_up_frees_its_slot(sim: SimServer, http: httpx.Client) -> None:
-    sim.script("llama3.2", [{"delay": 2}])
+    sim.script("llama3.2", [{"delay": 60}])
     with pytest.raises(httpx.ReadTimeout):
         ollama_chat(httpx.Client(base_url=sim.url, timeout=0.2), "llama3.2", "hi")
     t0 = time.perf_counter()
     assert ollama_chat(http, "llama3.2", "hi").status_code == 200
-    assert time.perf_counter() - t0 < 1.0
-    deadline = time.monotonic() + 2
+    assert time.perf_counter() - t0 < 30  # not queued behind the abandoned 60 s answer
+    deadline = time.monotonic() + 30
     while sim.stats()["cancelled"] != 1 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert sim.stats()["cancelled"] == 1 and sim.stats()["running"] == 0
