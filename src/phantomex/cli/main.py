@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import enum
-import json
 import os
 import sys
 import time
 import tomllib
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
 
-from phantomex.approvals import pending_summary
+from phantomex.cli import agents as agents_cli
 from phantomex.cli import audit as audit_mod
 from phantomex.cli import auth as auth_cli
 from phantomex.cli import backtest as backtest_cli
 from phantomex.cli import data as data_cli
 from phantomex.cli import db as db_cli
+from phantomex.cli import decisions as decisions_cli
 from phantomex.cli import exchange as exchange_cli
 from phantomex.cli import llm as llm_cli
 from phantomex.cli import llm_endpoints as llm_endpoints_cli
@@ -36,23 +34,21 @@ from phantomex.cli import servers as servers_cli
 from phantomex.cli import session as session_cli
 from phantomex.cli import sources as sources_cli
 from phantomex.cli.client import Api, ApiError, NotRunning, fail, not_running_message
+from phantomex.cli.options import AgentArg, DataDirOpt, JsonOpt, YesOpt
 from phantomex.cli.output import (
     agents_table,
     console,
     decision_table,
-    decisions_table,
-    positions_table,
     prices_table,
     print_json,
     say,
     strategies_table,
     trades_table,
-    wallet_table,
 )
 from phantomex.cli.profiles import ProfileError, Profiles
 from phantomex.cli.remote import commands as remote_cli
 from phantomex.domain.inputs import parse_decimal
-from phantomex.formatting import latency, money, when
+from phantomex.formatting import money, when
 
 if TYPE_CHECKING:
     from phantomex.config import Settings
@@ -64,8 +60,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
-agents_app = typer.Typer(help="Create, inspect and control agents.", no_args_is_help=True)
-app.add_typer(agents_app, name="agents")
 
 
 @dataclass
@@ -76,23 +70,8 @@ class _Global:
 
 GLOBAL = _Global()
 
-# -- shared options --------------------------------------------------------------------------------
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of tables.")]
-DataDirOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir", help="Directory of the database, log and pid file.", show_default=False
-    ),
-]
-AgentArg = Annotated[str, typer.Argument(help="Agent id (or unique id prefix) or name.")]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
-
-class ModeChoice(enum.StrEnum):
-    autonomous = "autonomous"
-    advisory = "advisory"
-
-
+# -- settings and the server's client --------------------------------------------------------------
 def settings_from(**overrides: Any) -> Settings:
     """Settings (flag > env > TOML > default), or a one-line error and exit 1."""
     from phantomex.config import config_file, load_settings
@@ -130,10 +109,6 @@ def local_only(command: str) -> None:
             f"error: `{command}` acts on the server of this machine, not on --server "
             f"{GLOBAL.server}: use `phantomex server {command} --host HOST` for another machine"
         )
-
-
-def names_by_id(client: Api) -> dict[str, str]:
-    return {a["id"]: a["name"] for a in client.agents()}
 
 
 @app.callback()
@@ -341,146 +316,6 @@ def logs(
         raise typer.Exit(0) from None
 
 
-# -- agents ----------------------------------------------------------------------------------------
-@agents_app.command("list")
-def agents_list(as_json: JsonOpt = False) -> None:
-    """Every agent with its equity and P&L."""
-    agents = api().agents()
-    if as_json:
-        print_json(agents)
-        return
-    if not agents:
-        say("no agents yet: create one with `phantomex agents add`")
-        return
-    console.print(agents_table(agents))
-
-
-def parse_pairs(pairs: list[str], what: str) -> dict[str, Any]:
-    """``key=value`` options; values are JSON when they parse, else strings."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            fail(f"error: {what}: expected key=value, got {pair!r}")
-        try:
-            out[key] = json.loads(raw)
-        except ValueError:
-            out[key] = raw
-    return out
-
-
-@agents_app.command("add")
-def agents_add(
-    name: Annotated[str, typer.Argument(help="A unique name.")],
-    brain: Annotated[str, typer.Option(help="Strategy (see `phantomex strategies`).")],
-    symbols: Annotated[str, typer.Option(help="Comma-separated symbols, e.g. BTC,ETH.")],
-    param: Annotated[
-        list[str] | None,
-        typer.Option("--param", "-p", help="Brain parameter key=value (repeatable)."),
-    ] = None,
-    risk: Annotated[
-        list[str] | None,
-        typer.Option("--risk", help="Risk setting key=value (repeatable), e.g. stop_loss_pct=3."),
-    ] = None,
-    allowance: Annotated[str, typer.Option(help="Starting paper cash in USD.")] = "10000",
-    mode: Annotated[ModeChoice, typer.Option(case_sensitive=False)] = ModeChoice.autonomous,
-    interval: Annotated[int, typer.Option(help="Seconds between decisions.")] = 60,
-    goal: Annotated[str, typer.Option(help="Free-text goal (LLM brains read it).")] = "",
-    source: Annotated[
-        str | None,
-        typer.Option(help="Only this market source's symbols (see `phantomex sources`)."),
-    ] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Create an agent with its own paper wallet."""
-    body: dict[str, Any] = {
-        "name": name,
-        "brain": brain,
-        "symbols": [s.strip() for s in symbols.split(",") if s.strip()],
-        "params": parse_pairs(param or [], "param"),
-        "allowance": allowance,
-        "mode": mode.value,
-        "interval_seconds": interval,
-        "goal": goal,
-    }
-    if risk:
-        body["risk"] = parse_pairs(risk, "risk")
-    if source:
-        body["source"] = source
-    agent = api().post("/api/agents", body)
-    if as_json:
-        print_json(agent)
-        return
-    say(
-        f"created agent {agent['name']} ({agent['id']}) with {money(allowance, exact=True)}",
-        "green",
-    )
-    console.print(wallet_table(agent))
-
-
-@agents_app.command("remove")
-def agents_remove(agent: AgentArg, yes: YesOpt = False) -> None:
-    """Delete an agent (its trades stay in the history)."""
-    client = api()
-    skipped = [
-        p
-        for p in client.get("/health").get("problems") or []
-        if p.get("kind") == "agent" and agent.strip() in (p.get("id"), p.get("name"))
-    ]  # an agent start-up could not load is not in the list: remove it by id or name
-    a = skipped[0] if len(skipped) == 1 else client.resolve_agent(agent)
-    if not yes:
-        typer.confirm(f"Remove agent {a['name']} ({a['id']})?", abort=True)
-    client.call("DELETE", f"/api/agents/{a['id']}")
-    say(f"removed agent {a['name']} ({a['id']})")
-
-
-def _agent_action(agent: str, action: str, verb: str) -> None:
-    client = api()
-    a = client.resolve_agent(agent)
-    out = client.post(f"/api/agents/{a['id']}/{action}")
-    say(f"{out['name']} {verb}: status {out['status']}")
-
-
-@agents_app.command("pause")
-def agents_pause(agent: AgentArg) -> None:
-    """Stop an agent deciding (positions stay open)."""
-    _agent_action(agent, "pause", "paused")
-
-
-@agents_app.command("resume")
-def agents_resume(agent: AgentArg) -> None:
-    """Let a paused or stopped agent decide again."""
-    _agent_action(agent, "resume", "resumed")
-
-
-@agents_app.command("mode")
-def agents_mode(
-    agent: AgentArg,
-    mode: Annotated[ModeChoice, typer.Argument(case_sensitive=False, help="The new mode.")],
-) -> None:
-    """Switch between autonomous (trades itself) and advisory (a person approves)."""
-    client = api()
-    a = client.resolve_agent(agent)
-    out = client.call("PATCH", f"/api/agents/{a['id']}/mode", json={"mode": mode.value})
-    say(f"{out['name']} is now {out['mode']}")
-
-
-@agents_app.command("show")
-def agents_show(agent: AgentArg, as_json: JsonOpt = False) -> None:
-    """One agent's settings, wallet and positions."""
-    a = api().resolve_agent(agent)
-    if as_json:
-        print_json(a)
-        return
-    console.print(wallet_table(a))
-    positions = a.get("wallet", {}).get("positions", [])
-    if positions:
-        console.print(positions_table(positions))
-    else:
-        say("no open positions")
-
-
 # -- trading ---------------------------------------------------------------------------------------
 @app.command()
 def trade(agent: AgentArg, as_json: JsonOpt = False) -> None:
@@ -516,103 +351,6 @@ def deposit(
         f"deposited {money(value, exact=True)} into {out['name']}: cash {money(w['cash'])}, "
         f"equity {money(w['equity'])}"
     )
-
-
-DecisionArg = Annotated[
-    str, typer.Argument(help="Decision id (or unique prefix of a pending one).")
-]
-
-
-def _resolve_decision(action: str, decision: str, as_json: bool) -> None:
-    client = api()
-    decision_id = client.resolve_decision(decision)
-    rec = client.post(f"/api/decisions/{decision_id}/{action}")
-    if as_json:
-        print_json(rec)
-        return
-    name = names_by_id(client).get(rec["agent_id"], rec["agent_id"])
-    console.print(decision_table(rec, name))
-
-
-@app.command()
-def approve(decision: DecisionArg, as_json: JsonOpt = False) -> None:
-    """Approve a pending advisory decision (risk is checked again at the current price)."""
-    _resolve_decision("approve", decision, as_json)
-
-
-@app.command()
-def reject(decision: DecisionArg, as_json: JsonOpt = False) -> None:
-    """Reject a pending advisory decision."""
-    _resolve_decision("reject", decision, as_json)
-
-
-@app.command()
-def pending(as_json: JsonOpt = False) -> None:
-    """Advisory decisions waiting for a person: each with its expiry and how many newer
-    decisions of its agent are held until you answer it."""
-    client = api()
-    recs = client.get("/api/decisions", status="pending", limit=1000)
-    if as_json:
-        print_json(recs)
-        return
-    if not recs:
-        say("no pending decisions")
-        return
-    names = names_by_id(client)
-    console.print(decisions_table(recs, names, title="Pending decisions"))
-    now = datetime.now(UTC)
-    for rec in recs:
-        who = names.get(rec["agent_id"], rec["agent_id"][:8])
-        say(f"{rec['id'][:12]} {who}: {pending_summary(rec, now)}")
-    say("approve with `phantomex approve ID`, reject with `phantomex reject ID`")
-
-
-@app.command()
-def decisions(
-    agent: AgentArg,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=1000)] = 20,
-    show_prompt: Annotated[
-        bool,
-        typer.Option(
-            "--show-prompt", help="Also print each decision's LLM calls: prompt and raw answer."
-        ),
-    ] = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """An agent's latest decisions, newest first."""
-    client = api()
-    a = client.resolve_agent(agent)
-    recs = client.get(f"/api/agents/{a['id']}/decisions", limit=limit)
-    if show_prompt:
-        recs = [client.get(f"/api/agents/{a['id']}/decisions/{r['id']}") for r in recs]
-    if as_json:
-        print_json(recs)
-        return
-    console.print(decisions_table(recs, {a["id"]: a["name"]}, title=f"Decisions of {a['name']}"))
-    if show_prompt:
-        for rec in recs:
-            for call in rec.get("llm_calls", []):
-                console.rule(f"decision {rec['id'][:12]} · {call['purpose']} · {call['model']}")
-                for message in call["messages"]:
-                    console.print(f"[bold]{message['role']}[/bold]", markup=True)
-                    console.print(message["content"], markup=False, highlight=False)
-                console.print("[bold]answer[/bold]", markup=True)
-                console.print(
-                    call.get("raw_response") or f"(error: {call.get('error')})",
-                    markup=False,
-                    highlight=False,
-                )
-                console.print(
-                    f"latency {latency(call.get('latency_seconds'))} · tokens in "
-                    f"{call.get('tokens_in')} · out {call.get('tokens_out')} · cached "
-                    f"{call.get('cached')}",
-                    markup=False,
-                )
-            warnings = (rec.get("meta") or {}).get("warnings") or []
-            if warnings:
-                console.print(f"[bold]warnings of decision {rec['id'][:12]}[/bold]", markup=True)
-                for warning in warnings:
-                    console.print(f"- {warning}", markup=False, highlight=False)
 
 
 @app.command()
@@ -760,6 +498,8 @@ def audit(
         raise typer.Exit(1)
 
 
+agents_cli.register(app, api)
+decisions_cli.register(app, api)
 llm_cli.register(app)
 llm_endpoints_cli.register(app, api)
 orders_cli.register(app, api)
