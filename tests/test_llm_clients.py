@@ -14,18 +14,17 @@ from conftest import free_port
 from pydantic import SecretStr
 
 from phantomex.brains.llm import clients
+from phantomex.brains.llm.client_base import LLMClient, decode_arguments
 from phantomex.brains.llm.clients import (
-    LLMClient,
-    OllamaClient,
-    OpenAIClient,
     chat_structured,
     context_overflow,
-    decode_arguments,
     format_rejected,
     make_client,
     overflow_limit,
 )
 from phantomex.brains.llm.forms import FORMS, Failure, Form, classify
+from phantomex.brains.llm.ollama_client import OllamaClient
+from phantomex.brains.llm.openai_client import OpenAIClient
 from phantomex.brains.llm.types import (
     ChatOptions,
     EndpointConfig,

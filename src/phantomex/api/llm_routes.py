@@ -17,7 +17,8 @@ from phantomex.api.schemas.llm import (
     EndpointView,
 )
 from phantomex.api.schemas.wire import RENDER
-from phantomex.brains.llm.clients import LLMClient, test_connection
+from phantomex.brains.llm.client_base import LLMClient
+from phantomex.brains.llm.clients import test_connection
 from phantomex.brains.llm.types import EndpointConfig, LLMError
 from phantomex.domain.inputs import Ident
 from phantomex.kernel.runtime import KernelError

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from phantomex.brains.llm.clients import LLMClient
+    from phantomex.brains.llm.client_base import LLMClient
 
 #: characters per prompt token before any call was measured (numbers tokenize densely)
 DEFAULT_CHARS_PER_TOKEN = 3.0

@@ -24,7 +24,7 @@ from phantomex.brains.llm.news import NewsReader
 from phantomex.brains.llm.types import EndpointConfig, KeepAlive, LLMError
 
 if TYPE_CHECKING:
-    from phantomex.brains.llm.clients import LLMClient
+    from phantomex.brains.llm.client_base import LLMClient
 
 
 class CacheReader(Protocol):
