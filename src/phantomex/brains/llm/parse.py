@@ -40,8 +40,9 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
+from phantomex.brains.llm.field_lines import kv_fields, xml_fields
+from phantomex.brains.llm.lenient_json import lenient_to_json
 from phantomex.brains.llm.schema import (
-    FIELDS,
     MAX_REASONING_CHARS,
     LLMDecision,
     has_action_key,
@@ -77,30 +78,6 @@ _REFUSAL = re.compile(
 )
 
 # lenient JSON
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
-_WORD = re.compile(r"[A-Za-z_$][\w$.\-/%]*", re.ASCII)
-_DECIMAL_CALL = re.compile(r"""Decimal\(\s*(['"])([^'"]{1,100})\1\s*\)""")
-_SMART_DOUBLE = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"'})
-_SMART_SINGLE = str.maketrans({"\u2018": "'", "\u2019": "'"})
-_CONSTANTS: Final = {
-    "true": "true",
-    "false": "false",
-    "null": "null",
-    "none": "null",
-    "undefined": "null",
-    "nan": "NaN",
-    "infinity": "Infinity",
-    "inf": "Infinity",
-}
-_ESCAPES: Final = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "/": "/"}
-
-# key/value fallbacks
-_KV_LINE = re.compile(
-    r"^[ \t]*(?:[-*>+][ \t]+|\d+[.)][ \t]+)?[*_`\"']*([A-Za-z][A-Za-z _\-]{0,30}?)[*_`\"']*"
-    r"[ \t]*[:=][ \t]*(.*?)[ \t]*,?[ \t]*$",
-    re.MULTILINE,
-)
-_XML_TAG = re.compile(r"<(/?)(" + "|".join(FIELDS) + r")\s*>", re.IGNORECASE)
 
 
 @dataclass(slots=True)
@@ -466,7 +443,7 @@ def _load(snippet: str, search: _Search | None = None) -> tuple[Any, bool]:
             return _FAIL, False
         search.lenient_chars += len(snippet)
     try:
-        return _json_loads(_lenient_to_json(snippet)), True
+        return _json_loads(lenient_to_json(snippet)), True
     except (ValueError, RecursionError):
         return _FAIL, False
 
@@ -528,99 +505,6 @@ def _summarise(exc: ValidationError) -> str:
     return summary if len(summary) <= MAX_ERROR_CHARS else summary[: MAX_ERROR_CHARS - 3] + "..."
 
 
-# --------------------------------------------------------------------------- lenient JSON
-
-
-def _lenient_to_json(text: str) -> str:
-    """Rewrite JSON5-ish / Python-literal text as strict JSON; ValueError when it can't."""
-    text = _DECIMAL_CALL.sub(lambda m: m.group(2), text).translate(_SMART_DOUBLE)
-    if "'" not in text and '"' not in text:  # only typographic single quotes delimit strings
-        text = text.translate(_SMART_SINGLE)
-    out: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        char = text[i]
-        if char in " \t\r\n" or char in "{[:":
-            out.append(char)
-            i += 1
-        elif char in "}]":
-            _drop_trailing_comma(out)
-            out.append(char)
-            i += 1
-        elif char == ",":
-            out.append(char)
-            i += 1
-        elif char in "\"'":
-            value, i = _read_string(text, i)
-            out.append(json.dumps(value, ensure_ascii=False))
-        elif char == "#" or text.startswith("//", i):
-            newline = text.find("\n", i)
-            i = n if newline < 0 else newline
-        elif text.startswith("/*", i):
-            close = text.find("*/", i + 2)
-            if close < 0:
-                raise ValueError("unterminated comment")
-            i = close + 2
-        elif char in "+-" and text.startswith(("Infinity", "inf"), i + 1):
-            word = _WORD.match(text, i + 1)
-            if word is None:  # pragma: no cover - startswith guarantees a match
-                raise ValueError("bad infinity")
-            out.append(("-" if char == "-" else "") + "Infinity")
-            i = word.end()
-        elif char in "0123456789+-.":
-            number = _NUMBER.match(text, i)
-            if number is None:
-                raise ValueError(f"unexpected {char!r}")
-            i = number.end()
-            if i < n and (text[i].isalnum() or text[i] == "_"):
-                raise ValueError("number followed by letters")
-            out.append(str(Decimal(number.group())))
-        elif (word := _WORD.match(text, i)) is not None:
-            token = word.group()
-            constant = _CONSTANTS.get(token.lower())
-            out.append(constant if constant else json.dumps(token))
-            i = word.end()
-        else:
-            raise ValueError(f"unexpected {char!r}")
-    return "".join(out)
-
-
-def _drop_trailing_comma(out: list[str]) -> None:
-    j = len(out) - 1
-    while j >= 0 and out[j] in (" ", "\t", "\r", "\n"):
-        j -= 1
-    if j >= 0 and out[j] == ",":
-        del out[j]
-
-
-def _read_string(text: str, i: int) -> tuple[str, int]:
-    """The string starting at ``text[i]`` (a quote) decoded leniently, and the index after it."""
-    quote = text[i]
-    chars: list[str] = []
-    j, n = i + 1, len(text)
-    while j < n:
-        char = text[j]
-        if char == quote:
-            return "".join(chars), j + 1
-        if char == "\\" and j + 1 < n:
-            nxt = text[j + 1]
-            if nxt in _ESCAPES:
-                chars.append(_ESCAPES[nxt])
-            elif nxt in "\\\"'":
-                chars.append(nxt)
-            elif nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", text[j + 2 : j + 6]):
-                chars.append(chr(int(text[j + 2 : j + 6], 16)))
-                j += 6
-                continue
-            else:
-                chars.append("\\" + nxt)
-            j += 2
-            continue
-        chars.append(char)
-        j += 1
-    raise ValueError("unterminated string")
-
-
 # --------------------------------------------------------------------------- no-JSON fallbacks
 
 
@@ -629,7 +513,7 @@ def _fallback_fields(
 ) -> tuple[LLMDecision, str, dict[str, Any]] | None:
     """``<action>buy</action>`` tags, else ``action: buy`` lines (a field given twice is
     judged as in JSON: see :class:`~phantomex.brains.llm.schema.DuplicateKeys`)."""
-    for payload, how in ((_xml_fields(text), "XML-like tags"), (_kv_fields(text), "key: value")):
+    for payload, how in ((xml_fields(text), "XML-like tags"), (kv_fields(text), "key: value")):
         if not payload or not has_action_key(payload):
             continue
         try:
@@ -641,33 +525,3 @@ def _fallback_fields(
         warnings.append(f"no JSON; read {how} fields")
         return model, text, payload
     return None
-
-
-def _clean_value(value: str) -> str | None:
-    value = value.strip().strip("*`_").strip()
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-        value = value[1:-1].strip()
-    return None if value.lower() in {"null", "none", "~", ""} else value
-
-
-def _xml_fields(text: str) -> dict[str, Any]:
-    pairs: list[tuple[str, Any]] = []
-    open_name: str | None = None
-    content_start = 0
-    for match in _XML_TAG.finditer(text):
-        closing, name = bool(match.group(1)), match.group(2).lower()
-        if not closing:
-            open_name, content_start = name, match.end()
-        elif name == open_name:
-            pairs.append((name, _clean_value(text[content_start : match.start()])))
-            open_name = None
-    return json_object(pairs)  # a repeated field is judged like a repeated JSON key
-
-
-def _kv_fields(text: str) -> dict[str, Any]:
-    pairs: list[tuple[str, Any]] = []
-    for match in _KV_LINE.finditer(text):
-        key = normalize_key(match.group(1))
-        if key in FIELDS:
-            pairs.append((key, _clean_value(match.group(2))))
-    return json_object(pairs)
