@@ -14,7 +14,8 @@ import pytest
 from llm_kernel import close, llm_kernel, run_ticks, sim_endpoint
 
 from phantomex.brains.base import BrainContext
-from phantomex.brains.llm.brain import LLMBrain, LLMParams, tools_rejected
+from phantomex.brains.llm.brain import LLMBrain, tools_rejected
+from phantomex.brains.llm.params import LLMParams
 from phantomex.brains.llm.prompt import fmt_number
 from phantomex.brains.llm.reflect import MAX_NOTE_CHARS, MAX_NOTES, remember_notes
 from phantomex.brains.llm.runtime import LLMRuntime

@@ -86,7 +86,8 @@ def _rule_schema(name: str, cls: type[RuleBrain], alias: Alias | None = None) ->
 def strategy_schemas() -> list[dict[str, Any]]:
     """Every strategy for ``GET /api/strategies``: name, title, description, the JSON schema of
     its parameters and their defaults. Rule strategies, then their aliases, then ``llm``."""
-    from phantomex.brains.llm.brain import LLMBrain, LLMParams
+    from phantomex.brains.llm.brain import LLMBrain
+    from phantomex.brains.llm.params import LLMParams
 
     return [
         *(_rule_schema(kind, cls) for kind, cls in STRATEGIES.items()),
@@ -117,7 +118,8 @@ def create_brain(
     or unknown parameters. An alias (``sma_cross``) builds its registered strategy."""
     kind, params = resolve_strategy(kind, params)
     if kind == LLM_KIND:
-        from phantomex.brains.llm.brain import LLMBrain, LLMParams
+        from phantomex.brains.llm.brain import LLMBrain
+        from phantomex.brains.llm.params import LLMParams
 
         llm_params = LLMParams.model_validate(dict(params or {}))
         if llm is None or llm_params.endpoint not in llm.endpoints:
