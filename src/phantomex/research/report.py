@@ -14,10 +14,8 @@ import json
 import math
 from bisect import bisect_left
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +26,11 @@ from phantomex.formatting import MetricKind
 from phantomex.research.backtest import AgentResult, BacktestResult
 from phantomex.research.llm_figures import llm_summary_line
 from phantomex.research.metrics import TradeRecord, monthly_returns, round_trips
+from phantomex.research.report_svg import BUY, SELL, Marker, Series, escaped, svg_chart
 
 __all__ = ["render_html", "render_png", "write_report"]
 
 PALETTE = ("#2563eb", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#475569")
-BUY, SELL = "#16a34a", "#dc2626"
-WIDTH, PAD_L, PAD_R, PAD_T, PAD_B = 1000, 70, 12, 10, 24
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 # (key, label, format) of the metrics shown, in order.
@@ -77,158 +74,6 @@ def fmt_metric(value: Any, kind: MetricKind) -> str:
     return html.escape(fmt.metric(value, kind))
 
 
-def _num(value: float) -> str:
-    """A compact axis label."""
-    a = abs(value)
-    if a >= 1e6:
-        return f"{value / 1e6:.2f}M"
-    if a >= 1e4:
-        return f"{value:,.0f}"
-    if a >= 100:
-        return f"{value:,.1f}"
-    if a >= 1:
-        return f"{value:.3f}"
-    return f"{value:.4g}"
-
-
-def _e(text: Any) -> str:
-    return html.escape(str(text))
-
-
-# -- SVG charts -----------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class _Series:
-    label: str
-    color: str
-    values: Sequence[float]  # NaN = no value
-    fill: bool = False  # area down to 0 (drawdown)
-
-
-@dataclass(frozen=True, slots=True)
-class _Marker:
-    x: int  # index into the chart's x axis
-    y: float
-    buy: bool
-    title: str
-
-
-def _envelope(values: np.ndarray, width: int) -> list[tuple[int, float]]:
-    """Points to draw: every point when few, else the min and max of each pixel column (in
-    their order), which keeps every spike visible."""
-    n = values.size
-    idx = np.arange(n)
-    ok = ~np.isnan(values)
-    if n <= 2 * width:
-        return [(int(i), float(values[i])) for i in idx[ok]]
-    out: list[tuple[int, float]] = []
-    edges = np.linspace(0, n, width + 1).astype(int)
-    for a, b in pairwise_edges(edges):
-        chunk = values[a:b]
-        good = ~np.isnan(chunk)
-        if not good.any():
-            continue
-        lo = a + int(np.nanargmin(chunk))
-        hi = a + int(np.nanargmax(chunk))
-        for i in sorted({lo, hi}):
-            out.append((i, float(values[i])))
-    return out
-
-
-def pairwise_edges(edges: np.ndarray) -> list[tuple[int, int]]:
-    return [(int(a), int(b)) for a, b in pairwise(edges.tolist()) if b > a]
-
-
-def _svg_chart(
-    series: Sequence[_Series],
-    times: Sequence[datetime],
-    *,
-    height: int = 260,
-    markers: Sequence[_Marker] = (),
-    percent: bool = False,
-    title: str = "",
-) -> str:
-    n = len(times)
-    arrays = [np.asarray(s.values, dtype=np.float64) for s in series]
-    finite = np.concatenate(
-        [a[np.isfinite(a)] for a in arrays] + [np.array([m.y for m in markers])]
-    )
-    if finite.size == 0 or n < 2:
-        return '<p class="muted">no data to draw</p>'
-    lo, hi = float(finite.min()), float(finite.max())
-    if any(s.fill for s in series):
-        hi = max(hi, 0.0)
-    if hi == lo:
-        lo, hi = lo - 1, hi + 1
-    pad = (hi - lo) * 0.04
-    lo, hi = lo - pad, hi + pad
-    plot_w = WIDTH - PAD_L - PAD_R
-    plot_h = height - PAD_T - PAD_B
-
-    def x(i: float) -> float:
-        return PAD_L + plot_w * i / (n - 1)
-
-    def y(v: float) -> float:
-        return PAD_T + plot_h * (hi - v) / (hi - lo)
-
-    parts = [
-        f'<svg viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
-        f'aria-label="{_e(title)}" xmlns="http://www.w3.org/2000/svg">',
-        f'<rect x="{PAD_L}" y="{PAD_T}" width="{plot_w}" height="{plot_h}" class="plot"/>',
-    ]
-    for k in range(5):  # horizontal grid and y labels
-        v = lo + (hi - lo) * (k + 0.5) / 5
-        label = f"{v * 100:.1f}%" if percent else _num(v)
-        parts.append(
-            f'<line x1="{PAD_L}" x2="{WIDTH - PAD_R}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
-            f'class="grid"/><text x="{PAD_L - 6}" y="{y(v) + 4:.1f}" class="yl">{label}</text>'
-        )
-    for k in range(5):  # x labels
-        i = round((n - 1) * k / 4)
-        anchor = "start" if k == 0 else "end" if k == 4 else "middle"
-        parts.append(
-            f'<text x="{x(i):.1f}" y="{height - 6}" text-anchor="{anchor}" class="xl">'
-            f"{times[i]:%Y-%m-%d %H:%M}</text>"
-        )
-    for s, arr in zip(series, arrays, strict=True):
-        points = _envelope(arr, plot_w)
-        if not points:
-            continue
-        path = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in points)
-        if s.fill:
-            base = y(0.0)
-            first, last = points[0][0], points[-1][0]
-            parts.append(
-                f'<polygon points="{x(first):.1f},{base:.1f} {path} {x(last):.1f},{base:.1f}" '
-                f'fill="{s.color}" fill-opacity="0.25" stroke="none"/>'
-            )
-        parts.append(
-            f'<polyline points="{path}" fill="none" stroke="{s.color}" stroke-width="1.2"/>'
-        )
-    r = 5.0 if len(markers) <= 200 else 3.0  # smaller marks when there are many
-    for m in markers:
-        cx, cy = x(m.x), y(m.y)
-        d = 1 if m.buy else -1  # buys below the price pointing up, sells above pointing down
-        shape = (
-            f"{cx:.1f},{cy + d:.1f} {cx - r:.1f},{cy + d * 2 * r:.1f} "
-            f"{cx + r:.1f},{cy + d * 2 * r:.1f}"
-        )
-        color = BUY if m.buy else SELL
-        parts.append(
-            f'<polygon points="{shape}" fill="{color}" class="mk"><title>{_e(m.title)}</title>'
-            "</polygon>"
-        )
-    if len(series) > 1 or markers:
-        legend = [f'<tspan fill="{s.color}">■ {_e(s.label)}</tspan>' for s in series if s.label]
-        if markers:
-            legend.append(f'<tspan fill="{BUY}">▲ buy</tspan> <tspan fill="{SELL}">▼ sell</tspan>')
-        parts.append(
-            f'<text x="{PAD_L + 8}" y="{PAD_T + 14}" class="lg">{"  ".join(legend)}</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-# -- data for the charts --------------------------------------------------------------------------
 def _closes_on_axis(result: BacktestResult, symbol: str) -> list[float]:
     """The symbol's close at each point of ``result.times`` (its open at the start, the last
     close carried over a missing bar, NaN before its first bar)."""
@@ -287,13 +132,14 @@ def render_html(result: BacktestResult) -> str:
     out: list[str] = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
         '<meta name="viewport" content="width=device-width,initial-scale=1">',
-        f"<title>PhantomEx backtest: {_e(names)}</title><style>{CSS}</style></head><body><main>",
-        f"<h1>Backtest: {_e(names)}</h1>",
-        f'<p class="muted">{_e(", ".join(symbols))} · {result.bars:,} bars of '
+        f"<title>PhantomEx backtest: {escaped(names)}</title><style>{CSS}</style></head>"
+        "<body><main>",
+        f"<h1>Backtest: {escaped(names)}</h1>",
+        f'<p class="muted">{escaped(", ".join(symbols))} · {result.bars:,} bars of '
         f"{fmt.duration(result.period.total_seconds())} · {result.times[0]:%Y-%m-%d %H:%M} → "
         f"{result.times[-1]:%Y-%m-%d %H:%M} UTC · fills at "
         f"{'the next bar open' if cfg['fill'] == 'next_open' else 'the bar close'} · fee "
-        f"{_e(cfg['fee_bps'])} bps · slippage {_e(cfg['slippage_bps'])} bps · "
+        f"{escaped(cfg['fee_bps'])} bps · slippage {escaped(cfg['slippage_bps'])} bps · "
         f"ran in {result.elapsed_seconds:.1f} s</p>",
         '<div class="cards">',
     ]
@@ -302,10 +148,12 @@ def render_html(result: BacktestResult) -> str:
         out.append(f'<div class="card">{label}<b>{fmt_metric(m.get(key), kind)}</b></div>')
     out.append("</div>")
     if m.get("ratio_basis"):
-        out.append(f'<p class="muted">Sharpe and Sortino: {_e(m["ratio_basis"]["label"])}.</p>')
+        out.append(
+            f'<p class="muted">Sharpe and Sortino: {escaped(m["ratio_basis"]["label"])}.</p>'
+        )
     if result.errors:
         out.append("<h2>Errors</h2><ul>")
-        out.extend(f"<li>{_e(err)}</li>" for err in result.errors)
+        out.extend(f"<li>{escaped(err)}</li>" for err in result.errors)
         out.append("</ul>")
     out.extend(_llm_section(result.agents))
     if _several(result):
@@ -316,7 +164,7 @@ def render_html(result: BacktestResult) -> str:
     for sym in symbols:
         closes = _closes_on_axis(result, sym)
         markers = [
-            _Marker(
+            Marker(
                 _trade_x(result.times, t),
                 float(t.price),
                 t.side == "buy",
@@ -327,10 +175,10 @@ def render_html(result: BacktestResult) -> str:
             for t in a.trades
             if t.symbol == sym
         ]
-        out.append(f"<h3>{_e(sym)}</h3>")
+        out.append(f"<h3>{escaped(sym)}</h3>")
         out.append(
-            _svg_chart(
-                [_Series(f"{sym} close", "#334155", closes)],
+            svg_chart(
+                [Series(f"{sym} close", "#334155", closes)],
                 result.times,
                 markers=markers,
                 title=f"{sym} price with trades",
@@ -338,27 +186,27 @@ def render_html(result: BacktestResult) -> str:
         )
     out.append('<h2 id="equity">Equity</h2>')
     eq_series = [
-        _Series(a.name, PALETTE[i % len(PALETTE)], [float(v) for v in a.equity])
+        Series(a.name, PALETTE[i % len(PALETTE)], [float(v) for v in a.equity])
         for i, a in enumerate(result.agents)
     ]
-    out.append(_svg_chart(eq_series, result.times, title="equity"))
+    out.append(svg_chart(eq_series, result.times, title="equity"))
     out.append('<h2 id="drawdown">Drawdown</h2>')
     dd_series = [
-        _Series(a.name, PALETTE[i % len(PALETTE)], _drawdown(a.equity), fill=True)
+        Series(a.name, PALETTE[i % len(PALETTE)], _drawdown(a.equity), fill=True)
         for i, a in enumerate(result.agents)
     ]
-    out.append(_svg_chart(dd_series, result.times, height=200, percent=True, title="drawdown"))
+    out.append(svg_chart(dd_series, result.times, height=200, percent=True, title="drawdown"))
     out.append('<h2 id="metrics">Metrics</h2>')
     out.append(_metrics_table(result))
     out.append('<h2 id="monthly">Monthly returns</h2>')
     for agent in result.agents:
         if _several(result):
-            out.append(f"<h3>{_e(agent.name)}</h3>")
+            out.append(f"<h3>{escaped(agent.name)}</h3>")
         out.append(_monthly_table(result.times, agent.equity))
     out.append('<h2 id="trades">Trades</h2>')
     out.append(_trades_table(result))
     out.append('<h2 id="config">Configuration</h2>')
-    out.append(f"<pre>{_e(json.dumps(cfg, indent=2))}</pre>")
+    out.append(f"<pre>{escaped(json.dumps(cfg, indent=2))}</pre>")
     out.append("</main></body></html>\n")
     return "\n".join(out)
 
@@ -372,12 +220,12 @@ def _llm_section(agents: Sequence[AgentResult]) -> list[str]:
     for agent in agents:
         if agent.llm is None:
             continue
-        out.append(f'<h2 id="llm">Language model: {_e(agent.name)}</h2>')
-        out.append(f"<p>{_e(llm_summary_line(agent.llm))}</p>")
+        out.append(f'<h2 id="llm">Language model: {escaped(agent.name)}</h2>')
+        out.append(f"<p>{escaped(llm_summary_line(agent.llm))}</p>")
         rows = [
-            f"<tr><td>{_e(fmt.when(a['time']) if a['time'] else '')}</td>"
-            f"<td>{_e(a['action'] or 'no answer')}</td><td>{_e(a['symbol'] or '')}</td>"
-            f"<td>{_e(a['reasoning'] or a['error'] or '')}</td></tr>"
+            f"<tr><td>{escaped(fmt.when(a['time']) if a['time'] else '')}</td>"
+            f"<td>{escaped(a['action'] or 'no answer')}</td><td>{escaped(a['symbol'] or '')}</td>"
+            f"<td>{escaped(a['reasoning'] or a['error'] or '')}</td></tr>"
             for a in agent.llm["answers"][:MAX_LLM_ANSWERS]
         ]
         out.append(
@@ -408,12 +256,15 @@ def _comparison_table(agents: Sequence[AgentResult]) -> str:
             "fees_paid",
         )
     ]
-    head = "".join(f"<th>{_e(label)}</th>" for _, label, _ in keys)
+    head = "".join(f"<th>{escaped(label)}</th>" for _, label, _ in keys)
     rows = []
     for a in agents:
         desc = f"{a.spec.brain} {json.dumps(a.spec.params, sort_keys=True)}"
         cells = "".join(f"<td>{fmt_metric(a.metrics.get(k), kind)}</td>" for k, _, kind in keys)
-        rows.append(f'<tr><td class="l">{_e(a.name)}</td><td class="l">{_e(desc)}</td>{cells}</tr>')
+        rows.append(
+            f'<tr><td class="l">{escaped(a.name)}</td>'
+            f'<td class="l">{escaped(desc)}</td>{cells}</tr>'
+        )
     return (
         '<div class="scroll"><table><tr><th class="l">Agent</th><th class="l">Strategy</th>'
         f"{head}</tr>{''.join(rows)}</table></div>"
@@ -424,9 +275,9 @@ def _metrics_table(result: BacktestResult) -> str:
     columns: list[tuple[str, dict[str, Any]]] = [(a.name, a.metrics) for a in result.agents]
     if _several(result):
         columns.append(("All agents", result.metrics))
-    head = "".join(f"<th>{_e(name)}</th>" for name, _ in columns)
+    head = "".join(f"<th>{escaped(name)}</th>" for name, _ in columns)
     rows = [
-        f'<tr><td class="l">{_e(label)}</td>'
+        f'<tr><td class="l">{escaped(label)}</td>'
         + "".join(f"<td>{fmt_metric(metrics.get(key), kind)}</td>" for _, metrics in columns)
         + "</tr>"
         for key, label, kind in METRIC_ROWS
@@ -480,8 +331,8 @@ def _trades_table(result: BacktestResult) -> str:
         side_cls = "pos" if t.side == "buy" else "neg"
         rows.append(
             "<tr>"
-            + (f'<td class="l">{_e(t.agent)}</td>' if several else "")
-            + f'<td class="l">{fmt.when(t.time)}</td><td class="l">{_e(t.symbol)}</td>'
+            + (f'<td class="l">{escaped(t.agent)}</td>' if several else "")
+            + f'<td class="l">{fmt.when(t.time)}</td><td class="l">{escaped(t.symbol)}</td>'
             f'<td class="l {side_cls}">{t.side}</td><td>{fmt.quantity(t.quantity)}</td>'
             f"<td>{fmt.price(t.price, ticks[t.symbol])}</td><td>{fmt.money(t.notional)}</td>"
             f"<td>{fmt.money(t.fee)}</td>{pnl_cell}</tr>"
