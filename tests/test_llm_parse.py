@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from phantomex.brains.llm.answer_schema import decision_json_schema
 from phantomex.brains.llm.parse import ParseOutcome, parse_decision, repair_prompt
 from phantomex.brains.llm.schema import (
     MAX_NOTIONAL,
@@ -27,7 +28,6 @@ from phantomex.brains.llm.schema import (
     MAX_QUANTITY,
     MAX_REASONING_CHARS,
     LLMDecision,
-    decision_json_schema,
     to_decision,
 )
 from phantomex.domain.models import Action, Decision

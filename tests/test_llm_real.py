@@ -19,6 +19,7 @@ from conftest import free_port
 from llm_kernel import close, llm_kernel, run_ticks
 
 from phantomex.brains.llm import llamacpp
+from phantomex.brains.llm.answer_schema import decision_json_schema
 from phantomex.brains.llm.clients import (
     chat_structured,
     context_overflow,
@@ -27,7 +28,6 @@ from phantomex.brains.llm.clients import (
 )
 from phantomex.brains.llm.forms import Form
 from phantomex.brains.llm.plans import tool_names, written_tool_calls
-from phantomex.brains.llm.schema import decision_json_schema
 from phantomex.brains.llm.tools import tool_specs
 from phantomex.brains.llm.types import ChatOptions, EndpointConfig, LLMError, StructuredMode
 from phantomex.demo import (

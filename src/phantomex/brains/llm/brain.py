@@ -33,6 +33,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from phantomex.brains.base import BrainContext
+from phantomex.brains.llm.answer_schema import answer_max_tokens, decision_json_schema
 from phantomex.brains.llm.clients import chat_structured, context_overflow, overflow_limit
 from phantomex.brains.llm.context import ollama_num_ctx, prompt_chars
 from phantomex.brains.llm.forms import overflow_prompt_tokens
@@ -57,7 +58,6 @@ from phantomex.brains.llm.reflect import (
     remember_notes,
 )
 from phantomex.brains.llm.runtime import LLMRuntime, cache_key
-from phantomex.brains.llm.schema import answer_max_tokens, decision_json_schema
 from phantomex.brains.llm.tools import ToolOutcome, run_tool, tool_specs
 from phantomex.brains.llm.types import (
     ChatOptions,

@@ -52,8 +52,8 @@ import numpy as np
 
 from phantomex.brains.base import BrainContext
 from phantomex.brains.indicators import ema, is_clean_series, rsi, sma
+from phantomex.brains.llm.answer_schema import decision_json_schema
 from phantomex.brains.llm.profiles import FULL, PromptProfile
-from phantomex.brains.llm.schema import decision_json_schema
 from phantomex.domain.models import Bar, Snapshot
 from phantomex.domain.money import is_valid_price
 
