@@ -27,7 +27,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from phantomex.brains.llm.types import LLMError
 from phantomex.brains.registry import STRATEGIES, create_brain
 from phantomex.broker.paper import PaperBroker, PaperBrokerConfig
 from phantomex.domain.agent import AgentSpec, new_id
@@ -46,6 +45,7 @@ from phantomex.sessions.handover import LiveSources, handover_feed, window_parts
 from phantomex.sessions.repo import RUNNING, SessionRepo, now
 from phantomex.sessions.spec import SessionError, SessionSpec
 from phantomex.sessions.tracker import BUY_AND_HOLD, CASH, Competitor, Tracker
+from phantomex.sessions.view import session_view
 from phantomex.store.repo import Store
 from phantomex.store.session_tables import SessionAgentRow, SessionRow, SessionSummaryRow
 
@@ -236,41 +236,11 @@ class SessionManager:
         return self.repo.summaries(session_id)
 
     def _view(self, s: dict[str, Any], *, curves: bool) -> dict[str, Any]:
-        """The stored session with its running figures: elapsed and remaining time, each
-        agent's equity and P&L (from memory while it runs, else from the saved curve)."""
         run = self.runs.get(s["id"])
-        live = run.tracker.pnl() if run is not None else {}
-        start = datetime.fromisoformat(s["window"]["start"])
-        end = datetime.fromisoformat(s["window"]["end"])
-        if run is not None:
-            clock = now() if s["kind"] == "live" else run.clock
-            s["clock"] = iso(run.clock)
-        else:
-            clock = datetime.fromisoformat(s["clock"]) if s["clock"] else start
-        clock = min(max(clock, start), end)
-        s["elapsed_seconds"] = (clock - start).total_seconds()
-        s["remaining_seconds"] = (end - clock).total_seconds() if run is not None else 0.0
-        s["duration_seconds"] = (end - start).total_seconds()
-        if run is not None:
-            s["progress"] = s["elapsed_seconds"] / max(s["duration_seconds"], 1e-9)
-        for a in s["agents"]:
-            figures = live.get(a["name"])
-            if figures is None:
-                last = Decimal(a["equity"][-1]) if a["equity"] else Decimal(a["start_equity"])
-                start_eq = Decimal(a["start_equity"])
-                figures = {
-                    "equity_now": format(last, "f"),
-                    "pnl": format(last - start_eq, "f"),
-                    "return_pct": float((last / start_eq - 1) * 100),
-                }
-            a.update(figures)
-            a["trade_count"] = len(a["trades"]) if a["role"] == "agent" else 0
-            if not curves:
-                for key in ("equity", "trades", "decisions"):
-                    a.pop(key, None)
-        if not curves:
-            s.pop("times", None)
-        return s
+        if run is None:
+            return session_view(s, curves=curves)
+        wall = now() if s["kind"] == "live" else None
+        return session_view(s, curves=curves, running=(run.clock, run.tracker.pnl(), wall))
 
     # -- building runs ----------------------------------------------------------------------------
     def _agent_spec(self, spec: SessionSpec, a: Any) -> AgentSpec:
@@ -503,34 +473,7 @@ class SessionManager:
         """A summary of ``session`` as it is stored now: by the configured model when there is
         one (prompt and output stored here and in the LLM audit trail), else from the template;
         a model that fails falls back to the template with the error kept."""
-        facts = summaries.figures(session)
-        text = summaries.template_text(facts)
-        row = SessionSummaryRow(
-            session_id=session["id"],
-            kind=kind,
-            time=datetime.fromisoformat(facts["end"]),
-            created_at=now(),
-            author="template",
-            text=text,
-            figures=facts,
-        )
-        conf = session["spec"].get("summary_llm")
-        llm = self.kernel.llm
-        if conf and llm is not None:
-            messages = summaries.prompt(facts)
-            row.endpoint, row.model, row.prompt = conf["endpoint"], conf["model"], messages
-            try:
-                result = await summaries.llm_text(llm, conf["endpoint"], conf["model"], messages)
-            except (LLMError, ValueError) as exc:
-                row.error = f"{type(exc).__name__}: {exc}"
-            else:
-                row.raw_output = result.content
-                row.latency_seconds = result.latency_seconds
-                row.tokens_in, row.tokens_out = result.tokens_in, result.tokens_out
-                if result.content.strip():
-                    row.author, row.text = "llm", result.content.strip()
-                else:
-                    row.error = "the model returned no text"
+        row = await summaries.summary_row(session, kind, now(), self.kernel.llm)
         async with self.kernel.exclusive():
             return self._store_summary(row)
 

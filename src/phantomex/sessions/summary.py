@@ -13,11 +13,12 @@ from decimal import Decimal
 from typing import Any
 
 from phantomex.brains.llm.runtime import LLMRuntime
-from phantomex.brains.llm.types import ChatOptions, ChatResult
+from phantomex.brains.llm.types import ChatOptions, ChatResult, LLMError
 from phantomex.formatting import money, percent, when
 from phantomex.research.metrics import TradeRecord, round_trips
 from phantomex.serialize import iso
 from phantomex.sessions.tracker import BUY_AND_HOLD
+from phantomex.store.session_tables import SessionSummaryRow
 
 SYSTEM_PROMPT = (
     "You are a trading analyst. Summarise this paper-trading session for its owner in at most "
@@ -197,3 +198,38 @@ async def llm_text(
 
 def _time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+async def summary_row(
+    session: dict[str, Any], kind: str, created_at: datetime, llm: LLMRuntime | None
+) -> SessionSummaryRow:
+    """The summary of ``session`` as stored now: the configured model's text (prompt and output
+    kept) or the template's; a model that fails leaves the template's text and its error."""
+    facts = figures(session)
+    row = SessionSummaryRow(
+        session_id=session["id"],
+        kind=kind,
+        time=datetime.fromisoformat(facts["end"]),
+        created_at=created_at,
+        author="template",
+        text=template_text(facts),
+        figures=facts,
+    )
+    conf = session["spec"].get("summary_llm")
+    if not conf or llm is None:
+        return row
+    messages = prompt(facts)
+    row.endpoint, row.model, row.prompt = conf["endpoint"], conf["model"], messages
+    try:
+        result = await llm_text(llm, conf["endpoint"], conf["model"], messages)
+    except (LLMError, ValueError) as exc:
+        row.error = f"{type(exc).__name__}: {exc}"
+        return row
+    row.raw_output = result.content
+    row.latency_seconds = result.latency_seconds
+    row.tokens_in, row.tokens_out = result.tokens_in, result.tokens_out
+    if result.content.strip():
+        row.author, row.text = "llm", result.content.strip()
+    else:
+        row.error = "the model returned no text"
+    return row
