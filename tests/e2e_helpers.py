@@ -183,3 +183,10 @@ def live_page(url: str, watch: ConsoleWatch, timeout_ms: int) -> Iterator[Any]:
         finally:
             context.close()
             browser.close()
+
+
+def expect(locator: Any) -> Any:
+    """Playwright's ``expect`` (imported when a browser test runs, not at collection)."""
+    from playwright.sync_api import expect as pw_expect
+
+    return pw_expect(locator)

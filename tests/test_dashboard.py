@@ -24,6 +24,7 @@ from e2e_helpers import (
     ConsoleWatch,
     RestartableServer,
     browser_or_skip,
+    expect,
     live_page,
     restartable_server,
     shot,
@@ -108,12 +109,6 @@ def watch() -> ConsoleWatch:
 def page(server: RestartableServer, watch: ConsoleWatch) -> Iterator[Any]:
     with live_page(server.url, watch, TIMEOUT) as pg:
         yield pg
-
-
-def expect(locator: Any) -> Any:
-    from playwright.sync_api import expect as pw_expect
-
-    return pw_expect(locator)
 
 
 def card(page: Any, name: str) -> Any:

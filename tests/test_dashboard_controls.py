@@ -20,6 +20,7 @@ from e2e_helpers import (
     ConsoleWatch,
     RestartableServer,
     browser_or_skip,
+    expect,
     live_page,
     restartable_server,
     shot,
@@ -63,12 +64,6 @@ def trader(server: RestartableServer) -> dict[str, Any]:
             "risk": FAST,
         },
     )
-
-
-def expect(locator: Any) -> Any:
-    from playwright.sync_api import expect as pw_expect
-
-    return pw_expect(locator)
 
 
 def card(page: Any, name: str) -> Any:

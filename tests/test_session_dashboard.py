@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 from e2e_helpers import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     ConsoleWatch,
     RestartableServer,
     browser_or_skip,
+    expect,
+    live_page,
     restartable_server,
     shot,
 )
@@ -34,28 +34,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestartableServ
 
 @pytest.fixture(scope="module")
 def page(server: RestartableServer) -> Iterator[tuple[Any, ConsoleWatch]]:
-    from playwright.sync_api import sync_playwright
-
     watch = ConsoleWatch()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        context.set_default_timeout(TIMEOUT)
-        pg = context.new_page()
-        watch.attach(pg)
-        pg.goto(server.url + "/")
-        pg.wait_for_selector('[data-testid=connection][data-state="live"]')
-        try:
-            yield pg, watch
-        finally:
-            context.close()
-            browser.close()
-
-
-def expect(locator: Any) -> Any:
-    from playwright.sync_api import expect as pw_expect
-
-    return pw_expect(locator)
+    with live_page(server.url, watch, TIMEOUT) as pg:
+        yield pg, watch
 
 
 def test_start_a_replay_session_from_the_form_and_see_it_ranked(

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from conftest import run_cli, server_env
 from e2e_helpers import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     ConsoleWatch,
     RestartableServer,
     browser_or_skip,
+    expect,
+    live_page,
     shot,
 )
 from fakeapi import FakeAPI, Reply
@@ -87,28 +87,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, feeds: FakeAPI) -> Iterator
 
 @pytest.fixture(scope="module")
 def page(server: RestartableServer) -> Iterator[tuple[Any, ConsoleWatch]]:
-    from playwright.sync_api import sync_playwright
-
     watch = ConsoleWatch()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        context.set_default_timeout(TIMEOUT)
-        pg = context.new_page()
-        watch.attach(pg)
-        pg.goto(server.url + "/")
-        pg.wait_for_selector('[data-testid=connection][data-state="live"]')
-        try:
-            yield pg, watch
-        finally:
-            context.close()
-            browser.close()
-
-
-def expect(locator: Any) -> Any:
-    from playwright.sync_api import expect as pw_expect
-
-    return pw_expect(locator)
+    with live_page(server.url, watch, TIMEOUT) as pg:
+        yield pg, watch
 
 
 def test_recorded_news_is_listed_and_a_headline_with_markup_shows_as_text(
