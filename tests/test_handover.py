@@ -22,7 +22,7 @@ from test_data_download import exchange_info
 from test_session_api import patient_start
 
 from phantomex.broker.paper import PaperBroker
-from phantomex.domain.agent import AgentSpec
+from phantomex.domain.agent import Agent, AgentSpec
 from phantomex.domain.models import Action, Bar, Decision, Tick
 from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import Kernel, KernelConfig
@@ -152,19 +152,21 @@ def sources(binance: FakeAPI, coingecko: FakeAPI, present: Present, root: Path) 
     return LiveSources(live, DataStore(root), exchange, wall=present.wall)
 
 
-@pytest.mark.asyncio
-async def test_one_kernel_hands_over_without_gap_or_duplicate(
-    binance: FakeAPI, coingecko: FakeAPI, present: Present, tmp_path: Path
-) -> None:
-    src = sources(binance, coingecko, present, tmp_path)
-    history = StoredHistory(src.datasets, "binance", "5m", src.exchange("binance"))
-    recorded = history.load(["BTC"], START - 20 * BAR)
-    assert recorded["BTC"][-1].time < present.wall() - BAR  # history ends behind the present
+def handover_kernel(
+    src: LiveSources,
+    history: StoredHistory,
+    recorded: dict[str, list[Bar]],
+    live_name: str,
+    start: datetime,
+    present: Present,
+) -> tuple[HandoverFeed, Kernel, Agent]:
+    """One kernel on ``recorded`` BTC bars from ``start`` handing over to ``live_name``, with
+    an RSI agent that decides at the first tick only (the test trades) and has no cooldown."""
     feed = HandoverFeed(
         recorded,
-        src.live("coingecko", ["BTC"]),
-        live_name="coingecko",
-        start=START,
+        src.live(live_name, ["BTC"]),
+        live_name=live_name,
+        start=start,
         period=BAR,
         warmup_bars=20,
         newer=lambda after: history.newer(["BTC"], after),
@@ -174,7 +176,7 @@ async def test_one_kernel_hands_over_without_gap_or_duplicate(
     kernel = Kernel(Store("sqlite://"), feed, PaperBroker(), config=KernelConfig())
     kernel.load()
     kernel.warm_up()
-    kernel.begin_at(START)
+    kernel.begin_at(start)
     agent = kernel.create_agent(
         AgentSpec(
             name="keeper",
@@ -184,6 +186,18 @@ async def test_one_kernel_hands_over_without_gap_or_duplicate(
             risk=RiskProfile(cooldown_seconds=0),
         )
     )
+    return feed, kernel, agent
+
+
+@pytest.mark.asyncio
+async def test_one_kernel_hands_over_without_gap_or_duplicate(
+    binance: FakeAPI, coingecko: FakeAPI, present: Present, tmp_path: Path
+) -> None:
+    src = sources(binance, coingecko, present, tmp_path)
+    history = StoredHistory(src.datasets, "binance", "5m", src.exchange("binance"))
+    recorded = history.load(["BTC"], START - 20 * BAR)
+    assert recorded["BTC"][-1].time < present.wall() - BAR  # history ends behind the present
+    feed, kernel, agent = handover_kernel(src, history, recorded, "coingecko", START, present)
     replay_times, live_times, bought, held = [], [], None, Decimal(0)
     brain, state = kernel.brains[agent.id], kernel.agents[agent.id].risk_state
     handover: datetime | None = None

@@ -22,17 +22,14 @@ from typing import Any
 import pytest
 from fakeapi import FakeAPI, Reply, Request
 from test_data_download import exchange_info
-from test_handover import BAR, _one_bar, price
+from test_handover import BAR, _one_bar, handover_kernel, price
 
 from phantomex.broker.paper import PaperBroker
-from phantomex.domain.agent import AgentSpec
 from phantomex.domain.models import Action, Decision
-from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.market.ccxt_feed import CcxtFeed, ccxt_feed_from_spec
 from phantomex.market.datastore import DataStore
 from phantomex.market.download import make_exchange, point_at
-from phantomex.market.handover import HandoverFeed
 from phantomex.market.history import StoredHistory
 from phantomex.market.replay import ReplayFeed
 from phantomex.sessions.handover import LiveSources
@@ -159,31 +156,7 @@ async def test_one_kernel_hands_over_to_ccxt_without_gap_or_duplicate(
     start = present.start - timedelta(hours=3)
     history = StoredHistory(src.datasets, "binance", "5m", src.exchange("binance"))
     recorded = history.load(["BTC"], start - 20 * BAR)
-    live = src.live("ccxt:binance", ["BTC"])
-    feed = HandoverFeed(
-        recorded,
-        live,
-        live_name="ccxt:binance",
-        start=start,
-        period=BAR,
-        warmup_bars=20,
-        newer=lambda after: history.newer(["BTC"], after),
-        live_for=timedelta(minutes=20),
-        wall=present.wall,
-    )
-    kernel = Kernel(Store("sqlite://"), feed, PaperBroker(), config=KernelConfig())
-    kernel.load()
-    kernel.warm_up()
-    kernel.begin_at(start)
-    agent = kernel.create_agent(
-        AgentSpec(
-            name="keeper",
-            brain="rsi",
-            symbols=["BTC"],
-            interval_seconds=7 * 86400,  # decides at the first tick only: the test trades
-            risk=RiskProfile(cooldown_seconds=0),
-        )
-    )
+    feed, kernel, agent = handover_kernel(src, history, recorded, "ccxt:binance", start, present)
     replay_times, live_times, bought, held = [], [], None, Decimal(0)
     brain, state = kernel.brains[agent.id], kernel.agents[agent.id].risk_state
     handover: datetime | None = None
@@ -212,6 +185,8 @@ async def test_one_kernel_hands_over_to_ccxt_without_gap_or_duplicate(
             assert tick.snapshots["BTC"].price == price(tick.snapshots["BTC"].time)
             live_bars += len(tick.bars)
             live_times.append(tick.time)
+    live = feed.live
+    assert isinstance(live, CcxtFeed)
     await live.aclose()
 
     assert feed.top_ups >= 1, "the newest candles were fetched on approach"
