@@ -176,3 +176,23 @@ def test_real_btc_reference_strategies_are_identical() -> None:
         fast, exact = run_fast(config), run_backtest(config)
         assert differences(fast, exact) == []
         assert len(fast.trades) in (1730, 423)
+
+
+
+def test_a_market_that_has_not_moved_yet_gets_no_rsi_trade() -> None:
+    """Prices that do not move for the first 60 bars: the RSI of a window from the first bar
+    has no gain and no loss (TA-Lib gives 0, far below the oversold level), but the brain holds
+    while the price has not moved. Neither engine may buy before the price moves."""
+    rng = np.random.default_rng(7)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.002, 300)))
+    close[:60] = 100.0
+    start = datetime(2024, 3, 1, tzinfo=UTC)
+    bars = [
+        Bar("X", start + timedelta(minutes=i), _d(c), _d(c), _d(c), _d(c), _d(1))
+        for i, c in enumerate(close)
+    ]
+    agent = strategy_agent("rsi", {"period": 2, "oversold": 30, "overbought": 70}, symbols=["X"])
+    config = BacktestConfig(data={"X": bars}, agents=[agent])
+    fast, exact = run_fast(config), run_backtest(config)
+    assert differences(fast, exact) == []
+    assert exact.trades and exact.trades[0].time > start + timedelta(minutes=60)

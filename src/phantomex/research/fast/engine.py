@@ -4,15 +4,13 @@ shape (see :mod:`phantomex.research.fast`)."""
 
 from __future__ import annotations
 
-import decimal
 import inspect
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from decimal import Decimal
-from typing import Any, overload
+from typing import Any
 
 import numpy as np
 
@@ -20,17 +18,15 @@ from phantomex.brains.registry import create_brain
 from phantomex.brains.rules import signals
 from phantomex.brains.rules.momentum import MomentumBrain
 from phantomex.brains.rules.rsi import RsiBrain
-from phantomex.domain.models import Bar, Mode
-from phantomex.domain.money import BPS, MAX_PRICE, MONEY_CONTEXT
+from phantomex.domain.models import Mode
+from phantomex.domain.money import BPS
 from phantomex.domain.risk import RiskProfile
 from phantomex.market.base import PriceHistory
-from phantomex.market.columns import BarColumns
-from phantomex.market.replay import _prepare
 from phantomex.research.fast import indicators, loop
+from phantomex.research.fast.arrays import FastRun, FastUnsupported, Series, utc_time
 from phantomex.research.fast.columnar import materialised, quiet
-from phantomex.research.metrics import TradeRecord, compute_metrics
+from phantomex.research.fast.result import FastBacktestResult
 from phantomex.research.spec import (
-    AgentResult,
     BacktestConfig,
     BacktestError,
     BacktestResult,
@@ -40,109 +36,6 @@ from phantomex.research.spec import (
 
 #: The bars of history a brain sees (the kernel's :class:`PriceHistory` bound).
 HISTORY_BARS: int = inspect.signature(PriceHistory).parameters["max_bars"].default
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class FastUnsupported(BacktestError):
-    """A configuration the research engine does not run; the message names what."""
-
-
-@dataclass(frozen=True)
-class Series:
-    """One symbol's bars as arrays (what the compiled loop reads)."""
-
-    symbol: str
-    bars: Sequence[Bar]
-    opens: np.ndarray
-    closes: np.ndarray
-    open_us: np.ndarray
-    tick_us: np.ndarray
-    period: timedelta
-
-    @classmethod
-    def from_bars(cls, symbol: str, bars: Sequence[Bar], period: timedelta) -> Series:
-        """The bars as the replay feed orders them (sorted, first of duplicates kept)."""
-        if isinstance(bars, BarColumns):  # sorted, unique, floats of the exact text
-            kept: Sequence[Bar] = bars
-            opens, closes = bars.values["open"], bars.values["close"]
-            opens_us: Any = bars.time_us
-        else:
-            kept, opens_us = _prepare(symbol, bars)
-            opens = np.array([float(b.open) for b in kept])
-            closes = np.array([float(b.close) for b in kept])
-        limit = float(MAX_PRICE)
-        for name, values in (("open", opens), ("close", closes)):
-            if not (np.isfinite(values) & (values > 0) & (values < limit)).all():
-                raise FastUnsupported(f"{symbol} has invalid {name} prices (the exact kernel "
-                                      "skips them; the research engine does not)")  # fmt: skip
-        open_us = np.array(opens_us, dtype=np.int64)
-        period_us = period // timedelta(microseconds=1)
-        return cls(symbol, kept, opens, closes, open_us, open_us + period_us, period)
-
-
-@dataclass
-class FastRun:
-    """One parameter set's run: trades as arrays, the equity at each bar's close."""
-
-    params: dict[str, Any]
-    trades: int
-    bar: np.ndarray
-    side: np.ndarray
-    quantity: np.ndarray
-    price: np.ndarray
-    fee: np.ndarray
-    kind: np.ndarray
-    equity: np.ndarray
-    status: str
-    ambiguous: str | None  # why the exact kernel must decide this run (None: it need not)
-
-
-class DecimalSeries(Sequence[Decimal]):
-    """A float array seen as Decimals (converted on access): the equity curve of a run."""
-
-    def __init__(self, values: np.ndarray) -> None:
-        self.values = values
-
-    def __len__(self) -> int:
-        return int(self.values.size)
-
-    @overload
-    def __getitem__(self, i: int) -> Decimal: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[Decimal]: ...
-    def __getitem__(self, i: int | slice) -> Decimal | list[Decimal]:
-        if isinstance(i, slice):
-            return [Decimal(repr(float(v))) for v in self.values[i]]
-        return Decimal(repr(float(self.values[i])))
-
-    def __iter__(self) -> Iterator[Decimal]:
-        return (Decimal(repr(v)) for v in self.values.tolist())
-
-
-class TimeSeries(Sequence[datetime]):
-    """Times in µs since the epoch seen as UTC datetimes (converted on access)."""
-
-    def __init__(self, us: np.ndarray) -> None:
-        self.us = us
-
-    def __len__(self) -> int:
-        return int(self.us.size)
-
-    @overload
-    def __getitem__(self, i: int) -> datetime: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[datetime]: ...
-    def __getitem__(self, i: int | slice) -> datetime | list[datetime]:
-        if isinstance(i, slice):
-            return [_time(int(v)) for v in self.us[i]]
-        return _time(int(self.us[i]))
-
-    def __iter__(self) -> Iterator[datetime]:
-        return (_time(v) for v in self.us.tolist())
-
-
-def _time(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
 
 
 # -- what the engine supports ----------------------------------------------------------------------
@@ -277,7 +170,7 @@ def simulate(
         ntr, bar, side, qty, price, paid, kinds, equity, status, amb, amb_bar = out
         ambiguous = None
         if amb:
-            when = _time(int(series.tick_us[amb_bar])).isoformat()
+            when = utc_time(int(series.tick_us[amb_bar])).isoformat()
             ambiguous = f"{loop.AMBIGUOUS[amb]} too close to call in floats at {when}"
         runs.append(
             FastRun(
@@ -295,38 +188,6 @@ def simulate(
             )
         )
     return runs
-
-
-def trade_records(series: Series, run: FastRun, slippage_bps: Decimal, fill: str, name: str
-                  ) -> list[TradeRecord]:  # fmt: skip
-    """The run's fills as the exact kernel records them: the price from the Decimal bar with
-    the broker's slippage arithmetic, quantity and fee from the floats."""
-    at_open = fill != "close"
-    field = "open" if at_open else "close"
-    if isinstance(series.bars, BarColumns):
-        bases = series.bars.decimals(field, run.bar)
-    else:
-        bases = [getattr(series.bars[i], field) for i in run.bar.tolist()]
-    stamps = (series.open_us if at_open else series.tick_us)[run.bar].tolist()
-    out = []
-    with decimal.localcontext(MONEY_CONTEXT):
-        for stamp, base, side, q, f in zip(
-            stamps, bases, run.side.tolist(), run.quantity.tolist(), run.fee.tolist(),
-            strict=True,
-        ):  # fmt: skip
-            slip = base * slippage_bps / BPS
-            out.append(
-                TradeRecord(
-                    symbol=series.symbol,
-                    side="buy" if side == signals.BUY else "sell",
-                    quantity=Decimal(repr(q)),
-                    price=base + slip if side == signals.BUY else base - slip,
-                    fee=Decimal(repr(f)),
-                    time=_time(stamp),
-                    agent=name,
-                )
-            )
-    return out
 
 
 def prepare(config: BacktestConfig) -> Series:
@@ -366,76 +227,7 @@ def run_fast(config: BacktestConfig) -> BacktestResult:
     )[0]
     if run.ambiguous:
         raise FastUnsupported(run.ambiguous)
-    return result_of(config, series, run, began)
-
-
-def result_of(config: BacktestConfig, series: Series, run: FastRun, began: float
-              ) -> BacktestResult:  # fmt: skip
-    """A run as the exact kernel's result object."""
-    spec = config.agents[0]
-    trades = trade_records(series, run, config.slippage_bps, config.fill, spec.name)
-    curve = np.empty(run.equity.size + 1)
-    curve[0] = float(spec.allowance)
-    curve[1:] = run.equity
-    held = _in_market(series.closes.size, run)
-    metrics = compute_metrics(curve, period=series.period, trades=trades, in_market=held)
-    metrics["final_equity"] = format(Decimal(repr(float(curve[-1]))), "f")
-    equity = _StartedSeries(spec.allowance, run.equity)
-    agent = AgentResult(
-        name=spec.name,
-        spec=spec,
-        trades=trades,
-        equity=equity,
-        in_market=held.tolist(),
-        metrics=metrics,
-        status=run.status,
-    )
-    start_us = int(series.open_us[0]) - series.period // timedelta(microseconds=1)
-    times = TimeSeries(np.concatenate(([start_us], series.tick_us)))
-    return BacktestResult(
-        config=config,
-        data={series.symbol: series.bars},
-        period=series.period,
-        times=times,
-        agents=[agent],
-        equity=equity,
-        metrics=metrics,
-        elapsed_seconds=time.perf_counter() - began,
-        engine="fast",
-    )
-
-
-class _StartedSeries(DecimalSeries):
-    """The starting capital (exact) then the float equity curve."""
-
-    def __init__(self, start: Decimal, values: np.ndarray) -> None:
-        super().__init__(values)
-        self.start = start
-
-    def __len__(self) -> int:
-        return int(self.values.size) + 1
-
-    def __getitem__(self, i: int | slice) -> Any:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        j = i + len(self) if i < 0 else i
-        if not 0 <= j < len(self):
-            raise IndexError(i)
-        return self.start if j == 0 else Decimal(repr(float(self.values[j - 1])))
-
-    def __iter__(self) -> Iterator[Decimal]:
-        yield self.start
-        yield from super().__iter__()
-
-
-def _in_market(n: int, run: FastRun) -> np.ndarray:
-    """Per bar: a position was open at its close (the last fill at or before it was a buy;
-    every sell closes the whole position)."""
-    last = np.searchsorted(run.bar, np.arange(n), side="right") - 1
-    held = np.zeros(n, dtype=np.bool_)
-    some = last >= 0
-    held[some] = run.side[last[some]] == signals.BUY
-    return held
+    return FastBacktestResult(config, series, run, began)
 
 
 def run_engine(

@@ -95,6 +95,13 @@ def decide(
             return signals.HOLD
         if not held and value >= lo + RSI_MARGIN:
             return signals.HOLD
+        # Certainly beyond the level, and the window moved (its gain + loss is above what a
+        # flat window of the look-back keeps of the seed): the brain's signal, unchecked.
+        if fb[i] > extra:
+            if held and value >= hi + RSI_MARGIN:
+                return signals.SELL
+            if not held and value <= lo - RSI_MARGIN:
+                return signals.BUY
     low = c[a]
     high = c[a]
     for j in range(a + 1, i + 1):

@@ -1,0 +1,153 @@
+"""A research-engine run in the exact kernel's :class:`BacktestResult` shape.
+
+The final equity is there at once; the trade records (exact Decimal prices), the per-bar
+position flags and the metrics are built from the run's arrays on first use, as vectorbt builds
+its records and statistics: a sweep or a benchmark that needs the final equity pays for the
+compiled loop only, and a report pays for what it shows."""
+
+from __future__ import annotations
+
+import decimal
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from phantomex.brains.rules import signals
+from phantomex.domain.money import BPS, MONEY_CONTEXT
+from phantomex.market.columns import BarColumns
+from phantomex.research.fast.arrays import DecimalSeries, FastRun, Series, TimeSeries, utc_time
+from phantomex.research.metrics import TradeRecord, compute_metrics
+from phantomex.research.spec import AgentResult, BacktestConfig, BacktestResult
+
+
+def trade_records(series: Series, run: FastRun, slippage_bps: Decimal, fill: str, name: str
+                  ) -> list[TradeRecord]:  # fmt: skip
+    """The run's fills as the exact kernel records them: the price from the Decimal bar with
+    the broker's slippage arithmetic, quantity and fee from the floats."""
+    at_open = fill != "close"
+    field = "open" if at_open else "close"
+    if isinstance(series.bars, BarColumns):
+        bases = series.bars.decimals(field, run.bar)
+    else:
+        bases = [getattr(series.bars[i], field) for i in run.bar.tolist()]
+    stamps = (series.open_us if at_open else series.tick_us)[run.bar].tolist()
+    out = []
+    with decimal.localcontext(MONEY_CONTEXT):
+        for stamp, base, side, q, f in zip(
+            stamps, bases, run.side.tolist(), run.quantity.tolist(), run.fee.tolist(),
+            strict=True,
+        ):  # fmt: skip
+            slip = base * slippage_bps / BPS
+            out.append(
+                TradeRecord(
+                    symbol=series.symbol,
+                    side="buy" if side == signals.BUY else "sell",
+                    quantity=Decimal(repr(q)),
+                    price=base + slip if side == signals.BUY else base - slip,
+                    fee=Decimal(repr(f)),
+                    time=utc_time(stamp),
+                    agent=name,
+                )
+            )
+    return out
+
+
+class FastAgentResult(AgentResult):
+    """One agent's run; ``trades``, ``in_market`` and ``metrics`` are built on first use."""
+
+    def __init__(self, config: BacktestConfig, series: Series, run: FastRun) -> None:
+        spec = config.agents[0]
+        self.name = spec.name
+        self.spec = spec
+        self.equity = _StartedSeries(spec.allowance, run.equity)
+        self.decisions = []
+        self.status = run.status
+        self.llm = None
+        self._config, self._series, self._run = config, series, run
+
+    @cached_property
+    def trades(self) -> list[TradeRecord]:  # type: ignore[override]  # built on first use
+        config = self._config
+        return trade_records(self._series, self._run, config.slippage_bps, config.fill, self.name)
+
+    @cached_property
+    def held(self) -> np.ndarray:
+        """Per bar: a position was open at its close (as an array)."""
+        return _in_market(self._series.closes.size, self._run)
+
+    @cached_property
+    def in_market(self) -> list[bool]:  # type: ignore[override]  # built on first use
+        return self.held.tolist()
+
+    @cached_property
+    def metrics(self) -> dict[str, Any]:  # type: ignore[override]  # built on first use
+        run = self._run
+        curve = np.empty(run.equity.size + 1)
+        curve[0] = float(self.spec.allowance)
+        curve[1:] = run.equity
+        out = compute_metrics(
+            curve, period=self._series.period, trades=self.trades, in_market=self.held
+        )
+        out["final_equity"] = format(Decimal(repr(float(curve[-1]))), "f")
+        return out
+
+
+class FastBacktestResult(BacktestResult):
+    """A one-agent research-engine result; ``metrics`` are the agent's, built on first use."""
+
+    def __init__(self, config: BacktestConfig, series: Series, run: FastRun, began: float
+                 ) -> None:  # fmt: skip
+        agent = FastAgentResult(config, series, run)
+        start_us = int(series.open_us[0]) - series.period // timedelta(microseconds=1)
+        self.config = config
+        self.data = {series.symbol: series.bars}
+        self.period = series.period
+        self.times = TimeSeries(np.concatenate(([start_us], series.tick_us)))
+        self.agents = [agent]
+        self.equity = agent.equity
+        self.errors = []
+        self.engine = "fast"
+        self.engine_note = None
+        self.elapsed_seconds = time.perf_counter() - began
+
+    @cached_property
+    def metrics(self) -> dict[str, Any]:  # type: ignore[override]  # built on first use
+        return self.agents[0].metrics
+
+
+class _StartedSeries(DecimalSeries):
+    """The starting capital (exact) then the float equity curve."""
+
+    def __init__(self, start: Decimal, values: np.ndarray) -> None:
+        super().__init__(values)
+        self.start = start
+
+    def __len__(self) -> int:
+        return int(self.values.size) + 1
+
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        j = i + len(self) if i < 0 else i
+        if not 0 <= j < len(self):
+            raise IndexError(i)
+        return self.start if j == 0 else Decimal(repr(float(self.values[j - 1])))
+
+    def __iter__(self) -> Iterator[Decimal]:
+        yield self.start
+        yield from super().__iter__()
+
+
+def _in_market(n: int, run: FastRun) -> np.ndarray:
+    """Per bar: a position was open at its close (the last fill at or before it was a buy;
+    every sell closes the whole position)."""
+    last = np.searchsorted(run.bar, np.arange(n), side="right") - 1
+    held = np.zeros(n, dtype=np.bool_)
+    some = last >= 0
+    held[some] = run.side[last[some]] == signals.BUY
+    return held
