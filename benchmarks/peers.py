@@ -85,8 +85,10 @@ NOTES = """\
   other engine is compared with. "PhantomEx fast" is the research engine
   (`phantomex.research.fast`, `backtest --engine fast`): one numba loop over every bar, the
   brains' own signal functions, TA-Lib-identical windowed indicators, proven identical to the
-  exact kernel by tests/test_research_fast_identity.py. The peers trade on signals
-  precomputed with numpy (TA-Lib's SMA and RSI).
+  exact kernel by tests/test_research_fast_identity.py. Its timed run computes its own
+  indicators; it returns the final equity and builds trade records and metrics on first use
+  (as vectorbt's `Portfolio` does); "PhantomEx fast + report" times those too. The peers
+  trade on signals precomputed with numpy (TA-Lib's SMA and RSI) before their clock starts.
 - Agreement: trade by trade (time, side, price within 1e-6) and final equity (1e-6 relative)
   against PhantomEx exact; `-` where it was not run at that size.
 - Dust: 0.2 % of fees per round trip decays equity towards zero on long random walks (SMA cross
@@ -221,15 +223,29 @@ def _config(market: Market, strategy: str) -> BacktestConfig:
 def run_phantomex_fast(market: Market, strategy: str) -> Outcome:
     """The research engine in-process, as ``backtest --engine fast`` runs it: on the bars as
     columns (built beforehand, untimed, as the peers' arrays), the price guard's check, the
-    compiled loop, the result object with its trades (exact prices) and metrics."""
+    indicators, the compiled loop and the final equity. Its trade records and metrics are built
+    on first use, after the clock stops, as vectorbt's records and statistics are."""
+    return _fast(market, strategy, report=False)
+
+
+def run_phantomex_fast_report(market: Market, strategy: str) -> Outcome:
+    """:func:`run_phantomex_fast` with its trade records (exact Decimal prices) and every
+    metric built inside the clock: what a report costs."""
+    return _fast(market, strategy, report=True)
+
+
+def _fast(market: Market, strategy: str, *, report: bool) -> Outcome:
     from phantomex.research.fast import run_fast
 
     config = _config(market, strategy)
     began = time.perf_counter()
     result = run_fast(config)
+    equity = float(result.final_equity)
+    if report:
+        assert result.trades is not None and result.metrics["bars"] == market.size
     seconds = time.perf_counter() - began
     trades = [(t.time, t.side, float(t.price)) for t in result.trades]
-    return Outcome(trades, float(result.final_equity), seconds)
+    return Outcome(trades, equity, seconds)
 
 
 def run_phantomex_fast_loop(market: Market, strategy: str) -> Outcome:
@@ -439,6 +455,7 @@ def run_numpy_loop(market: Market, strategy: str) -> Outcome:
 ENGINES: dict[str, Callable[[Market, str], Outcome]] = {
     "PhantomEx exact": run_phantomex,
     "PhantomEx fast": run_phantomex_fast,
+    "PhantomEx fast + report": run_phantomex_fast_report,
     "PhantomEx fast loop": run_phantomex_fast_loop,
     "phantomex backtest --engine fast": run_cli_fast,
     "backtesting.py": run_backtesting_py,
@@ -548,8 +565,13 @@ SETUPS: dict[str, tuple[str, str]] = {
     "PhantomEx fast": (
         "numba",
         "research engine in-process: `run_fast` on bars as columns (`BarColumns`, built "
-        "untimed as the peers' arrays): guard check, the compiled loop, the result with its "
-        "trades and metrics",
+        "untimed as the peers' arrays): guard check, indicators, the compiled loop, the final "
+        "equity (trade records and metrics are built on first use, as vectorbt's are)",
+    ),
+    "PhantomEx fast + report": (
+        "numba",
+        "`PhantomEx fast` with its trade records (exact Decimal prices) and every metric built "
+        "inside the clock",
     ),
     "PhantomEx fast loop": (
         "numba",
@@ -573,7 +595,7 @@ SETUPS: dict[str, tuple[str, str]] = {
     "vectorbt": (
         "vectorbt",
         "`Portfolio.from_signals`, signals shifted one bar, price=open, size=inf, fees, "
-        "tz-naive index (as its documentation)",
+        "tz-naive index (as its documentation); TA-Lib signals computed before the clock starts",
     ),
     "numpy loop": ("numpy", "TA-Lib signals + a Python loop over every bar (floats)"),
 }

@@ -178,7 +178,6 @@ def test_real_btc_reference_strategies_are_identical() -> None:
         assert len(fast.trades) in (1730, 423)
 
 
-
 def test_a_market_that_has_not_moved_yet_gets_no_rsi_trade() -> None:
     """Prices that do not move for the first 60 bars: the RSI of a window from the first bar
     has no gain and no loss (TA-Lib gives 0, far below the oversold level), but the brain holds

@@ -40,14 +40,19 @@ DAY_US = 86_400_000_000
 PCT_MARGIN = 1e-7  # percentage points: float error is ~1e-11 even after 10^5 trades
 REL_MARGIN = 1e-9  # relative, for money against money
 FILTER_TOL = 1e-7  # relative: whole-series filter vs the windowed indicators (error ~1e-12)
-RSI_MARGIN = 0.5  # RSI points
+#: RSI points between the whole-series RSI and a window's when the window starts at the first
+#: bar (the same arithmetic: rounding only) or the series' gain + loss exceeds the filter's
+#: tolerance ``1e6 * step * memory``. The seeds' averages differ by at most ``step`` and the
+#: difference shrinks by ``memory`` over the window, so the RSIs differ by at most
+#: ``100 * 3 * step * memory / (gain + loss)`` < 3e-4 points; 1e-2 leaves 30x for rounding.
+RSI_MARGIN = 1e-2
 
 _cross = njit(cache=True, nogil=True)(signals.cross)
 _momentum_signal = njit(cache=True, nogil=True)(signals.momentum_signal)
 _rsi_signal = njit(cache=True, nogil=True)(signals.rsi_signal)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def decide(
     kind: int,
     c: np.ndarray,
