@@ -510,23 +510,31 @@ def measure(
         for strategy in STRATEGIES:
             outcomes: dict[str, Outcome] = {}
             speeds: dict[str, float] = {}
+            active = []
             for engine in engines:
                 key = (engine, strategy)
                 if key in speed_seen and market.size / speed_seen[key] > budget:
                     stopped.setdefault(key, market.name)
-                    continue
-                runs = []
-                for _ in range(repeat):
-                    runs.append(ENGINES[engine](market, strategy))
-                    if runs[-1].seconds > budget:
-                        break
-                outcomes[engine] = runs[0]
-                speeds[engine] = market.size / statistics.median(r.seconds for r in runs)
+                else:
+                    active.append(engine)
+            # Round robin: each repetition runs every engine once, so a change in the machine's
+            # load during the run weighs on all engines alike.
+            runs: dict[str, list[Outcome]] = {engine: [] for engine in active}
+            for _ in range(repeat):
+                for engine in active:
+                    if runs[engine] and runs[engine][-1].seconds > budget:
+                        continue
+                    runs[engine].append(ENGINES[engine](market, strategy))
+            for engine in active:
+                done = runs[engine]
+                outcomes[engine] = done[0]
+                speeds[engine] = market.size / statistics.median(r.seconds for r in done)
+                key = (engine, strategy)
                 speed_seen[key] = min(speeds[engine], speed_seen.get(key, math.inf))
                 print(
                     f"{market.name:>24} {strategy:>9} {engine:>15}: {speeds[engine]:>12,.0f} bars/s"
-                    f" ({len(runs)} runs, {len(runs[0].trades):,} trades,"
-                    f" equity {runs[0].equity:.8g})",
+                    f" ({len(done)} runs, {len(done[0].trades):,} trades,"
+                    f" equity {done[0].equity:.8g})",
                     file=sys.stderr,
                     flush=True,
                 )

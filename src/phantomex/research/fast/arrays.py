@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any, overload
 
 import numpy as np
+from numba import njit
 
 from phantomex.domain.models import Bar
 from phantomex.domain.money import MAX_PRICE
@@ -50,10 +51,10 @@ class Series:
             closes = np.array([float(b.close) for b in kept])
         limit = float(MAX_PRICE)
         for name, values in (("open", opens), ("close", closes)):
-            if not (np.isfinite(values) & (values > 0) & (values < limit)).all():
+            if not _between(values, 0.0, limit):
                 raise FastUnsupported(f"{symbol} has invalid {name} prices (the exact kernel "
                                       "skips them; the research engine does not)")  # fmt: skip
-        open_us = np.array(opens_us, dtype=np.int64)
+        open_us = np.asarray(opens_us, dtype=np.int64)
         period_us = period // timedelta(microseconds=1)
         return cls(symbol, kept, opens, closes, open_us, open_us + period_us, period)
 
@@ -122,3 +123,12 @@ class TimeSeries(Sequence[datetime]):
 def utc_time(us: int) -> datetime:
     """µs since the epoch as a UTC datetime."""
     return _EPOCH + timedelta(microseconds=us)
+
+
+@njit(cache=True, nogil=True)
+def _between(values: np.ndarray, low: float, high: float) -> bool:
+    """Whether every value lies strictly between ``low`` and ``high`` (NaN does not)."""
+    inside = True
+    for k in range(values.size):  # an explicit loop: numba compiles it to one pass
+        inside &= low < values[k] < high
+    return inside

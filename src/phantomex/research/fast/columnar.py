@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from numba import njit
 
 from phantomex.domain.models import AssetClass, Bar
 from phantomex.market.columns import BarColumns
@@ -38,16 +39,19 @@ def quiet(data: Mapping[str, Sequence[Bar]]) -> bool:
 
 def _steady(bars: BarColumns, jump: float) -> bool:
     """Whether every open and close lies well within ``jump`` times the previous close."""
-    closes = bars.values["close"]
-    if closes.size < 2:
-        return True
-    previous = closes[:-1]
-    lower = previous / jump * (1 + MARGIN)
-    upper = previous * jump * (1 - MARGIN)
-    inside = np.ones(previous.size, dtype=np.bool_)
-    for values in (bars.values["open"][1:], closes[1:]):
-        inside &= (lower < values) & (values < upper)
-    return bool(inside.all())
+    return _steady_loop(bars.values["open"], bars.values["close"], jump, MARGIN)
+
+
+@njit(cache=True, nogil=True)
+def _steady_loop(opens: np.ndarray, closes: np.ndarray, jump: float, margin: float) -> bool:
+    """:func:`_steady` in one pass (numpy's arithmetic, element by element)."""
+    for k in range(1, closes.size):
+        previous = closes[k - 1]
+        lower = previous / jump * (1 + margin)
+        upper = previous * jump * (1 - margin)
+        if not (lower < opens[k] < upper and lower < closes[k] < upper):
+            return False
+    return True
 
 
 def materialised(data: Mapping[str, Sequence[Bar]]) -> dict[str, Sequence[Bar]]:

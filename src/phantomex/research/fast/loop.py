@@ -85,8 +85,13 @@ def decide(
             if held:
                 if not (now < tol_n and prev >= -tol_p):
                     return signals.HOLD
-            elif not (now > -tol_n and prev <= tol_p):
-                return signals.HOLD
+                if now < -tol_n and prev >= tol_p:  # certainly crossed below
+                    return _momentum_signal(-1, held)
+            else:
+                if not (now > -tol_n and prev <= tol_p):
+                    return signals.HOLD
+                if now > tol_n and prev <= -tol_p:  # certainly crossed above
+                    return _momentum_signal(1, held)
         if kind == SMA:
             f_prev, f_now = sma_tail(c, a, i, p1)
             s_prev, s_now = sma_tail(c, a, i, p2)
