@@ -125,6 +125,12 @@ def utc_time(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
+def utc_times(us: np.ndarray) -> list[datetime]:
+    """:func:`utc_time` of each element (numpy converts, Python adds the zone)."""
+    naive: list[datetime] = us.astype("datetime64[us]").tolist()
+    return [t.replace(tzinfo=UTC) for t in naive]
+
+
 @njit(cache=True, nogil=True)
 def _between(values: np.ndarray, low: float, high: float) -> bool:
     """Whether every value lies strictly between ``low`` and ``high`` (NaN does not)."""

@@ -20,7 +20,7 @@ import numpy as np
 from phantomex.brains.rules import signals
 from phantomex.domain.money import BPS, MONEY_CONTEXT
 from phantomex.market.columns import BarColumns
-from phantomex.research.fast.arrays import DecimalSeries, FastRun, Series, TimeSeries, utc_time
+from phantomex.research.fast.arrays import DecimalSeries, FastRun, Series, TimeSeries, utc_times
 from phantomex.research.metrics import TradeRecord, compute_metrics
 from phantomex.research.spec import AgentResult, BacktestConfig, BacktestResult
 
@@ -35,25 +35,24 @@ def trade_records(series: Series, run: FastRun, slippage_bps: Decimal, fill: str
         bases = series.bars.decimals(field, run.bar)
     else:
         bases = [getattr(series.bars[i], field) for i in run.bar.tolist()]
-    stamps = (series.open_us if at_open else series.tick_us)[run.bar].tolist()
-    out = []
-    with decimal.localcontext(MONEY_CONTEXT):
-        for stamp, base, side, q, f in zip(
-            stamps, bases, run.side.tolist(), run.quantity.tolist(), run.fee.tolist(),
-            strict=True,
-        ):  # fmt: skip
-            slip = base * slippage_bps / BPS
-            out.append(
-                TradeRecord(
-                    symbol=series.symbol,
-                    side="buy" if side == signals.BUY else "sell",
-                    quantity=Decimal(repr(q)),
-                    price=base + slip if side == signals.BUY else base - slip,
-                    fee=Decimal(repr(f)),
-                    time=utc_time(stamp),
-                    agent=name,
-                )
-            )
+    stamps = utc_times((series.open_us if at_open else series.tick_us)[run.bar])
+    sides = ["buy" if side == signals.BUY else "sell" for side in run.side.tolist()]
+    quantities = [Decimal(repr(q)) for q in run.quantity.tolist()]
+    fees = [Decimal(repr(f)) for f in run.fee.tolist()]
+    if slippage_bps:
+        with decimal.localcontext(MONEY_CONTEXT):
+            slips = [base * slippage_bps / BPS for base in bases]
+            prices = [
+                base + slip if side == "buy" else base - slip
+                for base, slip, side in zip(bases, slips, sides, strict=True)
+            ]
+    else:
+        prices = list(bases)
+    symbol = series.symbol
+    out = [
+        TradeRecord(symbol, side, q, price, fee, stamp, name)
+        for side, q, price, fee, stamp in zip(sides, quantities, prices, fees, stamps, strict=True)
+    ]
     return out
 
 
