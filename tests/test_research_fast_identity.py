@@ -166,6 +166,10 @@ def test_research_engine_is_the_exact_kernel(config: BacktestConfig) -> None:
 
         Path(os.environ["PHANTOMEX_IDENTITY_DUMP"]).write_bytes(pickle.dumps(config))
     assert not found, (found, {k: v for k, v in config.describe().items() if k != "data"})
+    # what the fast result builds on first use: the position flags and the trade metrics
+    assert list(fast.agents[0].in_market) == list(exact.agents[0].in_market)
+    for key in ("bars", "trades", "round_trips", "exposure", "win_rate"):
+        assert fast.metrics[key] == exact.metrics[key], key
 
 
 def test_real_btc_reference_strategies_are_identical() -> None:

@@ -259,41 +259,28 @@ def max_drawdown(equity: Sequence[float] | FloatArray) -> Drawdown:
 
 def round_trips(trades: Iterable[TradeRecord]) -> list[RoundTrip]:
     """Closed round trips (flat to flat), per agent and symbol, in the order they closed."""
-    open_: dict[tuple[str, str], dict[str, Any]] = {}
+    # per open position: [quantity, cost, proceeds, fees, entry time] (a list: this loop runs
+    # once per trade of a report, tens of thousands of times)
+    open_: dict[tuple[str, str], list[Any]] = {}
     done: list[RoundTrip] = []
     for t in trades:
         key = (t.agent, t.symbol)
         cur = open_.get(key)
+        fee = t.fee
         if t.side == "buy":
             if cur is None:
-                cur = open_[key] = {
-                    "qty": ZERO,
-                    "cost": ZERO,
-                    "proceeds": ZERO,
-                    "fees": ZERO,
-                    "entry": t.time,
-                }
-            cur["qty"] += t.quantity
-            cur["cost"] += t.notional + t.fee
-            cur["fees"] += t.fee
+                cur = open_[key] = [ZERO, ZERO, ZERO, ZERO, t.time]
+            cur[0] += t.quantity
+            cur[1] += t.quantity * t.price + fee
+            cur[3] += fee
             continue
         if cur is None:  # a sell without a recorded entry: nothing to pair it with
             continue
-        cur["qty"] -= t.quantity
-        cur["proceeds"] += t.notional - t.fee
-        cur["fees"] += t.fee
-        if cur["qty"] <= 0:
-            done.append(
-                RoundTrip(
-                    t.agent,
-                    t.symbol,
-                    cur["entry"],
-                    t.time,
-                    cur["cost"],
-                    cur["proceeds"],
-                    cur["fees"],
-                )
-            )
+        cur[0] -= t.quantity
+        cur[2] += t.quantity * t.price - fee
+        cur[3] += fee
+        if cur[0] <= 0:
+            done.append(RoundTrip(t.agent, t.symbol, cur[4], t.time, cur[1], cur[2], cur[3]))
             del open_[key]
     return done
 
@@ -346,7 +333,8 @@ def compute_metrics(
     dd = max_drawdown(e)
     growth = cagr(e, ppy)
     trips = round_trips(trades)
-    pnls = [t.pnl for t in trips]
+    pnls = [t.proceeds - t.cost for t in trips]
+    returns = [float(p / t.cost) if t.cost else math.nan for p, t in zip(pnls, trips, strict=True)]
     wins = [p for p in pnls if p > 0]
     losses = [p for p in pnls if p < 0]
     gross_profit = sum(wins, ZERO)
@@ -377,7 +365,7 @@ def compute_metrics(
         "win_rate": len(wins) / len(trips) if trips else None,
         "profit_factor": float(gross_profit / gross_loss) if gross_loss > 0 else None,
         "average_trade": format(sum(pnls, ZERO) / len(pnls), "f") if pnls else None,
-        "average_trade_return": float(np.mean([t.ret for t in trips])) if trips else None,
+        "average_trade_return": float(np.mean(returns)) if trips else None,
         "exposure": _share(in_market) if in_market is not None and len(in_market) else None,
         "fees_paid": format(fees, "f"),
     }

@@ -145,8 +145,10 @@ class _StartedSeries(DecimalSeries):
 def _in_market(n: int, run: FastRun) -> np.ndarray:
     """Per bar: a position was open at its close (the last fill at or before it was a buy;
     every sell closes the whole position)."""
-    last = np.searchsorted(run.bar, np.arange(n), side="right") - 1
     held = np.zeros(n, dtype=np.bool_)
-    some = last >= 0
-    held[some] = run.side[last[some]] == signals.BUY
+    if run.bar.size == 0:
+        return held
+    last = np.append(run.bar[1:] != run.bar[:-1], True)  # a bar's last fill
+    bars = run.bar[last]
+    held[bars[0] :] = np.repeat(run.side[last] == signals.BUY, np.diff(bars, append=n))
     return held
