@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/llm_scheduling.py
 	$(BIN)/python benchmarks/peers.py
+	$(BIN)/python benchmarks/optimize.py
 
 bench-dashboard: $(STAMP) dashboard browser
 	$(BIN)/python benchmarks/dashboard.py
