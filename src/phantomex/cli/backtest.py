@@ -301,10 +301,16 @@ def register(app: typer.Typer) -> None:
 
 
 def _datasets_dir() -> Path:
-    """Where stored datasets are (the settings; a run on files does not load them)."""
-    from phantomex.config import load_settings
+    """Where stored datasets are: the data directory of the settings, read without building
+    them when it is plain (:mod:`phantomex.config_paths`); a run on files reads neither."""
+    from phantomex.config_paths import data_dir
 
-    return load_settings().datasets_dir
+    where = data_dir()
+    if where is None:
+        from phantomex.config import load_settings
+
+        where = load_settings().data_dir
+    return where / "datasets"
 
 
 def skip_exit_gc() -> None:
