@@ -103,6 +103,10 @@ CRAFTED = {
     "tabs, CRLF, BOM": "\ufefftime\topen\thigh\tlow\tclose\tvolume\r\n1\t1\t1\t1\t1\t1\r\n",
     "quotes (row reader)": HEADER + '1,"1",1,1,1,1\n2,1,1,1,1,1\n',
     "blank lines (row reader)": HEADER + "1,1,1,1,1,1\n\n2,1,1,1,1,1\n",
+    "a blank line at the end": HEADER + "1,1,1,1,1,1\n2,1,1,1,1,1\n\n",
+    "blank lines, CRLF": HEADER.replace("\n", "\r\n") + "1,1,1,1,1,1\r\n\r\n2,1,1,1,1,1\r\n",
+    "ISO times, one layout, a blank line": "time,open,high,low,close\n"
+    "2023-04-01T21:03:00Z,1,1,1,1\n\n2023-04-01T21:04:00Z,1,1,1,1\n",
     "ragged rows (row reader)": HEADER + "1,1,1,1,1,1\n2,1,1,1\n3,1,1,1,1,1,9\n",
     "header late (row reader)": "\n" + HEADER + "1,1,1,1,1,1\n",
     "no good row": HEADER + "1,2,1,1,1,1\n",
