@@ -1,5 +1,5 @@
 """A backtest pauses the cyclic garbage collector for the research engine and resumes it for
-the exact kernel (phantomex.cli.backtest.collections_paused / exact_run)."""
+the exact kernel (phantomex.cli.collector, phantomex.cli.backtest.exact_run)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from phantomex.cli.backtest import collections_paused, collections_resumed, exact_run
+from phantomex.cli.backtest import exact_run
+from phantomex.cli.collector import collections_paused, collections_resumed
 from phantomex.research.backtest import BacktestConfig, load_data, strategy_agent
 from phantomex.research.fast import run_engine
 
