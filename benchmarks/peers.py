@@ -50,6 +50,7 @@ import os
 import resource
 import statistics
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -272,38 +273,72 @@ def run_phantomex_fast_loop(market: Market, strategy: str) -> Outcome:
 
 
 _CSV: dict[str, Path] = {}
-#: (data, strategy) -> (wall, CPU seconds) of each whole-process run of the CLI
-CLI_CPU: dict[tuple[str, str], list[tuple[float, float]]] = {}
+_STORED: dict[str, Path] = {}
+#: (engine, data, strategy) -> (wall, CPU seconds) of each whole-process run of the CLI
+CLI_CPU: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
+CLI = "phantomex backtest --engine fast"
+CLI_DATASET = "phantomex backtest --engine fast --dataset"
 
 
 def run_cli_fast(market: Market, strategy: str) -> Outcome:
-    """``phantomex backtest --engine fast --json`` as a whole process (start-up, imports,
-    loading and validating the CSV file, the run, the JSON), wall time."""
-    import json
-    import subprocess
-    import tempfile
-
+    """``phantomex backtest --engine fast --json`` on a CSV file as a whole process (start-up,
+    imports, reading and validating the CSV file, the run, the JSON); the file is written
+    beforehand, untimed. The shipped real data is read as the shipped dataset ``demo``."""
     if market.name.startswith("real BTC"):
         source = ["--dataset", "demo", "--symbols", "BTC"]
     else:
         path = _CSV.get(market.name)
         if path is None:
-            path = Path(tempfile.mkdtemp()) / "BTC.csv"
-            frame = market.frame()
-            frame.index = frame.index.strftime("%Y-%m-%dT%H:%M:%SZ")
-            frame.to_csv(path, index_label="time", float_format="%.17g")
-            _CSV[market.name] = path
+            path = _csv_of(market)
         source = ["--data", f"BTC={path}"]
+    return _run_cli(CLI, market, strategy, source, os.environ.copy())
+
+
+def run_cli_fast_dataset(market: Market, strategy: str) -> Outcome:
+    """``phantomex backtest --engine fast --dataset bench --json`` as a whole process (start-up,
+    imports, reading and validating the stored Parquet dataset, the run, the JSON): the bars
+    are stored beforehand, untimed, with the product's own import (``DataStore.save``, what
+    ``phantomex data import`` calls) in a data directory of their own, as backtesting.py's
+    DataFrame is built untimed."""
+    from phantomex.market.datastore import DataStore
+
+    data_dir = _STORED.get(market.name)
+    if data_dir is None:
+        data_dir = Path(tempfile.mkdtemp())
+        DataStore(data_dir / "datasets").save("bench", "BTC", "1m", market.bars, "benchmark")
+        _STORED[market.name] = data_dir
+    env = {**os.environ, "PHANTOMEX_DATA_DIR": str(data_dir)}
+    return _run_cli(CLI_DATASET, market, strategy, ["--dataset", "bench"], env)
+
+
+def _csv_of(market: Market) -> Path:
+    """The market as a CSV file (ISO times, shortest round-tripping floats), written once."""
+    path = Path(tempfile.mkdtemp()) / "BTC.csv"
+    frame = market.frame()
+    frame.index = frame.index.strftime("%Y-%m-%dT%H:%M:%SZ")
+    frame.to_csv(path, index_label="time", float_format="%.17g")
+    _CSV[market.name] = path
+    return path
+
+
+def _run_cli(
+    engine: str, market: Market, strategy: str, source: list[str], env: dict[str, str]
+) -> Outcome:
+    """One whole-process run of the CLI: wall time (returned) and CPU time (kept in
+    :data:`CLI_CPU`), the trades and final equity of its JSON."""
+    import json
+    import subprocess
+
     params = ["--param", "fast=10", "--param", "slow=30"] if strategy == "sma_cross" else []
     cmd = [sys.executable, "-m", "phantomex.cli.main", "backtest", *source,
            "--strategy", strategy, *params, "--engine", "fast", "--json"]  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
     seconds = time.perf_counter() - began
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    CLI_CPU.setdefault((market.name, strategy), []).append((seconds, cpu))
+    CLI_CPU.setdefault((engine, market.name, strategy), []).append((seconds, cpu))
     out = json.loads(done.stdout)
     assert out["engine"] == "fast", out.get("engine_note")
     trades = [
@@ -457,7 +492,8 @@ ENGINES: dict[str, Callable[[Market, str], Outcome]] = {
     "PhantomEx fast": run_phantomex_fast,
     "PhantomEx fast + report": run_phantomex_fast_report,
     "PhantomEx fast loop": run_phantomex_fast_loop,
-    "phantomex backtest --engine fast": run_cli_fast,
+    CLI: run_cli_fast,
+    CLI_DATASET: run_cli_fast_dataset,
     "backtesting.py": run_backtesting_py,
     "backtrader": run_backtrader,
     "vectorbt": run_vectorbt,
@@ -585,10 +621,15 @@ SETUPS: dict[str, tuple[str, str]] = {
         "numba",
         "research engine's compiled loop alone (`simulate`), arrays built beforehand untimed",
     ),
-    "phantomex backtest --engine fast": (
+    CLI: (
         "phantomex",
-        "the CLI as a whole process (start-up, imports, loading the CSV/dataset, run, JSON), "
-        "wall time",
+        "the CLI as a whole process on a CSV file (start-up, imports, reading the file, run, "
+        "JSON; the real data as the shipped dataset), wall time",
+    ),
+    CLI_DATASET: (
+        "phantomex",
+        "the CLI as a whole process on a stored Parquet dataset (imported beforehand, untimed, "
+        "with `DataStore.save` as `phantomex data import` does), wall time",
     ),
     "PhantomEx exact": (
         "phantomex",
@@ -643,13 +684,13 @@ def table(rows: list[dict[str, Any]], header: str) -> str:
             f"| {r['data']} | {r['strategy']} | {r['engine']} | {r['bars_per_s']:,.0f} | "
             f"{ratio_bt} | {ratio_vbt} | {r['trades']:,} | {r['equity']:.10g} | {r['agreement']} |"
         )
-    for (data, strategy), runs in CLI_CPU.items():
+    for (engine, data, strategy), runs in CLI_CPU.items():
         if data == "random walk 500":
             continue  # the warm-up
         wall = statistics.median(w for w, _ in runs)
         cpu = statistics.median(c for _, c in runs)
         notes.append(
-            f"- `phantomex backtest --engine fast` on {data}, {strategy}: {wall:.2f} s wall, "
+            f"- `{engine}` on {data}, {strategy}: {wall:.2f} s wall, "
             f"{cpu:.2f} s CPU (user + system; the rest of the wall time it waited for a core)"
         )
     return "\n".join([*lines, "", *notes, "", NOTES])

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import ipaddress
-import os
 from contextvars import ContextVar
 from decimal import Decimal
 from pathlib import Path
@@ -32,6 +31,7 @@ from pydantic_settings import (
 
 from phantomex.brains.llm.types import EndpointConfig
 from phantomex.broker.venues import ExchangeSettings
+from phantomex.config_paths import DEFAULT_DATA_DIR, config_file
 from phantomex.market.ccxt_settings import CcxtSourceSettings
 from phantomex.market.coingecko import CoinGeckoConfig
 from phantomex.market.guard import PriceGuardConfig
@@ -73,17 +73,13 @@ class _EnvSource(EnvSettingsSource):
             return value
 
 
-def config_file() -> Path:
-    return Path(os.environ.get("PHANTOMEX_CONFIG", "phantomex.toml"))
-
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PHANTOMEX_", extra="ignore")
 
     host: str = Field("127.0.0.1", description="Address the server binds.")
     port: int = Field(8000, ge=1, le=65535)
     data_dir: Path = Field(
-        Path("data"), description="Holds phantomex.db, the log and the pid file."
+        DEFAULT_DATA_DIR, description="Holds phantomex.db, the log and the pid file."
     )
     db_url: str | None = Field(None, description="SQLAlchemy URL; overrides the SQLite file.")
     demo: bool = Field(True, description="Create the three demo agents on an empty database.")

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import atexit
 import enum
-import gc
 import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -15,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from phantomex.cli.client import fail
+from phantomex.cli.collector import collections_paused, collections_resumed, skip_exit_gc
 from phantomex.cli.fittable import FitTable, key, text
 from phantomex.cli.output import console, err_console, print_json, say
 
@@ -212,109 +211,115 @@ def register(app: typer.Typer) -> None:
             strategy_agent,
         )
 
-        try:
-            if not strategy and not agent:
-                raise ValueError("give --strategy NAME (with --param key=value) or --agent FILE")
-            if not data and not dataset:
-                raise ValueError("give --data FILE or --dataset NAME")
-            wanted = [s for s in (symbols or "").split(",") if s.strip()] or None
-            fast = engine is EngineChoice.fast and not blind
-            datasets = _datasets_dir() if dataset else None
-            bars, sources = load_data(data or [], dataset, wanted, datasets=datasets, columns=fast)
-            when_from = parse_when(start, end=False)
-            when_to = parse_when(stop, end=True)
-            money = decimal_option(cash, "--cash", positive=True)
-            interval = max(1, int(bar_period(bars).total_seconds()))
-            overrides = parse_assignments(risk, "--risk", numbers_as_text=True)
-            specs = []
-            if strategy:
-                specs.append(
-                    strategy_agent(
-                        strategy,
-                        parse_assignments(param, "--param"),
-                        symbols=list(bars),
-                        cash=money,
-                        risk=overrides,
-                        interval_seconds=interval,
-                    )
-                )
-            elif param:
-                raise ValueError("--param goes with --strategy (an --agent file has its params)")
-            for path in agent or []:
-                specs.append(
-                    agent_from_toml(
-                        path,
-                        symbols=list(bars),
-                        cash=money,
-                        risk=overrides,
-                        interval_seconds=interval,
-                    )
-                )
-            config = BacktestConfig(
-                data=bars,
-                agents=specs,
-                fee_bps=decimal_option(fee_bps, "--fee-bps"),
-                slippage_bps=decimal_option(slippage_bps, "--slippage-bps"),
-                fill=fill.value,
-                start=when_from,
-                end=when_to,
-                sources=sources,
-            )
-            config, run = llm_backtest(config, use_cache=llm_cache, news=not blind)
-            if engine is EngineChoice.fast:
-                from functools import partial
-
-                from phantomex.research.fast import run_engine
-
-                run = partial(run_engine, engine="fast", run=run)
-            if blind:
-                from phantomex.research.blind import BlindKey, blind_config, unblind_result
-
-                key = BlindKey.make(list(config.data), blind_seed)
-                disguised = _run(blind_config(config, key), run, show_progress=not as_json)
-                result = unblind_result(disguised, config, key)
-            else:
-                result = _run(config, run, show_progress=not as_json)
-        except (BacktestError, ValueError) as exc:
-            fail(str(exc))
-        skip_exit_gc()
-        paths = None
-        if report is not None:
-            from phantomex.research.report import write_report
-
+        with collections_paused():
             try:
-                paths = write_report(result, report)
-            except OSError as exc:
-                fail(f"cannot write the report {report}: {exc.strerror or exc}")
-        if as_json:
-            print_json(result.to_json())
-            return
-        _print_summary(result)
-        say(f"engine: {result.engine}" + (f" ({result.engine_note})" if result.engine_note else ""))
-        from phantomex.research.llm_figures import llm_summary_line
+                if not strategy and not agent:
+                    raise ValueError(
+                        "give --strategy NAME (with --param key=value) or --agent FILE"
+                    )
+                if not data and not dataset:
+                    raise ValueError("give --data FILE or --dataset NAME")
+                wanted = [s for s in (symbols or "").split(",") if s.strip()] or None
+                fast = engine is EngineChoice.fast and not blind
+                datasets = _datasets_dir() if dataset else None
+                bars, sources = load_data(
+                    data or [], dataset, wanted, datasets=datasets, columns=fast
+                )
+                when_from = parse_when(start, end=False)
+                when_to = parse_when(stop, end=True)
+                money = decimal_option(cash, "--cash", positive=True)
+                interval = max(1, int(bar_period(bars).total_seconds()))
+                overrides = parse_assignments(risk, "--risk", numbers_as_text=True)
+                specs = []
+                if strategy:
+                    specs.append(
+                        strategy_agent(
+                            strategy,
+                            parse_assignments(param, "--param"),
+                            symbols=list(bars),
+                            cash=money,
+                            risk=overrides,
+                            interval_seconds=interval,
+                        )
+                    )
+                elif param:
+                    raise ValueError(
+                        "--param goes with --strategy (an --agent file has its params)"
+                    )
+                for path in agent or []:
+                    specs.append(
+                        agent_from_toml(
+                            path,
+                            symbols=list(bars),
+                            cash=money,
+                            risk=overrides,
+                            interval_seconds=interval,
+                        )
+                    )
+                config = BacktestConfig(
+                    data=bars,
+                    agents=specs,
+                    fee_bps=decimal_option(fee_bps, "--fee-bps"),
+                    slippage_bps=decimal_option(slippage_bps, "--slippage-bps"),
+                    fill=fill.value,
+                    start=when_from,
+                    end=when_to,
+                    sources=sources,
+                )
+                config, run = llm_backtest(config, use_cache=llm_cache, news=not blind)
+                if engine is EngineChoice.fast:
+                    from functools import partial
 
-        for one in result.agents:
-            if one.llm is not None:
-                say(f"{one.name}: {llm_summary_line(one.llm)}")
-        if paths:
-            say(f"report: {paths[0]}  summary: {paths[1]}")
+                    from phantomex.research.fast import run_engine
+
+                    run = partial(run_engine, engine="fast", run=run)
+                if blind:
+                    from phantomex.research.blind import BlindKey, blind_config, unblind_result
+
+                    key = BlindKey.make(list(config.data), blind_seed)
+                    disguised = _run(blind_config(config, key), run, show_progress=not as_json)
+                    result = unblind_result(disguised, config, key)
+                else:
+                    result = _run(config, run, show_progress=not as_json)
+            except (BacktestError, ValueError) as exc:
+                fail(str(exc))
+            skip_exit_gc()
+            paths = None
+            if report is not None:
+                from phantomex.research.report import write_report
+
+                try:
+                    paths = write_report(result, report)
+                except OSError as exc:
+                    fail(f"cannot write the report {report}: {exc.strerror or exc}")
+            if as_json:
+                print_json(result.to_json())
+                return
+            _print_summary(result)
+            say(
+                f"engine: {result.engine}"
+                + (f" ({result.engine_note})" if result.engine_note else "")
+            )
+            from phantomex.research.llm_figures import llm_summary_line
+
+            for one in result.agents:
+                if one.llm is not None:
+                    say(f"{one.name}: {llm_summary_line(one.llm)}")
+            if paths:
+                say(f"report: {paths[0]}  summary: {paths[1]}")
 
 
 def _datasets_dir() -> Path:
-    """Where stored datasets are (the settings; a run on files does not load them)."""
-    from phantomex.config import load_settings
+    """Where stored datasets are: the data directory of the settings, read without building
+    them when it is plain (:mod:`phantomex.config_paths`); a run on files reads neither."""
+    from phantomex.config_paths import data_dir
 
-    return load_settings().datasets_dir
+    where = data_dir()
+    if where is None:
+        from phantomex.config import load_settings
 
-
-def skip_exit_gc() -> None:
-    """Spare the garbage collector's passes over a run's objects (millions of bars) when the
-    process ends: at exit, before the interpreter's final collections, everything is frozen
-    (``gc.freeze``) and then freed by reference counting as usual. Not ``os._exit``: that
-    would skip the exit handlers (log flushing, temporary files) and, called from a test runner
-    that invokes the command in-process, end the runner."""
-    atexit.unregister(gc.freeze)
-    atexit.register(gc.freeze)
+        where = load_settings().data_dir
+    return where / "datasets"
 
 
 def llm_backtest(config: Any, *, use_cache: bool, news: bool = True) -> tuple[Any, Any]:
@@ -364,7 +369,8 @@ def exact_run(config: BacktestConfig, **kwargs: Any) -> BacktestResult:
     on the research engine does not load the kernel, broker or store)."""
     from phantomex.research.backtest import run_backtest
 
-    return run_backtest(config, **kwargs)
+    with collections_resumed():
+        return run_backtest(config, **kwargs)
 
 
 def _run(config: Any, run: Any, *, show_progress: bool) -> BacktestResult:

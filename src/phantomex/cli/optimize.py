@@ -13,9 +13,9 @@ from phantomex.cli.backtest import (
     decimal_option,
     parse_assignments,
     parse_when,
-    skip_exit_gc,
 )
 from phantomex.cli.client import fail
+from phantomex.cli.collector import skip_exit_gc
 from phantomex.cli.fittable import FitTable, key
 from phantomex.cli.output import console, err_console, print_json
 from phantomex.formatting import metric, when

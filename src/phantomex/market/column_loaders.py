@@ -125,8 +125,9 @@ def _gunzip(data: bytes) -> bytes | None:
 
 def _plain_layout(raw: bytes) -> bool:
     """Whether Arrow's reader and Python's ``csv`` module split ``raw`` the same way and the
-    header is on line 1: no quotes, NULs, blank lines or lone carriage returns."""
-    if not raw or raw[:1] in b"\r\n" or b'"' in raw or b"\x00" in raw or b"\n\n" in raw:
+    header is on line 1: no quotes, NULs or lone carriage returns (a blank line is found in
+    what Arrow's reader makes of it: a row without a time)."""
+    if not raw or raw[:1] in b"\r\n" or b'"' in raw or b"\x00" in raw:
         return False
     if b"\r" in raw:
         return b"\n\r\n" not in raw and raw.count(b"\r") == raw.count(b"\r\n")
@@ -167,7 +168,9 @@ def _arrow_csv(
             read_options=pcsv.ReadOptions(
                 column_names=names, skip_rows=1, use_threads=False, block_size=len(raw) + 1
             ),
-            parse_options=pcsv.ParseOptions(delimiter=delimiter, quote_char=False),
+            parse_options=pcsv.ParseOptions(
+                delimiter=delimiter, quote_char=False, ignore_empty_lines=False
+            ),
             convert_options=pcsv.ConvertOptions(
                 include_columns=[names[i] for i in wanted],
                 column_types={names[i]: pa.string() for i in wanted},
@@ -185,6 +188,8 @@ def _arrow_csv(
     }
     texts["volume"] = table[names[vi]] if vi is not None else pa.repeat("0", n)
     clock = combined(table[names[ti]])
+    if pc.min(pc.binary_length(clock)).as_py() == 0:
+        return None  # a blank line (or no time): the row reader's
     iso, iso_us = _iso_times(clock)
     if iso.all():  # ISO text has dashes: no epoch numbers to look for
         digits, epoch = np.zeros(n, dtype=np.bool_), np.zeros(n, dtype=np.int64)
@@ -257,19 +262,26 @@ def _fixed_iso(clock: Any) -> list[np.ndarray] | None:
     offsets = np.frombuffer(buffers[1], dtype=np.int32, count=n + 1, offset=clock.offset * 4)
     if offsets[-1] - offsets[0] != 20 * n or not (np.diff(offsets) == 20).all():
         return None
-    raw = np.frombuffer(buffers[2], dtype=np.uint8, count=20 * n, offset=int(offsets[0]))
-    cells = raw.reshape(n, 20)
+    rows = np.frombuffer(buffers[2], dtype=_TEXT20, count=n, offset=int(offsets[0]))
+    byte = [rows[f"b{i}"] for i in range(20)]  # the i-th byte of every time, without copies
     marks = ((4, b"-"), (7, b"-"), (10, b"T"), (13, b":"), (16, b":"), (19, b"Z"))
-    if not all((cells[:, i] == ord(c)).all() for i, c in marks) or not (cells[:, 0] > 48).all():
+    if not all((byte[i] == ord(c)).all() for i, c in marks) or not (byte[0] > 48).all():
         return None  # (a space for the T is left to the pattern)
-    digits = cells - np.uint8(ord("0"))  # wraps below "0": every non-digit is 10 or more
     out = []
     for a, width in _PARTS:
-        part = digits[:, a : a + width]
-        if (part > 9).any():
-            return None
-        out.append(part @ (10 ** np.arange(width - 1, -1, -1, dtype=np.int64)))
+        number = np.zeros(n, dtype=np.int64)
+        for i in range(a, a + width):
+            digit = byte[i] - np.uint8(ord("0"))  # wraps below "0": a non-digit is 10 or more
+            if (digit > 9).any():
+                return None
+            number *= 10
+            number += digit
+        out.append(number)
     return out
+
+
+#: 20 bytes as one record of 20 one-byte fields (a column of fixed-width times, byte by byte).
+_TEXT20 = np.dtype([(f"b{i}", np.uint8) for i in range(20)])
 
 
 def _us_of(

@@ -284,8 +284,10 @@ def _zero(texts: Any, where: np.ndarray) -> np.ndarray:
 
 
 def combined(values: Any) -> Any:
-    """One Arrow array of a possibly chunked one."""
-    return values.combine_chunks() if hasattr(values, "combine_chunks") else values
+    """One Arrow array of a possibly chunked one (its one chunk as it is, not a copy)."""
+    if not hasattr(values, "combine_chunks"):
+        return values
+    return values.chunk(0) if values.num_chunks == 1 else values.combine_chunks()
 
 
 #: The Arrow types :func:`numpy_of` reads from their buffers, with their NumPy types.
