@@ -278,7 +278,7 @@ class DecisionPipeline:
             decision,
             profile=agent.spec.risk,
             state=agent.risk_state,
-            wallet=s.ledger.wallet(agent.id),
+            wallet=s.ledger.view(agent.id),  # read only
             prices=s.prices,
             allowed_symbols=agent.spec.symbols,
             now=s.time(),
