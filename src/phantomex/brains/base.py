@@ -72,6 +72,17 @@ class ModelBrain(Protocol):
 
 
 @runtime_checkable
+class InstantBrain(Protocol):
+    """A brain that decides without waiting on anything (rule brains): when ``instant``, the
+    kernel calls ``decide_now`` directly, with no deadline to arm (it could never expire), and
+    ``decide`` returns the same decision."""
+
+    instant: ClassVar[bool]
+
+    def decide_now(self, ctx: BrainContext) -> Decision: ...
+
+
+@runtime_checkable
 class SignalBrain(Protocol):
     """A brain with vectorised signals: per bar, whether it may do anything but hold (flat or
     holding); None when it cannot say (event skipping then visits every tick)."""

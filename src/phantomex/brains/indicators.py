@@ -12,7 +12,7 @@ only needs these types (the research engine, the CLI) starts without it.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +29,22 @@ def as_float_array(values: Sequence[float] | npt.ArrayLike) -> FloatArray:
     return array
 
 
+_TALIB: dict[str, Callable[..., FloatArray]] = {}
+
+
+def _talib(name: str) -> Callable[..., FloatArray]:
+    """TA-Lib's function ``name`` itself, without the wrapper that looks for pandas and polars
+    series among its arguments (these are always float64 arrays): the same computation, without
+    the overhead on every decision."""
+    found = _TALIB.get(name)
+    if found is None:
+        import talib
+
+        wrapped = getattr(talib, name)
+        found = _TALIB[name] = getattr(wrapped, "__wrapped__", wrapped)
+    return found
+
+
 def _check_period(period: int, minimum: int) -> None:
     if isinstance(period, bool) or not isinstance(period, int) or period < minimum:
         raise ValueError(f"period must be an integer >= {minimum}, got {period!r}")
@@ -40,27 +56,21 @@ def rsi(closes: Sequence[float] | npt.ArrayLike, period: int = 14) -> FloatArray
     A series that never moves has RSI 0 in TA-Lib (no gain, no loss); callers that care should
     check for a flat series themselves."""
     _check_period(period, 2)
-    import talib
-
-    result: FloatArray = talib.RSI(as_float_array(closes), timeperiod=period)
+    result: FloatArray = _talib("RSI")(as_float_array(closes), timeperiod=period)
     return result
 
 
 def sma(closes: Sequence[float] | npt.ArrayLike, period: int) -> FloatArray:
     """Simple moving average over ``period`` values."""
     _check_period(period, 2)
-    import talib
-
-    result: FloatArray = talib.SMA(as_float_array(closes), timeperiod=period)
+    result: FloatArray = _talib("SMA")(as_float_array(closes), timeperiod=period)
     return result
 
 
 def ema(closes: Sequence[float] | npt.ArrayLike, period: int) -> FloatArray:
     """Exponential moving average (k = 2 / (period + 1)), seeded with the first SMA."""
     _check_period(period, 2)
-    import talib
-
-    result: FloatArray = talib.EMA(as_float_array(closes), timeperiod=period)
+    result: FloatArray = _talib("EMA")(as_float_array(closes), timeperiod=period)
     return result
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
@@ -180,7 +180,6 @@ class PaperBroker:
             while qty * price + self.fee_for(qty * price) > wallet.cash:
                 qty = qty.next_minus()
         fee = self.fee_for(qty * price)
-        order = replace(order, quantity=qty)
         return Fill(
             agent_id=order.agent_id,
             symbol=order.symbol,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from datetime import datetime
+from types import TracebackType
 from typing import Any
 
 from phantomex.domain.clock import Clock, WallClock
@@ -91,22 +92,11 @@ class EventBus:
         """Publish a typed event (its payload is built only when someone follows its type)."""
         self.publish(event.type, event.payload, time)
 
-    @contextmanager
-    def held(self) -> Iterator[None]:
+    def held(self) -> AbstractContextManager[None]:
         """Hold the events published in this context (this task) until it ends without an error,
         then deliver them; drop them if it fails. The kernel wraps each store transaction in it,
         so followers never hear of a change that a rollback or a crash undid."""
-        if self._held.get() is not None:
-            yield
-            return
-        events: list[Event] = []
-        token = self._held.set(events)
-        try:
-            yield
-        finally:
-            self._held.reset(token)
-        for event in events:
-            self._deliver(event)
+        return _Held(self)
 
     def _deliver(self, event: Event) -> None:
         for fn in list(self._subscribers):
@@ -117,3 +107,31 @@ class EventBus:
                 fn(event)
             except Exception:  # a broken follower must never stop the kernel
                 log.exception("event subscriber failed on %s", event.type)
+
+
+class _Held:
+    """:meth:`EventBus.held` (a plain context manager: it wraps every tick)."""
+
+    __slots__ = ("_bus", "_events", "_token")
+
+    def __init__(self, bus: EventBus) -> None:
+        self._bus = bus
+        self._events: list[Event] = []
+        self._token: Token[list[Event] | None] | None = None
+
+    def __enter__(self) -> None:
+        if self._bus._held.get() is None:  # the outermost: nested ones deliver nothing
+            self._token = self._bus._held.set(self._events)
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self._token is None:
+            return
+        self._bus._held.reset(self._token)
+        if kind is None:
+            for event in self._events:
+                self._bus._deliver(event)

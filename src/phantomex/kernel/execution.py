@@ -70,7 +70,7 @@ class Execution:
         snap = s.prices[verdict.symbol]
         try:
             fill = s.broker.submit(
-                order, s.ledger.wallet(agent.id), snap, now, resize=agent.spec.risk.resize_to_fit
+                order, s.ledger.view(agent.id), snap, now, resize=agent.spec.risk.resize_to_fit
             )
         except OrderRejected as exc:
             journal.resolve(rec, DecisionStatus.REJECTED, exc.reason)

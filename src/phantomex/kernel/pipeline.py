@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import cast
 
-from phantomex.brains.base import BrainContext, ModelBrain, TimedBrain, capable
+from phantomex.brains.base import Brain, BrainContext, InstantBrain, ModelBrain, TimedBrain, capable
 from phantomex.brains.llm.audit import record_calls
 from phantomex.domain.agent import Agent
 from phantomex.domain.decision import DecisionRecord
@@ -176,22 +176,25 @@ class DecisionPipeline:
     async def _ask(self, agent: Agent, ctx: BrainContext) -> Decision:
         """The brain's decision; a failure or a missed deadline is a recorded hold."""
         brain = self.state.brains[agent.id]
-        default = self.state.config.decision_deadline_seconds
-        deadline = (
-            float(cast(TimedBrain, brain).deadline_seconds)
-            if capable(brain, TimedBrain)
-            else default
-        )
         try:
+            if capable(brain, InstantBrain) and cast(InstantBrain, brain).instant:
+                return cast(InstantBrain, brain).decide_now(ctx)  # no deadline could expire
             if is_slow(brain):  # in a task of its own, as a network client expects
-                return await asyncio.wait_for(brain.decide(ctx), timeout=deadline)
-            async with asyncio.timeout(deadline):  # in this task: no task per rule decision
+                return await asyncio.wait_for(brain.decide(ctx), timeout=self._deadline(brain))
+            async with asyncio.timeout(self._deadline(brain)):  # no task per decision
                 return await brain.decide(ctx)
         except TimeoutError:
+            deadline = self._deadline(brain)
             return Decision.hold(f"timeout: no decision within {deadline:g}s", timeout=True)
         except Exception as exc:  # a failing brain holds and waits for a person to resume it
             log.exception("brain of %s failed", agent.name)
             return Decision.hold(f"brain error: {exc}", brain_error=str(exc))
+
+    def _deadline(self, brain: Brain) -> float:
+        """Seconds the brain has to decide: its own deadline, or the kernel's."""
+        if capable(brain, TimedBrain):
+            return float(cast(TimedBrain, brain).deadline_seconds)
+        return self.state.config.decision_deadline_seconds
 
     def abandon(self, agent: Agent, reason: str) -> DecisionRecord:
         """Record a hold for a decision that will never end (inside a unit)."""
@@ -278,7 +281,7 @@ class DecisionPipeline:
             decision,
             profile=agent.spec.risk,
             state=agent.risk_state,
-            wallet=s.ledger.wallet(agent.id),
+            wallet=s.ledger.view(agent.id),  # read only
             prices=s.prices,
             allowed_symbols=agent.spec.symbols,
             now=s.time(),

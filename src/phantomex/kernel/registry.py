@@ -150,4 +150,4 @@ class AgentRegistry:
         live = {a: s.ledger.wallet(a) for a in s.ledger.agent_ids()}
         stored = {a: w for a, w in s.store.load_wallets().items() if a in live}
         live_entries = {a: e for a, e in entries.items() if a in live}
-        return reconcile(live, live_entries) + reconcile(stored, live_entries)
+        return reconcile(live, live_entries, stored)  # one rebuild for both

@@ -9,6 +9,7 @@ from phantomex.kernel.execution import Execution
 from phantomex.kernel.journal import Journal
 from phantomex.kernel.state import KILL_KEY, KernelState
 from phantomex.kernel.unit import UnitOfWork
+from phantomex.risk.engine import has_exit_rules
 
 
 class RiskSupervisor:
@@ -73,6 +74,9 @@ class RiskSupervisor:
                 f"paused until {state.paused_until}",
             )
             journal.set_status(agent, AgentStatus.PAUSED, "daily loss limit")
+            return
+        if not has_exit_rules(agent.spec.risk):  # none to look for (nor prices to gather)
+            self.work.save_agent(agent)
             return
         for exit_ in s.risk.forced_exits(
             agent.spec.risk,

@@ -49,19 +49,32 @@ def compare(expected: Wallet, actual: Wallet) -> list[Mismatch]:
 
 
 def reconcile(
-    wallets: dict[str, Wallet], entries: dict[str, list[Fill | Deposit]]
+    wallets: dict[str, Wallet],
+    entries: dict[str, list[Fill | Deposit]],
+    *others: dict[str, Wallet],
 ) -> list[Mismatch]:
-    """Check each wallet against its history; a wallet or a history alone is a mismatch."""
-    out: list[Mismatch] = []
-    for agent_id in sorted(set(wallets) | set(entries)):
+    """Check each wallet against its history; a wallet or a history alone is a mismatch. Each
+    of ``others`` (more sets of wallets: the stored ones beside the live ones) is checked the
+    same way, against the same rebuild, its mismatches after those of the sets before it."""
+    sets = (wallets, *others)
+    found: list[list[Mismatch]] = [[] for _ in sets]
+    agents = sorted(set(entries).union(*sets))
+    for agent_id in agents:
         try:
-            expected = rebuild(agent_id, entries.get(agent_id, []))
+            expected: Wallet | None = rebuild(agent_id, entries.get(agent_id, []))
+            problem = None
         except LedgerError as exc:
-            out.append(Mismatch(agent_id, "history", "a valid history", str(exc)))
-            continue
-        actual = wallets.get(agent_id)
-        if actual is None:
-            out.append(Mismatch(agent_id, "wallet", "present", "missing"))
-            continue
-        out.extend(compare(expected, actual))
-    return out
+            expected, problem = None, Mismatch(agent_id, "history", "a valid history", str(exc))
+        for out, checked in zip(found, sets, strict=True):
+            if agent_id not in checked and agent_id not in entries:
+                continue  # an agent of another set only
+            if expected is None:
+                assert problem is not None
+                out.append(problem)
+                continue
+            actual = checked.get(agent_id)
+            if actual is None:
+                out.append(Mismatch(agent_id, "wallet", "present", "missing"))
+                continue
+            out.extend(compare(expected, actual))
+    return [m for out in found for m in out]

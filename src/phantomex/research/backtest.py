@@ -27,8 +27,10 @@ The configuration, data loading and result types live in :mod:`phantomex.researc
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -114,9 +116,17 @@ def run_backtest(
     brains; the spec's ``brain`` must still be a registered strategy). ``llm`` is the runtime
     LLM agents use; the LLM responses of the run are saved in ``cache_store`` when given (the
     store ``llm``'s cache reads), so a re-run gets the same answers and repeats exactly."""
-    return asyncio.run(
-        _run(config, progress=progress, brains=brains or {}, llm=llm, cache_store=cache_store)
-    )
+    with _frozen_heap() as settle:
+        return asyncio.run(
+            _run(
+                config,
+                progress=progress,
+                brains=brains or {},
+                llm=llm,
+                cache_store=cache_store,
+                settle=settle,
+            )
+        )
 
 
 async def _run(
@@ -126,7 +136,10 @@ async def _run(
     brains: Mapping[str, Brain],
     llm: LLMRuntime | None,
     cache_store: Store | None = None,
+    settle: Callable[[], None] = lambda: None,
 ) -> BacktestResult:
+    """The run; ``settle()`` is called each time long-lived objects have been built (see
+    :func:`_frozen_heap`)."""
     began = time.perf_counter()
     if not config.agents:
         raise BacktestError("no agent to backtest")
@@ -208,7 +221,9 @@ async def _run(
             skipping=True,
             on_skip=skipped,
         )
+        settle()  # the feed, the plan and the result's columns
         await driver.run()
+        settle()  # and the run's records, before the audit and the results read them
         if progress is not None:
             progress(len(times) - 1, total)
         if cache_store is not None:
@@ -255,6 +270,24 @@ async def _run(
         elapsed_seconds=time.perf_counter() - began,
         errors=errors,
     )
+
+
+@contextmanager
+def _frozen_heap() -> Iterator[Callable[[], None]]:
+    """Keep the objects alive before the run (the bars: millions of objects on long data) out
+    of the garbage collector's full collections while it runs, result included (``gc.freeze``):
+    each would walk them all, for nothing, as the run only adds to them. Yields the function
+    that freezes what is alive by then too (the feed and the plan, once built). Nothing is
+    frozen when something else has frozen objects already (a forked server's), as unfreezing
+    would release those."""
+    if gc.get_freeze_count():
+        yield lambda: None
+        return
+    gc.freeze()
+    try:
+        yield gc.freeze
+    finally:
+        gc.unfreeze()
 
 
 def agent_trades(kernel: Kernel, agent_id: str, name: str) -> list[TradeRecord]:

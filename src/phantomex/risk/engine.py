@@ -125,6 +125,8 @@ class RiskEngine:
         are not ``suspect`` (symbol -> why: see :mod:`phantomex.market.guard`), and while the
         instrument's market is open): an exit not due now is looked at again on the next tick."""
         exits: list[ForcedExit] = []
+        if not has_exit_rules(profile):
+            return exits
         for symbol, pos in sorted(wallet.positions.items()):
             snap = prices.get(symbol)
             if pos.quantity <= 0 or price_problem(snap, now, profile.max_price_age_seconds):
@@ -344,3 +346,14 @@ class RiskEngine:
             )
         whole = decision.quantity is None and decision.notional is None
         return Verdict(True, Side.SELL, symbol, wanted, checks=checks, whole=whole)
+
+
+def has_exit_rules(profile: RiskProfile) -> bool:
+    """Whether ``profile`` has a rule that forces exits (stop-loss, take-profit, max hold):
+    without one, :meth:`RiskEngine.forced_exits` finds none (backtests of rule strategies by
+    default)."""
+    return (
+        profile.stop_loss_pct is not None
+        or profile.take_profit_pct is not None
+        or profile.max_hold_minutes is not None
+    )

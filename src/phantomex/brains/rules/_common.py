@@ -122,8 +122,20 @@ class RuleBrain:
     title: ClassVar[str]
     description: ClassVar[str]
     Params: ClassVar[type[RuleParams]]
+    #: Decides at once (:class:`~phantomex.brains.base.InstantBrain`); a subclass with a
+    #: ``decide`` of its own (which may wait) is not instant.
+    instant: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "decide" in cls.__dict__:
+            cls.instant = False
 
     async def decide(self, ctx: BrainContext) -> Decision:
+        return self.decide_now(ctx)
+
+    def decide_now(self, ctx: BrainContext) -> Decision:
+        """The decision, at once: one signal per symbol, then :func:`choose`."""
         return choose([self.evaluate(ctx, symbol) for symbol in unique_symbols(ctx.symbols)])
 
     def evaluate(self, ctx: BrainContext, symbol: str) -> Signal:
