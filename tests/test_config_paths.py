@@ -47,14 +47,21 @@ PLAIN: list[tuple[dict[str, str], str | None]] = [
 ]
 
 
+def _arrange(
+    monkeypatch: pytest.MonkeyPatch, settings_file: Path, env: dict[str, str], text: str | None
+) -> None:
+    """The environment variables ``env`` and, unless None, the settings file's ``text``."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    if text is not None:
+        settings_file.write_text(text)
+
+
 @pytest.mark.parametrize(("env", "text"), PLAIN)
 def test_the_light_reader_agrees_with_the_settings(
     clean: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], text: str | None
 ) -> None:
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    if text is not None:
-        clean.write_text(text)
+    _arrange(monkeypatch, clean, env, text)
     light = data_dir()
     assert light is not None
     if text == "port = 70000":
@@ -76,10 +83,7 @@ UNSURE: list[tuple[dict[str, str], str | None]] = [
 def test_the_light_reader_leaves_what_is_not_plain_to_the_settings(
     clean: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], text: str | None
 ) -> None:
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    if text is not None:
-        clean.write_text(text)
+    _arrange(monkeypatch, clean, env, text)
     assert data_dir() is None
     full()  # they answer or refuse, as without the light reader
 
