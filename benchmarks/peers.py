@@ -67,7 +67,8 @@ import talib
 from phantomex.domain.models import Bar
 from phantomex.market.columns import BarColumns
 from phantomex.market.loaders import load_dataset
-from phantomex.research.backtest import BacktestConfig, run_backtest, strategy_agent
+from phantomex.research.backtest import run_backtest
+from phantomex.research.spec import BacktestConfig, strategy_agent
 
 FEE = 0.001
 CASH = 10_000.0

@@ -9,8 +9,9 @@ from decimal import Decimal
 import pytest
 
 from phantomex.market.loaders import load_dataset
-from phantomex.research.backtest import BacktestConfig, run_backtest, strategy_agent
+from phantomex.research.backtest import run_backtest
 from phantomex.research.blind import BlindKey, blind_bars, blind_config, unblind_result
+from phantomex.research.spec import BacktestConfig, strategy_agent
 
 START = datetime(2023, 4, 14, tzinfo=UTC)
 

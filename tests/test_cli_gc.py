@@ -12,8 +12,8 @@ import pytest
 
 from phantomex.cli.backtest import exact_run
 from phantomex.cli.collector import collections_paused, collections_resumed
-from phantomex.research.backtest import BacktestConfig, load_data, strategy_agent
 from phantomex.research.fast import run_engine
+from phantomex.research.spec import BacktestConfig, load_data, strategy_agent
 
 START = datetime(2023, 4, 1, tzinfo=UTC)
 

@@ -26,7 +26,8 @@ from phantomex.domain.models import (
 )
 from phantomex.ledger.reconcile import reconcile
 from phantomex.market.base import PriceHistory
-from phantomex.research.backtest import BacktestConfig, run_backtest, strategy_agent
+from phantomex.research.backtest import run_backtest
+from phantomex.research.spec import BacktestConfig, strategy_agent
 
 D = Decimal
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

@@ -41,7 +41,8 @@ from phantomex.kernel.runtime import Kernel
 from phantomex.market.base import HistoryView, PriceHistory
 from phantomex.market.loaders import load_dataset
 from phantomex.market.replay import ReplayFeed
-from phantomex.research.backtest import BacktestConfig, run_backtest
+from phantomex.research.backtest import run_backtest
+from phantomex.research.spec import BacktestConfig
 from phantomex.sessions.manager import SessionManager, _bars
 from phantomex.sessions.spec import SessionSpec
 from phantomex.store.memory import MemoryStore

@@ -37,7 +37,8 @@ from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.market.loaders import load_dataset, read_ohlcv
 from phantomex.market.replay import ReplayFeed, replay_from_files
-from phantomex.research.backtest import BacktestConfig, run_backtest, strategy_agent
+from phantomex.research.backtest import run_backtest
+from phantomex.research.spec import BacktestConfig, strategy_agent
 from phantomex.service import Queries
 from phantomex.store.repo import Store
 

@@ -24,7 +24,9 @@ from phantomex.domain.models import Bar
 from phantomex.formatting import metric
 from phantomex.formatting import quantity as fmt_quantity
 from phantomex.market.loaders import load_dataset
-from phantomex.research.backtest import (
+from phantomex.research.backtest import run_backtest
+from phantomex.research.report import write_report
+from phantomex.research.spec import (
     BACKTEST_RISK,
     BacktestConfig,
     BacktestError,
@@ -32,10 +34,8 @@ from phantomex.research.backtest import (
     agent_from_toml,
     load_data,
     resolve_strategy,
-    run_backtest,
     strategy_agent,
 )
-from phantomex.research.report import write_report
 
 FEE = Decimal("0.001")
 CASH = Decimal(10_000)

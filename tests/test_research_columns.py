@@ -28,8 +28,8 @@ from phantomex.market.column_loaders import load_dataset_columns, parse_columns
 from phantomex.market.columns import NUMBER, BarColumns, arrow_of, numpy_of, true_at
 from phantomex.market.datastore import SCHEMA, DataStore
 from phantomex.market.loaders import load_dataset, parse_ohlcv
-from phantomex.research.backtest import BacktestConfig, load_data, strategy_agent
 from phantomex.research.fast import run_engine, run_fast
+from phantomex.research.spec import BacktestConfig, load_data, strategy_agent
 
 HEAVY = ("openai", "aiohttp", "ollama", "fastapi", "uvicorn", "starlette", "sqlalchemy", "alembic")
 

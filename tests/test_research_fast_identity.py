@@ -26,8 +26,9 @@ from hypothesis import strategies as st
 
 from phantomex.domain.models import Bar
 from phantomex.market.loaders import load_dataset
-from phantomex.research.backtest import BacktestConfig, run_backtest, strategy_agent
+from phantomex.research.backtest import run_backtest
 from phantomex.research.fast import FastUnsupported, differences, run_fast
+from phantomex.research.spec import BacktestConfig, strategy_agent
 
 EXAMPLES = int(os.environ.get("PHANTOMEX_IDENTITY_EXAMPLES", "200"))
 

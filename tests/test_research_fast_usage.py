@@ -11,9 +11,9 @@ from pathlib import Path
 from conftest import free_port, run_cli, server_env
 
 from phantomex.market.loaders import load_dataset
-from phantomex.research.backtest import BacktestConfig, strategy_agent
 from phantomex.research.fast import run_engine
 from phantomex.research.optimize import Market, local_runner, make_windows, optimize, parse_space
+from phantomex.research.spec import BacktestConfig, strategy_agent
 from phantomex.store.repo import Store
 
 START = datetime(2023, 4, 12, tzinfo=UTC)

@@ -23,13 +23,8 @@ from phantomex.brains.llm.prompt import build_messages
 from phantomex.brains.registry import create_brain
 from phantomex.domain.models import Action, Bar, Decision
 from phantomex.market.loaders import load_dataset
-from phantomex.research.backtest import (
-    OUTCOME,
-    BacktestConfig,
-    BacktestResult,
-    run_backtest,
-    strategy_agent,
-)
+from phantomex.research.backtest import run_backtest
+from phantomex.research.spec import OUTCOME, BacktestConfig, BacktestResult, strategy_agent
 
 N_BARS = 260
 SYMBOLS = ["BTC", "ETH"]

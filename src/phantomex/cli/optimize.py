@@ -95,13 +95,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Tune a strategy with Optuna (TPE); report the best parameters in and out of sample."""
         from phantomex.config import load_settings
-        from phantomex.research.backtest import (
-            BacktestError,
-            bar_period,
-            bar_times,
-            load_data,
-            select_window,
-        )
         from phantomex.research.optimize import (
             Market,
             local_runner,
@@ -109,6 +102,13 @@ def register(app: typer.Typer) -> None:
             optimize,
             parse_space,
             ray_runner,
+        )
+        from phantomex.research.spec import (
+            BacktestError,
+            bar_period,
+            bar_times,
+            load_data,
+            select_window,
         )
         from phantomex.store.repo import Store
 

@@ -140,7 +140,7 @@ class BarColumns(Sequence[Bar]):
 
 def common_step(data: Mapping[str, BarColumns]) -> timedelta:
     """The most common spacing between consecutive bars (smallest on a tie; 1 minute when there
-    is none), as :func:`~phantomex.research.backtest.bar_period` finds it."""
+    is none), as :func:`~phantomex.research.spec.bar_period` finds it."""
     empty = np.empty(0, dtype=np.int64)
     steps = np.concatenate([np.diff(b.time_us) for b in data.values()] or [empty])
     steps = steps[steps > 0]

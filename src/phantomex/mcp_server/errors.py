@@ -12,8 +12,8 @@ from pydantic import ValidationError
 
 from phantomex.brains.registry import UnknownEndpointError, UnknownStrategyError
 from phantomex.kernel.runtime import KernelError
-from phantomex.research.backtest import BacktestError
 from phantomex.research.jobs import JobNotFound
+from phantomex.research.spec import BacktestError
 from phantomex.sessions.leaderboard import LeaderboardError
 
 P = ParamSpec("P")

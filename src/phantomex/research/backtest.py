@@ -20,8 +20,8 @@ all-in on entry (the whole cash, fee included, unrounded quantities), all-out on
 stop-loss, take-profit, loss limits or cooldown (:data:`BACKTEST_RISK`) unless overridden: this is
 the reference configuration of ``shared/benchmarks/backtest-spec.md``.
 
-The configuration, data loading and result types live in :mod:`phantomex.research.spec`
-(re-exported here), which the research engine uses without this module's kernel.
+The configuration, data loading and result types live in :mod:`phantomex.research.spec`,
+which the research engine uses without this module's kernel.
 """
 
 from __future__ import annotations
@@ -50,24 +50,13 @@ from phantomex.market.replay import ReplayFeed
 from phantomex.research.llm_figures import llm_figures
 from phantomex.research.metrics import TradeRecord, compute_metrics
 from phantomex.research.spec import (
-    ALIASES,
-    BACKTEST_RISK,
-    OUTCOME,
     AgentResult,
     BacktestConfig,
     BacktestError,
     BacktestResult,
-    Fill,
     Progress,
-    agent_from_toml,
-    bar_period,
-    bar_times,
     first_error,
-    load_data,
-    resolve_strategy,
-    risk_profile,
     select_window,
-    strategy_agent,
 )
 from phantomex.serialize import iso
 from phantomex.store.memory import MemoryStore
@@ -77,27 +66,6 @@ if TYPE_CHECKING:
 
 TICKS_PER_TRANSACTION = 1000
 PROGRESS_EVERY = 250
-
-__all__ = [
-    "ALIASES",
-    "BACKTEST_RISK",
-    "OUTCOME",
-    "AgentResult",
-    "BacktestConfig",
-    "BacktestError",
-    "BacktestResult",
-    "Fill",
-    "Progress",
-    "agent_from_toml",
-    "bar_period",
-    "bar_times",
-    "load_data",
-    "resolve_strategy",
-    "risk_profile",
-    "run_backtest",
-    "select_window",
-    "strategy_agent",
-]
 
 
 # -- running ---------------------------------------------------------------------------------------

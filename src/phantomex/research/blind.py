@@ -18,8 +18,8 @@ from decimal import Decimal
 from typing import Any
 
 from phantomex.domain.models import Bar
-from phantomex.research.backtest import BacktestConfig, BacktestResult
 from phantomex.research.metrics import TradeRecord
+from phantomex.research.spec import BacktestConfig, BacktestResult
 
 WEEK = timedelta(weeks=1)
 

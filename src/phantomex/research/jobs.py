@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from phantomex.brains.registry import create_brain
-from phantomex.research.backtest import (
+from phantomex.research.spec import (
     BacktestConfig,
     BacktestError,
     bar_period,

@@ -24,11 +24,11 @@ from typing import Any, Literal
 import optuna
 
 from phantomex.domain.models import Bar
-from phantomex.research.backtest import (
+from phantomex.research.backtest import run_backtest
+from phantomex.research.spec import (
     BacktestConfig,
     BacktestError,
     Fill,
-    run_backtest,
     select_window,
     strategy_agent,
 )

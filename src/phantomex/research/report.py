@@ -23,10 +23,10 @@ import numpy as np
 
 from phantomex import formatting as fmt
 from phantomex.formatting import MetricKind
-from phantomex.research.backtest import AgentResult, BacktestResult
 from phantomex.research.llm_figures import llm_summary_line
 from phantomex.research.metrics import TradeRecord, monthly_returns, round_trips
 from phantomex.research.report_svg import BUY, SELL, Marker, Series, escaped, svg_chart
+from phantomex.research.spec import AgentResult, BacktestResult
 
 __all__ = ["render_html", "render_png", "write_report"]
 

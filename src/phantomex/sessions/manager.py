@@ -38,7 +38,7 @@ from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.market.handover import HandoverFeed
 from phantomex.market.loaders import load_dataset
 from phantomex.market.replay import ReplayFeed
-from phantomex.research.backtest import resolve_strategy
+from phantomex.research.spec import resolve_strategy
 from phantomex.serialize import iso
 from phantomex.sessions import summary as summaries
 from phantomex.sessions.handover import LiveSources, handover_feed, window_parts
