@@ -10,7 +10,6 @@ from __future__ import annotations
 import decimal
 import time
 from collections.abc import Iterator
-from datetime import timedelta
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -102,7 +101,7 @@ class FastBacktestResult(BacktestResult):
     def __init__(self, config: BacktestConfig, series: Series, run: FastRun, began: float
                  ) -> None:  # fmt: skip
         agent = FastAgentResult(config, series, run)
-        start_us = int(series.open_us[0]) - series.period // timedelta(microseconds=1)
+        start_us = int(series.open_us[0])  # the first tick (its close) less one period
         self.config = config
         self.data = {series.symbol: series.bars}
         self.period = series.period
