@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: run test lint format bench bench-dashboard install clean dashboard browser postgres test-frontend clean-dashboard
-.PHONY: crash-test bench-load ops-tools test-identity llm-real bench-llm
+.PHONY: crash-test bench-load ops-tools test-identity llm-real bench-llm fast-engine
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,13 @@ $(STAMP): requirements-dev.txt pyproject.toml
 
 install: $(STAMP)
 
-run: $(STAMP)
+# The research engine compiled ahead of time (numba's pycc, for this CPU; needs a C compiler), so
+# a backtest imports neither numba nor LLVM. Rebuilt when its sources change; without it numba
+# compiles the same functions just in time.
+fast-engine: $(STAMP)
+	@$(BIN)/python -m phantomex.research.fast.aot || true
+
+run: $(STAMP) fast-engine
 	@$(MAKE) --no-print-directory dashboard \
 	  || echo "PhantomEx: the dashboard build failed (see above); starting the API without it."
 	PHANTOMEX_LOCAL_MODEL=$${PHANTOMEX_LOCAL_MODEL:-1} $(BIN)/phantomex start
@@ -24,7 +30,7 @@ run: $(STAMP)
 # time halve its wall time on two cores; a file's tests stay together, in order, on one worker.
 TEST_WORKERS ?= 2
 
-test: $(STAMP) dashboard browser postgres ops-tools llm-real
+test: $(STAMP) fast-engine dashboard browser postgres ops-tools llm-real
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
@@ -39,11 +45,11 @@ format: $(STAMP)
 
 # The research engine against the exact kernel on thousands of drawn markets and settings
 # (make test runs 200 of them).
-test-identity: $(STAMP)
+test-identity: $(STAMP) fast-engine
 	PHANTOMEX_IDENTITY_EXAMPLES=$${PHANTOMEX_IDENTITY_EXAMPLES:-3000} $(BIN)/python -m pytest \
 	  -p no:cacheprovider tests/test_research_fast_identity.py tests/test_research_fast_indicators.py
 
-bench: $(STAMP)
+bench: $(STAMP) fast-engine
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/llm_scheduling.py

@@ -11,12 +11,12 @@ from decimal import Decimal
 from typing import Any, overload
 
 import numpy as np
-from numba import njit
 
 from phantomex.domain.models import Bar
 from phantomex.domain.money import MAX_PRICE
 from phantomex.market.columns import BarColumns
 from phantomex.market.replay import _prepare
+from phantomex.research.fast import compiled
 from phantomex.research.spec import BacktestError
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -51,7 +51,7 @@ class Series:
             closes = np.array([float(b.close) for b in kept])
         limit = float(MAX_PRICE)
         for name, values in (("open", opens), ("close", closes)):
-            if not _between(values, 0.0, limit):
+            if not compiled.ACTIVE.between(values, 0.0, limit):
                 raise FastUnsupported(f"{symbol} has invalid {name} prices (the exact kernel "
                                       "skips them; the research engine does not)")  # fmt: skip
         open_us = np.asarray(opens_us, dtype=np.int64)
@@ -129,12 +129,3 @@ def utc_times(us: np.ndarray) -> list[datetime]:
     """:func:`utc_time` of each element (numpy converts, Python adds the zone)."""
     naive: list[datetime] = us.astype("datetime64[us]").tolist()
     return [t.replace(tzinfo=UTC) for t in naive]
-
-
-@njit(cache=True, nogil=True)
-def _between(values: np.ndarray, low: float, high: float) -> bool:
-    """Whether every value lies strictly between ``low`` and ``high`` (NaN does not)."""
-    inside = True
-    for k in range(values.size):  # an explicit loop: numba compiles it to one pass
-        inside &= low < values[k] < high
-    return inside

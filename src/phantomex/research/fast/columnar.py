@@ -6,12 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import numpy as np
-from numba import njit
-
 from phantomex.domain.models import AssetClass, Bar
 from phantomex.market.columns import BarColumns
 from phantomex.market.guard import PriceGuard
+from phantomex.research.fast import compiled
 
 #: How far inside the jump rule's bounds a float must lie to decide it for the exact rule (the
 #: exact bounds are Decimal quotients and products; floats are within 1e-15 of them).
@@ -39,19 +37,7 @@ def quiet(data: Mapping[str, Sequence[Bar]]) -> bool:
 
 def _steady(bars: BarColumns, jump: float) -> bool:
     """Whether every open and close lies well within ``jump`` times the previous close."""
-    return _steady_loop(bars.values["open"], bars.values["close"], jump, MARGIN)
-
-
-@njit(cache=True, nogil=True)
-def _steady_loop(opens: np.ndarray, closes: np.ndarray, jump: float, margin: float) -> bool:
-    """:func:`_steady` in one pass (numpy's arithmetic, element by element)."""
-    for k in range(1, closes.size):
-        previous = closes[k - 1]
-        lower = previous / jump * (1 + margin)
-        upper = previous * jump * (1 - margin)
-        if not (lower < opens[k] < upper and lower < closes[k] < upper):
-            return False
-    return True
+    return bool(compiled.ACTIVE.steady(bars.values["open"], bars.values["close"], jump, MARGIN))
 
 
 def materialised(data: Mapping[str, Sequence[Bar]]) -> dict[str, Sequence[Bar]]:

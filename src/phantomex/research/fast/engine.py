@@ -22,9 +22,11 @@ from phantomex.domain.models import Mode
 from phantomex.domain.money import BPS
 from phantomex.domain.risk import RiskProfile
 from phantomex.market.base import PriceHistory
-from phantomex.research.fast import indicators, loop
+from phantomex.research.fast import compiled
 from phantomex.research.fast.arrays import FastRun, FastUnsupported, Series, utc_time
+from phantomex.research.fast.codes import AMBIGUOUS, EMA, RSI, SMA
 from phantomex.research.fast.columnar import materialised, quiet
+from phantomex.research.fast.compiled import Kernels
 from phantomex.research.fast.result import FastBacktestResult
 from phantomex.research.spec import (
     BacktestConfig,
@@ -77,21 +79,21 @@ def _whole_buy(risk: RiskProfile, fee_bps: Decimal) -> bool:
 
 # -- running ---------------------------------------------------------------------------------------
 def _filters(
-    kind: int, closes: np.ndarray, p1: int, p2: int, lookback: int
+    kernels: Kernels, kind: int, closes: np.ndarray, p1: int, p2: int, lookback: int
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """The whole-series filter series and the extra tolerance for windows that do not start
     at the first bar (an EMA's or RSI's forgotten seed, bounded)."""
-    if kind == loop.SMA:
-        return indicators.sma_series(closes, p1), indicators.sma_series(closes, p2), 0.0
-    if kind == loop.EMA:
+    if kind == SMA:
+        return kernels.sma_series(closes, p1), kernels.sma_series(closes, p2), 0.0
+    if kind == EMA:
         spread = float(closes.max() - closes.min())
         memory = (1 - 2 / (p2 + 1)) ** (lookback - 1 - p2)
         return (
-            indicators.ema_series(closes, p1),
-            indicators.ema_series(closes, p2),
+            kernels.ema_series(closes, p1),
+            kernels.ema_series(closes, p2),
             4 * spread * memory,
         )
-    value, sums = indicators.rsi_series(closes, p1)
+    value, sums = kernels.rsi_series(closes, p1)
     step = float(np.abs(np.diff(closes)).max()) if closes.size > 1 else 0.0
     memory = (1 - 1 / p1) ** (lookback - 1 - p1)
     return value, sums, 1e6 * step * memory + 1e-300
@@ -105,12 +107,12 @@ def _strategy(
     if isinstance(made, MomentumBrain):
         p = made.params
         need, lookback = signals.momentum_window(p.slow, p.ma == "ema")
-        kind = loop.EMA if p.ma == "ema" else loop.SMA
+        kind = EMA if p.ma == "ema" else SMA
         return kind, p.fast, p.slow, 0.0, 0.0, need, min(lookback, HISTORY_BARS)
     if isinstance(made, RsiBrain):
         q = made.params
         need, lookback = signals.rsi_window(q.period)
-        return loop.RSI, q.period, 0, q.oversold, q.overbought, need, min(lookback, HISTORY_BARS)
+        return RSI, q.period, 0, q.oversold, q.overbought, need, min(lookback, HISTORY_BARS)
     raise FastUnsupported(f"strategy {brain!r}")
 
 
@@ -125,9 +127,11 @@ def simulate(
     slippage_bps: Decimal,
     fill: str,
     interval_seconds: int,
+    kernels: Kernels | None = None,
 ) -> list[FastRun]:
     """Run ``brain`` with each of ``param_sets`` over ``series`` (one compiled loop per set;
-    the arrays are built once)."""
+    the arrays are built once) on ``kernels`` (by default :data:`compiled.ACTIVE`)."""
+    kernels = kernels or compiled.ACTIVE
     nan = math.nan
     fee = float(fee_bps / BPS)
     slip = float(slippage_bps / BPS)
@@ -135,8 +139,8 @@ def simulate(
     runs = []
     for params in param_sets:
         kind, p1, p2, lo, hi, need, lookback = _strategy(brain, params)
-        fa, fb, extra = _filters(kind, series.closes, p1, p2, lookback)
-        out = loop.simulate(
+        fa, fb, extra = _filters(kernels, kind, series.closes, p1, p2, lookback)
+        out = kernels.simulate(
             series.opens,
             series.closes,
             series.open_us,
@@ -171,7 +175,7 @@ def simulate(
         ambiguous = None
         if amb:
             when = utc_time(int(series.tick_us[amb_bar])).isoformat()
-            ambiguous = f"{loop.AMBIGUOUS[amb]} too close to call in floats at {when}"
+            ambiguous = f"{AMBIGUOUS[amb]} too close to call in floats at {when}"
         runs.append(
             FastRun(
                 dict(params),

@@ -9,7 +9,7 @@ functions from :mod:`phantomex.brains.rules.signals`, on TA-Lib-identical window
 fills at the close, ``close``) → equity marked to the close.
 
 Money is float64 here (the exact kernel's is Decimal): a comparison of money against a
-threshold that lands within a hair of it (:data:`AMBIGUOUS` codes) is reported instead of
+threshold that lands within a hair of it (:data:`.codes.AMBIGUOUS`) is reported instead of
 trusted, and the caller then runs the exact kernel.
 """
 
@@ -21,21 +21,20 @@ import numpy as np
 from numba import njit
 
 from phantomex.brains.rules import signals
+from phantomex.research.fast.codes import (
+    BRAIN,
+    DRAWDOWN,
+    EMA,
+    MAX_HOLD,
+    PAUSED,
+    RUNNING,
+    SMA,
+    STOP_LOSS,
+    STOPPED,
+    TAKE_PROFIT,
+)
 from phantomex.research.fast.indicators import ema_tail, rsi_last, sma_tail
 
-SMA, EMA, RSI = 0, 1, 2
-RUNNING, PAUSED, STOPPED = 0, 1, 2
-BRAIN, STOP_LOSS, TAKE_PROFIT, MAX_HOLD, DRAWDOWN = 0, 1, 2, 3, 4
-EXIT_KINDS = ("brain", "stop_loss", "take_profit", "max_hold", "drawdown")
-#: Codes of a float comparison too close to call (the exact kernel decides then).
-AMBIGUOUS = {
-    1: "stop-loss level",
-    2: "take-profit level",
-    3: "drawdown limit",
-    4: "daily loss limit",
-    5: "minimum order notional",
-    6: "buy resized to the cash at the fill price",
-}
 DAY_US = 86_400_000_000
 PCT_MARGIN = 1e-7  # percentage points: float error is ~1e-11 even after 10^5 trades
 REL_MARGIN = 1e-9  # relative, for money against money
