@@ -85,7 +85,8 @@ NOTES = """\
   `run_backtest` (the code path of `phantomex backtest`): the live kernel, broker, risk engine
   and ledger on an in-memory store, Decimal money, event skipping; it is the reference every
   other engine is compared with. "PhantomEx fast" is the research engine
-  (`phantomex.research.fast`, `backtest --engine fast`): one numba loop over every bar, the
+  (`phantomex.research.fast`, `backtest --engine fast`): one compiled loop over every bar (numba,
+  ahead of time when `make` built it: the run says which), the
   brains' own signal functions, TA-Lib-identical windowed indicators, proven identical to the
   exact kernel by tests/test_research_fast_identity.py. Its timed run computes its own
   indicators; it returns the final equity and builds trade records and metrics on first use
@@ -625,7 +626,8 @@ SETUPS: dict[str, tuple[str, str]] = {
     CLI: (
         "phantomex",
         "the CLI as a whole process on a CSV file (start-up, imports, reading the file, run, "
-        "JSON; the real data as the shipped dataset), wall time",
+        "JSON; the real data as the shipped dataset), wall time; PhantomEx's bytecode written "
+        "beforehand, as an install does",
     ),
     CLI_DATASET: (
         "phantomex",
@@ -663,6 +665,11 @@ def setup_lines(engines: list[str]) -> list[str]:
         except PackageNotFoundError:
             ver = "?"
         lines.append(f"- {engine} ({package} {ver}): {how}")
+    if any("fast" in engine for engine in engines):
+        from phantomex.research.fast import compiled
+
+        how = "ahead of time (numba pycc, `make`)" if compiled.ACTIVE.ahead_of_time else "by numba"
+        lines += ["", f"The research engine's loop was compiled {how}."]
     return lines
 
 
@@ -697,6 +704,16 @@ def table(rows: list[dict[str, Any]], header: str) -> str:
     return "\n".join([*lines, "", *notes, "", NOTES])
 
 
+def _compile_bytecode() -> None:
+    """Write PhantomEx's bytecode before the whole-process runs, as installing a package does
+    (with ``PYTHONDONTWRITEBYTECODE`` set, each run would otherwise compile its modules)."""
+    import compileall
+
+    import phantomex
+
+    compileall.compile_dir(Path(phantomex.__file__).parent, quiet=1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
@@ -711,6 +728,8 @@ def main() -> None:
     if not args.no_real:
         markets.append(real_btc())
     engines = [e for e in args.engines.split(",") if e]
+    if any(e.startswith("phantomex ") for e in engines):
+        _compile_bytecode()
     rows = measure(markets, args.repeat, args.budget, engines)
     header = (
         "# PhantomEx against its peers (reference configuration of "
