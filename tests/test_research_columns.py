@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from phantomex.domain.models import Bar
 from phantomex.market.column_loaders import load_dataset_columns, parse_columns
 from phantomex.market.columns import NUMBER, BarColumns, arrow_of, numpy_of, true_at
-from phantomex.market.datastore import SCHEMA, DataStore
+from phantomex.market.datastore import DataStore, schema
 from phantomex.market.loaders import load_dataset, parse_ohlcv
 from phantomex.research.fast import run_engine, run_fast
 from phantomex.research.spec import BacktestConfig, load_data, strategy_agent
@@ -171,7 +171,7 @@ def test_a_stored_dataset_loads_the_same_as_columns(tmp_path: Path) -> None:
     store = DataStore(tmp_path)
     path = store.path("mine", "ABC", "1m")
     path.parent.mkdir(parents=True)
-    pq.write_table(pa.Table.from_pydict(columns, schema=SCHEMA), path)
+    pq.write_table(pa.Table.from_pydict(columns, schema=schema()), path)
     rows = store.load("mine", "ABC", "1m")
     cols = store.load_dataset_columns("mine", ["ABC"])["ABC"]
     assert exact(cols) == exact(rows) and len(rows) == 3
