@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -52,7 +52,7 @@ def same(a: BarColumns, b: BarColumns) -> None:
     assert rows(a[1:3]) == rows(b[1:3]) and rows(a.between(None, None)) == rows(b)
 
 
-def write(store: DataStore, texts: list[tuple[str | None, ...]]) -> Path:
+def write(store: DataStore, texts: Sequence[tuple[str | None, ...]]) -> Path:
     """A stored file written as another tool might (not through ``save``)."""
     path = store.path("mine", "ABC", "1m")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,7 +95,7 @@ def test_the_cache_gives_what_the_file_gives_and_logs_the_same(
 def test_save_writes_the_cache(store: DataStore) -> None:
     bars = [
         Bar("ABC", START + timedelta(minutes=i), Decimal(o), Decimal(h), Decimal(lo),
-            Decimal(c), Decimal(v))
+            Decimal(c), Decimal(str(v)))
         for i, (o, h, lo, c, v) in enumerate(r for r in ROWS if r[0] in ("100.50", "7"))
     ]  # fmt: skip
     store.save("mine", "ABC", "1m", bars, "test")
