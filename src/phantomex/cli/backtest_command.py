@@ -68,18 +68,22 @@ def register(app: typer.Typer) -> None:
                 show_default=False,
             ),
         ] = None,
-        cash: Annotated[str, typer.Option("--cash", help="Starting cash per agent.")] = "10000",
-        fee_bps: Annotated[str, typer.Option("--fee-bps", help="Fee per side, in bps.")] = "10",
+        cash: Annotated[
+            str, typer.Option("--cash", help="Starting cash per agent.")
+        ] = BacktestOptions.cash,
+        fee_bps: Annotated[
+            str, typer.Option("--fee-bps", help="Fee per side, in bps.")
+        ] = BacktestOptions.fee_bps,
         slippage_bps: Annotated[
             str, typer.Option("--slippage-bps", help="Slippage, in bps.")
-        ] = "0",
+        ] = BacktestOptions.slippage_bps,
         fill: Annotated[
             FillChoice,
             typer.Option(
                 "--fill",
                 help="next_open: at the next bar's open; close: at the signal bar's close.",
             ),
-        ] = FillChoice.next_open,
+        ] = BacktestOptions.fill,
         risk: Annotated[
             list[str] | None,
             typer.Option(
@@ -90,7 +94,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         as_json: Annotated[
             bool, typer.Option("--json", help="Print one JSON object (no progress bar).")
-        ] = False,
+        ] = BacktestOptions.as_json,
         report: Annotated[
             Path | None,
             typer.Option(
@@ -103,7 +107,7 @@ def register(app: typer.Typer) -> None:
                 "--blind",
                 help="Disguise symbols, dates and prices from the agents; results mapped back.",
             ),
-        ] = False,
+        ] = BacktestOptions.blind,
         blind_seed: Annotated[
             int | None,
             typer.Option("--blind-seed", help="Seed of the disguise.", show_default=False),
@@ -114,14 +118,14 @@ def register(app: typer.Typer) -> None:
                 "--llm-cache/--no-llm-cache",
                 help="Answer LLM agents from the project's response cache (exact re-runs).",
             ),
-        ] = True,
+        ] = BacktestOptions.llm_cache,
         engine: Annotated[
             EngineChoice,
             typer.Option(
                 help="exact: the live kernel (the truth). fast: the research engine, proven "
                 "identical on rule strategies; anything else falls back to the exact kernel.",
             ),
-        ] = EngineChoice.exact,
+        ] = BacktestOptions.engine,
     ) -> None:
         """Backtest agents over recorded bars on the live kernel, as fast as possible."""
         backtest(
