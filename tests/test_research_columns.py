@@ -262,9 +262,12 @@ sys.exit(code)
 
 
 #: What a fast rule backtest on a file does not import either: the exact kernel, TA-Lib and the
-#: pandas it (and pyarrow's to_numpy) pulls in, the HTTP and SSH clients, the settings.
+#: pandas it (and pyarrow's to_numpy) pulls in, the HTTP and SSH clients, the settings, and (a
+#: plain --json run starts in phantomex.cli.lean) Typer and Rich.
 NOT_FAST = (
     *HEAVY,
+    "typer",
+    "rich",
     "pandas",
     "talib",
     "httpx",
@@ -279,8 +282,9 @@ NOT_FAST = (
 
 
 #: What a fast rule backtest on a stored dataset does not import on top: the settings model (the
-#: data directory is read by phantomex.config_paths) and pyarrow.dataset (pq.read_table's).
-NOT_FAST_DATASET = (*NOT_FAST, "pydantic_settings", "pyarrow.dataset")
+#: data directory is read by phantomex.config_paths) and pyarrow (the file's column cache, written
+#: by DataStore.save, is read with NumPy).
+NOT_FAST_DATASET = (*NOT_FAST, "pydantic_settings", "pyarrow")
 
 
 @pytest.mark.parametrize("engine", ["fast", "exact", "fast-dataset"])
