@@ -298,10 +298,10 @@ def run_cli_fast(market: Market, strategy: str) -> Outcome:
 
 def run_cli_fast_dataset(market: Market, strategy: str) -> Outcome:
     """``phantomex backtest --engine fast --dataset bench --json`` as a whole process (start-up,
-    imports, reading and validating the stored Parquet dataset, the run, the JSON): the bars
-    are stored beforehand, untimed, with the product's own import (``DataStore.save``, what
-    ``phantomex data import`` calls) in a data directory of their own, as backtesting.py's
-    DataFrame is built untimed."""
+    imports, reading the stored dataset, the run, the JSON): the bars are stored beforehand,
+    untimed, with the product's own import (``DataStore.save``, what ``phantomex data import``
+    calls, which also writes the file's column cache that the run reads) in a data directory of
+    their own, as backtesting.py's DataFrame is built untimed."""
     from phantomex.market.datastore import DataStore
 
     data_dir = _STORED.get(market.name)
@@ -331,6 +331,9 @@ def _run_cli(
     import json
     import subprocess
 
+    # as an installed package runs (pip compiles the bytecode when it installs): a
+    # PYTHONDONTWRITEBYTECODE of the environment would have every run compile the modules again
+    env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
     params = ["--param", "fast=10", "--param", "slow=30"] if strategy == "sma_cross" else []
     cmd = [sys.executable, "-m", "phantomex.cli.main", "backtest", *source,
            "--strategy", strategy, *params, "--engine", "fast", "--json"]  # fmt: skip
@@ -632,7 +635,8 @@ SETUPS: dict[str, tuple[str, str]] = {
     CLI_DATASET: (
         "phantomex",
         "the CLI as a whole process on a stored Parquet dataset (imported beforehand, untimed, "
-        "with `DataStore.save` as `phantomex data import` does), wall time",
+        "with `DataStore.save` as `phantomex data import` does, which writes the file's column "
+        "cache), wall time",
     ),
     "PhantomEx exact": (
         "phantomex",

@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 from phantomex.brains.llm.runtime import LLMRuntime
 from phantomex.brains.llm.types import EndpointConfig
 from phantomex.brains.registry import create_brain, strategy_names
-from phantomex.cli.backtest import parse_assignments, parse_when, register
+from phantomex.cli.backtest import parse_assignments, parse_when
+from phantomex.cli.backtest_command import register
 from phantomex.domain.models import Bar
 from phantomex.formatting import metric
 from phantomex.formatting import quantity as fmt_quantity

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from phantomex.domain.models import Bar
 from phantomex.market.column_loaders import load_dataset_columns, parse_columns
 from phantomex.market.columns import NUMBER, BarColumns, arrow_of, numpy_of, true_at
-from phantomex.market.datastore import SCHEMA, DataStore
+from phantomex.market.datastore import DataStore, schema
 from phantomex.market.loaders import load_dataset, parse_ohlcv
 from phantomex.research.fast import run_engine, run_fast
 from phantomex.research.spec import BacktestConfig, load_data, strategy_agent
@@ -171,7 +171,7 @@ def test_a_stored_dataset_loads_the_same_as_columns(tmp_path: Path) -> None:
     store = DataStore(tmp_path)
     path = store.path("mine", "ABC", "1m")
     path.parent.mkdir(parents=True)
-    pq.write_table(pa.Table.from_pydict(columns, schema=SCHEMA), path)
+    pq.write_table(pa.Table.from_pydict(columns, schema=schema()), path)
     rows = store.load("mine", "ABC", "1m")
     cols = store.load_dataset_columns("mine", ["ABC"])["ABC"]
     assert exact(cols) == exact(rows) and len(rows) == 3
@@ -262,9 +262,12 @@ sys.exit(code)
 
 
 #: What a fast rule backtest on a file does not import either: the exact kernel, TA-Lib and the
-#: pandas it (and pyarrow's to_numpy) pulls in, the HTTP and SSH clients, the settings.
+#: pandas it (and pyarrow's to_numpy) pulls in, the HTTP and SSH clients, the settings, and (a
+#: plain --json run starts in phantomex.cli.lean) Typer and Rich.
 NOT_FAST = (
     *HEAVY,
+    "typer",
+    "rich",
     "pandas",
     "talib",
     "httpx",
@@ -279,8 +282,9 @@ NOT_FAST = (
 
 
 #: What a fast rule backtest on a stored dataset does not import on top: the settings model (the
-#: data directory is read by phantomex.config_paths) and pyarrow.dataset (pq.read_table's).
-NOT_FAST_DATASET = (*NOT_FAST, "pydantic_settings", "pyarrow.dataset")
+#: data directory is read by phantomex.config_paths) and pyarrow (the file's column cache, written
+#: by DataStore.save, is read with NumPy).
+NOT_FAST_DATASET = (*NOT_FAST, "pydantic_settings", "pyarrow")
 
 
 @pytest.mark.parametrize("engine", ["fast", "exact", "fast-dataset"])

@@ -1,21 +1,19 @@
 """``phantomex backtest``: run agents over recorded bars on the live kernel (see
-:mod:`phantomex.research.backtest`)."""
+:mod:`phantomex.research.backtest`) or the research engine. The command's options are in
+:mod:`phantomex.cli.backtest_command` (Typer); this module imports neither Typer nor Rich, so
+:mod:`phantomex.cli.lean` can run a plain backtest without them."""
 
 from __future__ import annotations
 
 import enum
 import json
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import typer
-
-from phantomex.cli.client import fail
 from phantomex.cli.collector import collections_paused, collections_resumed, skip_exit_gc
-from phantomex.cli.fittable import FitTable, key, text
-from phantomex.cli.output import console, err_console, print_json, say
 
 if TYPE_CHECKING:
     from phantomex.research.spec import BacktestConfig, BacktestResult
@@ -89,224 +87,143 @@ def decimal_option(text: str, what: str, *, positive: bool = False) -> Decimal:
     return value
 
 
-def register(app: typer.Typer) -> None:
-    """Add the ``backtest`` command to ``app``."""
+@dataclass(frozen=True)
+class BacktestOptions:
+    """The options of ``phantomex backtest`` as its command line gives them (see
+    :mod:`phantomex.cli.backtest_command` for their help)."""
 
-    @app.command("backtest")
-    def backtest(
-        data: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--data",
-                help="OHLCV file (CSV/JSON, maybe .gz); SYMBOL=FILE names the symbol. Repeatable.",
-                show_default=False,
-            ),
-        ] = None,
-        dataset: Annotated[
-            str | None,
-            typer.Option("--dataset", help="A shipped dataset (demo).", show_default=False),
-        ] = None,
-        symbols: Annotated[
-            str | None,
-            typer.Option(
-                "--symbols",
-                help="Comma-separated symbols (default: all loaded).",
-                show_default=False,
-            ),
-        ] = None,
-        start: Annotated[
-            str | None,
-            typer.Option("--from", help="First bar (ISO date or time, UTC).", show_default=False),
-        ] = None,
-        stop: Annotated[
-            str | None,
-            typer.Option(
-                "--to", help="Last bar, inclusive (ISO date = that whole day).", show_default=False
-            ),
-        ] = None,
-        strategy: Annotated[
-            str | None,
-            typer.Option(
-                "--strategy",
-                help="A strategy of `phantomex strategies` (rsi, sma_cross, ...).",
-                show_default=False,
-            ),
-        ] = None,
-        param: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--param", help="Strategy parameter key=value. Repeatable.", show_default=False
-            ),
-        ] = None,
-        agent: Annotated[
-            list[Path] | None,
-            typer.Option(
-                "--agent",
-                help="Agent TOML (AgentSpec fields: name, brain, params, risk...). Repeatable.",
-                show_default=False,
-            ),
-        ] = None,
-        cash: Annotated[str, typer.Option("--cash", help="Starting cash per agent.")] = "10000",
-        fee_bps: Annotated[str, typer.Option("--fee-bps", help="Fee per side, in bps.")] = "10",
-        slippage_bps: Annotated[
-            str, typer.Option("--slippage-bps", help="Slippage, in bps.")
-        ] = "0",
-        fill: Annotated[
-            FillChoice,
-            typer.Option(
-                "--fill",
-                help="next_open: at the next bar's open; close: at the signal bar's close.",
-            ),
-        ] = FillChoice.next_open,
-        risk: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--risk",
-                help="Risk override key=value (default all-in, no stops). Repeatable.",
-                show_default=False,
-            ),
-        ] = None,
-        as_json: Annotated[
-            bool, typer.Option("--json", help="Print one JSON object (no progress bar).")
-        ] = False,
-        report: Annotated[
-            Path | None,
-            typer.Option(
-                "--report", help="Write an HTML report (and a PNG next to it).", show_default=False
-            ),
-        ] = None,
-        blind: Annotated[
-            bool,
-            typer.Option(
-                "--blind",
-                help="Disguise symbols, dates and prices from the agents; results mapped back.",
-            ),
-        ] = False,
-        blind_seed: Annotated[
-            int | None,
-            typer.Option("--blind-seed", help="Seed of the disguise.", show_default=False),
-        ] = None,
-        llm_cache: Annotated[
-            bool,
-            typer.Option(
-                "--llm-cache/--no-llm-cache",
-                help="Answer LLM agents from the project's response cache (exact re-runs).",
-            ),
-        ] = True,
-        engine: Annotated[
-            EngineChoice,
-            typer.Option(
-                help="exact: the live kernel (the truth). fast: the research engine, proven "
-                "identical on rule strategies; anything else falls back to the exact kernel.",
-            ),
-        ] = EngineChoice.exact,
-    ) -> None:
-        """Backtest agents over recorded bars on the live kernel, as fast as possible."""
-        from phantomex.research.spec import (
-            BacktestConfig,
-            BacktestError,
-            agent_from_toml,
-            bar_period,
-            load_data,
-            strategy_agent,
-        )
+    data: list[str] | None = None
+    dataset: str | None = None
+    symbols: str | None = None
+    start: str | None = None
+    stop: str | None = None
+    strategy: str | None = None
+    param: list[str] | None = None
+    agent: list[Path] | None = None
+    cash: str = "10000"
+    fee_bps: str = "10"
+    slippage_bps: str = "0"
+    fill: FillChoice = FillChoice.next_open
+    risk: list[str] | None = None
+    as_json: bool = False
+    report: Path | None = None
+    blind: bool = False
+    blind_seed: int | None = None
+    llm_cache: bool = True
+    engine: EngineChoice = EngineChoice.exact
 
-        with collections_paused():
-            try:
-                if not strategy and not agent:
-                    raise ValueError(
-                        "give --strategy NAME (with --param key=value) or --agent FILE"
-                    )
-                if not data and not dataset:
-                    raise ValueError("give --data FILE or --dataset NAME")
-                wanted = [s for s in (symbols or "").split(",") if s.strip()] or None
-                fast = engine is EngineChoice.fast and not blind
-                datasets = _datasets_dir() if dataset else None
-                bars, sources = load_data(
-                    data or [], dataset, wanted, datasets=datasets, columns=fast
-                )
-                when_from = parse_when(start, end=False)
-                when_to = parse_when(stop, end=True)
-                money = decimal_option(cash, "--cash", positive=True)
-                interval = max(1, int(bar_period(bars).total_seconds()))
-                overrides = parse_assignments(risk, "--risk", numbers_as_text=True)
-                specs = []
-                if strategy:
-                    specs.append(
-                        strategy_agent(
-                            strategy,
-                            parse_assignments(param, "--param"),
-                            symbols=list(bars),
-                            cash=money,
-                            risk=overrides,
-                            interval_seconds=interval,
-                        )
-                    )
-                elif param:
-                    raise ValueError(
-                        "--param goes with --strategy (an --agent file has its params)"
-                    )
-                for path in agent or []:
-                    specs.append(
-                        agent_from_toml(
-                            path,
-                            symbols=list(bars),
-                            cash=money,
-                            risk=overrides,
-                            interval_seconds=interval,
-                        )
-                    )
-                config = BacktestConfig(
-                    data=bars,
-                    agents=specs,
-                    fee_bps=decimal_option(fee_bps, "--fee-bps"),
-                    slippage_bps=decimal_option(slippage_bps, "--slippage-bps"),
-                    fill=fill.value,
-                    start=when_from,
-                    end=when_to,
-                    sources=sources,
-                )
-                config, run = llm_backtest(config, use_cache=llm_cache, news=not blind)
-                if engine is EngineChoice.fast:
-                    from functools import partial
 
-                    from phantomex.research.fast import run_engine
+def backtest(o: BacktestOptions) -> None:
+    """``phantomex backtest``: the run and its report. Imports neither Typer nor Rich until it
+    prints a table or an error (a ``--json`` run on the research engine needs neither)."""
+    from phantomex.research.spec import (
+        BacktestConfig,
+        BacktestError,
+        agent_from_toml,
+        bar_period,
+        load_data,
+        strategy_agent,
+    )
 
-                    run = partial(run_engine, engine="fast", run=run)
-                if blind:
-                    from phantomex.research.blind import BlindKey, blind_config, unblind_result
-
-                    key = BlindKey.make(list(config.data), blind_seed)
-                    disguised = _run(blind_config(config, key), run, show_progress=not as_json)
-                    result = unblind_result(disguised, config, key)
-                else:
-                    result = _run(config, run, show_progress=not as_json)
-            except (BacktestError, ValueError) as exc:
-                fail(str(exc))
-            skip_exit_gc()
-            paths = None
-            if report is not None:
-                from phantomex.research.report import write_report
-
-                try:
-                    paths = write_report(result, report)
-                except OSError as exc:
-                    fail(f"cannot write the report {report}: {exc.strerror or exc}")
-            if as_json:
-                print_json(result.to_json())
-                return
-            _print_summary(result)
-            say(
-                f"engine: {result.engine}"
-                + (f" ({result.engine_note})" if result.engine_note else "")
+    with collections_paused():
+        try:
+            if not o.strategy and not o.agent:
+                raise ValueError("give --strategy NAME (with --param key=value) or --agent FILE")
+            if not o.data and not o.dataset:
+                raise ValueError("give --data FILE or --dataset NAME")
+            wanted = [s for s in (o.symbols or "").split(",") if s.strip()] or None
+            fast = o.engine is EngineChoice.fast and not o.blind
+            datasets = _datasets_dir() if o.dataset else None
+            bars, sources = load_data(
+                o.data or [], o.dataset, wanted, datasets=datasets, columns=fast
             )
-            from phantomex.research.llm_figures import llm_summary_line
+            when_from = parse_when(o.start, end=False)
+            when_to = parse_when(o.stop, end=True)
+            money = decimal_option(o.cash, "--cash", positive=True)
+            interval = max(1, int(bar_period(bars).total_seconds()))
+            overrides = parse_assignments(o.risk, "--risk", numbers_as_text=True)
+            specs = []
+            if o.strategy:
+                specs.append(
+                    strategy_agent(
+                        o.strategy,
+                        parse_assignments(o.param, "--param"),
+                        symbols=list(bars),
+                        cash=money,
+                        risk=overrides,
+                        interval_seconds=interval,
+                    )
+                )
+            elif o.param:
+                raise ValueError("--param goes with --strategy (an --agent file has its params)")
+            for path in o.agent or []:
+                specs.append(
+                    agent_from_toml(
+                        path,
+                        symbols=list(bars),
+                        cash=money,
+                        risk=overrides,
+                        interval_seconds=interval,
+                    )
+                )
+            config = BacktestConfig(
+                data=bars,
+                agents=specs,
+                fee_bps=decimal_option(o.fee_bps, "--fee-bps"),
+                slippage_bps=decimal_option(o.slippage_bps, "--slippage-bps"),
+                fill=o.fill.value,
+                start=when_from,
+                end=when_to,
+                sources=sources,
+            )
+            config, run = llm_backtest(config, use_cache=o.llm_cache, news=not o.blind)
+            if o.engine is EngineChoice.fast:
+                from functools import partial
 
-            for one in result.agents:
-                if one.llm is not None:
-                    say(f"{one.name}: {llm_summary_line(one.llm)}")
-            if paths:
-                say(f"report: {paths[0]}  summary: {paths[1]}")
+                from phantomex.research.fast import run_engine
+
+                run = partial(run_engine, engine="fast", run=run)
+            if o.blind:
+                from phantomex.research.blind import BlindKey, blind_config, unblind_result
+
+                key = BlindKey.make(list(config.data), o.blind_seed)
+                disguised = _run(blind_config(config, key), run, show_progress=not o.as_json)
+                result = unblind_result(disguised, config, key)
+            else:
+                result = _run(config, run, show_progress=not o.as_json)
+        except (BacktestError, ValueError) as exc:
+            _fail(str(exc))
+        skip_exit_gc()
+        paths = None
+        if o.report is not None:
+            from phantomex.research.report import write_report
+
+            try:
+                paths = write_report(result, o.report)
+            except OSError as exc:
+                _fail(f"cannot write the report {o.report}: {exc.strerror or exc}")
+        if o.as_json:
+            from phantomex.cli.json_out import print_json
+
+            print_json(result.to_json())
+            return
+        from phantomex.cli.output import say
+
+        _print_summary(result)
+        say(f"engine: {result.engine}" + (f" ({result.engine_note})" if result.engine_note else ""))
+        from phantomex.research.llm_figures import llm_summary_line
+
+        for one in result.agents:
+            if one.llm is not None:
+                say(f"{one.name}: {llm_summary_line(one.llm)}")
+        if paths:
+            say(f"report: {paths[0]}  summary: {paths[1]}")
+
+
+def _fail(message: str) -> NoReturn:
+    from phantomex.cli.client import fail
+
+    fail(message)
 
 
 def _datasets_dir() -> Path:
@@ -386,6 +303,8 @@ def _run(config: Any, run: Any, *, show_progress: bool) -> BacktestResult:
         TimeRemainingColumn,
     )
 
+    from phantomex.cli.output import err_console
+
     with Progress(
         TextColumn("backtest"),
         BarColumn(),
@@ -406,6 +325,8 @@ def _run(config: Any, run: Any, *, show_progress: bool) -> BacktestResult:
 
 
 def _print_summary(result: BacktestResult) -> None:
+    from phantomex.cli.fittable import FitTable, key, text
+    from phantomex.cli.output import console, err_console, say
     from phantomex.formatting import metric
 
     table = FitTable(

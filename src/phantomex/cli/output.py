@@ -4,7 +4,6 @@ times as :mod:`phantomex.formatting` writes them; ``--json`` output is never for
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 from rich.console import Console
@@ -12,26 +11,10 @@ from rich.text import Text
 
 from phantomex import formatting as fmt
 from phantomex.cli.fittable import FitTable, key, text
+from phantomex.cli.json_out import print_json as print_json  # what the commands import
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
-
-
-def print_json(data: Any) -> None:
-    """Machine-readable output: plain JSON on stdout, nothing else (indented by two spaces,
-    ASCII). Written by orjson (a backtest's thousands of trades in milliseconds; NaN and
-    infinities, which JSON has not, as null), or by the standard library for what orjson does
-    not take (integers beyond 64 bits) or would not escape (text beyond ASCII)."""
-    import orjson
-
-    try:
-        text = orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
-    except TypeError:
-        text = ""
-    if not text or not text.isascii():
-        text = json.dumps(data, indent=2)
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
 
 
 def say(message: str, style: str | None = None) -> None:

@@ -284,6 +284,10 @@ def _fixed_iso(clock: Any) -> list[np.ndarray] | None:
 _TEXT20 = np.dtype([(f"b{i}", np.uint8) for i in range(20)])
 
 
+#: Days of each month in a common year.
+_MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
 def _us_of(
     ok: np.ndarray,
     year: np.ndarray,
@@ -294,13 +298,17 @@ def _us_of(
     second: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Which of the ``ok`` date-times are real ones (the month has the day, the hour is below
-    24, ...) and their µs since the epoch."""
+    24, ...) and their µs since the epoch (of the Gregorian calendar, in integer arithmetic:
+    H. Hinnant's ``days_from_civil``; years 1000-9999 here)."""
     iso = ok & (month >= 1) & (month <= 12) & (hour < 24) & (minute < 60) & (second < 60)
     month = np.clip(month, 1, 12)
-    first = ((year - 1970) * 12 + month - 1).astype("datetime64[M]").astype("datetime64[D]")
-    length = (first.astype("datetime64[M]") + 1).astype("datetime64[D]") - first
-    iso &= (day >= 1) & (day <= length.astype(np.int64))
-    days = (first - np.datetime64("1970-01-01", "D")).astype(np.int64) + day - 1
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    iso &= (day >= 1) & (day <= _MONTH_DAYS[month - 1] + (leap & (month == 2)))
+    y = year - (month <= 2)  # years from March: February, with its leap day, comes last
+    era = y // 400
+    of_era = y - era * 400
+    of_year = (153 * np.where(month > 2, month - 3, month + 9) + 2) // 5 + day - 1
+    days = era * 146_097 + of_era * 365 + of_era // 4 - of_era // 100 + of_year - 719_468
     us = ((days * 24 + hour) * 60 + minute) * 60 + second
     us *= 1_000_000
     return iso, us

@@ -63,7 +63,9 @@ class BarColumns(Sequence[Bar]):
         self.symbol = symbol
         self.time_us = time_us
         self.values = dict(values)
-        self.texts = dict(texts)  # field -> pyarrow string array (exact decimal text)
+        # field -> the exact decimal texts: a pyarrow string array, or fixed-width ASCII bytes
+        # (a NumPy ``S`` array, as :mod:`phantomex.market.column_cache` keeps them)
+        self.texts = dict(texts)
         self.ceiling = ceiling
 
     @classmethod
@@ -96,14 +98,15 @@ class BarColumns(Sequence[Bar]):
         j = i + len(self) if i < 0 else i
         if not 0 <= j < len(self):
             raise IndexError(i)
-        o, h, lo, c, v = (Decimal(self.texts[k][j].as_py()) for k in FIELDS)
+        at = np.array([j], dtype=np.int64)
+        o, h, lo, c, v = (Decimal(_picked(self.texts[k], at)[0]) for k in FIELDS)
         return Bar(self.symbol, _time(int(self.time_us[j])), o, h, lo, c, v)
 
     def __iter__(self) -> Iterator[Bar]:
         for start in range(0, len(self), _CHUNK):
             stop = min(start + _CHUNK, len(self))
             times = self.time_us[start:stop].tolist()
-            cols = [self.texts[k][start:stop].to_pylist() for k in FIELDS]
+            cols = [_between(self.texts[k], start, stop) for k in FIELDS]
             for t, o, h, lo, c, v in zip(times, *cols, strict=True):
                 yield Bar(
                     self.symbol,
@@ -118,8 +121,8 @@ class BarColumns(Sequence[Bar]):
     def decimals(self, field: str, positions: np.ndarray) -> list[Decimal]:
         """The exact values of one field at ``positions`` (what a bar there would hold)."""
 
-        picked = self.texts[field].take(arrow_of(np.asarray(positions, dtype=np.int64)))
-        return [Decimal(text) for text in picked.to_pylist()]
+        picked = _picked(self.texts[field], np.asarray(positions, dtype=np.int64))
+        return [Decimal(text) for text in picked]
 
     def _part(self, start: int, stop: int) -> BarColumns:
         stop = max(start, stop)
@@ -127,7 +130,10 @@ class BarColumns(Sequence[Bar]):
             self.symbol,
             self.time_us[start:stop],
             {k: v[start:stop] for k, v in self.values.items()},
-            {k: t.slice(start, stop - start) for k, t in self.texts.items()},
+            {
+                k: t[start:stop] if isinstance(t, np.ndarray) else t.slice(start, stop - start)
+                for k, t in self.texts.items()
+            },
             self.ceiling,
         )
 
@@ -148,6 +154,22 @@ def common_step(data: Mapping[str, BarColumns]) -> timedelta:
         return timedelta(minutes=1)
     values, counts = np.unique(steps, return_counts=True)  # sorted: argmax takes the smallest
     return timedelta(microseconds=int(values[int(np.argmax(counts))]))
+
+
+def _picked(texts: Any, positions: np.ndarray) -> list[str]:
+    """The texts at ``positions`` of a column of either kind."""
+    if isinstance(texts, np.ndarray):
+        return [b.decode("ascii") for b in texts[positions].tolist()]
+    picked: list[str] = texts.take(arrow_of(positions)).to_pylist()
+    return picked
+
+
+def _between(texts: Any, start: int, stop: int) -> list[str]:
+    """The texts of rows ``start`` to ``stop`` of a column of either kind."""
+    if isinstance(texts, np.ndarray):
+        return [b.decode("ascii") for b in texts[start:stop].tolist()]
+    part: list[str] = texts[start:stop].to_pylist()
+    return part
 
 
 def _time(us: int) -> datetime:

@@ -19,28 +19,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from phantomex.domain.models import Bar
 from phantomex.domain.money import MAX_PRICE
 from phantomex.market.validation import bar_fault
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from phantomex.market.columns import BarColumns
 
 log = logging.getLogger(__name__)
-
-SCHEMA = pa.schema(
-    [
-        ("time", pa.timestamp("us", tz="UTC")),
-        ("open", pa.string()),
-        ("high", pa.string()),
-        ("low", pa.string()),
-        ("close", pa.string()),
-        ("volume", pa.string()),
-    ]
-)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _FILE = re.compile(r"(?P<symbol>[A-Z0-9]+)_(?P<timeframe>[0-9]+[smhdwM])\.parquet")
 
@@ -80,7 +69,11 @@ class DataStore:
         self, dataset: str, symbol: str, timeframe: str, bars: Iterable[Bar], source: str
     ) -> int:
         """Merge ``bars`` into the stored file (a stored bar with the same time wins: the
-        first download of a candle is kept) and write it atomically; returns the bar count."""
+        first download of a candle is kept) and write it atomically, then its columns' cache
+        (:mod:`phantomex.market.column_cache`); returns the bar count."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         path = self.path(dataset, symbol, timeframe)
         merged = {b.time: b for b in bars}
         merged.update({b.time: b for b in self.load(dataset, symbol, timeframe)})
@@ -94,12 +87,13 @@ class DataStore:
                 "close": [format(b.close, "f") for b in ordered],
                 "volume": [format(b.volume, "f") for b in ordered],
             },
-            schema=SCHEMA.with_metadata({"source": source, "symbol": symbol}),
+            schema=schema().with_metadata({"source": source, "symbol": symbol}),
         )
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".parquet.tmp")
         pq.write_table(table, tmp)
         tmp.replace(path)
+        self.load_columns(dataset, symbol, timeframe)  # writes the cache
         return len(ordered)
 
     def load(
@@ -131,9 +125,26 @@ class DataStore:
     def load_columns(
         self, dataset: str, symbol: str, timeframe: str, *, max_price: Decimal = MAX_PRICE
     ) -> BarColumns:
-        """:meth:`load` as columns (the same candles kept and dropped, the same log)."""
+        """:meth:`load` as columns (the same candles kept and dropped, the same log): from the
+        file's cache when it matches the file (:mod:`phantomex.market.column_cache`), else
+        from the file, then cached for the next time."""
+        from phantomex.market.column_cache import read_cache
+
+        path = self.path(dataset, symbol, timeframe)
+        cached = read_cache(path, symbol, max_price)
+        if cached is not None:
+            _log_dropped(path, cached.dropped, cached.problems)
+            return cached.columns
+        return self._read_columns(path, dataset, symbol, timeframe, max_price)
+
+    def _read_columns(
+        self, path: Path, dataset: str, symbol: str, timeframe: str, max_price: Decimal
+    ) -> BarColumns:
+        """:meth:`load_columns` from the Parquet file."""
+        import pyarrow as pa
         import pyarrow.compute as pc
 
+        from phantomex.market.column_cache import file_key, write_cache
         from phantomex.market.columns import (
             FIELDS,
             BarColumns,
@@ -143,7 +154,7 @@ class DataStore:
             screen,
         )
 
-        path = self.path(dataset, symbol, timeframe)
+        key = file_key(path)
         table = _read(path) if path.exists() else None
         clock = table.column("time") if table is not None else None
         if table is None or table.num_rows == 0 or clock is None or clock.null_count:
@@ -166,10 +177,7 @@ class DataStore:
         if kept.size > 1 and not (np.diff(kept) > 0).all():  # not as stored by save()
             return BarColumns.from_bars(symbol, self.load(dataset, symbol, timeframe))
         problems = [f"row {i + 1}: {why}" for i, why in rows.faults]
-        if problems:
-            log.warning(
-                "%s: dropped %d bad candle(s): %s", path, len(problems), "; ".join(problems[:20])
-            )
+        _log_dropped(path, len(problems), problems[:20])
         if rows.good.size == table.num_rows:  # every row kept: no copies
             values = rows.values
             texts = {k: combined(rows.texts[k]) for k in FIELDS}
@@ -177,7 +185,10 @@ class DataStore:
             picked = arrow_of(rows.good)  # pa.array imports pandas
             values = {k: v[rows.good] for k, v in rows.values.items()}
             texts = {k: combined(rows.texts[k]).take(picked) for k in FIELDS}
-        return BarColumns(symbol, kept, values, texts, max_price)
+        columns = BarColumns(symbol, kept, values, texts, max_price)
+        if key is not None and max_price == MAX_PRICE and len(columns):
+            write_cache(path, columns, len(problems), problems[:20], key)
+        return columns
 
     def last_time(self, dataset: str, symbol: str, timeframe: str) -> datetime | None:
         """The open time of the newest stored bar (where a download resumes)."""
@@ -192,6 +203,8 @@ class DataStore:
 
     def series(self) -> list[StoredSeries]:
         """Every stored file, by dataset then symbol."""
+        from pyarrow.parquet import read_metadata
+
         out: list[StoredSeries] = []
         if not self.root.is_dir():
             return out
@@ -199,7 +212,7 @@ class DataStore:
             match = _FILE.fullmatch(path.name)
             if match is None:
                 continue
-            meta = pq.read_metadata(path)
+            meta = read_metadata(path)
             times = _read(path, ["time"]).column("time")
             custom = meta.schema.to_arrow_schema().metadata or {}
             out.append(
@@ -273,4 +286,28 @@ class DataStore:
 def _read(path: Path, columns: list[str] | None = None) -> pa.Table:
     """One stored file as a table (``ParquetFile``: ``pq.read_table`` goes through
     ``pyarrow.dataset``, which imports pandas, ~0.25 s of a command's start-up)."""
+    import pyarrow.parquet as pq
+
     return pq.ParquetFile(path).read(columns=columns)
+
+
+def schema() -> pa.Schema:
+    """The stored files' columns (pyarrow is imported when a file is written or read)."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("time", pa.timestamp("us", tz="UTC")),
+            ("open", pa.string()),
+            ("high", pa.string()),
+            ("low", pa.string()),
+            ("close", pa.string()),
+            ("volume", pa.string()),
+        ]
+    )
+
+
+def _log_dropped(path: Path, dropped: int, first: list[str]) -> None:
+    """The warning of :meth:`DataStore.load` about dropped candles (the first 20 reasons)."""
+    if dropped:
+        log.warning("%s: dropped %d bad candle(s): %s", path, dropped, "; ".join(first))
