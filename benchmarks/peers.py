@@ -12,7 +12,8 @@ point) and the shipped real BTC bars.
 
 How each engine is set up:
 - PhantomEx: ``run_backtest`` (the code path of ``phantomex backtest``) with ``sma_cross`` /
-  ``rsi``: the live kernel, broker, risk engine and ledger on the in-memory store; Decimal money.
+  ``rsi``: the live kernel, broker, risk engine and ledger on the in-memory store; Decimal money;
+  the bars as columns (``BarColumns``, built untimed as backtesting.py's DataFrame is).
 - backtesting.py: ``FractionalBacktest`` (its documented price scaling) with a unit of 1e-12, so
   whole-unit sizing rounds all-in quantities by < 1e-12 relative; ``size`` just below 1 (all
   the cash, commission included); signals precomputed with numpy in ``init``.
@@ -206,9 +207,9 @@ def signals(strategy: str, close: np.ndarray) -> np.ndarray:
 
 # -- the engines ----------------------------------------------------------------------------------
 def run_phantomex(market: Market, strategy: str) -> Outcome:
-    params: dict[str, Any] = {"fast": 10, "slow": 30} if strategy == "sma_cross" else {}
-    spec = strategy_agent(strategy, params, symbols=["BTC"])
-    config = BacktestConfig(data={"BTC": market.bars}, agents=[spec])
+    """The exact kernel on the bars as columns (built beforehand, untimed, as backtesting.py's
+    DataFrame): the kernel reads the arrays and builds a ``Bar`` only for the bars it hands on."""
+    config = _config(market, strategy)
     began = time.perf_counter()
     result = run_backtest(config)
     seconds = time.perf_counter() - began
@@ -635,7 +636,7 @@ SETUPS: dict[str, tuple[str, str]] = {
     "PhantomEx exact": (
         "phantomex",
         "exact kernel: `run_backtest` (live kernel, broker, risk engine, ledger; Decimal money; "
-        "event skipping), in-process",
+        "event skipping) on the bars as columns, in-process",
     ),
     "backtesting.py": (
         "backtesting",

@@ -62,9 +62,9 @@ class SkippableFeed(Protocol):
 
     def tick_times(self) -> list[datetime]: ...
 
-    def bar_series(self, symbol: str) -> tuple[list[int], list[Decimal]]: ...
+    def bar_series(self, symbol: str) -> tuple[Sequence[int], list[Decimal], np.ndarray]: ...
 
-    def symbol_bars(self, symbol: str) -> list[Bar]: ...
+    def symbol_bars(self, symbol: str) -> Sequence[Bar]: ...
 
 
 class _Books(Protocol):
@@ -103,10 +103,9 @@ class EventPlan:
         self.closes: dict[str, np.ndarray] = {}  # per tick, forward-filled; NaN before the first
         self.marks: dict[str, np.ndarray] = {}  # the same, exact (Decimal objects; None before)
         for symbol in kernel.feed.instruments:
-            where, bar_closes = feed.bar_series(symbol)
+            where, bar_closes, floats = feed.bar_series(symbol)
             closes: list[Decimal | None] = list(bar_closes)
             spans = np.diff(np.append(np.asarray(where, dtype=np.int64), n))
-            floats = np.array([float(c) for c in bar_closes])
             valid = np.isfinite(floats) & (floats > 0) & (floats < float(MAX_PRICE))
             if not valid.all():  # the kernel marks only valid prices: keep the last valid one
                 closes = [c if is_valid_price(c) else None for c in closes]
