@@ -285,14 +285,15 @@ class ReplayFeed:
         """Index in :meth:`tick_times` of the tick :meth:`next_tick` returns next (lap 0)."""
         return self._cursor
 
-    def skip_to(self, index: int) -> tuple[dict[str, list[Bar]], dict[str, Snapshot]]:
+    def skip_to(self, index: int) -> tuple[dict[str, Sequence[Bar]], dict[str, Snapshot]]:
         """Pass over the ticks from :attr:`cursor` up to ``index`` (excluded) without building
-        them (event skipping in a backtest): returns their bars per symbol and every symbol's
-        latest snapshot after them. Unpaced, non-looping feeds only."""
+        them (event skipping in a backtest): returns their bars per symbol (of bars given as
+        columns: a span built when read) and every symbol's latest snapshot after them.
+        Unpaced, non-looping feeds only."""
         if self._loop or self._interval > 0:
             raise ValueError("only an unpaced replay that does not loop can skip ticks")
         start, stop = self._cursor, min(index, self._n)
-        bars: dict[str, list[Bar]] = {}
+        bars: dict[str, Sequence[Bar]] = {}
         if stop <= start:
             return bars, dict(self._snaps)
         for symbol, rows in self._series.items():

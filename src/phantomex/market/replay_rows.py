@@ -3,8 +3,9 @@ closes and their floats, and :class:`Bar` objects when a tick or a skipped span 
 
 Bars given as a list are kept as they are. Bars given as columns
 (:class:`~phantomex.market.columns.BarColumns`) are read as whole columns (times as integers,
-the exact decimal text of every price as :class:`Decimal`), and a :class:`Bar` is built only
-for the rows a replay hands on: the visited ticks' and the skipped spans' (for the history).
+the closes as :class:`Decimal`, the other fields as their exact decimal text), and a
+:class:`Bar` is built only when one is read: a visited tick's, or one of a skipped span
+(a :class:`~phantomex.market.base.BarSpan`, which the price history keeps unbuilt).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from itertools import pairwise
 import numpy as np
 
 from phantomex.domain.models import Bar
-from phantomex.market.columns import FIELDS, BarColumns
+from phantomex.market.base import BarSpan
+from phantomex.market.columns import BarColumns
 
 __all__ = ["SymbolRows", "prepare"]
 
@@ -62,14 +64,14 @@ class SymbolRows:
         closes: list[Decimal],
         source: Sequence[Bar],
         bars: list[Bar] | None,
-        fields: list[list[Decimal]] | None = None,
+        texts: list[list[str]] | None = None,
     ) -> None:
         self.symbol = symbol
         self.opens = opens  # open times, µs since the epoch
         self.closes = closes
         self.source = source  # the bars as given, once in order (a list or columns)
         self._bars = bars  # given as Bar objects
-        self._fields = fields  # given as columns: open, high, low, close, volume
+        self._texts = texts  # given as columns: the open, high, low and volume texts
         self._floats: np.ndarray | None = None
 
     @classmethod
@@ -86,8 +88,9 @@ class SymbolRows:
     def _of_columns(cls, symbol: str, columns: BarColumns) -> SymbolRows:
         if columns.symbol != symbol:
             raise ValueError(f"{symbol}: every bar's symbol must be {symbol!r}")
-        fields = [list(map(Decimal, columns.texts[k].to_pylist())) for k in FIELDS]
-        return cls(symbol, columns.time_us.tolist(), fields[3], columns, None, fields)
+        closes = list(map(Decimal, columns.texts["close"].to_pylist()))
+        texts = [columns.texts[k].to_pylist() for k in ("open", "high", "low", "volume")]
+        return cls(symbol, columns.time_us.tolist(), closes, columns, None, texts)
 
     def __len__(self) -> int:
         return len(self.opens)
@@ -103,19 +106,18 @@ class SymbolRows:
         """The ``k``-th bar."""
         if self._bars is not None:
             return self._bars[k]
-        assert self._fields is not None
-        o, h, lo, c, v = self._fields
+        assert self._texts is not None
+        o, h, lo, v = self._texts
         when = _EPOCH + timedelta(microseconds=self.opens[k])
-        return Bar(self.symbol, when, o[k], h[k], lo[k], c[k], v[k])
+        d = Decimal
+        return Bar(self.symbol, when, d(o[k]), d(h[k]), d(lo[k]), self.closes[k], d(v[k]))
 
-    def bars(self, start: int, stop: int) -> list[Bar]:
-        """The bars ``start`` to ``stop`` (excluded)."""
+    def time(self, k: int) -> datetime:
+        """The open time of the ``k``-th bar."""
+        return _EPOCH + timedelta(microseconds=self.opens[k])
+
+    def bars(self, start: int, stop: int) -> Sequence[Bar]:
+        """The bars ``start`` to ``stop`` (excluded): a list, or a span built when read."""
         if self._bars is not None:
             return self._bars[start:stop]
-        assert self._fields is not None
-        symbol, epoch = self.symbol, _EPOCH
-        o, h, lo, c, v = (f[start:stop] for f in self._fields)
-        return [
-            Bar(symbol, epoch + timedelta(microseconds=t), a, b, d, e, f)
-            for t, a, b, d, e, f in zip(self.opens[start:stop], o, h, lo, c, v, strict=True)
-        ]
+        return BarSpan(self, start, stop)
