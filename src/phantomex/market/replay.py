@@ -41,14 +41,14 @@ from __future__ import annotations
 
 import asyncio
 import math
+import operator
 import time
 from bisect import bisect_left, bisect_right
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from itertools import pairwise
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -132,8 +132,9 @@ class ReplayFeed:
 
         self._n = n
         self._times_us = times  # open times, lap 0
-        self._close_us = [t + period_us for t in times]  # tick times, lap 0
-        self._close_dt = [_EPOCH + timedelta(microseconds=t) for t in self._close_us]
+        close_us = np.asarray(times, dtype=np.int64) + period_us
+        self._close_us = close_us.tolist()  # tick times, lap 0
+        self._close_dt = _datetimes(close_us)
         self._lap_us = times[-1] - times[0] + period_us  # span + period
         self._lap = timedelta(microseconds=self._lap_us)
         self._series = series
@@ -428,13 +429,23 @@ _prepare = prepare
 
 def _infer_period(opens: Iterable[list[int]]) -> timedelta:
     """Most common spacing between consecutive bars (smallest on a tie), else 1 minute."""
-    steps: Counter[int] = Counter()
-    for times in opens:
-        steps.update(b - a for a, b in pairwise(times))
-    if not steps:
+    diffs: list[np.ndarray] = [np.diff(np.asarray(t, dtype=np.int64)) for t in opens]
+    steps = np.concatenate([*diffs, np.empty(0, dtype=np.int64)])
+    if steps.size == 0:
         return DEFAULT_PERIOD
-    best = max(steps.items(), key=lambda kv: (kv[1], -kv[0]))[0]
-    return timedelta(microseconds=best)
+    values, counts = np.unique(steps, return_counts=True)  # sorted: argmax takes the smallest
+    return timedelta(microseconds=int(values[int(np.argmax(counts))]))
+
+
+def _datetimes(us: np.ndarray) -> list[datetime]:
+    """The times ``us`` (µs since the epoch, increasing) as datetimes: the first, then each
+    by adding its step (one timedelta per distinct step; exact integer arithmetic)."""
+    if us.size == 0:
+        return []
+    steps = np.diff(us).tolist()
+    deltas = {d: timedelta(microseconds=d) for d in set(steps)}
+    first = _EPOCH + timedelta(microseconds=int(us[0]))
+    return list(accumulate(map(deltas.__getitem__, steps), operator.add, initial=first))
 
 
 def replay_from_files(
