@@ -117,6 +117,8 @@ class EventPlan:
             self.marks[symbol][where[0] :] = np.repeat(np.array(closes, dtype=object), spans)
         # agent -> symbol -> (tick indices where it may act while flat, ... while holding)
         self.acts: dict[str, dict[str, tuple[IntArray, IntArray]]] = {}
+        # the same as flags per tick: agent -> symbol -> (may act while flat, ... while holding)
+        self.flags: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
         self.unplanned: set[str] = set()
         shortest: float | None = None
         for agent in kernel.agents.values():
@@ -145,7 +147,7 @@ class EventPlan:
             first = int(np.argmax(np.isfinite(closes)))
             where = np.asarray(self.feed.bar_series(symbol)[0], dtype=np.int64)
             bar_closes = closes[where]
-            masks = []
+            masks, marked = [], []
             for held in (False, True):
                 flags = may_act(bar_closes, held=held)
                 if flags is None:
@@ -154,20 +156,23 @@ class EventPlan:
                 ticks = np.zeros(closes.size, dtype=np.bool_)
                 ticks[first:] = np.repeat(flags, np.diff(np.append(where, closes.size)))
                 masks.append(np.flatnonzero(ticks))
+                marked.append(ticks)
             out[symbol] = (masks[0], masks[1])
+            self.flags.setdefault(agent_id, {})[symbol] = (marked[0], marked[1])
         return out
 
     # -- queries -------------------------------------------------------------------------------
     def may_act(self, agent_id: str, wallet: Wallet, when: datetime) -> bool | None:
         """Whether the agent may act at the tick ``when`` (None: not planned, ask the brain)."""
-        acts = self.acts.get(agent_id)
-        i = bisect_left(self.times, when)
-        if acts is None or i == len(self.times) or self.times[i] != when:
+        if agent_id not in self.acts:
             return None
-        for symbol, masks in acts.items():
-            idx = masks[wallet.quantity(symbol) > ZERO]
-            j = int(np.searchsorted(idx, i))
-            if j < idx.size and idx[j] == i:
+        i = self.feed.cursor - 1  # the tick being visited, as a rule
+        if not (0 <= i < len(self.times) and self.times[i] == when):
+            i = bisect_left(self.times, when)
+            if i == len(self.times) or self.times[i] != when:
+                return None
+        for symbol, ticks in self.flags.get(agent_id, {}).items():
+            if ticks[wallet.quantity(symbol) > ZERO][i]:
                 return True
         return False
 
