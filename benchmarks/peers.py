@@ -84,8 +84,9 @@ Trade = tuple[datetime, str, float]  # fill time (bar open), side, price
 NOTES = """\
 - Setup: see "Engines" above and the docstring of benchmarks/peers.py. "PhantomEx exact" runs
   `run_backtest` (the code path of `phantomex backtest`): the live kernel, broker, risk engine
-  and ledger on an in-memory store, Decimal money, event skipping; it is the reference every
-  other engine is compared with. "PhantomEx fast" is the research engine
+  and ledger on an in-memory store, Decimal money, event skipping, on the bars as columns
+  (`BarColumns`, built untimed as the peers' DataFrames and arrays are); it is the reference
+  every other engine is compared with. "PhantomEx fast" is the research engine
   (`phantomex.research.fast`, `backtest --engine fast`): one numba loop over every bar, the
   brains' own signal functions, TA-Lib-identical windowed indicators, proven identical to the
   exact kernel by tests/test_research_fast_identity.py. Its timed run computes its own

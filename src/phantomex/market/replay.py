@@ -81,7 +81,9 @@ class ReplayFeed:
     """A :class:`~phantomex.market.base.MarketFeed` replaying bars (see the module docstring).
 
     ``bars`` maps symbol -> bars (any order; duplicates by time keep the first); each bar's
-    ``symbol`` must equal its key and its ``time`` (open time) must be timezone-aware.
+    ``symbol`` must equal its key and its ``time`` (open time) must be timezone-aware. Bars
+    given as columns (:class:`~phantomex.market.columns.BarColumns`) are read as arrays, and a
+    :class:`Bar` is built only when one is handed on (:mod:`.replay_rows`).
     ``period`` defaults to the most common spacing between consecutive bars (1 minute when it
     cannot be inferred). ``instruments`` overrides the default crypto ``Instrument(symbol)``
     (quoted in USD). ``clock`` is the monotonic clock used for pacing (injectable for tests).
