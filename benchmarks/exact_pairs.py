@@ -1,8 +1,8 @@
 """The exact kernel, two versions side by side: paired runs, same data, checked identical.
 
 Two resident worker processes, one per source tree (``OLD``, ``NEW``: each a directory holding
-the ``phantomex`` package, e.g. ``git archive REV src | tar -x -C /tmp/old`` gives
-``/tmp/old/src``), take turns running one case (alternating which goes first); each reports
+the ``phantomex`` package, e.g. ``git archive REV src | tar -x -C DIR`` gives ``DIR/src``),
+take turns running one case (alternating which goes first); each reports
 the process CPU of its ``run_backtest`` and a SHA-256 of its trades (time, side, price,
 quantity, fee) and of its whole equity curve, which must be the same in both. Prints per case
 the median bars per second of each and the ratio (with the range of the per-pair ratios).
