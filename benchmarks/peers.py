@@ -12,7 +12,8 @@ point) and the shipped real BTC bars.
 
 How each engine is set up:
 - PhantomEx: ``run_backtest`` (the code path of ``phantomex backtest``) with ``sma_cross`` /
-  ``rsi``: the live kernel, broker, risk engine and ledger on the in-memory store; Decimal money.
+  ``rsi``: the live kernel, broker, risk engine and ledger on the in-memory store; Decimal money;
+  the bars as columns (``BarColumns``, built untimed as backtesting.py's DataFrame is).
 - backtesting.py: ``FractionalBacktest`` (its documented price scaling) with a unit of 1e-12, so
   whole-unit sizing rounds all-in quantities by < 1e-12 relative; ``size`` just below 1 (all
   the cash, commission included); signals precomputed with numpy in ``init``.
@@ -83,8 +84,9 @@ Trade = tuple[datetime, str, float]  # fill time (bar open), side, price
 NOTES = """\
 - Setup: see "Engines" above and the docstring of benchmarks/peers.py. "PhantomEx exact" runs
   `run_backtest` (the code path of `phantomex backtest`): the live kernel, broker, risk engine
-  and ledger on an in-memory store, Decimal money, event skipping; it is the reference every
-  other engine is compared with. "PhantomEx fast" is the research engine
+  and ledger on an in-memory store, Decimal money, event skipping, on the bars as columns
+  (`BarColumns`, built untimed as the peers' DataFrames and arrays are); it is the reference
+  every other engine is compared with. "PhantomEx fast" is the research engine
   (`phantomex.research.fast`, `backtest --engine fast`): one compiled loop over every bar (numba,
   ahead of time when `make` built it: the run says which), the
   brains' own signal functions, TA-Lib-identical windowed indicators, proven identical to the
@@ -207,9 +209,9 @@ def signals(strategy: str, close: np.ndarray) -> np.ndarray:
 
 # -- the engines ----------------------------------------------------------------------------------
 def run_phantomex(market: Market, strategy: str) -> Outcome:
-    params: dict[str, Any] = {"fast": 10, "slow": 30} if strategy == "sma_cross" else {}
-    spec = strategy_agent(strategy, params, symbols=["BTC"])
-    config = BacktestConfig(data={"BTC": market.bars}, agents=[spec])
+    """The exact kernel on the bars as columns (built beforehand, untimed, as backtesting.py's
+    DataFrame): the kernel reads the arrays and builds a ``Bar`` only for the bars it hands on."""
+    config = _config(market, strategy)
     began = time.perf_counter()
     result = run_backtest(config)
     seconds = time.perf_counter() - began
@@ -641,7 +643,7 @@ SETUPS: dict[str, tuple[str, str]] = {
     "PhantomEx exact": (
         "phantomex",
         "exact kernel: `run_backtest` (live kernel, broker, risk engine, ledger; Decimal money; "
-        "event skipping), in-process",
+        "event skipping) on the bars as columns, in-process",
     ),
     "backtesting.py": (
         "backtesting",

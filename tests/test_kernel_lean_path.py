@@ -134,3 +134,21 @@ def test_a_backtest_leaves_the_garbage_collector_as_it_found_it(frozen_before: b
     finally:
         gc.unfreeze()
     assert result.trades and result.trades[0].side == "buy"
+
+
+def test_event_skipping_is_only_for_a_replay_that_raises_from_its_start() -> None:
+    """The driver passes over ticks and visits the next event under one lock and one unit:
+    live driving (errors reported, ticks resumed after a restart) never skips."""
+    from phantomex.broker.paper import PaperBroker
+    from phantomex.kernel.driver import TickDriver
+    from phantomex.kernel.runtime import Kernel, KernelConfig
+    from phantomex.market.replay import ReplayFeed
+    from phantomex.store.memory import MemoryStore
+
+    kernel = Kernel(
+        MemoryStore(), ReplayFeed({"BTC": wave()}), PaperBroker(), config=KernelConfig(lean=True)
+    )
+    for live in ({"report_errors": True}, {"resume": True}):
+        with pytest.raises(ValueError, match="event skipping"):
+            TickDriver(kernel, skipping=True, **live)  # type: ignore[arg-type]
+    assert TickDriver(kernel, skipping=True).plan is not None

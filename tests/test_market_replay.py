@@ -446,3 +446,41 @@ def test_replay_is_fast() -> None:
     elapsed = time.perf_counter() - start
     assert ticks == n
     assert elapsed < 10  # ~0.7 s on a laptop; the bound only catches O(n^2) regressions
+
+
+def test_a_replay_of_columns_gives_the_ticks_and_skipped_bars_of_the_list() -> None:
+    """Bars given as columns (``BarColumns``) replay as the same bars given as a list: every
+    tick (with gaps and two symbols), and the bars and snapshots of a skipped span, whose bars
+    the price history keeps unbuilt and reads back equal."""
+    from phantomex.market.base import BarSpan, PriceHistory
+    from phantomex.market.columns import BarColumns
+
+    a = make_bars("A", [100 + (i % 7) * 3 for i in range(300)], skip=[5, 6, 7, 100])
+    b = make_bars("B", [50 + (i % 5) for i in range(280)], start=T0 + 20 * MIN)
+    as_list = {"A": a, "B": b}
+    as_columns = {s: BarColumns.from_bars(s, bars) for s, bars in as_list.items()}
+    assert asyncio.run(drain(ReplayFeed(as_columns))) == asyncio.run(drain(ReplayFeed(as_list)))
+
+    spans = []
+    for data in (as_list, as_columns):
+        feed = ReplayFeed(data)
+        spans.append([feed.skip_to(40), feed.skip_to(41), feed.skip_to(250)])
+    assert isinstance(spans[1][2][0]["A"], BarSpan)
+    for (bars_l, snaps_l), (bars_c, snaps_c) in zip(spans[0], spans[1], strict=True):
+        assert snaps_c == snaps_l
+        assert {s: list(v) for s, v in bars_c.items()} == {s: list(v) for s, v in bars_l.items()}
+
+    eager, lazy = PriceHistory(max_bars=100), PriceHistory(max_bars=100)
+    for history, (first, visited, second) in ((eager, spans[0]), (lazy, spans[1])):
+        for symbol, bars in first[0].items():
+            history.extend(symbol, bars)
+        history.append([bar for bars in visited[0].values() for bar in bars])  # as a tick's
+        for symbol, bars in second[0].items():
+            history.extend(symbol, bars)
+        history.extend("A", second[0]["A"][:10])  # not after the latest bar: ignored
+    assert all(isinstance(item, int) for item in list(lazy._series("A"))[-50:])
+    for now in (T0 + 400 * MIN, a[200].time, a[150].time + MIN // 2):
+        for symbol in ("A", "B"):
+            assert lazy.view(now).bars(symbol) == eager.view(now).bars(symbol)
+            assert lazy.view(now).bars(symbol, 7) == eager.view(now).bars(symbol, 7)
+            assert lazy.view(now).closes(symbol).tolist() == eager.view(now).closes(symbol).tolist()

@@ -35,6 +35,7 @@ from phantomex.domain.models import (
 )
 from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import Kernel, KernelConfig
+from phantomex.market.columns import BarColumns
 from phantomex.market.loaders import load_dataset, read_ohlcv
 from phantomex.market.replay import ReplayFeed, replay_from_files
 from phantomex.research.backtest import run_backtest
@@ -389,3 +390,47 @@ def test_quiet_agrees_with_screening_bar_by_bar(steps: list[str], gap: str) -> N
         tick = Tick(when, {"X": Snapshot("X", when, bar.close)}, {"X": bar})
         events += guard.screen(tick, lambda: instruments).events
     assert PriceGuard().quiet({"X": bars}, instruments) == (events == [])
+    columns = BarColumns.from_bars("X", bars)  # decided on the floats, exactly near a bound
+    assert PriceGuard().quiet({"X": columns}, instruments) == (events == [])
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "accepted"),
+    [
+        (None, None, True),
+        ("low", "0", False),
+        ("low", "21.08", False),  # above the open
+        ("high", "21.06", False),  # below the close
+        ("close", "NaN", False),
+        ("volume", "NaN", False),
+        ("volume", "-1", False),
+        ("volume", "0", True),
+        ("open", "21.070", True),  # the low's value in other text
+        ("high", "1E+20", False),  # at the price ceiling
+        ("close", "2.1071", True),  # just inside the jump rule's tenth of the previous close
+        ("close", "2.107", False),  # a tenth: a jump
+    ],
+)
+def test_quiet_on_columns_judges_every_bar_as_on_a_list(
+    field: str | None, value: str | None, accepted: bool
+) -> None:
+    """The price guard's check of bars as columns (floats where they decide, exact elsewhere)
+    gives the list's answer on invalid candles and at the jump threshold."""
+    from phantomex.market.guard import PriceGuard
+
+    t0 = datetime(2023, 4, 1, tzinfo=UTC)
+    p = D("21.07")
+    bars = [Bar("X", t0 + timedelta(minutes=i), p, p, p, p, D(1)) for i in range(5)]
+    if field is not None:
+        b = bars[2]
+        raw = {k: getattr(b, k) for k in ("open", "high", "low", "close", "volume")}
+        raw[field] = D(value)
+        if field == "close" and raw["close"].is_finite():  # keep the candle valid
+            raw["low"] = min(raw["low"], raw["close"])
+            bars[3] = Bar("X", bars[3].time, *(raw["close"],) * 4, D(1))
+            bars[4] = Bar("X", bars[4].time, *(raw["close"],) * 4, D(1))
+        bars[2] = Bar("X", b.time, **raw)  # type: ignore[arg-type]
+    instruments = {"X": Instrument("X")}
+    columns = BarColumns.from_bars("X", bars)
+    assert PriceGuard().quiet({"X": bars}, instruments) is accepted
+    assert PriceGuard().quiet({"X": columns}, instruments) is accepted

@@ -24,6 +24,7 @@ from phantomex.cli.backtest_command import register
 from phantomex.domain.models import Bar
 from phantomex.formatting import metric
 from phantomex.formatting import quantity as fmt_quantity
+from phantomex.market.columns import BarColumns
 from phantomex.market.loaders import load_dataset
 from phantomex.research.backtest import run_backtest
 from phantomex.research.report import write_report
@@ -458,6 +459,31 @@ def test_event_skipping_with_several_symbols_and_agents(btc: list[Bar]) -> None:
     every_bar, skipping = _every_bar_and_skipping(BacktestConfig(data=data, agents=agents))
     assert all(len(a.trades) >= 4 for a in every_bar.agents)
     _assert_same_run(every_bar, skipping)
+
+
+@pytest.mark.parametrize("record", [False, True], ids=["skipping", "every-bar"])
+def test_bars_as_columns_run_as_the_bar_list(btc: list[Bar], record: bool) -> None:
+    """The kernel reads bars given as columns (``BarColumns``: the replay feed, the price
+    guard's check and the event plan from the arrays, a ``Bar`` built only for the ticks it
+    hands on) and runs exactly as on the same bars as a list: trades, times, equity, decisions."""
+    eth = load_dataset("demo", ["ETH"])["ETH"][:2000]
+    gappy = [b for i, b in enumerate(eth) if i % 7 not in (3, 4)]
+    bars = {"BTC": btc[:2000], "ETH": gappy}
+    agents = [
+        strategy_agent("sma_cross", {"fast": 5, "slow": 20}, symbols=["BTC", "ETH"], name="sma"),
+        strategy_agent(
+            "rsi", {}, symbols=["ETH"], name="rsi", risk={"take_profit_pct": Decimal("0.5")}
+        ),
+    ]
+    columns = {s: BarColumns.from_bars(s, b) for s, b in bars.items()}
+    on_list = run_backtest(BacktestConfig(data=bars, agents=agents, record_decisions=record))
+    on_columns = run_backtest(BacktestConfig(data=columns, agents=agents, record_decisions=record))
+    assert all(len(a.trades) >= 4 for a in on_list.agents)
+    _assert_same_run(on_list, on_columns)
+    assert [a.decisions for a in on_columns.agents] == [a.decisions for a in on_list.agents]
+    assert [(t.quantity, t.fee) for t in on_columns.trades] == [
+        (t.quantity, t.fee) for t in on_list.trades
+    ]
 
 
 def test_event_skipping_marks_past_invalid_closes(btc: list[Bar]) -> None:

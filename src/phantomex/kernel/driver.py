@@ -86,6 +86,8 @@ class TickDriver:
     stopped: Callable[[], bool] = lambda: False
 
     def __post_init__(self) -> None:
+        if self.skipping and (self.report_errors or self.resume):
+            raise ValueError("event skipping is for a replay run from its start that raises")
         self.plan = self.kernel.plan_decisions() if self.skipping else None
         self.ended = False
 
@@ -104,15 +106,19 @@ class TickDriver:
                     self.ended = True
                     break
                 if self.plan is not None:
-                    await self._pass_over()
-                tick = await k.feed.next_tick()
-                if tick is None:
-                    self.ended = True
-                    break
-                if self.resume and k.now is not None and tick.time <= k.now:
-                    continue  # already processed before a restart
-                if not await self._take(tick):
-                    continue
+                    tick = await self._pass_over_and_take()
+                    if tick is None:
+                        self.ended = True
+                        break
+                else:
+                    tick = await k.feed.next_tick()
+                    if tick is None:
+                        self.ended = True
+                        break
+                    if self.resume and k.now is not None and tick.time <= k.now:
+                        continue  # already processed before a restart
+                    if not await self._take(tick):
+                        continue
                 if self.observe is not None and self.observe(tick):
                     break
             if k.config.lean and (self.batch > 1 or self.ended):
@@ -134,20 +140,35 @@ class TickDriver:
                 return False
         return True
 
-    async def _pass_over(self) -> None:
-        """Pass over the ticks before the plan's next event: nothing happens at them."""
+    async def _pass_over_and_take(self) -> Tick | None:
+        """A replay's step with a plan: pass over the ticks before the plan's next event (the
+        skip observer sees them before the next tick changes anything), then take that tick
+        (None: the feed has ended), under one lock and in one unit."""
+        k = self.kernel
+        async with k.exclusive():
+            with k.unit():
+                skipped = self._skip()
+                if skipped is not None and self.on_skip is not None:
+                    self.on_skip(*skipped)
+                tick = await k.feed.next_tick()
+                if tick is not None:
+                    await k.step(tick)
+        return tick
+
+    def _skip(self) -> tuple[Sequence[datetime], dict[str, list[Decimal]]] | None:
+        """Pass over the ticks before the plan's next event (nothing happens at them; inside
+        the kernel's lock and a unit); returns them and each agent's equity at them (None:
+        there were none)."""
         plan, k = self.plan, self.kernel
         assert plan is not None
         feed = cast(SkippableFeed, k.feed)  # a plan exists for such feeds only
         start = feed.cursor
         stop = plan.next_event(start)
         if stop <= start:
-            return
-        async with k.exclusive():
-            with k.unit():
-                wallets = {a: k.wallet(a) for a in k.agent_ids()}
-                span = {a: plan.equity(w, start, stop) for a, w in wallets.items()}
-                bars, snapshots = feed.skip_to(stop)
-                k.skip(plan.times[start:stop], bars, snapshots, span)
-        if self.on_skip is not None:
-            self.on_skip(plan.times[start:stop], span)
+            return None
+        wallets = {a: k.wallet(a) for a in k.agent_ids()}
+        span = {a: plan.equity(w, start, stop) for a, w in wallets.items()}
+        bars, snapshots = feed.skip_to(stop)
+        times = plan.times[start:stop]
+        k.skip(times, bars, snapshots, span)
+        return times, span

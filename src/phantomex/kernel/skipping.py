@@ -58,13 +58,13 @@ class SkippableFeed(Protocol):
     @property
     def cursor(self) -> int: ...
 
-    def skip_to(self, index: int) -> tuple[dict[str, list[Bar]], dict[str, Snapshot]]: ...
+    def skip_to(self, index: int) -> tuple[dict[str, Sequence[Bar]], dict[str, Snapshot]]: ...
 
     def tick_times(self) -> list[datetime]: ...
 
-    def bar_series(self, symbol: str) -> tuple[list[int], list[Decimal]]: ...
+    def bar_series(self, symbol: str) -> tuple[Sequence[int], list[Decimal], np.ndarray]: ...
 
-    def symbol_bars(self, symbol: str) -> list[Bar]: ...
+    def symbol_bars(self, symbol: str) -> Sequence[Bar]: ...
 
 
 class _Books(Protocol):
@@ -103,10 +103,9 @@ class EventPlan:
         self.closes: dict[str, np.ndarray] = {}  # per tick, forward-filled; NaN before the first
         self.marks: dict[str, np.ndarray] = {}  # the same, exact (Decimal objects; None before)
         for symbol in kernel.feed.instruments:
-            where, bar_closes = feed.bar_series(symbol)
+            where, bar_closes, floats = feed.bar_series(symbol)
             closes: list[Decimal | None] = list(bar_closes)
             spans = np.diff(np.append(np.asarray(where, dtype=np.int64), n))
-            floats = np.array([float(c) for c in bar_closes])
             valid = np.isfinite(floats) & (floats > 0) & (floats < float(MAX_PRICE))
             if not valid.all():  # the kernel marks only valid prices: keep the last valid one
                 closes = [c if is_valid_price(c) else None for c in closes]
@@ -118,6 +117,8 @@ class EventPlan:
             self.marks[symbol][where[0] :] = np.repeat(np.array(closes, dtype=object), spans)
         # agent -> symbol -> (tick indices where it may act while flat, ... while holding)
         self.acts: dict[str, dict[str, tuple[IntArray, IntArray]]] = {}
+        # the same as flags per tick: agent -> symbol -> (may act while flat, ... while holding)
+        self.flags: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
         self.unplanned: set[str] = set()
         shortest: float | None = None
         for agent in kernel.agents.values():
@@ -146,7 +147,7 @@ class EventPlan:
             first = int(np.argmax(np.isfinite(closes)))
             where = np.asarray(self.feed.bar_series(symbol)[0], dtype=np.int64)
             bar_closes = closes[where]
-            masks = []
+            masks, marked = [], []
             for held in (False, True):
                 flags = may_act(bar_closes, held=held)
                 if flags is None:
@@ -155,20 +156,23 @@ class EventPlan:
                 ticks = np.zeros(closes.size, dtype=np.bool_)
                 ticks[first:] = np.repeat(flags, np.diff(np.append(where, closes.size)))
                 masks.append(np.flatnonzero(ticks))
+                marked.append(ticks)
             out[symbol] = (masks[0], masks[1])
+            self.flags.setdefault(agent_id, {})[symbol] = (marked[0], marked[1])
         return out
 
     # -- queries -------------------------------------------------------------------------------
     def may_act(self, agent_id: str, wallet: Wallet, when: datetime) -> bool | None:
         """Whether the agent may act at the tick ``when`` (None: not planned, ask the brain)."""
-        acts = self.acts.get(agent_id)
-        i = bisect_left(self.times, when)
-        if acts is None or i == len(self.times) or self.times[i] != when:
+        if agent_id not in self.acts:
             return None
-        for symbol, masks in acts.items():
-            idx = masks[wallet.quantity(symbol) > ZERO]
-            j = int(np.searchsorted(idx, i))
-            if j < idx.size and idx[j] == i:
+        i = self.feed.cursor - 1  # the tick being visited, as a rule
+        if not (0 <= i < len(self.times) and self.times[i] == when):
+            i = bisect_left(self.times, when)
+            if i == len(self.times) or self.times[i] != when:
+                return None
+        for symbol, ticks in self.flags.get(agent_id, {}).items():
+            if ticks[wallet.quantity(symbol) > ZERO][i]:
                 return True
         return False
 

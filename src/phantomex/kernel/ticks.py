@@ -58,19 +58,31 @@ class TickProcessor:
 
     def take_prices(self, tick: Tick) -> Tick:
         """Take the prices the guard accepts from ``tick`` (a suspect symbol keeps its last
-        accepted price and mark); returns the tick as the guard passed it on."""
+        accepted price and mark); returns the tick as the guard passed it on. With an event
+        plan the guard accepts every price of the data (:meth:`PriceGuard.quiet` said so):
+        the tick is taken as it is, the guard following its prices."""
         s = self.state
         s.now = tick.time
         s.ticks += 1
+        if s.plan is not None:
+            s.guard.follow(tick.snapshots, lambda: s.feed.instruments)
+            s.history.append(tick.bars.values())
+            self._mark(tick.snapshots)
+            return tick
         screened = s.guard.screen(tick, lambda: s.feed.instruments)
         s.history.append(screened.history)
-        for sym, snap in screened.tick.snapshots.items():
-            s.prices[sym] = snap
-            if is_valid_price(snap.price):
-                s.marks[sym] = snap.price
+        self._mark(screened.tick.snapshots)
         for event in screened.events:
             self.journal.risk_event(None, event.kind, event.symbol, event.detail)
         return screened.tick
+
+    def _mark(self, snapshots: Mapping[str, Snapshot]) -> None:
+        """Take accepted prices: the latest snapshots, and marks where the price is valid."""
+        s = self.state
+        for sym, snap in snapshots.items():
+            s.prices[sym] = snap
+            if is_valid_price(snap.price):
+                s.marks[sym] = snap.price
 
     def warm_up(self) -> None:
         """Feed the warm-up bars into the history (and prices) without trading on them. After a
@@ -127,10 +139,7 @@ class TickProcessor:
         for symbol, series in bars.items():
             s.history.extend(symbol, series)
         s.guard.follow(snapshots, lambda: s.feed.instruments)
-        for sym, snap in snapshots.items():
-            s.prices[sym] = snap
-            if is_valid_price(snap.price):
-                s.marks[sym] = snap.price
+        self._mark(snapshots)
         for agent in s.agents.values():
             if agent.status is not AgentStatus.RUNNING:
                 continue

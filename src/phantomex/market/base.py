@@ -7,13 +7,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from itertools import islice
-from typing import Protocol, runtime_checkable
+from typing import Protocol, overload, runtime_checkable
 
 import numpy as np
 
 from phantomex.domain.models import Bar, Instrument, Tick
 
-__all__ = ["HistoryView", "MarketFeed", "PriceHistory", "Tick"]
+__all__ = ["BarSource", "BarSpan", "HistoryView", "MarketFeed", "PriceHistory", "Tick"]
 
 
 class MarketFeed(Protocol):
@@ -49,21 +49,64 @@ class ResolvingFeed(Protocol):
         ...
 
 
+class BarSource(Protocol):
+    """One symbol's bars by position, each built when asked (a replay's columns)."""
+
+    @property
+    def floats(self) -> np.ndarray:
+        """Every close as a float (``float`` of the exact close)."""
+        ...
+
+    def bar(self, k: int) -> Bar: ...
+
+    def time(self, k: int) -> datetime:
+        """The open time of bar ``k`` (without building it)."""
+        ...
+
+
+class BarSpan(Sequence[Bar]):
+    """The bars ``start`` to ``stop`` (excluded) of a :class:`BarSource`, built when read: the
+    price history keeps a span of a replay's skipped ticks without building its bars."""
+
+    def __init__(self, source: BarSource, start: int, stop: int) -> None:
+        self.source, self.start, self.stop = source, start, max(start, stop)
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    @overload
+    def __getitem__(self, i: int) -> Bar: ...
+    @overload
+    def __getitem__(self, i: slice) -> BarSpan: ...
+    def __getitem__(self, i: int | slice) -> Bar | BarSpan:
+        if isinstance(i, slice):
+            start, stop, step = i.indices(len(self))
+            if step != 1:
+                raise ValueError("BarSpan slices take every bar (step 1)")
+            return BarSpan(self.source, self.start + start, self.start + stop)
+        j = i + len(self) if i < 0 else i
+        if not 0 <= j < len(self):
+            raise IndexError(i)
+        return self.source.bar(self.start + j)
+
+
 class PriceHistory:
     """Bounded per-symbol bar history, appended by the kernel as ticks arrive.
 
     Only bars the kernel has already processed are in here, so a brain can never see a bar later
-    than the kernel's clock. Closes are also kept as floats, for indicators."""
+    than the kernel's clock. Closes are also kept as floats, for indicators. Bars of a
+    :class:`BarSpan` are kept as their positions in its source and built when read."""
 
     def __init__(self, max_bars: int = 5000) -> None:
-        self._bars: dict[str, deque[Bar]] = {}
+        self._bars: dict[str, deque[Bar | int]] = {}
         self._closes: dict[str, deque[float]] = {}
+        self._sources: dict[str, BarSource] = {}
         self._max = max_bars
 
     def append(self, bars: Iterable[Bar]) -> None:
         for bar in bars:
             series, closes = self._open(bar.symbol)
-            if series and bar.time <= series[-1].time:
+            if series and bar.time <= self._time(bar.symbol, series[-1]):
                 continue  # out-of-order or duplicate bar from a feed: ignore it
             series.append(bar)
             closes.append(float(bar.close))
@@ -73,14 +116,26 @@ class PriceHistory:
         skipped ticks), in one step; bars not after the latest one are ignored (as in
         :meth:`append`)."""
         series, closes = self._open(symbol)
-        if series and bars and bars[0].time <= series[-1].time:
+        if isinstance(bars, BarSpan) and self._sources.setdefault(symbol, bars.source) is (
+            bars.source
+        ):
+            if not bars:
+                return
+            if series and bars.source.time(bars.start) <= self._time(symbol, series[-1]):
+                self.append(bars)
+                return
+            start = max(bars.start, bars.stop - self._max)
+            series.extend(range(start, bars.stop))
+            closes.extend(bars.source.floats[start : bars.stop].tolist())
+            return
+        if series and bars and bars[0].time <= self._time(symbol, series[-1]):
             self.append(bars)
             return
-        kept = bars[-self._max :]
+        kept = list(bars[-self._max :])
         series.extend(kept)
         closes.extend([float(b.close) for b in kept])
 
-    def _open(self, symbol: str) -> tuple[deque[Bar], deque[float]]:
+    def _open(self, symbol: str) -> tuple[deque[Bar | int], deque[float]]:
         series = self._bars.get(symbol)
         if series is None:
             series = self._bars[symbol] = deque(maxlen=self._max)
@@ -90,7 +145,13 @@ class PriceHistory:
     def view(self, now: datetime) -> HistoryView:
         return HistoryView(self, now)
 
-    def _series(self, symbol: str) -> deque[Bar]:
+    def _bar(self, symbol: str, item: Bar | int) -> Bar:
+        return item if isinstance(item, Bar) else self._sources[symbol].bar(item)
+
+    def _time(self, symbol: str, item: Bar | int) -> datetime:
+        return item.time if isinstance(item, Bar) else self._sources[symbol].time(item)
+
+    def _series(self, symbol: str) -> deque[Bar | int]:
         return self._bars.get(symbol, deque())
 
     def _float_closes(self, symbol: str) -> deque[float]:
@@ -106,27 +167,30 @@ class HistoryView:
 
     def bars(self, symbol: str, limit: int | None = None) -> list[Bar]:
         """The most recent bars (oldest first) whose open time is before ``now``."""
-        series = self._history._series(symbol)
-        later = self._later(series)
-        out = list(islice(reversed(series), later, None if limit is None else later + limit))
+        history = self._history
+        series = history._series(symbol)
+        later = self._later(symbol, series)
+        kept = islice(reversed(series), later, None if limit is None else later + limit)
+        out = [history._bar(symbol, item) for item in kept]
         out.reverse()
         return out
 
     def closes(self, symbol: str, limit: int | None = None) -> np.ndarray:
         """Close prices of :meth:`bars` as float64 (for indicators only; money stays
         Decimal)."""
-        later = self._later(self._history._series(symbol))
+        later = self._later(symbol, self._history._series(symbol))
         closes = self._history._float_closes(symbol)
         stop = None if limit is None else later + limit
         out = np.fromiter(islice(reversed(closes), later, stop), dtype=np.float64)
         return out[::-1].copy()
 
-    def _later(self, series: deque[Bar]) -> int:
+    def _later(self, symbol: str, series: deque[Bar | int]) -> int:
         """How many of the latest bars open at or after ``now`` (a view older than the
         history: a decision that started before the latest ticks)."""
         later = 0
-        for bar in reversed(series):
-            if bar.time < self.now:
+        time = self._history._time
+        for item in reversed(series):
+            if time(symbol, item) < self.now:
                 break
             later += 1
         return later

@@ -47,6 +47,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from phantomex.domain.models import AssetClass, Bar, Instrument, Snapshot, Tick
 from phantomex.domain.money import MAX_PRICE, MONEY_CONTEXT, ONE, ZERO
+from phantomex.market.columns import BarColumns
+from phantomex.market.guard_columns import bar_accepted, quiet_columns
 from phantomex.market.validation import bar_fault, price_fault
 
 __all__ = ["GuardEvent", "PriceGuard", "PriceGuardConfig", "Screened", "Suspect"]
@@ -266,21 +268,19 @@ class PriceGuard:
     ) -> bool:
         """Whether screening each symbol's bars in order (a replay, whose snapshots are the
         bars' closes) accepts every one of them, so that a backtest may pass over them. Exact:
-        the same comparisons as :meth:`screen`, about half a microsecond per bar."""
+        the same comparisons as :meth:`screen`, about half a microsecond per bar; bars as
+        columns (:class:`BarColumns`) are decided on their floats where these decide it and
+        exactly elsewhere (:func:`~phantomex.market.guard_columns.quiet_columns`)."""
         if not self.config.enabled:
             return True
-        zero = ZERO
         for symbol, bars in series.items():
             jump, ceiling, cap = self._rules(instruments.get(symbol))
-            for b in bars:
-                lo, h, v = b.low, b.high, b.volume
-                try:
-                    if not (zero < lo <= b.open <= h < ceiling and lo <= b.close <= h):
-                        return False
-                    if not (v >= zero and v.is_finite()) or (cap is not None and h > cap):
-                        return False
-                except ArithmeticError:  # NaN compared
+            if isinstance(bars, BarColumns):
+                if not quiet_columns(bars, jump, ceiling, cap):
                     return False
+                continue
+            if not all(bar_accepted(b, ceiling, cap) for b in bars):
+                return False
             if jump is not None and not _steady(bars, jump):
                 return False
         return True

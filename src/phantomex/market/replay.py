@@ -41,22 +41,25 @@ from __future__ import annotations
 
 import asyncio
 import math
+import operator
 import time
-from bisect import bisect_right
-from collections import Counter
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from itertools import pairwise
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from phantomex.domain.models import Bar, Instrument, Snapshot
 from phantomex.domain.money import MAX_PRICE
 from phantomex.market.base import Tick
 from phantomex.market.health import SourceHealth
 from phantomex.market.loaders import load_bars, load_dataset
+from phantomex.market.replay_rows import SymbolRows, prepare
 
 __all__ = ["DEFAULT_PERIOD", "ReplayFeed", "replay_dataset", "replay_from_files"]
 
@@ -78,7 +81,9 @@ class ReplayFeed:
     """A :class:`~phantomex.market.base.MarketFeed` replaying bars (see the module docstring).
 
     ``bars`` maps symbol -> bars (any order; duplicates by time keep the first); each bar's
-    ``symbol`` must equal its key and its ``time`` (open time) must be timezone-aware.
+    ``symbol`` must equal its key and its ``time`` (open time) must be timezone-aware. Bars
+    given as columns (:class:`~phantomex.market.columns.BarColumns`) are read as arrays, and a
+    :class:`Bar` is built only when one is handed on (:mod:`.replay_rows`).
     ``period`` defaults to the most common spacing between consecutive bars (1 minute when it
     cannot be inferred). ``instruments`` overrides the default crypto ``Instrument(symbol)``
     (quoted in USD). ``clock`` is the monotonic clock used for pacing (injectable for tests).
@@ -100,47 +105,47 @@ class ReplayFeed:
             raise ValueError("ReplayFeed needs bars for at least one symbol")
         if warmup_bars < 0:
             raise ValueError(f"warmup_bars must be >= 0, got {warmup_bars}")
-        series: dict[str, list[Bar]] = {}
-        opens: dict[str, list[int]] = {}
-        for symbol, symbol_bars in bars.items():
-            series[symbol], opens[symbol] = _prepare(symbol, symbol_bars)
-
+        series = {symbol: SymbolRows.of(symbol, b) for symbol, b in bars.items()}
         self._symbols: tuple[str, ...] = tuple(series)
         if period is None:
-            period = _infer_period(opens.values())
+            period = _infer_period(r.opens for r in series.values())
         if period <= timedelta(0):
             raise ValueError(f"period must be positive, got {period}")
         self._period = period
         period_us = period // _ONE_US
 
-        # Union of open times -> per-symbol rows indexed by union position.
-        times = sorted(set().union(*opens.values()))
-        n = len(times)
-        position = {t: i for i, t in enumerate(times)}
-        rows: dict[str, list[Bar | None]] = {}
-        union_idx: dict[str, list[int]] = {}
-        for symbol in self._symbols:
-            row: list[Bar | None] = [None] * n
-            idx = [position[t] for t in opens[symbol]]
-            for i, bar in zip(idx, series[symbol], strict=True):
-                row[i] = bar
-            rows[symbol] = row
-            union_idx[symbol] = idx
+        # Union of open times -> each symbol's bar at each union position (-1: none).
+        union_idx: dict[str, Sequence[int]] = {}
+        at: dict[str, Sequence[int]] = {}
+        if len(series) == 1:
+            (only,) = series.values()
+            times = only.opens
+            n = len(times)
+            union_idx[only.symbol] = at[only.symbol] = range(n)
+        else:
+            union = np.unique(np.concatenate([np.asarray(r.opens) for r in series.values()]))
+            times = union.tolist()
+            n = len(times)
+            for symbol, r in series.items():
+                idx = np.searchsorted(union, np.asarray(r.opens))
+                row = np.full(n, -1, dtype=np.int64)
+                row[idx] = np.arange(idx.size)
+                union_idx[symbol], at[symbol] = idx.tolist(), row.tolist()
 
         self._n = n
         self._times_us = times  # open times, lap 0
-        self._close_us = [t + period_us for t in times]  # tick times, lap 0
-        self._close_dt = [_EPOCH + timedelta(microseconds=t) for t in self._close_us]
+        close_us = np.asarray(times, dtype=np.int64) + period_us
+        self._close_us = close_us.tolist()  # tick times, lap 0
+        self._close_dt = _datetimes(close_us)
         self._lap_us = times[-1] - times[0] + period_us  # span + period
         self._lap = timedelta(microseconds=self._lap_us)
-        self._rows = rows
+        self._series = series
+        self._at = at
         self._union_idx = union_idx
-        self._opens = opens
-        self._closes = {s: [b.close for b in series[s]] for s in self._symbols}
 
         self._instruments = {s: Instrument(s) for s in self._symbols}
         if instruments:
-            self._instruments.update({s: i for s, i in instruments.items() if s in rows})
+            self._instruments.update({s: i for s, i in instruments.items() if s in series})
         self._loop = loop
         self._warmup_bars = warmup_bars
         first = warmup_bars
@@ -283,33 +288,36 @@ class ReplayFeed:
         """Index in :meth:`tick_times` of the tick :meth:`next_tick` returns next (lap 0)."""
         return self._cursor
 
-    def skip_to(self, index: int) -> tuple[dict[str, list[Bar]], dict[str, Snapshot]]:
+    def skip_to(self, index: int) -> tuple[dict[str, Sequence[Bar]], dict[str, Snapshot]]:
         """Pass over the ticks from :attr:`cursor` up to ``index`` (excluded) without building
-        them (event skipping in a backtest): returns their bars per symbol and every symbol's
-        latest snapshot after them. Unpaced, non-looping feeds only."""
+        them (event skipping in a backtest): returns their bars per symbol (of bars given as
+        columns: a span built when read) and every symbol's latest snapshot after them.
+        Unpaced, non-looping feeds only."""
         if self._loop or self._interval > 0:
             raise ValueError("only an unpaced replay that does not loop can skip ticks")
         start, stop = self._cursor, min(index, self._n)
-        bars: dict[str, list[Bar]] = {}
+        bars: dict[str, Sequence[Bar]] = {}
         if stop <= start:
             return bars, dict(self._snaps)
-        for symbol, row in self._rows.items():
-            span = [b for b in row[start:stop] if b is not None]
-            if span:
-                bars[symbol] = span
-                k = self._union_idx[symbol]
-                self._snaps[symbol] = self._snapshot(symbol, 0, k[bisect_right(k, stop - 1) - 1])
+        for symbol, rows in self._series.items():
+            idx = self._union_idx[symbol]
+            first, last = bisect_left(idx, start), bisect_left(idx, stop)
+            if last > first:
+                bars[symbol] = rows.bars(first, last)
+                self._snaps[symbol] = self._snapshot(symbol, 0, idx[last - 1])
         self._cursor = stop
         self._last_time = self._close_dt[stop - 1]
         return bars, dict(self._snaps)
 
-    def symbol_bars(self, symbol: str) -> list[Bar]:
-        """``symbol``'s bars in lap 0, in time order."""
-        return [bar for bar in self._rows[symbol] if bar is not None]
+    def symbol_bars(self, symbol: str) -> Sequence[Bar]:
+        """``symbol``'s bars in lap 0, in time order (as given: a list or columns)."""
+        return self._series[symbol].source
 
-    def bar_series(self, symbol: str) -> tuple[list[int], list[Decimal]]:
-        """``symbol``'s bars in lap 0: the index in :meth:`tick_times` of each, and its close."""
-        return list(self._union_idx[symbol]), list(self._closes[symbol])
+    def bar_series(self, symbol: str) -> tuple[Sequence[int], list[Decimal], np.ndarray]:
+        """``symbol``'s bars in lap 0: the index in :meth:`tick_times` of each, its close, and
+        the closes as floats (``float`` of each close). Read-only."""
+        rows = self._series[symbol]
+        return self._union_idx[symbol], rows.closes, rows.floats
 
     def set_speed(self, speed: float) -> None:
         """Change the pace (market seconds per wall second; 0 or inf = unpaced)."""
@@ -356,7 +364,8 @@ class ReplayFeed:
         return lap * self._n + i  # i == n means the first tick of the next lap
 
     def _change(self, symbol: str, lap: int, i: int, close: Decimal) -> Decimal | None:
-        opens = self._opens[symbol]
+        rows = self._series[symbol]
+        opens = rows.opens
         target = self._times_us[i] - _DAY_US
         first = opens[0]
         if target < first:
@@ -366,16 +375,15 @@ class ReplayFeed:
             if laps_back > lap:
                 return None
             target += laps_back * self._lap_us
-        before = self._closes[symbol][bisect_right(opens, target) - 1]
+        before = rows.closes[bisect_right(opens, target) - 1]
         if before <= 0:
             return None
         return (close / before - _ONE) * _HUNDRED
 
     def _snapshot(self, symbol: str, lap: int, i: int) -> Snapshot:
-        bar = self._rows[symbol][i]
-        assert bar is not None
+        close = self._series[symbol].closes[self._at[symbol][i]]
         when = self._close_dt[i] + self._lap * lap if lap else self._close_dt[i]
-        return Snapshot(symbol, when, bar.close, self._change(symbol, lap, i, bar.close))
+        return Snapshot(symbol, when, close, self._change(symbol, lap, i, close))
 
     def _snapshots_before(self, v: int) -> dict[str, Snapshot]:
         """Each symbol's latest snapshot before virtual index ``v`` (start state for a cursor)."""
@@ -401,10 +409,11 @@ class ReplayFeed:
         else:
             now = self._close_dt[i]
         bars: dict[str, Bar] = {}
-        for symbol, row in self._rows.items():
-            bar = row[i]
-            if bar is None:
+        for symbol, rows in self._series.items():
+            k = self._at[symbol][i]
+            if k < 0:
                 continue
+            bar = rows.bar(k)
             if lap:
                 bar = Bar(
                     symbol, bar.time + shift, bar.open, bar.high, bar.low, bar.close, bar.volume
@@ -416,37 +425,29 @@ class ReplayFeed:
         return Tick(time=now, snapshots=dict(snaps), bars=bars)
 
 
-def _prepare(symbol: str, bars: Sequence[Bar]) -> tuple[list[Bar], list[int]]:
-    """Validate one symbol's bars; returns them sorted and de-duplicated with open times in µs."""
-    if not bars:
-        raise ValueError(f"{symbol}: no bars")
-    out = list(bars)
-    try:
-        opens = [_us(b.time) for b in out]
-    except TypeError:
-        raise ValueError(f"{symbol}: bar times must be timezone-aware") from None
-    if any(b.symbol != symbol for b in out):
-        raise ValueError(f"{symbol}: every bar's symbol must be {symbol!r}")
-    if any(b <= a for a, b in pairwise(opens)):
-        order = sorted(range(len(out)), key=opens.__getitem__)  # stable: first duplicate wins
-        kept: list[int] = []
-        for j in order:
-            if not kept or opens[j] != opens[kept[-1]]:
-                kept.append(j)
-        out = [out[j] for j in kept]
-        opens = [opens[j] for j in kept]
-    return out, opens
+#: One symbol's list of bars validated, sorted and de-duplicated (the research engine's too).
+_prepare = prepare
 
 
 def _infer_period(opens: Iterable[list[int]]) -> timedelta:
     """Most common spacing between consecutive bars (smallest on a tie), else 1 minute."""
-    steps: Counter[int] = Counter()
-    for times in opens:
-        steps.update(b - a for a, b in pairwise(times))
-    if not steps:
+    diffs: list[np.ndarray] = [np.diff(np.asarray(t, dtype=np.int64)) for t in opens]
+    steps = np.concatenate([*diffs, np.empty(0, dtype=np.int64)])
+    if steps.size == 0:
         return DEFAULT_PERIOD
-    best = max(steps.items(), key=lambda kv: (kv[1], -kv[0]))[0]
-    return timedelta(microseconds=best)
+    values, counts = np.unique(steps, return_counts=True)  # sorted: argmax takes the smallest
+    return timedelta(microseconds=int(values[int(np.argmax(counts))]))
+
+
+def _datetimes(us: np.ndarray) -> list[datetime]:
+    """The times ``us`` (µs since the epoch, increasing) as datetimes: the first, then each
+    by adding its step (one timedelta per distinct step; exact integer arithmetic)."""
+    if us.size == 0:
+        return []
+    steps = np.diff(us).tolist()
+    deltas = {d: timedelta(microseconds=d) for d in set(steps)}
+    first = _EPOCH + timedelta(microseconds=int(us[0]))
+    return list(accumulate(map(deltas.__getitem__, steps), operator.add, initial=first))
 
 
 def replay_from_files(

@@ -1,0 +1,123 @@
+"""One symbol's bars inside a :class:`~phantomex.market.replay.ReplayFeed`: open times, exact
+closes and their floats, and :class:`Bar` objects when a tick or a skipped span asks for them.
+
+Bars given as a list are kept as they are. Bars given as columns
+(:class:`~phantomex.market.columns.BarColumns`) are read as whole columns (times as integers,
+the closes as :class:`Decimal`, the other fields as their exact decimal text), and a
+:class:`Bar` is built only when one is read: a visited tick's, or one of a skipped span
+(a :class:`~phantomex.market.base.BarSpan`, which the price history keeps unbuilt).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from itertools import pairwise
+
+import numpy as np
+
+from phantomex.domain.models import Bar
+from phantomex.market.base import BarSpan
+from phantomex.market.columns import BarColumns
+
+__all__ = ["SymbolRows", "prepare"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+
+
+def _us(dt: datetime) -> int:
+    return (dt - _EPOCH) // _ONE_US
+
+
+def prepare(symbol: str, bars: Sequence[Bar]) -> tuple[list[Bar], list[int]]:
+    """Validate one symbol's bars; returns them sorted and de-duplicated (the first of a time
+    kept) with their open times in µs."""
+    if not bars:
+        raise ValueError(f"{symbol}: no bars")
+    out = list(bars)
+    try:
+        opens = [_us(b.time) for b in out]
+    except TypeError:
+        raise ValueError(f"{symbol}: bar times must be timezone-aware") from None
+    if any(b.symbol != symbol for b in out):
+        raise ValueError(f"{symbol}: every bar's symbol must be {symbol!r}")
+    if any(b <= a for a, b in pairwise(opens)):
+        order = sorted(range(len(out)), key=opens.__getitem__)  # stable: first duplicate wins
+        kept: list[int] = []
+        for j in order:
+            if not kept or opens[j] != opens[kept[-1]]:
+                kept.append(j)
+        out = [out[j] for j in kept]
+        opens = [opens[j] for j in kept]
+    return out, opens
+
+
+class SymbolRows:
+    """One symbol's bars in time order with unique open times (see the module)."""
+
+    def __init__(
+        self,
+        symbol: str,
+        opens: list[int],
+        closes: list[Decimal],
+        source: Sequence[Bar],
+        bars: list[Bar] | None,
+        texts: list[list[str]] | None = None,
+    ) -> None:
+        self.symbol = symbol
+        self.opens = opens  # open times, µs since the epoch
+        self.closes = closes
+        self.source = source  # the bars as given, once in order (a list or columns)
+        self._bars = bars  # given as Bar objects
+        self._texts = texts  # given as columns: the open, high, low and volume texts
+        self._floats: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, symbol: str, bars: Sequence[Bar]) -> SymbolRows:
+        """Validate one symbol's bars; sorted and de-duplicated (the first of a time kept)."""
+        if not bars:
+            raise ValueError(f"{symbol}: no bars")
+        if isinstance(bars, BarColumns) and bool((np.diff(bars.time_us) > 0).all()):
+            return cls._of_columns(symbol, bars)
+        out, opens = prepare(symbol, bars)
+        return cls(symbol, opens, [b.close for b in out], out, out)
+
+    @classmethod
+    def _of_columns(cls, symbol: str, columns: BarColumns) -> SymbolRows:
+        if columns.symbol != symbol:
+            raise ValueError(f"{symbol}: every bar's symbol must be {symbol!r}")
+        closes = list(map(Decimal, columns.texts["close"].to_pylist()))
+        texts = [columns.texts[k].to_pylist() for k in ("open", "high", "low", "volume")]
+        return cls(symbol, columns.time_us.tolist(), closes, columns, None, texts)
+
+    def __len__(self) -> int:
+        return len(self.opens)
+
+    @property
+    def floats(self) -> np.ndarray:
+        """The closes as floats (``float`` of each exact close), built once."""
+        if self._floats is None:
+            self._floats = np.fromiter(map(float, self.closes), np.float64, len(self.closes))
+        return self._floats
+
+    def bar(self, k: int) -> Bar:
+        """The ``k``-th bar."""
+        if self._bars is not None:
+            return self._bars[k]
+        assert self._texts is not None
+        o, h, lo, v = self._texts
+        when = _EPOCH + timedelta(microseconds=self.opens[k])
+        d = Decimal
+        return Bar(self.symbol, when, d(o[k]), d(h[k]), d(lo[k]), self.closes[k], d(v[k]))
+
+    def time(self, k: int) -> datetime:
+        """The open time of the ``k``-th bar."""
+        return _EPOCH + timedelta(microseconds=self.opens[k])
+
+    def bars(self, start: int, stop: int) -> Sequence[Bar]:
+        """The bars ``start`` to ``stop`` (excluded): a list, or a span built when read."""
+        if self._bars is not None:
+            return self._bars[start:stop]
+        return BarSpan(self, start, stop)
