@@ -59,7 +59,7 @@ from phantomex.domain.money import MAX_PRICE
 from phantomex.market.base import Tick
 from phantomex.market.health import SourceHealth
 from phantomex.market.loaders import load_bars, load_dataset
-from phantomex.market.replay_rows import SymbolRows, prepare
+from phantomex.market.replay_rows import SymbolRows
 
 __all__ = ["DEFAULT_PERIOD", "ReplayFeed", "replay_dataset", "replay_from_files"]
 
@@ -423,10 +423,6 @@ class ReplayFeed:
                 symbol, now, bar.close, self._change(symbol, lap, i, bar.close)
             )
         return Tick(time=now, snapshots=dict(snaps), bars=bars)
-
-
-#: One symbol's list of bars validated, sorted and de-duplicated (the research engine's too).
-_prepare = prepare
 
 
 def _infer_period(opens: Iterable[list[int]]) -> timedelta:

@@ -15,7 +15,7 @@ import numpy as np
 from phantomex.domain.models import Bar
 from phantomex.domain.money import MAX_PRICE
 from phantomex.market.columns import BarColumns
-from phantomex.market.replay import _prepare
+from phantomex.market.replay_rows import prepare
 from phantomex.research.fast import compiled
 from phantomex.research.spec import BacktestError
 
@@ -46,7 +46,7 @@ class Series:
             opens, closes = bars.values["open"], bars.values["close"]
             opens_us: Any = bars.time_us
         else:
-            kept, opens_us = _prepare(symbol, bars)
+            kept, opens_us = prepare(symbol, bars)
             opens = np.array([float(b.open) for b in kept])
             closes = np.array([float(b.close) for b in kept])
         limit = float(MAX_PRICE)
