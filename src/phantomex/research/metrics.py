@@ -47,6 +47,7 @@ __all__ = [
     "RatioBasis",
     "RoundTrip",
     "TradeRecord",
+    "TradeTotals",
     "annual_volatility",
     "cagr",
     "compute_metrics",
@@ -58,6 +59,7 @@ __all__ = [
     "round_trips",
     "sharpe",
     "sortino",
+    "trade_totals",
 ]
 
 YEAR = timedelta(days=365)
@@ -285,6 +287,28 @@ def round_trips(trades: Iterable[TradeRecord]) -> list[RoundTrip]:
     return done
 
 
+@dataclass(frozen=True, slots=True)
+class TradeTotals:
+    """What the metrics take from the trades: how many, each round trip's P&L and cost (in
+    the order they closed) and the fees of every trade."""
+
+    trades: int
+    pnls: list[Decimal]
+    costs: list[Decimal]
+    fees: Decimal
+
+
+def trade_totals(trades: Sequence[TradeRecord]) -> TradeTotals:
+    """:class:`TradeTotals` of trade records (round trips by :func:`round_trips`)."""
+    trips = round_trips(trades)
+    return TradeTotals(
+        len(trades),
+        [t.proceeds - t.cost for t in trips],
+        [t.cost for t in trips],
+        sum((t.fee for t in trades), ZERO),
+    )
+
+
 def monthly_returns(
     times: Sequence[datetime], equity: Sequence[float] | FloatArray
 ) -> dict[tuple[int, int], float]:
@@ -317,11 +341,13 @@ def compute_metrics(
     period: timedelta,
     trades: Sequence[TradeRecord] = (),
     in_market: Sequence[bool] | npt.NDArray[np.bool_] | None = None,
+    totals: TradeTotals | None = None,
 ) -> dict[str, Any]:
     """Every metric of the module docstring, JSON-ready (money as decimal strings).
 
     ``equity``: starting capital then one value per bar; ``in_market[i]``: whether bar ``i``
-    ended with a position (``len(equity) - 1`` values)."""
+    ended with a position (``len(equity) - 1`` values); ``totals``: what the trades give the
+    metrics, when the caller has it without trade records (otherwise from ``trades``)."""
     e = (
         np.array(equity, dtype=np.float64)
         if isinstance(equity, np.ndarray)
@@ -332,14 +358,14 @@ def compute_metrics(
     basis = ratio_basis(period, r.size)
     dd = max_drawdown(e)
     growth = cagr(e, ppy)
-    trips = round_trips(trades)
-    pnls = [t.proceeds - t.cost for t in trips]
-    returns = [float(p / t.cost) if t.cost else math.nan for p, t in zip(pnls, trips, strict=True)]
+    if totals is None:
+        totals = trade_totals(trades)
+    pnls = totals.pnls
+    returns = [float(p / c) if c else math.nan for p, c in zip(pnls, totals.costs, strict=True)]
     wins = [p for p in pnls if p > 0]
     losses = [p for p in pnls if p < 0]
     gross_profit = sum(wins, ZERO)
     gross_loss = -sum(losses, ZERO)
-    fees = sum((t.fee for t in trades), ZERO)
     start = Decimal(str(equity[0])) if not isinstance(equity[0], Decimal) else equity[0]
     end = Decimal(str(equity[-1])) if not isinstance(equity[-1], Decimal) else equity[-1]
     calmar = growth / abs(dd.depth) if growth is not None and dd.depth < 0 else None
@@ -360,12 +386,12 @@ def compute_metrics(
         "max_drawdown": dd.depth,
         "max_drawdown_duration_bars": dd.longest_bars,
         "max_drawdown_duration_seconds": dd.longest_bars * period.total_seconds(),
-        "trades": len(trades),
-        "round_trips": len(trips),
-        "win_rate": len(wins) / len(trips) if trips else None,
+        "trades": totals.trades,
+        "round_trips": len(pnls),
+        "win_rate": len(wins) / len(pnls) if pnls else None,
         "profit_factor": float(gross_profit / gross_loss) if gross_loss > 0 else None,
         "average_trade": format(sum(pnls, ZERO) / len(pnls), "f") if pnls else None,
-        "average_trade_return": float(np.mean(returns)) if trips else None,
+        "average_trade_return": float(np.mean(returns)) if pnls else None,
         "exposure": _share(in_market) if in_market is not None and len(in_market) else None,
-        "fees_paid": format(fees, "f"),
+        "fees_paid": format(totals.fees, "f"),
     }
