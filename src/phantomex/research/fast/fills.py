@@ -140,11 +140,13 @@ class FloatColumn:
 
     orjson writes the floats (one call for the column, ~10x faster than ``repr`` each). Both
     write the shortest digits that read back as the float and, of those, the nearest to it,
-    and that choice is unique (two such digit strings cannot be equally near a binary
-    float), so the digits are ``repr``'s; orjson writes them without an exponent down to 1e-7,
-    and then they are ``format(Decimal(repr(v)), "f")`` and ``Decimal`` reads the same
-    coefficient and exponent from them. A text with an exponent (or a non-finite value) goes
-    through ``repr``. ``tests/test_research_fast_fills.py`` holds orjson to this."""
+    and that choice is unique (two such digit strings cannot be equally near a binary float),
+    so the digits and the exponent are ``repr``'s; orjson writes the exponent differently
+    (``1e-6``, ``repr`` ``1e-06``), which ``Decimal`` reads the same, and writes no exponent
+    where ``repr`` writes one down to 1e-5 (``0.00001``), which is then what ``format`` writes
+    and ``Decimal`` reads the same coefficient and exponent from. A non-finite value (orjson's
+    ``null``) goes through ``repr``. ``tests/test_research_fast_fills.py`` holds orjson to
+    this."""
 
     def __init__(self, values: np.ndarray) -> None:
         bits = np.ascontiguousarray(values, dtype=np.float64).view(np.int64)
@@ -154,30 +156,33 @@ class FloatColumn:
         self._at = np.cumsum(first) - 1
 
     @cached_property
-    def _plain(self) -> list[str]:
-        """Each value's text as ``repr`` digits without an exponent, or "" where it has one."""
+    def _texts(self) -> list[str]:
+        """Each value's shortest text, by orjson."""
         import orjson
 
         if not self._floats:
             return []
-        joined = orjson.dumps(self._floats).decode()[1:-1]
-        texts = joined.split(",")
-        if "e" in joined or "n" in joined:  # an exponent, or null for a non-finite value
-            texts = ["" if "e" in t or "n" in t else t for t in texts]
+        texts: list[str] = orjson.dumps(self._floats).decode()[1:-1].split(",")
         return texts
 
     @cached_property
+    def _decimals(self) -> list[Decimal]:
+        return [
+            Decimal(t) if t != "null" else Decimal(repr(v))
+            for t, v in zip(self._texts, self._floats, strict=True)
+        ]
+
+    @cached_property
     def decimals(self) -> list[Decimal]:
-        return self._spread(
-            [Decimal(t or repr(v)) for t, v in zip(self._plain, self._floats, strict=True)]
-        )
+        return self._spread(self._decimals)
 
     @cached_property
     def texts(self) -> list[str]:
+        texts = self._texts
         return self._spread(
             [
-                t or format(Decimal(repr(v)), "f")
-                for t, v in zip(self._plain, self._floats, strict=True)
+                format(d, "f") if "e" in t or "n" in t else t
+                for t, d in zip(texts, self._decimals, strict=True)
             ]
         )
 
