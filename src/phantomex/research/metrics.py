@@ -191,7 +191,9 @@ def returns_from_equity(equity: Sequence[float] | FloatArray) -> FloatArray:
     e = np.asarray(equity, dtype=np.float64)
     if e.size < 2:
         return np.empty(0, dtype=np.float64)
-    return np.asarray(e[1:] / e[:-1] - 1.0, dtype=np.float64)
+    r = np.divide(e[1:], e[:-1])
+    r -= 1.0  # in place: one array of a million returns, not two
+    return r
 
 
 def _finite(value: float) -> float | None:
@@ -213,25 +215,38 @@ def cagr(equity: Sequence[float] | FloatArray, ppy: float) -> float | None:
 def annual_volatility(returns: FloatArray, ppy: float) -> float | None:
     if returns.size < 2:
         return None
-    return _finite(float(np.std(returns, ddof=1) * math.sqrt(ppy)))
+    return _volatility(float(np.std(returns, ddof=1)), ppy)
 
 
 def sharpe(returns: FloatArray, ppy: float) -> float | None:
     if returns.size < 2:
         return None
-    sd = float(np.std(returns, ddof=1))
-    if sd == 0 or not math.isfinite(sd):
-        return None
-    return _finite(float(np.mean(returns)) / sd * math.sqrt(ppy))
+    return _sharpe(float(np.mean(returns)), float(np.std(returns, ddof=1)), ppy)
 
 
 def sortino(returns: FloatArray, ppy: float) -> float | None:
     if returns.size < 2:
         return None
-    downside = math.sqrt(float(np.mean(np.square(np.minimum(returns, 0.0))))) * math.sqrt(ppy)
+    return _sortino(returns, float(np.mean(returns)), ppy)
+
+
+def _volatility(sd: float, ppy: float) -> float | None:
+    return _finite(sd * math.sqrt(ppy))
+
+
+def _sharpe(mean: float, sd: float, ppy: float) -> float | None:
+    if sd == 0 or not math.isfinite(sd):
+        return None
+    return _finite(mean / sd * math.sqrt(ppy))
+
+
+def _sortino(returns: FloatArray, mean: float, ppy: float) -> float | None:
+    below = np.minimum(returns, 0.0)
+    np.square(below, out=below)  # in place: one temporary array, not two
+    downside = math.sqrt(float(np.mean(below))) * math.sqrt(ppy)
     if downside == 0:
         return None
-    return _finite(float(np.mean(returns)) * ppy / downside)
+    return _finite(mean * ppy / downside)
 
 
 def max_drawdown(equity: Sequence[float] | FloatArray) -> Drawdown:
@@ -240,7 +255,8 @@ def max_drawdown(equity: Sequence[float] | FloatArray) -> Drawdown:
     if e.size == 0:
         return Drawdown(0.0, 0, 0, 0, 0, 0)
     peaks = np.maximum.accumulate(e)
-    dd = e / peaks - 1.0
+    dd = np.divide(e, peaks)
+    dd -= 1.0
     trough = int(np.argmin(dd))
     depth = float(dd[trough])
     peak = int(np.argmax(e[: trough + 1])) if depth < 0 else trough
@@ -349,7 +365,7 @@ def compute_metrics(
     ended with a position (``len(equity) - 1`` values); ``totals``: what the trades give the
     metrics, when the caller has it without trade records (otherwise from ``trades``)."""
     e = (
-        np.array(equity, dtype=np.float64)
+        np.asarray(equity, dtype=np.float64)  # read, never written: no copy
         if isinstance(equity, np.ndarray)
         else np.array([float(v) for v in equity], dtype=np.float64)
     )
@@ -358,6 +374,9 @@ def compute_metrics(
     basis = ratio_basis(period, r.size)
     dd = max_drawdown(e)
     growth = cagr(e, ppy)
+    several = r.size >= 2  # returns enough for the ratios
+    mean = float(np.mean(r)) if several else math.nan  # once for Sharpe and Sortino
+    sd = float(np.std(r, ddof=1)) if several else math.nan  # once for volatility and Sharpe
     if totals is None:
         totals = trade_totals(trades)
     pnls = totals.pnls
@@ -378,9 +397,9 @@ def compute_metrics(
         "net_profit": format(end - start, "f"),
         "total_return": float(e[-1] / e[0] - 1.0) if e.size and e[0] else None,
         "cagr": growth,
-        "annual_volatility": annual_volatility(r, ppy),
-        "sharpe": sharpe(r, basis.scale),
-        "sortino": sortino(r, basis.scale),
+        "annual_volatility": _volatility(sd, ppy) if several else None,
+        "sharpe": _sharpe(mean, sd, basis.scale) if several else None,
+        "sortino": _sortino(r, mean, basis.scale) if several else None,
         "ratio_basis": basis.to_json(),
         "calmar": _finite(calmar) if calmar is not None else None,
         "max_drawdown": dd.depth,
