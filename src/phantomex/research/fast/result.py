@@ -3,7 +3,9 @@
 The final equity is there at once; the trade records (exact Decimal prices), the per-bar
 position flags and the metrics are built from the run's arrays on first use, as vectorbt builds
 its records and statistics: a sweep or a benchmark that needs the final equity pays for the
-compiled loop only, and a report pays for what it shows."""
+compiled loop only, and a report pays for what it shows. The trades' JSON and the metrics are
+written from the fills as columns (:mod:`phantomex.research.fast.fills`), without a trade
+record per fill, the same as the generic path writes them."""
 
 from __future__ import annotations
 
