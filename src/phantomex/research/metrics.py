@@ -47,6 +47,7 @@ __all__ = [
     "RatioBasis",
     "RoundTrip",
     "TradeRecord",
+    "TradeTotals",
     "annual_volatility",
     "cagr",
     "compute_metrics",
@@ -58,6 +59,7 @@ __all__ = [
     "round_trips",
     "sharpe",
     "sortino",
+    "trade_totals",
 ]
 
 YEAR = timedelta(days=365)
@@ -189,7 +191,9 @@ def returns_from_equity(equity: Sequence[float] | FloatArray) -> FloatArray:
     e = np.asarray(equity, dtype=np.float64)
     if e.size < 2:
         return np.empty(0, dtype=np.float64)
-    return np.asarray(e[1:] / e[:-1] - 1.0, dtype=np.float64)
+    r = np.divide(e[1:], e[:-1])
+    r -= 1.0  # in place: one array of a million returns, not two
+    return r
 
 
 def _finite(value: float) -> float | None:
@@ -211,25 +215,38 @@ def cagr(equity: Sequence[float] | FloatArray, ppy: float) -> float | None:
 def annual_volatility(returns: FloatArray, ppy: float) -> float | None:
     if returns.size < 2:
         return None
-    return _finite(float(np.std(returns, ddof=1) * math.sqrt(ppy)))
+    return _volatility(float(np.std(returns, ddof=1)), ppy)
 
 
 def sharpe(returns: FloatArray, ppy: float) -> float | None:
     if returns.size < 2:
         return None
-    sd = float(np.std(returns, ddof=1))
-    if sd == 0 or not math.isfinite(sd):
-        return None
-    return _finite(float(np.mean(returns)) / sd * math.sqrt(ppy))
+    return _sharpe(float(np.mean(returns)), float(np.std(returns, ddof=1)), ppy)
 
 
 def sortino(returns: FloatArray, ppy: float) -> float | None:
     if returns.size < 2:
         return None
-    downside = math.sqrt(float(np.mean(np.square(np.minimum(returns, 0.0))))) * math.sqrt(ppy)
+    return _sortino(returns, float(np.mean(returns)), ppy)
+
+
+def _volatility(sd: float, ppy: float) -> float | None:
+    return _finite(sd * math.sqrt(ppy))
+
+
+def _sharpe(mean: float, sd: float, ppy: float) -> float | None:
+    if sd == 0 or not math.isfinite(sd):
+        return None
+    return _finite(mean / sd * math.sqrt(ppy))
+
+
+def _sortino(returns: FloatArray, mean: float, ppy: float) -> float | None:
+    below = np.minimum(returns, 0.0)
+    np.square(below, out=below)  # in place: one temporary array, not two
+    downside = math.sqrt(float(np.mean(below))) * math.sqrt(ppy)
     if downside == 0:
         return None
-    return _finite(float(np.mean(returns)) * ppy / downside)
+    return _finite(mean * ppy / downside)
 
 
 def max_drawdown(equity: Sequence[float] | FloatArray) -> Drawdown:
@@ -238,7 +255,8 @@ def max_drawdown(equity: Sequence[float] | FloatArray) -> Drawdown:
     if e.size == 0:
         return Drawdown(0.0, 0, 0, 0, 0, 0)
     peaks = np.maximum.accumulate(e)
-    dd = e / peaks - 1.0
+    dd = np.divide(e, peaks)
+    dd -= 1.0
     trough = int(np.argmin(dd))
     depth = float(dd[trough])
     peak = int(np.argmax(e[: trough + 1])) if depth < 0 else trough
@@ -285,6 +303,28 @@ def round_trips(trades: Iterable[TradeRecord]) -> list[RoundTrip]:
     return done
 
 
+@dataclass(frozen=True, slots=True)
+class TradeTotals:
+    """What the metrics take from the trades: how many, each round trip's P&L and cost (in
+    the order they closed) and the fees of every trade."""
+
+    trades: int
+    pnls: list[Decimal]
+    costs: list[Decimal]
+    fees: Decimal
+
+
+def trade_totals(trades: Sequence[TradeRecord]) -> TradeTotals:
+    """:class:`TradeTotals` of trade records (round trips by :func:`round_trips`)."""
+    trips = round_trips(trades)
+    return TradeTotals(
+        len(trades),
+        [t.proceeds - t.cost for t in trips],
+        [t.cost for t in trips],
+        sum((t.fee for t in trades), ZERO),
+    )
+
+
 def monthly_returns(
     times: Sequence[datetime], equity: Sequence[float] | FloatArray
 ) -> dict[tuple[int, int], float]:
@@ -317,13 +357,15 @@ def compute_metrics(
     period: timedelta,
     trades: Sequence[TradeRecord] = (),
     in_market: Sequence[bool] | npt.NDArray[np.bool_] | None = None,
+    totals: TradeTotals | None = None,
 ) -> dict[str, Any]:
     """Every metric of the module docstring, JSON-ready (money as decimal strings).
 
     ``equity``: starting capital then one value per bar; ``in_market[i]``: whether bar ``i``
-    ended with a position (``len(equity) - 1`` values)."""
+    ended with a position (``len(equity) - 1`` values); ``totals``: what the trades give the
+    metrics, when the caller has it without trade records (otherwise from ``trades``)."""
     e = (
-        np.array(equity, dtype=np.float64)
+        np.asarray(equity, dtype=np.float64)  # read, never written: no copy
         if isinstance(equity, np.ndarray)
         else np.array([float(v) for v in equity], dtype=np.float64)
     )
@@ -332,14 +374,17 @@ def compute_metrics(
     basis = ratio_basis(period, r.size)
     dd = max_drawdown(e)
     growth = cagr(e, ppy)
-    trips = round_trips(trades)
-    pnls = [t.proceeds - t.cost for t in trips]
-    returns = [float(p / t.cost) if t.cost else math.nan for p, t in zip(pnls, trips, strict=True)]
+    several = r.size >= 2  # returns enough for the ratios
+    mean = float(np.mean(r)) if several else math.nan  # once for Sharpe and Sortino
+    sd = float(np.std(r, ddof=1)) if several else math.nan  # once for volatility and Sharpe
+    if totals is None:
+        totals = trade_totals(trades)
+    pnls = totals.pnls
+    returns = [float(p / c) if c else math.nan for p, c in zip(pnls, totals.costs, strict=True)]
     wins = [p for p in pnls if p > 0]
     losses = [p for p in pnls if p < 0]
     gross_profit = sum(wins, ZERO)
     gross_loss = -sum(losses, ZERO)
-    fees = sum((t.fee for t in trades), ZERO)
     start = Decimal(str(equity[0])) if not isinstance(equity[0], Decimal) else equity[0]
     end = Decimal(str(equity[-1])) if not isinstance(equity[-1], Decimal) else equity[-1]
     calmar = growth / abs(dd.depth) if growth is not None and dd.depth < 0 else None
@@ -352,20 +397,20 @@ def compute_metrics(
         "net_profit": format(end - start, "f"),
         "total_return": float(e[-1] / e[0] - 1.0) if e.size and e[0] else None,
         "cagr": growth,
-        "annual_volatility": annual_volatility(r, ppy),
-        "sharpe": sharpe(r, basis.scale),
-        "sortino": sortino(r, basis.scale),
+        "annual_volatility": _volatility(sd, ppy) if several else None,
+        "sharpe": _sharpe(mean, sd, basis.scale) if several else None,
+        "sortino": _sortino(r, mean, basis.scale) if several else None,
         "ratio_basis": basis.to_json(),
         "calmar": _finite(calmar) if calmar is not None else None,
         "max_drawdown": dd.depth,
         "max_drawdown_duration_bars": dd.longest_bars,
         "max_drawdown_duration_seconds": dd.longest_bars * period.total_seconds(),
-        "trades": len(trades),
-        "round_trips": len(trips),
-        "win_rate": len(wins) / len(trips) if trips else None,
+        "trades": totals.trades,
+        "round_trips": len(pnls),
+        "win_rate": len(wins) / len(pnls) if pnls else None,
         "profit_factor": float(gross_profit / gross_loss) if gross_loss > 0 else None,
         "average_trade": format(sum(pnls, ZERO) / len(pnls), "f") if pnls else None,
-        "average_trade_return": float(np.mean(returns)) if trips else None,
+        "average_trade_return": float(np.mean(returns)) if pnls else None,
         "exposure": _share(in_market) if in_market is not None and len(in_market) else None,
-        "fees_paid": format(fees, "f"),
+        "fees_paid": format(totals.fees, "f"),
     }

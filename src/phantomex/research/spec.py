@@ -361,6 +361,10 @@ class BacktestResult:
     def final_equity(self) -> Decimal:
         return self.equity[-1]
 
+    def trades_json(self, *, several: bool) -> list[dict[str, Any]]:
+        """The trades as JSON (each with its ``agent`` when there are ``several``)."""
+        return [t.to_json(with_agent=several) for t in self.trades]
+
     def to_json(self) -> dict[str, Any]:
         """One JSON object; the same run gives the same object except ``elapsed_seconds``.
 
@@ -373,7 +377,7 @@ class BacktestResult:
             "start": iso(self.times[0]),
             "end": iso(self.times[-1]),
             "period_seconds": self.period.total_seconds(),
-            "trades": [t.to_json(with_agent=several) for t in self.trades],
+            "trades": self.trades_json(several=several),
             "final_equity": format(self.final_equity, "f"),
             "metrics": self.metrics,
         }

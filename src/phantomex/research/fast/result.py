@@ -3,11 +3,12 @@
 The final equity is there at once; the trade records (exact Decimal prices), the per-bar
 position flags and the metrics are built from the run's arrays on first use, as vectorbt builds
 its records and statistics: a sweep or a benchmark that needs the final equity pays for the
-compiled loop only, and a report pays for what it shows."""
+compiled loop only, and a report pays for what it shows. The trades' JSON and the metrics are
+written from the fills as columns (:mod:`phantomex.research.fast.fills`), without a trade
+record per fill, the same as the generic path writes them."""
 
 from __future__ import annotations
 
-import decimal
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -17,42 +18,20 @@ from typing import Any
 import numpy as np
 
 from phantomex.brains.rules import signals
-from phantomex.domain.money import BPS, MONEY_CONTEXT
-from phantomex.market.columns import BarColumns
 from phantomex.research.fast.arrays import DecimalSeries, FastRun, Series, TimeSeries, utc_times
+from phantomex.research.fast.fills import Fills
 from phantomex.research.metrics import TradeRecord, compute_metrics
 from phantomex.research.spec import AgentResult, BacktestConfig, BacktestResult
 
 
-def trade_records(series: Series, run: FastRun, slippage_bps: Decimal, fill: str, name: str
-                  ) -> list[TradeRecord]:  # fmt: skip
+def trade_records(fills: Fills, symbol: str, name: str) -> list[TradeRecord]:
     """The run's fills as the exact kernel records them: the price from the Decimal bar with
     the broker's slippage arithmetic, quantity and fee from the floats."""
-    at_open = fill != "close"
-    field = "open" if at_open else "close"
-    if isinstance(series.bars, BarColumns):
-        bases = series.bars.decimals(field, run.bar)
-    else:
-        bases = [getattr(series.bars[i], field) for i in run.bar.tolist()]
-    stamps = utc_times((series.open_us if at_open else series.tick_us)[run.bar])
-    sides = ["buy" if side == signals.BUY else "sell" for side in run.side.tolist()]
-    quantities = [Decimal(repr(q)) for q in run.quantity.tolist()]
-    fees = [Decimal(repr(f)) for f in run.fee.tolist()]
-    if slippage_bps:
-        with decimal.localcontext(MONEY_CONTEXT):
-            slips = [base * slippage_bps / BPS for base in bases]
-            prices = [
-                base + slip if side == "buy" else base - slip
-                for base, slip, side in zip(bases, slips, sides, strict=True)
-            ]
-    else:
-        prices = list(bases)
-    symbol = series.symbol
-    out = [
+    return [
         TradeRecord(symbol, side, q, price, fee, stamp, name)
-        for side, q, price, fee, stamp in zip(sides, quantities, prices, fees, stamps, strict=True)
-    ]
-    return out
+        for side, q, price, fee, stamp in zip(fills.sides, fills.quantities, fills.prices,
+                                              fills.fees, utc_times(fills.time_us), strict=True)
+    ]  # fmt: skip
 
 
 class FastAgentResult(AgentResult):
@@ -66,17 +45,18 @@ class FastAgentResult(AgentResult):
         self.decisions = []
         self.status = run.status
         self.llm = None
-        self._config, self._series, self._run = config, series, run
+        self.series, self.run = series, run  # the bars and the run's arrays
+        self.symbol = series.symbol
+        self.fills = Fills(series, run, config.slippage_bps, config.fill)
 
     @cached_property
     def trades(self) -> list[TradeRecord]:  # type: ignore[override]  # built on first use
-        config = self._config
-        return trade_records(self._series, self._run, config.slippage_bps, config.fill, self.name)
+        return trade_records(self.fills, self.symbol, self.name)
 
     @cached_property
     def held(self) -> np.ndarray:
         """Per bar: a position was open at its close (as an array)."""
-        return _in_market(self._series.closes.size, self._run)
+        return _in_market(self.series.closes.size, self.run)
 
     @cached_property
     def in_market(self) -> list[bool]:  # type: ignore[override]  # built on first use
@@ -84,12 +64,12 @@ class FastAgentResult(AgentResult):
 
     @cached_property
     def metrics(self) -> dict[str, Any]:  # type: ignore[override]  # built on first use
-        run = self._run
+        run = self.run
         curve = np.empty(run.equity.size + 1)
         curve[0] = float(self.spec.allowance)
         curve[1:] = run.equity
         out = compute_metrics(
-            curve, period=self._series.period, trades=self.trades, in_market=self.held
+            curve, period=self.series.period, in_market=self.held, totals=self.fills.totals()
         )
         out["final_equity"] = format(Decimal(repr(float(curve[-1]))), "f")
         return out
@@ -107,6 +87,7 @@ class FastBacktestResult(BacktestResult):
         self.period = series.period
         self.times = TimeSeries(np.concatenate(([start_us], series.tick_us)))
         self.agents = [agent]
+        self._agent = agent
         self.equity = agent.equity
         self.errors = []
         self.engine = "fast"
@@ -116,6 +97,11 @@ class FastBacktestResult(BacktestResult):
     @cached_property
     def metrics(self) -> dict[str, Any]:  # type: ignore[override]  # built on first use
         return self.agents[0].metrics
+
+    def trades_json(self, *, several: bool) -> list[dict[str, Any]]:
+        """The trades as the generic :meth:`BacktestResult.trades_json` writes them, from the
+        run's arrays (one agent: ``several`` is false)."""
+        return self._agent.fills.to_json(self._agent.symbol)
 
 
 class _StartedSeries(DecimalSeries):
