@@ -29,7 +29,7 @@ from phantomex.market.columns import NUMBER, BarColumns, arrow_of, numpy_of, tru
 from phantomex.market.datastore import DataStore, schema
 from phantomex.market.loaders import load_dataset, parse_ohlcv
 from phantomex.research.fast import run_engine, run_fast
-from phantomex.research.spec import BacktestConfig, load_data, strategy_agent
+from phantomex.research.spec import BacktestConfig, bar_period, load_data, strategy_agent
 
 HEAVY = ("openai", "aiohttp", "ollama", "fastapi", "uvicorn", "starlette", "sqlalchemy", "alembic")
 
@@ -353,3 +353,18 @@ def test_bar_columns_are_a_sequence_of_bars() -> None:
     assert isinstance(part, BarColumns) and list(part) == list(bars)[10:20]
     window = bars.between(bars[5].time, bars[8].time)
     assert [b.time for b in window] == [bars[i].time for i in (5, 6, 7)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from([1, 1, 1, 2, 5, 60]), min_size=0, max_size=40), st.booleans())
+def test_the_bar_period_of_columns_is_the_bar_lists(gaps: list[int], two: bool) -> None:
+    """Evenly spaced or not, one symbol or two: the columns' period is the Bar list's."""
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    times = [start + timedelta(minutes=sum(gaps[:i])) for i in range(len(gaps) + 1)]
+    one = Decimal(1)
+    bars = {"X": [Bar("X", t, one, one, one, one, one) for t in times]}
+    if two:
+        bars["Y"] = [Bar("Y", start + timedelta(seconds=30 * i), one, one, one, one, one)
+                     for i in range(3)]  # fmt: skip
+    columns = {s: BarColumns.from_bars(s, b) for s, b in bars.items()}
+    assert bar_period(columns) == bar_period(bars)

@@ -149,6 +149,8 @@ def common_step(data: Mapping[str, BarColumns]) -> timedelta:
     is none), as :func:`~phantomex.research.spec.bar_period` finds it."""
     empty = np.empty(0, dtype=np.int64)
     steps = np.concatenate([np.diff(b.time_us) for b in data.values()] or [empty])
+    if steps.size and steps[0] > 0 and bool((steps == steps[0]).all()):
+        return timedelta(microseconds=int(steps[0]))  # evenly spaced: nothing to count
     steps = steps[steps > 0]
     if steps.size == 0:
         return timedelta(minutes=1)
