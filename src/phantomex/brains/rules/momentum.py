@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from math import isfinite
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -91,7 +92,8 @@ class MomentumBrain(RuleBrain):
             float(slow[-1]),
             float(slow[-2]),
         )
-        if not np.isfinite([f_now, f_prev, s_now, s_prev]).all():  # pragma: no cover - guarded
+        finite = isfinite(f_now) and isfinite(f_prev) and isfinite(s_now) and isfinite(s_prev)
+        if not finite:  # pragma: no cover - guarded
             return Signal.hold(symbol, f"{symbol}: moving averages unavailable")
         crossed = signals.cross(f_now, f_prev, s_now, s_prev)
         name = p.ma.upper()
