@@ -92,6 +92,18 @@ def closes_or_reason(
     return closes, ""
 
 
+def close_list_or_reason(
+    ctx: BrainContext, symbol: str, need: int, lookback: int
+) -> tuple[list[float] | None, str]:
+    """:func:`closes_or_reason` as a list of floats: a short window read in plain Python."""
+    closes = ctx.history.close_list(symbol, lookback)
+    if len(closes) < need:
+        return None, f"{symbol}: not enough history ({len(closes)}/{need} bars)"
+    if not all(0 < close < INF for close in closes):  # NaN fails the comparison too
+        return None, f"{symbol}: history has missing or invalid prices"
+    return closes, ""
+
+
 def choose(signals: list[Signal]) -> Decision:
     """One decision from per-symbol signals: sells first, then the strongest, then symbol order."""
     if not signals:
