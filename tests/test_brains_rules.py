@@ -244,8 +244,10 @@ async def test_missing_or_invalid_price_holds(brain: RuleBrain, price: Decimal |
     ],
     ids=lambda b: b.kind,
 )
-async def test_nan_in_history_holds_instead_of_trading(brain: RuleBrain) -> None:
-    closes: list[float | str] = [*DECLINE[:-3], "NaN", *DECLINE[-2:]]
+@pytest.mark.parametrize("bad", ["NaN", "Infinity", "-Infinity", "0", "-1", "1e400"])
+async def test_nan_in_history_holds_instead_of_trading(brain: RuleBrain, bad: str) -> None:
+    """A close in the window that is not finite and positive: a hold, never a trade."""
+    closes: list[float | str] = [*DECLINE[:-3], bad, *DECLINE[-2:]]
     decision = await brain.decide(make_ctx({"BTC": closes}, prices={"BTC": Decimal("70")}))
     assert decision.action is Action.HOLD
     assert "invalid prices" in decision.reasoning

@@ -255,6 +255,11 @@ def test_sell_without_size_sells_the_whole_holding() -> None:
     v = check(sell(), wallet=w)
     assert v.approved
     assert (v.side, v.quantity, v.price) == (Side.SELL, D("1.2345"), D(100))
+    assert v.checks[-1].to_json() == {
+        "name": "holding",
+        "passed": True,
+        "detail": "sell 1.2345 of 1.2345 BTC",
+    }
 
 
 def test_sell_beyond_holding_is_resized_or_rejected() -> None:
@@ -269,6 +274,9 @@ def test_partial_sell_by_notional() -> None:
     w = make_wallet(BTC=("2", "100"))
     v = check(sell(notional=D(50)), wallet=w)
     assert v.approved and v.quantity == D("0.5")
+    assert v.checks[-1].detail == "sell 0.5 of 2 BTC"
+    v = check(sell(quantity=D("0.25")), wallet=w)
+    assert v.checks[-1].detail == "sell 0.25 of 2 BTC"
 
 
 def test_max_buy_quantity_never_exceeds_cash_by_more_than_rounding() -> None:

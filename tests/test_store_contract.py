@@ -177,6 +177,34 @@ def test_decisions_newest_first_filtered_paged_and_marked_by_their_fill(
     assert got is not None and got.status == "executed" and got.price == D("99.5")
 
 
+def test_a_saved_decision_reads_back_whole_and_apart_from_the_callers_record(
+    store: KernelStore,
+) -> None:
+    agent = open_agent(store, Ledger(store.commit_entry), "r")
+    rec = decision(
+        agent, T0, quantity=D("0.5"), price=D("101.25"), reasoning="why", reason="ok",
+        confidence=0.75, checks=[{"name": "size", "passed": True, "detail": "d"}],
+        meta={"fast": 1.5}, resolved_at=T0 + timedelta(minutes=1),
+    )  # fmt: skip
+    with store.unit():
+        store.save_decision(rec)
+    rec.status, rec.reason = "rejected", "changed after saving"
+    got = store.get_decision(rec.id)
+    assert got is not None and got is not rec
+    assert (got.status, got.reason) == ("pending", "ok")
+    assert (got.quantity, got.price, got.reasoning, got.confidence) == (
+        D("0.5"),
+        D("101.25"),
+        "why",
+        0.75,
+    )
+    assert got.checks == rec.checks and got.meta == {"fast": 1.5}
+    assert got.resolved_at == T0 + timedelta(minutes=1)
+    got.status = "held"  # a read is a copy too
+    again = store.get_decision(rec.id)
+    assert again is not None and again.status == "pending"
+
+
 def test_trades_newest_first_with_totals_filters_and_sides(store: KernelStore) -> None:
     ledger = Ledger(store.commit_entry)
     agent = open_agent(store, ledger, "t", cash="100000")

@@ -184,6 +184,14 @@ class HistoryView:
         out = np.fromiter(islice(reversed(closes), later, stop), dtype=np.float64)
         return out[::-1].copy()
 
+    def close_list(self, symbol: str, limit: int) -> list[float]:
+        """The last ``limit`` values of :meth:`closes` as a list (a short window read in plain
+        Python, without an array)."""
+        later = self._later(symbol, self._history._series(symbol))
+        out = list(islice(reversed(self._history._float_closes(symbol)), later, later + limit))
+        out.reverse()
+        return out
+
     def _later(self, symbol: str, series: deque[Bar | int]) -> int:
         """How many of the latest bars open at or after ``now`` (a view older than the
         history: a decision that started before the latest ticks)."""

@@ -235,9 +235,9 @@ class RiskEngine:
             if value is not None and (not value.is_finite() or value <= 0):
                 return reject(name, f"{name} must be a positive number, got {value}")
 
-        marks = {s: p.price for s, p in prices.items() if is_valid_price(p.price)}
-        equity = wallet.equity(marks)
         if decision.action is Action.BUY:
+            marks = {s: p.price for s, p in prices.items() if is_valid_price(p.price)}
+            equity = wallet.equity(marks)
             verdict = self._size_buy(decision, profile, wallet, symbol, price, equity, checks)
         else:
             verdict = self._size_sell(decision, profile, wallet, symbol, price, checks)
@@ -339,11 +339,9 @@ class RiskEngine:
             checks.append(Check("holding", True, "resized: " + detail))
             wanted = held
         else:
-            checks.append(
-                Check(
-                    "holding", True, f"sell {fmt.quantity(wanted)} of {fmt.quantity(held)} {symbol}"
-                )
-            )
+            shown = fmt.quantity(held)  # the whole holding (the usual sell) is shown once
+            selling = shown if wanted is held else fmt.quantity(wanted)
+            checks.append(Check("holding", True, f"sell {selling} of {shown} {symbol}"))
         whole = decision.quantity is None and decision.notional is None
         return Verdict(True, Side.SELL, symbol, wanted, checks=checks, whole=whole)
 

@@ -4,9 +4,10 @@ A backtest's records live as long as the run (its trades, decisions and equity g
 result) and are never read by anyone else, so they need no durability, no transactions shared
 with other readers and no SQL. This store keeps them in Python lists and dicts with the same
 semantics as :class:`~phantomex.store.repo.Store` for everything the kernel and the backtest
-runner use: agents and wallets saved as copies, fills and deposits with unique idempotency keys
-(a duplicate raises :class:`DuplicateEntry` and writes nothing), decisions and orders updated by
-the fills that execute them, the LLM response cache and the key/value state.
+runner use: agents and wallets saved as copies (the wallet a fill or deposit produced is kept as
+the ledger made it: the ledger never changes a wallet in place), fills and deposits with unique
+idempotency keys (a duplicate raises :class:`DuplicateEntry` and writes nothing), decisions and
+orders updated by the fills that execute them, the LLM response cache and the key/value state.
 
 Freqtrade does the same in its backtests (``Trade.use_db = False``: trades kept in memory).
 A unit is not a transaction here: a backtest stops at the first failing tick, so there is never
@@ -18,9 +19,10 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from phantomex.domain.agent import Agent
@@ -39,6 +41,13 @@ from phantomex.domain.news import NewsItem, visible
 from phantomex.store.port import BadAgentRow, DuplicateEntry
 
 __all__ = ["MemoryStore"]
+
+_RECORD_FIELDS = attrgetter(*(f.name for f in fields(DecisionRecord)))
+
+
+def _copy_record(rec: DecisionRecord) -> DecisionRecord:
+    """A shallow copy of ``rec`` (as ``copy.copy``, without its generic reduce protocol)."""
+    return DecisionRecord(*_RECORD_FIELDS(rec))
 
 
 @dataclass(slots=True)
@@ -116,7 +125,7 @@ class MemoryStore:
                 self._orders[entry.order_id] = (self._orders[entry.order_id][0], OrderStatus.FILLED)
         else:
             self._deposits.append((after.version, entry))
-        self._wallets[after.agent_id] = after.copy()
+        self._wallets[after.agent_id] = after  # never changed in place (see the module doc)
 
     def _key(self, key: str) -> None:
         if key in self._keys:
@@ -143,11 +152,11 @@ class MemoryStore:
 
     # -- decisions and orders ---------------------------------------------------------------------
     def save_decision(self, rec: DecisionRecord) -> None:
-        self._decisions[rec.id] = copy.copy(rec)
+        self._decisions[rec.id] = _copy_record(rec)
 
     def get_decision(self, decision_id: str) -> DecisionRecord | None:
         rec = self._decisions.get(decision_id)
-        return copy.copy(rec) if rec else None
+        return _copy_record(rec) if rec else None
 
     def decisions(
         self,
@@ -165,7 +174,7 @@ class MemoryStore:
         ]
         found.sort(key=lambda d: d.id)
         found.sort(key=lambda d: d.time, reverse=True)
-        return [copy.copy(d) for d in found[offset : offset + limit]]
+        return [_copy_record(d) for d in found[offset : offset + limit]]
 
     def save_order(self, order: Order, status: OrderStatus) -> None:
         self._orders[order.id] = (order, status)

@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from math import inf as INF
 from typing import Any, ClassVar
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from phantomex.brains.base import BrainContext
-from phantomex.brains.indicators import BoolArray, FloatArray, is_clean_series
+from phantomex.brains.indicators import BoolArray, FloatArray
 from phantomex.domain.models import Action, Decision
 from phantomex.domain.money import ZERO, is_valid_price
 
@@ -75,6 +77,9 @@ def buy_blocked(ctx: BrainContext, symbol: str) -> bool:
     return limit is not None and limit <= ZERO
 
 
+_least, _most = np.minimum.reduce, np.maximum.reduce  # NaN wins both: it fails either test
+
+
 def closes_or_reason(
     ctx: BrainContext, symbol: str, need: int, lookback: int
 ) -> tuple[FloatArray | None, str]:
@@ -82,7 +87,19 @@ def closes_or_reason(
     closes = ctx.history.closes(symbol, lookback)
     if closes.size < need:
         return None, f"{symbol}: not enough history ({closes.size}/{need} bars)"
-    if not is_clean_series(closes):
+    if not (_least(closes) > 0 and _most(closes) < INF):  # every close finite and positive
+        return None, f"{symbol}: history has missing or invalid prices"
+    return closes, ""
+
+
+def close_list_or_reason(
+    ctx: BrainContext, symbol: str, need: int, lookback: int
+) -> tuple[list[float] | None, str]:
+    """:func:`closes_or_reason` as a list of floats: a short window read in plain Python."""
+    closes = ctx.history.close_list(symbol, lookback)
+    if len(closes) < need:
+        return None, f"{symbol}: not enough history ({len(closes)}/{need} bars)"
+    if not all(0 < close < INF for close in closes):  # NaN fails the comparison too
         return None, f"{symbol}: history has missing or invalid prices"
     return closes, ""
 

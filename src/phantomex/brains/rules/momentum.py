@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from math import isfinite
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -15,6 +17,7 @@ from phantomex.brains.rules._common import (
     RuleParams,
     Signal,
     buy_blocked,
+    close_list_or_reason,
     closes_or_reason,
     current_price,
     fmt,
@@ -26,6 +29,21 @@ from phantomex.domain.models import Action
 # May-act margins, relative to the close: the whole-series averages differ from the per-bar
 # windowed ones by rounding (SMA) and by the EMA's forgotten seed (< 1e-5 with the look-back).
 CROSS_TOLERANCE = {"sma": 1e-9, "ema": 1e-5}
+
+
+def sma_last_two(closes: list[float], period: int) -> tuple[float, float]:
+    """The last and the previous value of TA-Lib's SMA over ``closes`` (at least ``period + 1``
+    values), to the last bit: TA-Lib keeps one running sum from the first value, adds the
+    newest value, divides, then takes the oldest one out, and so does this."""
+    total = 0.0
+    for close in closes[: period - 1]:
+        total += close
+    now = prev = math.nan
+    for close, oldest in zip(closes[period - 1 :], closes, strict=False):
+        total += close
+        prev, now = now, total / period
+        total -= oldest
+    return now, prev
 
 
 class MomentumParams(RuleParams):
@@ -80,18 +98,22 @@ class MomentumBrain(RuleBrain):
         if price is None:
             return Signal.hold(symbol, f"{symbol}: no valid price")
         need, lookback = signals.momentum_window(p.slow, p.ma == "ema")
-        closes, why = closes_or_reason(ctx, symbol, need=need, lookback=lookback)
-        if closes is None:
-            return Signal.hold(symbol, why, price=num(price))
-        fast = moving_average(closes, p.fast, p.ma)
-        slow = moving_average(closes, p.slow, p.ma)
-        f_now, f_prev, s_now, s_prev = (
-            float(fast[-1]),
-            float(fast[-2]),
-            float(slow[-1]),
-            float(slow[-2]),
-        )
-        if not np.isfinite([f_now, f_prev, s_now, s_prev]).all():  # pragma: no cover - guarded
+        if p.ma == "sma":  # a window of slow + 1 closes: plain Python beats NumPy's overheads
+            window, why = close_list_or_reason(ctx, symbol, need=need, lookback=lookback)
+            if window is None:
+                return Signal.hold(symbol, why, price=num(price))
+            f_now, f_prev = sma_last_two(window, p.fast)
+            s_now, s_prev = sma_last_two(window, p.slow)
+        else:
+            closes, why = closes_or_reason(ctx, symbol, need=need, lookback=lookback)
+            if closes is None:
+                return Signal.hold(symbol, why, price=num(price))
+            fast = moving_average(closes, p.fast, p.ma)
+            slow = moving_average(closes, p.slow, p.ma)
+            f_now, f_prev = float(fast[-1]), float(fast[-2])
+            s_now, s_prev = float(slow[-1]), float(slow[-2])
+        finite = isfinite(f_now) and isfinite(f_prev) and isfinite(s_now) and isfinite(s_prev)
+        if not finite:  # pragma: no cover - guarded
             return Signal.hold(symbol, f"{symbol}: moving averages unavailable")
         crossed = signals.cross(f_now, f_prev, s_now, s_prev)
         name = p.ma.upper()
