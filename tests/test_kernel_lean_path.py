@@ -130,7 +130,10 @@ def test_a_backtest_leaves_the_garbage_collector_as_it_found_it(frozen_before: b
     try:
         before = gc.get_freeze_count()
         result = run_backtest(config)
-        assert gc.get_freeze_count() == before  # nobody else's frozen objects released
+        after = gc.get_freeze_count()
+        # nobody else's frozen objects released (unfreeze: 0) and none of the run's left frozen;
+        # a frozen object that dies meanwhile leaves the count, so it may only shrink
+        assert 0 < after <= before if frozen_before else after == 0
     finally:
         gc.unfreeze()
     assert result.trades and result.trades[0].side == "buy"
