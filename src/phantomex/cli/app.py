@@ -7,14 +7,12 @@ from __future__ import annotations
 import os
 import sys
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
 from phantomex.cli import agents as agents_cli
 from phantomex.cli import audit as audit_mod
@@ -50,6 +48,7 @@ from phantomex.cli.output import (
 )
 from phantomex.cli.profiles import ProfileError, Profiles
 from phantomex.cli.remote import commands as remote_cli
+from phantomex.cli.settings_arg import settings_from
 from phantomex.domain.inputs import parse_decimal
 from phantomex.formatting import money, when
 
@@ -92,20 +91,6 @@ GLOBAL = _Global()
 
 
 # -- settings and the server's client --------------------------------------------------------------
-def settings_from(**overrides: Any) -> Settings:
-    """Settings (flag > env > TOML > default), or a one-line error and exit 1."""
-    from phantomex.config import config_file, load_settings
-
-    try:
-        return load_settings(**overrides)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
-        fail(f"invalid setting {where}: {first.get('msg')}")
-    except tomllib.TOMLDecodeError as exc:
-        fail(f"cannot read the config file {config_file()}: {exc}")
-
-
 def api_for(settings: Settings) -> Api:
     """The client of the server that ``settings`` name, or of ``--server``'s profile (its URL
     and token), or of ``--url``."""

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import tomllib
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
 
 from phantomex.cli.client import fail
 from phantomex.cli.output import say
+from phantomex.cli.settings_arg import settings_from
 
 if TYPE_CHECKING:
     from phantomex.config import Settings
@@ -20,19 +19,6 @@ if TYPE_CHECKING:
 TEST_TITLE = "PhantomEx test"
 TEST_BODY = "If you can read this, PhantomEx notifications reach you."
 TOKEN_SHAPE = re.compile(r"^\d+:[\w-]{20,}$")  # <bot id>:<secret>, as @BotFather gives it
-
-
-def _settings() -> Settings:
-    from phantomex.config import config_file, load_settings
-
-    try:
-        return load_settings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
-        fail(f"invalid setting {where}: {first.get('msg')}")
-    except tomllib.TOMLDecodeError as exc:
-        fail(f"cannot read the config file {config_file()}: {exc}")
 
 
 async def _send_test(settings: Settings) -> list[tuple[str, str | None]]:
@@ -81,7 +67,7 @@ def register(app: typer.Typer) -> None:
     @notify_app.command("test")
     def test() -> None:
         """Send a test message through every configured channel (the notifications table)."""
-        settings = _settings()
+        settings = settings_from()
         skipped = [p for p in settings.skipped if p.name.startswith("notifications")]
         for problem in skipped:
             say(f"invalid setting {problem.name}: {problem.reason}", "red")
@@ -118,7 +104,7 @@ def register(app: typer.Typer) -> None:
             fail("that does not look like a bot token (<digits>:<secret> from @BotFather)")
         from phantomex.secrets import SecretBox
 
-        settings = _settings()
+        settings = settings_from()
         encrypted = SecretBox.for_data_dir(settings.data_dir).encrypt(token)
         say("[notifications.telegram]")
         say(f'token_encrypted = "{encrypted}"')
