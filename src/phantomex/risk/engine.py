@@ -262,11 +262,17 @@ class RiskEngine:
         self, profile: RiskProfile, wallet: Wallet, symbol: str, price: Decimal, equity: Decimal
     ) -> Decimal:
         """The largest buy of ``symbol`` that every limit and the cash allow right now."""
+        return self._buy_limits(profile, wallet, symbol, price, equity)[0]
+
+    def _buy_limits(
+        self, profile: RiskProfile, wallet: Wallet, symbol: str, price: Decimal, equity: Decimal
+    ) -> tuple[Decimal, Decimal]:
+        """:meth:`max_buy_quantity` and the all-in quantity the cash alone buys."""
         by_alloc = equity * profile.max_allocation_pct / HUNDRED / price
         room = equity * profile.max_position_pct / HUNDRED - wallet.quantity(symbol) * price
         by_position = max(room, ZERO) / price
         by_cash = all_in_quantity(wallet.cash, price, self.fee_bps)
-        return max(min(by_alloc, by_position, by_cash), ZERO)
+        return max(min(by_alloc, by_position, by_cash), ZERO), by_cash
 
     def _size_buy(
         self,
@@ -278,7 +284,7 @@ class RiskEngine:
         equity: Decimal,
         checks: list[Check],
     ) -> Verdict:
-        limit = self.max_buy_quantity(profile, wallet, symbol, price, equity)
+        limit, by_cash = self._buy_limits(profile, wallet, symbol, price, equity)
         if decision.quantity is not None:
             wanted = decision.quantity
         elif decision.notional is not None:
@@ -304,7 +310,6 @@ class RiskEngine:
             checks.append(Check("size", False, reason))
             return Verdict(False, symbol=symbol, reason=reason, checks=checks)
         unsized = decision.quantity is None and decision.notional is None
-        by_cash = all_in_quantity(wallet.cash, price, self.fee_bps)
         whole = unsized and wanted == by_cash  # all-in: re-sized to the cash at the fill price
         return Verdict(True, Side.BUY, symbol, wanted, checks=checks, whole=whole)
 
@@ -344,6 +349,27 @@ class RiskEngine:
             checks.append(Check("holding", True, f"sell {selling} of {shown} {symbol}"))
         whole = decision.quantity is None and decision.notional is None
         return Verdict(True, Side.SELL, symbol, wanted, checks=checks, whole=whole)
+
+
+class BuyLimits:
+    """:meth:`RiskEngine.max_buy_quantity` per symbol, for one wallet at one set of marks (the
+    wallet's equity valued once, when first needed); called with a symbol that has a mark."""
+
+    __slots__ = ("_equity", "engine", "marks", "profile", "wallet")
+
+    def __init__(
+        self, engine: RiskEngine, profile: RiskProfile, wallet: Wallet, marks: dict[str, Decimal]
+    ) -> None:
+        self.engine, self.profile, self.wallet, self.marks = engine, profile, wallet, marks
+        self._equity: Decimal | None = None
+
+    def __call__(self, symbol: str) -> Decimal:
+        equity = self._equity
+        if equity is None:
+            equity = self._equity = self.wallet.equity(self.marks)
+        return self.engine.max_buy_quantity(
+            self.profile, self.wallet, symbol, self.marks[symbol], equity
+        )
 
 
 def has_exit_rules(profile: RiskProfile) -> bool:
