@@ -120,11 +120,11 @@ class ModelBrain(Protocol):
 class InstantBrain(Protocol):
     """A brain that decides without waiting on anything (rule brains): when ``instant``, the
     kernel calls ``decide_now`` directly, with no deadline to arm (it could never expire), and
-    ``decide`` returns the same decision."""
+    ``decide`` returns the same decision. It reads its context during ``decide_now`` only and
+    never changes it: the kernel gives it the ledger's own wallet (never changed in place),
+    not a copy."""
 
     instant: ClassVar[bool]
-    #: Its context is read during ``decide_now`` only, and never changed: its wallet is the
-    #: ledger's own (never changed in place), not a copy.
 
     def decide_now(self, ctx: BrainContext) -> Decision: ...
 
