@@ -2,14 +2,58 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from phantomex.brains.indicators import BoolArray, FloatArray
 from phantomex.domain.models import Decision, Snapshot, Wallet
 from phantomex.market.base import HistoryView
+
+V = TypeVar("V")
+
+
+class LazyValues(MutableMapping[str, V]):
+    """A mapping whose keys are known up front and whose values are computed on first read,
+    once each (by ``compute(key)``): what a brain never reads costs nothing."""
+
+    __slots__ = ("_compute", "_keys", "_values")
+
+    def __init__(self, keys: Iterable[str], compute: Callable[[str], V]) -> None:
+        self._keys = dict.fromkeys(keys)  # an ordered set
+        self._compute = compute
+        self._values: dict[str, V] = {}
+
+    def __getitem__(self, key: str) -> V:
+        values = self._values
+        if key in values:
+            return values[key]
+        if key not in self._keys:
+            raise KeyError(key)
+        value = values[key] = self._compute(key)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __setitem__(self, key: str, value: V) -> None:
+        self._keys[key] = None
+        self._values[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._keys[key]
+        self._values.pop(key, None)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
 
 
 @dataclass(slots=True)
@@ -25,7 +69,8 @@ class BrainContext:
     prices: dict[str, Snapshot]
     history: HistoryView
     wallet: Wallet
-    max_buy_quantity: dict[str, Decimal] = field(default_factory=dict)
+    #: The largest buy per symbol that risk allows now (the kernel's is a :class:`LazyValues`).
+    max_buy_quantity: MutableMapping[str, Decimal] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
     recent_decisions: list[dict[str, Any]] = field(default_factory=list)  # slow brains only
     recent_trades: list[dict[str, Any]] = field(default_factory=list)  # slow brains only
@@ -75,7 +120,9 @@ class ModelBrain(Protocol):
 class InstantBrain(Protocol):
     """A brain that decides without waiting on anything (rule brains): when ``instant``, the
     kernel calls ``decide_now`` directly, with no deadline to arm (it could never expire), and
-    ``decide`` returns the same decision."""
+    ``decide`` returns the same decision. It reads its context during ``decide_now`` only and
+    never changes it: the kernel gives it the ledger's own wallet (never changed in place),
+    not a copy."""
 
     instant: ClassVar[bool]
 

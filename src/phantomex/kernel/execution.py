@@ -50,7 +50,12 @@ class Execution:
         assert verdict.side is not None and verdict.symbol is not None
         s, journal = self.state, self.journal
         now = s.time()
-        shape = rec.meta.get("order") or {}
+        shape = rec.meta.get("order")
+        if shape:  # a limit or stop order, as the record keeps it
+            kind = OrderType(shape.get("type", OrderType.MARKET.value))
+            limit, stop = _dec(shape.get("limit_price")), _dec(shape.get("stop_price"))
+        else:
+            kind, limit, stop = OrderType.MARKET, None, None
         order = Order(
             id=rec.id,
             agent_id=agent.id,
@@ -58,9 +63,9 @@ class Execution:
             side=verdict.side,
             quantity=verdict.quantity,
             idempotency_key=f"order:{rec.id}",
-            type=OrderType(shape.get("type", OrderType.MARKET.value)),
-            limit_price=_dec(shape.get("limit_price")),
-            stop_price=_dec(shape.get("stop_price")),
+            type=kind,
+            limit_price=limit,
+            stop_price=stop,
             decision_id=rec.id,
             reason=rec.reasoning,
             created_at=now,

@@ -11,7 +11,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import cast
 
-from phantomex.brains.base import Brain, BrainContext, InstantBrain, ModelBrain, TimedBrain, capable
+from phantomex.brains.base import (
+    Brain,
+    BrainContext,
+    InstantBrain,
+    LazyValues,
+    ModelBrain,
+    TimedBrain,
+    capable,
+)
 from phantomex.brains.llm.audit import record_calls
 from phantomex.domain.agent import Agent
 from phantomex.domain.decision import DecisionRecord
@@ -24,7 +32,7 @@ from phantomex.kernel.journal import Journal
 from phantomex.kernel.state import KernelError, KernelState, is_slow
 from phantomex.kernel.unit import UnitOfWork
 from phantomex.market.base import PacedFeed
-from phantomex.risk.engine import Verdict
+from phantomex.risk.engine import BuyLimits, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -138,9 +146,12 @@ class DecisionPipeline:
         s = self.state
         now = s.time()
         agent.last_decided_at = now
-        wallet = s.ledger.wallet(agent.id)
+        brain = s.brains[agent.id]
+        # an instant brain reads its context at once and never changes it (see InstantBrain)
+        instant = capable(brain, InstantBrain) and cast(InstantBrain, brain).instant
+        wallet = s.ledger.view(agent.id) if instant else s.ledger.wallet(agent.id)
         recent, trades, closed = [], [], 0
-        if is_slow(s.brains[agent.id]):  # what an LLM brain's prompt and reflection read
+        if is_slow(brain):  # what an LLM brain's prompt and reflection read
             recent = [
                 {
                     "time": r.time,
@@ -290,11 +301,8 @@ class DecisionPipeline:
             suspect=s.guard.held(),
         )
 
-    def _max_buy(self, agent: Agent, wallet: Wallet) -> dict[str, Decimal]:
-        s = self.state
-        equity = wallet.equity(s.marks)
-        return {
-            sym: s.risk.max_buy_quantity(agent.spec.risk, wallet, sym, s.marks[sym], equity)
-            for sym in agent.spec.symbols
-            if sym in s.marks
-        }
+    def _max_buy(self, agent: Agent, wallet: Wallet) -> LazyValues[Decimal]:
+        """The largest buy per symbol with a mark, at the marks of now (computed when read)."""
+        marks = dict(self.state.marks)
+        limits = BuyLimits(self.state.risk, agent.spec.risk, wallet, marks)
+        return LazyValues([sym for sym in agent.spec.symbols if sym in marks], limits)

@@ -42,6 +42,16 @@ class Verdict:
     hold: bool = False  # not a breach but a wait (market closed): recorded as a hold
 
 
+#: The cooldown check passed (a check is immutable: one instance serves every verdict).
+NO_COOLDOWN = Check("cooldown", True, "no trade within the cooldown")
+
+
+def _reject(checks: list[Check], symbol: str | None, name: str, reason: str) -> Verdict:
+    """A rejection by the check ``name``, after the ``checks`` passed so far."""
+    checks.append(Check(name, False, reason))
+    return Verdict(False, symbol=symbol, reason=reason, checks=checks)
+
+
 @dataclass(frozen=True, slots=True)
 class ForcedExit:
     symbol: str
@@ -192,48 +202,45 @@ class RiskEngine:
         in ``suspect`` (symbol -> why: the price guard does not trust its latest prices) is a
         hold with that reason, like a closed market: a wait, not a breach."""
         checks: list[Check] = []
-
-        def reject(name: str, reason: str) -> Verdict:
-            checks.append(Check(name, False, reason))
-            return Verdict(False, symbol=decision.symbol, reason=reason, checks=checks)
-
-        def ok(name: str, detail: str) -> None:
-            checks.append(Check(name, True, detail))
-
-        if decision.action is Action.HOLD:
-            return reject("action", "hold: nothing to trade")
-        if halted:
-            return reject("halt", halted)
         symbol = decision.symbol
+        if decision.action is Action.HOLD:
+            return _reject(checks, symbol, "action", "hold: nothing to trade")
+        if halted:
+            return _reject(checks, symbol, "halt", halted)
         if not symbol or symbol not in allowed_symbols:
-            return reject("symbol", f"symbol {symbol!r} is not one of {allowed_symbols}")
-        ok("symbol", symbol)
+            reason = f"symbol {symbol!r} is not one of {allowed_symbols}"
+            return _reject(checks, symbol, "symbol", reason)
+        checks.append(Check("symbol", True, symbol))
         closed = market_closed(instruments.get(symbol) if instruments else None, now)
         if closed:
-            verdict = reject("market_hours", closed)
+            verdict = _reject(checks, symbol, "market_hours", closed)
             verdict.hold = True
             return verdict
         if suspect and symbol in suspect:
-            verdict = reject("price_guard", suspect[symbol])
+            verdict = _reject(checks, symbol, "price_guard", suspect[symbol])
             verdict.hold = True
             return verdict
         snap = prices.get(symbol)
         problem = price_problem(snap, now, profile.max_price_age_seconds)
         if problem:
-            return reject("price", f"{symbol}: {problem}")
+            return _reject(checks, symbol, "price", f"{symbol}: {problem}")
         assert snap is not None
         price = snap.price
-        ok("price", f"{symbol} at {price}")
+        checks.append(Check("price", True, f"{symbol} at {price}"))
         if state.paused_until is not None and now < state.paused_until:
-            return reject("daily_loss", f"daily loss limit hit; paused until {state.paused_until}")
+            reason = f"daily loss limit hit; paused until {state.paused_until}"
+            return _reject(checks, symbol, "daily_loss", reason)
         if state.last_trade_at is not None and profile.cooldown_seconds:
             wait = profile.cooldown_seconds - (now - state.last_trade_at).total_seconds()
             if wait > 0:
-                return reject("cooldown", f"cooldown: {wait:.0f}s until the next trade")
-        ok("cooldown", "no trade within the cooldown")
-        for name, value in (("quantity", decision.quantity), ("notional", decision.notional)):
-            if value is not None and (not value.is_finite() or value <= 0):
-                return reject(name, f"{name} must be a positive number, got {value}")
+                reason = f"cooldown: {wait:.0f}s until the next trade"
+                return _reject(checks, symbol, "cooldown", reason)
+        checks.append(NO_COOLDOWN)
+        if decision.quantity is not None or decision.notional is not None:
+            for name, value in (("quantity", decision.quantity), ("notional", decision.notional)):
+                if value is not None and (not value.is_finite() or value <= 0):
+                    reason = f"{name} must be a positive number, got {value}"
+                    return _reject(checks, symbol, name, reason)
 
         if decision.action is Action.BUY:
             marks = {s: p.price for s, p in prices.items() if is_valid_price(p.price)}
@@ -248,13 +255,14 @@ class RiskEngine:
             verdict.quantity = quantize_down(verdict.quantity, lot)
             verdict.whole = verdict.whole and verdict.side is Side.SELL
             if verdict.quantity <= 0:
-                return reject("lot", f"{symbol} trades in lots of {lot}: the order rounds to 0")
+                reason = f"{symbol} trades in lots of {lot}: the order rounds to 0"
+                return _reject(checks, symbol, "lot", reason)
         notional = verdict.quantity * price
         if notional < profile.min_order_notional:
-            return reject(
-                "min_notional",
-                f"order of {notional:.2f} USD is below the minimum {profile.min_order_notional}",
+            reason = (
+                f"order of {notional:.2f} USD is below the minimum {profile.min_order_notional}"
             )
+            return _reject(checks, symbol, "min_notional", reason)
         verdict.price = price
         return verdict
 
@@ -262,11 +270,17 @@ class RiskEngine:
         self, profile: RiskProfile, wallet: Wallet, symbol: str, price: Decimal, equity: Decimal
     ) -> Decimal:
         """The largest buy of ``symbol`` that every limit and the cash allow right now."""
+        return self._buy_limits(profile, wallet, symbol, price, equity)[0]
+
+    def _buy_limits(
+        self, profile: RiskProfile, wallet: Wallet, symbol: str, price: Decimal, equity: Decimal
+    ) -> tuple[Decimal, Decimal]:
+        """:meth:`max_buy_quantity` and the all-in quantity the cash alone buys."""
         by_alloc = equity * profile.max_allocation_pct / HUNDRED / price
         room = equity * profile.max_position_pct / HUNDRED - wallet.quantity(symbol) * price
         by_position = max(room, ZERO) / price
         by_cash = all_in_quantity(wallet.cash, price, self.fee_bps)
-        return max(min(by_alloc, by_position, by_cash), ZERO)
+        return max(min(by_alloc, by_position, by_cash), ZERO), by_cash
 
     def _size_buy(
         self,
@@ -278,7 +292,7 @@ class RiskEngine:
         equity: Decimal,
         checks: list[Check],
     ) -> Verdict:
-        limit = self.max_buy_quantity(profile, wallet, symbol, price, equity)
+        limit, by_cash = self._buy_limits(profile, wallet, symbol, price, equity)
         if decision.quantity is not None:
             wanted = decision.quantity
         elif decision.notional is not None:
@@ -304,7 +318,6 @@ class RiskEngine:
             checks.append(Check("size", False, reason))
             return Verdict(False, symbol=symbol, reason=reason, checks=checks)
         unsized = decision.quantity is None and decision.notional is None
-        by_cash = all_in_quantity(wallet.cash, price, self.fee_bps)
         whole = unsized and wanted == by_cash  # all-in: re-sized to the cash at the fill price
         return Verdict(True, Side.BUY, symbol, wanted, checks=checks, whole=whole)
 
@@ -344,6 +357,27 @@ class RiskEngine:
             checks.append(Check("holding", True, f"sell {selling} of {shown} {symbol}"))
         whole = decision.quantity is None and decision.notional is None
         return Verdict(True, Side.SELL, symbol, wanted, checks=checks, whole=whole)
+
+
+class BuyLimits:
+    """:meth:`RiskEngine.max_buy_quantity` per symbol, for one wallet at one set of marks (the
+    wallet's equity valued once, when first needed); called with a symbol that has a mark."""
+
+    __slots__ = ("_equity", "engine", "marks", "profile", "wallet")
+
+    def __init__(
+        self, engine: RiskEngine, profile: RiskProfile, wallet: Wallet, marks: dict[str, Decimal]
+    ) -> None:
+        self.engine, self.profile, self.wallet, self.marks = engine, profile, wallet, marks
+        self._equity: Decimal | None = None
+
+    def __call__(self, symbol: str) -> Decimal:
+        equity = self._equity
+        if equity is None:
+            equity = self._equity = self.wallet.equity(self.marks)
+        return self.engine.max_buy_quantity(
+            self.profile, self.wallet, symbol, self.marks[symbol], equity
+        )
 
 
 def has_exit_rules(profile: RiskProfile) -> bool:

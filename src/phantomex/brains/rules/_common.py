@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from math import inf as INF
+from math import isfinite
 from typing import Any, ClassVar
 
 import numpy as np
@@ -99,13 +100,29 @@ def close_list_or_reason(
     closes = ctx.history.close_list(symbol, lookback)
     if len(closes) < need:
         return None, f"{symbol}: not enough history ({len(closes)}/{need} bars)"
-    if not all(0 < close < INF for close in closes):  # NaN fails the comparison too
+    if not _all_positive_finite(closes):
         return None, f"{symbol}: history has missing or invalid prices"
     return closes, ""
 
 
+def _all_positive_finite(values: list[float]) -> bool:
+    """Whether every value is finite and positive. A finite sum rules out NaN and infinities
+    (either makes the sum NaN or infinite), and then the least value decides; only a sum that
+    overflows from finite values needs the value-by-value test."""
+    if values and isfinite(sum(values)):
+        return min(values) > 0
+    return all(0 < value < INF for value in values)  # NaN fails the comparison too
+
+
 def choose(signals: list[Signal]) -> Decision:
     """One decision from per-symbol signals: sells first, then the strongest, then symbol order."""
+    if len(signals) == 1:  # one symbol: its signal is the decision
+        only = signals[0]
+        if only.action is Action.HOLD:
+            return Decision.hold(only.reasoning, **only.meta)
+        meta = dict(only.meta)
+        meta.setdefault("symbol", only.symbol)
+        return Decision(action=only.action, symbol=only.symbol, reasoning=only.reasoning, meta=meta)
     if not signals:
         return Decision.hold("no symbols to trade")
     ranked = sorted(
@@ -123,8 +140,6 @@ def choose(signals: list[Signal]) -> Decision:
         if len(signals) > 1:
             meta["signals"] = {s.symbol: s.action.value for s in signals}
         return Decision(action=best.action, symbol=best.symbol, reasoning=best.reasoning, meta=meta)
-    if len(signals) == 1:
-        return Decision.hold(signals[0].reasoning, **signals[0].meta)
     return Decision.hold(
         "; ".join(s.reasoning for s in signals),
         symbols={s.symbol: s.meta for s in signals},

@@ -34,16 +34,30 @@ CROSS_TOLERANCE = {"sma": 1e-9, "ema": 1e-5}
 def sma_last_two(closes: list[float], period: int) -> tuple[float, float]:
     """The last and the previous value of TA-Lib's SMA over ``closes`` (at least ``period + 1``
     values), to the last bit: TA-Lib keeps one running sum from the first value, adds the
-    newest value, divides, then takes the oldest one out, and so does this."""
+    newest value, divides, then takes the oldest one out, and so does this (dividing only for
+    the last two values: a division leaves the sum as it is)."""
+    size = len(closes)
+    if size < period + 1:
+        return math.nan if size < period else _sma_of_all(closes, period), math.nan
     total = 0.0
     for close in closes[: period - 1]:
         total += close
-    now = prev = math.nan
-    for close, oldest in zip(closes[period - 1 :], closes, strict=False):
+    for close, oldest in zip(closes[period - 1 : size - 2], closes, strict=False):
         total += close
-        prev, now = now, total / period
         total -= oldest
-    return now, prev
+    total += closes[-2]
+    prev = total / period
+    total -= closes[size - period - 1]
+    total += closes[-1]
+    return total / period, prev
+
+
+def _sma_of_all(closes: list[float], period: int) -> float:
+    """TA-Lib's SMA of exactly ``period`` values: their running sum, divided."""
+    total = 0.0
+    for close in closes:
+        total += close
+    return total / period
 
 
 class MomentumParams(RuleParams):
@@ -117,16 +131,17 @@ class MomentumBrain(RuleBrain):
             return Signal.hold(symbol, f"{symbol}: moving averages unavailable")
         crossed = signals.cross(f_now, f_prev, s_now, s_prev)
         name = p.ma.upper()
-        label = f"{name}({p.fast}) {fmt(f_now, 6)} vs {name}({p.slow}) {fmt(s_now, 6)}"
+        # the averages are floats already: fmt(x, 6) and num(x) without the float() round trip
+        label = f"{name}({p.fast}) {f_now:.6g} vs {name}({p.slow}) {s_now:.6g}"
         spread_pct = (f_now - s_now) / s_now * 100
         meta = {
             "symbol": symbol,
             "price": num(price),
-            "fast": num(f_now),
-            "slow": num(s_now),
-            "fast_prev": num(f_prev),
-            "slow_prev": num(s_prev),
-            "spread_pct": num(spread_pct, 4),
+            "fast": round(f_now, 6),
+            "slow": round(s_now, 6),
+            "fast_prev": round(f_prev, 6),
+            "slow_prev": round(s_prev, 6),
+            "spread_pct": round(spread_pct, 4),
             "cross": "up" if crossed == 1 else "down" if crossed == -1 else None,
         }
         held = holding(ctx, symbol)

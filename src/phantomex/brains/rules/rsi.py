@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from math import isfinite
 from typing import ClassVar
 
 import numpy as np
@@ -85,10 +86,10 @@ class RsiBrain(RuleBrain):
         closes, why = closes_or_reason(ctx, symbol, need=need, lookback=lookback)
         if closes is None:
             return Signal.hold(symbol, why, price=num(price))
-        if np.ptp(closes) == 0:
+        if np.maximum.reduce(closes) == np.minimum.reduce(closes):  # flat
             return Signal.hold(symbol, f"{symbol}: price has not moved, RSI undefined")
         value = float(rsi(closes, p.period)[-1])
-        if not np.isfinite(value):  # pragma: no cover - guarded by the length/clean checks
+        if not isfinite(value):  # pragma: no cover - guarded by the length/clean checks
             return Signal.hold(symbol, f"{symbol}: RSI unavailable")
         label = f"RSI({p.period}) {value:.1f}"
         meta = {
