@@ -190,7 +190,7 @@ class ReplayFeed:
     async def next_tick(self) -> Tick | None:
         if self._closed or (not self._loop and self._cursor >= self._n):
             return None
-        delay = self._delay(self._clock())
+        delay = self._delay(self._clock()) if self._interval > 0 else 0.0
         if delay > 0 or time.monotonic() - self._yielded_at >= _YIELD_AFTER:
             await (self._wait(delay) if delay > 0 else asyncio.sleep(0))
             self._yielded_at = time.monotonic()

@@ -88,9 +88,13 @@ class SymbolRows:
     def _of_columns(cls, symbol: str, columns: BarColumns) -> SymbolRows:
         if columns.symbol != symbol:
             raise ValueError(f"{symbol}: every bar's symbol must be {symbol!r}")
-        closes = list(map(Decimal, columns.texts["close"].to_pylist()))
+        close_texts = columns.texts["close"].to_pylist()
+        closes = list(map(Decimal, close_texts))
         texts = [columns.texts[k].to_pylist() for k in ("open", "high", "low", "volume")]
-        return cls(symbol, columns.time_us.tolist(), closes, columns, None, texts)
+        rows = cls(symbol, columns.time_us.tolist(), closes, columns, None, texts)
+        # float(text) is float(Decimal(text)): both the correctly rounded value of the text
+        rows._floats = np.fromiter(map(float, close_texts), np.float64, len(close_texts))
+        return rows
 
     def __len__(self) -> int:
         return len(self.opens)

@@ -367,7 +367,7 @@ def compute_metrics(
     e = (
         np.asarray(equity, dtype=np.float64)  # read, never written: no copy
         if isinstance(equity, np.ndarray)
-        else np.array([float(v) for v in equity], dtype=np.float64)
+        else np.fromiter(map(float, equity), dtype=np.float64, count=len(equity))
     )
     ppy = periods_per_year(period)
     r = returns_from_equity(e)

@@ -17,8 +17,8 @@ a state to roll back to.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from decimal import Decimal
@@ -39,6 +39,8 @@ from phantomex.domain.models import (
 )
 from phantomex.domain.news import NewsItem, visible
 from phantomex.store.port import BadAgentRow, DuplicateEntry
+
+_NO_UNIT: AbstractContextManager[None] = nullcontext()
 
 __all__ = ["MemoryStore"]
 
@@ -82,9 +84,8 @@ class MemoryStore:
     def close(self) -> None:
         """Nothing to release."""
 
-    @contextmanager
-    def unit(self) -> Iterator[None]:
-        yield
+    def unit(self) -> AbstractContextManager[None]:
+        return _NO_UNIT  # nothing to commit or roll back
 
     # -- agents ---------------------------------------------------------------------------------
     def add_agent(self, agent: Agent, allowance: Deposit, wallet: Wallet) -> None:
