@@ -195,7 +195,7 @@ class EventPlan:
                 return cursor
             for symbol, masks in self.acts[agent.id].items():
                 idx = masks[wallet.quantity(symbol) > ZERO]
-                j = int(np.searchsorted(idx, cursor))
+                j = int(idx.searchsorted(cursor))
                 if j < idx.size:
                     best = min(best, int(idx[j]))
             for symbol, pos in wallet.positions.items():
@@ -239,18 +239,19 @@ class EventPlan:
         cash = wallet.cash
         if not wallet.positions:
             return [cash] * count
-        nothing = np.full(count, None, dtype=object)
         columns = [
             (
                 pos.quantity,
                 pos.cost,
-                self.marks[symbol][start:stop] if symbol in self.marks else nothing,
+                self.marks[symbol][start:stop]
+                if symbol in self.marks
+                else np.full(count, None, dtype=object),
             )
             for symbol, pos in wallet.positions.items()
         ]
         if len(columns) == 1:
             qty, cost, marks = columns[0]
-            return [cash + (ZERO + (qty * m if m is not None else cost)) for m in marks]
+            return [cash + (ZERO + (qty * m if m is not None else cost)) for m in marks.tolist()]
         return [cash + sum((_value(c, t) for c in columns), ZERO) for t in range(count)]
 
 

@@ -301,7 +301,10 @@ class ReplayFeed:
             return bars, dict(self._snaps)
         for symbol, rows in self._series.items():
             idx = self._union_idx[symbol]
-            first, last = bisect_left(idx, start), bisect_left(idx, stop)
+            if isinstance(idx, range):  # the only symbol: a bar at every tick
+                first, last = start, stop
+            else:
+                first, last = bisect_left(idx, start), bisect_left(idx, stop)
             if last > first:
                 bars[symbol] = rows.bars(first, last)
                 self._snaps[symbol] = self._snapshot(symbol, 0, idx[last - 1])

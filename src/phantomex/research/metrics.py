@@ -348,7 +348,7 @@ def _share(flags: Sequence[bool] | npt.NDArray[np.bool_]) -> float:
     """The share of true flags."""
     if isinstance(flags, np.ndarray):
         return int(np.count_nonzero(flags)) / flags.size
-    return sum(1 for x in flags if x) / len(flags)
+    return sum(map(bool, flags)) / len(flags)
 
 
 def compute_metrics(

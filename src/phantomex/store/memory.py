@@ -201,6 +201,13 @@ class MemoryStore:
         found.sort(key=lambda t: (t.fill.time, t.id), reverse=True)
         return [self._trade_dict(t) for t in found[offset : offset + limit]], len(found)
 
+    def fills(self, agent_id: str) -> list[Fill]:
+        """Every fill of the agent, in the order :meth:`Kernel.trades` lists them (by time,
+        then by the wallet version each produced), without the rows' other fields."""
+        mine = [t for t in self._trades if t.fill.agent_id == agent_id]
+        mine.sort(key=lambda t: (t.fill.time, t.seq))
+        return [t.fill for t in mine]
+
     def _trade_dict(self, t: _Trade) -> dict[str, Any]:
         f = t.fill
         agent = self._agents.get(f.agent_id)
