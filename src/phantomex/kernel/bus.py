@@ -76,7 +76,8 @@ class EventBus:
     def _follow(self) -> None:
         """Note the types followed now (:meth:`wants` is asked on every event)."""
         kinds = list(self._types.values())
-        self._wanted = None if None in kinds else frozenset().union(*kinds)
+        every = any(k is None for k in kinds)
+        self._wanted = None if every else frozenset(t for k in kinds if k is not None for t in k)
 
     def wants(self, type_: str) -> bool:
         """Whether any subscriber follows events of ``type_``."""
