@@ -434,6 +434,8 @@ def _infer_period(opens: Iterable[list[int]]) -> timedelta:
     steps = np.concatenate([*diffs, np.empty(0, dtype=np.int64)])
     if steps.size == 0:
         return DEFAULT_PERIOD
+    if bool((steps == steps[0]).all()):  # evenly spaced: the one step
+        return timedelta(microseconds=int(steps[0]))
     values, counts = np.unique(steps, return_counts=True)  # sorted: argmax takes the smallest
     return timedelta(microseconds=int(values[int(np.argmax(counts))]))
 
