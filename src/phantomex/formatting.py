@@ -26,6 +26,8 @@ PRICE_SIGNIFICANT = 4  # a price without a known tick keeps at least this many d
 QUANTITY_SIGNIFICANT = 8
 MAX_DECIMALS = 12
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
+_STEPS = {p: Decimal(1).scaleb(-p) for p in range(MAX_DECIMALS + 1)}  # 1, 0.1, ... 1E-12
+_TINY_QUANTITY = Decimal("0.000000005")  # rounds to zero at eight decimals
 
 
 def to_decimal(value: Any) -> Decimal | None:
@@ -64,7 +66,8 @@ def tick_of(values: Iterable[Any]) -> Decimal | None:
 
 def _fixed(d: Decimal, places: int, *, sign: bool = False, group: bool = True) -> str:
     """``d`` rounded half-up to ``places`` decimals; no sign on a value that rounds to zero."""
-    q = d.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    step = _STEPS.get(places)
+    q = d.quantize(step or Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     body = f"{abs(q):,.{places}f}" if group else f"{abs(q):.{places}f}"
     if q == 0:
         return body
@@ -96,7 +99,7 @@ def quantity(value: Any) -> str:
         return MISSING
     if d == 0:
         return "0"
-    if d.copy_abs() < Decimal("0.000000005"):  # below eight decimals: say how small
+    if d.copy_abs() < _TINY_QUANTITY:  # below eight decimals: say how small
         return f"{d.normalize():E}"
     places = min(8, max(0, QUANTITY_SIGNIFICANT - 1 - d.copy_abs().adjusted()))
     text = _fixed(d, places)

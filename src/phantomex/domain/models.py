@@ -218,18 +218,18 @@ class Wallet:
     version: int = 0  # number of ledger entries applied; entries are stored with their version
 
     def copy(self) -> Wallet:
-        return Wallet(
-            agent_id=self.agent_id,
-            allowance=self.allowance,
-            cash=self.cash,
-            deposits=self.deposits,
-            realized_pnl=self.realized_pnl,
-            fees_paid=self.fees_paid,
-            version=self.version,
-            positions={
+        return Wallet(  # positional: a copy is made on every fill
+            self.agent_id,
+            self.allowance,
+            self.cash,
+            self.deposits,
+            self.realized_pnl,
+            self.fees_paid,
+            {
                 s: Position(p.symbol, p.quantity, p.cost, p.opened_at)
                 for s, p in self.positions.items()
             },
+            self.version,
         )
 
     def quantity(self, symbol: str) -> Decimal:
@@ -243,10 +243,10 @@ class Wallet:
 
     def holdings_value(self, marks: dict[str, Decimal]) -> Decimal:
         """Every holding at its mark (at cost basis when no mark is known)."""
-        return sum(
-            (p.quantity * marks[s] if s in marks else p.cost for s, p in self.positions.items()),
-            ZERO,
-        )
+        total = ZERO  # as sum(..., ZERO) adds, without its generator (marked on every tick)
+        for s, p in self.positions.items():
+            total += p.quantity * marks[s] if s in marks else p.cost
+        return total
 
     def equity(self, marks: dict[str, Decimal]) -> Decimal:
         return self.cash + self.holdings_value(marks)

@@ -31,6 +31,8 @@ EVENT_TYPES = (
     "feed_stale",  # {"source", "stale": bool, ...} (a SourceHealth record)
 )
 
+_KNOWN = frozenset(EVENT_TYPES)
+
 
 @dataclass(frozen=True, slots=True)
 class Event:
@@ -53,6 +55,7 @@ class EventBus:
         self._clock = clock or WallClock()
         self._subscribers: list[Subscriber] = []
         self._types: dict[Subscriber, frozenset[str] | None] = {}
+        self._wanted: frozenset[str] | None = frozenset()  # the types followed (None: all)
         self._held: ContextVar[list[Event] | None] = ContextVar(f"held-{id(self)}", default=None)
 
     def subscribe(self, fn: Subscriber, types: Iterable[str] | None = None) -> Callable[[], None]:
@@ -60,22 +63,30 @@ class EventBus:
         function that removes it."""
         self._subscribers.append(fn)
         self._types[fn] = frozenset(types) if types is not None else None
+        self._follow()
 
         def remove() -> None:
             self._subscribers.remove(fn)
             if fn not in self._subscribers:
                 self._types.pop(fn, None)
+            self._follow()
 
         return remove
 
+    def _follow(self) -> None:
+        """Note the types followed now (:meth:`wants` is asked on every event)."""
+        kinds = list(self._types.values())
+        every = any(k is None for k in kinds)
+        self._wanted = None if every else frozenset(t for k in kinds if k is not None for t in k)
+
     def wants(self, type_: str) -> bool:
         """Whether any subscriber follows events of ``type_``."""
-        return any(t is None or type_ in t for t in self._types.values())
+        return self._wanted is None or type_ in self._wanted
 
     def publish(self, type_: str, data: Payload, time: datetime) -> None:
         """Publish an event. ``data`` may be a function building the payload: it is called
         (at once) only when someone follows ``type_``, so unfollowed events cost nothing."""
-        if type_ not in EVENT_TYPES:
+        if type_ not in _KNOWN:
             raise ValueError(f"unknown event type {type_}")
         if callable(data):
             if not self.wants(type_):

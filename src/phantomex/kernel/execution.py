@@ -115,7 +115,7 @@ class Execution:
                 continue
             before = s.ledger.view(order.agent_id)
             try:
-                after = s.ledger.apply(result)
+                after = s.ledger.post(result)  # read only: the realized P&L
             except (DuplicateEntry, LedgerError) as exc:
                 s.store.save_order(order, OrderStatus.CANCELLED)
                 log.warning("resting order %s not applied: %s", order.id, exc)

@@ -105,16 +105,18 @@ class EventPlan:
         for symbol in kernel.feed.instruments:
             where, bar_closes, floats = feed.bar_series(symbol)
             closes: list[Decimal | None] = list(bar_closes)
-            spans = np.diff(np.append(np.asarray(where, dtype=np.int64), n))
+            spans = np.diff(np.append(_indices(where), n))
+            every = spans.size == n - where[0]  # a bar at each tick from the first on
             valid = np.isfinite(floats) & (floats > 0) & (floats < float(MAX_PRICE))
             if not valid.all():  # the kernel marks only valid prices: keep the last valid one
                 closes = [c if is_valid_price(c) else None for c in closes]
                 for k in range(1, len(closes)):
                     closes[k] = closes[k] if closes[k] is not None else closes[k - 1]
+            exact = np.array(closes, dtype=object)
             self.closes[symbol] = np.full(n, np.nan)
-            self.closes[symbol][where[0] :] = np.repeat(floats, spans)
+            self.closes[symbol][where[0] :] = floats if every else np.repeat(floats, spans)
             self.marks[symbol] = np.full(n, None, dtype=object)
-            self.marks[symbol][where[0] :] = np.repeat(np.array(closes, dtype=object), spans)
+            self.marks[symbol][where[0] :] = exact if every else np.repeat(exact, spans)
         # agent -> symbol -> (tick indices where it may act while flat, ... while holding)
         self.acts: dict[str, dict[str, tuple[IntArray, IntArray]]] = {}
         # the same as flags per tick: agent -> symbol -> (may act while flat, ... while holding)
@@ -145,7 +147,7 @@ class EventPlan:
             if closes is None:
                 continue  # not in the feed: the brain holds on it for want of a price
             first = int(np.argmax(np.isfinite(closes)))
-            where = np.asarray(self.feed.bar_series(symbol)[0], dtype=np.int64)
+            where = _indices(self.feed.bar_series(symbol)[0])
             bar_closes = closes[where]
             masks, marked = [], []
             for held in (False, True):
@@ -195,7 +197,7 @@ class EventPlan:
                 return cursor
             for symbol, masks in self.acts[agent.id].items():
                 idx = masks[wallet.quantity(symbol) > ZERO]
-                j = int(np.searchsorted(idx, cursor))
+                j = int(idx.searchsorted(cursor))
                 if j < idx.size:
                     best = min(best, int(idx[j]))
             for symbol, pos in wallet.positions.items():
@@ -239,19 +241,27 @@ class EventPlan:
         cash = wallet.cash
         if not wallet.positions:
             return [cash] * count
-        nothing = np.full(count, None, dtype=object)
         columns = [
             (
                 pos.quantity,
                 pos.cost,
-                self.marks[symbol][start:stop] if symbol in self.marks else nothing,
+                self.marks[symbol][start:stop]
+                if symbol in self.marks
+                else np.full(count, None, dtype=object),
             )
             for symbol, pos in wallet.positions.items()
         ]
         if len(columns) == 1:
             qty, cost, marks = columns[0]
-            return [cash + (ZERO + (qty * m if m is not None else cost)) for m in marks]
+            return [cash + (ZERO + (qty * m if m is not None else cost)) for m in marks.tolist()]
         return [cash + sum((_value(c, t) for c in columns), ZERO) for t in range(count)]
+
+
+def _indices(where: Sequence[int]) -> np.ndarray:
+    """Tick indices as an array (a range without reading it number by number)."""
+    if isinstance(where, range):
+        return np.arange(where.start, where.stop, where.step, dtype=np.int64)
+    return np.asarray(where, dtype=np.int64)
 
 
 def _limit_breached(profile: RiskProfile, state: RiskState, wallet: Wallet) -> bool:

@@ -26,6 +26,15 @@ def apply_fill(wallet: Wallet, fill: Fill) -> Wallet:
 
     Buys add notional plus fee to the position's cost basis. Sells remove the sold share of the
     cost basis and book ``proceeds - fee - removed basis`` as realized P&L."""
+    new = wallet.copy()
+    fill_into(new, fill)
+    return new
+
+
+def fill_into(wallet: Wallet, fill: Fill) -> None:
+    """Apply ``fill`` to ``wallet`` itself (one of the caller's own, whose positions no other
+    wallet shares), in the caller's :data:`MONEY_CONTEXT` (see :func:`apply_fill`). Every
+    check comes before the first change: a LedgerError leaves the wallet as it was."""
     if fill.agent_id != wallet.agent_id:
         raise LedgerError(f"fill for agent {fill.agent_id} applied to wallet {wallet.agent_id}")
     if not fill.quantity.is_finite() or fill.quantity <= 0:
@@ -34,15 +43,13 @@ def apply_fill(wallet: Wallet, fill: Fill) -> Wallet:
         raise LedgerError(f"fill price must be positive, got {fill.price}")
     if not fill.fee.is_finite() or fill.fee < 0:
         raise LedgerError(f"fee must be zero or positive, got {fill.fee}")
-    new = wallet.copy()
-    new.version += 1
     notional = fill.quantity * fill.price
-    pos = new.positions.get(fill.symbol) or Position(fill.symbol)
+    pos = wallet.positions.get(fill.symbol) or Position(fill.symbol)
     if fill.side is Side.BUY:
         cost = notional + fill.fee
-        if cost > new.cash:
-            raise LedgerError(f"buy costs {cost} but cash is {new.cash}")
-        new.cash -= cost
+        if cost > wallet.cash:
+            raise LedgerError(f"buy costs {cost} but cash is {wallet.cash}")
+        wallet.cash -= cost
         if pos.quantity == 0:
             pos.opened_at = fill.time
         pos.quantity += fill.quantity
@@ -58,16 +65,16 @@ def apply_fill(wallet: Wallet, fill: Fill) -> Wallet:
         removed = (
             pos.cost if fill.quantity == pos.quantity else pos.cost * fill.quantity / pos.quantity
         )
-        new.cash += proceeds
-        new.realized_pnl += proceeds - removed
+        wallet.cash += proceeds
+        wallet.realized_pnl += proceeds - removed
         pos.quantity -= fill.quantity
         pos.cost -= removed
-    new.fees_paid += fill.fee
+    wallet.version += 1
+    wallet.fees_paid += fill.fee
     if pos.quantity == 0:
-        new.positions.pop(fill.symbol, None)
+        wallet.positions.pop(fill.symbol, None)
     else:
-        new.positions[fill.symbol] = pos
-    return new
+        wallet.positions[fill.symbol] = pos
 
 
 def is_settlement(fill: Fill) -> bool:
@@ -139,13 +146,20 @@ class Ledger:
         return list(self._wallets)
 
     def apply(self, fill: Fill) -> Wallet:
-        """Apply a fill: validate, persist through the commit hook, then swap in the new wallet."""
+        """Apply a fill: validate, persist through the commit hook, then swap in the new wallet
+        (returns a copy of it)."""
+        return self.post(fill).copy()
+
+    def post(self, fill: Fill) -> Wallet:
+        """:meth:`apply`, returning the new live wallet itself (read-only, as :meth:`view`)."""
         new = apply_fill(self._live(fill.agent_id), fill)
-        return self._commit(fill, new)
+        self._commit(fill, new)
+        return new
 
     def deposit(self, deposit: Deposit) -> Wallet:
         new = apply_deposit(self._live(deposit.agent_id), deposit)
-        return self._commit(deposit, new)
+        self._commit(deposit, new)
+        return new.copy()
 
     def _live(self, agent_id: str) -> Wallet:
         try:
@@ -153,8 +167,7 @@ class Ledger:
         except KeyError:
             raise LedgerError(f"no wallet for agent {agent_id}") from None
 
-    def _commit(self, entry: Fill | Deposit, new: Wallet) -> Wallet:
+    def _commit(self, entry: Fill | Deposit, new: Wallet) -> None:
         if self._on_commit is not None:
             self._on_commit(entry, self._wallets[new.agent_id], new)
         self._wallets[new.agent_id] = new
-        return new.copy()

@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from phantomex.domain.models import Deposit, Fill, Wallet
-from phantomex.ledger.ledger import LedgerError, apply_deposit, apply_fill
+from phantomex.domain.money import money_math
+from phantomex.ledger.ledger import LedgerError, apply_deposit, fill_into
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,13 +21,16 @@ class Mismatch:
         return f"agent {self.agent_id}: {self.field} is {self.actual}, history says {self.expected}"
 
 
+@money_math
 def rebuild(agent_id: str, entries: Iterable[Fill | Deposit]) -> Wallet:
-    """Replay ``entries`` (in the order they were applied) onto an empty wallet."""
+    """Replay ``entries`` (in the order they were applied) onto an empty wallet (the fills
+    in place, as :func:`apply_fill` applies each to a copy)."""
     wallet = Wallet(agent_id=agent_id)
     for entry in entries:
-        wallet = (
-            apply_fill(wallet, entry) if isinstance(entry, Fill) else apply_deposit(wallet, entry)
-        )
+        if isinstance(entry, Fill):
+            fill_into(wallet, entry)
+        else:
+            wallet = apply_deposit(wallet, entry)
     return wallet
 
 

@@ -121,7 +121,7 @@ class PriceHistory:
         ):
             if not bars:
                 return
-            if series and bars.source.time(bars.start) <= self._time(symbol, series[-1]):
+            if series and not self._after(symbol, bars, series[-1]):
                 self.append(bars)
                 return
             start = max(bars.start, bars.stop - self._max)
@@ -134,6 +134,13 @@ class PriceHistory:
         kept = list(bars[-self._max :])
         series.extend(kept)
         closes.extend([float(b.close) for b in kept])
+
+    def _after(self, symbol: str, span: BarSpan, last: Bar | int) -> bool:
+        """Whether ``span`` (of the symbol's source) opens after the history's ``last`` bar:
+        a position in the same source (its bars in time order) is compared as a position."""
+        if isinstance(last, int):
+            return span.start > last
+        return span.source.time(span.start) > self._time(symbol, last)
 
     def _open(self, symbol: str) -> tuple[deque[Bar | int], deque[float]]:
         series = self._bars.get(symbol)

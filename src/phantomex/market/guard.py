@@ -155,14 +155,25 @@ class _Symbol:
     suspect: Suspect | None = None
     anchor: Decimal | None = None  # the first price of the current run at a new level
     withheld: list[Bar] = field(default_factory=list)
+    bounded: bool = True  # upper and lower are those of accepted (see follow)
 
     def accept(self, price: Decimal) -> None:
         if price == self.accepted:
-            return
+            if self.bounded:
+                return
+            price = self.accepted  # the price kept is the first of equal ones, as ever
         self.accepted = price
+        self.bounded = True
         if self.jump is not None:  # in one fixed context, so a plan's check agrees exactly
             self.upper = MONEY_CONTEXT.multiply(price, self.jump)
             self.lower = MONEY_CONTEXT.divide(price, self.jump)
+
+    def follow(self, price: Decimal) -> None:
+        """:meth:`accept`, with ``upper`` and ``lower`` left for :meth:`jumped` to work out
+        (a backtest's plan follows every tick's price and never screens one)."""
+        if price != self.accepted:
+            self.accepted = price
+            self.bounded = False
 
     def fault(self, price: Decimal, bar: Bar | None) -> str | None:
         """Why a snapshot price and its bar are not usable, or None."""
@@ -199,6 +210,8 @@ class _Symbol:
         """How a valid price or its bar jumped from the last accepted price, or None."""
         if self.accepted is None or self.jump is None:
             return None
+        if not self.bounded:
+            self.accept(self.accepted)
         upper, lower = self.upper, self.lower
         if lower < price < upper and (
             bar is None or (lower < bar.open < upper and lower < bar.close < upper)
@@ -260,7 +273,7 @@ class PriceGuard:
             return
         for symbol, snap in snapshots.items():
             state = self._symbols.get(symbol) or self._track(symbol, instruments())
-            state.accept(snap.price)
+            state.follow(snap.price)
             state.seen = snap
 
     def quiet(

@@ -190,7 +190,7 @@ class ReplayFeed:
     async def next_tick(self) -> Tick | None:
         if self._closed or (not self._loop and self._cursor >= self._n):
             return None
-        delay = self._delay(self._clock())
+        delay = self._delay(self._clock()) if self._interval > 0 else 0.0
         if delay > 0 or time.monotonic() - self._yielded_at >= _YIELD_AFTER:
             await (self._wait(delay) if delay > 0 else asyncio.sleep(0))
             self._yielded_at = time.monotonic()
@@ -301,7 +301,10 @@ class ReplayFeed:
             return bars, dict(self._snaps)
         for symbol, rows in self._series.items():
             idx = self._union_idx[symbol]
-            first, last = bisect_left(idx, start), bisect_left(idx, stop)
+            if isinstance(idx, range):  # the only symbol: a bar at every tick
+                first, last = start, stop
+            else:
+                first, last = bisect_left(idx, start), bisect_left(idx, stop)
             if last > first:
                 bars[symbol] = rows.bars(first, last)
                 self._snaps[symbol] = self._snapshot(symbol, 0, idx[last - 1])
@@ -431,6 +434,8 @@ def _infer_period(opens: Iterable[list[int]]) -> timedelta:
     steps = np.concatenate([*diffs, np.empty(0, dtype=np.int64)])
     if steps.size == 0:
         return DEFAULT_PERIOD
+    if bool((steps == steps[0]).all()):  # evenly spaced: the one step
+        return timedelta(microseconds=int(steps[0]))
     values, counts = np.unique(steps, return_counts=True)  # sorted: argmax takes the smallest
     return timedelta(microseconds=int(values[int(np.argmax(counts))]))
 

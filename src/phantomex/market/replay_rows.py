@@ -88,9 +88,12 @@ class SymbolRows:
     def _of_columns(cls, symbol: str, columns: BarColumns) -> SymbolRows:
         if columns.symbol != symbol:
             raise ValueError(f"{symbol}: every bar's symbol must be {symbol!r}")
-        closes = list(map(Decimal, columns.texts["close"].to_pylist()))
+        close_texts = columns.texts["close"].to_pylist()
+        closes = list(map(Decimal, close_texts))
         texts = [columns.texts[k].to_pylist() for k in ("open", "high", "low", "volume")]
-        return cls(symbol, columns.time_us.tolist(), closes, columns, None, texts)
+        rows = cls(symbol, columns.time_us.tolist(), closes, columns, None, texts)
+        rows._floats = _close_floats(columns, close_texts)
+        return rows
 
     def __len__(self) -> int:
         return len(self.opens)
@@ -121,3 +124,23 @@ class SymbolRows:
         if self._bars is not None:
             return self._bars[start:stop]
         return BarSpan(self, start, stop)
+
+
+def _close_floats(columns: BarColumns, texts: list[str]) -> np.ndarray:
+    """``float`` of each exact close. The columns' own floats are Arrow's parse of the texts,
+    bit-identical to ``float(Decimal(text))`` for plain decimal text; a text that is not plain
+    reads as NaN, infinite or 0 there (:func:`~phantomex.market.columns._floats`), so
+    finite non-zero floats are taken as they are. Otherwise each text is parsed (``float`` of
+    a text is ``float`` of its Decimal: both the correctly rounded value)."""
+    given = columns.values.get("close")
+    if (
+        isinstance(given, np.ndarray)
+        and given.dtype == np.float64
+        and given.shape == (len(texts),)
+        and bool(np.isfinite(given).all())
+        and bool((given != 0).all())
+    ):
+        floats = given.view()
+        floats.flags.writeable = False
+        return floats
+    return np.fromiter(map(float, texts), np.float64, len(texts))

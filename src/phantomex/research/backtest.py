@@ -161,13 +161,17 @@ async def _run(
         equity = {a.id: [a.spec.allowance] for a in agents}
         held: dict[str, list[bool]] = {a.id: [] for a in agents}
 
+        books = [(agent.id, equity[agent.id], held[agent.id]) for agent in agents]
+        marks, wallet_of = kernel.marks, kernel.wallet
+
         def observe(tick: Tick) -> None:
             times.append(tick.time)
-            for agent in agents:
-                wallet = kernel.wallet(agent.id)
-                equity[agent.id].append(wallet.equity(kernel.marks))
-                held[agent.id].append(bool(wallet.positions))
-            report(1)
+            for agent_id, curve, holding in books:
+                wallet = wallet_of(agent_id)
+                curve.append(wallet.equity(marks))
+                holding.append(bool(wallet.positions))
+            if progress is not None:
+                report(1)
 
         def skipped(span: Sequence[datetime], equities: dict[str, list[Decimal]]) -> None:
             """The ticks passed over (nothing happens at them: no wallet changes)."""
@@ -284,7 +288,10 @@ def _agent_result(
     record_decisions: bool,
 ) -> AgentResult:
     agent = kernel.get(agent_id)
-    trades = agent_trades(kernel, agent_id, agent.name)
+    trades = [  # as agent_trades gives them, from the store's fills
+        TradeRecord(f.symbol, f.side.value, f.quantity, f.price, f.fee, f.time, agent.name)
+        for f in store.fills(agent_id)
+    ]
     decisions: list[dict[str, Any]] = []
     if record_decisions:
         records = kernel.decisions(agent_id, limit=10**9)

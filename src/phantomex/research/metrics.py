@@ -348,7 +348,7 @@ def _share(flags: Sequence[bool] | npt.NDArray[np.bool_]) -> float:
     """The share of true flags."""
     if isinstance(flags, np.ndarray):
         return int(np.count_nonzero(flags)) / flags.size
-    return sum(1 for x in flags if x) / len(flags)
+    return sum(map(bool, flags)) / len(flags)
 
 
 def compute_metrics(
@@ -367,7 +367,7 @@ def compute_metrics(
     e = (
         np.asarray(equity, dtype=np.float64)  # read, never written: no copy
         if isinstance(equity, np.ndarray)
-        else np.array([float(v) for v in equity], dtype=np.float64)
+        else np.fromiter(map(float, equity), dtype=np.float64, count=len(equity))
     )
     ppy = periods_per_year(period)
     r = returns_from_equity(e)

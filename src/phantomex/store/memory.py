@@ -17,8 +17,8 @@ a state to roll back to.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from decimal import Decimal
@@ -39,6 +39,8 @@ from phantomex.domain.models import (
 )
 from phantomex.domain.news import NewsItem, visible
 from phantomex.store.port import BadAgentRow, DuplicateEntry
+
+_NO_UNIT: AbstractContextManager[None] = nullcontext()
 
 __all__ = ["MemoryStore"]
 
@@ -82,9 +84,8 @@ class MemoryStore:
     def close(self) -> None:
         """Nothing to release."""
 
-    @contextmanager
-    def unit(self) -> Iterator[None]:
-        yield
+    def unit(self) -> AbstractContextManager[None]:
+        return _NO_UNIT  # nothing to commit or roll back
 
     # -- agents ---------------------------------------------------------------------------------
     def add_agent(self, agent: Agent, allowance: Deposit, wallet: Wallet) -> None:
@@ -199,6 +200,13 @@ class MemoryStore:
         ]
         found.sort(key=lambda t: (t.fill.time, t.id), reverse=True)
         return [self._trade_dict(t) for t in found[offset : offset + limit]], len(found)
+
+    def fills(self, agent_id: str) -> list[Fill]:
+        """Every fill of the agent, in the order :meth:`Kernel.trades` lists them (by time,
+        then by the wallet version each produced), without the rows' other fields."""
+        mine = [t for t in self._trades if t.fill.agent_id == agent_id]
+        mine.sort(key=lambda t: (t.fill.time, t.seq))
+        return [t.fill for t in mine]
 
     def _trade_dict(self, t: _Trade) -> dict[str, Any]:
         f = t.fill
