@@ -89,6 +89,8 @@ class TickDriver:
         if self.skipping and (self.report_errors or self.resume):
             raise ValueError("event skipping is for a replay run from its start that raises")
         self.plan = self.kernel.plan_decisions() if self.skipping else None
+        # a plan exists for such feeds only
+        self._feed = cast(SkippableFeed, self.kernel.feed) if self.plan is not None else None
         self.ended = False
 
     async def run(self) -> None:
@@ -159,15 +161,13 @@ class TickDriver:
         """Pass over the ticks before the plan's next event (nothing happens at them; inside
         the kernel's lock and a unit); returns them and each agent's equity at them (None:
         there were none)."""
-        plan, k = self.plan, self.kernel
-        assert plan is not None
-        feed = cast(SkippableFeed, k.feed)  # a plan exists for such feeds only
+        plan, k, feed = self.plan, self.kernel, self._feed
+        assert plan is not None and feed is not None
         start = feed.cursor
         stop = plan.next_event(start)
         if stop <= start:
             return None
-        wallets = {a: k.wallet(a) for a in k.agent_ids()}
-        span = {a: plan.equity(w, start, stop) for a, w in wallets.items()}
+        span = {a: plan.equity(k.wallet(a), start, stop) for a in k.agent_ids()}
         bars, snapshots = feed.skip_to(stop)
         times = plan.times[start:stop]
         k.skip(times, bars, snapshots, span)

@@ -117,8 +117,9 @@ class EventPlan:
             self.closes[symbol][where[0] :] = floats if every else np.repeat(floats, spans)
             self.marks[symbol] = np.full(n, None, dtype=object)
             self.marks[symbol][where[0] :] = exact if every else np.repeat(exact, spans)
-        # agent -> symbol -> (tick indices where it may act while flat, ... while holding)
-        self.acts: dict[str, dict[str, tuple[IntArray, IntArray]]] = {}
+        # agent -> symbol -> (tick indices where it may act while flat, ... while holding), as
+        # lists: one bisect per visit is cheaper on a list than on an array
+        self.acts: dict[str, dict[str, tuple[list[int], list[int]]]] = {}
         # the same as flags per tick: agent -> symbol -> (may act while flat, ... while holding)
         self.flags: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
         self.unplanned: set[str] = set()
@@ -126,7 +127,10 @@ class EventPlan:
         for agent in kernel.agents.values():
             planned = self._plan_agent(agent.id, agent.spec.symbols)
             if planned is not None:
-                self.acts[agent.id] = planned
+                self.acts[agent.id] = {
+                    symbol: (flat.tolist(), holding.tolist())
+                    for symbol, (flat, holding) in planned.items()
+                }
             if agent.spec.interval_seconds > 1 and shortest is None:
                 gaps = (b - a for a, b in pairwise(self.times))
                 shortest = min(gaps, default=timedelta(0)).total_seconds()
@@ -197,9 +201,9 @@ class EventPlan:
                 return cursor
             for symbol, masks in self.acts[agent.id].items():
                 idx = masks[wallet.quantity(symbol) > ZERO]
-                j = int(idx.searchsorted(cursor))
-                if j < idx.size:
-                    best = min(best, int(idx[j]))
+                j = bisect_left(idx, cursor)
+                if j < len(idx) and idx[j] < best:
+                    best = idx[j]
             for symbol, pos in wallet.positions.items():
                 best = min(best, self._next_exit(agent.spec.risk, pos, symbol, cursor, best))
             if best == cursor:
