@@ -101,7 +101,7 @@ class EventPlan:
         self.times: list[datetime] = feed.tick_times()
         n = len(self.times)
         self.closes: dict[str, np.ndarray] = {}  # per tick, forward-filled; NaN before the first
-        self.marks: dict[str, np.ndarray] = {}  # the same, exact (Decimal objects; None before)
+        self.marks: dict[str, list[Decimal | None]] = {}  # the same, exact (None before)
         for symbol in kernel.feed.instruments:
             where, bar_closes, floats = feed.bar_series(symbol)
             closes: list[Decimal | None] = list(bar_closes)
@@ -112,16 +112,18 @@ class EventPlan:
                 closes = [c if is_valid_price(c) else None for c in closes]
                 for k in range(1, len(closes)):
                     closes[k] = closes[k] if closes[k] is not None else closes[k - 1]
-            exact = np.array(closes, dtype=object)
             self.closes[symbol] = np.full(n, np.nan)
             self.closes[symbol][where[0] :] = floats if every else np.repeat(floats, spans)
-            self.marks[symbol] = np.full(n, None, dtype=object)
-            self.marks[symbol][where[0] :] = exact if every else np.repeat(exact, spans)
+            if not every:
+                closes = np.repeat(np.array(closes, dtype=object), spans).tolist()
+            none: list[Decimal | None] = [None]
+            self.marks[symbol] = none * where[0] + closes
         # agent -> symbol -> (tick indices where it may act while flat, ... while holding), as
         # lists: one bisect per visit is cheaper on a list than on an array
         self.acts: dict[str, dict[str, tuple[list[int], list[int]]]] = {}
-        # the same as flags per tick: agent -> symbol -> (may act while flat, ... while holding)
-        self.flags: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+        # the same as flags per tick: agent -> symbol -> (may act while flat, ... while holding),
+        # as bytes (0 or 1 per tick: read one at a time, cheaper than an array's items)
+        self.flags: dict[str, dict[str, tuple[bytes, bytes]]] = {}
         self.unplanned: set[str] = set()
         shortest: float | None = None
         for agent in kernel.agents.values():
@@ -164,7 +166,7 @@ class EventPlan:
                 masks.append(np.flatnonzero(ticks))
                 marked.append(ticks)
             out[symbol] = (masks[0], masks[1])
-            self.flags.setdefault(agent_id, {})[symbol] = (marked[0], marked[1])
+            self.flags.setdefault(agent_id, {})[symbol] = (marked[0].tobytes(), marked[1].tobytes())
         return out
 
     # -- queries -------------------------------------------------------------------------------
@@ -245,19 +247,18 @@ class EventPlan:
         cash = wallet.cash
         if not wallet.positions:
             return [cash] * count
+        none: list[Decimal | None] = [None]
         columns = [
             (
                 pos.quantity,
                 pos.cost,
-                self.marks[symbol][start:stop]
-                if symbol in self.marks
-                else np.full(count, None, dtype=object),
+                self.marks[symbol][start:stop] if symbol in self.marks else none * count,
             )
             for symbol, pos in wallet.positions.items()
         ]
         if len(columns) == 1:
             qty, cost, marks = columns[0]
-            return [cash + (ZERO + (qty * m if m is not None else cost)) for m in marks.tolist()]
+            return [cash + (ZERO + (qty * m if m is not None else cost)) for m in marks]
         return [cash + sum((_value(c, t) for c in columns), ZERO) for t in range(count)]
 
 
@@ -289,7 +290,7 @@ def _limit_breached(profile: RiskProfile, state: RiskState, wallet: Wallet) -> b
     )
 
 
-def _value(column: tuple[Decimal, Decimal, np.ndarray], t: int) -> Decimal:
+def _value(column: tuple[Decimal, Decimal, list[Decimal | None]], t: int) -> Decimal:
     """A holding at its mark at ``t`` (at cost without one), as :meth:`Wallet.holdings_value`."""
     qty, cost, marks = column
     mark = marks[t]
