@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from collections import deque
 from itertools import islice, pairwise
 
 import numpy as np
