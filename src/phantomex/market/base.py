@@ -90,9 +90,6 @@ class BarSpan(Sequence[Bar]):
         return self.source.bar(self.start + j)
 
 
-_NO_CLOSES = np.empty(0, dtype=np.float64)
-
-
 class FloatColumn:
     """The latest closes of a symbol (at most ``max_bars``) as floats, contiguous in one array
     (at most twice as long, moved down when full), so any window of them is a slice."""
@@ -222,10 +219,6 @@ class PriceHistory:
     def _series(self, symbol: str) -> deque[Bar | int]:
         return self._bars.get(symbol, deque())
 
-    def _window(self, symbol: str, later: int, limit: int | None) -> np.ndarray:
-        column = self._closes.get(symbol)
-        return _NO_CLOSES if column is None else column.window(later, limit)
-
 
 class HistoryView:
     """Read-only window on :class:`PriceHistory` that ends at ``now``."""
@@ -247,14 +240,22 @@ class HistoryView:
     def closes(self, symbol: str, limit: int | None = None) -> np.ndarray:
         """Close prices of :meth:`bars` as float64 (for indicators only; money stays
         Decimal)."""
-        later = self._later(symbol, self._history._series(symbol))
-        return self._history._window(symbol, later, limit).copy()
+        history = self._history
+        column = history._closes.get(symbol)
+        if column is None:
+            return np.empty(0, dtype=np.float64)
+        return column.window(self._later(symbol, history._series(symbol)), limit).copy()
 
     def close_list(self, symbol: str, limit: int) -> list[float]:
         """The last ``limit`` values of :meth:`closes` as a list (a short window read in plain
         Python, without an array)."""
-        later = self._later(symbol, self._history._series(symbol))
-        out: list[float] = self._history._window(symbol, later, limit).tolist()
+        history = self._history
+        column = history._closes.get(symbol)
+        if column is None:
+            return []
+        out: list[float] = column.window(
+            self._later(symbol, history._series(symbol)), limit
+        ).tolist()
         return out
 
     def _later(self, symbol: str, series: deque[Bar | int]) -> int:
