@@ -142,10 +142,12 @@ class FloatColumn:
     def window(self, later: int, limit: int | None) -> np.ndarray:
         """The values but the ``later`` latest, the last ``limit`` of them (all when None):
         a view, not a copy."""
-        first = self._end - len(self)
-        stop = max(first, self._end - later)
-        start = first if limit is None else max(first, stop - limit)
-        return self._buf[start:stop]
+        end = self._end
+        first = end - self._max if end > self._max else 0
+        stop = end - later if end - later > first else first
+        if limit is None or stop - limit < first:
+            return self._buf[first:stop]
+        return self._buf[stop - limit : stop]
 
 
 class PriceHistory:
