@@ -113,6 +113,40 @@ def test_quantity() -> None:
     assert fmt.quantity(0) == "0"
 
 
+@given(
+    st.decimals(allow_nan=False, allow_infinity=False, places=None).filter(
+        lambda d: abs(d) < Decimal("1e19")
+    )
+)
+def test_quantity_is_the_fixed_rule_text(value: Decimal) -> None:
+    """The quantity's fast text is the general rule's: eight significant digits half-up, at
+    most eight decimals, separators, the minus sign, trailing zeros dropped."""
+    if value == 0 or abs(value) < Decimal("5e-9"):
+        return
+    places = min(8, max(0, 7 - value.adjusted()))
+    q = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    text = f"{abs(q):,.{places}f}"
+    text = text.rstrip("0").rstrip(".") if "." in text else text
+    assert fmt.quantity(value) == ("−" if q < 0 else "") + text
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("999.999995", "1,000"),
+        ("-999.99999", "−999.99999"),
+        ("0.00000123456789", "0.00000123"),
+        ("0.000000995", "0.000001"),
+        ("-0.000000005", "−0.00000001"),
+        ("99999999.5", "100,000,000"),
+        ("1234.5", "1,234.5"),
+        ("Infinity", "—"),
+    ],
+)
+def test_quantity_edges(value: str, shown: str) -> None:
+    assert fmt.quantity(Decimal(value)) == shown
+
+
 def test_returns_are_percent_everywhere() -> None:
     assert fmt.percent("0.0123", fraction=True) == "+1.23%"
     assert fmt.percent("-12.7") == "−12.70%"

@@ -4,6 +4,7 @@ choice, and the SMA that divides only for the values it returns."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 from decimal import Decimal
 from pathlib import Path
@@ -136,3 +137,29 @@ def test_one_symbols_signal_is_the_decision(action: Action) -> None:
     assert decision.symbol == (None if action is Action.HOLD else "BTC")
     assert decision.meta is not meta  # the signal's own meta is left as it was
     assert meta == {"price": 1.5, "cross": None}
+
+
+@pytest.mark.asyncio
+async def test_brain_decision_ids_and_a_sells_realized_pnl(tmp_path: Path) -> None:
+    """A brain's record id is SHA-256 of agent, time, source and symbol (its order key after a
+    crash); a sell's trade event carries the P&L the wallet booked for it."""
+    kernel = _kernel(tmp_path / "k.db")
+    agent = kernel.create_agent(AgentSpec(name="m", brain="rsi", symbols=["BTC"]))
+    trades: list[dict[str, object]] = []
+    kernel.bus.subscribe(lambda e: trades.append(e.data["trade"]), types=["trade"])
+    for _ in range(3):
+        await kernel.step(await kernel.feed.next_tick())  # type: ignore[arg-type]
+    kernel.place(agent.id, Decision(Action.BUY, "BTC", notional=Decimal(2000)))
+    for _ in range(3):
+        await kernel.step(await kernel.feed.next_tick())  # type: ignore[arg-type]
+    booked = kernel.ledger.wallet(agent.id).realized_pnl
+    kernel.place(agent.id, Decision(Action.SELL, "BTC"))
+    gained = kernel.ledger.wallet(agent.id).realized_pnl - booked
+    assert [t["side"] for t in trades] == ["buy", "sell"]
+    assert trades[0]["realized_pnl"] is None
+    assert trades[1]["realized_pnl"] == format(gained, "f") and gained != 0
+    brain = [r for r in kernel.decisions(agent.id, limit=100) if r.source == "brain"]
+    assert brain
+    for rec in brain:
+        seed = f"{agent.id}|{rec.time.isoformat()}|brain|{rec.symbol}"
+        assert rec.id == hashlib.sha256(seed.encode()).hexdigest()[:32]

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from itertools import pairwise
+from itertools import islice, pairwise
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from phantomex.domain.models import Bar
-from phantomex.market.base import PriceHistory
+from phantomex.market.base import FloatColumn, PriceHistory
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -59,3 +60,30 @@ def test_views_see_only_bars_before_the_clock(
     assert closes.dtype == np.float64
     assert closes.tolist() == [float(b.close) for b in expected]
     assert view.bars("ETH", limit) == [] and view.closes("ETH", limit).size == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from([0, 1, 2, 3, 10, 300]),
+    st.lists(
+        st.one_of(st.floats(allow_nan=False), st.lists(st.floats(allow_nan=False), max_size=700)),
+        max_size=40,
+    ),
+    st.integers(0, 5),
+    st.one_of(st.none(), st.integers(0, 800)),
+)
+def test_float_column_keeps_what_a_bounded_deque_keeps(
+    max_bars: int, steps: list[float | list[float]], later: int, limit: int | None
+) -> None:
+    """Appends and extends in any mix: every window is the deque's, to the bit."""
+    column, kept = FloatColumn(max_bars), deque[float](maxlen=max_bars)
+    for step in steps:
+        if isinstance(step, list):
+            column.extend(np.array(step, dtype=np.float64))
+            kept.extend(step)
+        else:
+            column.append(step)
+            kept.append(step)
+        assert len(column) == len(kept)
+        want = list(islice(reversed(kept), later, None if limit is None else later + limit))
+        assert column.window(later, limit).tolist() == want[::-1]

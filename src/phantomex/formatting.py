@@ -94,16 +94,25 @@ def price(value: Any, tick: Decimal | None = None) -> str:
 def quantity(value: Any) -> str:
     """A quantity to :data:`QUANTITY_SIGNIFICANT` significant digits (at most eight decimals),
     without trailing zeros."""
-    d = to_decimal(value)
+    d = value if type(value) is Decimal and value.is_finite() else to_decimal(value)
     if d is None:
         return MISSING
-    if d == 0:
+    if not d:
         return "0"
-    if d.copy_abs() < _TINY_QUANTITY:  # below eight decimals: say how small
+    size = d.copy_abs()
+    if size < _TINY_QUANTITY:  # below eight decimals: say how small
         return f"{d.normalize():E}"
-    places = min(8, max(0, QUANTITY_SIGNIFICANT - 1 - d.copy_abs().adjusted()))
-    text = _fixed(d, places)
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    places = min(8, max(0, QUANTITY_SIGNIFICANT - 1 - size.adjusted()))
+    # half-up rounds the size as it rounds the signed value; never to zero above the tiny
+    q = size.quantize(_STEPS[places], rounding=ROUND_HALF_UP)
+    if places:  # str() is the plain fixed text below 1,000 and from 1E-6 on, and cheaper
+        text = str(q)
+        if "E" in text or text.index(".") > 3:
+            text = format(q, ",f")
+        text = text.rstrip("0").rstrip(".")
+    else:
+        text = format(q, ",f")
+    return MINUS + text if d < 0 else text
 
 
 def money(value: Any, currency: str = "USD", *, sign: bool = False, exact: bool = False) -> str:

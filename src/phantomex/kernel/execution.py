@@ -87,9 +87,9 @@ class Execution:
             journal.publish_agent(agent)
             return None
         s.store.save_decision(rec)
-        before = s.ledger.view(agent.id)
+        realized_before = s.ledger.view(agent.id).realized_pnl
         try:
-            after = s.ledger.apply(fill)
+            after = s.ledger.post(fill)  # the live wallet: only read here
         except DuplicateEntry:
             log.info("fill %s already stored; not applied twice", fill.idempotency_key)
             return None
@@ -99,7 +99,8 @@ class Execution:
         agent.risk_state.last_trade_at = now
         rec.status, rec.price, rec.resolved_at = DecisionStatus.EXECUTED.value, fill.price, now
         s.bus.emit(DecisionChanged(rec), now)
-        s.bus.emit(TradeMade(fill, agent.name, _realized(fill, before, after)), now)
+        realized = after.realized_pnl - realized_before if fill.side is Side.SELL else None
+        s.bus.emit(TradeMade(fill, agent.name, realized), now)
         journal.publish_agent(agent)
         return fill
 

@@ -20,6 +20,7 @@ class Journal:
 
     def __init__(self, state: KernelState) -> None:
         self.state = state
+        self._seeds: dict[str, Any] = {}  # agent id -> SHA-256 of "<agent id>|", to copy
 
     def view_of(self, agent: Agent) -> AgentView:
         """``agent`` with its wallet valued at the latest marks (what ``agent`` events show)."""
@@ -57,8 +58,7 @@ class Journal:
         """A new (unsaved) record of ``decision``."""
         now = self.state.time()
         if deterministic:  # the same tick re-run after a crash yields the same id (and order key)
-            seed = f"{agent.id}|{now.isoformat()}|{source}|{decision.symbol}"
-            rec_id = hashlib.sha256(seed.encode()).hexdigest()[:32]
+            rec_id = self._record_id(agent.id, f"{now.isoformat()}|{source}|{decision.symbol}")
         else:
             rec_id = new_id()
         snap = self.state.prices.get(decision.symbol or "")
@@ -86,6 +86,16 @@ class Journal:
                 }
             )
         return rec
+
+    def _record_id(self, agent_id: str, rest: str) -> str:
+        """The first 32 hex digits of SHA-256 of ``"<agent id>|<rest>"`` (the agent's part
+        hashed once)."""
+        seed = self._seeds.get(agent_id)
+        if seed is None:
+            seed = self._seeds[agent_id] = hashlib.sha256(f"{agent_id}|".encode())
+        digest = seed.copy()
+        digest.update(rest.encode())
+        return digest.digest()[:16].hex()
 
     def resolve(self, rec: DecisionRecord, status: DecisionStatus, reason: str) -> None:
         rec.status = status.value

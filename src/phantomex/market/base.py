@@ -90,6 +90,66 @@ class BarSpan(Sequence[Bar]):
         return self.source.bar(self.start + j)
 
 
+class FloatColumn:
+    """The latest closes of a symbol (at most ``max_bars``) as floats, contiguous in one array
+    (at most twice as long, moved down when full), so any window of them is a slice."""
+
+    __slots__ = ("_buf", "_end", "_max")
+
+    def __init__(self, max_bars: int) -> None:
+        self._max = max_bars
+        self._buf = np.empty(max(1, min(2 * max_bars, 256)), dtype=np.float64)
+        self._end = 0  # the values are self._buf[max(0, end - max) : end]
+
+    def __len__(self) -> int:
+        return min(self._end, self._max)
+
+    def append(self, value: float) -> None:
+        if self._end == len(self._buf):
+            self._make_room(1)
+        self._buf[self._end] = value
+        self._end += 1
+
+    def extend(self, values: np.ndarray) -> None:
+        """Append ``values`` (float64) in order; only the latest ``max_bars`` are kept."""
+        n = len(values)
+        if n >= self._max:
+            if len(self._buf) < self._max:
+                self._buf = np.empty(min(2 * self._max, 2 * n), dtype=np.float64)
+            self._buf[: self._max] = values[n - self._max :]
+            self._end = self._max
+            return
+        if self._end + n > len(self._buf):
+            self._make_room(n)
+        self._buf[self._end : self._end + n] = values
+        self._end += n
+
+    def _make_room(self, n: int) -> None:
+        """Keep the live values at the start of a buffer with room for ``n`` more (< max)."""
+        keep = len(self)
+        size = len(self._buf)
+        while size < keep + n and size < 2 * self._max:
+            size = min(2 * size, 2 * self._max)
+        live = self._buf[self._end - keep : self._end]
+        if size > len(self._buf):
+            buf = np.empty(size, dtype=np.float64)
+            buf[:keep] = live
+            self._buf = buf
+        else:
+            self._buf[:keep] = live.copy()
+        self._end = keep
+
+    def window(self, later: int, limit: int | None) -> np.ndarray:
+        """The values but the ``later`` latest, the last ``limit`` of them (all when None):
+        a view, not a copy."""
+        end = self._end
+        first = end - self._max if end > self._max else 0
+        stop = end - later if end - later > first else first
+        if limit is None or stop - limit < first:
+            return self._buf[first:stop]
+        return self._buf[stop - limit : stop]
+
+
 class PriceHistory:
     """Bounded per-symbol bar history, appended by the kernel as ticks arrive.
 
@@ -99,7 +159,7 @@ class PriceHistory:
 
     def __init__(self, max_bars: int = 5000) -> None:
         self._bars: dict[str, deque[Bar | int]] = {}
-        self._closes: dict[str, deque[float]] = {}
+        self._closes: dict[str, FloatColumn] = {}
         self._sources: dict[str, BarSource] = {}
         self._max = max_bars
 
@@ -126,14 +186,14 @@ class PriceHistory:
                 return
             start = max(bars.start, bars.stop - self._max)
             series.extend(range(start, bars.stop))
-            closes.extend(bars.source.floats[start : bars.stop].tolist())
+            closes.extend(bars.source.floats[start : bars.stop])
             return
         if series and bars and bars[0].time <= self._time(symbol, series[-1]):
             self.append(bars)
             return
         kept = list(bars[-self._max :])
         series.extend(kept)
-        closes.extend([float(b.close) for b in kept])
+        closes.extend(np.array([float(b.close) for b in kept], dtype=np.float64))
 
     def _after(self, symbol: str, span: BarSpan, last: Bar | int) -> bool:
         """Whether ``span`` (of the symbol's source) opens after the history's ``last`` bar:
@@ -142,11 +202,11 @@ class PriceHistory:
             return span.start > last
         return span.source.time(span.start) > self._time(symbol, last)
 
-    def _open(self, symbol: str) -> tuple[deque[Bar | int], deque[float]]:
+    def _open(self, symbol: str) -> tuple[deque[Bar | int], FloatColumn]:
         series = self._bars.get(symbol)
         if series is None:
             series = self._bars[symbol] = deque(maxlen=self._max)
-            self._closes[symbol] = deque(maxlen=self._max)
+            self._closes[symbol] = FloatColumn(self._max)
         return series, self._closes[symbol]
 
     def view(self, now: datetime) -> HistoryView:
@@ -160,9 +220,6 @@ class PriceHistory:
 
     def _series(self, symbol: str) -> deque[Bar | int]:
         return self._bars.get(symbol, deque())
-
-    def _float_closes(self, symbol: str) -> deque[float]:
-        return self._closes.get(symbol, deque())
 
 
 class HistoryView:
@@ -185,18 +242,22 @@ class HistoryView:
     def closes(self, symbol: str, limit: int | None = None) -> np.ndarray:
         """Close prices of :meth:`bars` as float64 (for indicators only; money stays
         Decimal)."""
-        later = self._later(symbol, self._history._series(symbol))
-        closes = self._history._float_closes(symbol)
-        stop = None if limit is None else later + limit
-        out = np.fromiter(islice(reversed(closes), later, stop), dtype=np.float64)
-        return out[::-1].copy()
+        history = self._history
+        column = history._closes.get(symbol)
+        if column is None:
+            return np.empty(0, dtype=np.float64)
+        return column.window(self._later(symbol, history._series(symbol)), limit).copy()
 
     def close_list(self, symbol: str, limit: int) -> list[float]:
         """The last ``limit`` values of :meth:`closes` as a list (a short window read in plain
         Python, without an array)."""
-        later = self._later(symbol, self._history._series(symbol))
-        out = list(islice(reversed(self._history._float_closes(symbol)), later, later + limit))
-        out.reverse()
+        history = self._history
+        column = history._closes.get(symbol)
+        if column is None:
+            return []
+        out: list[float] = column.window(
+            self._later(symbol, history._series(symbol)), limit
+        ).tolist()
         return out
 
     def _later(self, symbol: str, series: deque[Bar | int]) -> int:
