@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-
 import numpy as np
+from brain_helpers import MINUTE, T0, make_bars, make_ctx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from phantomex.brains.base import BrainContext
 from phantomex.brains.indicators import sma
 from phantomex.brains.rules import MomentumBrain, MomentumParams, signals
 from phantomex.brains.rules.momentum import sma_last_two
-from phantomex.domain.models import Action, Bar, Position, Snapshot, Wallet
+from phantomex.domain.models import Action
 from phantomex.market.base import PriceHistory
-
-T0 = datetime(2024, 1, 1, tzinfo=UTC)
-MINUTE = timedelta(minutes=1)
 
 prices = st.floats(min_value=1e-8, max_value=1e9, allow_nan=False, allow_infinity=False)
 
@@ -30,17 +24,10 @@ def test_sma_last_two_is_talib_to_the_bit(period: int, extra: int, data: st.Data
     assert sma_last_two(closes, period) == (float(expected[-1]), float(expected[-2]))
 
 
-def _bars(closes: list[float]) -> list[Bar]:
-    return [
-        Bar("BTC", T0 + i * MINUTE, Decimal(c), Decimal(c), Decimal(c), Decimal(c), Decimal(1))
-        for i, c in enumerate(closes)
-    ]
-
-
 def test_close_list_is_closes_for_a_view_older_than_the_history() -> None:
     history = PriceHistory()
     closes = [100.0 + i * 0.25 for i in range(50)]
-    history.append(_bars(closes))
+    history.append(make_bars(closes))
     for n in (0, 1, 20, 49, 50):
         view = history.view(T0 + n * MINUTE)
         for limit in (1, 5, 31, 100):
@@ -60,24 +47,8 @@ def test_sma_brain_decides_as_talib_averages_say(
 ) -> None:
     """Flat stretches make equal averages (ties): the cross and the action follow TA-Lib's
     values, and a window too short or with a bad close holds."""
-    closes = list(np.cumsum([1000.0, *steps]))
-    history = PriceHistory()
-    history.append(_bars(closes))
-    now = T0 + len(closes) * MINUTE
-    wallet = Wallet(agent_id="a", allowance=Decimal(1000), cash=Decimal(1000))
-    if held:
-        wallet.positions["BTC"] = Position("BTC", Decimal(1), Decimal(900), T0)
-    ctx = BrainContext(
-        agent_id="a",
-        agent_name="t",
-        goal="",
-        now=now,
-        symbols=["BTC"],
-        prices={"BTC": Snapshot("BTC", now, Decimal(str(closes[-1])))},
-        history=history.view(now),
-        wallet=wallet,
-        state={},
-    )
+    closes = np.cumsum([1000.0, *steps]).tolist()
+    ctx = make_ctx({"BTC": closes}, holdings={"BTC": ("1", "900")} if held else None)
     signal = MomentumBrain(MomentumParams(fast=fast, slow=slow)).evaluate(ctx, "BTC")
     window = np.array(closes[-(slow + 1) :])
     f, s = sma(window, fast), sma(window, slow)
