@@ -5,10 +5,9 @@ from __future__ import annotations
 import contextvars
 import functools
 import logging
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
-from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from phantomex.domain.agent import Agent
@@ -48,11 +47,31 @@ class UnitOfWork:
             f"unit-agents-{id(self)}", default=None
         )
 
-    def unit(self) -> AbstractContextManager[None]:
+    @contextmanager
+    def unit(self) -> Iterator[None]:
         """One store transaction for a tick or a command. A refused command (a ValueError such as
         KernelError) changed nothing; any other failure rolls the transaction back and reloads
         agents and wallets from the store, so memory never runs ahead of the database."""
-        return _Unit(self)
+        bus, store = self.state.bus, self.state.store
+        if self._changed.get() is not None:  # nested: the outer unit writes the agents
+            with bus.held(), store.unit():
+                yield
+            return
+        changed: dict[str, Agent] = {}
+        token = self._changed.set(changed)
+        try:
+            with bus.held(), store.unit():  # events go out once the transaction commits
+                yield
+                if changed:
+                    self._write(changed)  # once per agent, inside the same transaction
+        except ValueError:
+            raise
+        except Exception:
+            log.exception("transaction failed; reloading agents and wallets from the store")
+            self._reload()
+            raise
+        finally:
+            self._changed.reset(token)
 
     def save_agent(self, agent: Agent) -> None:
         """Save the agent at the end of the open unit (once, however often it changed), now
@@ -86,88 +105,3 @@ class UnitOfWork:
         clock = self.state.store.get_state(CLOCK_KEY)
         if clock:
             self.state.now = datetime.fromisoformat(clock["time"])
-
-
-class _Unit:
-    """:meth:`UnitOfWork.unit`, a plain context manager (it wraps every tick): the bus holds
-    events in it and a store transaction runs inside that (as ``with bus.held(),
-    store.unit():``); the outermost unit writes the agents changed in it, once each, inside the
-    transaction, and on a failure other than a ValueError reloads agents and wallets."""
-
-    __slots__ = ("_changed", "_held", "_store", "_token", "_work")
-
-    def __init__(self, work: UnitOfWork) -> None:
-        self._work = work
-        self._held = work.state.bus.held()
-        self._store = work.state.store.unit()
-        self._changed: dict[str, Agent] | None = None  # the outermost unit's
-        self._token: contextvars.Token[dict[str, Agent] | None] | None = None
-
-    def __enter__(self) -> None:
-        changed = self._work._changed
-        if changed.get() is None:
-            self._changed = {}
-            self._token = changed.set(self._changed)
-        try:
-            self._held.__enter__()
-            try:
-                self._store.__enter__()
-            except BaseException as exc:
-                self._held.__exit__(type(exc), exc, exc.__traceback__)
-                raise
-        except BaseException as exc:
-            self._end(exc)
-            raise
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> bool:
-        failure = error
-        if failure is None and self._changed:
-            try:
-                self._work._write(self._changed)  # inside the same transaction
-            except BaseException as exc:
-                failure = exc
-        try:
-            try:
-                if self._store.__exit__(_kind(failure), failure, _trace(failure)):
-                    failure = None  # the store swallowed it
-            except BaseException as exc:  # the commit or the rollback failed
-                self._held.__exit__(type(exc), exc, exc.__traceback__)
-                raise
-            if self._held.__exit__(_kind(failure), failure, _trace(failure)):
-                failure = None
-        except BaseException as exc:
-            self._end(exc)
-            raise
-        self._end(failure)
-        if failure is not None and failure is not error:
-            raise failure
-        return failure is None and error is not None
-
-    def _end(self, failure: BaseException | None) -> None:
-        """Leave the unit: the outermost one logs a failure and reloads (see the class)."""
-        token = self._token
-        if token is None:
-            return
-        self._token = None
-        try:
-            if isinstance(failure, Exception) and not isinstance(failure, ValueError):
-                log.error(
-                    "transaction failed; reloading agents and wallets from the store",
-                    exc_info=failure,
-                )
-                self._work._reload()
-        finally:
-            self._work._changed.reset(token)
-
-
-def _kind(error: BaseException | None) -> type[BaseException] | None:
-    return type(error) if error is not None else None
-
-
-def _trace(error: BaseException | None) -> TracebackType | None:
-    return error.__traceback__ if error is not None else None
