@@ -27,6 +27,7 @@ from phantomex.formatting import quantity as fmt_quantity
 from phantomex.market.columns import BarColumns
 from phantomex.market.loaders import load_dataset
 from phantomex.research.backtest import run_backtest
+from phantomex.research.metrics import compute_metrics
 from phantomex.research.report import write_report
 from phantomex.research.spec import (
     BACKTEST_RISK,
@@ -388,6 +389,12 @@ def _assert_same_run(every_bar: BacktestResult, skipping: BacktestResult) -> Non
     assert [a.in_market for a in skipping.agents] == [a.in_market for a in every_bar.agents]
     assert [a.status for a in skipping.agents] == [a.status for a in every_bar.agents]
     assert skipping.to_json()["trades"] == every_bar.to_json()["trades"]
+    for run in (every_bar, skipping):  # the metrics are those of the exact equity curve
+        for agent in run.agents:
+            exact = compute_metrics(
+                agent.equity, period=run.period, trades=agent.trades, in_market=agent.in_market
+            )
+            assert agent.metrics == exact
 
 
 @pytest.mark.parametrize(

@@ -159,16 +159,21 @@ async def _run(
         kernel.bus.subscribe(on_event, types=("error",))
         times: list[datetime] = [start]
         equity = {a.id: [a.spec.allowance] for a in agents}
+        # the same curve as floats, for the metrics: converted as it grows, once per value
+        # where the equity stays one value (flat over skipped ticks)
+        floats = {a.id: [float(a.spec.allowance)] for a in agents}
         held: dict[str, list[bool]] = {a.id: [] for a in agents}
 
-        books = [(agent.id, equity[agent.id], held[agent.id]) for agent in agents]
+        books = [(a.id, equity[a.id], floats[a.id], held[a.id]) for a in agents]
         marks, wallet_of = kernel.marks, kernel.wallet
 
         def observe(tick: Tick) -> None:
             times.append(tick.time)
-            for agent_id, curve, holding in books:
+            for agent_id, curve, curve_floats, holding in books:
                 wallet = wallet_of(agent_id)
-                curve.append(wallet.equity(marks))
+                value = wallet.equity(marks)
+                curve.append(value)
+                curve_floats.append(float(value))
                 holding.append(bool(wallet.positions))
             if progress is not None:
                 report(1)
@@ -176,9 +181,15 @@ async def _run(
         def skipped(span: Sequence[datetime], equities: dict[str, list[Decimal]]) -> None:
             """The ticks passed over (nothing happens at them: no wallet changes)."""
             times.extend(span)
-            for agent in agents:
-                equity[agent.id].extend(equities[agent.id])
-                held[agent.id].extend([bool(kernel.wallet(agent.id).positions)] * len(span))
+            for agent_id, curve, curve_floats, holding in books:
+                values = equities[agent_id]
+                curve.extend(values)
+                in_market = bool(wallet_of(agent_id).positions)
+                holding.extend([in_market] * len(span))
+                if in_market:
+                    curve_floats.extend(map(float, values))
+                elif values:  # the cash, at every tick
+                    curve_floats.extend([float(values[0])] * len(values))
             report(len(span))
 
         def report(count: int) -> None:
@@ -209,6 +220,7 @@ async def _run(
                 store,
                 agent.id,
                 equity[agent.id],
+                floats[agent.id],
                 held[agent.id],
                 feed.period,
                 config.record_decisions,
@@ -283,6 +295,7 @@ def _agent_result(
     store: MemoryStore,
     agent_id: str,
     equity: list[Decimal],
+    floats: list[float],
     in_market: list[bool],
     period: timedelta,
     record_decisions: bool,
@@ -316,7 +329,9 @@ def _agent_result(
             }
             for d in records
         ]
-    metrics = compute_metrics(equity, period=period, trades=trades, in_market=in_market)
+    metrics = compute_metrics(
+        equity, period=period, trades=trades, in_market=in_market, floats=floats
+    )
     return AgentResult(
         name=agent.name,
         spec=agent.spec,

@@ -358,17 +358,20 @@ def compute_metrics(
     trades: Sequence[TradeRecord] = (),
     in_market: Sequence[bool] | npt.NDArray[np.bool_] | None = None,
     totals: TradeTotals | None = None,
+    floats: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """Every metric of the module docstring, JSON-ready (money as decimal strings).
 
     ``equity``: starting capital then one value per bar; ``in_market[i]``: whether bar ``i``
     ended with a position (``len(equity) - 1`` values); ``totals``: what the trades give the
-    metrics, when the caller has it without trade records (otherwise from ``trades``)."""
-    e = (
-        np.asarray(equity, dtype=np.float64)  # read, never written: no copy
-        if isinstance(equity, np.ndarray)
-        else np.fromiter(map(float, equity), dtype=np.float64, count=len(equity))
-    )
+    metrics, when the caller has it without trade records (otherwise from ``trades``);
+    ``floats``: ``float`` of each equity value, when the caller has them."""
+    if floats is not None:
+        e = np.asarray(floats, dtype=np.float64)
+    elif isinstance(equity, np.ndarray):
+        e = np.asarray(equity, dtype=np.float64)  # read, never written: no copy
+    else:
+        e = np.fromiter(map(float, equity), dtype=np.float64, count=len(equity))
     ppy = periods_per_year(period)
     r = returns_from_equity(e)
     basis = ratio_basis(period, r.size)
