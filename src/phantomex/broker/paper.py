@@ -110,7 +110,9 @@ class PaperBroker:
         return done
 
     def open_orders(self, agent_id: str | None = None) -> list[Order]:
-        return [o for o in self._resting.values() if agent_id is None or o.agent_id == agent_id]
+        if agent_id is None:  # every one (asked on every tick)
+            return list(self._resting.values())
+        return [o for o in self._resting.values() if o.agent_id == agent_id]
 
     def cancel(self, order_id: str) -> Order | None:
         return self._resting.pop(order_id, None)

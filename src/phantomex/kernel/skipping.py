@@ -179,8 +179,10 @@ class EventPlan:
             i = bisect_left(self.times, when)
             if i == len(self.times) or self.times[i] != when:
                 return None
+        positions = wallet.positions
         for symbol, ticks in self.flags.get(agent_id, {}).items():
-            if ticks[wallet.quantity(symbol) > ZERO][i]:
+            pos = positions.get(symbol)  # the flags for the position held (Wallet.quantity)
+            if ticks[pos is not None and pos.quantity > ZERO][i]:
                 return True
         return False
 
