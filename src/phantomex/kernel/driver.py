@@ -143,8 +143,10 @@ class TickDriver:
         ticks, each after passing over the ticks before the plan's next event (the skip
         observer sees them before the next tick changes anything), under one lock and in one
         unit: a failure anywhere in the batch ends the run, so the batch is all or nothing."""
-        k = self.kernel
-        step, feed, observe, on_skip = k.step, k.feed, self.observe, self.on_skip
+        k, feed = self.kernel, self._feed
+        assert feed is not None
+        step, observe, on_skip = k.step, self.observe, self.on_skip
+        await asyncio.sleep(0)  # other tasks get a turn between batches (the feed does not wait)
         async with k.exclusive():
             with k.transaction(), k.unit():
                 for _ in range(self.batch):
@@ -154,7 +156,7 @@ class TickDriver:
                     skipped = self._skip()
                     if skipped is not None and on_skip is not None:
                         on_skip(*skipped)
-                    tick = await feed.next_tick()
+                    tick = feed.take()
                     if tick is None:
                         self.ended = True
                         break

@@ -35,7 +35,7 @@ import numpy as np
 
 from phantomex.brains.base import Brain, SignalBrain, capable
 from phantomex.domain.agent import Agent
-from phantomex.domain.models import AgentStatus, Bar, Order, Position, Snapshot, Wallet
+from phantomex.domain.models import AgentStatus, Bar, Order, Position, Snapshot, Tick, Wallet
 from phantomex.domain.money import MAX_PRICE, ZERO, is_valid_price
 from phantomex.domain.risk import RiskProfile, RiskState, exit_levels
 from phantomex.market.base import MarketFeed
@@ -59,6 +59,8 @@ class SkippableFeed(Protocol):
     def cursor(self) -> int: ...
 
     def skip_to(self, index: int) -> tuple[dict[str, Sequence[Bar]], dict[str, Snapshot]]: ...
+
+    def take(self) -> Tick | None: ...
 
     def tick_times(self) -> list[datetime]: ...
 
