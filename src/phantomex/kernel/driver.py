@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 from phantomex.domain.models import Bar, Snapshot, Tick, Wallet
 from phantomex.kernel.bus import EventBus
@@ -49,7 +49,7 @@ class Driven(Protocol):
 
     def unit(self) -> AbstractContextManager[None]: ...
 
-    async def step(self, tick: Tick) -> None: ...
+    def step(self, tick: Tick) -> Coroutine[Any, Any, None]: ...
 
     def flush(self) -> None: ...
 
@@ -142,13 +142,14 @@ class TickDriver:
         """A replay with a plan (a backtest, which raises a failing tick): up to ``batch``
         ticks, each after passing over the ticks before the plan's next event (the skip
         observer sees them before the next tick changes anything), under one lock and in one
-        unit: a failure anywhere in the batch ends the run, so the batch is all or nothing."""
+        unit, the batch's transaction: a failure anywhere in it ends the run, so the batch is
+        all or nothing, and its events follow its commit."""
         k, feed = self.kernel, self._feed
         assert feed is not None
         step, observe, on_skip = k.step, self.observe, self.on_skip
         await asyncio.sleep(0)  # other tasks get a turn between batches (the feed does not wait)
         async with k.exclusive():
-            with k.transaction(), k.unit():
+            with k.unit():
                 for _ in range(self.batch):
                     if self.stopped():
                         self.ended = True

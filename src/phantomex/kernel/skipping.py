@@ -203,15 +203,17 @@ class EventPlan:
                     return cursor  # its pause may end at any tick
                 continue
             wallet = k.ledger.view(agent.id)
-            if not wallet.positions and _limit_breached(agent.spec.risk, agent.risk_state, wallet):
+            positions, profile = wallet.positions, agent.spec.risk
+            if not positions and _limit_breached(profile, agent.risk_state, wallet):
                 return cursor
             for symbol, masks in self.acts[agent.id].items():
-                idx = masks[wallet.quantity(symbol) > ZERO]
+                pos = positions.get(symbol)  # the ticks for the position held (Wallet.quantity)
+                idx = masks[pos is not None and pos.quantity > ZERO]
                 j = bisect_left(idx, cursor)
                 if j < len(idx) and idx[j] < best:
                     best = idx[j]
-            for symbol, pos in wallet.positions.items():
-                best = min(best, self._next_exit(agent.spec.risk, pos, symbol, cursor, best))
+            for symbol, pos in positions.items():
+                best = min(best, self._next_exit(profile, pos, symbol, cursor, best))
             if best == cursor:
                 return cursor
         return best
