@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from phantomex.broker.paper import PaperBroker
+from phantomex.broker.paper import PaperBroker, PaperBrokerConfig
 from phantomex.domain.agent import AgentSpec
 from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.bus import Event
+from phantomex.kernel.driver import TickDriver
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.market.loaders import load_dataset
 from phantomex.market.replay import ReplayFeed
@@ -53,6 +54,43 @@ async def test_trade_events_follow_the_commit(tmp_path: Path) -> None:
     reader.close()
     kernel.store.close()
     assert seen, "no trade: the test proved nothing"
+    assert all(committed for _, committed in seen), seen
+
+
+@pytest.mark.asyncio
+async def test_a_planned_replay_publishes_each_batch_after_its_commit(tmp_path: Path) -> None:
+    """A backtest's driver (lean, event skipping) takes a batch of ticks in one unit: the
+    trades of the batch are told once the batch is stored, never before."""
+    db = tmp_path / "phantomex.db"
+    bars = load_dataset("demo", ["BTC"])["BTC"][:1500]
+    kernel = Kernel(
+        Store(f"sqlite:///{db}"),
+        ReplayFeed({"BTC": bars}, speed=0),
+        PaperBroker(PaperBrokerConfig(fill_timing="next_open")),
+        config=KernelConfig(lean=True, persist_snapshots=False),
+    )
+    kernel.load()
+    fast = RiskProfile(cooldown_seconds=0, max_allocation_pct=Decimal(50))
+    spec = AgentSpec(
+        name="sma", brain="sma_cross", params={"fast": 5, "slow": 20}, symbols=["BTC"], risk=fast
+    )
+    kernel.create_agent(spec)
+    reader = sqlite3.connect(db)
+    seen: list[tuple[str, bool]] = []
+
+    def follower(event: Event) -> None:
+        key = event.data["trade"]["idempotency_key"]
+        row = reader.execute("SELECT 1 FROM trades WHERE idempotency_key = ?", (key,))
+        seen.append((key, row.fetchone() is not None))
+
+    kernel.bus.subscribe(follower, types=("trade",))
+    driver = TickDriver(kernel, batch=100, skipping=True)
+    assert driver.plan is not None
+    await driver.run()
+    reader.close()
+    kernel.store.close()
+    assert kernel.ticks == len(bars)
+    assert len(seen) >= 4, "too few trades: the test proved nothing"
     assert all(committed for _, committed in seen), seen
 
 

@@ -110,7 +110,9 @@ class PaperBroker:
         return done
 
     def open_orders(self, agent_id: str | None = None) -> list[Order]:
-        return [o for o in self._resting.values() if agent_id is None or o.agent_id == agent_id]
+        if agent_id is None:  # every one (asked on every tick)
+            return list(self._resting.values())
+        return [o for o in self._resting.values() if o.agent_id == agent_id]
 
     def cancel(self, order_id: str) -> Order | None:
         return self._resting.pop(order_id, None)
@@ -151,11 +153,12 @@ class PaperBroker:
         self, order: Order, price: Decimal, wallet: Wallet, now: datetime, *, resize: bool
     ) -> Fill:
         qty = quantize_down(self._whole(order, price, wallet), self.config.quantity_step)
-        if order.side is Side.BUY:
+        buy = order.side is Side.BUY
+        if buy and not order.whole:
+            # an all-in (whole) order sized to the cash can overshoot it only by Decimal
+            # rounding: trimmed below, never rejected (resize or not)
             cost = qty * price + self.fee_for(qty * price)
-            # an all-in order sized to the cash can overshoot it only by Decimal rounding:
-            # trimmed below, never rejected (resize or not)
-            if cost > wallet.cash and not order.whole:
+            if cost > wallet.cash:
                 if not resize:
                     raise OrderRejected(
                         f"insufficient cash: buying {qty} {order.symbol} costs {cost:.2f}, "
@@ -165,7 +168,7 @@ class PaperBroker:
                     all_in_quantity(wallet.cash, price, self.config.fee_bps),
                     self.config.quantity_step,
                 )
-        else:
+        elif not buy:
             held = wallet.quantity(order.symbol)
             if qty > held:
                 if not resize:
@@ -175,11 +178,12 @@ class PaperBroker:
                 qty = held
         if qty <= 0:
             raise OrderRejected(f"order for {order.symbol} rounds to zero quantity")
-        if order.side is Side.BUY:
-            # Decimal rounding of an all-in resize can overshoot cash in the last digit.
-            while qty * price + self.fee_for(qty * price) > wallet.cash:
-                qty = qty.next_minus()
         fee = self.fee_for(qty * price)
+        if buy:
+            # Decimal rounding of an all-in resize can overshoot cash in the last digit.
+            while qty * price + fee > wallet.cash:
+                qty = qty.next_minus()
+                fee = self.fee_for(qty * price)
         return Fill(
             agent_id=order.agent_id,
             symbol=order.symbol,

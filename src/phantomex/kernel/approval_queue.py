@@ -81,8 +81,12 @@ class ApprovalQueue:
     def expire_due(self) -> None:
         """Expire the requests nobody answered in time."""
         s = self.state
-        if s.config.lean and all(a.spec.mode is Mode.AUTONOMOUS for a in s.agents.values()):
-            return  # approvals are only ever requested for advisory agents
+        if s.config.lean:  # approvals are only ever requested for advisory agents
+            for agent in s.agents.values():
+                if agent.spec.mode is not Mode.AUTONOMOUS:
+                    break
+            else:
+                return
         wall = s.clock.now()
         for rec in self.pending():
             if rec.expires_at is not None and rec.expires_at <= wall:

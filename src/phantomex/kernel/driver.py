@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 from phantomex.domain.models import Bar, Snapshot, Tick, Wallet
 from phantomex.kernel.bus import EventBus
@@ -49,7 +49,7 @@ class Driven(Protocol):
 
     def unit(self) -> AbstractContextManager[None]: ...
 
-    async def step(self, tick: Tick) -> None: ...
+    def step(self, tick: Tick) -> Coroutine[Any, Any, None]: ...
 
     def flush(self) -> None: ...
 
@@ -100,6 +100,8 @@ class TickDriver:
 
     async def step_batch(self) -> bool:
         """Take up to ``batch`` ticks in one transaction; returns whether the run has ended."""
+        if self.plan is not None:
+            return await self._planned_batch()
         k = self.kernel
         outer = k.transaction() if self.batch > 1 else contextlib.nullcontext()
         with outer:
@@ -107,20 +109,14 @@ class TickDriver:
                 if self.stopped():
                     self.ended = True
                     break
-                if self.plan is not None:
-                    tick = await self._pass_over_and_take()
-                    if tick is None:
-                        self.ended = True
-                        break
-                else:
-                    tick = await k.feed.next_tick()
-                    if tick is None:
-                        self.ended = True
-                        break
-                    if self.resume and k.now is not None and tick.time <= k.now:
-                        continue  # already processed before a restart
-                    if not await self._take(tick):
-                        continue
+                tick = await k.feed.next_tick()
+                if tick is None:
+                    self.ended = True
+                    break
+                if self.resume and k.now is not None and tick.time <= k.now:
+                    continue  # already processed before a restart
+                if not await self._take(tick):
+                    continue
                 if self.observe is not None and self.observe(tick):
                     break
             if k.config.lean and (self.batch > 1 or self.ended):
@@ -142,20 +138,35 @@ class TickDriver:
                 return False
         return True
 
-    async def _pass_over_and_take(self) -> Tick | None:
-        """A replay's step with a plan: pass over the ticks before the plan's next event (the
-        skip observer sees them before the next tick changes anything), then take that tick
-        (None: the feed has ended), under one lock and in one unit."""
-        k = self.kernel
+    async def _planned_batch(self) -> bool:
+        """A replay with a plan (a backtest, which raises a failing tick): up to ``batch``
+        ticks, each after passing over the ticks before the plan's next event (the skip
+        observer sees them before the next tick changes anything), under one lock and in one
+        unit, the batch's transaction: a failure anywhere in it ends the run, so the batch is
+        all or nothing, and its events follow its commit."""
+        k, feed = self.kernel, self._feed
+        assert feed is not None
+        step, observe, on_skip = k.step, self.observe, self.on_skip
+        await asyncio.sleep(0)  # other tasks get a turn between batches (the feed does not wait)
         async with k.exclusive():
             with k.unit():
-                skipped = self._skip()
-                if skipped is not None and self.on_skip is not None:
-                    self.on_skip(*skipped)
-                tick = await k.feed.next_tick()
-                if tick is not None:
-                    await k.step(tick)
-        return tick
+                for _ in range(self.batch):
+                    if self.stopped():
+                        self.ended = True
+                        break
+                    skipped = self._skip()
+                    if skipped is not None and on_skip is not None:
+                        on_skip(*skipped)
+                    tick = feed.take()
+                    if tick is None:
+                        self.ended = True
+                        break
+                    await step(tick)
+                    if observe is not None and observe(tick):
+                        break
+                if self.batch > 1 or self.ended:
+                    k.flush()
+        return self.ended
 
     def _skip(self) -> tuple[Sequence[datetime], dict[str, list[Decimal]]] | None:
         """Pass over the ticks before the plan's next event (nothing happens at them; inside

@@ -123,8 +123,9 @@ class Execution:
                 continue
             agent.risk_state.last_trade_at = tick.time
             self.journal.publish_agent(agent)
-            realized = _realized(result, before, after)
-            s.bus.emit(TradeMade(result, agent.name, realized), tick.time)
+            if s.bus.wants(TradeMade.type):  # a backtest follows no trade event
+                realized = _realized(result, before, after)
+                s.bus.emit(TradeMade(result, agent.name, realized), tick.time)
 
     def cancel_order(self, order_id: str) -> Order:
         """Cancel a resting order for a person; its decision is rejected. A venue that cannot

@@ -61,20 +61,19 @@ class DecisionPipeline:
         """Let every running, due agent decide (slow brains in the background)."""
         s = self.state
         for agent in list(s.agents.values()):
-            if agent.status is AgentStatus.RUNNING and self._due(agent, now):
-                acts = s.plan and s.plan.may_act(agent.id, s.ledger.view(agent.id), now)
-                if acts is False:
-                    agent.last_decided_at = now  # a hold, as the brain would have decided
-                    s.holds[agent.id] += 1
-                elif is_slow(s.brains[agent.id]) and not s.config.await_slow_brains:
-                    self._start_thinking(agent)
-                else:
-                    await self.decide(agent, source="brain")
-
-    @staticmethod
-    def _due(agent: Agent, now: datetime) -> bool:
-        last = agent.last_decided_at
-        return last is None or (now - last).total_seconds() >= agent.spec.interval_seconds
+            last = agent.last_decided_at
+            if agent.status is not AgentStatus.RUNNING or (
+                last is not None and (now - last).total_seconds() < agent.spec.interval_seconds
+            ):
+                continue  # not running, or not due (its interval since it last decided)
+            acts = s.plan and s.plan.may_act(agent.id, s.ledger.view(agent.id), now)
+            if acts is False:
+                agent.last_decided_at = now  # a hold, as the brain would have decided
+                s.holds[agent.id] += 1
+            elif is_slow(s.brains[agent.id]) and not s.config.await_slow_brains:
+                self._start_thinking(agent)
+            else:
+                await self.decide(agent, source="brain")
 
     async def decide(self, agent: Agent, *, source: str) -> DecisionRecord:
         """Decide inline (rule brains, and every brain when the kernel awaits slow ones)."""

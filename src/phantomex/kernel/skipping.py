@@ -35,7 +35,7 @@ import numpy as np
 
 from phantomex.brains.base import Brain, SignalBrain, capable
 from phantomex.domain.agent import Agent
-from phantomex.domain.models import AgentStatus, Bar, Order, Position, Snapshot, Wallet
+from phantomex.domain.models import AgentStatus, Bar, Order, Position, Snapshot, Tick, Wallet
 from phantomex.domain.money import MAX_PRICE, ZERO, is_valid_price
 from phantomex.domain.risk import RiskProfile, RiskState, exit_levels
 from phantomex.market.base import MarketFeed
@@ -59,6 +59,8 @@ class SkippableFeed(Protocol):
     def cursor(self) -> int: ...
 
     def skip_to(self, index: int) -> tuple[dict[str, Sequence[Bar]], dict[str, Snapshot]]: ...
+
+    def take(self) -> Tick | None: ...
 
     def tick_times(self) -> list[datetime]: ...
 
@@ -179,8 +181,10 @@ class EventPlan:
             i = bisect_left(self.times, when)
             if i == len(self.times) or self.times[i] != when:
                 return None
+        positions = wallet.positions
         for symbol, ticks in self.flags.get(agent_id, {}).items():
-            if ticks[wallet.quantity(symbol) > ZERO][i]:
+            pos = positions.get(symbol)  # the flags for the position held (Wallet.quantity)
+            if ticks[pos is not None and pos.quantity > ZERO][i]:
                 return True
         return False
 
@@ -199,15 +203,17 @@ class EventPlan:
                     return cursor  # its pause may end at any tick
                 continue
             wallet = k.ledger.view(agent.id)
-            if not wallet.positions and _limit_breached(agent.spec.risk, agent.risk_state, wallet):
+            positions, profile = wallet.positions, agent.spec.risk
+            if not positions and _limit_breached(profile, agent.risk_state, wallet):
                 return cursor
             for symbol, masks in self.acts[agent.id].items():
-                idx = masks[wallet.quantity(symbol) > ZERO]
+                pos = positions.get(symbol)  # the ticks for the position held (Wallet.quantity)
+                idx = masks[pos is not None and pos.quantity > ZERO]
                 j = bisect_left(idx, cursor)
                 if j < len(idx) and idx[j] < best:
                     best = idx[j]
-            for symbol, pos in wallet.positions.items():
-                best = min(best, self._next_exit(agent.spec.risk, pos, symbol, cursor, best))
+            for symbol, pos in positions.items():
+                best = min(best, self._next_exit(profile, pos, symbol, cursor, best))
             if best == cursor:
                 return cursor
         return best

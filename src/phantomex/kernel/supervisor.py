@@ -39,19 +39,19 @@ class RiskSupervisor:
         for agent in list(self.state.agents.values()):
             if agent.risk_state.pending_exits:
                 self.execution.retry_exits(agent)
-            if agent.status is not AgentStatus.RUNNING and not paused_for_day(agent):
-                continue
-            self.bookkeeping(agent)
+            if agent.status is AgentStatus.RUNNING or paused_for_day(agent):
+                self.bookkeeping(agent)
 
     def bookkeeping(self, agent: Agent) -> None:
         s, journal = self.state, self.journal
         assert s.now is not None
         state = agent.risk_state
-        if paused_for_day(agent) and state.paused_until and s.now >= state.paused_until:
-            state.paused_until = None
-            journal.set_status(agent, AgentStatus.RUNNING, "daily loss pause over")
         if agent.status is not AgentStatus.RUNNING:
-            return
+            if paused_for_day(agent) and state.paused_until and s.now >= state.paused_until:
+                state.paused_until = None
+                journal.set_status(agent, AgentStatus.RUNNING, "daily loss pause over")
+            if agent.status is not AgentStatus.RUNNING:
+                return
         wallet = s.ledger.view(agent.id)
         hit = s.risk.update(agent.spec.risk, state, wallet.equity(s.marks), s.now)
         if hit == "drawdown":

@@ -76,10 +76,11 @@ class UnitOfWork:
     def save_agent(self, agent: Agent) -> None:
         """Save the agent at the end of the open unit (once, however often it changed), now
         when no unit is open, or at the next :meth:`flush` in lean mode."""
-        changed = self._changed.get()
         if self.state.config.lean:
             self._dirty[agent.id] = agent
-        elif changed is not None:
+            return
+        changed = self._changed.get()
+        if changed is not None:
             changed[agent.id] = agent
         else:
             self.state.store.save_agent(agent)

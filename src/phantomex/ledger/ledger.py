@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import localcontext
 
 from phantomex.domain.models import Deposit, Fill, Position, Side, Wallet
-from phantomex.domain.money import is_valid_price, money_math
+from phantomex.domain.money import MONEY_CONTEXT, is_valid_price, money_math
 
 
 class LedgerError(ValueError):
@@ -137,7 +138,10 @@ class Ledger:
         """The live wallet itself, for hot read-only paths (marking equity, planning events).
         The ledger never changes a wallet in place (each entry swaps in a new one), so it stays a
         consistent snapshot; callers must not modify it."""
-        return self._live(agent_id)
+        try:
+            return self._wallets[agent_id]
+        except KeyError:
+            raise LedgerError(f"no wallet for agent {agent_id}") from None
 
     def has_wallet(self, agent_id: str) -> bool:
         return agent_id in self._wallets
@@ -152,20 +156,16 @@ class Ledger:
 
     def post(self, fill: Fill) -> Wallet:
         """:meth:`apply`, returning the new live wallet itself (read-only, as :meth:`view`)."""
-        new = apply_fill(self._live(fill.agent_id), fill)
+        new = self.view(fill.agent_id).copy()  # apply_fill, one call less (once per trade)
+        with localcontext(MONEY_CONTEXT):
+            fill_into(new, fill)
         self._commit(fill, new)
         return new
 
     def deposit(self, deposit: Deposit) -> Wallet:
-        new = apply_deposit(self._live(deposit.agent_id), deposit)
+        new = apply_deposit(self.view(deposit.agent_id), deposit)
         self._commit(deposit, new)
         return new.copy()
-
-    def _live(self, agent_id: str) -> Wallet:
-        try:
-            return self._wallets[agent_id]
-        except KeyError:
-            raise LedgerError(f"no wallet for agent {agent_id}") from None
 
     def _commit(self, entry: Fill | Deposit, new: Wallet) -> None:
         if self._on_commit is not None:

@@ -155,7 +155,7 @@ class _Symbol:
     suspect: Suspect | None = None
     anchor: Decimal | None = None  # the first price of the current run at a new level
     withheld: list[Bar] = field(default_factory=list)
-    bounded: bool = True  # upper and lower are those of accepted (see follow)
+    bounded: bool = True  # upper and lower are those of accepted (see PriceGuard.follow)
 
     def accept(self, price: Decimal) -> None:
         if price == self.accepted:
@@ -167,13 +167,6 @@ class _Symbol:
         if self.jump is not None:  # in one fixed context, so a plan's check agrees exactly
             self.upper = MONEY_CONTEXT.multiply(price, self.jump)
             self.lower = MONEY_CONTEXT.divide(price, self.jump)
-
-    def follow(self, price: Decimal) -> None:
-        """:meth:`accept`, with ``upper`` and ``lower`` left for :meth:`jumped` to work out
-        (a backtest's plan follows every tick's price and never screens one)."""
-        if price != self.accepted:
-            self.accepted = price
-            self.bounded = False
 
     def fault(self, price: Decimal, bar: Bar | None) -> str | None:
         """Why a snapshot price and its bar are not usable, or None."""
@@ -273,7 +266,11 @@ class PriceGuard:
             return
         for symbol, snap in snapshots.items():
             state = self._symbols.get(symbol) or self._track(symbol, instruments())
-            state.follow(snap.price)
+            # accepted, with upper and lower left for jumped() to work out (a backtest's plan
+            # follows every tick's price and never screens one)
+            if snap.price != state.accepted:
+                state.accepted = snap.price
+                state.bounded = False
             state.seen = snap
 
     def quiet(

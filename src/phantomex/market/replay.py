@@ -194,8 +194,14 @@ class ReplayFeed:
         if delay > 0 or time.monotonic() - self._yielded_at >= _YIELD_AFTER:
             await (self._wait(delay) if delay > 0 else asyncio.sleep(0))
             self._yielded_at = time.monotonic()
-            if self._closed:
-                return None
+        return self.take()
+
+    def take(self) -> Tick | None:
+        """The next tick at once (None: the feed has ended): :meth:`next_tick` without its
+        pacing and without giving other tasks a turn, for a consumer of an unpaced replay that
+        gives them one itself (a backtest's driver, once per batch of ticks)."""
+        if self._closed or (not self._loop and self._cursor >= self._n):
+            return None
         tick = self._build(self._cursor, self._snaps)
         self._cursor += 1
         self._scheduled += 1
