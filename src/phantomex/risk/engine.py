@@ -375,9 +375,9 @@ class BuyLimits:
         equity = self._equity
         if equity is None:
             equity = self._equity = self.wallet.equity(self.marks)
-        return self.engine.max_buy_quantity(
+        return self.engine._buy_limits(  # max_buy_quantity, one call less
             self.profile, self.wallet, symbol, self.marks[symbol], equity
-        )
+        )[0]
 
 
 def has_exit_rules(profile: RiskProfile) -> bool:

@@ -62,7 +62,8 @@ def unique_symbols(symbols: Iterable[str]) -> list[str]:
 
 def current_price(ctx: BrainContext, symbol: str) -> Decimal | None:
     """The latest price of ``symbol`` if it is present, finite and positive."""
-    price = ctx.mark(symbol)
+    snap = ctx.prices.get(symbol)  # ctx.mark(symbol), inline: asked on every decision
+    price = snap.price if snap is not None else None
     return price if is_valid_price(price) else None
 
 

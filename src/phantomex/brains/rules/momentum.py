@@ -85,6 +85,8 @@ class MomentumBrain(RuleBrain):
 
     def __init__(self, params: MomentumParams) -> None:
         self.params = params
+        self._window = signals.momentum_window(params.slow, params.ma == "ema")
+        self._name = params.ma.upper()
 
     def describe(self) -> str:
         p = self.params
@@ -111,7 +113,7 @@ class MomentumBrain(RuleBrain):
         price = current_price(ctx, symbol)
         if price is None:
             return Signal.hold(symbol, f"{symbol}: no valid price")
-        need, lookback = signals.momentum_window(p.slow, p.ma == "ema")
+        need, lookback = self._window
         if p.ma == "sma":  # a window of slow + 1 closes: plain Python beats NumPy's overheads
             window, why = close_list_or_reason(ctx, symbol, need=need, lookback=lookback)
             if window is None:
@@ -130,7 +132,7 @@ class MomentumBrain(RuleBrain):
         if not finite:  # pragma: no cover - guarded
             return Signal.hold(symbol, f"{symbol}: moving averages unavailable")
         crossed = signals.cross(f_now, f_prev, s_now, s_prev)
-        name = p.ma.upper()
+        name = self._name
         # the averages are floats already: fmt(x, 6) and num(x) without the float() round trip
         label = f"{name}({p.fast}) {f_now:.6g} vs {name}({p.slow}) {s_now:.6g}"
         spread_pct = (f_now - s_now) / s_now * 100
