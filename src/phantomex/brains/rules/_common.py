@@ -29,9 +29,10 @@ class RuleParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Signal:
-    """What a rule says about one symbol. ``strength`` ranks actionable signals (bigger wins)."""
+    """What a rule says about one symbol. ``strength`` ranks actionable signals (bigger wins).
+    A value, not frozen (see :class:`~phantomex.domain.models.Decision`)."""
 
     symbol: str
     action: Action
