@@ -170,7 +170,10 @@ class RuleBrain:
 
     def decide_now(self, ctx: BrainContext) -> Decision:
         """The decision, at once: one signal per symbol, then :func:`choose`."""
-        return choose([self.evaluate(ctx, symbol) for symbol in unique_symbols(ctx.symbols)])
+        symbols = ctx.symbols
+        if len(symbols) == 1:  # the usual agent: no duplicates to drop
+            return choose([self.evaluate(ctx, symbols[0])])
+        return choose([self.evaluate(ctx, symbol) for symbol in unique_symbols(symbols)])
 
     def evaluate(self, ctx: BrainContext, symbol: str) -> Signal:
         raise NotImplementedError

@@ -20,7 +20,6 @@ from phantomex.brains.rules._common import (
     close_list_or_reason,
     closes_or_reason,
     current_price,
-    fmt,
     holding,
     num,
 )
@@ -136,9 +135,10 @@ class MomentumBrain(RuleBrain):
         # the averages are floats already: fmt(x, 6) and num(x) without the float() round trip
         label = f"{name}({p.fast}) {f_now:.6g} vs {name}({p.slow}) {s_now:.6g}"
         spread_pct = (f_now - s_now) / s_now * 100
+        price_f = float(price)  # once, for num(price) and fmt(price)
         meta = {
             "symbol": symbol,
-            "price": num(price),
+            "price": round(price_f, 6),
             "fast": round(f_now, 6),
             "slow": round(s_now, 6),
             "fast_prev": round(f_prev, 6),
@@ -167,7 +167,7 @@ class MomentumBrain(RuleBrain):
             return Signal(
                 symbol,
                 Action.BUY,
-                f"{label} on {symbol}: crossed above at {fmt(price)}, buy",
+                f"{label} on {symbol}: crossed above at {price_f:.8g}, buy",
                 strength=abs(spread_pct),
                 meta=meta,
             )
