@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from phantomex.domain.direct_init import direct_init
 from phantomex.domain.money import ZERO
 
 
@@ -134,6 +135,7 @@ class Decision:
         return cls(action=Action.HOLD, reasoning=reasoning, meta=dict(meta))
 
 
+@direct_init  # built on every trade
 @dataclass(frozen=True, slots=True)
 class Order:
     """An instruction to the broker. ``idempotency_key`` is unique forever: it never fills twice."""
@@ -153,6 +155,7 @@ class Order:
     whole: bool = False  # size at fill time: a buy spends all the cash, a sell the whole holding
 
 
+@direct_init  # built on every trade
 @dataclass(frozen=True, slots=True)
 class Fill:
     """An executed order: ``price`` already includes slippage; ``fee`` is in the quote currency."""
