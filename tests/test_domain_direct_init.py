@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 
 from phantomex.domain.direct_init import direct_init
-from phantomex.domain.models import Fill, Order, OrderType, Side
+from phantomex.domain.models import Action, Decision, Fill, Order, OrderType, Side
 from phantomex.risk.engine import Check
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -64,15 +64,18 @@ def test_the_trade_objects_stay_frozen_values() -> None:
     order = Order("o1", "a1", "BTC", Side.BUY, Decimal("1.5"), "order:o1", whole=True)
     fill = Fill("a1", "BTC", Side.BUY, Decimal("1.5"), Decimal(100), Decimal("0.1"), T0, "k")
     check = Check("size", True, "buy 1.5 BTC within limits")
-    for obj in (order, fill, check):
+    decision = Decision(Action.BUY, "BTC", reasoning="why")
+    for obj in (order, fill, check, decision):
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(obj, dataclasses.fields(obj)[1].name, "ETH")
         assert copy.deepcopy(obj) == obj and pickle.loads(pickle.dumps(obj)) == obj
-        assert hash(obj) == hash(copy.copy(obj))
+        if obj is not decision:  # a decision's meta is a dict: no hash
+            assert hash(obj) == hash(copy.copy(obj))
     assert order.type is OrderType.MARKET and order.limit_price is None and order.reason == ""
     assert dataclasses.replace(order, quantity=Decimal(2)).quantity == Decimal(2)
     assert fill.order_id is None and fill.notional == Decimal(150)
     assert check.to_json() == {"name": "size", "passed": True, "detail": check.detail}
+    assert decision.meta == {} and decision.meta is not Decision(Action.HOLD).meta
 
 
 def test_only_frozen_slotted_dataclasses_with_plain_fields() -> None:

@@ -110,12 +110,11 @@ class Tick:
     bars: dict[str, Bar] = field(default_factory=dict)
 
 
-@dataclass(slots=True)
+@direct_init  # built on every decision
+@dataclass(frozen=True, slots=True)
 class Decision:
     """What a brain wants to do. ``quantity`` or ``notional`` sizes a buy/sell; both None = let
-    risk size it (all-in buy / all-out sell). Not frozen (its ``meta`` never was): a frozen
-    class's fields are set through ``object.__setattr__``, three times the cost, and a rule
-    brain makes one per decision. Treat it as a value all the same."""
+    risk size it (all-in buy / all-out sell)."""
 
     action: Action
     symbol: str | None = None

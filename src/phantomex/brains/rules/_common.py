@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from phantomex.brains.base import BrainContext
 from phantomex.brains.indicators import BoolArray, FloatArray
+from phantomex.domain.direct_init import direct_init
 from phantomex.domain.models import Action, Decision
 from phantomex.domain.money import ZERO, is_valid_price
 
@@ -29,10 +30,10 @@ class RuleParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-@dataclass(slots=True)
+@direct_init  # built on every decision
+@dataclass(frozen=True, slots=True)
 class Signal:
-    """What a rule says about one symbol. ``strength`` ranks actionable signals (bigger wins).
-    A value, not frozen (see :class:`~phantomex.domain.models.Decision`)."""
+    """What a rule says about one symbol. ``strength`` ranks actionable signals (bigger wins)."""
 
     symbol: str
     action: Action
