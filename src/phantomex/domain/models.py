@@ -75,6 +75,7 @@ class Instrument:
     calendar: str | None = None  # exchange-calendars name ("XNYS"); None = around the clock
 
 
+@direct_init  # built on every visited tick
 @dataclass(frozen=True, slots=True)
 class Bar:
     """One OHLCV candle. ``time`` is its open time (UTC); it closes at ``time + period``."""
@@ -88,6 +89,7 @@ class Bar:
     volume: Decimal
 
 
+@direct_init  # built on every visited tick
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """The latest known price of a symbol at ``time`` with its 24-hour change in percent."""
@@ -98,6 +100,7 @@ class Snapshot:
     change_24h_pct: Decimal | None = None
 
 
+@direct_init  # built on every visited tick
 @dataclass(frozen=True, slots=True)
 class Tick:
     """Everything the market says at one moment of the kernel's clock.
