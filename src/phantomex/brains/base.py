@@ -35,6 +35,17 @@ class LazyValues(MutableMapping[str, V]):
         value = values[key] = self._compute(key)
         return value
 
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of ``key`` (computed if needed), or ``default`` (without the generic
+        ``Mapping.get``'s exception round trip: a brain asks on every decision)."""
+        values = self._values
+        if key in values:
+            return values[key]
+        if key not in self._keys:
+            return default
+        value = values[key] = self._compute(key)
+        return value
+
     def __contains__(self, key: object) -> bool:
         return key in self._keys
 
@@ -138,6 +149,7 @@ class SignalBrain(Protocol):
 
 
 _CAPABLE: dict[tuple[type, type], bool] = {}
+_INSTANT: dict[type, bool] = {}
 
 
 def capable(brain: object, capability: type) -> bool:
@@ -149,3 +161,14 @@ def capable(brain: object, capability: type) -> bool:
     if known is None:
         known = _CAPABLE[key] = isinstance(brain, capability)
     return known
+
+
+def instant_brain(brain: object) -> InstantBrain | None:
+    """``brain`` when it decides at once (an :class:`InstantBrain` whose class says
+    ``instant``), else None. Decided once per class, as :func:`capable` is."""
+    cls = type(brain)
+    known = _INSTANT.get(cls)
+    if known is None:
+        known = capable(brain, InstantBrain) and bool(getattr(cls, "instant", False))
+        _INSTANT[cls] = known
+    return brain if known else None  # type: ignore[return-value]

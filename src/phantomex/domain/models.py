@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from phantomex.domain.direct_init import direct_init
 from phantomex.domain.money import ZERO
 
 
@@ -74,6 +75,7 @@ class Instrument:
     calendar: str | None = None  # exchange-calendars name ("XNYS"); None = around the clock
 
 
+@direct_init  # built on every visited tick
 @dataclass(frozen=True, slots=True)
 class Bar:
     """One OHLCV candle. ``time`` is its open time (UTC); it closes at ``time + period``."""
@@ -87,6 +89,7 @@ class Bar:
     volume: Decimal
 
 
+@direct_init  # built on every visited tick
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """The latest known price of a symbol at ``time`` with its 24-hour change in percent."""
@@ -97,6 +100,7 @@ class Snapshot:
     change_24h_pct: Decimal | None = None
 
 
+@direct_init  # built on every visited tick
 @dataclass(frozen=True, slots=True)
 class Tick:
     """Everything the market says at one moment of the kernel's clock.
@@ -109,6 +113,7 @@ class Tick:
     bars: dict[str, Bar] = field(default_factory=dict)
 
 
+@direct_init  # built on every decision
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What a brain wants to do. ``quantity`` or ``notional`` sizes a buy/sell; both None = let
@@ -132,6 +137,7 @@ class Decision:
         return cls(action=Action.HOLD, reasoning=reasoning, meta=dict(meta))
 
 
+@direct_init  # built on every trade
 @dataclass(frozen=True, slots=True)
 class Order:
     """An instruction to the broker. ``idempotency_key`` is unique forever: it never fills twice."""
@@ -151,6 +157,7 @@ class Order:
     whole: bool = False  # size at fill time: a buy spends all the cash, a sell the whole holding
 
 
+@direct_init  # built on every trade
 @dataclass(frozen=True, slots=True)
 class Fill:
     """An executed order: ``price`` already includes slippage; ``fee`` is in the quote currency."""

@@ -7,12 +7,15 @@ from typing import Any
 
 from phantomex.domain.agent import Agent, new_id
 from phantomex.domain.decision import DecisionRecord
-from phantomex.domain.models import AgentStatus, Decision, DecisionStatus, OrderType
+from phantomex.domain.models import Action, AgentStatus, Decision, DecisionStatus, OrderType
 from phantomex.domain.money import is_valid_price
 from phantomex.kernel.events import AgentUpdated, DecisionChanged, RiskRaised
 from phantomex.kernel.state import KernelState
 from phantomex.kernel.views import PRICE_LIST, AgentView, PriceView, agent_view, price_views
 from phantomex.serialize import jsonable
+
+_ACTIONS = {action: action.value for action in Action}  # without the enum's value property
+_APPROVED = DecisionStatus.APPROVED.value
 
 
 class Journal:
@@ -67,8 +70,8 @@ class Journal:
             agent_id=agent.id,
             time=now,
             source=source,
-            action=decision.action.value,
-            status=DecisionStatus.APPROVED.value,
+            action=_ACTIONS[decision.action],
+            status=_APPROVED,
             symbol=decision.symbol,
             quantity=decision.quantity,
             notional=decision.notional,

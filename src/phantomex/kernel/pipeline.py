@@ -8,22 +8,21 @@ import logging
 import math
 from collections.abc import Iterator
 from datetime import datetime
-from decimal import Decimal
 from typing import cast
 
 from phantomex.brains.base import (
     Brain,
     BrainContext,
-    InstantBrain,
     LazyValues,
     ModelBrain,
     TimedBrain,
     capable,
+    instant_brain,
 )
 from phantomex.brains.llm.audit import record_calls
 from phantomex.domain.agent import Agent
 from phantomex.domain.decision import DecisionRecord
-from phantomex.domain.models import Action, AgentStatus, Decision, DecisionStatus, Mode, Wallet
+from phantomex.domain.models import Action, AgentStatus, Decision, DecisionStatus, Mode
 from phantomex.domain.staleness import age_checked
 from phantomex.kernel.approval_queue import ApprovalQueue
 from phantomex.kernel.events import ErrorRaised, LLMCalled
@@ -146,49 +145,54 @@ class DecisionPipeline:
         now = s.time()
         agent.last_decided_at = now
         brain = s.brains[agent.id]
-        # an instant brain reads its context at once and never changes it (see InstantBrain)
-        instant = capable(brain, InstantBrain) and cast(InstantBrain, brain).instant
-        wallet = s.ledger.view(agent.id) if instant else s.ledger.wallet(agent.id)
+        spec = agent.spec
         recent, trades, closed = [], [], 0
-        if is_slow(brain):  # what an LLM brain's prompt and reflection read
-            recent = [
-                {
-                    "time": r.time,
-                    "action": r.action,
-                    "symbol": r.symbol,
-                    "status": r.status,
-                    "reason": r.reason,
-                    "price": r.price,
-                    "quantity": r.quantity,
-                }
-                for r in s.store.decisions(agent.id, limit=10)
-                if r.action != "hold"
-            ][:5]
-            rows, _ = s.store.trades(agent.id, limit=10)
-            trades = [{k: t[k] for k in TRADE_KEYS} for t in rows]
-            closed = s.store.count_trades(agent.id, side="sell")
+        marks = dict(s.marks)  # the buy limits are at the marks of now, whenever read
+        if instant_brain(brain) is not None:  # reads its context at once (see InstantBrain)
+            wallet = s.ledger.view(agent.id)
+        else:
+            wallet = s.ledger.wallet(agent.id)
+            if is_slow(brain):  # what an LLM brain's prompt and reflection read
+                recent = [
+                    {
+                        "time": r.time,
+                        "action": r.action,
+                        "symbol": r.symbol,
+                        "status": r.status,
+                        "reason": r.reason,
+                        "price": r.price,
+                        "quantity": r.quantity,
+                    }
+                    for r in s.store.decisions(agent.id, limit=10)
+                    if r.action != "hold"
+                ][:5]
+                rows, _ = s.store.trades(agent.id, limit=10)
+                trades = [{k: t[k] for k in TRADE_KEYS} for t in rows]
+                closed = s.store.count_trades(agent.id, side="sell")
+        limits = BuyLimits(s.risk, spec.risk, wallet, marks)
         return BrainContext(
-            agent_id=agent.id,
-            agent_name=agent.name,
-            goal=agent.spec.goal,
-            now=now,
-            symbols=list(agent.spec.symbols),
-            prices=dict(s.prices),
-            history=s.history.view(now),
-            wallet=wallet,
-            max_buy_quantity=self._max_buy(agent, wallet),
-            state=agent.brain_state,
-            recent_decisions=recent,
-            recent_trades=trades,
-            closed_trades=closed,
+            agent.id,
+            agent.name,
+            spec.goal,
+            now,
+            list(spec.symbols),
+            dict(s.prices),
+            s.history.view(now),
+            wallet,
+            LazyValues([sym for sym in spec.symbols if sym in marks], limits),
+            agent.brain_state,
+            recent,
+            trades,
+            closed,
         )
 
     async def _ask(self, agent: Agent, ctx: BrainContext) -> Decision:
         """The brain's decision; a failure or a missed deadline is a recorded hold."""
         brain = self.state.brains[agent.id]
         try:
-            if capable(brain, InstantBrain) and cast(InstantBrain, brain).instant:
-                return cast(InstantBrain, brain).decide_now(ctx)  # no deadline could expire
+            quick = instant_brain(brain)
+            if quick is not None:
+                return quick.decide_now(ctx)  # no deadline could expire
             if is_slow(brain):  # in a task of its own, as a network client expects
                 return await asyncio.wait_for(brain.decide(ctx), timeout=self._deadline(brain))
             async with asyncio.timeout(self._deadline(brain)):  # no task per decision
@@ -299,9 +303,3 @@ class DecisionPipeline:
             instruments=s.feed.instruments,
             suspect=s.guard.held(),
         )
-
-    def _max_buy(self, agent: Agent, wallet: Wallet) -> LazyValues[Decimal]:
-        """The largest buy per symbol with a mark, at the marks of now (computed when read)."""
-        marks = dict(self.state.marks)
-        limits = BuyLimits(self.state.risk, agent.spec.risk, wallet, marks)
-        return LazyValues([sym for sym in agent.spec.symbols if sym in marks], limits)

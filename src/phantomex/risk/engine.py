@@ -9,6 +9,7 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from phantomex import formatting as fmt
+from phantomex.domain.direct_init import direct_init
 from phantomex.domain.models import Action, Decision, Instrument, Side, Snapshot, Wallet
 from phantomex.domain.money import ZERO, all_in_quantity, is_valid_price, quantize_down
 from phantomex.domain.risk import RiskProfile, RiskState, exit_due
@@ -17,6 +18,7 @@ from phantomex.risk.market_hours import market_closed
 HUNDRED = Decimal(100)
 
 
+@direct_init  # built on every trade
 @dataclass(frozen=True, slots=True)
 class Check:
     name: str
@@ -375,9 +377,9 @@ class BuyLimits:
         equity = self._equity
         if equity is None:
             equity = self._equity = self.wallet.equity(self.marks)
-        return self.engine.max_buy_quantity(
+        return self.engine._buy_limits(  # max_buy_quantity, one call less
             self.profile, self.wallet, symbol, self.marks[symbol], equity
-        )
+        )[0]
 
 
 def has_exit_rules(profile: RiskProfile) -> bool:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from phantomex.brains.base import BrainContext
 from phantomex.brains.indicators import BoolArray, FloatArray
+from phantomex.domain.direct_init import direct_init
 from phantomex.domain.models import Action, Decision
 from phantomex.domain.money import ZERO, is_valid_price
 
@@ -29,6 +30,7 @@ class RuleParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+@direct_init  # built on every decision
 @dataclass(frozen=True, slots=True)
 class Signal:
     """What a rule says about one symbol. ``strength`` ranks actionable signals (bigger wins)."""
@@ -62,7 +64,8 @@ def unique_symbols(symbols: Iterable[str]) -> list[str]:
 
 def current_price(ctx: BrainContext, symbol: str) -> Decimal | None:
     """The latest price of ``symbol`` if it is present, finite and positive."""
-    price = ctx.mark(symbol)
+    snap = ctx.prices.get(symbol)  # ctx.mark(symbol), inline: asked on every decision
+    price = snap.price if snap is not None else None
     return price if is_valid_price(price) else None
 
 
@@ -168,7 +171,10 @@ class RuleBrain:
 
     def decide_now(self, ctx: BrainContext) -> Decision:
         """The decision, at once: one signal per symbol, then :func:`choose`."""
-        return choose([self.evaluate(ctx, symbol) for symbol in unique_symbols(ctx.symbols)])
+        symbols = ctx.symbols
+        if len(symbols) == 1:  # the usual agent: no duplicates to drop
+            return choose([self.evaluate(ctx, symbols[0])])
+        return choose([self.evaluate(ctx, symbol) for symbol in unique_symbols(symbols)])
 
     def evaluate(self, ctx: BrainContext, symbol: str) -> Signal:
         raise NotImplementedError

@@ -20,7 +20,6 @@ from phantomex.brains.rules._common import (
     close_list_or_reason,
     closes_or_reason,
     current_price,
-    fmt,
     holding,
     num,
 )
@@ -85,6 +84,8 @@ class MomentumBrain(RuleBrain):
 
     def __init__(self, params: MomentumParams) -> None:
         self.params = params
+        self._window = signals.momentum_window(params.slow, params.ma == "ema")
+        self._name = params.ma.upper()
 
     def describe(self) -> str:
         p = self.params
@@ -111,7 +112,7 @@ class MomentumBrain(RuleBrain):
         price = current_price(ctx, symbol)
         if price is None:
             return Signal.hold(symbol, f"{symbol}: no valid price")
-        need, lookback = signals.momentum_window(p.slow, p.ma == "ema")
+        need, lookback = self._window
         if p.ma == "sma":  # a window of slow + 1 closes: plain Python beats NumPy's overheads
             window, why = close_list_or_reason(ctx, symbol, need=need, lookback=lookback)
             if window is None:
@@ -130,13 +131,14 @@ class MomentumBrain(RuleBrain):
         if not finite:  # pragma: no cover - guarded
             return Signal.hold(symbol, f"{symbol}: moving averages unavailable")
         crossed = signals.cross(f_now, f_prev, s_now, s_prev)
-        name = p.ma.upper()
+        name = self._name
         # the averages are floats already: fmt(x, 6) and num(x) without the float() round trip
         label = f"{name}({p.fast}) {f_now:.6g} vs {name}({p.slow}) {s_now:.6g}"
         spread_pct = (f_now - s_now) / s_now * 100
+        price_f = float(price)  # once, for num(price) and fmt(price)
         meta = {
             "symbol": symbol,
-            "price": num(price),
+            "price": round(price_f, 6),
             "fast": round(f_now, 6),
             "slow": round(s_now, 6),
             "fast_prev": round(f_prev, 6),
@@ -165,7 +167,7 @@ class MomentumBrain(RuleBrain):
             return Signal(
                 symbol,
                 Action.BUY,
-                f"{label} on {symbol}: crossed above at {fmt(price)}, buy",
+                f"{label} on {symbol}: crossed above at {price_f:.8g}, buy",
                 strength=abs(spread_pct),
                 meta=meta,
             )

@@ -18,7 +18,6 @@ from phantomex.brains.rules._common import (
     buy_blocked,
     closes_or_reason,
     current_price,
-    fmt,
     holding,
     num,
 )
@@ -92,9 +91,10 @@ class RsiBrain(RuleBrain):
         if not isfinite(value):  # pragma: no cover - guarded by the length/clean checks
             return Signal.hold(symbol, f"{symbol}: RSI unavailable")
         label = f"RSI({p.period}) {value:.1f}"
+        price_f = float(price)  # once, for num(price) and fmt(price)
         meta = {
             "symbol": symbol,
-            "price": num(price),
+            "price": round(price_f, 6),
             "rsi": num(value, 4),
             "oversold": p.oversold,
             "overbought": p.overbought,
@@ -127,7 +127,7 @@ class RsiBrain(RuleBrain):
             return Signal(
                 symbol,
                 Action.BUY,
-                f"{label} < {p.oversold:g} on {symbol} at {fmt(price)}: oversold, buy",
+                f"{label} < {p.oversold:g} on {symbol} at {price_f:.8g}: oversold, buy",
                 strength=p.oversold - value,
                 meta=meta,
             )
