@@ -371,6 +371,23 @@ def test_close_ends_the_feed() -> None:
     assert feed.closed
 
 
+def test_take_gives_the_ticks_of_next_tick_at_once() -> None:
+    """``take`` (a backtest driver's, once per batch it gives other tasks a turn) hands on the
+    same ticks as ``next_tick``, moves the same cursor, and ends with the data or on close."""
+    bars = {"A": make_bars("A", [1, 2, 3, 4]), "B": make_bars("B", [5, 6, 7, 8], skip=[1])}
+    awaited = run(ReplayFeed(bars, warmup_bars=1))
+    feed = ReplayFeed(bars, warmup_bars=1)
+    taken = []
+    while (tick := feed.take()) is not None:
+        taken.append(tick)
+        assert feed.cursor == 1 + len(taken) and feed.last_time == tick.time
+    assert taken == awaited and len(taken) == 3
+    closing = ReplayFeed(bars, loop=True)
+    assert closing.take() is not None
+    closing.close()
+    assert closing.take() is None
+
+
 def test_close_wakes_a_sleeping_next_tick() -> None:
     feed = ReplayFeed({"A": make_bars("A", [1, 2, 3])}, speed=1)  # 60 s per tick
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 
 from phantomex.domain.models import Bar, Snapshot, Tick, Wallet
 from phantomex.kernel.bus import EventBus
@@ -49,7 +49,7 @@ class Driven(Protocol):
 
     def unit(self) -> AbstractContextManager[None]: ...
 
-    def step(self, tick: Tick) -> Coroutine[Any, Any, None]: ...
+    async def step(self, tick: Tick) -> None: ...
 
     def flush(self) -> None: ...
 

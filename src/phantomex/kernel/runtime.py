@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from decimal import Decimal
@@ -99,10 +99,6 @@ class Kernel:
         self._ticks = TickProcessor(
             s, journal, self._work, self._execution, self._supervisor, self._pipeline
         )
-        # asked on every tick, so the parts' own methods rather than methods around them:
-        # step takes a tick (await it); wallet is an agent's wallet (a read-only view)
-        self.step: Callable[[Tick], Coroutine[Any, Any, None]] = self._ticks.step
-        self.wallet: Callable[[str], Wallet] = self.ledger.view
         self._stopping = False
         if llm is not None:
             llm.watch(self)  # models stay loaded while this kernel's agents are due to call them
@@ -168,6 +164,9 @@ class Kernel:
         for task in list(self._pipeline.inflight.values()):
             task.cancel()
 
+    async def step(self, tick: Tick) -> None:
+        await self._ticks.step(tick)
+
     def flush(self) -> None:
         self._work.flush()
 
@@ -187,6 +186,10 @@ class Kernel:
     # -- reads for drivers, sessions and backtests ------------------------------------------------
     def agent_ids(self) -> list[str]:
         return list(self.agents)
+
+    def wallet(self, agent_id: str) -> Wallet:
+        """The agent's wallet (a read-only view)."""
+        return self.ledger.view(agent_id)
 
     def decisions(self, agent_id: str, limit: int) -> list[DecisionRecord]:
         """The agent's latest ``limit`` decisions, newest first."""

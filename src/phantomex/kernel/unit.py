@@ -1,4 +1,5 @@
-"""The kernel's unit of work: one store transaction per tick or command, agents written once."""
+"""The kernel's unit of work: one store transaction per tick or command (a backtest's driver:
+per batch of ticks), agents written once."""
 
 from __future__ import annotations
 
