@@ -51,7 +51,7 @@ def test_views_see_only_bars_before_the_clock(
             if not kept or b.time > kept[-1].time:
                 kept.append(b)
         i += size
-        # a view after each change (the latest bar's time is kept between views)
+        # a view after each change of the history
         early = history.view(T0 + timedelta(minutes=now))
         seen = [float(b.close) for b in kept[-max_bars:] if b.time < early.now][-(limit or 1) :]
         assert early.close_list("BTC", limit or 1) == seen
