@@ -40,14 +40,15 @@ def test_lazy_values_compute_each_value_once_and_only_when_read() -> None:
     values = LazyValues(["BTC", "DOGE", "BTC"], compute)
     assert list(values) == ["BTC", "DOGE"] and len(values) == 2
     assert "DOGE" in values and "ETH" not in values and calls == []
-    assert values.get("ETH") is None and calls == []
-    assert values["DOGE"] == 4 and values["DOGE"] == 4 and calls == ["DOGE"]
-    assert values == {"BTC": 3, "DOGE": 4} and calls == ["DOGE", "BTC"]
+    assert values.get("ETH") is None and values.get("ETH", -1) == -1 and calls == []
+    assert values.get("BTC") == 3 and values.get("BTC", -1) == 3 and calls == ["BTC"]
+    assert values["DOGE"] == 4 and values["DOGE"] == 4 and calls == ["BTC", "DOGE"]
+    assert values == {"BTC": 3, "DOGE": 4} and calls == ["BTC", "DOGE"]
     with pytest.raises(KeyError):
         values["ETH"]
     values["ETH"] = 0  # a person's (or a test's) override
     del values["BTC"]
-    assert dict(values) == {"DOGE": 4, "ETH": 0} and calls == ["DOGE", "BTC"]
+    assert dict(values) == {"DOGE": 4, "ETH": 0} and calls == ["BTC", "DOGE"]
     assert repr(values) == "{'DOGE': 4, 'ETH': 0}"
 
 

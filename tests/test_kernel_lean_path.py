@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from phantomex.brains.base import BrainContext, InstantBrain, capable
+from phantomex.brains.base import BrainContext, InstantBrain, capable, instant_brain
 from phantomex.brains.registry import create_brain
 from phantomex.brains.rules.momentum import MomentumBrain
 from phantomex.domain.models import (
@@ -56,6 +56,10 @@ def test_a_rule_brain_is_instant_unless_it_decides_on_its_own() -> None:
     patient = PatientMomentum(MomentumBrain.Params(fast=5, slow=15))
     assert capable(plain, InstantBrain) and isinstance(plain, MomentumBrain) and plain.instant
     assert not patient.instant
+    # what the kernel asks, once per class
+    assert instant_brain(plain) is plain and instant_brain(patient) is None
+    assert instant_brain(create_brain("rsi", {})) is not None
+    assert instant_brain(object()) is None  # not an InstantBrain at all
 
 
 def test_the_kernel_asks_a_subclass_decide_not_the_rule_it_inherits() -> None:

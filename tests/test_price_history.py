@@ -51,6 +51,10 @@ def test_views_see_only_bars_before_the_clock(
             if not kept or b.time > kept[-1].time:
                 kept.append(b)
         i += size
+        # a view after each change of the history
+        early = history.view(T0 + timedelta(minutes=now))
+        seen = [float(b.close) for b in kept[-max_bars:] if b.time < early.now][-(limit or 1) :]
+        assert early.close_list("BTC", limit or 1) == seen
     kept = kept[-max_bars:]
     view = history.view(T0 + timedelta(minutes=now))
     expected = [b for b in kept if b.time < view.now]

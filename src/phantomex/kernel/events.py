@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
 from phantomex.domain.decision import DecisionRecord
+from phantomex.domain.direct_init import direct_init
 from phantomex.domain.models import Fill
 from phantomex.serialize import jsonable
 
@@ -32,6 +33,7 @@ class PricesUpdated:
         return {"prices": self.prices}
 
 
+@direct_init  # built on every trade (followed or not)
 @dataclass(frozen=True, slots=True)
 class TradeMade:
     """A fill applied to an agent's wallet, with the P&L it realized (a sell's)."""
@@ -48,6 +50,7 @@ class TradeMade:
         }
 
 
+@direct_init  # built on every trade (followed or not)
 @dataclass(frozen=True, slots=True)
 class DecisionChanged:
     """A decision recorded or resolved (held, rejected, executed, expired)."""

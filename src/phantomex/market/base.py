@@ -162,7 +162,6 @@ class PriceHistory:
         self._closes: dict[str, FloatColumn] = {}
         self._sources: dict[str, BarSource] = {}
         self._max = max_bars
-        self._latest: dict[str, tuple[Bar | int, datetime]] = {}  # symbol -> last item, time
 
     def append(self, bars: Iterable[Bar]) -> None:
         for bar in bars:
@@ -219,17 +218,6 @@ class PriceHistory:
     def _time(self, symbol: str, item: Bar | int) -> datetime:
         return item.time if isinstance(item, Bar) else self._sources[symbol].time(item)
 
-    def _last_time(self, symbol: str, last: Bar | int) -> datetime:
-        """:meth:`_time` of the symbol's latest item ``last``, kept until another item is
-        the latest (a view asks on every decision; a position's time is built from its
-        source). The item itself is the key: the same item always has the same time."""
-        known = self._latest.get(symbol)
-        if known is not None and known[0] is last:
-            return known[1]
-        when = self._time(symbol, last)
-        self._latest[symbol] = (last, when)
-        return when
-
     def _series(self, symbol: str) -> deque[Bar | int]:
         return self._bars.get(symbol, deque())
 
@@ -275,10 +263,10 @@ class HistoryView:
     def _later(self, symbol: str, series: deque[Bar | int]) -> int:
         """How many of the latest bars open at or after ``now`` (a view older than the
         history: a decision that started before the latest ticks)."""
-        if not series or self._history._last_time(symbol, series[-1]) < self.now:
+        time = self._history._time
+        if not series or time(symbol, series[-1]) < self.now:
             return 0  # the usual view: of the latest tick
         later = 0
-        time = self._history._time
         for item in reversed(series):
             if time(symbol, item) < self.now:
                 break
