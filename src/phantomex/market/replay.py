@@ -108,7 +108,7 @@ class ReplayFeed:
         series = {symbol: SymbolRows.of(symbol, b) for symbol, b in bars.items()}
         self._symbols: tuple[str, ...] = tuple(series)
         if period is None:
-            period = _infer_period(r.opens for r in series.values())
+            period = _infer_period(r.opens_us for r in series.values())
         if period <= timedelta(0):
             raise ValueError(f"period must be positive, got {period}")
         self._period = period
@@ -119,22 +119,22 @@ class ReplayFeed:
         at: dict[str, Sequence[int]] = {}
         if len(series) == 1:
             (only,) = series.values()
-            times = only.opens
+            times, times_us = only.opens, only.opens_us
             n = len(times)
             union_idx[only.symbol] = at[only.symbol] = range(n)
         else:
-            union = np.unique(np.concatenate([np.asarray(r.opens) for r in series.values()]))
-            times = union.tolist()
+            union = np.unique(np.concatenate([r.opens_us for r in series.values()]))
+            times, times_us = union.tolist(), union
             n = len(times)
             for symbol, r in series.items():
-                idx = np.searchsorted(union, np.asarray(r.opens))
+                idx = np.searchsorted(union, r.opens_us)
                 row = np.full(n, -1, dtype=np.int64)
                 row[idx] = np.arange(idx.size)
                 union_idx[symbol], at[symbol] = idx.tolist(), row.tolist()
 
         self._n = n
         self._times_us = times  # open times, lap 0
-        close_us = np.asarray(times, dtype=np.int64) + period_us
+        close_us = times_us + period_us
         self._close_us = close_us.tolist()  # tick times, lap 0
         self._close_dt = _datetimes(close_us)
         self._lap_us = times[-1] - times[0] + period_us  # span + period
@@ -434,9 +434,9 @@ class ReplayFeed:
         return Tick(time=now, snapshots=dict(snaps), bars=bars)
 
 
-def _infer_period(opens: Iterable[list[int]]) -> timedelta:
+def _infer_period(opens: Iterable[np.ndarray]) -> timedelta:
     """Most common spacing between consecutive bars (smallest on a tie), else 1 minute."""
-    diffs: list[np.ndarray] = [np.diff(np.asarray(t, dtype=np.int64)) for t in opens]
+    diffs: list[np.ndarray] = [np.diff(t) for t in opens]
     steps = np.concatenate([*diffs, np.empty(0, dtype=np.int64)])
     if steps.size == 0:
         return DEFAULT_PERIOD

@@ -10,7 +10,8 @@ the closes as :class:`Decimal`, the other fields as their exact decimal text), a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
@@ -64,15 +65,16 @@ class SymbolRows:
         closes: list[Decimal],
         source: Sequence[Bar],
         bars: list[Bar] | None,
-        texts: list[list[str]] | None = None,
+        texts: list[Callable[[int], str]] | None = None,
     ) -> None:
         self.symbol = symbol
         self.opens = opens  # open times, µs since the epoch
         self.closes = closes
         self.source = source  # the bars as given, once in order (a list or columns)
         self._bars = bars  # given as Bar objects
-        self._texts = texts  # given as columns: the open, high, low and volume texts
+        self._texts = texts  # given as columns: readers of the open, high, low and volume texts
         self._floats: np.ndarray | None = None
+        self._opens_us: np.ndarray | None = None
 
     @classmethod
     def of(cls, symbol: str, bars: Sequence[Bar]) -> SymbolRows:
@@ -88,11 +90,12 @@ class SymbolRows:
     def _of_columns(cls, symbol: str, columns: BarColumns) -> SymbolRows:
         if columns.symbol != symbol:
             raise ValueError(f"{symbol}: every bar's symbol must be {symbol!r}")
-        close_texts = columns.texts["close"].to_pylist()
+        close_texts = _all_texts(columns.texts["close"])
         closes = list(map(Decimal, close_texts))
-        texts = [columns.texts[k].to_pylist() for k in ("open", "high", "low", "volume")]
+        texts = [_text_reader(columns.texts[k]) for k in ("open", "high", "low", "volume")]
         rows = cls(symbol, columns.time_us.tolist(), closes, columns, None, texts)
         rows._floats = _close_floats(columns, close_texts)
+        rows._opens_us = np.asarray(columns.time_us, dtype=np.int64)
         return rows
 
     def __len__(self) -> int:
@@ -105,6 +108,13 @@ class SymbolRows:
             self._floats = np.fromiter(map(float, self.closes), np.float64, len(self.closes))
         return self._floats
 
+    @property
+    def opens_us(self) -> np.ndarray:
+        """The open times as an int64 array (read-only use), built once."""
+        if self._opens_us is None:
+            self._opens_us = np.asarray(self.opens, dtype=np.int64)
+        return self._opens_us
+
     def bar(self, k: int) -> Bar:
         """The ``k``-th bar."""
         if self._bars is not None:
@@ -113,7 +123,7 @@ class SymbolRows:
         o, h, lo, v = self._texts
         when = _EPOCH + timedelta(microseconds=self.opens[k])
         d = Decimal
-        return Bar(self.symbol, when, d(o[k]), d(h[k]), d(lo[k]), self.closes[k], d(v[k]))
+        return Bar(self.symbol, when, d(o(k)), d(h(k)), d(lo(k)), self.closes[k], d(v(k)))
 
     def time(self, k: int) -> datetime:
         """The open time of the ``k``-th bar."""
@@ -144,3 +154,34 @@ def _close_floats(columns: BarColumns, texts: list[str]) -> np.ndarray:
         floats.flags.writeable = False
         return floats
     return np.fromiter(map(float, texts), np.float64, len(texts))
+
+
+def _all_texts(column: Any) -> list[str]:
+    """Every text of a column (a pyarrow string array or fixed-width ASCII bytes)."""
+    if isinstance(column, np.ndarray):
+        return [b.decode("ascii") for b in column.tolist()]
+    texts: list[str] = column.to_pylist()
+    return texts
+
+
+def _text_reader(column: Any) -> Callable[[int], str]:
+    """Reads one text of a column by position without converting the whole column (only a
+    visited bar's open, high, low and volume are read): a plain Arrow string array is read
+    from its offsets and bytes, anything else as a list of its texts."""
+    if isinstance(column, np.ndarray):
+        return lambda k: column[k].decode("ascii")
+    import pyarrow as pa
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if column.type != pa.string() or column.null_count:
+        return _all_texts(column).__getitem__
+    start = column.offset
+    ends = np.frombuffer(column.buffers()[1], np.int32)[start : start + len(column) + 1].tolist()
+    held = column.buffers()[2]
+    data = held.to_pybytes() if held is not None else b""
+
+    def read(k: int) -> str:
+        return data[ends[k] : ends[k + 1]].decode()
+
+    return read
