@@ -11,10 +11,10 @@ the closes as :class:`Decimal`, the other fields as their exact decimal text), a
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 
