@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from itertools import accumulate
+from itertools import accumulate, repeat
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +135,7 @@ class ReplayFeed:
         self._n = n
         self._times_us = times  # open times, lap 0
         close_us = times_us + period_us
-        self._close_us = close_us.tolist()  # tick times, lap 0
+        self._close_us = close_us  # tick times, lap 0
         self._close_dt = _datetimes(close_us)
         self._lap_us = times[-1] - times[0] + period_us  # span + period
         self._lap = timedelta(microseconds=self._lap_us)
@@ -365,11 +365,11 @@ class ReplayFeed:
         if after.tzinfo is None:
             after = after.replace(tzinfo=UTC)
         x = _us(after)
-        first_close = self._close_us[0]
+        first_close = int(self._close_us[0])
         if x < first_close:
             return 0
         lap = (x - first_close) // self._lap_us
-        i = bisect_right(self._close_us, x - lap * self._lap_us)
+        i = int(np.searchsorted(self._close_us, x - lap * self._lap_us, side="right"))
         return lap * self._n + i  # i == n means the first tick of the next lap
 
     def _change(self, symbol: str, lap: int, i: int, close: Decimal) -> Decimal | None:
@@ -451,9 +451,13 @@ def _datetimes(us: np.ndarray) -> list[datetime]:
     by adding its step (one timedelta per distinct step; exact integer arithmetic)."""
     if us.size == 0:
         return []
-    steps = np.diff(us).tolist()
-    deltas = {d: timedelta(microseconds=d) for d in set(steps)}
     first = _EPOCH + timedelta(microseconds=int(us[0]))
+    diffs = np.diff(us)
+    if diffs.size and bool((diffs == diffs[0]).all()):  # evenly spaced: one step
+        step = timedelta(microseconds=int(diffs[0]))
+        return list(accumulate(repeat(step, diffs.size), operator.add, initial=first))
+    steps = diffs.tolist()
+    deltas = {d: timedelta(microseconds=d) for d in set(steps)}
     return list(accumulate(map(deltas.__getitem__, steps), operator.add, initial=first))
 
 

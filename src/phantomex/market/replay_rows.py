@@ -177,7 +177,7 @@ def _text_reader(column: Any) -> Callable[[int], str]:
     if column.type != pa.string() or column.null_count:
         return _all_texts(column).__getitem__
     start = column.offset
-    ends = np.frombuffer(column.buffers()[1], np.int32)[start : start + len(column) + 1].tolist()
+    ends = memoryview(column.buffers()[1]).cast("B").cast("i")[start : start + len(column) + 1]
     held = column.buffers()[2]
     data = held.to_pybytes() if held is not None else b""
 
