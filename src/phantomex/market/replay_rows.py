@@ -10,10 +10,10 @@ the closes as :class:`Decimal`, the other fields as their exact decimal text), a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from itertools import pairwise
+from itertools import accumulate, pairwise
 from typing import Any
 
 import numpy as np
@@ -65,14 +65,15 @@ class SymbolRows:
         closes: list[Decimal],
         source: Sequence[Bar],
         bars: list[Bar] | None,
-        texts: list[Callable[[int], str]] | None = None,
+        texts: list[tuple[bytes, Sequence[int]]] | None = None,
     ) -> None:
         self.symbol = symbol
         self.opens = opens  # open times, µs since the epoch
         self.closes = closes
         self.source = source  # the bars as given, once in order (a list or columns)
         self._bars = bars  # given as Bar objects
-        self._texts = texts  # given as columns: readers of the open, high, low and volume texts
+        # given as columns: the open, high, low and volume texts (see _text_column)
+        self._texts = texts
         self._floats: np.ndarray | None = None
         self._opens_us: np.ndarray | None = None
 
@@ -92,7 +93,7 @@ class SymbolRows:
             raise ValueError(f"{symbol}: every bar's symbol must be {symbol!r}")
         close_texts = _all_texts(columns.texts["close"])
         closes = list(map(Decimal, close_texts))
-        texts = [_text_reader(columns.texts[k]) for k in ("open", "high", "low", "volume")]
+        texts = [_text_column(columns.texts[k]) for k in ("open", "high", "low", "volume")]
         rows = cls(symbol, columns.time_us.tolist(), closes, columns, None, texts)
         rows._floats = _close_floats(columns, close_texts)
         rows._opens_us = np.asarray(columns.time_us, dtype=np.int64)
@@ -120,10 +121,17 @@ class SymbolRows:
         if self._bars is not None:
             return self._bars[k]
         assert self._texts is not None
-        o, h, lo, v = self._texts
-        when = _EPOCH + timedelta(microseconds=self.opens[k])
-        d = Decimal
-        return Bar(self.symbol, when, d(o(k)), d(h(k)), d(lo(k)), self.closes[k], d(v(k)))
+        (o, oe), (h, he), (lo, le), (v, ve) = self._texts
+        j = k + 1
+        return Bar(
+            self.symbol,
+            _EPOCH + timedelta(microseconds=self.opens[k]),
+            Decimal(o[oe[k] : oe[j]].decode()),
+            Decimal(h[he[k] : he[j]].decode()),
+            Decimal(lo[le[k] : le[j]].decode()),
+            self.closes[k],
+            Decimal(v[ve[k] : ve[j]].decode()),
+        )
 
     def time(self, k: int) -> datetime:
         """The open time of the ``k``-th bar."""
@@ -164,24 +172,23 @@ def _all_texts(column: Any) -> list[str]:
     return texts
 
 
-def _text_reader(column: Any) -> Callable[[int], str]:
-    """Reads one text of a column by position without converting the whole column (only a
-    visited bar's open, high, low and volume are read): a plain Arrow string array is read
-    from its offsets and bytes, anything else as a list of its texts."""
-    if isinstance(column, np.ndarray):
-        return lambda k: column[k].decode("ascii")
-    import pyarrow as pa
+def _text_column(column: Any) -> tuple[bytes, Sequence[int]]:
+    """A column's texts as their UTF-8 bytes end to end and where each ends (text ``k`` is
+    ``data[ends[k]:ends[k + 1]]``), so one text is read without converting the whole column
+    (only a visited bar's open, high, low and volume are read): an Arrow string array's own
+    buffers, read in place; any other kind of column is joined once."""
+    if not isinstance(column, np.ndarray):
+        import pyarrow as pa
 
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    if column.type != pa.string() or column.null_count:
-        return _all_texts(column).__getitem__
-    start = column.offset
-    ends = memoryview(column.buffers()[1]).cast("B").cast("i")[start : start + len(column) + 1]
-    held = column.buffers()[2]
-    data = held.to_pybytes() if held is not None else b""
-
-    def read(k: int) -> str:
-        return data[ends[k] : ends[k + 1]].decode()
-
-    return read
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        large = column.type == pa.large_string()
+        if (large or column.type == pa.string()) and not column.null_count:
+            start = column.offset
+            raw = memoryview(column.buffers()[1]).cast("B")
+            offsets = raw.cast("q") if large else raw.cast("i")
+            held = column.buffers()[2]
+            data = held.to_pybytes() if held is not None else b""
+            return data, offsets[start : start + len(column) + 1]
+    encoded = [str(t).encode() for t in _all_texts(column)]
+    return b"".join(encoded), list(accumulate(map(len, encoded), initial=0))
