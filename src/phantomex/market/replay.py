@@ -171,6 +171,7 @@ class ReplayFeed:
         self._yielded_at = time.monotonic()
         self.set_speed(speed)
         self._health = SourceHealth("replay", symbols=list(self._symbols))
+        self._emitted_at: float | None = None  # wall clock (epoch seconds) of the latest tick
 
     # ------------------------------------------------------------------ MarketFeed protocol
 
@@ -206,7 +207,7 @@ class ReplayFeed:
         self._cursor += 1
         self._scheduled += 1
         self._last_time = tick.time
-        self._health.ok(datetime.now(UTC))
+        self._emitted_at = time.time()  # health() reads it (a datetime per tick costs more)
         return tick
 
     def close(self) -> None:
@@ -218,8 +219,12 @@ class ReplayFeed:
 
     def health(self) -> list[SourceHealth]:
         """When the replay last emitted a tick (wall clock): stale when paced ticks stop."""
-        self._health.stale_after = max(timedelta(minutes=3), timedelta(seconds=10 * self._interval))
-        return [self._health]
+        health = self._health
+        if self._emitted_at is not None:
+            health.ok(datetime.fromtimestamp(self._emitted_at, UTC))
+            self._emitted_at = None
+        health.stale_after = max(timedelta(minutes=3), timedelta(seconds=10 * self._interval))
+        return [health]
 
     # ------------------------------------------------------------------ extras
 
