@@ -92,7 +92,7 @@ class SymbolRows:
         if columns.symbol != symbol:
             raise ValueError(f"{symbol}: every bar's symbol must be {symbol!r}")
         close_texts = _all_texts(columns.texts["close"])
-        closes = list(map(Decimal, close_texts))
+        closes = _decimals(close_texts)
         texts = [_text_column(columns.texts[k]) for k in ("open", "high", "low", "volume")]
         rows = cls(symbol, columns.time_us.tolist(), closes, columns, None, texts)
         rows._floats = _close_floats(columns, close_texts)
@@ -162,6 +162,16 @@ def _close_floats(columns: BarColumns, texts: list[str]) -> np.ndarray:
         floats.flags.writeable = False
         return floats
     return np.fromiter(map(float, texts), np.float64, len(texts))
+
+
+def _decimals(texts: list[str]) -> list[Decimal]:
+    """The texts as Decimals; when they repeat much (a sample says so: prices on a coarse tick
+    grid), each distinct text is parsed once and its Decimal shared (Decimals are immutable)."""
+    sample = texts[:1024]
+    if len(set(sample)) * 2 > len(sample):
+        return list(map(Decimal, texts))
+    parsed = {text: Decimal(text) for text in dict.fromkeys(texts)}
+    return list(map(parsed.__getitem__, texts))
 
 
 def _all_texts(column: Any) -> list[str]:
