@@ -67,7 +67,12 @@ class TickProcessor:
         s.ticks += 1
         if s.plan is not None:
             s.guard.follow(tick.snapshots, self._instruments)
-            s.history.append(tick.bars.values())
+            spans = s.plan.feed.taken_bars(tick)  # its bars as positions in the feed's data
+            if spans is None:
+                s.history.append(tick.bars.values())
+            else:
+                for symbol, span in spans.items():
+                    s.history.extend(symbol, span)
             self._mark(tick.snapshots)
             return tick
         screened = s.guard.screen(tick, self._instruments)

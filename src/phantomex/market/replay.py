@@ -56,7 +56,7 @@ import numpy as np
 
 from phantomex.domain.models import Bar, Instrument, Snapshot
 from phantomex.domain.money import MAX_PRICE
-from phantomex.market.base import Tick
+from phantomex.market.base import BarSpan, Tick
 from phantomex.market.health import SourceHealth
 from phantomex.market.loaders import load_bars, load_dataset
 from phantomex.market.replay_rows import SymbolRows
@@ -160,6 +160,7 @@ class ReplayFeed:
         self._cursor = first
         self._snaps = self._snapshots_before(first)
         self._last_time: datetime | None = None
+        self._taken: Tick | None = None  # the tick take() returned last
         self._closed = False
         self._wake: asyncio.Event | None = None
 
@@ -207,6 +208,7 @@ class ReplayFeed:
         self._cursor += 1
         self._scheduled += 1
         self._last_time = tick.time
+        self._taken = tick
         self._emitted_at = time.time()  # health() reads it (a datetime per tick costs more)
         return tick
 
@@ -322,6 +324,20 @@ class ReplayFeed:
         self._cursor = stop
         self._last_time = self._close_dt[stop - 1]
         return bars, dict(self._snaps)
+
+    def taken_bars(self, tick: Tick) -> dict[str, Sequence[Bar]] | None:
+        """The bars of ``tick`` as one-bar spans of their sources (as :meth:`skip_to` gives
+        them: the price history keeps a replay's bars as positions) when it is the tick
+        :meth:`take` returned last, in lap 0; None otherwise (read its bars)."""
+        if tick is not self._taken or self._cursor > self._n:
+            return None
+        i = self._cursor - 1
+        spans: dict[str, Sequence[Bar]] = {}
+        for symbol, rows in self._series.items():
+            k = self._at[symbol][i]
+            if k >= 0:
+                spans[symbol] = BarSpan(rows, k, k + 1)
+        return spans
 
     def symbol_bars(self, symbol: str) -> Sequence[Bar]:
         """``symbol``'s bars in lap 0, in time order (as given: a list or columns)."""
