@@ -140,6 +140,8 @@ class ReplayFeed:
         self._lap_us = times[-1] - times[0] + period_us  # span + period
         self._lap = timedelta(microseconds=self._lap_us)
         self._series = series
+        # bars given as columns only: the history keeps them as positions (see taken_bars)
+        self._columnar = all(rows.columnar for rows in series.values())
         self._at = at
         self._union_idx = union_idx
 
@@ -328,8 +330,9 @@ class ReplayFeed:
     def taken_bars(self, tick: Tick) -> dict[str, Sequence[Bar]] | None:
         """The bars of ``tick`` as one-bar spans of their sources (as :meth:`skip_to` gives
         them: the price history keeps a replay's bars as positions) when it is the tick
-        :meth:`take` returned last, in lap 0; None otherwise (read its bars)."""
-        if tick is not self._taken or self._cursor > self._n:
+        :meth:`take` returned last, in lap 0, of bars given as columns; None otherwise (read
+        its bars: a list's are built already)."""
+        if tick is not self._taken or self._cursor > self._n or not self._columnar:
             return None
         i = self._cursor - 1
         spans: dict[str, Sequence[Bar]] = {}

@@ -110,6 +110,11 @@ class SymbolRows:
         return self._floats
 
     @property
+    def columnar(self) -> bool:
+        """Whether the bars were given as columns (built when read) rather than a list."""
+        return self._bars is None
+
+    @property
     def opens_us(self) -> np.ndarray:
         """The open times as an int64 array (read-only use), built once."""
         if self._opens_us is None:
