@@ -41,14 +41,12 @@ from __future__ import annotations
 
 import asyncio
 import math
-import operator
 import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from itertools import accumulate, repeat
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +57,10 @@ from phantomex.domain.money import MAX_PRICE
 from phantomex.market.base import BarSpan, Tick
 from phantomex.market.health import SourceHealth
 from phantomex.market.loaders import load_bars, load_dataset
-from phantomex.market.replay_rows import SymbolRows
+from phantomex.market.replay_rows import DEFAULT_PERIOD, SymbolRows, datetimes_of, infer_period
 
 __all__ = ["DEFAULT_PERIOD", "ReplayFeed", "replay_dataset", "replay_from_files"]
 
-DEFAULT_PERIOD = timedelta(minutes=1)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
@@ -108,7 +105,7 @@ class ReplayFeed:
         series = {symbol: SymbolRows.of(symbol, b) for symbol, b in bars.items()}
         self._symbols: tuple[str, ...] = tuple(series)
         if period is None:
-            period = _infer_period(r.opens_us for r in series.values())
+            period = infer_period(r.opens_us for r in series.values())
         if period <= timedelta(0):
             raise ValueError(f"period must be positive, got {period}")
         self._period = period
@@ -136,7 +133,7 @@ class ReplayFeed:
         self._times_us = times  # open times, lap 0
         close_us = times_us + period_us
         self._close_us = close_us  # tick times, lap 0
-        self._close_dt = _datetimes(close_us)
+        self._close_dt = datetimes_of(close_us)
         self._lap_us = times[-1] - times[0] + period_us  # span + period
         self._lap = timedelta(microseconds=self._lap_us)
         self._series = series
@@ -460,33 +457,6 @@ class ReplayFeed:
                 symbol, now, bar.close, self._change(symbol, lap, i, bar.close)
             )
         return Tick(now, dict(snaps), bars)
-
-
-def _infer_period(opens: Iterable[np.ndarray]) -> timedelta:
-    """Most common spacing between consecutive bars (smallest on a tie), else 1 minute."""
-    diffs: list[np.ndarray] = [np.diff(t) for t in opens]
-    steps = np.concatenate([*diffs, np.empty(0, dtype=np.int64)])
-    if steps.size == 0:
-        return DEFAULT_PERIOD
-    if bool((steps == steps[0]).all()):  # evenly spaced: the one step
-        return timedelta(microseconds=int(steps[0]))
-    values, counts = np.unique(steps, return_counts=True)  # sorted: argmax takes the smallest
-    return timedelta(microseconds=int(values[int(np.argmax(counts))]))
-
-
-def _datetimes(us: np.ndarray) -> list[datetime]:
-    """The times ``us`` (µs since the epoch, increasing) as datetimes: the first, then each
-    by adding its step (one timedelta per distinct step; exact integer arithmetic)."""
-    if us.size == 0:
-        return []
-    first = _EPOCH + timedelta(microseconds=int(us[0]))
-    diffs = np.diff(us)
-    if diffs.size and bool((diffs == diffs[0]).all()):  # evenly spaced: one step
-        step = timedelta(microseconds=int(diffs[0]))
-        return list(accumulate(repeat(step, diffs.size), operator.add, initial=first))
-    steps = diffs.tolist()
-    deltas = {d: timedelta(microseconds=d) for d in set(steps)}
-    return list(accumulate(map(deltas.__getitem__, steps), operator.add, initial=first))
 
 
 def replay_from_files(

@@ -6,14 +6,16 @@ Bars given as a list are kept as they are. Bars given as columns
 the closes as :class:`Decimal`, the other fields as their exact decimal text), and a
 :class:`Bar` is built only when one is read: a visited tick's, or one of a skipped span
 (a :class:`~phantomex.market.base.BarSpan`, which the price history keeps unbuilt).
+Also the replay's time helpers: the bars' period and their times as datetimes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from itertools import accumulate, pairwise
+from itertools import accumulate, pairwise, repeat
 from typing import Any
 
 import numpy as np
@@ -22,10 +24,11 @@ from phantomex.domain.models import Bar
 from phantomex.market.base import BarSpan
 from phantomex.market.columns import BarColumns
 
-__all__ = ["SymbolRows", "prepare"]
+__all__ = ["DEFAULT_PERIOD", "SymbolRows", "datetimes_of", "infer_period", "prepare"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
+DEFAULT_PERIOD = timedelta(minutes=1)  # of bars whose spacing says nothing
 
 
 def _us(dt: datetime) -> int:
@@ -207,3 +210,30 @@ def _text_column(column: Any) -> tuple[bytes, Sequence[int]]:
             return data, offsets[start : start + len(column) + 1]
     encoded = [str(t).encode() for t in _all_texts(column)]
     return b"".join(encoded), list(accumulate(map(len, encoded), initial=0))
+
+
+def infer_period(opens: Iterable[np.ndarray]) -> timedelta:
+    """Most common spacing between consecutive bars (smallest on a tie), else 1 minute."""
+    diffs: list[np.ndarray] = [np.diff(t) for t in opens]
+    steps = np.concatenate([*diffs, np.empty(0, dtype=np.int64)])
+    if steps.size == 0:
+        return DEFAULT_PERIOD
+    if bool((steps == steps[0]).all()):  # evenly spaced: the one step
+        return timedelta(microseconds=int(steps[0]))
+    values, counts = np.unique(steps, return_counts=True)  # sorted: argmax takes the smallest
+    return timedelta(microseconds=int(values[int(np.argmax(counts))]))
+
+
+def datetimes_of(us: np.ndarray) -> list[datetime]:
+    """The times ``us`` (µs since the epoch, increasing) as datetimes: the first, then each
+    by adding its step (one timedelta per distinct step; exact integer arithmetic)."""
+    if us.size == 0:
+        return []
+    first = _EPOCH + timedelta(microseconds=int(us[0]))
+    diffs = np.diff(us)
+    if diffs.size and bool((diffs == diffs[0]).all()):  # evenly spaced: one step
+        step = timedelta(microseconds=int(diffs[0]))
+        return list(accumulate(repeat(step, diffs.size), operator.add, initial=first))
+    steps = diffs.tolist()
+    deltas = {d: timedelta(microseconds=d) for d in set(steps)}
+    return list(accumulate(map(deltas.__getitem__, steps), operator.add, initial=first))
