@@ -81,5 +81,9 @@ def test_the_closes_are_each_text_as_a_decimal_whether_they_repeat_or_not(distin
     values = {k: np.full(n, 100.0) for k in FIELDS}
     values["close"] = np.array([float(t) for t in closes])
     texts = {k: pa.array(closes if k == "close" else ["100"] * n) for k in FIELDS}
+    texts["open"] = pa.array([f"{99 + k % 5}.50" for k in range(n)])
     rows = SymbolRows.of("BTC", BarColumns("BTC", time_us, values, texts))
     assert [str(c) for c in rows.closes] == [str(Decimal(t)) for t in closes]
+    bars = [rows.bar(k) for k in (0, 1, 7, 5, 7, n - 1)]  # some read twice
+    assert [str(b.open) for b in bars] == [f"{99 + k % 5}.50" for k in (0, 1, 7, 5, 7, n - 1)]
+    assert all(str(b.high) == str(b.volume) == "100" for b in bars)

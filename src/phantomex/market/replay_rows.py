@@ -79,6 +79,8 @@ class SymbolRows:
         self._texts = texts
         self._floats: np.ndarray | None = None
         self._opens_us: np.ndarray | None = None
+        # texts that repeat much: each parsed once (see _decimals)
+        self._parsed: dict[str, Decimal] | None = None
 
     @classmethod
     def of(cls, symbol: str, bars: Sequence[Bar]) -> SymbolRows:
@@ -95,9 +97,10 @@ class SymbolRows:
         if columns.symbol != symbol:
             raise ValueError(f"{symbol}: every bar's symbol must be {symbol!r}")
         close_texts = _all_texts(columns.texts["close"])
-        closes = _decimals(close_texts)
+        closes, parsed = _decimals(close_texts)
         texts = [_text_column(columns.texts[k]) for k in ("open", "high", "low", "volume")]
         rows = cls(symbol, columns.time_us.tolist(), closes, columns, None, texts)
+        rows._parsed = parsed
         rows._floats = _close_floats(columns, close_texts)
         rows._opens_us = np.asarray(columns.time_us, dtype=np.int64)
         return rows
@@ -131,15 +134,25 @@ class SymbolRows:
         assert self._texts is not None
         (o, oe), (h, he), (lo, le), (v, ve) = self._texts
         j = k + 1
+        d = Decimal if self._parsed is None else self._shared
         return Bar(
             self.symbol,
             _EPOCH + _ONE_US * self.opens[k],  # cheaper than timedelta(microseconds=...)
-            Decimal(o[oe[k] : oe[j]].decode()),
-            Decimal(h[he[k] : he[j]].decode()),
-            Decimal(lo[le[k] : le[j]].decode()),
+            d(o[oe[k] : oe[j]].decode()),
+            d(h[he[k] : he[j]].decode()),
+            d(lo[le[k] : le[j]].decode()),
             self.closes[k],
-            Decimal(v[ve[k] : ve[j]].decode()),
+            d(v[ve[k] : ve[j]].decode()),
         )
+
+    def _shared(self, text: str) -> Decimal:
+        """The Decimal of a text, parsed once (texts that repeat much)."""
+        parsed = self._parsed
+        assert parsed is not None
+        value = parsed.get(text)
+        if value is None:
+            value = parsed[text] = Decimal(text)
+        return value
 
     def time(self, k: int) -> datetime:
         """The open time of the ``k``-th bar."""
@@ -172,14 +185,15 @@ def _close_floats(columns: BarColumns, texts: list[str]) -> np.ndarray:
     return np.fromiter(map(float, texts), np.float64, len(texts))
 
 
-def _decimals(texts: list[str]) -> list[Decimal]:
+def _decimals(texts: list[str]) -> tuple[list[Decimal], dict[str, Decimal] | None]:
     """The texts as Decimals; when they repeat much (a sample says so: prices on a coarse tick
-    grid), each distinct text is parsed once and its Decimal shared (Decimals are immutable)."""
+    grid), each distinct text is parsed once and its Decimal shared (Decimals are immutable):
+    then also returns the Decimal of each text, for the bars' other prices."""
     sample = texts[:1024]
     if len(set(sample)) * 2 > len(sample):
-        return list(map(Decimal, texts))
+        return list(map(Decimal, texts)), None
     parsed = {text: Decimal(text) for text in dict.fromkeys(texts)}
-    return list(map(parsed.__getitem__, texts))
+    return list(map(parsed.__getitem__, texts)), parsed
 
 
 def _all_texts(column: Any) -> list[str]:
