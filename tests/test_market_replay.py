@@ -501,3 +501,30 @@ def test_a_replay_of_columns_gives_the_ticks_and_skipped_bars_of_the_list() -> N
             assert lazy.view(now).bars(symbol) == eager.view(now).bars(symbol)
             assert lazy.view(now).bars(symbol, 7) == eager.view(now).bars(symbol, 7)
             assert lazy.view(now).closes(symbol).tolist() == eager.view(now).closes(symbol).tolist()
+
+
+def test_the_tick_taken_last_gives_its_bars_as_positions_in_the_data() -> None:
+    """A tick :meth:`take` returned last gives its bars as one-bar spans of the replay's
+    columns (what the price history keeps); any other tick (an older one, a looping replay's
+    later lap, bars given as a list) gives None, so its bars are read as they are."""
+    from phantomex.market.columns import BarColumns
+
+    a = make_bars("A", [100 + i for i in range(6)], skip=[2])
+    b = make_bars("B", [50 + i for i in range(6)])
+    feed = ReplayFeed({"A": BarColumns.from_bars("A", a), "B": BarColumns.from_bars("B", b)})
+    first, second = feed.take(), feed.take()
+    assert first is not None and second is not None
+    assert feed.taken_bars(first) is None
+    spans = feed.taken_bars(second)
+    assert spans is not None
+    assert {s: list(v) for s, v in spans.items()} == {s: [bar] for s, bar in second.bars.items()}
+    third = feed.take()  # A has no bar at this tick
+    assert third is not None and set(feed.taken_bars(third) or {}) == set(third.bars) == {"B"}
+
+    looping = ReplayFeed({"B": BarColumns.from_bars("B", b)}, loop=True)
+    for _ in range(len(b)):
+        assert looping.taken_bars(looping.take() or first) is not None
+    later_lap = looping.take()
+    assert later_lap is not None and looping.taken_bars(later_lap) is None
+    listed = ReplayFeed({"A": BarColumns.from_bars("A", a), "B": b})
+    assert listed.taken_bars(listed.take() or first) is None

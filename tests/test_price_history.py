@@ -91,3 +91,48 @@ def test_float_column_keeps_what_a_bounded_deque_keeps(
         assert len(column) == len(kept)
         want = list(islice(reversed(kept), later, None if limit is None else later + limit))
         assert column.window(later, limit).tolist() == want[::-1]
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["span", "bar", "back"]), st.integers(0, 12)),
+        min_size=1,
+        max_size=30,
+    ),
+    now=st.integers(min_value=0, max_value=130),
+    limit=st.one_of(st.none(), st.integers(min_value=1, max_value=40)),
+    max_bars=st.integers(min_value=3, max_value=40),
+)
+def test_a_history_of_spans_reads_as_one_of_their_bars(
+    steps: list[tuple[str, int]], now: int, limit: int | None, max_bars: int
+) -> None:
+    """Spans of a replay's columns that follow one another (kept as one run of positions),
+    mixed with bars appended one by one and spans that go back (ending the run): every view
+    reads as the same bars given as Bar objects."""
+    from phantomex.market.columns import BarColumns
+    from phantomex.market.replay_rows import SymbolRows
+
+    source = [_bar(m, f"{100 + m % 9}.{m % 4}") for m in range(120)]
+    rows = SymbolRows.of("BTC", BarColumns.from_bars("BTC", source))
+    spans, eager = PriceHistory(max_bars=max_bars), PriceHistory(max_bars=max_bars)
+    at = 0
+    for kind, size in steps:
+        start = max(0, at - size) if kind == "back" else at
+        stop = min(len(source), start + (1 if kind == "bar" else size))
+        if kind == "bar" and stop > start:
+            spans.append([source[start]])
+        else:
+            spans.extend("BTC", rows.bars(start, stop))
+        if kind == "bar":
+            eager.append(source[start:stop])
+        else:
+            eager.extend("BTC", source[start:stop])
+        at = max(at, stop)
+        view, want = (
+            spans.view(T0 + timedelta(minutes=now)),
+            eager.view(T0 + timedelta(minutes=now)),
+        )
+        assert view.bars("BTC", limit) == want.bars("BTC", limit)
+        assert view.closes("BTC", limit).tolist() == want.closes("BTC", limit).tolist()
+        assert view.close_list("BTC", limit or 1) == want.close_list("BTC", limit or 1)

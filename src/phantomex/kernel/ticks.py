@@ -38,6 +38,7 @@ class TickProcessor:
         self.execution = execution
         self.supervisor = supervisor
         self.pipeline = pipeline
+        self._instruments = lambda: state.feed.instruments  # read only when the guard asks
 
     async def step(self, tick: Tick) -> None:
         s = self.state
@@ -65,11 +66,16 @@ class TickProcessor:
         s.now = tick.time
         s.ticks += 1
         if s.plan is not None:
-            s.guard.follow(tick.snapshots, lambda: s.feed.instruments)
-            s.history.append(tick.bars.values())
+            s.guard.follow(tick.snapshots, self._instruments)
+            spans = s.plan.feed.taken_bars(tick)  # its bars as positions in the feed's data
+            if spans is None:
+                s.history.append(tick.bars.values())
+            else:
+                for symbol, span in spans.items():
+                    s.history.extend(symbol, span)
             self._mark(tick.snapshots)
             return tick
-        screened = s.guard.screen(tick, lambda: s.feed.instruments)
+        screened = s.guard.screen(tick, self._instruments)
         s.history.append(screened.history)
         self._mark(screened.tick.snapshots)
         for event in screened.events:
@@ -138,7 +144,7 @@ class TickProcessor:
         s.ticks += len(times)
         for symbol, series in bars.items():
             s.history.extend(symbol, series)
-        s.guard.follow(snapshots, lambda: s.feed.instruments)
+        s.guard.follow(snapshots, self._instruments)
         self._mark(snapshots)
         for agent in s.agents.values():
             if agent.status is not AgentStatus.RUNNING:

@@ -150,21 +150,48 @@ class FloatColumn:
         return self._buf[stop - limit : stop]
 
 
+class _Run:
+    """A symbol's whole history as one run of positions of a source (``start`` to ``stop``,
+    excluded; the latest ``max_bars`` of them kept): spans that follow one another, as a
+    backtest's skipped and visited ticks do, extend it by moving ``stop``."""
+
+    __slots__ = ("_max", "source", "start", "stop")
+
+    def __init__(self, source: BarSource, start: int, stop: int, max_bars: int) -> None:
+        self.source, self.start, self.stop, self._max = source, start, stop, max_bars
+
+    def positions(self) -> range:
+        return range(max(self.start, self.stop - self._max), self.stop)
+
+    def window(self, later: int, limit: int | None) -> np.ndarray:
+        """As :meth:`FloatColumn.window`: a view of the source's floats."""
+        first = max(self.start, self.stop - self._max)
+        stop = max(first, self.stop - later)
+        if limit is not None and stop - limit > first:
+            first = stop - limit
+        return self.source.floats[first:stop]
+
+
 class PriceHistory:
     """Bounded per-symbol bar history, appended by the kernel as ticks arrive.
 
     Only bars the kernel has already processed are in here, so a brain can never see a bar later
     than the kernel's clock. Closes are also kept as floats, for indicators. Bars of a
-    :class:`BarSpan` are kept as their positions in its source and built when read."""
+    :class:`BarSpan` are kept as their positions in its source and built when read; a symbol
+    whose every bar so far came in spans of one source that follow one another is kept as
+    one run of positions (:class:`_Run`), until a bar that does not continue it arrives."""
 
     def __init__(self, max_bars: int = 5000) -> None:
         self._bars: dict[str, deque[Bar | int]] = {}
         self._closes: dict[str, FloatColumn] = {}
         self._sources: dict[str, BarSource] = {}
+        self._runs: dict[str, _Run] = {}
         self._max = max_bars
 
     def append(self, bars: Iterable[Bar]) -> None:
         for bar in bars:
+            if bar.symbol in self._runs:
+                self._end_run(bar.symbol)
             series, closes = self._open(bar.symbol)
             if series and bar.time <= self._time(bar.symbol, series[-1]):
                 continue  # out-of-order or duplicate bar from a feed: ignore it
@@ -175,6 +202,10 @@ class PriceHistory:
         """Append one symbol's bars, already in strictly increasing time order (a replay's
         skipped ticks), in one step; bars not after the latest one are ignored (as in
         :meth:`append`)."""
+        if isinstance(bars, BarSpan) and self._run(symbol, bars):
+            return
+        if symbol in self._runs:
+            self._end_run(symbol)
         series, closes = self._open(symbol)
         if isinstance(bars, BarSpan) and self._sources.setdefault(symbol, bars.source) is (
             bars.source
@@ -194,6 +225,29 @@ class PriceHistory:
         kept = list(bars[-self._max :])
         series.extend(kept)
         closes.extend(np.array([float(b.close) for b in kept], dtype=np.float64))
+
+    def _run(self, symbol: str, span: BarSpan) -> bool:
+        """Keep ``span`` in the symbol's run, or start one (an empty history); False when it
+        does not continue the run (or there is none and bars are already kept)."""
+        run = self._runs.get(symbol)
+        if run is None:
+            if symbol in self._bars or span.stop <= span.start:
+                return False
+            self._runs[symbol] = _Run(span.source, span.start, span.stop, self._max)
+            self._sources[symbol] = span.source
+            return True
+        if span.source is not run.source or span.start != run.stop:
+            return span.source is run.source and span.stop <= span.start  # empty: nothing
+        run.stop = span.stop
+        return True
+
+    def _end_run(self, symbol: str) -> None:
+        """Keep the symbol's run as positions, to go on bar by bar."""
+        run = self._runs.pop(symbol)
+        series, closes = self._open(symbol)
+        kept = run.positions()
+        series.extend(kept)
+        closes.extend(run.source.floats[kept.start : kept.stop])
 
     def _after(self, symbol: str, span: BarSpan, last: Bar | int) -> bool:
         """Whether ``span`` (of the symbol's source) opens after the history's ``last`` bar:
@@ -218,8 +272,16 @@ class PriceHistory:
     def _time(self, symbol: str, item: Bar | int) -> datetime:
         return item.time if isinstance(item, Bar) else self._sources[symbol].time(item)
 
-    def _series(self, symbol: str) -> deque[Bar | int]:
+    def _series(self, symbol: str) -> Sequence[Bar | int]:
+        run = self._runs.get(symbol)
+        if run is not None:
+            return run.positions()
         return self._bars.get(symbol, deque())
+
+    def _column(self, symbol: str) -> FloatColumn | _Run | None:
+        """The symbol's closes as floats (a :meth:`FloatColumn.window` of them)."""
+        run = self._runs.get(symbol)
+        return run if run is not None else self._closes.get(symbol)
 
 
 class HistoryView:
@@ -243,7 +305,7 @@ class HistoryView:
         """Close prices of :meth:`bars` as float64 (for indicators only; money stays
         Decimal)."""
         history = self._history
-        column = history._closes.get(symbol)
+        column = history._column(symbol)
         if column is None:
             return np.empty(0, dtype=np.float64)
         return column.window(self._later(symbol, history._series(symbol)), limit).copy()
@@ -252,7 +314,7 @@ class HistoryView:
         """The last ``limit`` values of :meth:`closes` as a list (a short window read in plain
         Python, without an array)."""
         history = self._history
-        column = history._closes.get(symbol)
+        column = history._column(symbol)
         if column is None:
             return []
         out: list[float] = column.window(
@@ -260,7 +322,7 @@ class HistoryView:
         ).tolist()
         return out
 
-    def _later(self, symbol: str, series: deque[Bar | int]) -> int:
+    def _later(self, symbol: str, series: Sequence[Bar | int]) -> int:
         """How many of the latest bars open at or after ``now`` (a view older than the
         history: a decision that started before the latest ticks)."""
         time = self._history._time

@@ -41,14 +41,12 @@ from __future__ import annotations
 
 import asyncio
 import math
-import operator
 import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -56,14 +54,13 @@ import numpy as np
 
 from phantomex.domain.models import Bar, Instrument, Snapshot
 from phantomex.domain.money import MAX_PRICE
-from phantomex.market.base import Tick
+from phantomex.market.base import BarSpan, Tick
 from phantomex.market.health import SourceHealth
 from phantomex.market.loaders import load_bars, load_dataset
-from phantomex.market.replay_rows import SymbolRows
+from phantomex.market.replay_rows import DEFAULT_PERIOD, SymbolRows, datetimes_of, infer_period
 
 __all__ = ["DEFAULT_PERIOD", "ReplayFeed", "replay_dataset", "replay_from_files"]
 
-DEFAULT_PERIOD = timedelta(minutes=1)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
@@ -108,7 +105,7 @@ class ReplayFeed:
         series = {symbol: SymbolRows.of(symbol, b) for symbol, b in bars.items()}
         self._symbols: tuple[str, ...] = tuple(series)
         if period is None:
-            period = _infer_period(r.opens for r in series.values())
+            period = infer_period(r.opens_us for r in series.values())
         if period <= timedelta(0):
             raise ValueError(f"period must be positive, got {period}")
         self._period = period
@@ -119,27 +116,29 @@ class ReplayFeed:
         at: dict[str, Sequence[int]] = {}
         if len(series) == 1:
             (only,) = series.values()
-            times = only.opens
+            times, times_us = only.opens, only.opens_us
             n = len(times)
             union_idx[only.symbol] = at[only.symbol] = range(n)
         else:
-            union = np.unique(np.concatenate([np.asarray(r.opens) for r in series.values()]))
-            times = union.tolist()
+            union = np.unique(np.concatenate([r.opens_us for r in series.values()]))
+            times, times_us = union.tolist(), union
             n = len(times)
             for symbol, r in series.items():
-                idx = np.searchsorted(union, np.asarray(r.opens))
+                idx = np.searchsorted(union, r.opens_us)
                 row = np.full(n, -1, dtype=np.int64)
                 row[idx] = np.arange(idx.size)
                 union_idx[symbol], at[symbol] = idx.tolist(), row.tolist()
 
         self._n = n
         self._times_us = times  # open times, lap 0
-        close_us = np.asarray(times, dtype=np.int64) + period_us
-        self._close_us = close_us.tolist()  # tick times, lap 0
-        self._close_dt = _datetimes(close_us)
+        close_us = times_us + period_us
+        self._close_us = close_us  # tick times, lap 0
+        self._close_dt = datetimes_of(close_us)
         self._lap_us = times[-1] - times[0] + period_us  # span + period
         self._lap = timedelta(microseconds=self._lap_us)
         self._series = series
+        # bars given as columns only: the history keeps them as positions (see taken_bars)
+        self._columnar = all(rows.columnar for rows in series.values())
         self._at = at
         self._union_idx = union_idx
 
@@ -160,6 +159,7 @@ class ReplayFeed:
         self._cursor = first
         self._snaps = self._snapshots_before(first)
         self._last_time: datetime | None = None
+        self._taken: Tick | None = None  # the tick take() returned last
         self._closed = False
         self._wake: asyncio.Event | None = None
 
@@ -171,6 +171,7 @@ class ReplayFeed:
         self._yielded_at = time.monotonic()
         self.set_speed(speed)
         self._health = SourceHealth("replay", symbols=list(self._symbols))
+        self._emitted_at: float | None = None  # wall clock (epoch seconds) of the latest tick
 
     # ------------------------------------------------------------------ MarketFeed protocol
 
@@ -206,7 +207,8 @@ class ReplayFeed:
         self._cursor += 1
         self._scheduled += 1
         self._last_time = tick.time
-        self._health.ok(datetime.now(UTC))
+        self._taken = tick
+        self._emitted_at = time.time()  # health() reads it (a datetime per tick costs more)
         return tick
 
     def close(self) -> None:
@@ -218,8 +220,12 @@ class ReplayFeed:
 
     def health(self) -> list[SourceHealth]:
         """When the replay last emitted a tick (wall clock): stale when paced ticks stop."""
-        self._health.stale_after = max(timedelta(minutes=3), timedelta(seconds=10 * self._interval))
-        return [self._health]
+        health = self._health
+        if self._emitted_at is not None:
+            health.ok(datetime.fromtimestamp(self._emitted_at, UTC))
+            self._emitted_at = None
+        health.stale_after = max(timedelta(minutes=3), timedelta(seconds=10 * self._interval))
+        return [health]
 
     # ------------------------------------------------------------------ extras
 
@@ -318,6 +324,21 @@ class ReplayFeed:
         self._last_time = self._close_dt[stop - 1]
         return bars, dict(self._snaps)
 
+    def taken_bars(self, tick: Tick) -> dict[str, Sequence[Bar]] | None:
+        """The bars of ``tick`` as one-bar spans of their sources (as :meth:`skip_to` gives
+        them: the price history keeps a replay's bars as positions) when it is the tick
+        :meth:`take` returned last, in lap 0, of bars given as columns; None otherwise (read
+        its bars: a list's are built already)."""
+        if tick is not self._taken or self._cursor > self._n or not self._columnar:
+            return None
+        i = self._cursor - 1
+        spans: dict[str, Sequence[Bar]] = {}
+        for symbol, rows in self._series.items():
+            k = self._at[symbol][i]
+            if k >= 0:
+                spans[symbol] = BarSpan(rows, k, k + 1)
+        return spans
+
     def symbol_bars(self, symbol: str) -> Sequence[Bar]:
         """``symbol``'s bars in lap 0, in time order (as given: a list or columns)."""
         return self._series[symbol].source
@@ -365,11 +386,11 @@ class ReplayFeed:
         if after.tzinfo is None:
             after = after.replace(tzinfo=UTC)
         x = _us(after)
-        first_close = self._close_us[0]
+        first_close = int(self._close_us[0])
         if x < first_close:
             return 0
         lap = (x - first_close) // self._lap_us
-        i = bisect_right(self._close_us, x - lap * self._lap_us)
+        i = int(np.searchsorted(self._close_us, x - lap * self._lap_us, side="right"))
         return lap * self._n + i  # i == n means the first tick of the next lap
 
     def _change(self, symbol: str, lap: int, i: int, close: Decimal) -> Decimal | None:
@@ -411,50 +432,31 @@ class ReplayFeed:
 
     def _build(self, v: int, snaps: dict[str, Snapshot]) -> Tick:
         """The tick at virtual index ``v``; updates ``snaps`` (the running latest snapshots)."""
-        lap, i = divmod(v, self._n)
-        if lap:
-            shift = self._lap * lap
-            now = self._close_dt[i] + shift
-        else:
-            now = self._close_dt[i]
         bars: dict[str, Bar] = {}
+        if v < self._n:  # lap 0 (every tick of a replay that does not loop)
+            now = self._close_dt[v]
+            for symbol, rows in self._series.items():
+                k = self._at[symbol][v]
+                if k >= 0:
+                    bar = bars[symbol] = rows.bar(k)
+                    close = bar.close
+                    snaps[symbol] = Snapshot(symbol, now, close, self._change(symbol, 0, v, close))
+            return Tick(now, dict(snaps), bars)
+        lap, i = divmod(v, self._n)
+        shift = self._lap * lap
+        now = self._close_dt[i] + shift
         for symbol, rows in self._series.items():
             k = self._at[symbol][i]
             if k < 0:
                 continue
             bar = rows.bar(k)
-            if lap:
-                bar = Bar(
-                    symbol, bar.time + shift, bar.open, bar.high, bar.low, bar.close, bar.volume
-                )
-            bars[symbol] = bar
+            bars[symbol] = Bar(
+                symbol, bar.time + shift, bar.open, bar.high, bar.low, bar.close, bar.volume
+            )
             snaps[symbol] = Snapshot(
                 symbol, now, bar.close, self._change(symbol, lap, i, bar.close)
             )
-        return Tick(time=now, snapshots=dict(snaps), bars=bars)
-
-
-def _infer_period(opens: Iterable[list[int]]) -> timedelta:
-    """Most common spacing between consecutive bars (smallest on a tie), else 1 minute."""
-    diffs: list[np.ndarray] = [np.diff(np.asarray(t, dtype=np.int64)) for t in opens]
-    steps = np.concatenate([*diffs, np.empty(0, dtype=np.int64)])
-    if steps.size == 0:
-        return DEFAULT_PERIOD
-    if bool((steps == steps[0]).all()):  # evenly spaced: the one step
-        return timedelta(microseconds=int(steps[0]))
-    values, counts = np.unique(steps, return_counts=True)  # sorted: argmax takes the smallest
-    return timedelta(microseconds=int(values[int(np.argmax(counts))]))
-
-
-def _datetimes(us: np.ndarray) -> list[datetime]:
-    """The times ``us`` (µs since the epoch, increasing) as datetimes: the first, then each
-    by adding its step (one timedelta per distinct step; exact integer arithmetic)."""
-    if us.size == 0:
-        return []
-    steps = np.diff(us).tolist()
-    deltas = {d: timedelta(microseconds=d) for d in set(steps)}
-    first = _EPOCH + timedelta(microseconds=int(us[0]))
-    return list(accumulate(map(deltas.__getitem__, steps), operator.add, initial=first))
+        return Tick(now, dict(snaps), bars)
 
 
 def replay_from_files(

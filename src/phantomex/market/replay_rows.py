@@ -6,14 +6,17 @@ Bars given as a list are kept as they are. Bars given as columns
 the closes as :class:`Decimal`, the other fields as their exact decimal text), and a
 :class:`Bar` is built only when one is read: a visited tick's, or one of a skipped span
 (a :class:`~phantomex.market.base.BarSpan`, which the price history keeps unbuilt).
+Also the replay's time helpers: the bars' period and their times as datetimes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from itertools import pairwise
+from itertools import accumulate, pairwise, repeat
+from typing import Any
 
 import numpy as np
 
@@ -21,10 +24,11 @@ from phantomex.domain.models import Bar
 from phantomex.market.base import BarSpan
 from phantomex.market.columns import BarColumns
 
-__all__ = ["SymbolRows", "prepare"]
+__all__ = ["DEFAULT_PERIOD", "SymbolRows", "datetimes_of", "infer_period", "prepare"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
+DEFAULT_PERIOD = timedelta(minutes=1)  # of bars whose spacing says nothing
 
 
 def _us(dt: datetime) -> int:
@@ -64,15 +68,19 @@ class SymbolRows:
         closes: list[Decimal],
         source: Sequence[Bar],
         bars: list[Bar] | None,
-        texts: list[list[str]] | None = None,
+        texts: list[tuple[bytes, Sequence[int]]] | None = None,
     ) -> None:
         self.symbol = symbol
         self.opens = opens  # open times, µs since the epoch
         self.closes = closes
         self.source = source  # the bars as given, once in order (a list or columns)
         self._bars = bars  # given as Bar objects
-        self._texts = texts  # given as columns: the open, high, low and volume texts
+        # given as columns: the open, high, low and volume texts (see _text_column)
+        self._texts = texts
         self._floats: np.ndarray | None = None
+        self._opens_us: np.ndarray | None = None
+        # texts that repeat much: each parsed once (see _decimals)
+        self._parsed: dict[str, Decimal] | None = None
 
     @classmethod
     def of(cls, symbol: str, bars: Sequence[Bar]) -> SymbolRows:
@@ -88,11 +96,13 @@ class SymbolRows:
     def _of_columns(cls, symbol: str, columns: BarColumns) -> SymbolRows:
         if columns.symbol != symbol:
             raise ValueError(f"{symbol}: every bar's symbol must be {symbol!r}")
-        close_texts = columns.texts["close"].to_pylist()
-        closes = list(map(Decimal, close_texts))
-        texts = [columns.texts[k].to_pylist() for k in ("open", "high", "low", "volume")]
+        close_texts = _all_texts(columns.texts["close"])
+        closes, parsed = _decimals(close_texts)
+        texts = [_text_column(columns.texts[k]) for k in ("open", "high", "low", "volume")]
         rows = cls(symbol, columns.time_us.tolist(), closes, columns, None, texts)
+        rows._parsed = parsed
         rows._floats = _close_floats(columns, close_texts)
+        rows._opens_us = np.asarray(columns.time_us, dtype=np.int64)
         return rows
 
     def __len__(self) -> int:
@@ -105,19 +115,48 @@ class SymbolRows:
             self._floats = np.fromiter(map(float, self.closes), np.float64, len(self.closes))
         return self._floats
 
+    @property
+    def columnar(self) -> bool:
+        """Whether the bars were given as columns (built when read) rather than a list."""
+        return self._bars is None
+
+    @property
+    def opens_us(self) -> np.ndarray:
+        """The open times as an int64 array (read-only use), built once."""
+        if self._opens_us is None:
+            self._opens_us = np.asarray(self.opens, dtype=np.int64)
+        return self._opens_us
+
     def bar(self, k: int) -> Bar:
         """The ``k``-th bar."""
         if self._bars is not None:
             return self._bars[k]
         assert self._texts is not None
-        o, h, lo, v = self._texts
-        when = _EPOCH + timedelta(microseconds=self.opens[k])
-        d = Decimal
-        return Bar(self.symbol, when, d(o[k]), d(h[k]), d(lo[k]), self.closes[k], d(v[k]))
+        (o, oe), (h, he), (lo, le), (v, ve) = self._texts
+        j = k + 1
+        d = Decimal if self._parsed is None else self._shared
+        return Bar(
+            self.symbol,
+            _EPOCH + _ONE_US * self.opens[k],  # cheaper than timedelta(microseconds=...)
+            d(o[oe[k] : oe[j]].decode()),
+            d(h[he[k] : he[j]].decode()),
+            d(lo[le[k] : le[j]].decode()),
+            self.closes[k],
+            d(v[ve[k] : ve[j]].decode()),
+        )
+
+    def _shared(self, text: str) -> Decimal:
+        """The Decimal of a text, parsed once (texts that repeat much)."""
+        parsed = self._parsed
+        assert parsed is not None
+        value = parsed.get(text)
+        if value is None:
+            value = parsed[text] = Decimal(text)
+        return value
 
     def time(self, k: int) -> datetime:
         """The open time of the ``k``-th bar."""
-        return _EPOCH + timedelta(microseconds=self.opens[k])
+        return _EPOCH + _ONE_US * self.opens[k]
 
     def bars(self, start: int, stop: int) -> Sequence[Bar]:
         """The bars ``start`` to ``stop`` (excluded): a list, or a span built when read."""
@@ -144,3 +183,71 @@ def _close_floats(columns: BarColumns, texts: list[str]) -> np.ndarray:
         floats.flags.writeable = False
         return floats
     return np.fromiter(map(float, texts), np.float64, len(texts))
+
+
+def _decimals(texts: list[str]) -> tuple[list[Decimal], dict[str, Decimal] | None]:
+    """The texts as Decimals; when they repeat much (a sample says so: prices on a coarse tick
+    grid), each distinct text is parsed once and its Decimal shared (Decimals are immutable):
+    then also returns the Decimal of each text, for the bars' other prices."""
+    sample = texts[:1024]
+    if len(set(sample)) * 2 > len(sample):
+        return list(map(Decimal, texts)), None
+    parsed = {text: Decimal(text) for text in dict.fromkeys(texts)}
+    return list(map(parsed.__getitem__, texts)), parsed
+
+
+def _all_texts(column: Any) -> list[str]:
+    """Every text of a column (a pyarrow string array or fixed-width ASCII bytes)."""
+    if isinstance(column, np.ndarray):
+        return [b.decode("ascii") for b in column.tolist()]
+    texts: list[str] = column.to_pylist()
+    return texts
+
+
+def _text_column(column: Any) -> tuple[bytes, Sequence[int]]:
+    """A column's texts as their UTF-8 bytes end to end and where each ends (text ``k`` is
+    ``data[ends[k]:ends[k + 1]]``), so one text is read without converting the whole column
+    (only a visited bar's open, high, low and volume are read): an Arrow string array's own
+    buffers, read in place; any other kind of column is joined once."""
+    if not isinstance(column, np.ndarray):
+        import pyarrow as pa
+
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        large = column.type == pa.large_string()
+        if (large or column.type == pa.string()) and not column.null_count:
+            start = column.offset
+            raw = memoryview(column.buffers()[1]).cast("B")
+            offsets = raw.cast("q") if large else raw.cast("i")
+            held = column.buffers()[2]
+            data = held.to_pybytes() if held is not None else b""
+            return data, offsets[start : start + len(column) + 1]
+    encoded = [str(t).encode() for t in _all_texts(column)]
+    return b"".join(encoded), list(accumulate(map(len, encoded), initial=0))
+
+
+def infer_period(opens: Iterable[np.ndarray]) -> timedelta:
+    """Most common spacing between consecutive bars (smallest on a tie), else 1 minute."""
+    diffs: list[np.ndarray] = [np.diff(t) for t in opens]
+    steps = np.concatenate([*diffs, np.empty(0, dtype=np.int64)])
+    if steps.size == 0:
+        return DEFAULT_PERIOD
+    if bool((steps == steps[0]).all()):  # evenly spaced: the one step
+        return timedelta(microseconds=int(steps[0]))
+    values, counts = np.unique(steps, return_counts=True)  # sorted: argmax takes the smallest
+    return timedelta(microseconds=int(values[int(np.argmax(counts))]))
+
+
+def datetimes_of(us: np.ndarray) -> list[datetime]:
+    """The times ``us`` (µs since the epoch, increasing) as datetimes: the first, then each
+    by adding its step (one timedelta per distinct step; exact integer arithmetic)."""
+    if us.size == 0:
+        return []
+    first = _EPOCH + timedelta(microseconds=int(us[0]))
+    diffs = np.diff(us)
+    if diffs.size and bool((diffs == diffs[0]).all()):  # evenly spaced: one step
+        step = timedelta(microseconds=int(diffs[0]))
+        return list(accumulate(repeat(step, diffs.size), operator.add, initial=first))
+    steps = diffs.tolist()
+    deltas = {d: timedelta(microseconds=d) for d in set(steps)}
+    return list(accumulate(map(deltas.__getitem__, steps), operator.add, initial=first))
