@@ -171,19 +171,19 @@ class DecisionPipeline:
                 closed = s.store.count_trades(agent.id, side="sell")
         limits = BuyLimits(s.risk, spec.risk, wallet, marks)
         return BrainContext(
-            agent.id,
-            agent.name,
-            spec.goal,
-            now,
-            list(spec.symbols),
-            dict(s.prices),
-            s.history.view(now),
-            wallet,
-            LazyValues([sym for sym in spec.symbols if sym in marks], limits),
-            agent.brain_state,
-            recent,
-            trades,
-            closed,
+            agent_id=agent.id,
+            agent_name=agent.name,
+            goal=spec.goal,
+            now=now,
+            symbols=list(spec.symbols),
+            prices=dict(s.prices),
+            history=s.history.view(now),
+            wallet=wallet,
+            max_buy_quantity=LazyValues([sym for sym in spec.symbols if sym in marks], limits),
+            state=agent.brain_state,
+            recent_decisions=recent,
+            recent_trades=trades,
+            closed_trades=closed,
         )
 
     async def _ask(self, agent: Agent, ctx: BrainContext) -> Decision:

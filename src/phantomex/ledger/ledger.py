@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import localcontext
 
 from phantomex.domain.models import Deposit, Fill, Position, Side, Wallet
-from phantomex.domain.money import MONEY_CONTEXT, is_valid_price, money_math
+from phantomex.domain.money import is_valid_price, money_math
 
 
 class LedgerError(ValueError):
@@ -156,9 +155,7 @@ class Ledger:
 
     def post(self, fill: Fill) -> Wallet:
         """:meth:`apply`, returning the new live wallet itself (read-only, as :meth:`view`)."""
-        new = self.view(fill.agent_id).copy()  # apply_fill, one call less (once per trade)
-        with localcontext(MONEY_CONTEXT):
-            fill_into(new, fill)
+        new = apply_fill(self.view(fill.agent_id), fill)
         self._commit(fill, new)
         return new
 

@@ -432,27 +432,20 @@ class ReplayFeed:
 
     def _build(self, v: int, snaps: dict[str, Snapshot]) -> Tick:
         """The tick at virtual index ``v``; updates ``snaps`` (the running latest snapshots)."""
-        bars: dict[str, Bar] = {}
-        if v < self._n:  # lap 0 (every tick of a replay that does not loop)
-            now = self._close_dt[v]
-            for symbol, rows in self._series.items():
-                k = self._at[symbol][v]
-                if k >= 0:
-                    bar = bars[symbol] = rows.bar(k)
-                    close = bar.close
-                    snaps[symbol] = Snapshot(symbol, now, close, self._change(symbol, 0, v, close))
-            return Tick(now, dict(snaps), bars)
         lap, i = divmod(v, self._n)
-        shift = self._lap * lap
-        now = self._close_dt[i] + shift
+        shift = self._lap * lap if lap else None
+        now = self._close_dt[i] if shift is None else self._close_dt[i] + shift
+        bars: dict[str, Bar] = {}
         for symbol, rows in self._series.items():
             k = self._at[symbol][i]
             if k < 0:
                 continue
             bar = rows.bar(k)
-            bars[symbol] = Bar(
-                symbol, bar.time + shift, bar.open, bar.high, bar.low, bar.close, bar.volume
-            )
+            if shift is not None:  # a later lap: the bar moved on by whole laps
+                bar = Bar(
+                    symbol, bar.time + shift, bar.open, bar.high, bar.low, bar.close, bar.volume
+                )
+            bars[symbol] = bar
             snaps[symbol] = Snapshot(
                 symbol, now, bar.close, self._change(symbol, lap, i, bar.close)
             )
