@@ -132,10 +132,11 @@ def backtest(o: BacktestOptions) -> None:
             if not o.data and not o.dataset:
                 raise ValueError("give --data FILE or --dataset NAME")
             wanted = [s for s in (o.symbols or "").split(",") if s.strip()] or None
-            fast = o.engine is EngineChoice.fast and not o.blind
             datasets = _datasets_dir() if o.dataset else None
+            # as columns for either engine (the same bars as rows, read without a Decimal bar
+            # per row); a blind run disguises Bar lists
             bars, sources = load_data(
-                o.data or [], o.dataset, wanted, datasets=datasets, columns=fast
+                o.data or [], o.dataset, wanted, datasets=datasets, columns=not o.blind
             )
             when_from = parse_when(o.start, end=False)
             when_to = parse_when(o.stop, end=True)

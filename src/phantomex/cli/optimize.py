@@ -118,9 +118,7 @@ def register(app: typer.Typer) -> None:
             if not data and not dataset:
                 raise ValueError("give --data FILE or --dataset NAME")
             datasets = load_settings().datasets_dir
-            loaded, _ = load_data(
-                data or [], dataset, wanted, datasets=datasets, columns=engine.value == "fast"
-            )
+            loaded, _ = load_data(data or [], dataset, wanted, datasets=datasets, columns=True)
             first, last = parse_when(start, end=False), parse_when(stop, end=True)
             bars = select_window(loaded, first, last)
             times = bar_times(bars)
