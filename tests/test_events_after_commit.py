@@ -94,6 +94,33 @@ async def test_a_planned_replay_publishes_each_batch_after_its_commit(tmp_path: 
     assert all(committed for _, committed in seen), seen
 
 
+@pytest.mark.asyncio
+async def test_a_batched_replay_publishes_each_batch_after_its_commit(tmp_path: Path) -> None:
+    """A session's driver (every tick visited, a batch of ticks per store transaction, each
+    tick in its own unit): the trades of a batch are told once the batch is stored."""
+    db = tmp_path / "phantomex.db"
+    kernel = kernel_on(db)
+    fast = RiskProfile(cooldown_seconds=0, max_allocation_pct=Decimal(50))
+    spec = AgentSpec(name="rsi", brain="rsi", params={"period": 5}, symbols=["BTC"], risk=fast)
+    kernel.create_agent(spec)
+    reader = sqlite3.connect(db)
+    seen: list[tuple[str, bool]] = []
+
+    def follower(event: Event) -> None:
+        key = event.data["trade"]["idempotency_key"]
+        row = reader.execute("SELECT 1 FROM trades WHERE idempotency_key = ?", (key,))
+        seen.append((key, row.fetchone() is not None))
+
+    kernel.bus.subscribe(follower, types=("trade",))
+    driver = TickDriver(kernel, batch=50)
+    assert driver.plan is None
+    await driver.run()
+    reader.close()
+    kernel.store.close()
+    assert len(seen) >= 4, "too few trades: the test proved nothing"
+    assert all(committed for _, committed in seen), seen
+
+
 def test_a_rolled_back_unit_publishes_nothing(tmp_path: Path) -> None:
     db = tmp_path / "phantomex.db"
     kernel = kernel_on(db)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -175,9 +175,12 @@ class Kernel:
         it (a session's results) without interleaving with a tick."""
         return self.lock
 
-    def transaction(self) -> AbstractContextManager[None]:
-        """One store transaction around many units (a replay's batch of ticks)."""
-        return self.store.unit()
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One store transaction around many units (a replay's batch of ticks); their events
+        go out once it commits (dropped if it fails)."""
+        with self.bus.held(), self.store.unit():
+            yield
 
     def close(self) -> None:
         """Close the store (a replay's own kernel, when it ends)."""
