@@ -33,23 +33,33 @@ def kernel_on(db: Path) -> Kernel:
     return kernel
 
 
-@pytest.mark.asyncio
-async def test_trade_events_follow_the_commit(tmp_path: Path) -> None:
-    db = tmp_path / "phantomex.db"
-    kernel = kernel_on(db)
-    fast = RiskProfile(cooldown_seconds=0, max_allocation_pct=Decimal(50))
-    spec = AgentSpec(name="rsi", brain="rsi", params={"period": 5}, symbols=["BTC"], risk=fast)
-    kernel.create_agent(spec)
+#: trades at once: no cooldown, half the cash per buy
+FAST = RiskProfile(cooldown_seconds=0, max_allocation_pct=Decimal(50))
+
+
+def trades_told(kernel: Kernel, db: Path) -> tuple[list[tuple[str, bool]], sqlite3.Connection]:
+    """Follow the kernel's trade events: each trade's key and whether its row was already
+    stored when the event arrived (read through the returned connection of its own)."""
     reader = sqlite3.connect(db)
     seen: list[tuple[str, bool]] = []
 
     def follower(event: Event) -> None:
-        if event.type == "trade":
-            key = event.data["trade"]["idempotency_key"]
-            row = reader.execute("SELECT 1 FROM trades WHERE idempotency_key = ?", (key,))
-            seen.append((key, row.fetchone() is not None))
+        key = event.data["trade"]["idempotency_key"]
+        row = reader.execute("SELECT 1 FROM trades WHERE idempotency_key = ?", (key,))
+        seen.append((key, row.fetchone() is not None))
 
-    kernel.bus.subscribe(follower)
+    kernel.bus.subscribe(follower, types=("trade",))
+    return seen, reader
+
+
+@pytest.mark.asyncio
+async def test_trade_events_follow_the_commit(tmp_path: Path) -> None:
+    db = tmp_path / "phantomex.db"
+    kernel = kernel_on(db)
+    kernel.create_agent(
+        AgentSpec(name="rsi", brain="rsi", params={"period": 5}, symbols=["BTC"], risk=FAST)
+    )
+    seen, reader = trades_told(kernel, db)
     await kernel.run()
     reader.close()
     kernel.store.close()
@@ -70,20 +80,11 @@ async def test_a_planned_replay_publishes_each_batch_after_its_commit(tmp_path: 
         config=KernelConfig(lean=True, persist_snapshots=False),
     )
     kernel.load()
-    fast = RiskProfile(cooldown_seconds=0, max_allocation_pct=Decimal(50))
     spec = AgentSpec(
-        name="sma", brain="sma_cross", params={"fast": 5, "slow": 20}, symbols=["BTC"], risk=fast
+        name="sma", brain="sma_cross", params={"fast": 5, "slow": 20}, symbols=["BTC"], risk=FAST
     )
     kernel.create_agent(spec)
-    reader = sqlite3.connect(db)
-    seen: list[tuple[str, bool]] = []
-
-    def follower(event: Event) -> None:
-        key = event.data["trade"]["idempotency_key"]
-        row = reader.execute("SELECT 1 FROM trades WHERE idempotency_key = ?", (key,))
-        seen.append((key, row.fetchone() is not None))
-
-    kernel.bus.subscribe(follower, types=("trade",))
+    seen, reader = trades_told(kernel, db)
     driver = TickDriver(kernel, batch=100, skipping=True)
     assert driver.plan is not None
     await driver.run()
@@ -100,18 +101,10 @@ async def test_a_batched_replay_publishes_each_batch_after_its_commit(tmp_path: 
     tick in its own unit): the trades of a batch are told once the batch is stored."""
     db = tmp_path / "phantomex.db"
     kernel = kernel_on(db)
-    fast = RiskProfile(cooldown_seconds=0, max_allocation_pct=Decimal(50))
-    spec = AgentSpec(name="rsi", brain="rsi", params={"period": 5}, symbols=["BTC"], risk=fast)
-    kernel.create_agent(spec)
-    reader = sqlite3.connect(db)
-    seen: list[tuple[str, bool]] = []
-
-    def follower(event: Event) -> None:
-        key = event.data["trade"]["idempotency_key"]
-        row = reader.execute("SELECT 1 FROM trades WHERE idempotency_key = ?", (key,))
-        seen.append((key, row.fetchone() is not None))
-
-    kernel.bus.subscribe(follower, types=("trade",))
+    kernel.create_agent(
+        AgentSpec(name="rsi", brain="rsi", params={"period": 5}, symbols=["BTC"], risk=FAST)
+    )
+    seen, reader = trades_told(kernel, db)
     driver = TickDriver(kernel, batch=50)
     assert driver.plan is None
     await driver.run()
