@@ -276,7 +276,8 @@ class DecisionPipeline:
             journal.resolve(rec, DecisionStatus.HELD, decision.reasoning)
             return rec
         verdict = self.check(agent, decision)
-        rec.checks = [c.to_json() for c in verdict.checks]
+        if not s.config.lean:  # a lean run's records are never read back for their checks
+            rec.checks = [c.to_json() for c in verdict.checks]
         if not verdict.approved and verdict.hold:  # e.g. market closed: wait, not a breach
             journal.resolve(rec, DecisionStatus.HELD, verdict.reason)
         elif not verdict.approved:
