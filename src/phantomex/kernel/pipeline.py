@@ -303,4 +303,5 @@ class DecisionPipeline:
             halted="kill switch is on" if s.killed else None,
             instruments=s.feed.instruments,
             suspect=s.guard.held(),
+            explain=not s.config.lean,  # a lean run never reads the lines of passed checks
         )
