@@ -184,6 +184,7 @@ class DecisionPipeline:
             recent_decisions=recent,
             recent_trades=trades,
             closed_trades=closed,
+            explain=not s.config.lean,
         )
 
     async def _ask(self, agent: Agent, ctx: BrainContext) -> Decision:
