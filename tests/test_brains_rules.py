@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from decimal import Decimal
@@ -242,6 +243,20 @@ async def test_momentum_buy_reasoning_and_meta() -> None:
     assert decision.meta["slow"] == pytest.approx(14.4)
     assert decision.meta["cross"] == "up"
     assert "SMA(3)" in decision.reasoning and "crossed above" in decision.reasoning
+
+
+@pytest.mark.asyncio
+async def test_momentum_without_explaining_decides_the_same_without_its_figures() -> None:
+    brain = momentum_brain(fast=3, slow=5)
+    for series, holdings in ((V_SHAPE, None), (A_SHAPE, HELD), (V_SHAPE, HELD)):
+        for bars in range(1, len(series) + 1):
+            ctx = make_ctx({"BTC": series}, bars=bars, holdings=holdings)
+            explained = await brain.decide(ctx)
+            ctx.explain = False  # what a lean backtest asks: nobody reads the meta
+            bare = await brain.decide(ctx)
+            assert bare == dataclasses.replace(explained, meta=bare.meta)
+            assert bare.meta.items() <= explained.meta.items()
+            assert len(bare.meta) < len(explained.meta) or bars <= 5  # none while warming up
 
 
 @pytest.mark.asyncio

@@ -20,7 +20,7 @@ from phantomex.brains.rules._common import Signal, _all_positive_finite, choose
 from phantomex.brains.rules.momentum import sma_last_two
 from phantomex.broker.paper import PaperBroker
 from phantomex.domain.agent import AgentSpec
-from phantomex.domain.models import Action, Decision
+from phantomex.domain.models import Action, Decision, OrderType
 from phantomex.domain.risk import RiskProfile
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.market.loaders import load_dataset
@@ -55,13 +55,12 @@ def test_lazy_values_compute_each_value_once_and_only_when_read() -> None:
 # -- the kernel's context -----------------------------------------------------------------------
 
 
-def _kernel(db: Path) -> Kernel:
+def _kernel(db: Path, *, lean: bool = False) -> Kernel:
     data = {s: bars[:120] for s, bars in load_dataset("demo", ["BTC", "ETH", "SOL"]).items()}
     data["SOL"] = data["SOL"][100:]  # no SOL price before its 100th bar
     feed = ReplayFeed(data, speed=0, warmup_bars=30)
-    kernel = Kernel(
-        Store(f"sqlite:///{db}"), feed, PaperBroker(), config=KernelConfig(persist_snapshots=False)
-    )
+    config = KernelConfig(persist_snapshots=False, lean=lean)
+    kernel = Kernel(Store(f"sqlite:///{db}"), feed, PaperBroker(), config=config)
     kernel.load()
     kernel.warm_up()
     return kernel
@@ -164,3 +163,40 @@ async def test_brain_decision_ids_and_a_sells_realized_pnl(tmp_path: Path) -> No
     for rec in brain:
         seed = f"{agent.id}|{rec.time.isoformat()}|brain|{rec.symbol}"
         assert rec.id == hashlib.sha256(seed.encode()).hexdigest()[:32]
+
+
+@pytest.mark.asyncio
+async def test_a_lean_kernel_leaves_out_of_a_record_only_what_nobody_reads(tmp_path: Path) -> None:
+    """A lean kernel (a backtest recording no decisions) leaves out a record's check lines and
+    meta; the order shape that execution reads stays: a limit order rests as in a full kernel,
+    and the orders fill alike."""
+    seen = []
+    for lean in (False, True):
+        kernel = _kernel(tmp_path / f"{lean}.db", lean=lean)
+        agent = kernel.create_agent(AgentSpec(name="m", brain="rsi", symbols=["BTC"]))
+        await kernel.step(await kernel.feed.next_tick())  # type: ignore[arg-type]
+        price = kernel.prices["BTC"].price
+        limit = Decimal(price * Decimal("0.5")).quantize(Decimal("0.01"))  # far below: it rests
+        rests = Decision(
+            Action.BUY,
+            "BTC",
+            quantity=Decimal("0.01"),
+            order_type=OrderType.LIMIT,
+            limit_price=limit,
+            meta={"note": "a person's"},
+        )
+        resting = kernel.place(agent.id, rests)
+        market = kernel.place(agent.id, Decision(Action.BUY, "BTC", notional=Decimal(500)))
+        [order] = kernel.open_orders(agent.id)
+        assert (order.id, order.type, order.limit_price) == (resting.id, OrderType.LIMIT, limit)
+        checks = [r.checks for r in (resting, market)]
+        metas = [r.meta for r in (resting, market)]
+        shape = {"order": {"type": "limit", "limit_price": format(limit, "f"), "stop_price": None}}
+        if lean:
+            assert checks == [[], []] and metas == [shape, {}]
+        else:
+            assert all(c and all(line["passed"] for line in c) for c in checks)
+            assert metas == [{"note": "a person's", **shape}, {}]
+        seen.append([(t["side"], t["price"], t["quantity"]) for t in kernel.trades(agent.id)])
+        kernel.store.close()
+    assert seen[0] == seen[1] and len(seen[0]) == 1

@@ -69,15 +69,22 @@ def test_approved_orders_are_affordable_and_within_limits(
     kwargs = {size: amount} if size else {}
     decision = Decision(action, "BTC", **kwargs)  # type: ignore[arg-type]
     prices = {"BTC": Snapshot("BTC", NOW, price), "ETH": Snapshot("ETH", NOW, Decimal(10))}
-    verdict = engine.check(
-        decision,
-        profile=profile,
-        state=RiskState(),
-        wallet=wallet,
-        prices=prices,
-        allowed_symbols=["BTC", "ETH"],
-        now=NOW,
+    verdict, unexplained = (
+        engine.check(
+            decision,
+            profile=profile,
+            state=RiskState(),
+            wallet=wallet,
+            prices=prices,
+            allowed_symbols=["BTC", "ETH"],
+            now=NOW,
+            explain=explain,
+        )
+        for explain in (True, False)
     )
+    # without explaining: the same verdict, with only the failures and resizes among its checks
+    kept = [c for c in verdict.checks if not c.passed or c.detail.startswith("resized: ")]
+    assert unexplained == dataclasses.replace(verdict, checks=kept)
     if not verdict.approved:
         assert verdict.reason and verdict.checks and not verdict.checks[-1].passed
         return

@@ -86,6 +86,9 @@ class BrainContext:
     recent_decisions: list[dict[str, Any]] = field(default_factory=list)  # slow brains only
     recent_trades: list[dict[str, Any]] = field(default_factory=list)  # slow brains only
     closed_trades: int = 0  # the agent's sells so far (slow brains only)
+    #: Whether anything reads the decision's ``meta`` (the kernel's lean backtest reads none):
+    #: a rule brain may then leave out the figures it only explains itself with.
+    explain: bool = True
 
     def mark(self, symbol: str) -> Decimal | None:
         snap = self.prices.get(symbol)

@@ -78,7 +78,8 @@ class Journal:
             price=snap.price if snap and is_valid_price(snap.price) else None,
             reasoning=decision.reasoning,
             confidence=decision.confidence,
-            meta=jsonable(decision.meta),
+            # a lean run reads its records for their order shape only: its meta is left out
+            meta={} if self.state.config.lean else jsonable(decision.meta),
         )
         if decision.order_type is not OrderType.MARKET:
             rec.meta["order"] = jsonable(

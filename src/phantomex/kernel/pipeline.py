@@ -184,6 +184,7 @@ class DecisionPipeline:
             recent_decisions=recent,
             recent_trades=trades,
             closed_trades=closed,
+            explain=not s.config.lean,
         )
 
     async def _ask(self, agent: Agent, ctx: BrainContext) -> Decision:
@@ -276,7 +277,8 @@ class DecisionPipeline:
             journal.resolve(rec, DecisionStatus.HELD, decision.reasoning)
             return rec
         verdict = self.check(agent, decision)
-        rec.checks = [c.to_json() for c in verdict.checks]
+        if not s.config.lean:  # a lean run's records are never read back for their checks
+            rec.checks = [c.to_json() for c in verdict.checks]
         if not verdict.approved and verdict.hold:  # e.g. market closed: wait, not a breach
             journal.resolve(rec, DecisionStatus.HELD, verdict.reason)
         elif not verdict.approved:
@@ -302,4 +304,5 @@ class DecisionPipeline:
             halted="kill switch is on" if s.killed else None,
             instruments=s.feed.instruments,
             suspect=s.guard.held(),
+            explain=not s.config.lean,  # a lean run never reads the lines of passed checks
         )

@@ -199,10 +199,13 @@ class RiskEngine:
         halted: str | None = None,
         instruments: Mapping[str, Instrument] | None = None,
         suspect: Mapping[str, str] | None = None,
+        explain: bool = True,
     ) -> Verdict:
         """Turn a buy/sell decision into a sized order, or reject it with the reason. A symbol
         in ``suspect`` (symbol -> why: the price guard does not trust its latest prices) is a
-        hold with that reason, like a closed market: a wait, not a breach."""
+        hold with that reason, like a closed market: a wait, not a breach. Without ``explain``
+        the verdict's checks leave out the usual lines of checks that passed (for a caller that
+        never reads them: a lean backtest); a resize and a failure are still explained."""
         checks: list[Check] = []
         symbol = decision.symbol
         if decision.action is Action.HOLD:
@@ -212,7 +215,8 @@ class RiskEngine:
         if not symbol or symbol not in allowed_symbols:
             reason = f"symbol {symbol!r} is not one of {allowed_symbols}"
             return _reject(checks, symbol, "symbol", reason)
-        checks.append(Check("symbol", True, symbol))
+        if explain:
+            checks.append(Check("symbol", True, symbol))
         closed = market_closed(instruments.get(symbol) if instruments else None, now)
         if closed:
             verdict = _reject(checks, symbol, "market_hours", closed)
@@ -228,7 +232,8 @@ class RiskEngine:
             return _reject(checks, symbol, "price", f"{symbol}: {problem}")
         assert snap is not None
         price = snap.price
-        checks.append(Check("price", True, f"{symbol} at {price}"))
+        if explain:
+            checks.append(Check("price", True, f"{symbol} at {price}"))
         if state.paused_until is not None and now < state.paused_until:
             reason = f"daily loss limit hit; paused until {state.paused_until}"
             return _reject(checks, symbol, "daily_loss", reason)
@@ -237,7 +242,8 @@ class RiskEngine:
             if wait > 0:
                 reason = f"cooldown: {wait:.0f}s until the next trade"
                 return _reject(checks, symbol, "cooldown", reason)
-        checks.append(NO_COOLDOWN)
+        if explain:
+            checks.append(NO_COOLDOWN)
         if decision.quantity is not None or decision.notional is not None:
             for name, value in (("quantity", decision.quantity), ("notional", decision.notional)):
                 if value is not None and (not value.is_finite() or value <= 0):
@@ -247,9 +253,11 @@ class RiskEngine:
         if decision.action is Action.BUY:
             marks = {s: p.price for s, p in prices.items() if is_valid_price(p.price)}
             equity = wallet.equity(marks)
-            verdict = self._size_buy(decision, profile, wallet, symbol, price, equity, checks)
+            verdict = self._size_buy(
+                decision, profile, wallet, symbol, price, equity, checks, explain
+            )
         else:
-            verdict = self._size_sell(decision, profile, wallet, symbol, price, checks)
+            verdict = self._size_sell(decision, profile, wallet, symbol, price, checks, explain)
         if not verdict.approved:
             return verdict
         lot = instruments[symbol].quantity_step if instruments and symbol in instruments else None
@@ -293,6 +301,7 @@ class RiskEngine:
         price: Decimal,
         equity: Decimal,
         checks: list[Check],
+        explain: bool,
     ) -> Verdict:
         limit, by_cash = self._buy_limits(profile, wallet, symbol, price, equity)
         if decision.quantity is not None:
@@ -313,7 +322,7 @@ class RiskEngine:
                 return Verdict(False, symbol=symbol, reason=detail, checks=checks)
             checks.append(Check("size", True, "resized: " + detail))
             wanted = limit
-        else:
+        elif explain:
             checks.append(Check("size", True, f"buy {fmt.quantity(wanted)} {symbol} within limits"))
         if wanted <= 0:
             reason = f"no room to buy {symbol} (cash {wallet.cash:.2f})"
@@ -331,6 +340,7 @@ class RiskEngine:
         symbol: str,
         price: Decimal,
         checks: list[Check],
+        explain: bool,
     ) -> Verdict:
         held = wallet.quantity(symbol)
         if held <= 0:
@@ -353,7 +363,7 @@ class RiskEngine:
                 return Verdict(False, symbol=symbol, reason=detail, checks=checks)
             checks.append(Check("holding", True, "resized: " + detail))
             wanted = held
-        else:
+        elif explain:
             shown = fmt.quantity(held)  # the whole holding (the usual sell) is shown once
             selling = shown if wanted is held else fmt.quantity(wanted)
             checks.append(Check("holding", True, f"sell {selling} of {shown} {symbol}"))

@@ -136,16 +136,20 @@ class MomentumBrain(RuleBrain):
         label = f"{name}({p.fast}) {f_now:.6g} vs {name}({p.slow}) {s_now:.6g}"
         spread_pct = (f_now - s_now) / s_now * 100
         price_f = float(price)  # once, for num(price) and fmt(price)
-        meta = {
-            "symbol": symbol,
-            "price": round(price_f, 6),
-            "fast": round(f_now, 6),
-            "slow": round(s_now, 6),
-            "fast_prev": round(f_prev, 6),
-            "slow_prev": round(s_prev, 6),
-            "spread_pct": round(spread_pct, 4),
-            "cross": "up" if crossed == 1 else "down" if crossed == -1 else None,
-        }
+        meta = (
+            {
+                "symbol": symbol,
+                "price": round(price_f, 6),
+                "fast": round(f_now, 6),
+                "slow": round(s_now, 6),
+                "fast_prev": round(f_prev, 6),
+                "slow_prev": round(s_prev, 6),
+                "spread_pct": round(spread_pct, 4),
+                "cross": "up" if crossed == 1 else "down" if crossed == -1 else None,
+            }
+            if ctx.explain
+            else {}
+        )
         held = holding(ctx, symbol)
         action = signals.momentum_signal(crossed, bool(held))
         if action == signals.SELL:
