@@ -139,7 +139,7 @@ class PaperBroker:
     def _check_new(self, order: Order) -> None:
         if order.idempotency_key in self._used_keys:
             raise OrderRejected(f"duplicate order: key {order.idempotency_key} was already used")
-        if not order.quantity.is_finite() or order.quantity <= 0:
+        if not order.quantity.is_finite() or order.quantity <= ZERO:
             raise OrderRejected(f"quantity must be positive, got {order.quantity}")
 
     def _slipped(self, side: Side, price: Decimal) -> Decimal:
@@ -176,7 +176,7 @@ class PaperBroker:
                         f"insufficient holdings: selling {qty} {order.symbol}, holding {held}"
                     )
                 qty = held
-        if qty <= 0:
+        if qty <= ZERO:
             raise OrderRejected(f"order for {order.symbol} rounds to zero quantity")
         fee = self.fee_for(qty * price)
         if buy:

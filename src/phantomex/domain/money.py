@@ -78,11 +78,11 @@ def to_decimal(value: object) -> Decimal:
 
 def is_valid_price(value: Decimal | None) -> bool:
     """A tradable price is present, finite, strictly positive and below :data:`MAX_PRICE`."""
-    return value is not None and value.is_finite() and 0 < value < MAX_PRICE
+    return value is not None and value.is_finite() and ZERO < value < MAX_PRICE
 
 
 def quantize_down(value: Decimal, step: Decimal | None) -> Decimal:
     """Round ``value`` down to a multiple of ``step`` (no rounding when ``step`` is None)."""
-    if step is None or step <= 0:
+    if step is None or step <= ZERO:
         return value
     return (value // step) * step

@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from phantomex.domain.models import Bar, Instrument, Snapshot
-from phantomex.domain.money import MAX_PRICE
+from phantomex.domain.money import MAX_PRICE, ZERO
 from phantomex.market.base import BarSpan, Tick
 from phantomex.market.health import SourceHealth
 from phantomex.market.loaders import load_bars, load_dataset
@@ -406,7 +406,7 @@ class ReplayFeed:
                 return None
             target += laps_back * self._lap_us
         before = rows.closes[bisect_right(opens, target) - 1]
-        if before <= 0:
+        if before <= ZERO:
             return None
         return (close / before - _ONE) * _HUNDRED
 
