@@ -69,7 +69,7 @@ class DecisionPipeline:
             if acts is False:
                 agent.last_decided_at = now  # a hold, as the brain would have decided
                 s.holds[agent.id] += 1
-            elif is_slow(s.brains[agent.id]) and not s.config.await_slow_brains:
+            elif not s.config.await_slow_brains and is_slow(s.brains[agent.id]):
                 self._start_thinking(agent)
             else:
                 await self.decide(agent, source="brain")
