@@ -557,3 +557,33 @@ def test_the_tick_taken_last_gives_its_bars_as_positions_in_the_data() -> None:
     assert later_lap is not None and looping.taken_bars(later_lap) is None
     listed = ReplayFeed({"A": BarColumns.from_bars("A", a), "B": b})
     assert listed.taken_bars(listed.take() or first) is None
+
+
+def test_a_tick_taken_without_bars_gives_them_as_positions_only() -> None:
+    """``take(bars=False)``: a tick of columns in lap 0 carries the same snapshots (24h change
+    included) and no ``Bar``, whose positions :meth:`taken_bars` still gives; bars given as a
+    list or a later lap (whose bars the history reads from the tick) are built all the same."""
+    from phantomex.market.columns import BarColumns
+
+    a = make_bars("A", [100 + i for i in range(40)], skip=[2, 17], period=HOUR)
+    b = make_bars("B", [50 + 2 * i for i in range(40)], period=HOUR)
+    columns = {"A": BarColumns.from_bars("A", a), "B": BarColumns.from_bars("B", b)}
+    with_bars, bare = ReplayFeed(columns), ReplayFeed(columns)
+    for i in range(40):
+        full, lean = with_bars.take(), bare.take(bars=i % 3 == 0)
+        assert full is not None and lean is not None
+        assert lean.time == full.time and lean.snapshots == full.snapshots
+        assert lean.bars == (full.bars if i % 3 == 0 else {})
+        spans = bare.taken_bars(lean)
+        assert spans is not None
+        assert {s: list(v) for s, v in spans.items()} == {s: [x] for s, x in full.bars.items()}
+    assert bare.take(bars=False) is None
+
+    listed = ReplayFeed({"A": a, "B": BarColumns.from_bars("B", b)})
+    tick = listed.take(bars=False)
+    assert tick is not None and set(tick.bars) == {"A", "B"}
+    looping = ReplayFeed({"B": BarColumns.from_bars("B", b)}, loop=True)
+    for _ in range(len(b)):
+        assert looping.take(bars=False) is not None
+    later_lap = looping.take(bars=False)
+    assert later_lap is not None and set(later_lap.bars) == {"B"}

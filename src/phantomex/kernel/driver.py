@@ -143,7 +143,9 @@ class TickDriver:
         ticks, each after passing over the ticks before the plan's next event (the skip
         observer sees them before the next tick changes anything), under one lock and in one
         unit, the batch's transaction: a failure anywhere in it ends the run, so the batch is
-        all or nothing, and its events follow its commit."""
+        all or nothing, and its events follow its commit. A visited tick carries its bars
+        only when the kernel reads them (:meth:`EventPlan.bars_read`; of bars given as
+        columns), the observer sees it so."""
         k, feed, plan = self.kernel, self._feed, self.plan
         assert feed is not None and plan is not None
         step, observe, on_skip = k.step, self.observe, self.on_skip
@@ -160,7 +162,7 @@ class TickDriver:
                         skipped = self._skip(start, stop)
                         if on_skip is not None:
                             on_skip(*skipped)
-                    tick = feed.take()
+                    tick = feed.take(bars=plan.bars_read())  # the history has them anyway
                     if tick is None:
                         self.ended = True
                         break

@@ -60,7 +60,7 @@ class SkippableFeed(Protocol):
 
     def skip_to(self, index: int) -> tuple[dict[str, Sequence[Bar]], dict[str, Snapshot]]: ...
 
-    def take(self) -> Tick | None: ...
+    def take(self, *, bars: bool = True) -> Tick | None: ...
 
     def taken_bars(self, tick: Tick) -> dict[str, Sequence[Bar]] | None: ...
 
@@ -191,6 +191,14 @@ class EventPlan:
             if ticks[pos is not None and pos.quantity > ZERO][i]:
                 return True
         return False
+
+    def bars_read(self) -> bool:
+        """Whether the next visited tick's bars are read: only when an order rests at the
+        broker (it fills on them: at the open, or on the high and low). Otherwise nothing in
+        the kernel reads a visited tick's bars: the price history takes them by position
+        (:meth:`SkippableFeed.taken_bars`) and brains, risk checks and marks read the
+        history and the snapshots."""
+        return bool(self.kernel.broker.open_orders())
 
     def next_event(self, cursor: int) -> int:
         """The first tick index at or after ``cursor`` at which anything may happen."""
