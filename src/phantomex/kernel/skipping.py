@@ -35,9 +35,10 @@ import numpy as np
 
 from phantomex.brains.base import Brain, SignalBrain, capable
 from phantomex.domain.agent import Agent
-from phantomex.domain.models import AgentStatus, Bar, Order, Position, Snapshot, Tick, Wallet
+from phantomex.domain.models import Bar, Order, Position, Snapshot, Tick, Wallet
 from phantomex.domain.money import MAX_PRICE, ZERO, is_valid_price
 from phantomex.domain.risk import RiskProfile, RiskState, exit_levels
+from phantomex.kernel.state import PAUSED, RUNNING
 from phantomex.market.base import MarketFeed
 
 __all__ = ["EXIT_MARGIN", "EventPlan"]
@@ -210,8 +211,8 @@ class EventPlan:
         for agent in k.agents.values():
             if agent.risk_state.pending_exits:
                 return cursor  # a forced exit waits for a tradable price
-            if agent.status is not AgentStatus.RUNNING:
-                if agent.status is AgentStatus.PAUSED:
+            if agent.status is not RUNNING:
+                if agent.status is PAUSED:
                     return cursor  # its pause may end at any tick
                 continue
             wallet = k.ledger.view(agent.id)

@@ -15,6 +15,10 @@ class LedgerError(ValueError):
 #: Idempotency-key prefix of a settlement: a fee-free sell at a resolved market's payout.
 SETTLEMENT_PREFIX = "settle:"
 
+# Enum members read on every fill (or tick), bound once: on Python 3.11 a member read
+# through its class goes through EnumType.__getattr__'s hook (~10x a global's cost).
+_BUY, _SELL = Side.BUY, Side.SELL
+
 #: Called with the entry, the wallet before it and the wallet it produces, before the live wallet
 #: is replaced. A store persists them in one transaction; if it raises, the live wallet stays.
 CommitHook = Callable[[Fill | Deposit, Wallet, Wallet], None]
@@ -45,7 +49,7 @@ def fill_into(wallet: Wallet, fill: Fill) -> None:
         raise LedgerError(f"fee must be zero or positive, got {fill.fee}")
     notional = fill.quantity * fill.price
     pos = wallet.positions.get(fill.symbol) or Position(fill.symbol)
-    if fill.side is Side.BUY:
+    if fill.side is _BUY:
         cost = notional + fill.fee
         if cost > wallet.cash:
             raise LedgerError(f"buy costs {cost} but cash is {wallet.cash}")
@@ -79,7 +83,7 @@ def fill_into(wallet: Wallet, fill: Fill) -> None:
 
 def is_settlement(fill: Fill) -> bool:
     """A payout of a resolved market (the only fill that may be priced 0: a losing outcome)."""
-    return fill.side is Side.SELL and fill.idempotency_key.startswith(SETTLEMENT_PREFIX)
+    return fill.side is _SELL and fill.idempotency_key.startswith(SETTLEMENT_PREFIX)
 
 
 @money_math
