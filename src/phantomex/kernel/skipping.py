@@ -107,7 +107,6 @@ class EventPlan:
         n = len(self.times)
         self.closes: dict[str, np.ndarray] = {}  # per tick, forward-filled; NaN before the first
         self.marks: dict[str, list[Decimal | None]] = {}  # the same, exact (None before)
-        self.marked_from: dict[str, int] = {}  # the first tick with a mark
         for symbol in kernel.feed.instruments:
             where, bar_closes, floats = feed.bar_series(symbol)
             closes: list[Decimal | None] = list(bar_closes)
@@ -124,7 +123,6 @@ class EventPlan:
                 closes = np.repeat(np.array(closes, dtype=object), spans).tolist()
             none: list[Decimal | None] = [None]
             self.marks[symbol] = none * where[0] + closes
-            self.marked_from[symbol] = int(_indices(where)[np.argmax(valid)]) if valid.any() else n
         # agent -> symbol -> (tick indices where it may act while flat, ... while holding), as
         # lists: one bisect per visit is cheaper on a list than on an array
         self.acts: dict[str, dict[str, tuple[list[int], list[int]]]] = {}
@@ -266,13 +264,6 @@ class EventPlan:
         cash = wallet.cash
         if not wallet.positions:
             return [cash] * count
-        if len(wallet.positions) == 1:
-            ((symbol, pos),) = wallet.positions.items()
-            if start >= self.marked_from.get(symbol, len(self.times)) and _whole_or_finer(cash):
-                # a mark at every tick: cash + (ZERO + qty * mark), the sum Wallet.equity
-                # makes, is cash + qty * mark (see _whole_or_finer)
-                qty = pos.quantity
-                return [cash + qty * m for m in self.marks[symbol][start:stop]]  # type: ignore[operator]
         none: list[Decimal | None] = [None]
         columns = [
             (
@@ -314,17 +305,6 @@ def _limit_breached(profile: RiskProfile, state: RiskState, wallet: Wallet) -> b
         and start > 0
         and (start - equity) / start * 100 >= profile.daily_loss_limit_pct
     )
-
-
-def _whole_or_finer(cash: Decimal) -> bool:
-    """Whether ``cash`` is finite with an exponent of at most 0 (whole units or finer). Then
-    ``cash + (ZERO + x)`` and ``cash + x`` are the same Decimal for any ``x`` the context's
-    arithmetic made (a product: at most its precision in digits): adding ZERO changes such an
-    x's exponent only when it is above 0 (to 0, or by stripping zeros: never its value), and
-    the exact sum's exponent is the smaller of the two, cash's either way, so both sums round
-    the same exact number the same way."""
-    exponent = cash.as_tuple().exponent
-    return isinstance(exponent, int) and exponent <= 0
 
 
 def _value(column: tuple[Decimal, Decimal, list[Decimal | None]], t: int) -> Decimal:
