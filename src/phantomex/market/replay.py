@@ -109,7 +109,7 @@ class ReplayFeed:
         if period <= timedelta(0):
             raise ValueError(f"period must be positive, got {period}")
         self._period = period
-        self._period_us = period_us = period // _ONE_US
+        period_us = period // _ONE_US
 
         # Union of open times -> each symbol's bar at each union position (-1: none).
         union_idx: dict[str, Sequence[int]] = {}
@@ -408,13 +408,7 @@ class ReplayFeed:
             if laps_back > lap:
                 return None
             target += laps_back * self._lap_us
-        # the bar opening at or before target: where evenly spaced bars put it, else searched
-        k = (target - first) // self._period_us
-        if not (
-            k < len(opens) and opens[k] <= target and (k + 1 == len(opens) or target < opens[k + 1])
-        ):
-            k = bisect_right(opens, target) - 1
-        before = rows.closes[k]
+        before = rows.closes[bisect_right(opens, target) - 1]
         if before <= ZERO:
             return None
         return (close / before - _ONE) * _HUNDRED
