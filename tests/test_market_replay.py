@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -146,6 +147,33 @@ def test_change_24h_with_a_gap_uses_the_latest_earlier_bar() -> None:
     ticks = {t.time: t for t in run(ReplayFeed({"X": bars}, period=HOUR))}
     tick = ticks[T0 + 27 * HOUR]  # bar opening at 26h: 24h earlier is 2h (missing) -> use 1h
     assert tick.snapshots["X"].change_24h_pct == (bars[-4].close / bars[1].close - 1) * 100
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_change_24h_matches_the_latest_bar_a_day_earlier_on_uneven_data(seed: int) -> None:
+    """Bars evenly spaced in stretches, with gaps and bars off the period's grid, two symbols
+    on different times: each tick's change compares with the symbol's latest bar opening at
+    or before a day earlier."""
+    rng = random.Random(seed)
+    data: dict[str, list[Bar]] = {}
+    for symbol in ("X", "Y"):
+        when, bars = T0 + rng.randrange(3) * HOUR, []
+        for i in range(150):
+            close = Decimal(100 + rng.randrange(50)) + Decimal(i) / 7
+            bars.append(Bar(symbol, when, close, close, close, close, Decimal(1)))
+            when += HOUR * rng.choice((1, 1, 1, 1, 2, 5))
+            if rng.random() < 0.05:
+                when += timedelta(minutes=rng.randrange(1, 59))  # off the grid
+        data[symbol] = bars
+    ticks = run(ReplayFeed(data, period=HOUR))
+    assert len(ticks) > 250
+    for tick in ticks:
+        for symbol, snap in tick.snapshots.items():
+            # the snapshot of the symbol's bar closing at snap.time (at this tick or before)
+            (bar,) = [b for b in data[symbol] if b.time + HOUR == snap.time]
+            earlier = [b for b in data[symbol] if b.time <= bar.time - timedelta(days=1)]
+            expected = (bar.close / earlier[-1].close - 1) * 100 if earlier else None
+            assert snap.change_24h_pct == expected, (seed, symbol, tick.time)
 
 
 def test_change_24h_never_looks_ahead() -> None:
