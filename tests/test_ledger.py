@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_DOWN, Decimal, localcontext
+from decimal import ROUND_DOWN, Decimal, getcontext, localcontext
 
 import pytest
 
 from phantomex.domain.models import Deposit, Fill, Side, Wallet
+from phantomex.domain.money import MONEY_CONTEXT
 from phantomex.ledger.ledger import Ledger, LedgerError, apply_deposit, apply_fill
 from phantomex.ledger.reconcile import compare, rebuild, reconcile
 
@@ -501,3 +502,21 @@ def test_a_library_changing_the_decimal_context_cannot_skew_a_wallet() -> None:
         expected.fees_paid,
         expected.realized_pnl,
     )
+
+
+def test_ledger_math_gives_the_caller_its_own_decimal_context_back() -> None:
+    """The ledger computes in MONEY_CONTEXT and puts the caller's context back, after a
+    refused fill too; MONEY_CONTEXT itself is left as it was."""
+    with localcontext() as ctx:
+        ctx.rounding, ctx.prec = ROUND_DOWN, 9
+        wallet = apply_deposit(Wallet(agent_id=AGENT), deposit("100", initial=True))
+        assert getcontext() is ctx
+        bought = apply_fill(wallet, fill("buy", "0.3", "33.33333333333", "0"))
+        assert getcontext() is ctx
+        with pytest.raises(LedgerError):
+            apply_fill(bought, fill("sell", "1", "10"))
+        assert getcontext() is ctx
+        assert (ctx.rounding, ctx.prec) == (ROUND_DOWN, 9)
+    # computed with 28 digits, not the caller's 9
+    assert bought.cash == D(100) - D("0.3") * D("33.33333333333")
+    assert (MONEY_CONTEXT.prec, MONEY_CONTEXT.rounding) == (28, "ROUND_HALF_EVEN")

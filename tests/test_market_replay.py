@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -146,6 +147,33 @@ def test_change_24h_with_a_gap_uses_the_latest_earlier_bar() -> None:
     ticks = {t.time: t for t in run(ReplayFeed({"X": bars}, period=HOUR))}
     tick = ticks[T0 + 27 * HOUR]  # bar opening at 26h: 24h earlier is 2h (missing) -> use 1h
     assert tick.snapshots["X"].change_24h_pct == (bars[-4].close / bars[1].close - 1) * 100
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_change_24h_matches_the_latest_bar_a_day_earlier_on_uneven_data(seed: int) -> None:
+    """Bars evenly spaced in stretches, with gaps and bars off the period's grid, two symbols
+    on different times: each tick's change compares with the symbol's latest bar opening at
+    or before a day earlier."""
+    rng = random.Random(seed)
+    data: dict[str, list[Bar]] = {}
+    for symbol in ("X", "Y"):
+        when, bars = T0 + rng.randrange(3) * HOUR, []
+        for i in range(150):
+            close = Decimal(100 + rng.randrange(50)) + Decimal(i) / 7
+            bars.append(Bar(symbol, when, close, close, close, close, Decimal(1)))
+            when += HOUR * rng.choice((1, 1, 1, 1, 2, 5))
+            if rng.random() < 0.05:
+                when += timedelta(minutes=rng.randrange(1, 59))  # off the grid
+        data[symbol] = bars
+    ticks = run(ReplayFeed(data, period=HOUR))
+    assert len(ticks) > 250
+    for tick in ticks:
+        for symbol, snap in tick.snapshots.items():
+            # the snapshot of the symbol's bar closing at snap.time (at this tick or before)
+            (bar,) = [b for b in data[symbol] if b.time + HOUR == snap.time]
+            earlier = [b for b in data[symbol] if b.time <= bar.time - timedelta(days=1)]
+            expected = (bar.close / earlier[-1].close - 1) * 100 if earlier else None
+            assert snap.change_24h_pct == expected, (seed, symbol, tick.time)
 
 
 def test_change_24h_never_looks_ahead() -> None:
@@ -528,3 +556,33 @@ def test_the_tick_taken_last_gives_its_bars_as_positions_in_the_data() -> None:
     assert later_lap is not None and looping.taken_bars(later_lap) is None
     listed = ReplayFeed({"A": BarColumns.from_bars("A", a), "B": b})
     assert listed.taken_bars(listed.take() or first) is None
+
+
+def test_a_tick_taken_without_bars_gives_them_as_positions_only() -> None:
+    """``take(bars=False)``: a tick of columns in lap 0 carries the same snapshots (24h change
+    included) and no ``Bar``, whose positions :meth:`taken_bars` still gives; bars given as a
+    list or a later lap (whose bars the history reads from the tick) are built all the same."""
+    from phantomex.market.columns import BarColumns
+
+    a = make_bars("A", [100 + i for i in range(40)], skip=[2, 17], period=HOUR)
+    b = make_bars("B", [50 + 2 * i for i in range(40)], period=HOUR)
+    columns = {"A": BarColumns.from_bars("A", a), "B": BarColumns.from_bars("B", b)}
+    with_bars, bare = ReplayFeed(columns), ReplayFeed(columns)
+    for i in range(40):
+        full, lean = with_bars.take(), bare.take(bars=i % 3 == 0)
+        assert full is not None and lean is not None
+        assert lean.time == full.time and lean.snapshots == full.snapshots
+        assert lean.bars == (full.bars if i % 3 == 0 else {})
+        spans = bare.taken_bars(lean)
+        assert spans is not None
+        assert {s: list(v) for s, v in spans.items()} == {s: [x] for s, x in full.bars.items()}
+    assert bare.take(bars=False) is None
+
+    listed = ReplayFeed({"A": a, "B": BarColumns.from_bars("B", b)})
+    tick = listed.take(bars=False)
+    assert tick is not None and set(tick.bars) == {"A", "B"}
+    looping = ReplayFeed({"B": BarColumns.from_bars("B", b)}, loop=True)
+    for _ in range(len(b)):
+        assert looping.take(bars=False) is not None
+    later_lap = looping.take(bars=False)
+    assert later_lap is not None and set(later_lap.bars) == {"B"}

@@ -143,9 +143,11 @@ class TickDriver:
         ticks, each after passing over the ticks before the plan's next event (the skip
         observer sees them before the next tick changes anything), under one lock and in one
         unit, the batch's transaction: a failure anywhere in it ends the run, so the batch is
-        all or nothing, and its events follow its commit."""
-        k, feed = self.kernel, self._feed
-        assert feed is not None
+        all or nothing, and its events follow its commit. A visited tick carries its bars
+        only when the kernel reads them (:meth:`EventPlan.bars_read`; of bars given as
+        columns), the observer sees it so."""
+        k, feed, plan = self.kernel, self._feed, self.plan
+        assert feed is not None and plan is not None
         step, observe, on_skip = k.step, self.observe, self.on_skip
         await asyncio.sleep(0)  # other tasks get a turn between batches (the feed does not wait)
         async with k.exclusive():
@@ -154,10 +156,13 @@ class TickDriver:
                     if self.stopped():
                         self.ended = True
                         break
-                    skipped = self._skip()
-                    if skipped is not None and on_skip is not None:
-                        on_skip(*skipped)
-                    tick = feed.take()
+                    start = feed.cursor
+                    stop = plan.next_event(start)
+                    if stop > start:  # ticks to pass over before the next event
+                        skipped = self._skip(start, stop)
+                        if on_skip is not None:
+                            on_skip(*skipped)
+                    tick = feed.take(bars=plan.bars_read())  # the history has them anyway
                     if tick is None:
                         self.ended = True
                         break
@@ -168,16 +173,12 @@ class TickDriver:
                     k.flush()
         return self.ended
 
-    def _skip(self) -> tuple[Sequence[datetime], dict[str, list[Decimal]]] | None:
-        """Pass over the ticks before the plan's next event (nothing happens at them; inside
-        the kernel's lock and a unit); returns them and each agent's equity at them (None:
-        there were none)."""
+    def _skip(self, start: int, stop: int) -> tuple[Sequence[datetime], dict[str, list[Decimal]]]:
+        """Pass over the ticks ``start`` to ``stop`` (excluded; the plan's next event is at
+        ``stop``: nothing happens before it; inside the kernel's lock and a unit); returns
+        their times and each agent's equity at them."""
         plan, k, feed = self.plan, self.kernel, self._feed
         assert plan is not None and feed is not None
-        start = feed.cursor
-        stop = plan.next_event(start)
-        if stop <= start:
-            return None
         span = {a: plan.equity(k.wallet(a), start, stop) for a in k.agent_ids()}
         bars, snapshots = feed.skip_to(stop)
         times = plan.times[start:stop]

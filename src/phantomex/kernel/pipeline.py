@@ -28,7 +28,7 @@ from phantomex.kernel.approval_queue import ApprovalQueue
 from phantomex.kernel.events import ErrorRaised, LLMCalled
 from phantomex.kernel.execution import Execution
 from phantomex.kernel.journal import Journal
-from phantomex.kernel.state import KernelError, KernelState, is_slow
+from phantomex.kernel.state import RUNNING, KernelError, KernelState, is_slow
 from phantomex.kernel.unit import UnitOfWork
 from phantomex.market.base import PacedFeed
 from phantomex.risk.engine import BuyLimits, Verdict
@@ -61,7 +61,7 @@ class DecisionPipeline:
         s = self.state
         for agent in list(s.agents.values()):
             last = agent.last_decided_at
-            if agent.status is not AgentStatus.RUNNING or (
+            if agent.status is not RUNNING or (
                 last is not None and (now - last).total_seconds() < agent.spec.interval_seconds
             ):
                 continue  # not running, or not due (its interval since it last decided)
@@ -69,7 +69,7 @@ class DecisionPipeline:
             if acts is False:
                 agent.last_decided_at = now  # a hold, as the brain would have decided
                 s.holds[agent.id] += 1
-            elif is_slow(s.brains[agent.id]) and not s.config.await_slow_brains:
+            elif not s.config.await_slow_brains and is_slow(s.brains[agent.id]):
                 self._start_thinking(agent)
             else:
                 await self.decide(agent, source="brain")

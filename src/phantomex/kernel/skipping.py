@@ -35,9 +35,10 @@ import numpy as np
 
 from phantomex.brains.base import Brain, SignalBrain, capable
 from phantomex.domain.agent import Agent
-from phantomex.domain.models import AgentStatus, Bar, Order, Position, Snapshot, Tick, Wallet
+from phantomex.domain.models import Bar, Order, Position, Snapshot, Tick, Wallet
 from phantomex.domain.money import MAX_PRICE, ZERO, is_valid_price
 from phantomex.domain.risk import RiskProfile, RiskState, exit_levels
+from phantomex.kernel.state import PAUSED, RUNNING
 from phantomex.market.base import MarketFeed
 
 __all__ = ["EXIT_MARGIN", "EventPlan"]
@@ -60,7 +61,7 @@ class SkippableFeed(Protocol):
 
     def skip_to(self, index: int) -> tuple[dict[str, Sequence[Bar]], dict[str, Snapshot]]: ...
 
-    def take(self) -> Tick | None: ...
+    def take(self, *, bars: bool = True) -> Tick | None: ...
 
     def taken_bars(self, tick: Tick) -> dict[str, Sequence[Bar]] | None: ...
 
@@ -190,6 +191,14 @@ class EventPlan:
                 return True
         return False
 
+    def bars_read(self) -> bool:
+        """Whether the next visited tick's bars are read: only when an order rests at the
+        broker (it fills on them: at the open, or on the high and low). Otherwise nothing in
+        the kernel reads a visited tick's bars: the price history takes them by position
+        (:meth:`SkippableFeed.taken_bars`) and brains, risk checks and marks read the
+        history and the snapshots."""
+        return bool(self.kernel.broker.open_orders())
+
     def next_event(self, cursor: int) -> int:
         """The first tick index at or after ``cursor`` at which anything may happen."""
         n = len(self.times)
@@ -200,8 +209,8 @@ class EventPlan:
         for agent in k.agents.values():
             if agent.risk_state.pending_exits:
                 return cursor  # a forced exit waits for a tradable price
-            if agent.status is not AgentStatus.RUNNING:
-                if agent.status is AgentStatus.PAUSED:
+            if agent.status is not RUNNING:
+                if agent.status is PAUSED:
                     return cursor  # its pause may end at any tick
                 continue
             wallet = k.ledger.view(agent.id)

@@ -7,7 +7,7 @@ from phantomex.domain.models import AgentStatus
 from phantomex.kernel.approval_queue import ApprovalQueue
 from phantomex.kernel.execution import Execution
 from phantomex.kernel.journal import Journal
-from phantomex.kernel.state import KILL_KEY, KernelState
+from phantomex.kernel.state import KILL_KEY, PAUSED, RUNNING, KernelState
 from phantomex.kernel.unit import UnitOfWork
 from phantomex.risk.engine import has_exit_rules
 
@@ -39,18 +39,18 @@ class RiskSupervisor:
         for agent in list(self.state.agents.values()):
             if agent.risk_state.pending_exits:
                 self.execution.retry_exits(agent)
-            if agent.status is AgentStatus.RUNNING or paused_for_day(agent):
+            if agent.status is RUNNING or paused_for_day(agent):
                 self.bookkeeping(agent)
 
     def bookkeeping(self, agent: Agent) -> None:
         s, journal = self.state, self.journal
         assert s.now is not None
         state = agent.risk_state
-        if agent.status is not AgentStatus.RUNNING:
+        if agent.status is not RUNNING:
             if paused_for_day(agent) and state.paused_until and s.now >= state.paused_until:
                 state.paused_until = None
                 journal.set_status(agent, AgentStatus.RUNNING, "daily loss pause over")
-            if agent.status is not AgentStatus.RUNNING:
+            if agent.status is not RUNNING:
                 return
         wallet = s.ledger.view(agent.id)
         hit = s.risk.update(agent.spec.risk, state, wallet.equity(s.marks), s.now)
@@ -121,4 +121,4 @@ class RiskSupervisor:
 
 
 def paused_for_day(agent: Agent) -> bool:
-    return agent.status is AgentStatus.PAUSED and agent.risk_state.paused_until is not None
+    return agent.status is PAUSED and agent.risk_state.paused_until is not None

@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from phantomex.domain.models import Bar, Instrument, Snapshot
-from phantomex.domain.money import MAX_PRICE
+from phantomex.domain.money import MAX_PRICE, ZERO
 from phantomex.market.base import BarSpan, Tick
 from phantomex.market.health import SourceHealth
 from phantomex.market.loaders import load_bars, load_dataset
@@ -197,13 +197,16 @@ class ReplayFeed:
             self._yielded_at = time.monotonic()
         return self.take()
 
-    def take(self) -> Tick | None:
+    def take(self, *, bars: bool = True) -> Tick | None:
         """The next tick at once (None: the feed has ended): :meth:`next_tick` without its
         pacing and without giving other tasks a turn, for a consumer of an unpaced replay that
-        gives them one itself (a backtest's driver, once per batch of ticks)."""
+        gives them one itself (a backtest's driver, once per batch of ticks). With ``bars``
+        False, a tick of bars given as columns, in lap 0, carries no ``Bar`` (its ``bars`` is
+        empty): for a consumer that reads them only as :meth:`taken_bars` gives them."""
         if self._closed or (not self._loop and self._cursor >= self._n):
             return None
-        tick = self._build(self._cursor, self._snaps)
+        bare = not bars and self._columnar and self._cursor < self._n
+        tick = self._build(self._cursor, self._snaps, bars=not bare)
         self._cursor += 1
         self._scheduled += 1
         self._last_time = tick.time
@@ -406,7 +409,7 @@ class ReplayFeed:
                 return None
             target += laps_back * self._lap_us
         before = rows.closes[bisect_right(opens, target) - 1]
-        if before <= 0:
+        if before <= ZERO:
             return None
         return (close / before - _ONE) * _HUNDRED
 
@@ -430,26 +433,31 @@ class ReplayFeed:
                 snaps[symbol] = self._snapshot(symbol, lap - 1, idx[-1])
         return snaps
 
-    def _build(self, v: int, snaps: dict[str, Snapshot]) -> Tick:
-        """The tick at virtual index ``v``; updates ``snaps`` (the running latest snapshots)."""
+    def _build(self, v: int, snaps: dict[str, Snapshot], *, bars: bool = True) -> Tick:
+        """The tick at virtual index ``v`` (without its bars unless ``bars``); updates
+        ``snaps`` (the running latest snapshots)."""
         lap, i = divmod(v, self._n)
         shift = self._lap * lap if lap else None
         now = self._close_dt[i] if shift is None else self._close_dt[i] + shift
-        bars: dict[str, Bar] = {}
+        built: dict[str, Bar] = {}
         for symbol, rows in self._series.items():
             k = self._at[symbol][i]
             if k < 0:
+                continue
+            if not bars:
+                close = rows.closes[k]  # the bar's close, as built
+                snaps[symbol] = Snapshot(symbol, now, close, self._change(symbol, lap, i, close))
                 continue
             bar = rows.bar(k)
             if shift is not None:  # a later lap: the bar moved on by whole laps
                 bar = Bar(
                     symbol, bar.time + shift, bar.open, bar.high, bar.low, bar.close, bar.volume
                 )
-            bars[symbol] = bar
+            built[symbol] = bar
             snaps[symbol] = Snapshot(
                 symbol, now, bar.close, self._change(symbol, lap, i, bar.close)
             )
-        return Tick(now, dict(snaps), bars)
+        return Tick(now, dict(snaps), built)
 
 
 def replay_from_files(
