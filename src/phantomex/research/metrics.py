@@ -51,6 +51,7 @@ __all__ = [
     "annual_volatility",
     "cagr",
     "compute_metrics",
+    "floats_of",
     "max_drawdown",
     "monthly_returns",
     "periods_per_year",
@@ -184,6 +185,33 @@ def _duration(d: timedelta, *, adjective: bool = False) -> str:
     size, word, short = next((u for u in _UNITS if seconds >= u[0]), (1, "second", "s"))
     n = f"{seconds / size:.2f}".rstrip("0").rstrip(".")
     return f"{n}-{word}" if adjective else f"{n} {short}"
+
+
+#: From this many values on, :func:`floats_of` parses them with Arrow (below: one by one).
+ARROW_FROM = 2048
+
+
+def floats_of(values: Sequence[Decimal]) -> FloatArray:
+    """``float`` of each Decimal, the same bits. CPython's ``float(d)`` parses ``str(d)`` with
+    its correctly rounded ``strtod``, slow on long texts (~0.5-1 µs for the 28 digits of an
+    equity); Arrow's parser (fast_float) also returns the nearest float, ties to even, about
+    five times faster, so many values are parsed by it. A value it does not parse to a finite
+    float (not finite, or beyond float range) is converted by ``float`` itself."""
+    if len(values) < ARROW_FROM:
+        return np.fromiter(map(float, values), np.float64, len(values))
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    texts = pa.array(list(map(str, values)), pa.string())
+    try:
+        out: FloatArray = pc.cast(texts, pa.float64()).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:
+        return np.fromiter(map(float, values), np.float64, len(values))
+    odd = np.flatnonzero(~np.isfinite(out))
+    if odd.size:
+        out = out.copy()  # Arrow's own buffer is read-only
+        out[odd] = [float(values[i]) for i in odd.tolist()]
+    return out
 
 
 def returns_from_equity(equity: Sequence[float] | FloatArray) -> FloatArray:
@@ -358,7 +386,7 @@ def compute_metrics(
     trades: Sequence[TradeRecord] = (),
     in_market: Sequence[bool] | npt.NDArray[np.bool_] | None = None,
     totals: TradeTotals | None = None,
-    floats: Sequence[float] | None = None,
+    floats: Sequence[float] | FloatArray | None = None,
 ) -> dict[str, Any]:
     """Every metric of the module docstring, JSON-ready (money as decimal strings).
 
@@ -370,6 +398,8 @@ def compute_metrics(
         e = np.asarray(floats, dtype=np.float64)
     elif isinstance(equity, np.ndarray):
         e = np.asarray(equity, dtype=np.float64)  # read, never written: no copy
+    elif equity and isinstance(equity[0], Decimal):
+        e = floats_of(equity)  # type: ignore[arg-type]
     else:
         e = np.fromiter(map(float, equity), dtype=np.float64, count=len(equity))
     ppy = periods_per_year(period)
