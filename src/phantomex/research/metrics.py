@@ -33,11 +33,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from phantomex.domain.direct_init import direct_init
 from phantomex.serialize import iso
 
 __all__ = [
@@ -70,6 +72,7 @@ ZERO = Decimal(0)
 FloatArray = npt.NDArray[np.float64]
 
 
+@direct_init  # built for every trade of a backtest's result
 @dataclass(frozen=True, slots=True)
 class TradeRecord:
     """One fill of a backtest."""
@@ -99,6 +102,7 @@ class TradeRecord:
         return out
 
 
+@direct_init
 @dataclass(frozen=True, slots=True)
 class RoundTrip:
     """A position from flat to flat on one symbol."""
@@ -305,10 +309,18 @@ def max_drawdown(equity: Sequence[float] | FloatArray) -> Drawdown:
 
 def round_trips(trades: Iterable[TradeRecord]) -> list[RoundTrip]:
     """Closed round trips (flat to flat), per agent and symbol, in the order they closed."""
+    return [RoundTrip(*trip) for trip in _closed(trades)]
+
+
+_Trip = tuple[str, str, datetime, datetime, Decimal, Decimal, Decimal]
+
+
+def _closed(trades: Iterable[TradeRecord]) -> list[_Trip]:
+    """The fields of each :class:`RoundTrip` of ``trades``, in the order they closed."""
     # per open position: [quantity, cost, proceeds, fees, entry time] (a list: this loop runs
     # once per trade of a report, tens of thousands of times)
     open_: dict[tuple[str, str], list[Any]] = {}
-    done: list[RoundTrip] = []
+    done: list[_Trip] = []
     for t in trades:
         key = (t.agent, t.symbol)
         cur = open_.get(key)
@@ -326,7 +338,7 @@ def round_trips(trades: Iterable[TradeRecord]) -> list[RoundTrip]:
         cur[2] += t.quantity * t.price - fee
         cur[3] += fee
         if cur[0] <= 0:
-            done.append(RoundTrip(t.agent, t.symbol, cur[4], t.time, cur[1], cur[2], cur[3]))
+            done.append((t.agent, t.symbol, cur[4], t.time, cur[1], cur[2], cur[3]))
             del open_[key]
     return done
 
@@ -344,13 +356,16 @@ class TradeTotals:
 
 def trade_totals(trades: Sequence[TradeRecord]) -> TradeTotals:
     """:class:`TradeTotals` of trade records (round trips by :func:`round_trips`)."""
-    trips = round_trips(trades)
+    trips = _closed(trades)  # their fields: no RoundTrip objects to build
     return TradeTotals(
         len(trades),
-        [t.proceeds - t.cost for t in trips],
-        [t.cost for t in trips],
-        sum((t.fee for t in trades), ZERO),
+        [proceeds - cost for _, _, _, _, cost, proceeds, _ in trips],
+        [cost for _, _, _, _, cost, _, _ in trips],
+        sum(map(_FEE, trades), ZERO),
     )
+
+
+_FEE = attrgetter("fee")
 
 
 def monthly_returns(
