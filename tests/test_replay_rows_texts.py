@@ -73,17 +73,23 @@ def test_each_bar_read_from_columns_is_the_bar_given(kind: Any) -> None:
     assert rows.opens_us.tolist() == time_us.tolist()
 
 
+@pytest.mark.parametrize("kind", [pa.array, sliced, chunked, fixed, large])
 @pytest.mark.parametrize("distinct", [3, 5000])
-def test_the_closes_are_each_text_as_a_decimal_whether_they_repeat_or_not(distinct: int) -> None:
+def test_the_closes_are_each_text_as_a_decimal_whether_they_repeat_or_not(
+    distinct: int, kind: Any
+) -> None:
     n = 5000
     closes = [f"{100 + (k % distinct) / 8}" for k in range(n)]  # 3: each parsed once, shared
     time_us = 1_700_000_000_000_000 + 60_000_000 * np.arange(n, dtype=np.int64)
     values = {k: np.full(n, 100.0) for k in FIELDS}
     values["close"] = np.array([float(t) for t in closes])
-    texts = {k: pa.array(closes if k == "close" else ["100"] * n) for k in FIELDS}
+    texts = {k: pa.array(["100"] * n) for k in FIELDS}
+    texts["close"] = kind(closes)
     texts["open"] = pa.array([f"{99 + k % 5}.50" for k in range(n)])
     rows = SymbolRows.of("BTC", BarColumns("BTC", time_us, values, texts))
     assert [str(c) for c in rows.closes] == [str(Decimal(t)) for t in closes]
+    assert all(type(c) is Decimal for c in rows.closes)
+    assert rows.floats.tolist() == [float(t) for t in closes]
     bars = [rows.bar(k) for k in (0, 1, 7, 5, 7, n - 1)]  # some read twice
     assert [str(b.open) for b in bars] == [f"{99 + k % 5}.50" for k in (0, 1, 7, 5, 7, n - 1)]
     assert all(str(b.high) == str(b.volume) == "100" for b in bars)

@@ -392,7 +392,11 @@ def _assert_same_run(every_bar: BacktestResult, skipping: BacktestResult) -> Non
     for run in (every_bar, skipping):  # the metrics are those of the exact equity curve
         for agent in run.agents:
             exact = compute_metrics(
-                agent.equity, period=run.period, trades=agent.trades, in_market=agent.in_market
+                agent.equity,
+                period=run.period,
+                trades=agent.trades,
+                in_market=agent.in_market,
+                floats=[float(v) for v in agent.equity],  # CPython's own conversion
             )
             assert agent.metrics == exact
 

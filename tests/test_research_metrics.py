@@ -5,8 +5,10 @@ only differences are the order of floating-point operations)."""
 
 from __future__ import annotations
 
+import math
+import random
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 import empyrical as ep
 import numpy as np
@@ -19,6 +21,7 @@ from phantomex.research.metrics import (
     annual_volatility,
     cagr,
     compute_metrics,
+    floats_of,
     max_drawdown,
     monthly_returns,
     periods_per_year,
@@ -204,6 +207,45 @@ def test_decimal_equity_keeps_money_exact() -> None:
     assert m["final_equity"] == "9999.5"
     assert m["net_profit"] == "-0.5"
     assert m["total_return"] == pytest.approx(-0.5 / 10_000)
+
+
+def _hard_decimals(seed: int) -> list[Decimal]:
+    """Decimals of 1 to 34 digits over a wide range of exponents, and the hardest texts for a
+    parser: values at, just above and just below the midpoint of two neighbouring floats."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(20_000):
+        digits = rng.randint(1, 34)
+        coefficient = rng.randrange(10 ** (digits - 1), 10**digits) * rng.choice((1, -1))
+        out.append(Decimal(coefficient).scaleb(rng.randint(-60, 30)))
+    for _ in range(4_000):
+        low = rng.uniform(1e-9, 1e7)
+        with localcontext() as ctx:
+            ctx.prec = 60
+            mid = (Decimal(low) + Decimal(math.nextafter(low, math.inf))) / 2
+            for prec in (17, 20, 28, 34):
+                ctx.prec = prec
+                out += [+mid, mid.next_plus(), mid.next_minus()]
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_floats_of_gives_the_bits_of_float(seed: int) -> None:
+    """The bulk conversion of an equity curve is ``float`` of each Decimal, bit for bit, on
+    the texts where a parser that does not round correctly goes wrong."""
+    values = _hard_decimals(seed)
+    want = np.array([float(v) for v in values])
+    assert floats_of(values).view(np.int64).tolist() == want.view(np.int64).tolist()
+
+
+def test_floats_of_values_beyond_the_parser_and_short_runs() -> None:
+    """Values Arrow does not parse to a finite float, and runs too short for Arrow, are
+    converted by ``float`` itself."""
+    odd = [Decimal("1e400"), Decimal("-1e400"), Decimal("Infinity"), Decimal("NaN")]
+    values = [Decimal("0.1")] * 3000 + odd + [Decimal("-0"), Decimal("0E-30"), Decimal("5E+3")]
+    for run in (values, values[-9:]):
+        got, want = floats_of(run), [float(v) for v in run]
+        assert [str(x) for x in got.tolist()] == [str(x) for x in want]
 
 
 def test_ratios_of_a_run_shorter_than_a_day_are_per_period_and_say_so() -> None:

@@ -110,7 +110,9 @@ def test_agents_round_trip_in_creation_order_and_deleted_ones_are_gone(
 def test_wallets_and_ledger_entries_reconcile_in_applied_order(store: KernelStore) -> None:
     ledger = Ledger(store.commit_entry)
     agent = open_agent(store, ledger, "w")
+    other = open_agent(store, ledger, "v")  # its entries interleave with w's
     trade(store, ledger, agent, "buy", "2", "100", at=T0 + timedelta(minutes=1))
+    mine = trade(store, ledger, other, "buy", "1", "100", at=T0 + timedelta(minutes=1))
     dep = Deposit(agent.id, D("50.123456789"), T0 + timedelta(minutes=2), key())
     with store.unit():
         ledger.deposit(dep)
@@ -118,7 +120,11 @@ def test_wallets_and_ledger_entries_reconcile_in_applied_order(store: KernelStor
     wallet: Wallet = store.load_wallets()[agent.id]
     assert wallet.cash == ledger.wallet(agent.id).cash
     assert wallet.version == ledger.wallet(agent.id).version
+    everyone = store.ledger_entries()
+    assert set(everyone) == {agent.id, other.id}
+    assert [e.idempotency_key for e in everyone[other.id]][1:] == [mine.idempotency_key]
     entries = store.ledger_entries(agent.id)[agent.id]
+    assert entries == everyone[agent.id]
     assert [type(e).__name__ for e in entries] == ["Deposit", "Fill", "Deposit", "Fill"]
     assert entries[2].amount == D("50.123456789")  # type: ignore[union-attr]
     rebuilt = Ledger()

@@ -80,7 +80,7 @@ class SymbolRows:
         self._floats: np.ndarray | None = None
         self._opens_us: np.ndarray | None = None
         # texts that repeat much: each parsed once (see _decimals)
-        self._parsed: dict[str, Decimal] | None = None
+        self._parsed: _Parsed | None = None
 
     @classmethod
     def of(cls, symbol: str, bars: Sequence[Bar]) -> SymbolRows:
@@ -96,12 +96,11 @@ class SymbolRows:
     def _of_columns(cls, symbol: str, columns: BarColumns) -> SymbolRows:
         if columns.symbol != symbol:
             raise ValueError(f"{symbol}: every bar's symbol must be {symbol!r}")
-        close_texts = _all_texts(columns.texts["close"])
-        closes, parsed = _decimals(close_texts)
+        closes, parsed = _decimals(columns.texts["close"])
         texts = [_text_column(columns.texts[k]) for k in ("open", "high", "low", "volume")]
         rows = cls(symbol, columns.time_us.tolist(), closes, columns, None, texts)
         rows._parsed = parsed
-        rows._floats = _close_floats(columns, close_texts)
+        rows._floats = _close_floats(columns, closes)
         rows._opens_us = np.asarray(columns.time_us, dtype=np.int64)
         return rows
 
@@ -134,7 +133,7 @@ class SymbolRows:
         assert self._texts is not None
         (o, oe), (h, he), (lo, le), (v, ve) = self._texts
         j = k + 1
-        d = Decimal if self._parsed is None else self._shared
+        d = Decimal if self._parsed is None else self._parsed.__getitem__
         return Bar(
             self.symbol,
             _EPOCH + _ONE_US * self.opens[k],  # cheaper than timedelta(microseconds=...)
@@ -144,15 +143,6 @@ class SymbolRows:
             self.closes[k],
             d(v[ve[k] : ve[j]].decode()),
         )
-
-    def _shared(self, text: str) -> Decimal:
-        """The Decimal of a text, parsed once (texts that repeat much)."""
-        parsed = self._parsed
-        assert parsed is not None
-        value = parsed.get(text)
-        if value is None:
-            value = parsed[text] = Decimal(text)
-        return value
 
     def time(self, k: int) -> datetime:
         """The open time of the ``k``-th bar."""
@@ -165,35 +155,55 @@ class SymbolRows:
         return BarSpan(self, start, stop)
 
 
-def _close_floats(columns: BarColumns, texts: list[str]) -> np.ndarray:
+class _Parsed(dict[str, Decimal]):
+    """The Decimal of each text, parsed when first read (Decimals are immutable: shared)."""
+
+    def __missing__(self, text: str) -> Decimal:
+        value = self[text] = Decimal(text)
+        return value
+
+
+def _close_floats(columns: BarColumns, closes: list[Decimal]) -> np.ndarray:
     """``float`` of each exact close. The columns' own floats are Arrow's parse of the texts,
     bit-identical to ``float(Decimal(text))`` for plain decimal text; a text that is not plain
     reads as NaN, infinite or 0 there (:func:`~phantomex.market.columns._floats`), so
-    finite non-zero floats are taken as they are. Otherwise each text is parsed (``float`` of
-    a text is ``float`` of its Decimal: both the correctly rounded value)."""
+    finite non-zero floats are taken as they are. Otherwise each close is converted."""
     given = columns.values.get("close")
     if (
         isinstance(given, np.ndarray)
         and given.dtype == np.float64
-        and given.shape == (len(texts),)
+        and given.shape == (len(closes),)
         and bool(np.isfinite(given).all())
         and bool((given != 0).all())
     ):
         floats = given.view()
         floats.flags.writeable = False
         return floats
-    return np.fromiter(map(float, texts), np.float64, len(texts))
+    return np.fromiter(map(float, closes), np.float64, len(closes))
 
 
-def _decimals(texts: list[str]) -> tuple[list[Decimal], dict[str, Decimal] | None]:
-    """The texts as Decimals; when they repeat much (a sample says so: prices on a coarse tick
-    grid), each distinct text is parsed once and its Decimal shared (Decimals are immutable):
-    then also returns the Decimal of each text, for the bars' other prices."""
-    sample = texts[:1024]
+def _decimals(column: Any) -> tuple[list[Decimal], _Parsed | None]:
+    """A column's texts as Decimals; when they repeat much (a sample says so: prices on a
+    coarse tick grid), each distinct text is parsed once and its Decimal shared (Decimals are
+    immutable): then also returns the Decimal of each text, for the bars' other prices. An
+    Arrow column is dictionary-encoded for that (its distinct texts and each row's index), so
+    only the distinct texts become Python strings."""
+    sample = _all_texts(column[:1024])
     if len(set(sample)) * 2 > len(sample):
-        return list(map(Decimal, texts)), None
-    parsed = {text: Decimal(text) for text in dict.fromkeys(texts)}
-    return list(map(parsed.__getitem__, texts)), parsed
+        return list(map(Decimal, _all_texts(column))), None
+    if isinstance(column, np.ndarray) or column.null_count:
+        texts = _all_texts(column)
+        parsed = _Parsed()
+        return list(map(parsed.__getitem__, texts)), parsed
+    import pyarrow as pa
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    encoded = column.dictionary_encode()
+    distinct: list[str] = encoded.dictionary.to_pylist()
+    values = np.array(list(map(Decimal, distinct)), dtype=object)
+    shared: list[Decimal] = values.take(encoded.indices.to_numpy()).tolist()
+    return shared, _Parsed(zip(distinct, values.tolist(), strict=True))
 
 
 def _all_texts(column: Any) -> list[str]:

@@ -31,10 +31,13 @@ import gc
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import ValidationError
 
 from phantomex.brains.base import Brain
@@ -48,7 +51,7 @@ from phantomex.kernel.driver import TickDriver
 from phantomex.kernel.runtime import Kernel, KernelConfig
 from phantomex.market.replay import ReplayFeed
 from phantomex.research.llm_figures import llm_figures
-from phantomex.research.metrics import TradeRecord, compute_metrics
+from phantomex.research.metrics import FloatArray, TradeRecord, compute_metrics, floats_of
 from phantomex.research.spec import (
     AgentResult,
     BacktestConfig,
@@ -158,39 +161,41 @@ async def _run(
 
         kernel.bus.subscribe(on_event, types=("error",))
         times: list[datetime] = [start]
-        equity = {a.id: [a.spec.allowance] for a in agents}
-        # the same curve as floats, for the metrics: converted as it grows, once per value
-        # where the equity stays one value (flat over skipped ticks)
-        floats = {a.id: [float(a.spec.allowance)] for a in agents}
-        held: dict[str, list[bool]] = {a.id: [] for a in agents}
-
-        books = [(a.id, equity[a.id], floats[a.id], held[a.id]) for a in agents]
-        marks, wallet_of = kernel.marks, kernel.wallet
+        curves = {a.id: _Curve.starting(a.spec.allowance) for a in agents}
+        books = [(i, c.values, c.held, c.marked, c.cash, c.runs) for i, c in curves.items()]
+        marks, wallet_of = kernel.marks, kernel.ledger.view  # read only
 
         def observe(tick: Tick) -> None:
             times.append(tick.time)
-            for agent_id, curve, curve_floats, holding in books:
+            for agent_id, curve, holding, held_values, cash, runs in books:
                 wallet = wallet_of(agent_id)
                 value = wallet.equity(marks)
                 curve.append(value)
-                curve_floats.append(float(value))
-                holding.append(bool(wallet.positions))
+                if wallet.positions:
+                    holding.append(True)
+                    held_values.append(value)
+                else:
+                    holding.append(False)
+                    cash.append(value)
+                    runs.append(1)
             if progress is not None:
                 report(1)
 
         def skipped(span: Sequence[datetime], equities: dict[str, list[Decimal]]) -> None:
             """The ticks passed over (nothing happens at them: no wallet changes)."""
             times.extend(span)
-            for agent_id, curve, curve_floats, holding in books:
+            for agent_id, curve, holding, held_values, cash, runs in books:
                 values = equities[agent_id]
                 curve.extend(values)
                 in_market = bool(wallet_of(agent_id).positions)
                 holding.extend([in_market] * len(span))
                 if in_market:
-                    curve_floats.extend(map(float, values))
+                    held_values.extend(values)
                 elif values:  # the cash, at every tick
-                    curve_floats.extend([float(values[0])] * len(values))
-            report(len(span))
+                    cash.append(values[0])
+                    runs.append(len(values))
+            if progress is not None:
+                report(len(span))
 
         def report(count: int) -> None:
             done = len(times) - 1
@@ -216,14 +221,7 @@ async def _run(
             raise BacktestError(f"the ledger does not reconcile: {kernel.audit()}")
         results = [
             _agent_result(
-                kernel,
-                store,
-                agent.id,
-                equity[agent.id],
-                floats[agent.id],
-                held[agent.id],
-                feed.period,
-                config.record_decisions,
+                kernel, store, agent.id, curves[agent.id], feed.period, config.record_decisions
             )
             for agent in agents
         ]
@@ -274,6 +272,35 @@ def _frozen_heap() -> Iterator[Callable[[], None]]:
         gc.unfreeze()
 
 
+@dataclass(slots=True)
+class _Curve:
+    """One agent's equity curve as the run marks it: every value (the start's first), whether
+    a position was held at each tick, and what the curve's floats (for the metrics) are made
+    of, all converted at the end (:meth:`floats`): the values where a position was held, and
+    the others (the cash) as runs of one value (a visited tick's, or a skipped span's) with
+    their lengths."""
+
+    values: list[Decimal]
+    held: list[bool]
+    marked: list[Decimal]
+    cash: list[Decimal]
+    runs: list[int]
+
+    @classmethod
+    def starting(cls, allowance: Decimal) -> _Curve:
+        return cls([allowance], [], [], [allowance], [1])
+
+    def floats(self, held: npt.NDArray[np.bool_]) -> FloatArray:
+        """``float`` of each value (``held``: :attr:`held` as an array), each converted once
+        (:func:`floats_of`): the held ones, and each run's."""
+        where = np.zeros(held.size + 1, dtype=np.bool_)
+        where[1:] = held
+        out = np.empty(where.size, dtype=np.float64)
+        out[where] = floats_of(self.marked)
+        out[~where] = np.repeat(floats_of(self.cash), self.runs)
+        return out
+
+
 def agent_trades(kernel: Kernel, agent_id: str, name: str) -> list[TradeRecord]:
     """Every fill of an agent, in the order it happened, as trade records named ``name``."""
     return [
@@ -294,9 +321,7 @@ def _agent_result(
     kernel: Kernel,
     store: MemoryStore,
     agent_id: str,
-    equity: list[Decimal],
-    floats: list[float],
-    in_market: list[bool],
+    curve: _Curve,
     period: timedelta,
     record_decisions: bool,
 ) -> AgentResult:
@@ -329,15 +354,16 @@ def _agent_result(
             }
             for d in records
         ]
+    held = np.array(curve.held, dtype=np.bool_)
     metrics = compute_metrics(
-        equity, period=period, trades=trades, in_market=in_market, floats=floats
+        curve.values, period=period, trades=trades, in_market=held, floats=curve.floats(held)
     )
     return AgentResult(
         name=agent.name,
         spec=agent.spec,
         trades=trades,
-        equity=equity,
-        in_market=in_market,
+        equity=curve.values,
+        in_market=curve.held,
         metrics=metrics,
         decisions=decisions,
         status=agent.status.value,

@@ -222,6 +222,8 @@ def select_window(
         kept: Sequence[Bar]
         if isinstance(bars, BarColumns):
             kept = bars.between(start, end)
+        elif start is None and end is None:
+            kept = list(bars)
         else:
             kept = [
                 b

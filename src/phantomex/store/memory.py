@@ -22,7 +22,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from decimal import Decimal
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from phantomex.domain.agent import Agent
@@ -45,6 +45,8 @@ _NO_UNIT: AbstractContextManager[None] = nullcontext()
 __all__ = ["MemoryStore"]
 
 _RECORD_FIELDS = attrgetter(*(f.name for f in fields(DecisionRecord)))
+_SEQ = itemgetter(0)  # of a (seq, entry) pair
+_TIME_SEQ = attrgetter("fill.time", "seq")  # of a _Trade
 
 
 def _copy_record(rec: DecisionRecord) -> DecisionRecord:
@@ -144,7 +146,7 @@ class MemoryStore:
         for seq, entry in items:
             if agent_id is None or entry.agent_id == agent_id:
                 entries.setdefault(entry.agent_id, []).append((seq, entry))
-        return {a: [e for _, e in sorted(es, key=lambda x: x[0])] for a, es in entries.items()}
+        return {a: [e for _, e in sorted(es, key=_SEQ)] for a, es in entries.items()}
 
     def used_keys(self) -> set[str]:
         return {t.fill.idempotency_key for t in self._trades} | {
@@ -205,7 +207,7 @@ class MemoryStore:
         """Every fill of the agent, in the order :meth:`Kernel.trades` lists them (by time,
         then by the wallet version each produced), without the rows' other fields."""
         mine = [t for t in self._trades if t.fill.agent_id == agent_id]
-        mine.sort(key=lambda t: (t.fill.time, t.seq))
+        mine.sort(key=_TIME_SEQ)
         return [t.fill for t in mine]
 
     def _trade_dict(self, t: _Trade) -> dict[str, Any]:
