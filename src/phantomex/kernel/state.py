@@ -58,7 +58,9 @@ class KernelConfig:
     #: instead of stored, agents and the clock are written by :meth:`Kernel.flush`, and
     #: approvals are not scanned while no agent is advisory, and no price or agent events are
     #: published (the views nobody follows in a backtest). Trades, orders, non-hold decisions,
-    #: deposits and risk events are written and published as in live trading.
+    #: deposits and risk events are written and published as in live trading, the decisions
+    #: without their check lines and meta (nobody reads them back; rule brains may leave out
+    #: their figures: ``BrainContext.explain``).
     lean: bool = False
     #: Every incoming price is screened (:mod:`phantomex.market.guard`).
     price_guard: PriceGuardConfig = field(default_factory=PriceGuardConfig)
