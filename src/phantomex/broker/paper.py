@@ -9,21 +9,20 @@ from typing import Literal
 
 from phantomex.broker.base import OrderRejected
 from phantomex.domain.models import (
+    BUY_SIDE,
+    LIMIT_ORDER,
+    MARKET_ORDER,
+    SELL_SIDE,
+    STOP_ORDER,
     Bar,
     Fill,
     Order,
-    OrderType,
     Side,
     Snapshot,
     Tick,
     Wallet,
 )
 from phantomex.domain.money import BPS, ZERO, all_in_quantity, is_valid_price, quantize_down
-
-# Enum members read on every fill (or tick), bound once: on Python 3.11 a member read
-# through its class goes through EnumType.__getattr__'s hook (~10x a global's cost).
-_BUY, _SELL = Side.BUY, Side.SELL
-_MARKET, _LIMIT, _STOP = OrderType.MARKET, OrderType.LIMIT, OrderType.STOP
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,20 +64,20 @@ class PaperBroker:
         Raises OrderRejected when the order is invalid or the wallet cannot cover it; with
         ``resize`` an uncoverable order is shrunk to what the wallet can cover instead."""
         self._check_new(order)
-        if order.type is _MARKET and self.config.fill_timing == "next_open":
+        if order.type is MARKET_ORDER and self.config.fill_timing == "next_open":
             if resize:
                 self._resize.add(order.id)
             self._used_keys.add(order.idempotency_key)
             self._resting[order.id] = order
             return None
-        if order.type is _MARKET:
+        if order.type is MARKET_ORDER:
             if not is_valid_price(snapshot.price):
                 raise OrderRejected(f"no valid price for {order.symbol}")
             price = self._slipped(order.side, snapshot.price)
             fill = self._fill(order, price, wallet, now, resize=resize)
             self._used_keys.add(order.idempotency_key)
             return fill
-        trigger = order.limit_price if order.type is _LIMIT else order.stop_price
+        trigger = order.limit_price if order.type is LIMIT_ORDER else order.stop_price
         if trigger is None or not is_valid_price(trigger):
             raise OrderRejected(f"{order.type} order needs a positive trigger price")
         self._used_keys.add(order.idempotency_key)
@@ -100,7 +99,7 @@ class PaperBroker:
                 done.append((order, OrderRejected("the agent no longer exists")))
                 continue
             bar = tick.bars.get(order.symbol)
-            market = order.type is _MARKET
+            market = order.type is MARKET_ORDER
             when = bar.time if market and bar is not None else tick.time
             if market:
                 price = self._slipped(order.side, price)
@@ -149,7 +148,7 @@ class PaperBroker:
 
     def _slipped(self, side: Side, price: Decimal) -> Decimal:
         slip = price * self.config.slippage_bps / BPS
-        return price + slip if side is _BUY else price - slip
+        return price + slip if side is BUY_SIDE else price - slip
 
     def fee_for(self, notional: Decimal) -> Decimal:
         return notional * self.config.fee_bps / BPS
@@ -158,7 +157,7 @@ class PaperBroker:
         self, order: Order, price: Decimal, wallet: Wallet, now: datetime, *, resize: bool
     ) -> Fill:
         qty = quantize_down(self._whole(order, price, wallet), self.config.quantity_step)
-        buy = order.side is _BUY
+        buy = order.side is BUY_SIDE
         if buy and not order.whole:
             # an all-in (whole) order sized to the cash can overshoot it only by Decimal
             # rounding: trimmed below, never rejected (resize or not)
@@ -207,7 +206,7 @@ class PaperBroker:
         """The order's quantity; a ``whole`` order is sized at the fill price."""
         if not order.whole:
             return order.quantity
-        if order.side is _SELL:
+        if order.side is SELL_SIDE:
             return wallet.quantity(order.symbol)
         return all_in_quantity(wallet.cash, price, self.config.fee_bps)
 
@@ -222,18 +221,18 @@ class PaperBroker:
             low = high = opening = snap.price
         else:
             return None
-        if order.type is _MARKET:  # a market order resting for the next open
+        if order.type is MARKET_ORDER:  # a market order resting for the next open
             return opening
-        if order.type is _LIMIT:
+        if order.type is LIMIT_ORDER:
             assert order.limit_price is not None
-            if order.side is _BUY and low <= order.limit_price:
+            if order.side is BUY_SIDE and low <= order.limit_price:
                 return min(opening, order.limit_price)
-            if order.side is _SELL and high >= order.limit_price:
+            if order.side is SELL_SIDE and high >= order.limit_price:
                 return max(opening, order.limit_price)
-        elif order.type is _STOP:
+        elif order.type is STOP_ORDER:
             assert order.stop_price is not None
-            if order.side is _BUY and high >= order.stop_price:
+            if order.side is BUY_SIDE and high >= order.stop_price:
                 return max(opening, order.stop_price)
-            if order.side is _SELL and low <= order.stop_price:
+            if order.side is SELL_SIDE and low <= order.stop_price:
                 return min(opening, order.stop_price)
         return None

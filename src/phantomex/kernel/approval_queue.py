@@ -12,11 +12,11 @@ from collections.abc import Callable
 
 from phantomex.domain.agent import Agent
 from phantomex.domain.decision import DecisionRecord
-from phantomex.domain.models import Action, Decision, DecisionStatus, OrderStatus
+from phantomex.domain.models import AUTONOMOUS, Action, Decision, DecisionStatus, OrderStatus
 from phantomex.kernel.events import ApprovalChanged
 from phantomex.kernel.execution import Execution
 from phantomex.kernel.journal import Journal
-from phantomex.kernel.state import AUTONOMOUS, KernelError, KernelState, NotFound
+from phantomex.kernel.state import KernelError, KernelState, NotFound
 from phantomex.risk.engine import Verdict
 
 Check = Callable[[Agent, Decision], Verdict]

@@ -10,6 +10,9 @@ from phantomex.broker.base import OrderRejected
 from phantomex.domain.agent import Agent
 from phantomex.domain.decision import DecisionRecord
 from phantomex.domain.models import (
+    MARKET_ORDER,
+    ORDER_OPEN,
+    SELL_SIDE,
     Action,
     Decision,
     DecisionStatus,
@@ -33,9 +36,6 @@ from phantomex.risk.market_hours import market_closed
 from phantomex.store.port import DuplicateEntry
 
 log = logging.getLogger(__name__)
-# Enum members read on every trade, bound once: on Python 3.11 a member read through its class
-# goes through EnumType.__getattr__'s hook (~5x a global's cost).
-_MARKET, _OPEN, _SELL = OrderType.MARKET, OrderStatus.OPEN, Side.SELL
 _EXECUTED = DecisionStatus.EXECUTED.value
 
 
@@ -59,7 +59,7 @@ class Execution:
             kind = OrderType(shape.get("type", OrderType.MARKET.value))
             limit, stop = _dec(shape.get("limit_price")), _dec(shape.get("stop_price"))
         else:
-            kind, limit, stop = _MARKET, None, None
+            kind, limit, stop = MARKET_ORDER, None, None
         order = Order(
             id=rec.id,
             agent_id=agent.id,
@@ -87,7 +87,7 @@ class Execution:
             return None
         if fill is None:  # a limit or stop order now rests with the broker
             s.store.save_decision(rec)
-            s.store.save_order(order, _OPEN)
+            s.store.save_order(order, ORDER_OPEN)
             journal.publish_agent(agent)
             return None
         s.store.save_decision(rec)
@@ -103,7 +103,7 @@ class Execution:
         agent.risk_state.last_trade_at = now
         rec.status, rec.price, rec.resolved_at = _EXECUTED, fill.price, now
         s.bus.emit(DecisionChanged(rec), now)
-        realized = after.realized_pnl - realized_before if fill.side is _SELL else None
+        realized = after.realized_pnl - realized_before if fill.side is SELL_SIDE else None
         s.bus.emit(TradeMade(fill, agent.name, realized), now)
         journal.publish_agent(agent)
         return fill
@@ -209,4 +209,4 @@ def _dec(value: object) -> Decimal | None:
 
 def _realized(fill: Fill, before: Wallet, after: Wallet) -> Decimal | None:
     """The P&L a sell realized (as the store records it with the trade); None for a buy."""
-    return after.realized_pnl - before.realized_pnl if fill.side is _SELL else None
+    return after.realized_pnl - before.realized_pnl if fill.side is SELL_SIDE else None

@@ -7,7 +7,13 @@ from typing import Any
 
 from phantomex.domain.agent import Agent, new_id
 from phantomex.domain.decision import DecisionRecord
-from phantomex.domain.models import Action, AgentStatus, Decision, DecisionStatus, OrderType
+from phantomex.domain.models import (
+    MARKET_ORDER,
+    Action,
+    AgentStatus,
+    Decision,
+    DecisionStatus,
+)
 from phantomex.domain.money import is_valid_price
 from phantomex.kernel.events import AgentUpdated, DecisionChanged, RiskRaised
 from phantomex.kernel.state import KernelState
@@ -16,7 +22,6 @@ from phantomex.serialize import jsonable
 
 _ACTIONS = {action: action.value for action in Action}  # without the enum's value property
 _APPROVED = DecisionStatus.APPROVED.value
-_MARKET = OrderType.MARKET  # read per record: an enum member read is slow on Python 3.11
 
 
 class Journal:
@@ -82,7 +87,7 @@ class Journal:
             # a lean run reads its records for their order shape only: its meta is left out
             meta={} if self.state.config.lean else jsonable(decision.meta),
         )
-        if decision.order_type is not _MARKET:
+        if decision.order_type is not MARKET_ORDER:
             rec.meta["order"] = jsonable(
                 {
                     "type": decision.order_type,

@@ -22,21 +22,25 @@ from phantomex.brains.base import (
 from phantomex.brains.llm.audit import record_calls
 from phantomex.domain.agent import Agent
 from phantomex.domain.decision import DecisionRecord
-from phantomex.domain.models import Action, AgentStatus, Decision, DecisionStatus, Mode
+from phantomex.domain.models import (
+    ADVISORY,
+    HOLD_ACTION,
+    RUNNING,
+    AgentStatus,
+    Decision,
+    DecisionStatus,
+)
 from phantomex.domain.staleness import age_checked
 from phantomex.kernel.approval_queue import ApprovalQueue
 from phantomex.kernel.events import ErrorRaised, LLMCalled
 from phantomex.kernel.execution import Execution
 from phantomex.kernel.journal import Journal
-from phantomex.kernel.state import RUNNING, KernelError, KernelState, is_slow
+from phantomex.kernel.state import KernelError, KernelState, is_slow
 from phantomex.kernel.unit import UnitOfWork
 from phantomex.market.base import PacedFeed
 from phantomex.risk.engine import BuyLimits, Verdict
 
 log = logging.getLogger(__name__)
-# Enum members read on every trade, bound once: on Python 3.11 a member read through its class
-# goes through EnumType.__getattr__'s hook (~5x a global's cost).
-_HOLD, _ADVISORY = Action.HOLD, Mode.ADVISORY
 
 #: The fields of an agent's recent trades an LLM brain's prompt reads.
 TRADE_KEYS = ("time", "symbol", "side", "quantity", "price", "fee", "realized_pnl", "reasoning")
@@ -273,10 +277,10 @@ class DecisionPipeline:
         """Record a decision, then hold, reject, queue it for approval or execute it."""
         s, journal = self.state, self.journal
         rec = journal.record(agent, decision, source=source, deterministic=deterministic)
-        if decision.action is _HOLD and s.config.lean:
+        if decision.action is HOLD_ACTION and s.config.lean:
             s.holds[agent.id] += 1
             return rec
-        if decision.action is _HOLD:
+        if decision.action is HOLD_ACTION:
             journal.resolve(rec, DecisionStatus.HELD, decision.reasoning)
             return rec
         verdict = self.check(agent, decision)
@@ -287,7 +291,7 @@ class DecisionPipeline:
         elif not verdict.approved:
             journal.resolve(rec, DecisionStatus.REJECTED, verdict.reason)
             journal.risk_event(agent, "rejected", decision.symbol, verdict.reason)
-        elif agent.spec.mode is _ADVISORY:
+        elif agent.spec.mode is ADVISORY:
             rec.quantity, rec.price = verdict.quantity, verdict.price
             self.approvals.submit(agent, rec)
         else:

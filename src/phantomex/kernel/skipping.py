@@ -35,10 +35,9 @@ import numpy as np
 
 from phantomex.brains.base import Brain, SignalBrain, capable
 from phantomex.domain.agent import Agent
-from phantomex.domain.models import Bar, Order, Position, Snapshot, Tick, Wallet
+from phantomex.domain.models import PAUSED, RUNNING, Bar, Order, Position, Snapshot, Tick, Wallet
 from phantomex.domain.money import MAX_PRICE, ZERO, is_valid_price
 from phantomex.domain.risk import RiskProfile, RiskState, exit_levels
-from phantomex.kernel.state import PAUSED, RUNNING
 from phantomex.market.base import MarketFeed
 
 __all__ = ["EXIT_MARGIN", "EventPlan"]

@@ -14,7 +14,7 @@ from phantomex.brains.llm.runtime import LLMRuntime
 from phantomex.broker.base import Broker
 from phantomex.domain.agent import Agent
 from phantomex.domain.clock import Clock
-from phantomex.domain.models import AgentStatus, Mode, Snapshot
+from phantomex.domain.models import Snapshot
 from phantomex.kernel.bus import EventBus
 from phantomex.ledger.ledger import Ledger
 from phantomex.market.base import MarketFeed, PriceHistory
@@ -26,10 +26,6 @@ if TYPE_CHECKING:
     from phantomex.kernel.skipping import EventPlan
 
 KILL_KEY = "kill_switch"
-
-# Enum members read on every tick (or fill), bound once: on Python 3.11 a member read
-# through its class goes through EnumType.__getattr__'s hook (~10x a global's cost).
-RUNNING, PAUSED, AUTONOMOUS = AgentStatus.RUNNING, AgentStatus.PAUSED, Mode.AUTONOMOUS
 
 
 class KernelError(ValueError):

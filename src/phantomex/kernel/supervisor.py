@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from phantomex.domain.agent import Agent
-from phantomex.domain.models import AgentStatus
+from phantomex.domain.models import PAUSED, RUNNING, AgentStatus
 from phantomex.kernel.approval_queue import ApprovalQueue
 from phantomex.kernel.execution import Execution
 from phantomex.kernel.journal import Journal
-from phantomex.kernel.state import KILL_KEY, PAUSED, RUNNING, KernelState
+from phantomex.kernel.state import KILL_KEY, KernelState
 from phantomex.kernel.unit import UnitOfWork
 from phantomex.risk.engine import has_exit_rules
 

@@ -6,14 +6,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from phantomex.domain.models import Bar, Snapshot, Tick
+from phantomex.domain.models import RUNNING, Bar, Snapshot, Tick
 from phantomex.domain.money import is_valid_price
 from phantomex.kernel.events import PricesUpdated
 from phantomex.kernel.execution import Execution
 from phantomex.kernel.journal import Journal
 from phantomex.kernel.pipeline import DecisionPipeline
 from phantomex.kernel.skipping import EventPlan, SkippableFeed
-from phantomex.kernel.state import RUNNING, KernelState
+from phantomex.kernel.state import KernelState
 from phantomex.kernel.supervisor import RiskSupervisor
 from phantomex.kernel.unit import UnitOfWork
 from phantomex.market.base import ResolvingFeed

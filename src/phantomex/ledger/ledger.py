@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from phantomex.domain.models import Deposit, Fill, Position, Side, Wallet
+from phantomex.domain.models import BUY_SIDE, SELL_SIDE, Deposit, Fill, Position, Wallet
 from phantomex.domain.money import ZERO, is_valid_price, money_math
 
 
@@ -15,9 +15,6 @@ class LedgerError(ValueError):
 #: Idempotency-key prefix of a settlement: a fee-free sell at a resolved market's payout.
 SETTLEMENT_PREFIX = "settle:"
 
-# Enum members read on every fill (or tick), bound once: on Python 3.11 a member read
-# through its class goes through EnumType.__getattr__'s hook (~10x a global's cost).
-_BUY, _SELL = Side.BUY, Side.SELL
 
 #: Called with the entry, the wallet before it and the wallet it produces, before the live wallet
 #: is replaced. A store persists them in one transaction; if it raises, the live wallet stays.
@@ -49,7 +46,7 @@ def fill_into(wallet: Wallet, fill: Fill) -> None:
         raise LedgerError(f"fee must be zero or positive, got {fill.fee}")
     notional = fill.quantity * fill.price
     pos = wallet.positions.get(fill.symbol) or Position(fill.symbol)
-    if fill.side is _BUY:
+    if fill.side is BUY_SIDE:
         cost = notional + fill.fee
         if cost > wallet.cash:
             raise LedgerError(f"buy costs {cost} but cash is {wallet.cash}")
@@ -83,7 +80,7 @@ def fill_into(wallet: Wallet, fill: Fill) -> None:
 
 def is_settlement(fill: Fill) -> bool:
     """A payout of a resolved market (the only fill that may be priced 0: a losing outcome)."""
-    return fill.side is _SELL and fill.idempotency_key.startswith(SETTLEMENT_PREFIX)
+    return fill.side is SELL_SIDE and fill.idempotency_key.startswith(SETTLEMENT_PREFIX)
 
 
 @money_math

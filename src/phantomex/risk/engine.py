@@ -10,15 +10,20 @@ from decimal import Decimal
 
 from phantomex import formatting as fmt
 from phantomex.domain.direct_init import direct_init
-from phantomex.domain.models import Action, Decision, Instrument, Side, Snapshot, Wallet
+from phantomex.domain.models import (
+    BUY_ACTION,
+    BUY_SIDE,
+    HOLD_ACTION,
+    SELL_SIDE,
+    Decision,
+    Instrument,
+    Side,
+    Snapshot,
+    Wallet,
+)
 from phantomex.domain.money import ZERO, all_in_quantity, is_valid_price, quantize_down
 from phantomex.domain.risk import RiskProfile, RiskState, exit_due
 from phantomex.risk.market_hours import market_closed
-
-# Enum members read on every trade, bound once: on Python 3.11 a member read through its class
-# goes through EnumType.__getattr__'s hook (~5x a global's cost).
-_HOLD, _BUY_ACTION = Action.HOLD, Action.BUY
-_BUY, _SELL = Side.BUY, Side.SELL
 
 HUNDRED = Decimal(100)
 
@@ -213,7 +218,7 @@ class RiskEngine:
         never reads them: a lean backtest); a resize and a failure are still explained."""
         checks: list[Check] = []
         symbol = decision.symbol
-        if decision.action is _HOLD:
+        if decision.action is HOLD_ACTION:
             return _reject(checks, symbol, "action", "hold: nothing to trade")
         if halted:
             return _reject(checks, symbol, "halt", halted)
@@ -255,7 +260,7 @@ class RiskEngine:
                     reason = f"{name} must be a positive number, got {value}"
                     return _reject(checks, symbol, name, reason)
 
-        if decision.action is _BUY_ACTION:
+        if decision.action is BUY_ACTION:
             marks = {s: p.price for s, p in prices.items() if is_valid_price(p.price)}
             equity = wallet.equity(marks)
             verdict = self._size_buy(
@@ -268,7 +273,7 @@ class RiskEngine:
         lot = instruments[symbol].quantity_step if instruments and symbol in instruments else None
         if lot:  # whole shares: round down, and fill exactly that (not re-sized to the cash)
             verdict.quantity = quantize_down(verdict.quantity, lot)
-            verdict.whole = verdict.whole and verdict.side is _SELL
+            verdict.whole = verdict.whole and verdict.side is SELL_SIDE
             if verdict.quantity <= 0:
                 reason = f"{symbol} trades in lots of {lot}: the order rounds to 0"
                 return _reject(checks, symbol, "lot", reason)
@@ -335,7 +340,7 @@ class RiskEngine:
             return Verdict(False, symbol=symbol, reason=reason, checks=checks)
         unsized = decision.quantity is None and decision.notional is None
         whole = unsized and wanted == by_cash  # all-in: re-sized to the cash at the fill price
-        return Verdict(True, _BUY, symbol, wanted, checks=checks, whole=whole)
+        return Verdict(True, BUY_SIDE, symbol, wanted, checks=checks, whole=whole)
 
     @staticmethod
     def _size_sell(
@@ -373,7 +378,7 @@ class RiskEngine:
             selling = shown if wanted is held else fmt.quantity(wanted)
             checks.append(Check("holding", True, f"sell {selling} of {shown} {symbol}"))
         whole = decision.quantity is None and decision.notional is None
-        return Verdict(True, _SELL, symbol, wanted, checks=checks, whole=whole)
+        return Verdict(True, SELL_SIDE, symbol, wanted, checks=checks, whole=whole)
 
 
 class BuyLimits:

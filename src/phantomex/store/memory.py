@@ -28,12 +28,13 @@ from typing import Any
 from phantomex.domain.agent import Agent
 from phantomex.domain.decision import DecisionRecord
 from phantomex.domain.models import (
+    ORDER_FILLED,
+    SELL_SIDE,
     AgentStatus,
     Deposit,
     Fill,
     Order,
     OrderStatus,
-    Side,
     Snapshot,
     Wallet,
 )
@@ -47,9 +48,6 @@ __all__ = ["MemoryStore"]
 _RECORD_FIELDS = attrgetter(*(f.name for f in fields(DecisionRecord)))
 _SEQ = itemgetter(0)  # of a (seq, entry) pair
 _TIME_SEQ = attrgetter("fill.time", "seq")  # of a _Trade
-# Enum members read on every trade, bound once: on Python 3.11 a member read through its class
-# goes through EnumType.__getattr__'s hook (~5x a global's cost).
-_SELL, _FILLED = Side.SELL, OrderStatus.FILLED
 
 
 def _copy_record(rec: DecisionRecord) -> DecisionRecord:
@@ -122,13 +120,13 @@ class MemoryStore:
         written)."""
         self._key(entry.idempotency_key)
         if isinstance(entry, Fill):
-            realized = after.realized_pnl - before.realized_pnl if entry.side is _SELL else None
+            realized = after.realized_pnl - before.realized_pnl if entry.side is SELL_SIDE else None
             self._trades.append(_Trade(entry, after.version, realized, len(self._trades) + 1))
             rec = self._decisions.get(entry.decision_id or "")
             if rec is not None:
                 rec.status, rec.price, rec.resolved_at = "executed", entry.price, entry.time
             if entry.order_id in self._orders:
-                self._orders[entry.order_id] = (self._orders[entry.order_id][0], _FILLED)
+                self._orders[entry.order_id] = (self._orders[entry.order_id][0], ORDER_FILLED)
         else:
             self._deposits.append((after.version, entry))
         self._wallets[after.agent_id] = after  # never changed in place (see the module doc)

@@ -20,12 +20,8 @@ from pydantic import BaseModel, ConfigDict
 from phantomex.brains.base import BrainContext
 from phantomex.brains.indicators import BoolArray, FloatArray
 from phantomex.domain.direct_init import direct_init
-from phantomex.domain.models import Action, Decision
+from phantomex.domain.models import HOLD_ACTION, Action, Decision
 from phantomex.domain.money import ZERO, is_valid_price
-
-# Enum members read on every decision, bound once: on Python 3.11 a member read through its class
-# goes through EnumType.__getattr__'s hook (~5x a global's cost).
-_HOLD = Action.HOLD
 
 
 class RuleParams(BaseModel):
@@ -125,7 +121,7 @@ def choose(signals: list[Signal]) -> Decision:
     """One decision from per-symbol signals: sells first, then the strongest, then symbol order."""
     if len(signals) == 1:  # one symbol: its signal is the decision
         only = signals[0]
-        if only.action is _HOLD:
+        if only.action is HOLD_ACTION:
             return Decision.hold(only.reasoning, **only.meta)
         meta = dict(only.meta)
         meta.setdefault("symbol", only.symbol)

@@ -23,11 +23,7 @@ from phantomex.brains.rules._common import (
     holding,
     num,
 )
-from phantomex.domain.models import Action
-
-# Enum members read on every decision, bound once: on Python 3.11 a member read through its class
-# goes through EnumType.__getattr__'s hook (~5x a global's cost).
-_BUY, _SELL, _HOLD = Action.BUY, Action.SELL, Action.HOLD
+from phantomex.domain.models import BUY_ACTION, HOLD_ACTION, SELL_ACTION
 
 # May-act margins, relative to the close: the whole-series averages differ from the per-bar
 # windowed ones by rounding (SMA) and by the EMA's forgotten seed (< 1e-5 with the look-back).
@@ -159,7 +155,7 @@ class MomentumBrain(RuleBrain):
         if action == signals.SELL:
             return Signal(
                 symbol,
-                _SELL,
+                SELL_ACTION,
                 f"{label} on {symbol}: crossed below, sell",
                 strength=abs(spread_pct),
                 meta=meta,
@@ -168,13 +164,13 @@ class MomentumBrain(RuleBrain):
             if buy_blocked(ctx, symbol):
                 return Signal(
                     symbol,
-                    _HOLD,
+                    HOLD_ACTION,
                     f"{label} on {symbol}: crossed above but no buying power",
                     meta=meta,
                 )
             return Signal(
                 symbol,
-                _BUY,
+                BUY_ACTION,
                 f"{label} on {symbol}: crossed above at {price_f:.8g}, buy",
                 strength=abs(spread_pct),
                 meta=meta,
@@ -183,7 +179,7 @@ class MomentumBrain(RuleBrain):
         position = "long" if held else "flat"
         return Signal(
             symbol,
-            _HOLD,
+            HOLD_ACTION,
             f"{label} on {symbol}: fast {trend} slow, no cross ({position})",
             meta=meta,
         )
